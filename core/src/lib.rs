@@ -1,0 +1,3 @@
+//! SKELETON (see api.rs)
+pub mod api;
+pub use api::*;

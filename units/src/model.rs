@@ -1,0 +1,223 @@
+//! The typed unit model: what a validated unit file means, with every default applied.
+//!
+//! These types are produced by the parser (`crate::parse`) and consumed by the supervision
+//! core and the daemon. They are plain data: cloning is cheap enough, comparing two units
+//! tells `kennel reload` whether a unit changed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One unit: `DIR/NAME.toml`, NAME being the file stem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    /// The file stem of the unit file; unique within a unit set.
+    pub name: String,
+    /// The file the unit was read from (for messages).
+    pub path: PathBuf,
+    /// `description`, free text.
+    pub description: Option<String>,
+    /// `[service]`: what to run and how.
+    pub service: Service,
+    /// `[restart]`: when and how fast to restart.
+    pub restart: Restart,
+    /// `[ready]`: when the unit counts as up for its dependents. `None`: up once spawned
+    /// (simple) or once exited successfully (oneshot). A `type = "notify"` service always
+    /// has `Some(Ready { probe: ReadyProbe::Notify, .. })`.
+    pub ready: Option<Ready>,
+    /// `[health]`: checks run once the unit is up.
+    pub health: Option<Health>,
+    /// `[logs]`: rotation of `LOG_DIR/NAME.log`.
+    pub logs: Logs,
+}
+
+/// `[service]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// argv; never empty; `command[0]` is a path or a name looked up in PATH.
+    pub command: Vec<String>,
+    /// `environment`, applied after `environment_file` (so it wins).
+    pub environment: BTreeMap<String, String>,
+    /// `environment_file`: KEY=VALUE lines, read at each start.
+    pub environment_file: Option<PathBuf>,
+    /// `working_dir`; default: `/`.
+    pub working_dir: Option<PathBuf>,
+    /// `user`: name, uid, or uid:gid (also `name:group`); default: kennel's own user.
+    pub user: Option<String>,
+    /// `type`; default simple.
+    pub kind: ServiceType,
+    /// `after` plus every `requires` entry (requires implies after), deduplicated, in file order.
+    pub after: Vec<String>,
+    /// `requires`.
+    pub requires: Vec<String>,
+    /// `success_exit_codes`; default `[0]`.
+    pub success_exit_codes: Vec<i32>,
+    /// `stop_signal`; default SIGTERM.
+    pub stop_signal: Signal,
+    /// `stop_timeout`; default 10s.
+    pub stop_timeout: Duration,
+}
+
+/// `service.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceType {
+    /// Up as soon as it is spawned (or when its `[ready]` probe passes).
+    #[default]
+    Simple,
+    /// Up when it sends `READY=1` on `$NOTIFY_SOCKET`.
+    Notify,
+    /// Runs to completion; up (done) when it exits with a success code.
+    Oneshot,
+}
+
+/// A signal named in a unit file, e.g. `"SIGTERM"`, `"TERM"` or `15`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signal {
+    /// The signal number (Linux x86_64/aarch64 numbering).
+    pub number: i32,
+}
+
+impl Signal {
+    /// SIGTERM.
+    pub const TERM: Signal = Signal { number: 15 };
+    /// SIGKILL.
+    pub const KILL: Signal = Signal { number: 9 };
+    /// SIGHUP.
+    pub const HUP: Signal = Signal { number: 1 };
+    /// SIGINT.
+    pub const INT: Signal = Signal { number: 2 };
+    /// SIGCONT.
+    pub const CONT: Signal = Signal { number: 18 };
+}
+
+/// `[restart]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restart {
+    /// `policy`; default on-failure.
+    pub policy: RestartPolicy,
+    /// `delay`: the first restart delay; default 100ms. Doubles on each consecutive restart.
+    pub delay: Duration,
+    /// `max_delay`: the cap of the doubling; default 30s.
+    pub max_delay: Duration,
+    /// `reset_after`: a run that stayed up this long resets the backoff; default 60s.
+    pub reset_after: Duration,
+    /// `burst`: more than this many starts within `interval` => failed; default 5.
+    pub burst: u32,
+    /// `interval`: the start-limit window; default 10s.
+    pub interval: Duration,
+}
+
+/// `restart.policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Never restart.
+    No,
+    /// Restart when the exit is not a success (code not in `success_exit_codes`, a signal,
+    /// a failed readiness or health check).
+    #[default]
+    OnFailure,
+    /// Restart whenever the process ends (unless the user stopped it).
+    Always,
+}
+
+/// `[ready]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    /// How readiness is detected.
+    pub probe: ReadyProbe,
+    /// `timeout`: not ready within this => the start failed; default 30s.
+    pub timeout: Duration,
+}
+
+/// How `[ready]` detects readiness (exactly one of `notify`, `tcp`, `command`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyProbe {
+    /// `notify = true`: `READY=1` on `$NOTIFY_SOCKET`.
+    Notify,
+    /// `tcp = "HOST:PORT"`: a connection is accepted.
+    Tcp(String),
+    /// `command = [...]`: the command exits 0 (retried every 100ms... until the timeout).
+    Command(Vec<String>),
+}
+
+/// `[health]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `command`: healthy when it exits 0 within `timeout`.
+    pub command: Vec<String>,
+    /// `interval` between checks; default 10s.
+    pub interval: Duration,
+    /// `timeout` of one check; default 2s.
+    pub timeout: Duration,
+    /// `retries`: this many consecutive failures => unhealthy; default 3.
+    pub retries: u32,
+}
+
+/// `[logs]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logs {
+    /// `max_size` in bytes; rotate when the log would grow past it; default 10M.
+    pub max_size: u64,
+    /// `keep`: rotated files kept (`NAME.log.1` .. `NAME.log.KEEP`); default 3.
+    pub keep: u32,
+}
+
+impl Default for Restart {
+    fn default() -> Self {
+        Restart {
+            policy: RestartPolicy::OnFailure,
+            delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(30),
+            reset_after: Duration::from_secs(60),
+            burst: 5,
+            interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for Logs {
+    fn default() -> Self {
+        Logs { max_size: 10 * 1024 * 1024, keep: 3 }
+    }
+}
+
+impl Service {
+    /// A simple service running `command`, every other key at its default.
+    pub fn new(command: Vec<String>) -> Self {
+        Service {
+            command,
+            environment: BTreeMap::new(),
+            environment_file: None,
+            working_dir: None,
+            user: None,
+            kind: ServiceType::Simple,
+            after: Vec::new(),
+            requires: Vec::new(),
+            success_exit_codes: vec![0],
+            stop_signal: Signal::TERM,
+            stop_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Unit {
+    /// A unit named `name` running `command`, every other key at its default; the path is
+    /// `NAME.toml`. Handy for tests and for units built by code.
+    pub fn new(name: &str, command: Vec<String>) -> Self {
+        Unit {
+            name: name.to_string(),
+            path: PathBuf::from(format!("{name}.toml")),
+            description: None,
+            service: Service::new(command),
+            restart: Restart::default(),
+            ready: None,
+            health: None,
+            logs: Logs::default(),
+        }
+    }
+}
