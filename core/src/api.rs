@@ -43,15 +43,28 @@ pub enum Event {
     /// created and will exit (it is then also reported by [`Event::Exited`], in either order),
     /// or `None` when no process was created at all (no `Exited` follows).
     /// `reason` is one line naming the step and the path, e.g. `exec /bin/nope: not found`.
-    SpawnFailed { unit: String, pid: Option<Pid>, reason: String },
+    SpawnFailed {
+        unit: String,
+        pid: Option<Pid>,
+        reason: String,
+    },
     /// The reaper collected a process. Pids the core does not know are ignored.
     Exited { pid: Pid, status: ExitStatus },
     /// The readiness probe asked for by [`Action::WatchReady`] passed for this pid.
     Ready { unit: String, pid: Pid },
     /// One health check asked for by [`Action::WatchHealth`] finished.
-    Health { unit: String, pid: Pid, ok: bool, detail: String },
+    Health {
+        unit: String,
+        pid: Pid,
+        ok: bool,
+        detail: String,
+    },
     /// A client command. Answered by exactly one [`Action::Reply`] with the same id.
-    Command { id: RequestId, command: Command, wait: bool },
+    Command {
+        id: RequestId,
+        command: Command,
+        wait: bool,
+    },
     /// A signal asked for shutdown (SIGTERM, SIGINT). `force` is true for the second one:
     /// everything still running is killed at once.
     Shutdown { force: bool },
@@ -87,6 +100,8 @@ pub enum CommandError {
 }
 
 /// What the shell must do. Carry out every action in order before handling the next event.
+// `Spawn` carries the whole unit; actions are short-lived and polled one at a time.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Start a process for this unit (fresh session and process group whose id is the pid);
@@ -98,15 +113,30 @@ pub enum Action {
     /// Run this readiness probe for `pid` until it passes (then [`Event::Ready`]); the core
     /// enforces the timeout itself. For [`ReadyProbe::Notify`] the shell listens on the
     /// unit's notify socket (it set `NOTIFY_SOCKET` at spawn because the unit has a notify probe).
-    WatchReady { unit: String, pid: Pid, probe: ReadyProbe },
+    WatchReady {
+        unit: String,
+        pid: Pid,
+        probe: ReadyProbe,
+    },
     /// Run health checks for `pid` every `health.interval`, each reported as [`Event::Health`].
-    WatchHealth { unit: String, pid: Pid, health: Health },
+    WatchHealth {
+        unit: String,
+        pid: Pid,
+        health: Health,
+    },
     /// Stop every probe and health check of this unit.
     Unwatch { unit: String },
     /// Answer the client request `id`.
-    Reply { id: RequestId, result: Result<(), CommandError> },
+    Reply {
+        id: RequestId,
+        result: Result<(), CommandError>,
+    },
     /// Something worth a line in kennel's log (restart scheduled, start limit hit, ...).
-    Notice { unit: Option<String>, level: Level, message: String },
+    Notice {
+        unit: Option<String>,
+        level: Level,
+        message: String,
+    },
     /// The shutdown is complete (no unit has a process left): exit with this code.
     Exit { code: i32 },
 }

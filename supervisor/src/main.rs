@@ -1,1 +1,71 @@
-fn main() {}
+//! The `kennel` binary: dispatches to the daemon, the client commands, `run`, `check`, or
+//! the hidden helper role used to spawn processes.
+
+mod cli;
+mod commands;
+mod control;
+mod daemon;
+mod reaper;
+mod run;
+mod spawn;
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Cmd};
+
+fn main() {
+    // The helper role is decided before anything else: no runtime, no logging setup.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == spawn::HELPER_ARG)
+    {
+        spawn::helper::main();
+    }
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|e| {
+        eprintln!(
+            "kennel: invalid --log-level {:?} ({e}); using info",
+            cli.log_level
+        );
+        EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match cli.command {
+        Cmd::Up(a) => up(a),
+        Cmd::Run(a) => run::run(&a.command, a.group),
+        Cmd::Check(a) => commands::check(a),
+        Cmd::Status(a) => commands::status(a),
+        Cmd::Start(a) => commands::start(a),
+        Cmd::Stop(a) => commands::stop(a),
+        Cmd::Restart(a) => commands::restart(a),
+        Cmd::Reload(a) => commands::reload(a),
+        Cmd::Shutdown(a) => commands::shutdown(a),
+        Cmd::Logs(a) => commands::logs(a),
+        Cmd::Notify(a) => commands::notify(a),
+    };
+    std::process::exit(code);
+}
+
+fn up(a: cli::UpArgs) -> i32 {
+    let opts = daemon::Options {
+        units: a.units,
+        state_dir: a.state_dir,
+        log_dir: a.log_dir,
+        socket: a.client.socket,
+        echo: !a.quiet,
+    };
+    match daemon::up(opts) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kennel: {e}");
+            commands::EXIT_FAILED
+        }
+    }
+}

@@ -1,12 +1,39 @@
 //! kennel's unit files: TOML in, typed and validated units out.
 //!
-//! SKELETON: to be completed (see the helper's task). Public API:
-//! - [`model`]: the typed units ([`Unit`], [`Service`], ...).
-//! - [`load_paths`]: read files and directories into a [`UnitSet`], or every problem as
-//!   [`Diagnostic`]s (`FILE:LINE:COL: message`).
-//! - [`UnitSet`]: the validated set with its dependency graph.
+//! - [`model`]: the typed units ([`Unit`], [`Service`], ...), every default applied.
+//! - [`parse_unit`]: one file's text -> a [`Unit`], or all its problems.
+//! - [`load_paths`] / [`load_dir`]: read files and directories into a [`UnitSet`], or every
+//!   problem of every file as [`Diagnostic`]s (`FILE:LINE:COL: message`), sorted.
+//! - [`UnitSet`]: the validated set with its dependency graph (start order, requirers).
+//! - [`parse_duration`], [`parse_size`], [`format_duration`], [`parse_signal`],
+//!   [`signal_name`]: the value syntaxes of unit files.
+//!
+//! ```
+//! let unit = kennel_units::parse_unit(
+//!     "web",
+//!     std::path::Path::new("web.toml"),
+//!     "[service]\ncommand = [\"/bin/httpd\", \"-f\"]\n",
+//! )
+//! .unwrap();
+//! assert_eq!(unit.service.command, ["/bin/httpd", "-f"]);
+//! ```
 
+pub mod diag;
+pub mod duration;
+mod graph;
+mod load;
 pub mod model;
+pub mod name;
+mod parse;
 pub mod set;
+pub mod signal;
+pub mod suggest;
+
+pub use diag::{sort_diagnostics, Diagnostic};
+pub use duration::{format_duration, parse_duration, parse_size, DurationError, SizeError};
+pub use load::{load_dir, load_paths};
 pub use model::*;
+pub use name::check_unit_name;
+pub use parse::parse_unit;
 pub use set::UnitSet;
+pub use signal::{parse_signal, signal_name, SignalError};

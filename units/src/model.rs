@@ -182,7 +182,10 @@ impl Default for Restart {
 
 impl Default for Logs {
     fn default() -> Self {
-        Logs { max_size: 10 * 1024 * 1024, keep: 3 }
+        Logs {
+            max_size: 10 * 1024 * 1024,
+            keep: 3,
+        }
     }
 }
 

@@ -1,0 +1,456 @@
+//! The unit lifecycle: every state × input transition, in one `match` ([`Supervisor::step`]),
+//! and the few routines the transitions share (spawn, stop sequence, end of a process).
+
+use std::time::{Duration, Instant};
+
+use kennel_units::RestartPolicy;
+
+use crate::api::{Action, ExitStatus, HealthState, Level, Pid};
+use crate::fmt::{duration, exit_detail, exit_phrase};
+use crate::out::{SIGCONT, SIGKILL};
+use crate::supervisor::Supervisor;
+use crate::unit::{Phase, StopWhy};
+
+/// What happens to one unit. Events from the shell, decisions of the supervisor
+/// (dependencies, stop order, shutdown) and timers all arrive here.
+#[derive(Debug, Clone)]
+pub(crate) enum Input {
+    /// A user start (command, reload, pulled in by a dependent): reset the counters and run.
+    Start,
+    /// A user stop (command, reload, shutdown): no restart afterwards.
+    Stop,
+    /// A waiting unit's dependencies allow it to spawn.
+    DepsMet,
+    /// A required unit failed for good; the detail says which.
+    DepFailed(String),
+    /// A queued stop may now be carried out (the units ordered after it have stopped).
+    SignalNow,
+    /// Forced shutdown: SIGKILL the process.
+    Kill,
+    Spawned(Pid),
+    SpawnFailed(Option<Pid>, String),
+    Exited(Pid, ExitStatus),
+    Ready(Pid),
+    Health {
+        pid: Pid,
+        ok: bool,
+        detail: String,
+    },
+    /// The phase's deadline has passed.
+    Timer,
+}
+
+/// Deadlines further away than this are clamped (a unit file can say `timeout = "100000h"`).
+const FAR: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// `now + d` without overflow.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(FAR)).unwrap_or(now)
+}
+
+/// How a process came to its end.
+enum End {
+    Exit(Pid, ExitStatus),
+    /// `SpawnFailed` without a pid: no process, no `Exited`.
+    NoProcess(String),
+}
+
+impl Supervisor {
+    /// Apply `input` to unit `name`: the lifecycle table. Inputs that do not apply to the
+    /// current phase (stale pids, late timers, duplicates) are ignored.
+    pub(crate) fn step(&mut self, name: &str, input: Input, now: Instant) {
+        let shutting_down = self.is_shutting_down();
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        let out = &mut self.out;
+        match (rt.phase.clone(), input) {
+            // A user start.
+            (
+                Phase::Inactive | Phase::Failed | Phase::Exited | Phase::Backoff { .. },
+                Input::Start,
+            ) => {
+                if shutting_down {
+                    return;
+                }
+                rt.restarts = 0;
+                rt.backoff.reset();
+                rt.succeeded = false;
+                rt.detail.clear();
+                rt.phase = Phase::Waiting;
+            }
+            (
+                Phase::Waiting | Phase::Spawning | Phase::Running { .. } | Phase::Up { .. },
+                Input::Start,
+            ) if rt.stop_queued => rt.restart_pending = true,
+            // Already starting or up: nothing to do, the caller just waits.
+            (
+                Phase::Waiting | Phase::Spawning | Phase::Running { .. } | Phase::Up { .. },
+                Input::Start,
+            ) => {}
+            (Phase::Stopping { .. }, Input::Start) => rt.restart_pending = !shutting_down,
+
+            // A user stop.
+            (
+                Phase::Inactive
+                | Phase::Waiting
+                | Phase::Backoff { .. }
+                | Phase::Exited
+                | Phase::Failed,
+                Input::Stop,
+            ) => {
+                rt.restart_pending = false;
+                self.become_inactive(name, now);
+            }
+            (Phase::Spawning | Phase::Running { .. } | Phase::Up { .. }, Input::Stop) => {
+                rt.restart_pending = false;
+                rt.stop_queued = true;
+            }
+            (Phase::Stopping { pid, kill_at, .. }, Input::Stop) => {
+                rt.restart_pending = false;
+                rt.phase = Phase::Stopping {
+                    pid,
+                    why: StopWhy::User,
+                    kill_at,
+                };
+            }
+
+            // Dependencies.
+            (Phase::Waiting, Input::DepsMet) => self.spawn(name, now),
+            (Phase::Waiting, Input::DepFailed(detail)) => {
+                out.notice(name, Level::Error, &detail);
+                rt.detail = detail;
+                rt.phase = Phase::Failed;
+            }
+
+            // The shell's answer to Spawn.
+            (Phase::Spawning, Input::Spawned(pid)) => {
+                out.notice(name, Level::Info, format!("started, pid {pid}"));
+                rt.phase = Phase::Running {
+                    pid,
+                    ready_by: None,
+                };
+                if rt.stop_queued {
+                    // Stopped before it ran: the stop sequence follows, no probes.
+                } else if rt.is_oneshot() {
+                    rt.detail = "running".into();
+                } else if let Some(ready) = rt.unit.ready.clone() {
+                    rt.detail = "waiting for ready".into();
+                    let start = rt.spawned_at.unwrap_or(now);
+                    rt.phase = Phase::Running {
+                        pid,
+                        ready_by: Some(later(start, ready.timeout)),
+                    };
+                    rt.watching = true;
+                    out.push(Action::WatchReady {
+                        unit: name.into(),
+                        pid,
+                        probe: ready.probe,
+                    });
+                } else {
+                    self.go_up(name, pid);
+                }
+                self.claim_exit(name, pid, now);
+            }
+            (Phase::Spawning, Input::SpawnFailed(None, reason)) => {
+                out.notice(name, Level::Error, format!("spawn failed: {reason}"));
+                self.process_ended(name, End::NoProcess(reason), now);
+            }
+            (Phase::Spawning, Input::SpawnFailed(Some(pid), reason)) => {
+                out.notice(name, Level::Error, format!("spawn failed: {reason}"));
+                rt.phase = Phase::Running {
+                    pid,
+                    ready_by: None,
+                };
+                rt.detail.clone_from(&reason);
+                rt.spawn_failure = Some(reason);
+                self.claim_exit(name, pid, now);
+            }
+
+            // The process.
+            (
+                Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
+                Input::Exited(p, status),
+            ) if p == pid => self.process_ended(name, End::Exit(pid, status), now),
+            (Phase::Running { pid, .. }, Input::Ready(p))
+                if p == pid && rt.spawn_failure.is_none() && !rt.stop_queued =>
+            {
+                out.notice(name, Level::Info, "ready");
+                self.go_up(name, pid);
+            }
+            (Phase::Up { pid }, Input::Health { pid: p, ok, detail })
+                if p == pid && !rt.stop_queued =>
+            {
+                if ok {
+                    rt.health = HealthState::Healthy;
+                    rt.health_failures = 0;
+                    rt.detail.clear();
+                    return;
+                }
+                rt.health_failures = rt.health_failures.saturating_add(1);
+                let retries = rt.unit.health.as_ref().map_or(1, |h| h.retries.max(1));
+                if rt.health_failures < retries {
+                    rt.health = HealthState::Failing;
+                    rt.detail = format!("health check failed: {detail}");
+                    return;
+                }
+                rt.health = HealthState::Unhealthy;
+                let why = format!("unhealthy: {detail}");
+                out.notice(name, Level::Warn, format!("{why}; stopping"));
+                out.push(Action::Unwatch { unit: name.into() });
+                rt.watching = false;
+                self.begin_stop(name, StopWhy::Unhealthy(why), now);
+            }
+
+            // Deadlines.
+            (
+                Phase::Running {
+                    ready_by: Some(t), ..
+                },
+                Input::Timer,
+            ) if now >= t => {
+                let why = format!(
+                    "not ready within {}",
+                    rt.unit
+                        .ready
+                        .as_ref()
+                        .map_or_else(String::new, |r| duration(r.timeout))
+                );
+                out.notice(name, Level::Warn, format!("{why}; stopping"));
+                if rt.watching {
+                    out.push(Action::Unwatch { unit: name.into() });
+                    rt.watching = false;
+                }
+                self.begin_stop(name, StopWhy::NotReady(why), now);
+            }
+            (
+                Phase::Stopping {
+                    pid,
+                    why,
+                    kill_at: Some(t),
+                },
+                Input::Timer,
+            ) if now >= t => {
+                let timeout = duration(rt.unit.service.stop_timeout);
+                out.notice(
+                    name,
+                    Level::Warn,
+                    format!("did not stop within {timeout}; killing"),
+                );
+                out.signal_group(pid, SIGKILL);
+                rt.killed = true;
+                rt.phase = Phase::Stopping {
+                    pid,
+                    why,
+                    kill_at: None,
+                };
+            }
+            (Phase::Backoff { until }, Input::Timer) if now >= until => rt.phase = Phase::Waiting,
+
+            // Decisions of the supervisor about a running process.
+            (Phase::Running { .. } | Phase::Up { .. }, Input::SignalNow) if rt.stop_queued => {
+                self.begin_stop(name, StopWhy::User, now);
+            }
+            (
+                Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
+                Input::Kill,
+            ) if !rt.killed => {
+                out.signal_group(pid, SIGKILL);
+                rt.killed = true;
+                rt.stop_queued = false;
+                rt.detail = "killed".into();
+                rt.phase = Phase::Stopping {
+                    pid,
+                    why: StopWhy::User,
+                    kill_at: None,
+                };
+            }
+
+            // Everything else does not apply: stale pids, late timers, repeated inputs.
+            _ => {}
+        }
+    }
+
+    /// Emit the Spawn and record the start.
+    fn spawn(&mut self, name: &str, now: Instant) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        rt.phase = Phase::Spawning;
+        rt.spawned_at = Some(now);
+        rt.backoff.record_start(&rt.unit.restart, now);
+        rt.health = HealthState::Unknown;
+        rt.health_failures = 0;
+        rt.spawn_failure = None;
+        rt.killed = false;
+        rt.detail = "starting".into();
+        self.out.push(Action::Spawn {
+            unit: rt.unit.clone(),
+        });
+    }
+
+    /// The unit is up: start its health checks.
+    fn go_up(&mut self, name: &str, pid: Pid) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        rt.phase = Phase::Up { pid };
+        rt.detail.clear();
+        if let Some(health) = rt.unit.health.clone() {
+            rt.watching = true;
+            self.out.push(Action::WatchHealth {
+                unit: name.into(),
+                pid,
+                health,
+            });
+        }
+    }
+
+    /// The stop sequence: stop signal, SIGCONT, SIGKILL at the stop timeout.
+    fn begin_stop(&mut self, name: &str, why: StopWhy, now: Instant) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        let Some(pid) = rt.phase.pid() else { return };
+        self.out
+            .signal_group(pid, rt.unit.service.stop_signal.number);
+        self.out.signal_group(pid, SIGCONT);
+        rt.stop_queued = false;
+        rt.detail = "stopping".into();
+        let kill_at = Some(later(now, rt.unit.service.stop_timeout));
+        rt.phase = Phase::Stopping { pid, why, kill_at };
+    }
+
+    /// No process, no restart: take a pending configuration, start again if asked.
+    pub(crate) fn become_inactive(&mut self, name: &str, now: Instant) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        rt.phase = Phase::Inactive;
+        rt.stops = rt.stops.wrapping_add(1);
+        rt.stop_queued = false;
+        rt.spawn_failure = None;
+        rt.killed = false;
+        rt.health = HealthState::Unknown;
+        rt.detail.clear();
+        if let Some(unit) = rt.pending_config.take() {
+            rt.unit = unit;
+        }
+        if std::mem::take(&mut rt.restart_pending) && !rt.remove_when_stopped {
+            self.step(name, Input::Start, now);
+        }
+    }
+
+    /// The main process is gone (or was never created): kill its leftovers, then stop,
+    /// restart by policy, or settle as Exited / Failed.
+    fn process_ended(&mut self, name: &str, end: End, now: Instant) {
+        let shutting_down = self.is_shutting_down();
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        let out = &mut self.out;
+        if let End::Exit(pid, _) = end {
+            out.signal_group(pid, SIGKILL);
+        }
+        if rt.watching {
+            out.push(Action::Unwatch { unit: name.into() });
+            rt.watching = false;
+        }
+        let ran_for = rt.spawned_at.map(|t| now.saturating_duration_since(t));
+        let why = match &rt.phase {
+            Phase::Stopping { why, .. } => Some(why.clone()),
+            _ => None,
+        };
+        let (success, detail, phrase) = match (end, rt.spawn_failure.take(), why.clone()) {
+            (End::NoProcess(reason), _, _) => {
+                rt.last_exit = None;
+                (false, reason.clone(), reason)
+            }
+            (End::Exit(_, status), Some(reason), _) => {
+                rt.last_exit = Some(status);
+                (false, reason.clone(), reason)
+            }
+            (End::Exit(_, status), None, Some(StopWhy::NotReady(d) | StopWhy::Unhealthy(d))) => {
+                rt.last_exit = Some(status);
+                (false, d.clone(), d)
+            }
+            (End::Exit(_, status), None, _) => {
+                rt.last_exit = Some(status);
+                let ok = matches!(status, ExitStatus::Code(c) if rt.unit.service.success_exit_codes.contains(&c));
+                (ok, exit_detail(status), exit_phrase(status))
+            }
+        };
+        rt.health = HealthState::Unknown;
+        rt.killed = false;
+
+        if rt.stop_queued || why == Some(StopWhy::User) || shutting_down || rt.restart_pending {
+            // A user stop (or a user start during another stop): no policy decision.
+            let next = if rt.restart_pending && !shutting_down {
+                "restarting"
+            } else {
+                "stopped"
+            };
+            out.notice(name, Level::Info, format!("{phrase}; {next}"));
+            self.become_inactive(name, now);
+            return;
+        }
+        if rt.is_oneshot() {
+            rt.succeeded = success;
+        }
+        let restart = match rt.unit.restart.policy {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => !success,
+            RestartPolicy::No => false,
+        };
+        let level = if success { Level::Info } else { Level::Warn };
+        if !restart {
+            if success {
+                rt.detail = if rt.is_oneshot() {
+                    "done".into()
+                } else {
+                    detail
+                };
+                rt.phase = Phase::Exited;
+                out.notice(name, Level::Info, format!("{phrase}; done"));
+            } else {
+                out.notice(name, Level::Error, format!("{phrase}; failed"));
+                rt.detail = detail;
+                rt.phase = Phase::Failed;
+            }
+            return;
+        }
+        match rt.backoff.next_delay(&rt.unit.restart, ran_for, now) {
+            Ok(delay) => {
+                rt.restarts = rt.restarts.saturating_add(1);
+                rt.detail = detail;
+                if delay.is_zero() {
+                    out.notice(name, level, format!("{phrase}; restarting"));
+                    rt.phase = Phase::Waiting;
+                } else {
+                    out.notice(
+                        name,
+                        level,
+                        format!("{phrase}; restart in {}", duration(delay)),
+                    );
+                    rt.phase = Phase::Backoff {
+                        until: later(now, delay),
+                    };
+                }
+            }
+            Err(hit) => {
+                out.notice(name, Level::Error, format!("{phrase}; {}", hit.detail));
+                rt.succeeded = false;
+                rt.detail = hit.detail;
+                rt.phase = Phase::Failed;
+            }
+        }
+    }
+
+    /// An exit reported before the spawn result: apply it now.
+    fn claim_exit(&mut self, name: &str, pid: Pid, now: Instant) {
+        if let Some(i) = self.unclaimed.iter().position(|(p, _)| *p == pid) {
+            let (_, status) = self.unclaimed.remove(i);
+            self.step(name, Input::Exited(pid, status), now);
+        }
+    }
+}

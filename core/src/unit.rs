@@ -1,0 +1,187 @@
+//! The runtime record of one unit: its lifecycle phase, process, counters and flags.
+
+use std::time::Instant;
+
+use kennel_units::{ServiceType, Unit};
+
+use crate::api::{ExitStatus, HealthState, Pid, State};
+use crate::backoff::Backoff;
+
+/// Why a unit's process is being stopped; decides what its exit means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StopWhy {
+    /// The user, a reload or the shutdown: the exit ends in `Inactive`, never a restart.
+    User,
+    /// The readiness probe did not pass in time: the exit is a failure with this detail.
+    NotReady(String),
+    /// Too many failed health checks: the exit is a failure with this detail.
+    Unhealthy(String),
+}
+
+/// Where a unit is in its lifecycle. Finer than the public [`State`] (see [`Phase::state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Not running, not asked to run.
+    Inactive,
+    /// Asked to run, waiting for its dependencies (no process).
+    Waiting,
+    /// `Action::Spawn` emitted; waiting for `Spawned` or `SpawnFailed`.
+    Spawning,
+    /// A process exists but the unit is not up: readiness pending, a oneshot running, or a
+    /// process whose spawn failed and that is about to exit.
+    Running { pid: Pid, ready_by: Option<Instant> },
+    /// Running and ready.
+    Up { pid: Pid },
+    /// Stop sequence sent; `kill_at` is when SIGKILL follows (None once sent).
+    Stopping {
+        pid: Pid,
+        why: StopWhy,
+        kill_at: Option<Instant>,
+    },
+    /// Exited, waiting for the restart delay.
+    Backoff { until: Instant },
+    /// Exited for good (success): a finished oneshot, or a success under `on-failure`/`no`.
+    Exited,
+    /// Given up (see [`UnitRt::detail`]).
+    Failed,
+}
+
+impl Phase {
+    /// The public state for this phase.
+    pub(crate) fn state(&self) -> State {
+        match self {
+            Phase::Inactive => State::Inactive,
+            Phase::Waiting | Phase::Spawning | Phase::Running { .. } => State::Starting,
+            Phase::Up { .. } => State::Up,
+            Phase::Stopping { .. } => State::Stopping,
+            Phase::Backoff { .. } | Phase::Exited => State::Exited,
+            Phase::Failed => State::Failed,
+        }
+    }
+
+    /// The live main process, if any.
+    pub(crate) fn pid(&self) -> Option<Pid> {
+        match self {
+            Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. } => {
+                Some(*pid)
+            }
+            _ => None,
+        }
+    }
+
+    /// A process exists or is being created.
+    pub(crate) fn has_process(&self) -> bool {
+        matches!(self, Phase::Spawning) || self.pid().is_some()
+    }
+
+    /// The deadline this phase wants to be woken at.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            Phase::Running { ready_by, .. } => *ready_by,
+            Phase::Stopping { kill_at, .. } => *kill_at,
+            Phase::Backoff { until } => Some(*until),
+            _ => None,
+        }
+    }
+}
+
+/// One unit as the supervisor tracks it.
+#[derive(Debug)]
+pub(crate) struct UnitRt {
+    /// The configuration the current (or next) process runs with.
+    pub(crate) unit: Unit,
+    pub(crate) phase: Phase,
+    /// When the current or last process was spawned.
+    pub(crate) spawned_at: Option<Instant>,
+    pub(crate) last_exit: Option<ExitStatus>,
+    /// Why it is Failed / Exited, or what a running process is doing.
+    pub(crate) detail: String,
+    pub(crate) health: HealthState,
+    /// Consecutive failed health checks.
+    pub(crate) health_failures: u32,
+    /// Restarts done by policy since the last user start.
+    pub(crate) restarts: u32,
+    pub(crate) backoff: Backoff,
+    /// A oneshot whose last run succeeded (it satisfies its dependents).
+    pub(crate) succeeded: bool,
+    /// `SpawnFailed` with a pid came: its exit is a failure with this detail.
+    pub(crate) spawn_failure: Option<String>,
+    /// Probes or health checks are running (an `Unwatch` is due when the process ends).
+    pub(crate) watching: bool,
+    /// A stop was asked for while the process runs; the stop sequence waits for the units
+    /// ordered after this one to stop first.
+    pub(crate) stop_queued: bool,
+    /// Start again (as a user start) once stopped: restart, reload, start during a stop.
+    pub(crate) restart_pending: bool,
+    /// Reload changed the unit while it ran: use this configuration from the next start.
+    pub(crate) pending_config: Option<Unit>,
+    /// Reload removed the unit: forget it once it has no process.
+    pub(crate) remove_when_stopped: bool,
+    /// SIGKILL already sent to the current process (forced shutdown, stop timeout).
+    pub(crate) killed: bool,
+    /// How many times a stop brought it to `Inactive`: a stop waiter is done once this
+    /// moved, even if a later start already runs the unit again.
+    pub(crate) stops: u64,
+}
+
+impl UnitRt {
+    pub(crate) fn new(unit: Unit) -> Self {
+        UnitRt {
+            unit,
+            phase: Phase::Inactive,
+            spawned_at: None,
+            last_exit: None,
+            detail: String::new(),
+            health: HealthState::Unknown,
+            health_failures: 0,
+            restarts: 0,
+            backoff: Backoff::default(),
+            succeeded: false,
+            spawn_failure: None,
+            watching: false,
+            stop_queued: false,
+            restart_pending: false,
+            pending_config: None,
+            remove_when_stopped: false,
+            killed: false,
+            stops: 0,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.unit.name
+    }
+
+    pub(crate) fn is_oneshot(&self) -> bool {
+        self.unit.service.kind == ServiceType::Oneshot
+    }
+
+    /// Counts as up for its dependents: Up, or a oneshot whose last run succeeded.
+    pub(crate) fn satisfied(&self) -> bool {
+        if self.stop_queued {
+            return false;
+        }
+        match self.phase {
+            Phase::Up { .. } => true,
+            Phase::Exited => self.succeeded,
+            Phase::Waiting | Phase::Spawning | Phase::Running { .. } | Phase::Backoff { .. } => {
+                self.is_oneshot() && self.succeeded
+            }
+            Phase::Inactive | Phase::Stopping { .. } | Phase::Failed => false,
+        }
+    }
+
+    /// No process and no stop in progress.
+    pub(crate) fn is_stopped(&self) -> bool {
+        !self.phase.has_process() && !self.stop_queued
+    }
+
+    /// The public state, counting a queued stop as `Stopping`.
+    pub(crate) fn state(&self) -> State {
+        if self.stop_queued && self.phase.has_process() {
+            State::Stopping
+        } else {
+            self.phase.state()
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Shutdown: reverse dependency order, forced kill, exactly one Exit, refused commands.
+
+use kennel_core::{Command, Event, State};
+
+use crate::harness::*;
+
+fn three() -> Harness {
+    let mut h = Harness::up(vec![
+        unit("db"),
+        unit("web").requires(&["db"]),
+        unit("proxy").after(&["web"]),
+    ]);
+    assert_eq!((h.pid("db"), h.pid("web"), h.pid("proxy")), (100, 101, 102));
+    h.take();
+    h
+}
+
+#[test]
+fn shutdown_stops_in_reverse_dependency_order_and_exits_once() {
+    let mut h = three();
+    h.handle(Event::Shutdown { force: false });
+    assert_eq!(
+        h.take(),
+        [
+            "notice - info: shutting down",
+            "signal 102 TERM",
+            "signal 102 CONT"
+        ]
+    );
+    assert!(h.sup.is_shutting_down());
+    h.exit("proxy", sig(15));
+    assert_eq!(
+        h.take_plain(),
+        ["signal 102 KILL", "signal 101 TERM", "signal 101 CONT"]
+    );
+    h.exit("web", sig(15));
+    assert_eq!(
+        h.take_plain(),
+        ["signal 101 KILL", "signal 100 TERM", "signal 100 CONT"]
+    );
+    h.exit("db", code(0));
+    assert_eq!(h.take_plain(), ["signal 100 KILL", "exit 0"]);
+    for name in ["db", "web", "proxy"] {
+        assert_eq!(h.state(name), State::Inactive);
+    }
+    h.handle(Event::Shutdown { force: true });
+    h.handle(Event::Exited {
+        pid: 100,
+        status: OK,
+    });
+    h.advance(secs(60));
+    assert_eq!(h.take(), Vec::<String>::new());
+    assert_eq!(h.sup.poll_timeout(), None);
+}
+
+#[test]
+fn second_signal_kills_everything() {
+    let mut h = three();
+    h.handle(Event::Shutdown { force: false });
+    h.take();
+    h.handle(Event::Shutdown { force: false });
+    assert_eq!(
+        h.take(),
+        [
+            "notice - warn: forced shutdown: killing every unit",
+            "signal 100 KILL",
+            "signal 102 KILL",
+            "signal 101 KILL",
+        ]
+    );
+    h.exit("db", sig(9));
+    h.exit("proxy", sig(9));
+    assert!(!h.take_plain().contains(&"exit 0".to_string()));
+    h.exit("web", sig(9));
+    assert_eq!(h.take_plain(), ["signal 101 KILL", "exit 0"]);
+}
+
+#[test]
+fn forced_shutdown_from_the_start() {
+    let mut h = three();
+    h.handle(Event::Shutdown { force: true });
+    assert_eq!(
+        h.take_plain(),
+        ["signal 100 KILL", "signal 102 KILL", "signal 101 KILL"]
+    );
+}
+
+#[test]
+fn nothing_running_exits_at_once() {
+    let mut h = Harness::new(vec![unit("db")]);
+    h.handle(Event::Shutdown { force: false });
+    assert_eq!(h.take(), ["notice - info: shutting down", "exit 0"]);
+}
+
+#[test]
+fn shutdown_cancels_restarts_and_waits() {
+    let mut h = Harness::up(vec![
+        unit("db").ready_tcp(secs(30)),
+        unit("web").requires(&["db"]),
+        unit("x"),
+    ]);
+    h.exit("x", code(1));
+    h.take();
+    h.handle(Event::Shutdown { force: false });
+    assert_eq!(h.take_plain(), ["signal 100 TERM", "signal 100 CONT"]);
+    assert_eq!(
+        (h.state("web"), h.state("x")),
+        (State::Inactive, State::Inactive)
+    );
+    h.exit("db", sig(15));
+    assert_eq!(h.take_plain(), ["signal 100 KILL", "unwatch db", "exit 0"]);
+}
+
+#[test]
+fn shutdown_command_replies_just_before_exit() {
+    let mut h = Harness::up(vec![unit("db")]);
+    let waiting = h.start(&["db"], true);
+    h.take();
+    h.auto_spawn = false;
+    // A start still waiting when the shutdown begins is refused.
+    h.handle(Event::Exited {
+        pid: 100,
+        status: code(1),
+    });
+    let start = h.start(&["db"], true);
+    let id = h.command(Command::Shutdown, true);
+    let late = h.start(&["db"], false);
+    assert_eq!(
+        h.take_plain(),
+        [
+            "signal 100 KILL".to_string(),
+            "spawn db".into(),
+            format!("reply {start} shutting down"),
+            format!("reply {late} shutting down"),
+        ]
+    );
+    assert_eq!(waiting, 2);
+    h.spawned("db");
+    assert_eq!(h.take_plain(), ["signal 101 TERM", "signal 101 CONT"]);
+    h.exit("db", sig(15));
+    assert_eq!(
+        h.take_plain(),
+        [
+            "signal 101 KILL".to_string(),
+            format!("reply {id} ok"),
+            "exit 0".into()
+        ]
+    );
+    let after = h.command(Command::Up, true);
+    assert_eq!(h.take(), [format!("reply {after} shutting down")]);
+}
+
+#[test]
+fn shutdown_command_without_wait_replies_at_once() {
+    let mut h = Harness::up(vec![unit("db")]);
+    h.take();
+    let id = h.command(Command::Shutdown, false);
+    assert_eq!(
+        h.take_plain(),
+        [
+            format!("reply {id} ok"),
+            "signal 100 TERM".into(),
+            "signal 100 CONT".into()
+        ]
+    );
+    let again = h.command(Command::Shutdown, true);
+    h.exit("db", sig(15));
+    assert_eq!(
+        h.take_plain(),
+        [
+            "signal 100 KILL".to_string(),
+            format!("reply {again} ok"),
+            "exit 0".into()
+        ]
+    );
+}

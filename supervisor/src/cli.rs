@@ -1,0 +1,144 @@
+//! The command line: one `Args` struct per subcommand; the doc comments are the `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// kennel: a supervisor and init system for containers.
+#[derive(Debug, Parser)]
+#[command(name = "kennel", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log level of kennel's own messages (error, warn, info, debug, trace), or a tracing
+    /// filter such as `kennel=debug`.
+    #[arg(long, global = true, env = "KENNEL_LOG", default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the supervisor in the foreground on a unit directory.
+    Up(UpArgs),
+    /// Run one command as a child that gets every signal, with orphans reaped (like tini).
+    Run(RunArgs),
+    /// Validate unit files and print every problem as FILE:LINE:COL: message.
+    Check(CheckArgs),
+    /// Show units: name, state, pid, uptime, restarts, last exit, ready/health.
+    Status(StatusArgs),
+    /// Start units and wait until they are up (a oneshot: exited successfully).
+    Start(UnitsArgs),
+    /// Stop units (and, first, what requires them) and wait until they are stopped.
+    Stop(UnitsArgs),
+    /// Stop then start units, and wait until they are up again.
+    Restart(UnitsArgs),
+    /// Re-read the unit directory: start new units, stop removed ones, restart changed ones.
+    Reload(ReloadArgs),
+    /// Stop every unit in reverse dependency order and end the daemon.
+    Shutdown(ClientArgs),
+    /// Print a unit's log.
+    Logs(LogsArgs),
+    /// Send an sd_notify message (READY=1 ...) to $NOTIFY_SOCKET, from inside a service.
+    Notify(NotifyArgs),
+}
+
+/// Where the client finds the daemon.
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    /// The daemon's control socket.
+    #[arg(long, env = "KENNEL_SOCKET", default_value = "/run/kennel/kennel.sock")]
+    pub socket: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Directory of unit files (NAME.toml).
+    #[arg(long, default_value = "/etc/kennel/units")]
+    pub units: PathBuf,
+    /// State directory.
+    #[arg(long, default_value = "/var/lib/kennel")]
+    pub state_dir: PathBuf,
+    /// Directory of the services' logs (NAME.log and its rotations).
+    #[arg(long, default_value = "/var/log/kennel")]
+    pub log_dir: PathBuf,
+    /// Do not echo service output to kennel's stdout (it still goes to the log files).
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Forward signals to the command's whole process group, not just the command.
+    #[arg(short = 'g', long)]
+    pub group: bool,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Unit files or directories of unit files.
+    #[arg(default_value = "/etc/kennel/units")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this unit.
+    pub unit: Option<String>,
+    /// Print JSON (the protocol's status rows) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UnitsArgs {
+    /// Unit names.
+    #[arg(required = true)]
+    pub units: Vec<String>,
+    /// Return once the daemon accepted the request instead of waiting for the outcome.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Return once the daemon accepted the new units instead of waiting for the outcome.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The unit.
+    pub unit: String,
+    /// Keep printing lines as they are written.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Print only the last N lines.
+    #[arg(short = 'n', long)]
+    pub lines: Option<usize>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Send READY=1.
+    #[arg(long)]
+    pub ready: bool,
+    /// Send STATUS=TEXT.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// More VAR=VALUE assignments to send as they are.
+    pub assignments: Vec<String>,
+}

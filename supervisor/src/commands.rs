@@ -1,0 +1,288 @@
+//! The client subcommands (status, start, stop, restart, reload, shutdown, logs) and
+//! `check`: each one talks to the daemon or reads unit files, prints, and returns the exit
+//! code documented in `docs/cli.md`.
+
+use std::io::Write;
+
+use kennel_core::{ExitStatus, HealthState, UnitStatus};
+
+use crate::cli::{CheckArgs, ClientArgs, LogsArgs, NotifyArgs, ReloadArgs, StatusArgs, UnitsArgs};
+use crate::control::client::{Client, ClientError};
+use crate::control::protocol::{ReplyBody, RequestBody};
+
+/// Success.
+pub const EXIT_OK: i32 = 0;
+/// The request failed: a unit failed, an unknown unit, invalid unit files.
+pub const EXIT_FAILED: i32 = 1;
+/// No daemon to talk to, or it could not be understood.
+pub const EXIT_NO_DAEMON: i32 = 3;
+
+fn call(client: &ClientArgs, body: RequestBody) -> Result<ReplyBody, i32> {
+    let result = Client::connect(&client.socket).and_then(|mut c| c.call(body));
+    result.map_err(|e| {
+        eprintln!("kennel: {e}");
+        match e {
+            ClientError::Daemon(_) | ClientError::Denied { .. } => EXIT_FAILED,
+            _ => EXIT_NO_DAEMON,
+        }
+    })
+}
+
+fn code(r: Result<i32, i32>) -> i32 {
+    r.unwrap_or_else(|c| c)
+}
+
+pub fn status(args: StatusArgs) -> i32 {
+    code((|| {
+        let body = call(
+            &args.client,
+            RequestBody::Status {
+                unit: args.unit.clone(),
+            },
+        )?;
+        let ReplyBody::Status { units } = body else {
+            eprintln!("kennel: unexpected reply to status");
+            return Err(EXIT_NO_DAEMON);
+        };
+        if args.json {
+            match serde_json::to_string_pretty(&units) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("kennel: {e}");
+                    return Err(EXIT_FAILED);
+                }
+            }
+        } else {
+            print!("{}", table(&units));
+        }
+        Ok(EXIT_OK)
+    })())
+}
+
+/// The status table.
+pub fn table(units: &[UnitStatus]) -> String {
+    let header = [
+        "NAME",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "LAST EXIT",
+        "READY",
+        "HEALTH",
+        "DETAIL",
+    ];
+    let rows: Vec<[String; 9]> = units
+        .iter()
+        .map(|u| {
+            [
+                u.name.clone(),
+                format!("{:?}", u.state).to_lowercase(),
+                u.pid.map_or("-".into(), |p| p.to_string()),
+                u.uptime.map_or("-".into(), kennel_units::format_duration),
+                u.restarts.to_string(),
+                u.last_exit.map_or("-".into(), exit_text),
+                if u.ready { "yes".into() } else { "no".into() },
+                match u.health {
+                    HealthState::Unknown => "-".into(),
+                    HealthState::Healthy => "healthy".into(),
+                    HealthState::Failing => "failing".into(),
+                    HealthState::Unhealthy => "unhealthy".into(),
+                },
+                u.detail.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// `code 3` or `SIGKILL`.
+pub fn exit_text(e: ExitStatus) -> String {
+    match e {
+        ExitStatus::Code(c) => format!("code {c}"),
+        ExitStatus::Signal(s) => kennel_units::signal_name(s),
+    }
+}
+
+fn units_command(args: UnitsArgs, make: fn(Vec<String>, bool) -> RequestBody, verb: &str) -> i32 {
+    let wait = !args.no_wait;
+    code(call(&args.client, make(args.units.clone(), wait)).map(|_| {
+        if wait {
+            eprintln!("kennel: {verb}: {}", args.units.join(" "));
+        }
+        EXIT_OK
+    }))
+}
+
+pub fn start(args: UnitsArgs) -> i32 {
+    units_command(
+        args,
+        |units, wait| RequestBody::Start { units, wait },
+        "started",
+    )
+}
+
+pub fn stop(args: UnitsArgs) -> i32 {
+    units_command(
+        args,
+        |units, wait| RequestBody::Stop { units, wait },
+        "stopped",
+    )
+}
+
+pub fn restart(args: UnitsArgs) -> i32 {
+    units_command(
+        args,
+        |units, wait| RequestBody::Restart { units, wait },
+        "restarted",
+    )
+}
+
+pub fn reload(args: ReloadArgs) -> i32 {
+    code(
+        call(
+            &args.client,
+            RequestBody::Reload {
+                wait: !args.no_wait,
+            },
+        )
+        .map(|body| {
+            if let ReplyBody::Reloaded {
+                added,
+                removed,
+                changed,
+            } = body
+            {
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.join(" ")
+                    }
+                };
+                println!("added: {}", list(&added));
+                println!("removed: {}", list(&removed));
+                println!("changed: {}", list(&changed));
+            }
+            EXIT_OK
+        }),
+    )
+}
+
+pub fn shutdown(args: ClientArgs) -> i32 {
+    code(call(&args, RequestBody::Shutdown).map(|_| EXIT_OK))
+}
+
+pub fn logs(args: LogsArgs) -> i32 {
+    code((|| {
+        let body = call(
+            &args.client,
+            RequestBody::LogPath {
+                unit: args.unit.clone(),
+            },
+        )?;
+        let ReplyBody::LogPath { path } = body else {
+            eprintln!("kennel: unexpected reply to logs");
+            return Err(EXIT_NO_DAEMON);
+        };
+        let path = std::path::PathBuf::from(path);
+        let n = args.lines.unwrap_or(usize::MAX);
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let result = if args.follow {
+            kennel_logs::follow(&path, n, &mut out, || false)
+        } else {
+            kennel_logs::read_last_lines(&path, n).and_then(|lines| {
+                for l in lines {
+                    out.write_all(&l)?;
+                    out.write_all(b"\n")?;
+                }
+                out.flush()
+            })
+        };
+        match result {
+            Ok(()) => Ok(EXIT_OK),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EXIT_OK),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+            Err(e) => {
+                eprintln!("kennel: reading {}: {e}", path.display());
+                Err(EXIT_FAILED)
+            }
+        }
+    })())
+}
+
+pub fn check(args: CheckArgs) -> i32 {
+    match kennel_units::load_paths(&args.paths) {
+        Ok(set) => {
+            println!("{} units OK", set.len());
+            EXIT_OK
+        }
+        Err(diags) => {
+            for d in &diags {
+                println!("{d}");
+            }
+            eprintln!(
+                "{} problem{}",
+                diags.len(),
+                if diags.len() == 1 { "" } else { "s" }
+            );
+            EXIT_FAILED
+        }
+    }
+}
+
+/// `kennel notify`: what `systemd-notify` does, for services under kennel (or systemd).
+pub fn notify(args: NotifyArgs) -> i32 {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        eprintln!(
+            "kennel notify: NOTIFY_SOCKET is not set (is this unit's [ready] notify = true?)"
+        );
+        return EXIT_FAILED;
+    };
+    let mut lines: Vec<String> = Vec::new();
+    if args.ready {
+        lines.push("READY=1".into());
+    }
+    if let Some(s) = args.status {
+        lines.push(format!("STATUS={s}"));
+    }
+    lines.extend(args.assignments);
+    if lines.is_empty() {
+        eprintln!("kennel notify: nothing to send; try --ready");
+        return EXIT_FAILED;
+    }
+    let msg = lines.join("\n") + "\n";
+    let sent = std::os::unix::net::UnixDatagram::unbound()
+        .and_then(|s| s.send_to(msg.as_bytes(), std::path::Path::new(&path)));
+    match sent {
+        Ok(_) => EXIT_OK,
+        Err(e) => {
+            eprintln!("kennel notify: send to {}: {e}", path.to_string_lossy());
+            EXIT_FAILED
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The daemon side of the control socket: accept, check the peer is root, read one JSON
+//! request per line, hand it to the state-owning task and write its reply back.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::protocol::{
+    ErrorKind, ProtoError, Reply, Request, RequestBody, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
+};
+
+/// A request on its way to the state-owning task, with the channel its reply goes back on.
+pub struct ControlRequest {
+    pub body: RequestBody,
+    /// Dropped without a send only if the daemon is going away; the client then sees EOF.
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// Why the socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("create socket directory {path}: {source}")]
+    Dir { path: PathBuf, source: io::Error },
+    #[error("another kennel is already listening on {0}; stop it first or use --socket")]
+    InUse(PathBuf),
+    #[error("bind control socket {path}: {source}")]
+    Bind { path: PathBuf, source: io::Error },
+}
+
+/// Bind the socket at `path` (mode 0600, parent created 0755). A stale socket file left by
+/// a dead daemon is replaced; a live one is an error.
+pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| ServerError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(ServerError::InUse(path.to_path_buf()));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let listener = UnixListener::bind(path).map_err(|source| ServerError::Bind {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        ServerError::Bind {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(listener)
+}
+
+/// Accept connections until the task is dropped; each connection runs in its own task and
+/// holds a clone of `alive`, so that the owner can wait (for the receiver to see `None`)
+/// until every reply has been written.
+pub async fn serve(
+    listener: UnixListener,
+    to_owner: mpsc::Sender<ControlRequest>,
+    alive: mpsc::Sender<()>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let alive = alive.clone();
+                let to_owner = to_owner.clone();
+                tokio::spawn(async move {
+                    connection(stream, to_owner).await;
+                    drop(alive);
+                });
+            }
+            Err(e) => {
+                warn!("control socket accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn connection(stream: UnixStream, to_owner: mpsc::Sender<ControlRequest>) {
+    let (uid, pid) = match stream.peer_cred() {
+        Ok(c) => (c.uid(), c.pid().unwrap_or(0)),
+        Err(e) => {
+            warn!("control socket: cannot read peer credentials: {e}");
+            return;
+        }
+    };
+    let (read, mut write) = stream.into_split();
+    if uid != 0 {
+        warn!(
+            uid,
+            pid, "control socket: refused a client that is not root"
+        );
+        let err = ProtoError::new(
+            ErrorKind::PermissionDenied,
+            format!("kennel's control socket is root-only; uid {uid} is refused"),
+        );
+        let _ = send(&mut write, &Reply::Error(err)).await;
+        return;
+    }
+    let mut reader = BufReader::new(read);
+    loop {
+        let mut line = Vec::new();
+        let limit = MAX_REQUEST_BYTES as u64 + 1;
+        match (&mut reader).take(limit).read_until(b'\n', &mut line).await {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                debug!("control socket read: {e}");
+                return;
+            }
+        }
+        if line.len() > MAX_REQUEST_BYTES {
+            let err = ProtoError::new(
+                ErrorKind::TooLarge,
+                format!("request longer than {MAX_REQUEST_BYTES} bytes"),
+            );
+            let _ = send(&mut write, &Reply::Error(err)).await;
+            return;
+        }
+        let reply = match parse(&line) {
+            Ok(body) => {
+                if !matches!(
+                    body,
+                    RequestBody::Status { .. } | RequestBody::LogPath { .. }
+                ) {
+                    info!(uid, pid, request = ?body, "control request");
+                }
+                let (tx, rx) = oneshot::channel();
+                if to_owner
+                    .send(ControlRequest { body, reply: tx })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                match rx.await {
+                    Ok(reply) => reply,
+                    Err(_) => return,
+                }
+            }
+            Err(e) => Reply::Error(e),
+        };
+        if send(&mut write, &reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn parse(line: &[u8]) -> Result<RequestBody, ProtoError> {
+    let value: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| ProtoError::new(ErrorKind::BadRequest, format!("not JSON: {e}")))?;
+    let version = value.get("version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(PROTOCOL_VERSION)) {
+        return Err(ProtoError::new(
+            ErrorKind::Version,
+            format!(
+                "protocol version {} is not supported; this kennel speaks version {PROTOCOL_VERSION}",
+                version.map_or("missing".to_string(), |v| v.to_string())
+            ),
+        ));
+    }
+    serde_json::from_value::<Request>(value)
+        .map(|r| r.body)
+        .map_err(|e| ProtoError::new(ErrorKind::BadRequest, format!("bad request: {e}")))
+}
+
+async fn send(write: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec(reply).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_rejects_bad_input() {
+        assert_eq!(parse(b"{nope").unwrap_err().kind, ErrorKind::BadRequest);
+        assert_eq!(
+            parse(br#"{"cmd":"status"}"#).unwrap_err().kind,
+            ErrorKind::Version
+        );
+        assert_eq!(
+            parse(br#"{"version":7,"cmd":"status"}"#).unwrap_err().kind,
+            ErrorKind::Version
+        );
+        assert_eq!(
+            parse(br#"{"version":1,"cmd":"explode"}"#).unwrap_err().kind,
+            ErrorKind::BadRequest
+        );
+        assert!(matches!(
+            parse(br#"{"version":1,"cmd":"status","unit":null}"#),
+            Ok(RequestBody::Status { unit: None })
+        ));
+    }
+}

@@ -1,0 +1,66 @@
+//! `kennel up`: the tokio shell around the pure core. One task (the [`owner`]) owns all
+//! state; signals, the control server, probes and spawn watchers send it [`Input`]s.
+
+mod notify;
+mod owner;
+mod probes;
+mod signals;
+
+use std::path::PathBuf;
+
+use kennel_core::Pid;
+use tokio::sync::oneshot;
+
+use crate::spawn::{SpawnFailure, SpawnSpec};
+
+pub use owner::DaemonError;
+
+/// Where `kennel up` reads and writes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The unit directory (`--units`).
+    pub units: PathBuf,
+    /// State: `--state-dir` (layers and containers live here once containers land).
+    pub state_dir: PathBuf,
+    /// `--log-dir`: `NAME.log` and its rotations.
+    pub log_dir: PathBuf,
+    /// `--socket`: the control socket.
+    pub socket: PathBuf,
+    /// Echo each service line to kennel's stdout as `NAME | line`.
+    pub echo: bool,
+}
+
+/// What the tasks around the owner tell it.
+pub enum Input {
+    /// A signal arrived (SIGCHLD included: the owner then reaps).
+    Signal(i32),
+    /// The helper for `pid` reported a failed step instead of exec'ing.
+    SpawnFailed {
+        unit: String,
+        pid: Pid,
+        failure: SpawnFailure,
+    },
+    /// A readiness probe passed.
+    Ready { unit: String, pid: Pid },
+    /// A health check finished.
+    Health {
+        unit: String,
+        pid: Pid,
+        ok: bool,
+        detail: String,
+    },
+    /// A probe task asks the owner to start a probe process and route its exit back.
+    RunProbe {
+        spec: SpawnSpec,
+        reply: oneshot::Sender<Result<probes::ProbeProcess, String>>,
+    },
+}
+
+/// Run the daemon until it shuts down; returns the process exit code.
+pub fn up(opts: Options) -> Result<i32, DaemonError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    rt.block_on(owner::run(opts))
+}

@@ -1,0 +1,613 @@
+//! The state-owning task: feeds every input to the core, carries out the core's actions,
+//! and answers the control socket. Nothing else touches supervision state.
+
+use std::collections::{BTreeSet, HashMap};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kennel_core::{Action, Command, Event, ExitStatus, Level, Pid, RequestId, Supervisor};
+use kennel_logs::LogHub;
+use kennel_units::{ReadyProbe, Unit, UnitSet};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tracing::{debug, error, info, warn};
+
+use super::notify::{self, NotifySocket};
+use super::probes::{self, ProbeProcess};
+use super::{signals, Input, Options};
+use crate::control::protocol::{ErrorKind, ProtoError, Reply, ReplyBody, RequestBody};
+use crate::control::server::{self, ControlRequest};
+use crate::reaper;
+use crate::spawn::{self, env::DEFAULT_PATH, SpawnSpec};
+
+/// Why the daemon could not start (once running it never fails, it only shuts down).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("create the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("invalid units in {dir}:\n{problems}")]
+    InvalidUnits { dir: PathBuf, problems: String },
+    #[error("install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Socket(#[from] server::ServerError),
+    #[error(transparent)]
+    Logs(#[from] kennel_logs::LogError),
+}
+
+/// The request id of the initial `Up`; its reply means "all units up".
+const UP_ID: RequestId = 0;
+
+/// What a pending client request waits for.
+struct Pending {
+    reply: oneshot::Sender<Reply>,
+    /// For a reload: the plan to report once done.
+    plan: Option<ReplyBody>,
+}
+
+struct Owner {
+    opts: Options,
+    sup: Supervisor,
+    logs: LogHub,
+    /// Handed to tasks that report back (probes, spawn watchers, signals).
+    tx: mpsc::UnboundedSender<Input>,
+    /// Probe and health tasks per unit, aborted on `Unwatch`.
+    watchers: HashMap<String, Vec<AbortHandle>>,
+    /// Probe processes: pid -> (unit, where its exit goes).
+    probe_pids: HashMap<Pid, (String, oneshot::Sender<ExitStatus>)>,
+    /// The notify socket of each unit's current start.
+    notify: HashMap<String, Arc<NotifySocket>>,
+    /// Client requests waiting for the core's `Reply`.
+    pending: HashMap<RequestId, Pending>,
+    next_id: RequestId,
+    exit: Option<i32>,
+}
+
+pub async fn run(opts: Options) -> Result<i32, DaemonError> {
+    let units = kennel_units::load_paths(std::slice::from_ref(&opts.units)).map_err(|d| {
+        DaemonError::InvalidUnits {
+            dir: opts.units.clone(),
+            problems: render(&d),
+        }
+    })?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Handlers first: no child may exit unseen.
+    let signal_task = signals::install(tx.clone()).map_err(DaemonError::Signals)?;
+    tokio::spawn(signal_task);
+    if nix::unistd::getpid().as_raw() != 1 {
+        if let Err(e) = reaper::become_subreaper() {
+            warn!("cannot become a child subreaper ({e}); orphans will go to the host's init");
+        }
+    }
+    let listener = server::bind(&opts.socket)?;
+    let logs = LogHub::start(&opts.log_dir, opts.echo)?;
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(64);
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let server_task = tokio::spawn(server::serve(listener, ctl_tx, alive_tx));
+    info!(
+        units = units.len(),
+        dir = %opts.units.display(),
+        socket = %opts.socket.display(),
+        "kennel up (pid {})",
+        std::process::id()
+    );
+
+    let mut owner = Owner {
+        opts,
+        sup: Supervisor::new(units),
+        logs,
+        tx,
+        watchers: HashMap::new(),
+        probe_pids: HashMap::new(),
+        notify: HashMap::new(),
+        pending: HashMap::new(),
+        next_id: UP_ID + 1,
+        exit: None,
+    };
+    owner.reap();
+    owner.sup.handle(
+        Event::Command {
+            id: UP_ID,
+            command: Command::Up,
+            wait: true,
+        },
+        Instant::now(),
+    );
+    owner.drain();
+
+    while owner.exit.is_none() {
+        let deadline = owner.sup.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(input) = rx.recv() => owner.input(input),
+            Some(req) = ctl_rx.recv() => owner.control(req),
+            () = sleep => owner.sup.handle_timeout(Instant::now()),
+        }
+        owner.drain();
+    }
+
+    // Let connection tasks write the last replies (the shutdown's), then finish.
+    server_task.abort();
+    drop(ctl_rx);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), alive_rx.recv()).await;
+    let _ = std::fs::remove_file(&owner.opts.socket);
+    let code = owner.exit.unwrap_or(0);
+    if nix::unistd::getpid().as_raw() == 1 {
+        end_everything_else().await;
+    }
+    owner
+        .logs
+        .close_within(std::time::Duration::from_secs(2))
+        .await;
+    info!("kennel exits with code {code}");
+    Ok(code)
+}
+
+/// As PID 1 of a pid namespace: TERM what is left, give it a moment, KILL the rest.
+async fn end_everything_else() {
+    // SAFETY: kill(-1) from PID 1 signals every other process of the namespace.
+    unsafe {
+        libc::kill(-1, libc::SIGTERM);
+    }
+    for _ in 0..20 {
+        reaper::reap_all();
+        // SAFETY: as above; signal 0 only checks whether anything is left.
+        if unsafe { libc::kill(-1, 0) } != 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(-1, libc::SIGKILL);
+    }
+    reaper::reap_all();
+}
+
+fn render(diags: &[kennel_units::Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Owner {
+    /// Carry out every action the core has queued (handling an action may queue more).
+    fn drain(&mut self) {
+        while let Some(action) = self.sup.poll_action() {
+            self.act(action);
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Spawn { unit } => self.spawn(unit),
+            Action::Signal { pid, signal, group } => {
+                let target = if group { -pid } else { pid };
+                // SAFETY: kill(2) with integers; ESRCH (already gone) is expected and fine.
+                unsafe {
+                    libc::kill(target, signal);
+                }
+            }
+            Action::WatchReady { unit, pid, probe } => self.watch_ready(unit, pid, probe),
+            Action::WatchHealth { unit, pid, health } => {
+                let Some(spec) = self.unit_spec(&unit, health.command.clone()) else {
+                    return;
+                };
+                let task = tokio::spawn(probes::health(
+                    self.tx.clone(),
+                    unit.clone(),
+                    pid,
+                    health,
+                    spec,
+                ));
+                self.watchers
+                    .entry(unit)
+                    .or_default()
+                    .push(task.abort_handle());
+            }
+            Action::Unwatch { unit } => self.unwatch(&unit),
+            Action::Reply { id, result } => self.reply(id, result),
+            Action::Notice {
+                unit,
+                level,
+                message,
+            } => self.notice(unit, level, message),
+            Action::Exit { code } => self.exit = Some(code),
+        }
+    }
+
+    fn notice(&mut self, unit: Option<String>, level: Level, message: String) {
+        let name = unit.as_deref().unwrap_or("kennel");
+        match level {
+            Level::Info => info!(unit = name, "{message}"),
+            Level::Warn => warn!(unit = name, "{message}"),
+            Level::Error => error!(unit = name, "{message}"),
+        }
+        if let Some(u) = unit.as_deref().and_then(|u| self.sup.units().get(u)) {
+            self.logs.system(&u.name, &u.logs, &message);
+        }
+    }
+
+    fn spawn(&mut self, unit: Unit) {
+        let now = Instant::now();
+        let name = unit.name.clone();
+        let mut spec = self.base_spec(&unit, unit.service.command.clone());
+        self.notify.remove(&name);
+        if matches!(
+            unit.ready,
+            Some(kennel_units::Ready {
+                probe: ReadyProbe::Notify,
+                ..
+            })
+        ) {
+            let dir = self.notify_dir();
+            match NotifySocket::bind(&dir, &name, resolve_uid(unit.service.user.as_deref())) {
+                Ok(sock) => {
+                    spec.base_env
+                        .push(("NOTIFY_SOCKET".into(), sock.path.display().to_string()));
+                    self.notify.insert(name.clone(), Arc::new(sock));
+                }
+                Err(e) => {
+                    let reason = format!("bind notify socket {}: {e}", dir.join(&name).display());
+                    self.sup.handle(
+                        Event::SpawnFailed {
+                            unit: name,
+                            pid: None,
+                            reason,
+                        },
+                        now,
+                    );
+                    return;
+                }
+            }
+        }
+        let pipes = match (pipe(), pipe()) {
+            (Ok(o), Ok(e)) => (o, e),
+            (Err(err), _) | (_, Err(err)) => {
+                let reason = format!("create output pipes: {err}");
+                self.sup.handle(
+                    Event::SpawnFailed {
+                        unit: name,
+                        pid: None,
+                        reason,
+                    },
+                    now,
+                );
+                return;
+            }
+        };
+        let ((out_r, out_w), (err_r, err_w)) = pipes;
+        match spawn::launch(&spec, Stdio::from(out_w), Stdio::from(err_w)) {
+            Ok(launched) => {
+                let pid = launched.pid;
+                let _capture = self.logs.attach(&name, &unit.logs, out_r, err_r);
+                let tx = self.tx.clone();
+                let unit_name = name.clone();
+                tokio::spawn(async move {
+                    if let Err(failure) = launched.outcome().await {
+                        let _ = tx.send(Input::SpawnFailed {
+                            unit: unit_name,
+                            pid,
+                            failure,
+                        });
+                    }
+                });
+                debug!(unit = %name, pid, "spawned");
+                self.sup.handle(Event::Spawned { unit: name, pid }, now);
+            }
+            Err(e) => {
+                self.sup.handle(
+                    Event::SpawnFailed {
+                        unit: name,
+                        pid: None,
+                        reason: e.to_string(),
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    /// The spec for running `argv` as part of `unit` (the service itself, or a probe).
+    fn base_spec(&self, unit: &Unit, argv: Vec<String>) -> SpawnSpec {
+        let mut base_env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k != "NOTIFY_SOCKET" && k != "KENNEL_SOCKET")
+            .collect();
+        if !base_env.iter().any(|(k, _)| k == "PATH") {
+            base_env.push(("PATH".into(), DEFAULT_PATH.into()));
+        }
+        base_env.push(("KENNEL_UNIT".into(), unit.name.clone()));
+        SpawnSpec {
+            unit: unit.name.clone(),
+            argv,
+            base_env,
+            environment_file: unit.service.environment_file.clone(),
+            env: unit
+                .service
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            working_dir: unit.service.working_dir.clone(),
+            user: unit.service.user.clone(),
+            new_session: true,
+        }
+    }
+
+    fn unit_spec(&self, unit: &str, argv: Vec<String>) -> Option<SpawnSpec> {
+        self.sup.units().get(unit).map(|u| self.base_spec(u, argv))
+    }
+
+    fn notify_dir(&self) -> PathBuf {
+        match self.opts.socket.parent() {
+            Some(dir) => dir.join("notify"),
+            None => self.opts.state_dir.join("notify"),
+        }
+    }
+
+    fn watch_ready(&mut self, unit: String, pid: Pid, probe: ReadyProbe) {
+        let tx = self.tx.clone();
+        let task = match probe {
+            ReadyProbe::Notify => {
+                let Some(sock) = self.notify.get(&unit).cloned() else {
+                    warn!(unit = %unit, "notify readiness asked but the unit has no notify socket");
+                    return;
+                };
+                tokio::spawn(probes::ready_notify(tx, unit.clone(), pid, sock))
+            }
+            ReadyProbe::Tcp(addr) => tokio::spawn(probes::ready_tcp(tx, unit.clone(), pid, addr)),
+            ReadyProbe::Command(argv) => {
+                let Some(spec) = self.unit_spec(&unit, argv) else {
+                    return;
+                };
+                tokio::spawn(probes::ready_command(tx, unit.clone(), pid, spec))
+            }
+        };
+        self.watchers
+            .entry(unit)
+            .or_default()
+            .push(task.abort_handle());
+    }
+
+    fn unwatch(&mut self, unit: &str) {
+        for task in self.watchers.remove(unit).unwrap_or_default() {
+            task.abort();
+        }
+        for (pid, (owner, _)) in &self.probe_pids {
+            if owner == unit {
+                // SAFETY: kill(2) on the probe's own process group.
+                unsafe {
+                    libc::kill(-*pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = Instant::now();
+        match input {
+            Input::Signal(sig) => self.signal(sig),
+            Input::SpawnFailed { unit, pid, failure } => self.sup.handle(
+                Event::SpawnFailed {
+                    unit,
+                    pid: Some(pid),
+                    reason: failure.to_string(),
+                },
+                now,
+            ),
+            Input::Ready { unit, pid } => self.sup.handle(Event::Ready { unit, pid }, now),
+            Input::Health {
+                unit,
+                pid,
+                ok,
+                detail,
+            } => self.sup.handle(
+                Event::Health {
+                    unit,
+                    pid,
+                    ok,
+                    detail,
+                },
+                now,
+            ),
+            Input::RunProbe { spec, reply } => {
+                let result = spawn::launch(&spec, Stdio::null(), Stdio::null())
+                    .map(|launched| {
+                        let (tx, exit) = oneshot::channel();
+                        self.probe_pids
+                            .insert(launched.pid, (spec.unit.clone(), tx));
+                        ProbeProcess {
+                            pid: launched.pid,
+                            exit,
+                        }
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        let now = Instant::now();
+        for (pid, status) in reaper::reap_all() {
+            match self.probe_pids.remove(&pid) {
+                Some((_, tx)) => {
+                    let _ = tx.send(status);
+                }
+                None => self.sup.handle(Event::Exited { pid, status }, now),
+            }
+        }
+    }
+
+    fn signal(&mut self, sig: i32) {
+        let now = Instant::now();
+        match sig {
+            libc::SIGCHLD => self.reap(),
+            libc::SIGTERM | libc::SIGINT | libc::SIGQUIT | libc::SIGPWR => {
+                let force = self.sup.is_shutting_down();
+                if force {
+                    warn!(
+                        "{} during shutdown: killing what remains",
+                        kennel_units::signal_name(sig)
+                    );
+                } else {
+                    info!("{}: shutting down", kennel_units::signal_name(sig));
+                }
+                self.sup.handle(Event::Shutdown { force }, now);
+            }
+            libc::SIGHUP => {
+                info!("SIGHUP: reloading units from {}", self.opts.units.display());
+                let (reply, _) = oneshot::channel();
+                self.control(ControlRequest {
+                    body: RequestBody::Reload { wait: false },
+                    reply,
+                });
+            }
+            libc::SIGUSR1 => {
+                for s in self.sup.status(now) {
+                    info!(unit = %s.name, state = ?s.state, pid = ?s.pid, restarts = s.restarts, "{}", s.detail);
+                }
+            }
+            other => debug!("{} ignored", kennel_units::signal_name(other)),
+        }
+    }
+
+    fn control(&mut self, req: ControlRequest) {
+        let now = Instant::now();
+        let (command, wait, plan) = match req.body {
+            RequestBody::Status { unit } => {
+                let reply = match unit {
+                    None => Reply::Ok(ReplyBody::Status {
+                        units: self.sup.status(now),
+                    }),
+                    Some(name) => match self.sup.unit_status(&name, now) {
+                        Some(s) => Reply::Ok(ReplyBody::Status { units: vec![s] }),
+                        None => Reply::Error(unknown(&name)),
+                    },
+                };
+                let _ = req.reply.send(reply);
+                return;
+            }
+            RequestBody::LogPath { unit } => {
+                let path = kennel_logs::log_path(&self.opts.log_dir, &unit);
+                let reply = if self.sup.units().get(&unit).is_some() || path.exists() {
+                    Reply::Ok(ReplyBody::LogPath {
+                        path: path.display().to_string(),
+                    })
+                } else {
+                    Reply::Error(unknown(&unit))
+                };
+                let _ = req.reply.send(reply);
+                return;
+            }
+            RequestBody::Start { units, wait } => (Command::Start(units), wait, None),
+            RequestBody::Stop { units, wait } => (Command::Stop(units), wait, None),
+            RequestBody::Restart { units, wait } => (Command::Restart(units), wait, None),
+            RequestBody::Shutdown => (Command::Shutdown, true, None),
+            RequestBody::Reload { wait } => {
+                match kennel_units::load_paths(std::slice::from_ref(&self.opts.units)) {
+                    Ok(set) => {
+                        let plan = reload_plan(self.sup.units(), &set);
+                        (Command::Reload(set), wait, Some(plan))
+                    }
+                    Err(diags) => {
+                        let msg = format!(
+                            "units in {} are invalid; nothing was changed:\n{}",
+                            self.opts.units.display(),
+                            render(&diags)
+                        );
+                        warn!("reload refused: {msg}");
+                        let _ = req
+                            .reply
+                            .send(Reply::Error(ProtoError::new(ErrorKind::InvalidUnits, msg)));
+                        return;
+                    }
+                }
+            }
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(
+            id,
+            Pending {
+                reply: req.reply,
+                plan,
+            },
+        );
+        self.sup.handle(Event::Command { id, command, wait }, now);
+    }
+
+    fn reply(&mut self, id: RequestId, result: Result<(), kennel_core::CommandError>) {
+        if id == UP_ID {
+            match &result {
+                Ok(()) => {
+                    info!("all units up");
+                    notify::notify_parent_ready();
+                }
+                Err(e) => warn!("not all units came up: {}", ProtoError::from(e.clone())),
+            }
+            return;
+        }
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        let reply = match result {
+            Ok(()) => Reply::Ok(p.plan.unwrap_or(ReplyBody::Done)),
+            Err(e) => Reply::Error(e.into()),
+        };
+        let _ = p.reply.send(reply);
+    }
+}
+
+fn unknown(name: &str) -> ProtoError {
+    ProtoError::new(ErrorKind::UnknownUnit, format!("unknown unit {name:?}"))
+}
+
+fn reload_plan(old: &UnitSet, new: &UnitSet) -> ReplyBody {
+    let old_names: BTreeSet<&str> = old.names().collect();
+    let new_names: BTreeSet<&str> = new.names().collect();
+    let added = new_names
+        .difference(&old_names)
+        .map(|s| s.to_string())
+        .collect();
+    let removed = old_names
+        .difference(&new_names)
+        .map(|s| s.to_string())
+        .collect();
+    let changed = new_names
+        .intersection(&old_names)
+        .filter(|n| old.get(n) != new.get(n))
+        .map(|s| s.to_string())
+        .collect();
+    ReplyBody::Reloaded {
+        added,
+        removed,
+        changed,
+    }
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
+}
+
+/// The uid a unit runs as, for the ownership of its notify socket.
+fn resolve_uid(user: Option<&str>) -> Option<u32> {
+    let name = user?.split(':').next()?;
+    if let Ok(n) = name.parse::<u32>() {
+        return Some(n);
+    }
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw())
+}

@@ -1,0 +1,85 @@
+//! The daemon's side of spawning: start the helper (`/proc/self/exe __helper`), hand it the
+//! spec over a socketpair, and learn asynchronously whether it reached exec.
+
+use std::io::{self, Write};
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+
+use tokio::io::AsyncReadExt;
+
+use super::spec::{SpawnFailure, SpawnSpec};
+
+/// The argument that selects the helper role.
+pub const HELPER_ARG: &str = "__helper";
+
+/// The helper could not even be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("create spawn socketpair: {0}")]
+    Socket(io::Error),
+    #[error("start helper /proc/self/exe: {0}")]
+    Helper(io::Error),
+    #[error("encode spawn spec: {0}")]
+    Encode(serde_json::Error),
+}
+
+/// A started helper: its pid (which becomes the service's pid at exec) and the channel on
+/// which a failure would be reported.
+pub struct Launched {
+    pub pid: i32,
+    channel: UnixStream,
+}
+
+/// Start the helper for `spec` with the given stdout and stderr.
+pub fn launch(spec: &SpawnSpec, stdout: Stdio, stderr: Stdio) -> Result<Launched, LaunchError> {
+    let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
+    let child = Command::new("/proc/self/exe")
+        .arg(HELPER_ARG)
+        .env_clear()
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map_err(LaunchError::Helper)?;
+    // The Child is dropped without waiting: the daemon's reaper collects every exit.
+    let pid = child.id() as i32;
+    drop(child);
+    let body = serde_json::to_vec(spec).map_err(LaunchError::Encode)?;
+    // The helper reads until EOF before doing anything, so this cannot deadlock; a helper
+    // that died early shows up as EPIPE here and as its exit in the reaper.
+    let mut w = &ours;
+    if let Err(e) = w.write_all(&body) {
+        tracing::debug!(pid, "writing spawn spec: {e}");
+    }
+    let _ = ours.shutdown(Shutdown::Write);
+    Ok(Launched { pid, channel: ours })
+}
+
+impl Launched {
+    /// Resolve once the helper exec'd (`Ok`) or reported the step that failed. Must be
+    /// called inside the tokio runtime.
+    pub async fn outcome(self) -> Result<(), SpawnFailure> {
+        let lost = |e: io::Error| SpawnFailure {
+            step: "spawn".into(),
+            subject: String::new(),
+            error: format!("lost contact with the helper: {e}"),
+            exit_code: 125,
+        };
+        self.channel.set_nonblocking(true).map_err(lost)?;
+        let mut stream = tokio::net::UnixStream::from_std(self.channel).map_err(lost)?;
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await.map_err(lost)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        Err(
+            serde_json::from_slice::<SpawnFailure>(&buf).unwrap_or_else(|e| SpawnFailure {
+                step: "spawn".into(),
+                subject: String::new(),
+                error: format!("unreadable report from the helper: {e}"),
+                exit_code: 125,
+            }),
+        )
+    }
+}

@@ -1,0 +1,51 @@
+//! What the daemon sends the helper: the spawn spec, and what comes back when a step fails.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the helper needs to turn itself into the service process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SpawnSpec {
+    /// The unit this process belongs to (for messages).
+    pub unit: String,
+    /// argv; `argv[0]` is a path or a name looked up in the final environment's PATH.
+    pub argv: Vec<String>,
+    /// Variables set first (PATH, KENNEL_UNIT, NOTIFY_SOCKET ...).
+    pub base_env: Vec<(String, String)>,
+    /// KEY=VALUE lines read by the helper at each start; they override `base_env` and the
+    /// user's HOME/USER/LOGNAME/SHELL.
+    pub environment_file: Option<PathBuf>,
+    /// The unit's `environment`, applied last.
+    pub env: Vec<(String, String)>,
+    /// Directory to run in; `/` when unset.
+    pub working_dir: Option<PathBuf>,
+    /// `user`: name, uid, `uid:gid` or `name:group`; kennel's own user when unset.
+    pub user: Option<String>,
+    /// Start a new session (and so a new process group whose id is the pid).
+    pub new_session: bool,
+}
+
+/// A step of the helper that failed, sent back to the daemon as one JSON line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnFailure {
+    /// The step, e.g. `exec`, `chdir`, `setuid`, `read environment_file`.
+    pub step: String,
+    /// The path or name the step was about.
+    pub subject: String,
+    /// What went wrong.
+    pub error: String,
+    /// The helper's exit code: 127 not found, 126 not executable, 125 anything else.
+    pub exit_code: i32,
+}
+
+impl fmt::Display for SpawnFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.subject.is_empty() {
+            write!(f, "{}: {}", self.step, self.error)
+        } else {
+            write!(f, "{} {}: {}", self.step, self.subject, self.error)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! One unit file's text -> a [`Unit`], or every problem found in it as [`Diagnostic`]s.
+//!
+//! The file is parsed with `toml_edit`, which keeps the span of every key and value, then
+//! walked by hand: unknown keys get a suggestion, and checking goes on after a problem.
+
+mod ready;
+mod sections;
+mod value;
+
+use std::ops::Range;
+use std::path::Path;
+
+use toml_edit::{ImDocument, Item, Key, Table};
+
+use crate::diag::{sort_diagnostics, Diagnostic};
+use crate::model::{Logs, Ready, ReadyProbe, Restart, ServiceType, Unit};
+use crate::name::check_unit_name;
+use value::Ctx;
+
+const TOP_KEYS: &[&str] = &[
+    "description",
+    "service",
+    "restart",
+    "ready",
+    "health",
+    "logs",
+];
+
+/// One `after` or `requires` entry, with its position for cross-unit diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DepRef {
+    /// `"service.after"` or `"service.requires"`.
+    pub(crate) field: &'static str,
+    /// The unit named.
+    pub(crate) name: String,
+    pub(crate) line: usize,
+    pub(crate) col: usize,
+}
+
+/// What parsing one file found: the unit when the file is valid on its own, the problems,
+/// and the dependency entries (collected even when the file has problems, so that the
+/// cross-unit checks still see them).
+#[derive(Debug)]
+pub(crate) struct ParsedFile {
+    pub(crate) unit: Option<Unit>,
+    pub(crate) diags: Vec<Diagnostic>,
+    pub(crate) deps: Vec<DepRef>,
+}
+
+/// Parses the unit `name` from `text`, read from `path`. Only single-file checks are done
+/// here: dependencies on units that do not exist are not detected (see
+/// [`crate::load_paths`]). On failure every problem is returned, sorted by position.
+pub fn parse_unit(name: &str, path: &Path, text: &str) -> Result<Unit, Vec<Diagnostic>> {
+    let parsed = parse_file(name, path, text);
+    match parsed.unit {
+        Some(unit) if parsed.diags.is_empty() => Ok(unit),
+        _ => {
+            let mut diags = parsed.diags;
+            sort_diagnostics(&mut diags);
+            Err(diags)
+        }
+    }
+}
+
+pub(crate) fn parse_file(name: &str, path: &Path, text: &str) -> ParsedFile {
+    let mut cx = Ctx::new(path, text);
+    let mut deps = Vec::new();
+    if let Err(e) = check_unit_name(name) {
+        cx.error(None, e);
+    }
+    let doc = match ImDocument::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let message: Vec<&str> = e
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            cx.error(e.span(), format!("invalid TOML: {}", message.join("; ")));
+            return ParsedFile {
+                unit: None,
+                diags: cx.diags,
+                deps,
+            };
+        }
+    };
+    let unit = unit(&mut cx, doc.as_table(), name, path, &mut deps);
+    let unit = cx.diags.is_empty().then_some(unit);
+    ParsedFile {
+        unit,
+        diags: cx.diags,
+        deps,
+    }
+}
+
+/// Where a section starts: its `[header]` (or its key for a dotted or inline table).
+fn section_span(root: &Table, key: &str, item: &Item) -> Option<Range<usize>> {
+    match item {
+        Item::Table(t) if t.span().is_some() && !t.is_dotted() => t.span(),
+        _ => root.key(key).and_then(Key::span),
+    }
+}
+
+fn unit(cx: &mut Ctx, root: &Table, name: &str, path: &Path, deps: &mut Vec<DepRef>) -> Unit {
+    cx.check_keys(root, None, TOP_KEYS);
+    let mut unit = Unit::new(name, Vec::new());
+    unit.path = path.to_path_buf();
+    if let Some(item) = root.get("description") {
+        unit.description = cx.text("description", item, "a string");
+    }
+    let section = |cx: &mut Ctx, key: &str| {
+        let item = root.get(key)?;
+        let table = cx.table(key, item)?;
+        Some((table, section_span(root, key, item)))
+    };
+    match root.get("service") {
+        None => cx.error(None, "[service] is required"),
+        Some(_) => {
+            if let Some((t, header)) = section(cx, "service") {
+                unit.service = sections::service(cx, t, header, name, deps);
+            }
+        }
+    }
+    let kind = unit.service.kind;
+    unit.restart =
+        section(cx, "restart").map_or_else(Restart::default, |(t, _)| sections::restart(cx, t));
+    if let Some((t, header)) = section(cx, "ready") {
+        if kind == ServiceType::Oneshot {
+            cx.error(
+                header.clone(),
+                "[ready] is not allowed with type = \"oneshot\" (a oneshot is up when it exits successfully)",
+            );
+        }
+        unit.ready = ready::ready(cx, t, header, kind);
+    } else if kind == ServiceType::Notify {
+        unit.ready = Some(Ready {
+            probe: ReadyProbe::Notify,
+            timeout: ready::DEFAULT_READY_TIMEOUT,
+        });
+    }
+    if let Some((t, header)) = section(cx, "health") {
+        if kind == ServiceType::Oneshot {
+            cx.error(
+                header.clone(),
+                "[health] is not allowed with type = \"oneshot\"",
+            );
+        }
+        unit.health = sections::health(cx, t, header);
+    }
+    unit.logs = section(cx, "logs").map_or_else(Logs::default, |(t, _)| sections::logs(cx, t));
+    unit
+}

@@ -1,0 +1,255 @@
+//! The sections of a unit file: `[service]`, `[restart]`, `[health]`, `[logs]` (`[ready]` is in `ready.rs`).
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml_edit::{Key, TableLike};
+
+use super::value::Ctx;
+use super::DepRef;
+use crate::duration::format_duration;
+use crate::model::{Health, Logs, Restart, RestartPolicy, Service, ServiceType};
+
+pub(crate) const SERVICE_KEYS: &[&str] = &[
+    "command",
+    "environment",
+    "environment_file",
+    "working_dir",
+    "user",
+    "type",
+    "after",
+    "requires",
+    "success_exit_codes",
+    "stop_signal",
+    "stop_timeout",
+];
+const RESTART_KEYS: &[&str] = &[
+    "policy",
+    "delay",
+    "max_delay",
+    "reset_after",
+    "burst",
+    "interval",
+];
+const HEALTH_KEYS: &[&str] = &["command", "interval", "timeout", "retries"];
+const LOGS_KEYS: &[&str] = &["max_size", "keep"];
+
+/// `[service]`; `header` is where to report a missing `command`. Every `after` and
+/// `requires` entry that is a valid name (and not the unit itself) goes to `deps`.
+pub(crate) fn service(
+    cx: &mut Ctx,
+    t: &dyn TableLike,
+    header: Option<Range<usize>>,
+    unit: &str,
+    deps: &mut Vec<DepRef>,
+) -> Service {
+    cx.check_keys(t, Some("service"), SERVICE_KEYS);
+    let mut s = Service::new(Vec::new());
+    match t.get("command") {
+        Some(item) => s.command = cx.argv("service.command", item).unwrap_or_default(),
+        None => cx.error(header, "service.command is required"),
+    }
+    if let Some(item) = t.get("environment") {
+        if let Some(env) = cx.table("service.environment", item) {
+            for (k, v) in env.iter() {
+                let path = format!("service.environment.{k}");
+                if k.is_empty() || k.contains(['=', '\0']) {
+                    let span = env.key(k).and_then(Key::span);
+                    cx.error(span, format!("{path}: invalid variable name {k:?}"));
+                } else if let Some(value) = cx.string(&path, v, "a string") {
+                    if value.contains('\0') {
+                        cx.error(
+                            v.span(),
+                            format!("{path}: must not contain a NUL character"),
+                        );
+                    } else {
+                        s.environment.insert(k.to_string(), value);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(item) = t.get("environment_file") {
+        s.environment_file = cx.abs_path("service.environment_file", item);
+    }
+    if let Some(item) = t.get("working_dir") {
+        s.working_dir = cx.abs_path("service.working_dir", item);
+    }
+    if let Some(item) = t.get("user") {
+        s.user = cx.text(
+            "service.user",
+            item,
+            "a user string such as \"www-data\" or \"1000:1000\"",
+        );
+    }
+    if let Some(item) = t.get("type") {
+        s.kind = match cx.choice("service.type", item, &["simple", "notify", "oneshot"]) {
+            Some("notify") => ServiceType::Notify,
+            Some("oneshot") => ServiceType::Oneshot,
+            _ => ServiceType::Simple,
+        };
+    }
+    let mut requires = Vec::new();
+    for field in ["after", "requires"] {
+        let Some(item) = t.get(field) else { continue };
+        let path = format!("service.{field}");
+        for (name, span) in cx.unit_names(&path, item) {
+            if name == unit {
+                cx.error(span, format!("{path}: a unit cannot depend on itself"));
+                continue;
+            }
+            let (line, col) = cx.pos(span);
+            deps.push(DepRef {
+                field: if field == "after" {
+                    "service.after"
+                } else {
+                    "service.requires"
+                },
+                name: name.clone(),
+                line,
+                col,
+            });
+            if !s.after.contains(&name) {
+                s.after.push(name.clone());
+            }
+            if field == "requires" && !requires.contains(&name) {
+                requires.push(name);
+            }
+        }
+    }
+    s.requires = requires;
+    if let Some(item) = t.get("success_exit_codes") {
+        if let Some(values) = cx.array(
+            "service.success_exit_codes",
+            item,
+            "an array of exit codes such as [0, 2]",
+        ) {
+            if values.is_empty() {
+                cx.error(item.span(), "service.success_exit_codes: must not be empty");
+            }
+            let mut codes = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let path = format!("service.success_exit_codes[{i}]");
+                match v.as_integer() {
+                    Some(n @ 0..=255) => codes.push(n as i32),
+                    Some(n) => cx.error(v.span(), format!("{path}: must be in 0..=255, found {n}")),
+                    None => cx.error(
+                        v.span(),
+                        format!(
+                            "{path}: expected an integer, found {}",
+                            super::value::describe_value(v)
+                        ),
+                    ),
+                }
+            }
+            s.success_exit_codes = codes;
+        }
+    }
+    if let Some(item) = t.get("stop_signal") {
+        if let Some(sig) = cx.signal("service.stop_signal", item) {
+            s.stop_signal = sig;
+        }
+    }
+    if let Some(item) = t.get("stop_timeout") {
+        if let Some(d) = cx.duration("service.stop_timeout", item) {
+            s.stop_timeout = d;
+        }
+    }
+    s
+}
+
+/// `[restart]`.
+pub(crate) fn restart(cx: &mut Ctx, t: &dyn TableLike) -> Restart {
+    cx.check_keys(t, Some("restart"), RESTART_KEYS);
+    let mut r = Restart::default();
+    if let Some(item) = t.get("policy") {
+        r.policy = match cx.choice("restart.policy", item, &["no", "on-failure", "always"]) {
+            Some("no") => RestartPolicy::No,
+            Some("always") => RestartPolicy::Always,
+            _ => RestartPolicy::OnFailure,
+        };
+    }
+    let mut delay_ok = true;
+    for (key, field) in [
+        ("delay", &mut r.delay),
+        ("max_delay", &mut r.max_delay),
+        ("reset_after", &mut r.reset_after),
+        ("interval", &mut r.interval),
+    ] {
+        if let Some(item) = t.get(key) {
+            match cx.duration(&format!("restart.{key}"), item) {
+                Some(d) => *field = d,
+                None => delay_ok &= !matches!(key, "delay" | "max_delay"),
+            }
+        }
+    }
+    if let Some(item) = t.get("burst") {
+        if let Some(n) = cx.count("restart.burst", item, 1) {
+            r.burst = n;
+        }
+    }
+    if delay_ok && r.max_delay < r.delay {
+        let (delay, max) = (format_duration(r.delay), format_duration(r.max_delay));
+        match t.get("max_delay") {
+            Some(item) => cx.error(
+                item.span(),
+                format!("restart.max_delay: must be at least restart.delay ({delay}), found {max}"),
+            ),
+            None => cx.error(
+                t.get("delay").and_then(|i| i.span()),
+                format!("restart.delay: {delay} is longer than the default restart.max_delay ({max}); set restart.max_delay too"),
+            ),
+        }
+    }
+    r
+}
+
+/// `[health]`; `header` is where to report a missing `command`.
+pub(crate) fn health(
+    cx: &mut Ctx,
+    t: &dyn TableLike,
+    header: Option<Range<usize>>,
+) -> Option<Health> {
+    cx.check_keys(t, Some("health"), HEALTH_KEYS);
+    let command = match t.get("command") {
+        Some(item) => cx.argv("health.command", item),
+        None => {
+            cx.error(header, "health.command is required");
+            None
+        }
+    };
+    let mut h = Health {
+        command: Vec::new(),
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(2),
+        retries: 3,
+    };
+    if let Some(item) = t.get("interval") {
+        h.interval = cx.duration("health.interval", item).unwrap_or(h.interval);
+    }
+    if let Some(item) = t.get("timeout") {
+        h.timeout = cx.duration("health.timeout", item).unwrap_or(h.timeout);
+    }
+    if let Some(item) = t.get("retries") {
+        h.retries = cx.count("health.retries", item, 1).unwrap_or(h.retries);
+    }
+    h.command = command?;
+    Some(h)
+}
+
+/// `[logs]`.
+pub(crate) fn logs(cx: &mut Ctx, t: &dyn TableLike) -> Logs {
+    cx.check_keys(t, Some("logs"), LOGS_KEYS);
+    let mut l = Logs::default();
+    if let Some(item) = t.get("max_size") {
+        match cx.size("logs.max_size", item) {
+            Some(0) => cx.error(item.span(), "logs.max_size: must be greater than 0"),
+            Some(n) => l.max_size = n,
+            None => {}
+        }
+    }
+    if let Some(item) = t.get("keep") {
+        l.keep = cx.count("logs.keep", item, 0).unwrap_or(l.keep);
+    }
+    l
+}

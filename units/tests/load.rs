@@ -1,0 +1,262 @@
+//! `load_paths` / `load_dir` and the `UnitSet` graph: cross-unit checks with positions,
+//! start order, requirers.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::PathBuf;
+
+use kennel_units::{load_dir, load_paths, Unit, UnitSet};
+
+/// A fresh directory holding `files` (name, text).
+fn dir(test: &str, files: &[(&str, &str)]) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("kennel-units-load")
+        .join(test);
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    for (name, text) in files {
+        fs::write(d.join(name), text).unwrap();
+    }
+    d
+}
+
+fn unit(deps: &str) -> String {
+    format!("[service]\ncommand = [\"/bin/true\"]\n{deps}\n")
+}
+
+/// The diagnostics as strings, with the test directory shown as `D`.
+fn errors(
+    d: &std::path::Path,
+    result: Result<UnitSet, Vec<kennel_units::Diagnostic>>,
+) -> Vec<String> {
+    let prefix = format!("{}/", d.display());
+    match result {
+        Ok(set) => panic!(
+            "expected errors, loaded {:?}",
+            set.names().collect::<Vec<_>>()
+        ),
+        Err(diags) => diags
+            .iter()
+            .map(|x| x.to_string().replace(&prefix, "D/"))
+            .collect(),
+    }
+}
+
+#[test]
+fn loads_every_toml_file_of_a_directory() {
+    let d = dir(
+        "loads",
+        &[
+            ("web.toml", &unit("requires = [\"db\"]")),
+            ("db.toml", &unit("")),
+            ("README", "x"),
+            ("db.toml.bak", "x"),
+        ],
+    );
+    fs::create_dir(d.join("sub.toml")).unwrap();
+    let set = load_dir(&d).unwrap();
+    assert_eq!(set.names().collect::<Vec<_>>(), ["db", "web"]);
+    assert_eq!(set.get("web").unwrap().path, d.join("web.toml"));
+    assert_eq!(set.start_order(), ["db", "web"]);
+}
+
+#[test]
+fn empty_directory_gives_an_empty_set() {
+    let d = dir("empty", &[]);
+    assert!(load_dir(&d).unwrap().is_empty());
+}
+
+#[test]
+fn files_and_directories_mix() {
+    let a = dir("mix-a", &[("web.toml", &unit("after = [\"db\"]"))]);
+    let b = dir("mix-b", &[("db.conf", &unit(""))]);
+    let set = load_paths(&[a.clone(), b.join("db.conf"), a.join("web.toml")]).unwrap();
+    assert_eq!(set.names().collect::<Vec<_>>(), ["db", "web"]);
+}
+
+#[test]
+fn unreadable_paths_and_duplicate_names() {
+    let a = dir("dup-a", &[("web.toml", &unit(""))]);
+    let b = dir("dup-b", &[("web.toml", &unit(""))]);
+    let missing = a.join("nope");
+    let diags = load_paths(&[a.clone(), b.clone(), missing.clone()]).unwrap_err();
+    let got: Vec<String> = diags.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            format!(
+                "{}:1:1: cannot read: No such file or directory (os error 2)",
+                missing.display()
+            ),
+            format!(
+                "{}:1:1: duplicate unit \"web\": also defined in {}",
+                b.join("web.toml").display(),
+                a.join("web.toml").display()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn bad_file_names_are_reported() {
+    let d = dir(
+        "names",
+        &[(".hidden.toml", &unit("")), ("a b.toml", &unit(""))],
+    );
+    assert_eq!(
+        errors(&d, load_dir(&d)),
+        [
+            "D/.hidden.toml:1:1: invalid unit name \".hidden\": use only letters, digits and _ . @ -, not starting with \".\"",
+            "D/a b.toml:1:1: invalid unit name \"a b\": use only letters, digits and _ . @ -, not starting with \".\"",
+        ]
+    );
+}
+
+#[test]
+fn unknown_dependencies_with_suggestions_at_the_entry() {
+    let d = dir(
+        "unknown",
+        &[
+            ("db.toml", &unit("")),
+            (
+                "web.toml",
+                &unit("after = [\"db\", \"zzz\"]\nrequires = [\"dbb\"]"),
+            ),
+        ],
+    );
+    assert_eq!(
+        errors(&d, load_dir(&d)),
+        [
+            "D/web.toml:3:16: service.after: unknown unit \"zzz\"",
+            "D/web.toml:4:13: service.requires: unknown unit \"dbb\"; did you mean \"db\"?",
+        ]
+    );
+}
+
+#[test]
+fn cycles_are_reported_once_at_the_first_unit() {
+    let d = dir(
+        "cycle",
+        &[
+            ("a.toml", &unit("after = [\"x\", \"b\"]")),
+            ("b.toml", &unit("requires = [\"c\"]")),
+            ("c.toml", &unit("after = [\"a\"]")),
+            ("x.toml", &unit("")),
+        ],
+    );
+    assert_eq!(
+        errors(&d, load_dir(&d)),
+        ["D/a.toml:3:15: dependency cycle: a -> b -> c -> a"]
+    );
+}
+
+#[test]
+fn every_problem_of_every_file_at_once() {
+    let d = dir(
+        "all",
+        &[
+            ("a.toml", "[service]\ncomand = [\"x\"]\nafter = [\"b\"]\n"),
+            ("b.toml", &unit("after = [\"a\"]\nrequires = [\"nope\"]")),
+            ("c.toml", "[service\n"),
+            ("d.toml", &unit("stop_timeout = 3")),
+        ],
+    );
+    assert_eq!(
+        errors(&d, load_dir(&d)),
+        [
+            "D/a.toml:1:1: service.command is required",
+            "D/a.toml:2:1: unknown key \"comand\" in [service]; did you mean \"command\"?",
+            "D/a.toml:3:10: dependency cycle: a -> b -> a",
+            "D/b.toml:4:13: service.requires: unknown unit \"nope\"",
+            "D/c.toml:1:9: invalid TOML: invalid table header; expected `.`, `]`",
+            "D/d.toml:3:16: service.stop_timeout: expected a duration string such as \"10s\", found integer 3",
+        ]
+    );
+}
+
+fn code_unit(name: &str, after: &[&str], requires: &[&str]) -> Unit {
+    let mut u = Unit::new(name, vec!["/bin/true".into()]);
+    u.service.after = after.iter().map(|s| s.to_string()).collect();
+    u.service.requires = requires.iter().map(|s| s.to_string()).collect();
+    u
+}
+
+fn sample() -> UnitSet {
+    UnitSet::from_units(vec![
+        code_unit("web", &["cache"], &["api"]),
+        code_unit("api", &[], &["db"]),
+        code_unit("db", &[], &[]),
+        code_unit("cache", &[], &[]),
+        code_unit("worker", &["db"], &[]),
+        code_unit("cron", &[], &["worker"]),
+        code_unit("alone", &[], &[]),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn graph_queries() {
+    let set = sample();
+    assert_eq!(
+        set.start_order(),
+        ["alone", "cache", "db", "api", "web", "worker", "cron"]
+    );
+    assert_eq!(set.dependencies("web"), ["cache", "api"]);
+    assert!(set.dependencies("nope").is_empty());
+    assert_eq!(set.dependents("db"), ["api", "worker"]);
+    assert_eq!(set.requirers("db"), ["api"]);
+    assert!(set.requirers("cache").is_empty());
+    let closure = |names: &[&str]| set.requirers_closure(names.iter().copied());
+    assert_eq!(
+        closure(&["db"]),
+        BTreeSet::from(["db".into(), "api".into(), "web".into()])
+    );
+    assert_eq!(closure(&["cache"]), BTreeSet::from(["cache".into()]));
+    assert_eq!(
+        closure(&["worker", "api", "nope"]),
+        BTreeSet::from(["worker".into(), "cron".into(), "api".into(), "web".into()])
+    );
+}
+
+#[test]
+fn start_order_respects_every_edge() {
+    let set = sample();
+    let order = set.start_order();
+    assert_eq!(order.len(), set.len());
+    for u in set.iter() {
+        let at = |n: &str| order.iter().position(|o| *o == n).unwrap();
+        for d in set.dependencies(&u.name) {
+            assert!(at(d) < at(&u.name), "{} before {}", d, u.name);
+        }
+    }
+}
+
+#[test]
+fn from_units_checks_like_the_loader() {
+    let errors = UnitSet::from_units(vec![
+        code_unit("a", &["b"], &[]),
+        code_unit("b", &["a"], &["dbb"]),
+        code_unit("db", &[], &["db"]),
+        code_unit("db", &[], &[]),
+        code_unit("x y", &[], &[]),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "duplicate unit \"db\"",
+            "invalid unit name \"x y\": use only letters, digits and _ . @ -, not starting with \".\"",
+            "unit \"b\": service.requires: unknown unit \"dbb\"; did you mean \"db\"?",
+            "unit \"db\": service.requires: a unit cannot depend on itself",
+            "dependency cycle: a -> b -> a",
+        ]
+    );
+}
+
+#[test]
+fn from_units_adds_requires_to_after() {
+    let set =
+        UnitSet::from_units(vec![code_unit("a", &[], &["b"]), code_unit("b", &[], &[])]).unwrap();
+    assert_eq!(set.dependencies("a"), ["b"]);
+    assert_eq!(set.start_order(), ["b", "a"]);
+}
