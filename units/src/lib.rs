@@ -18,6 +18,7 @@
 //! assert_eq!(unit.service.command, ["/bin/httpd", "-f"]);
 //! ```
 
+pub mod container;
 pub mod diag;
 pub mod duration;
 mod graph;

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::container::{Container, Layer, Namespace, Network, Resources, Volume};
+
 /// One unit: `DIR/NAME.toml`, NAME being the file stem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unit {
@@ -31,6 +33,10 @@ pub struct Unit {
     pub health: Option<Health>,
     /// `[logs]`: rotation of `LOG_DIR/NAME.log`.
     pub logs: Logs,
+    /// `[container]`: run isolated on its own rootfs; `None` for a plain service.
+    pub container: Option<Container>,
+    /// `[resources]`: cgroup limits (every unit gets its own cgroup either way).
+    pub resources: Resources,
 }
 
 /// `[service]`.
@@ -221,6 +227,8 @@ impl Unit {
             ready: None,
             health: None,
             logs: Logs::default(),
+            container: None,
+            resources: Resources::default(),
         }
     }
 }
