@@ -50,6 +50,10 @@ pub enum Event {
     },
     /// The reaper collected a process. Pids the core does not know are ignored.
     Exited { pid: Pid, status: ExitStatus },
+    /// The kernel's OOM killer killed a process in the unit's cgroup while `pid` was its
+    /// main process. Sent just before that pid's [`Event::Exited`]: the exit then counts as
+    /// a failure with detail `oom-killed`, whatever its status.
+    OomKilled { unit: String, pid: Pid },
     /// The readiness probe asked for by [`Action::WatchReady`] passed for this pid.
     Ready { unit: String, pid: Pid },
     /// One health check asked for by [`Action::WatchHealth`] finished.

@@ -30,6 +30,7 @@ pub(crate) enum Input {
     Spawned(Pid),
     SpawnFailed(Option<Pid>, String),
     Exited(Pid, ExitStatus),
+    OomKilled(Pid),
     Ready(Pid),
     Health {
         pid: Pid,
@@ -172,6 +173,17 @@ impl Supervisor {
                 Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
                 Input::Exited(p, status),
             ) if p == pid => self.process_ended(name, End::Exit(pid, status), now),
+            (
+                Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
+                Input::OomKilled(p),
+            ) if p == pid => {
+                out.notice(
+                    name,
+                    Level::Error,
+                    "oom-killed: the unit reached its memory_max",
+                );
+                rt.spawn_failure = Some("oom-killed".into());
+            }
             (Phase::Running { pid, .. }, Input::Ready(p))
                 if p == pid && rt.spawn_failure.is_none() && !rt.stop_queued =>
             {

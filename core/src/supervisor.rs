@@ -108,6 +108,7 @@ impl Supervisor {
         }
         match event {
             Event::Spawned { unit, pid } => self.step(&unit, Input::Spawned(pid), now),
+            Event::OomKilled { unit, pid } => self.step(&unit, Input::OomKilled(pid), now),
             Event::SpawnFailed { unit, pid, reason } => {
                 self.step(&unit, Input::SpawnFailed(pid, reason), now);
             }

@@ -5,7 +5,8 @@
 # It installs busybox-static, builds kennel, and supervises the units in this directory:
 # a notify-ready "db", a oneshot "migrate", a tcp-ready and health-checked "web" that
 # requires both, a crashing "flaky" unit (backoff, then the start limit) and a "ticker"
-# whose log rotates.
+# whose log rotates; and two containers on a busybox layer: "site" (httpd serving a
+# read-only volume) and "worker" (own network, a named volume, a memory limit).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -19,8 +20,10 @@ echo "== building kennel"
 (cd "$repo" && cargo build --release --quiet)
 export PATH="$repo/target/release:$PATH"
 work=/tmp/kennel-quickstart
-rm -rf "$work"; mkdir -p "$work/www" "$work/logs"
+rm -rf "$work"; mkdir -p "$work/www" "$work/logs" "$work/state/layers"
 echo "<h1>hello from kennel</h1>" > "$work/www/index.html"
+echo "== building a busybox layer for the containers (site, worker)"
+bash "$repo/examples/layers/busybox.sh" "$work/state/layers/busybox"
 export KENNEL_SOCKET="$work/kennel.sock"
 up=(kennel up --units "$here" --state-dir "$work/state" --log-dir "$work/logs")
 
@@ -41,6 +44,10 @@ kennel start web
 kennel status
 echo "== curl-ing web through busybox wget"
 busybox wget -q -O - http://127.0.0.1:8080/
+echo "== the containers: site (httpd on a busybox layer, read-only volume) and worker"
+kennel start site worker
+busybox wget -q -O - http://127.0.0.1:8081/
+kennel status site worker
 echo "== letting flaky crash for a while (growing delays, then the start limit)"
 sleep 9
 kennel status

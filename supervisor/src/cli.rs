@@ -61,6 +61,10 @@ pub struct UpArgs {
     /// Directory of the services' logs (NAME.log and its rotations).
     #[arg(long, default_value = "/var/log/kennel")]
     pub log_dir: PathBuf,
+    /// Cgroup under which each unit gets its own (a path relative to the hierarchy root,
+    /// e.g. `/kennel`); default: kennel's own cgroup.
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
     /// Do not echo service output to kennel's stdout (it still goes to the log files).
     #[arg(long)]
     pub quiet: bool,

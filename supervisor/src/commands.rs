@@ -8,7 +8,7 @@ use kennel_core::{ExitStatus, HealthState, UnitStatus};
 
 use crate::cli::{CheckArgs, ClientArgs, LogsArgs, NotifyArgs, ReloadArgs, StatusArgs, UnitsArgs};
 use crate::control::client::{Client, ClientError};
-use crate::control::protocol::{ReplyBody, RequestBody};
+use crate::control::protocol::{ReplyBody, RequestBody, StatusRow};
 
 /// Success.
 pub const EXIT_OK: i32 = 0;
@@ -60,7 +60,7 @@ pub fn status(args: StatusArgs) -> i32 {
 }
 
 /// The status table.
-pub fn table(units: &[UnitStatus]) -> String {
+pub fn table(rows: &[StatusRow]) -> String {
     let header = [
         "NAME",
         "STATE",
@@ -70,11 +70,16 @@ pub fn table(units: &[UnitStatus]) -> String {
         "LAST EXIT",
         "READY",
         "HEALTH",
+        "MEM",
+        "CPU",
+        "TASKS",
         "DETAIL",
     ];
-    let rows: Vec<[String; 9]> = units
+    let rows: Vec<[String; 12]> = rows
         .iter()
-        .map(|u| {
+        .map(|row| {
+            let u: &UnitStatus = &row.status;
+            let r = row.resources.clone().unwrap_or_default();
             [
                 u.name.clone(),
                 format!("{:?}", u.state).to_lowercase(),
@@ -89,6 +94,14 @@ pub fn table(units: &[UnitStatus]) -> String {
                     HealthState::Failing => "failing".into(),
                     HealthState::Unhealthy => "unhealthy".into(),
                 },
+                match (r.memory_current, r.memory_peak) {
+                    (Some(c), Some(p)) => format!("{} (peak {})", bytes(c), bytes(p)),
+                    (Some(c), None) => bytes(c),
+                    _ => "-".into(),
+                },
+                r.cpu_usage_ns
+                    .map_or("-".into(), |ns| format!("{:.2}s", ns as f64 / 1e9)),
+                r.tasks.map_or("-".into(), |t| t.to_string()),
                 u.detail.clone(),
             ]
         })
@@ -117,6 +130,19 @@ pub fn table(units: &[UnitStatus]) -> String {
         line(r.iter().map(String::as_str).collect());
     }
     out
+}
+
+/// `512K`, `3.4M`, `1.2G`.
+fn bytes(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if f < K * K {
+        format!("{:.0}K", f / K)
+    } else if f < K * K * K {
+        format!("{:.1}M", f / (K * K))
+    } else {
+        format!("{:.1}G", f / (K * K * K))
+    }
 }
 
 /// `code 3` or `SIGKILL`.

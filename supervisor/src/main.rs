@@ -54,11 +54,14 @@ fn main() {
 }
 
 fn up(a: cli::UpArgs) -> i32 {
+    // Absolute paths: they end up in mount options and in containers' specs.
+    let abs = |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p);
     let opts = daemon::Options {
-        units: a.units,
-        state_dir: a.state_dir,
-        log_dir: a.log_dir,
-        socket: a.client.socket,
+        units: abs(a.units),
+        state_dir: abs(a.state_dir),
+        log_dir: abs(a.log_dir),
+        socket: abs(a.client.socket),
+        cgroup_parent: a.cgroup_parent,
         echo: !a.quiet,
     };
     match daemon::up(opts) {

@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use crate::reaper;
+use crate::spawn::init;
 
 /// Exit codes of `kennel run` itself (the command's own code otherwise).
 pub const EXIT_CANNOT_START: i32 = 125;
@@ -23,7 +24,7 @@ pub fn run(argv: &[String], signal_group: bool) -> i32 {
             tracing::warn!("cannot become a child subreaper ({e}); orphans go to the host's init");
         }
     }
-    let all = block_all_signals();
+    let all = init::block_all_signals();
     // std resets the signal mask and SIGPIPE in the child before exec.
     let child = match Command::new(prog).args(args).process_group(0).spawn() {
         Ok(c) => c,
@@ -38,53 +39,10 @@ pub fn run(argv: &[String], signal_group: bool) -> i32 {
         }
     };
     let pid = child.id() as libc::pid_t;
-    drop(child); // the reaper below collects it
+    drop(child); // the reaper in `supervise` collects it
     give_terminal_to(pid);
     let target = if signal_group { -pid } else { pid };
-    loop {
-        let sig = wait_signal(&all);
-        if sig == libc::SIGCHLD {
-            let mut code = None;
-            for (p, status) in reaper::reap_all() {
-                if p == pid {
-                    code = Some(status.as_code());
-                }
-            }
-            if let Some(code) = code {
-                // Collect what ended alongside; the rest of a pid namespace dies with us.
-                reaper::reap_all();
-                return code;
-            }
-            continue;
-        }
-        // SAFETY: kill(2) with a pid and a signal number touches no memory.
-        unsafe {
-            libc::kill(target, sig);
-        }
-    }
-}
-
-fn block_all_signals() -> libc::sigset_t {
-    // SAFETY: plain libc signal-set manipulation on a local set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-fn wait_signal(set: &libc::sigset_t) -> libc::c_int {
-    loop {
-        // SAFETY: sigwaitinfo reads the set and writes into a local siginfo.
-        let sig = unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            libc::sigwaitinfo(set, &mut info)
-        };
-        if sig > 0 {
-            return sig;
-        }
-    }
+    init::supervise(pid, target, &all)
 }
 
 /// If stdin is our controlling terminal, make the child's process group its foreground,

@@ -32,6 +32,86 @@ pub struct Container {
     pub volumes: Vec<Volume>,
 }
 
+impl Container {
+    /// A container on `rootfs` with every other key at its default, as a unit file
+    /// `[container]` with only `rootfs` gives for a unit named `hostname`: the default
+    /// namespaces, network none, init, a fresh writable layer, no hosts, the host's DNS
+    /// servers, no volumes.
+    pub fn new(rootfs: Vec<Layer>, hostname: &str) -> Self {
+        Container {
+            rootfs,
+            namespaces: Namespace::defaults(),
+            hostname: hostname.to_string(),
+            network: Network::None,
+            init: true,
+            read_only: false,
+            persist: false,
+            hosts: BTreeMap::new(),
+            dns: None,
+            volumes: Vec::new(),
+        }
+    }
+
+    /// The unit whose network namespace this container joins (`network = "unit:NAME"`).
+    pub fn network_unit(&self) -> Option<&str> {
+        match &self.network {
+            Network::Unit(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a hostname: dot-separated labels of 1 to 63 ASCII letters, digits and `-`, a
+/// label neither starting nor ending with `-`, at most 253 characters in all.
+pub fn check_hostname(name: &str) -> Result<(), String> {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid hostname {name:?}: use labels of 1 to 63 letters, digits and -, separated by \".\", not starting or ending with \"-\", 253 characters at most"
+        ))
+    }
+}
+
+/// Checks a cpuset CPU list: comma-separated CPU numbers and ranges `A-B` with `A <= B`,
+/// no spaces (`"0"`, `"0-3"`, `"0,2-3"`).
+pub fn check_cpu_list(list: &str) -> Result<(), String> {
+    let syntax = || {
+        format!(
+            "invalid CPU list {list:?}: expected CPU numbers and ranges such as \"0\", \"0-3\" or \"0,2-3\""
+        )
+    };
+    let number = |s: &str| -> Result<u32, String> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(syntax());
+        }
+        s.parse()
+            .map_err(|_| format!("invalid CPU list {list:?}: {s} is too large"))
+    };
+    for item in list.split(',') {
+        match item.split_once('-') {
+            None => {
+                number(item)?;
+            }
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(format!(
+                        "invalid CPU list {list:?}: the range {a}-{b} is reversed"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One read-only layer of `rootfs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,7 +135,18 @@ pub enum Namespace {
 }
 
 impl Namespace {
-    /// The name used in unit files and in `/proc/PID/ns/`.
+    /// Every namespace kind, in the order of the default set.
+    pub const ALL: [Namespace; 6] = [
+        Namespace::Pid,
+        Namespace::Mount,
+        Namespace::Uts,
+        Namespace::Ipc,
+        Namespace::Net,
+        Namespace::Cgroup,
+    ];
+
+    /// The name used in `/proc/PID/ns/` (`"mnt"` for the mount namespace); unit files
+    /// use [`Namespace::keyword`] (`"mount"`).
     pub fn name(self) -> &'static str {
         match self {
             Namespace::Pid => "pid",
@@ -65,6 +156,20 @@ impl Namespace {
             Namespace::Net => "net",
             Namespace::Cgroup => "cgroup",
         }
+    }
+
+    /// The name used in unit files (`container.namespaces`) and by serde: `"mount"` for
+    /// the mount namespace, else the same as [`Namespace::name`].
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Namespace::Mount => "mount",
+            other => other.name(),
+        }
+    }
+
+    /// The namespace a unit-file keyword names (`"pid"`, `"mount"`, ...).
+    pub fn from_keyword(keyword: &str) -> Option<Namespace> {
+        Namespace::ALL.into_iter().find(|n| n.keyword() == keyword)
     }
 
     /// The default set.
@@ -138,5 +243,79 @@ pub struct Resources {
 impl Resources {
     pub fn is_empty(&self) -> bool {
         *self == Resources::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        let long_label = "a".repeat(63);
+        let too_long = ["abcdefghi"; 26].join(".");
+        for good in [
+            "web",
+            "a",
+            "web-1",
+            "db.internal",
+            "A9",
+            long_label.as_str(),
+        ] {
+            assert_eq!(check_hostname(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "a_b",
+            "-a",
+            "a-",
+            "a..b",
+            "a.",
+            ".a",
+            "a b",
+            "é",
+            &"a".repeat(64),
+            too_long.as_str(),
+        ] {
+            assert!(check_hostname(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cpu_lists() {
+        for good in ["0", "0-3", "0,2-3", "1-1", "7,0"] {
+            assert_eq!(check_cpu_list(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "a",
+            "0-",
+            "-1",
+            "0,,1",
+            "0 ,1",
+            "1-2-3",
+            "0,",
+            "99999999999",
+        ] {
+            assert!(check_cpu_list(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check_cpu_list("3-1"),
+            Err("invalid CPU list \"3-1\": the range 3-1 is reversed".to_string())
+        );
+    }
+
+    #[test]
+    fn namespace_keywords() {
+        for ns in Namespace::ALL {
+            assert_eq!(Namespace::from_keyword(ns.keyword()), Some(ns));
+        }
+        assert_eq!(Namespace::Mount.keyword(), "mount");
+        assert_eq!(Namespace::Mount.name(), "mnt");
+        assert_eq!(Namespace::from_keyword("mnt"), None);
+        assert_eq!(
+            Namespace::ALL.into_iter().collect::<BTreeSet<_>>(),
+            Namespace::defaults()
+        );
     }
 }

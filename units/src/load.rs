@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::{sort_diagnostics, Diagnostic};
 use crate::graph::{cycles, Graph};
-use crate::model::Unit;
+use crate::model::{Network, Unit};
 use crate::name::check_unit_name;
 use crate::parse::{parse_file, DepRef};
 use crate::set::UnitSet;
@@ -144,6 +144,15 @@ fn check_dependencies(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
                 let hint = did_you_mean(&dep.name, known.iter().copied());
                 let message = format!("{}: unknown unit {:?}{hint}", dep.field, dep.name);
                 diags.push(Diagnostic::new(&l.path, dep.line, dep.col, message));
+            } else if dep.field == "container.network" {
+                let target = loaded
+                    .iter()
+                    .find(|t| t.name == dep.name)
+                    .and_then(|t| t.unit.as_ref());
+                if let Some(problem) = target.and_then(network_target_problem) {
+                    let message = format!("container.network: {problem}");
+                    diags.push(Diagnostic::new(&l.path, dep.line, dep.col, message));
+                }
             }
         }
     }
@@ -170,5 +179,20 @@ fn check_dependencies(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
             .map_or((1, 1), |d| (d.line, d.col));
         let message = format!("dependency cycle: {}", cycle.join(" -> "));
         diags.push(Diagnostic::new(&l.path, line, col, message));
+    }
+}
+
+/// Why `network = "unit:NAME"` cannot join `target` (NAME): it must be a container with a
+/// network namespace of its own (`network = "none"`) or joining another one.
+pub(crate) fn network_target_problem(target: &Unit) -> Option<String> {
+    let name = &target.name;
+    match target.container.as_ref().map(|c| &c.network) {
+        None => Some(format!(
+            "unit {name:?} is not a container, so it has no network namespace of its own; use network = \"host\" to share the host's"
+        )),
+        Some(Network::Host) => Some(format!(
+            "unit {name:?} uses the host's network namespace; use network = \"host\" instead"
+        )),
+        Some(_) => None,
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::graph::{cycles, topological_order, Graph};
+use crate::load::network_target_problem;
 use crate::model::Unit;
 use crate::name::check_unit_name;
 use crate::suggest::did_you_mean;
@@ -17,8 +18,10 @@ pub struct UnitSet {
 impl UnitSet {
     /// Builds a set from units made by code, checking what [`crate::load_paths`] checks
     /// across units: valid and unique names, dependencies on units of the set, no unit
-    /// depending on itself, no cycle. Every `requires` entry missing from `after` is added
-    /// to it (requires implies after). The errors are messages such as
+    /// depending on itself, no cycle, a `container.network = unit:NAME` naming a container
+    /// with a network namespace of its own. The unit named by `container.network =
+    /// unit:NAME` is added to `requires` if missing, and every `requires` entry missing
+    /// from `after` is added to it (requires implies after). The errors are messages such as
     /// `unit "web": service.requires: unknown unit "dbb"; did you mean "db"?` or
     /// `dependency cycle: a -> b -> a`.
     pub fn from_units(units: Vec<Unit>) -> Result<UnitSet, Vec<String>> {
@@ -27,6 +30,12 @@ impl UnitSet {
         for mut unit in units {
             if let Err(e) = check_unit_name(&unit.name) {
                 errors.push(e);
+            }
+            if let Some(dep) = unit.container.as_ref().and_then(|c| c.network_unit()) {
+                // Joining a unit's network namespace requires it.
+                if !unit.service.requires.iter().any(|r| r == dep) {
+                    unit.service.requires.push(dep.to_string());
+                }
             }
             for r in &unit.service.requires {
                 if !unit.service.after.contains(r) {
@@ -48,6 +57,10 @@ impl UnitSet {
                     if field == "after" && unit.service.requires.contains(dep) {
                         continue; // reported once, as a `requires` entry
                     }
+                    let network = unit.container.as_ref().and_then(|c| c.network_unit());
+                    if network == Some(dep.as_str()) && !map.contains_key(dep) {
+                        continue; // reported below, as `container.network`
+                    }
                     let prefix = format!("unit {:?}: service.{field}", unit.name);
                     if *dep == unit.name {
                         errors.push(format!("{prefix}: a unit cannot depend on itself"));
@@ -56,6 +69,24 @@ impl UnitSet {
                         errors.push(format!("{prefix}: unknown unit {dep:?}{hint}"));
                     }
                 }
+            }
+        }
+        for unit in map.values() {
+            let Some(dep) = unit.container.as_ref().and_then(|c| c.network_unit()) else {
+                continue;
+            };
+            let problem = match map.get(dep) {
+                None => {
+                    let hint = did_you_mean(dep, map.keys().map(String::as_str));
+                    Some(format!("unknown unit {dep:?}{hint}"))
+                }
+                Some(target) => network_target_problem(target),
+            };
+            if let Some(problem) = problem {
+                errors.push(format!(
+                    "unit {:?}: container.network: {problem}",
+                    unit.name
+                ));
             }
         }
         let set = UnitSet { units: map };

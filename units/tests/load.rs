@@ -260,3 +260,131 @@ fn from_units_adds_requires_to_after() {
     assert_eq!(set.dependencies("a"), ["b"]);
     assert_eq!(set.start_order(), ["b", "a"]);
 }
+
+/// A container unit on layer "base" with `network` and `extra` lines after it.
+fn container_unit(deps: &str, network: &str) -> String {
+    format!("[service]\ncommand = [\"/bin/true\"]\n{deps}\n[container]\nrootfs = [\"base\"]\nnetwork = \"{network}\"\n")
+}
+
+#[test]
+fn network_unit_requires_and_orders_after_it() {
+    let d = dir(
+        "net-ok",
+        &[
+            ("db.toml", &container_unit("", "none")),
+            ("web.toml", &container_unit("after = [\"log\"]", "unit:db")),
+            ("log.toml", &unit("")),
+            ("side.toml", &container_unit("", "unit:web")),
+        ],
+    );
+    let set = load_dir(&d).unwrap();
+    let web = set.get("web").unwrap();
+    assert_eq!(web.service.requires, ["db"]);
+    assert_eq!(web.service.after, ["log", "db"]);
+    assert_eq!(set.requirers("db"), ["web"]);
+    assert_eq!(set.start_order(), ["db", "log", "web", "side"]);
+    assert_eq!(
+        set.requirers_closure(["db"]),
+        BTreeSet::from(["db".into(), "web".into(), "side".into()])
+    );
+}
+
+#[test]
+fn network_unit_must_exist_with_a_suggestion() {
+    let d = dir(
+        "net-unknown",
+        &[
+            ("db.toml", &container_unit("", "none")),
+            ("web.toml", &container_unit("", "unit:dbb")),
+            (
+                "api.toml",
+                &container_unit("requires = [\"zzz\"]", "unit:zzz"),
+            ),
+        ],
+    );
+    assert_eq!(
+        errors(&d, load_dir(&d)),
+        [
+            "D/api.toml:3:13: service.requires: unknown unit \"zzz\"",
+            "D/api.toml:6:11: container.network: unknown unit \"zzz\"",
+            "D/web.toml:6:11: container.network: unknown unit \"dbb\"; did you mean \"db\"?",
+        ]
+    );
+}
+
+#[test]
+fn network_unit_must_have_its_own_network_namespace() {
+    let d = dir(
+        "net-target",
+        &[
+            ("plain.toml", &unit("")),
+            ("hostnet.toml", &container_unit("", "host")),
+            ("a.toml", &container_unit("", "unit:plain")),
+            ("b.toml", &container_unit("", "unit:hostnet")),
+            // A target with other problems is not checked further.
+            (
+                "broken.toml",
+                "[service]\n[container]\nrootfs = [\"x\"]\nnetwork = \"host\"\n",
+            ),
+            ("c.toml", &container_unit("", "unit:broken")),
+        ],
+    );
+    assert_eq!(
+        errors(&d, load_dir(&d)),
+        [
+            "D/a.toml:6:11: container.network: unit \"plain\" is not a container, so it has no network namespace of its own; use network = \"host\" to share the host's",
+            "D/b.toml:6:11: container.network: unit \"hostnet\" uses the host's network namespace; use network = \"host\" instead",
+            "D/broken.toml:1:1: service.command is required",
+        ]
+    );
+}
+
+#[test]
+fn cycles_through_network_are_reported() {
+    let d = dir(
+        "net-cycle",
+        &[
+            ("a.toml", &container_unit("", "unit:b")),
+            ("b.toml", &container_unit("after = [\"c\"]", "none")),
+            ("c.toml", &container_unit("", "unit:a")),
+        ],
+    );
+    assert_eq!(
+        errors(&d, load_dir(&d)),
+        ["D/a.toml:6:11: dependency cycle: a -> b -> c -> a"]
+    );
+}
+
+#[test]
+fn from_units_handles_network_units() {
+    use kennel_units::{Container, Layer, Network};
+    let with_net = |name: &str, network: Network| {
+        let mut u = Unit::new(name, vec!["/bin/true".into()]);
+        let mut c = Container::new(vec![Layer::Named("base".into())], name);
+        c.network = network;
+        u.container = Some(c);
+        u
+    };
+    let set = UnitSet::from_units(vec![
+        with_net("db", Network::None),
+        with_net("web", Network::Unit("db".into())),
+    ])
+    .unwrap();
+    assert_eq!(set.get("web").unwrap().service.requires, ["db"]);
+    assert_eq!(set.dependencies("web"), ["db"]);
+    assert_eq!(set.start_order(), ["db", "web"]);
+    let errors = UnitSet::from_units(vec![
+        code_unit("plain", &[], &[]),
+        with_net("web", Network::Unit("plain".into())),
+        with_net("api", Network::Unit("dbb".into())),
+        with_net("db", Network::None),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "unit \"api\": container.network: unknown unit \"dbb\"; did you mean \"db\"?",
+            "unit \"web\": container.network: unit \"plain\" is not a container, so it has no network namespace of its own; use network = \"host\" to share the host's",
+        ]
+    );
+}

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kennel_units::{
-    parse_unit, Health, Logs, Ready, ReadyProbe, Restart, RestartPolicy, Service, ServiceType,
-    Signal, Unit,
+    parse_unit, Health, Logs, Ready, ReadyProbe, Resources, Restart, RestartPolicy, Service,
+    ServiceType, Signal, Unit,
 };
 
 fn parse(text: &str) -> Unit {
@@ -121,6 +121,8 @@ fn every_key_is_parsed() {
             max_size: 512 * 1024,
             keep: 9,
         },
+        container: None,
+        resources: Resources::default(),
     };
     assert_eq!(unit, expected);
 }

@@ -266,15 +266,3 @@ fn invalid_unit_name() {
         ["a b.toml:1:1: invalid unit name \"a b\": use only letters, digits and _ . @ -, not starting with \".\""]
     );
 }
-
-#[test]
-fn container_sections_are_refused_as_not_supported_yet() {
-    let text = format!("{S}[container]\nrootfs = [\"busybox\"]\n[resources]\nmemory_max = \"64M\"\n");
-    assert_eq!(
-        errors(&text),
-        [
-            "u/web.toml:3:2: [container] is not supported by this version of kennel yet; remove it to run the unit as a plain service",
-            "u/web.toml:5:2: [resources] is not supported by this version of kennel yet; remove it to run the unit as a plain service",
-        ]
-    );
-}

@@ -202,3 +202,50 @@ fn huge_durations_do_not_overflow_the_clock() {
     assert_eq!(h.state("web"), State::Exited);
     assert!(h.next_timeout().is_some());
 }
+
+#[test]
+fn an_oom_kill_is_the_exit_reason_and_a_failure() {
+    let mut h = Harness::up(vec![unit("web").burst(100, secs(10))]);
+    let pid = h.pid("web");
+    h.take();
+    h.handle(kennel_core::Event::OomKilled {
+        unit: "web".into(),
+        pid,
+    });
+    // Killed by SIGKILL, but also an exit code 0 would count as a failure after an OOM kill.
+    h.exit("web", code(0));
+    let s = h.status("web");
+    assert_eq!(
+        (s.state, s.detail.as_str()),
+        (State::Exited, "restart in 100ms")
+    );
+    let notices = h.take_notices();
+    assert!(
+        notices
+            .contains(&"notice web error: oom-killed: the unit reached its memory_max".to_string()),
+        "{notices:?}"
+    );
+    assert!(
+        notices.contains(&"notice web warn: oom-killed; restart in 100ms".to_string()),
+        "{notices:?}"
+    );
+}
+
+#[test]
+fn an_oom_kill_under_policy_no_fails_with_the_reason() {
+    let mut h = Harness::up(vec![unit("web").policy(RestartPolicy::No)]);
+    let pid = h.pid("web");
+    h.handle(kennel_core::Event::OomKilled {
+        unit: "web".into(),
+        pid,
+    });
+    h.exit("web", sig(9));
+    let s = h.status("web");
+    assert_eq!((s.state, s.detail.as_str()), (State::Failed, "oom-killed"));
+    // A stale OOM report for an old pid changes nothing.
+    h.handle(kennel_core::Event::OomKilled {
+        unit: "web".into(),
+        pid: pid + 50,
+    });
+    assert_eq!(h.status("web").detail, "oom-killed");
+}

@@ -51,7 +51,7 @@ pub enum Reply {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ReplyBody {
     /// Status rows, name order.
-    Status { units: Vec<UnitStatus> },
+    Status { units: Vec<StatusRow> },
     /// The request was carried out (or, without `wait`, accepted).
     Done,
     /// The reload's plan.
@@ -62,6 +62,16 @@ pub enum ReplyBody {
     },
     /// The current log file of a unit.
     LogPath { path: String },
+}
+
+/// One unit in a status reply: the core's status, and the cgroup's figures while the
+/// unit has a process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusRow {
+    #[serde(flatten)]
+    pub status: UnitStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<kennel_cgroups::Stats>,
 }
 
 /// A typed error reply.

@@ -1,6 +1,8 @@
 //! `kennel up`: the tokio shell around the pure core. One task (the [`owner`]) owns all
 //! state; signals, the control server, probes and spawn watchers send it [`Input`]s.
 
+mod cgroup;
+mod container;
 mod notify;
 mod owner;
 mod probes;
@@ -26,6 +28,8 @@ pub struct Options {
     pub log_dir: PathBuf,
     /// `--socket`: the control socket.
     pub socket: PathBuf,
+    /// `--cgroup-parent`: where unit cgroups go (default: kennel's own cgroup).
+    pub cgroup_parent: Option<String>,
     /// Echo each service line to kennel's stdout as `NAME | line`.
     pub echo: bool,
 }
@@ -51,7 +55,7 @@ pub enum Input {
     },
     /// A probe task asks the owner to start a probe process and route its exit back.
     RunProbe {
-        spec: SpawnSpec,
+        spec: Box<SpawnSpec>,
         reply: oneshot::Sender<Result<probes::ProbeProcess, String>>,
     },
 }

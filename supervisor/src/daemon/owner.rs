@@ -15,10 +15,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tracing::{debug, error, info, warn};
 
+use super::cgroup::UnitCgroups;
 use super::notify::{self, NotifySocket};
 use super::probes::{self, ProbeProcess};
-use super::{signals, Input, Options};
-use crate::control::protocol::{ErrorKind, ProtoError, Reply, ReplyBody, RequestBody};
+use super::{container, signals, Input, Options};
+use crate::control::protocol::{ErrorKind, ProtoError, Reply, ReplyBody, RequestBody, StatusRow};
 use crate::control::server::{self, ControlRequest};
 use crate::reaper;
 use crate::spawn::{self, env::DEFAULT_PATH, SpawnSpec};
@@ -60,6 +61,8 @@ struct Owner {
     probe_pids: HashMap<Pid, (String, oneshot::Sender<ExitStatus>)>,
     /// The notify socket of each unit's current start.
     notify: HashMap<String, Arc<NotifySocket>>,
+    /// Every unit's cgroup.
+    cgroups: UnitCgroups,
     /// Client requests waiting for the core's `Reply`.
     pending: HashMap<RequestId, Pending>,
     next_id: RequestId,
@@ -82,6 +85,7 @@ pub async fn run(opts: Options) -> Result<i32, DaemonError> {
             warn!("cannot become a child subreaper ({e}); orphans will go to the host's init");
         }
     }
+    let cgroups = UnitCgroups::setup(opts.cgroup_parent.as_deref(), units.names());
     let listener = server::bind(&opts.socket)?;
     let logs = LogHub::start(&opts.log_dir, opts.echo)?;
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(64);
@@ -103,6 +107,7 @@ pub async fn run(opts: Options) -> Result<i32, DaemonError> {
         watchers: HashMap::new(),
         probe_pids: HashMap::new(),
         notify: HashMap::new(),
+        cgroups,
         pending: HashMap::new(),
         next_id: UP_ID + 1,
         exit: None,
@@ -139,6 +144,7 @@ pub async fn run(opts: Options) -> Result<i32, DaemonError> {
     drop(ctl_rx);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), alive_rx.recv()).await;
     let _ = std::fs::remove_file(&owner.opts.socket);
+    owner.cgroups.remove_all();
     let code = owner.exit.unwrap_or(0);
     if nix::unistd::getpid().as_raw() == 1 {
         end_everything_else().await;
@@ -194,8 +200,12 @@ impl Owner {
             Action::Signal { pid, signal, group } => {
                 let target = if group { -pid } else { pid };
                 // SAFETY: kill(2) with integers; ESRCH (already gone) is expected and fine.
-                unsafe {
+                let alive = unsafe {
                     libc::kill(target, signal);
+                    libc::kill(pid, 0) == 0
+                };
+                if signal == libc::SIGKILL && group {
+                    self.cgroups.kill(pid, alive);
                 }
             }
             Action::WatchReady { unit, pid, probe } => self.watch_ready(unit, pid, probe),
@@ -241,36 +251,20 @@ impl Owner {
     fn spawn(&mut self, unit: Unit) {
         let now = Instant::now();
         let name = unit.name.clone();
-        let mut spec = self.base_spec(&unit, unit.service.command.clone());
-        self.notify.remove(&name);
-        if matches!(
-            unit.ready,
-            Some(kennel_units::Ready {
-                probe: ReadyProbe::Notify,
-                ..
-            })
-        ) {
-            let dir = self.notify_dir();
-            match NotifySocket::bind(&dir, &name, resolve_uid(unit.service.user.as_deref())) {
-                Ok(sock) => {
-                    spec.base_env
-                        .push(("NOTIFY_SOCKET".into(), sock.path.display().to_string()));
-                    self.notify.insert(name.clone(), Arc::new(sock));
-                }
-                Err(e) => {
-                    let reason = format!("bind notify socket {}: {e}", dir.join(&name).display());
-                    self.sup.handle(
-                        Event::SpawnFailed {
-                            unit: name,
-                            pid: None,
-                            reason,
-                        },
-                        now,
-                    );
-                    return;
-                }
+        let spec = match self.prepare_spawn(&unit) {
+            Ok(spec) => spec,
+            Err(reason) => {
+                self.sup.handle(
+                    Event::SpawnFailed {
+                        unit: name,
+                        pid: None,
+                        reason,
+                    },
+                    now,
+                );
+                return;
             }
-        }
+        };
         let pipes = match (pipe(), pipe()) {
             (Ok(o), Ok(e)) => (o, e),
             (Err(err), _) | (_, Err(err)) => {
@@ -303,6 +297,7 @@ impl Owner {
                     }
                 });
                 debug!(unit = %name, pid, "spawned");
+                self.cgroups.spawned(&name, pid);
                 self.sup.handle(Event::Spawned { unit: name, pid }, now);
             }
             Err(e) => {
@@ -316,6 +311,54 @@ impl Owner {
                 );
             }
         }
+    }
+
+    /// Everything the helper needs to start `unit`: notify socket, container, cgroup.
+    fn prepare_spawn(&mut self, unit: &Unit) -> Result<SpawnSpec, String> {
+        let name = &unit.name;
+        self.notify.remove(name);
+        let mut notify_path = None;
+        if matches!(
+            unit.ready,
+            Some(kennel_units::Ready {
+                probe: ReadyProbe::Notify,
+                ..
+            })
+        ) {
+            let dir = self.notify_dir();
+            let sock = NotifySocket::bind(&dir, name, resolve_uid(unit.service.user.as_deref()))
+                .map_err(|e| format!("bind notify socket {}: {e}", dir.join(name).display()))?;
+            notify_path = Some(sock.path.clone());
+            self.notify.insert(name.clone(), Arc::new(sock));
+        }
+        let mut spec = self.base_spec(unit, unit.service.command.clone());
+        match &unit.container {
+            Some(c) => {
+                let net_pid = match &c.network {
+                    kennel_units::Network::Unit(other) => self
+                        .sup
+                        .unit_status(other, Instant::now())
+                        .and_then(|s| s.pid),
+                    _ => None,
+                };
+                spec.container = Some(container::spec(
+                    name,
+                    c,
+                    &self.opts.state_dir,
+                    net_pid,
+                    notify_path.as_deref(),
+                )?);
+                spec.base_env = container::base_env(name, c, notify_path.is_some());
+            }
+            None => {
+                if let Some(p) = &notify_path {
+                    spec.base_env
+                        .push(("NOTIFY_SOCKET".into(), p.display().to_string()));
+                }
+            }
+        }
+        spec.cgroup_procs = self.cgroups.join_files(unit)?;
+        Ok(spec)
     }
 
     /// The spec for running `argv` as part of `unit` (the service itself, or a probe).
@@ -341,6 +384,8 @@ impl Owner {
             working_dir: unit.service.working_dir.clone(),
             user: unit.service.user.clone(),
             new_session: true,
+            cgroup_procs: Vec::new(),
+            container: None,
         }
     }
 
@@ -444,7 +489,12 @@ impl Owner {
                 Some((_, tx)) => {
                     let _ = tx.send(status);
                 }
-                None => self.sup.handle(Event::Exited { pid, status }, now),
+                None => {
+                    if let Some((unit, true)) = self.cgroups.exited(pid) {
+                        self.sup.handle(Event::OomKilled { unit, pid }, now);
+                    }
+                    self.sup.handle(Event::Exited { pid, status }, now)
+                }
             }
         }
     }
@@ -487,11 +537,19 @@ impl Owner {
         let (command, wait, plan) = match req.body {
             RequestBody::Status { unit } => {
                 let reply = match unit {
-                    None => Reply::Ok(ReplyBody::Status {
-                        units: self.sup.status(now),
-                    }),
+                    None => {
+                        let units = self
+                            .sup
+                            .status(now)
+                            .into_iter()
+                            .map(|s| self.row(s))
+                            .collect();
+                        Reply::Ok(ReplyBody::Status { units })
+                    }
                     Some(name) => match self.sup.unit_status(&name, now) {
-                        Some(s) => Reply::Ok(ReplyBody::Status { units: vec![s] }),
+                        Some(s) => Reply::Ok(ReplyBody::Status {
+                            units: vec![self.row(s)],
+                        }),
                         None => Reply::Error(unknown(&name)),
                     },
                 };
@@ -545,6 +603,15 @@ impl Owner {
             },
         );
         self.sup.handle(Event::Command { id, command, wait }, now);
+    }
+
+    fn row(&self, status: kennel_core::UnitStatus) -> StatusRow {
+        let resources = if status.pid.is_some() {
+            self.cgroups.stats(&status.name)
+        } else {
+            None
+        };
+        StatusRow { status, resources }
     }
 
     fn reply(&mut self, id: RequestId, result: Result<(), kennel_core::CommandError>) {

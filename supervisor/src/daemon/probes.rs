@@ -27,7 +27,7 @@ async fn run_probe(
 ) -> Result<(), String> {
     let (reply, rx) = oneshot::channel();
     tx.send(Input::RunProbe {
-        spec: spec.clone(),
+        spec: Box::new(spec.clone()),
         reply,
     })
     .map_err(|_| "kennel is stopping".to_string())?;

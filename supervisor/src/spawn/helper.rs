@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -53,7 +53,7 @@ fn take_socket() -> Result<UnixStream, Errno> {
     Ok(UnixStream::from(owned))
 }
 
-fn fail(step: &str, subject: impl Into<String>, error: impl ToString) -> SpawnFailure {
+pub(crate) fn fail(step: &str, subject: impl Into<String>, error: impl ToString) -> SpawnFailure {
     SpawnFailure {
         step: step.into(),
         subject: subject.into(),
@@ -72,10 +72,26 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
         return Err(fail("exec", "", "empty command"));
     }
     reset_signals();
+    // First of all: into the unit's cgroup, so that everything this process becomes or
+    // forks is limited and accounted, and dies with the unit.
+    let me = std::process::id().to_string();
+    for procs in &spec.cgroup_procs {
+        std::fs::write(procs, &me)
+            .map_err(|e| fail("join cgroup", procs.display().to_string(), e))?;
+    }
     if spec.new_session {
         nix::unistd::setsid().map_err(|e| fail("setsid", "", e.desc()))?;
     }
+    match &spec.container {
+        Some(c) => super::container::run(&spec, c, sock.as_raw_fd()),
+        None => become_service(&spec),
+    }
+}
 
+/// The last steps of every spawn: the user, the environment, the working directory, exec.
+/// In a container this runs after `pivot_root`, so the user is looked up in the
+/// container's `/etc/passwd` and the command in its PATH.
+pub(crate) fn become_service(spec: &SpawnSpec) -> Result<std::convert::Infallible, SpawnFailure> {
     let who = resolve_user(spec.user.as_deref())?;
     let mut vars = env::Env::new();
     vars.extend(spec.base_env.iter().cloned());
@@ -108,7 +124,7 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
 
 /// Undo what the daemon's signal handling left behind: an exec keeps the mask and ignored
 /// dispositions, and a service must start with neither.
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     for sig in 1..=libc::SIGRTMAX() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {

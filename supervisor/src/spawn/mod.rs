@@ -1,9 +1,12 @@
 //! Process creation: the spawn spec, the helper role that becomes the service, and the
 //! daemon's side that launches it.
 
+pub mod container;
 pub mod env;
 pub mod helper;
+pub mod init;
 pub mod launch;
+pub mod rootfs;
 pub mod spec;
 
 pub use launch::{launch, HELPER_ARG};

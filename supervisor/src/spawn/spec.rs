@@ -25,6 +25,50 @@ pub struct SpawnSpec {
     pub user: Option<String>,
     /// Start a new session (and so a new process group whose id is the pid).
     pub new_session: bool,
+    /// `cgroup.procs` files the helper writes its own pid into first (before anything
+    /// else, so that everything it becomes and forks is accounted and limited).
+    #[serde(default)]
+    pub cgroup_procs: Vec<PathBuf>,
+    /// Run isolated: namespaces and a rootfs.
+    #[serde(default)]
+    pub container: Option<ContainerSpec>,
+}
+
+/// The container part of a spawn, resolved by the daemon (layer names to directories,
+/// named volumes to bind mounts, init layer contents generated).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    /// New namespaces to create.
+    pub namespaces: Vec<kennel_units::Namespace>,
+    /// Join this network namespace (`/proc/PID/ns/net` of another unit) instead.
+    pub join_net: Option<PathBuf>,
+    pub hostname: String,
+    /// Run kennel's tiny init as PID 1, with the service as its child.
+    pub init: bool,
+    /// Read-only layer directories, bottom first.
+    pub layers: Vec<PathBuf>,
+    /// `STATE/containers/NAME`: holds `upper/`, `work/`, `init/`, `rootfs/`.
+    pub dir: PathBuf,
+    pub read_only: bool,
+    pub persist: bool,
+    /// The init layer's files: path inside the container -> content.
+    pub init_files: Vec<(PathBuf, String)>,
+    /// Mounts on top of the rootfs, in order.
+    pub volumes: Vec<MountSpec>,
+}
+
+/// One volume, resolved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MountSpec {
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        read_only: bool,
+    },
+    Tmpfs {
+        target: PathBuf,
+        size: Option<u64>,
+    },
 }
 
 /// A step of the helper that failed, sent back to the daemon as one JSON line.

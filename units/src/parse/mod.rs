@@ -3,6 +3,7 @@
 //! The file is parsed with `toml_edit`, which keeps the span of every key and value, then
 //! walked by hand: unknown keys get a suggestion, and checking goes on after a problem.
 
+mod container;
 mod ready;
 mod sections;
 mod value;
@@ -24,12 +25,14 @@ const TOP_KEYS: &[&str] = &[
     "ready",
     "health",
     "logs",
+    "container",
+    "resources",
 ];
 
 /// One `after` or `requires` entry, with its position for cross-unit diagnostics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DepRef {
-    /// `"service.after"` or `"service.requires"`.
+    /// `"service.after"`, `"service.requires"` or `"container.network"`.
     pub(crate) field: &'static str,
     /// The unit named.
     pub(crate) name: String,
@@ -149,5 +152,28 @@ fn unit(cx: &mut Ctx, root: &Table, name: &str, path: &Path, deps: &mut Vec<DepR
         unit.health = sections::health(cx, t, header);
     }
     unit.logs = section(cx, "logs").map_or_else(Logs::default, |(t, _)| sections::logs(cx, t));
+    if let Some((t, header)) = section(cx, "container") {
+        let (c, network_unit) = container::container(cx, t, header, name);
+        unit.container = c;
+        if let Some((dep, span)) = network_unit {
+            // Joining a unit's network namespace requires it (and orders after it).
+            let (line, col) = cx.pos(span);
+            deps.push(DepRef {
+                field: "container.network",
+                name: dep.clone(),
+                line,
+                col,
+            });
+            if !unit.service.requires.contains(&dep) {
+                unit.service.requires.push(dep.clone());
+            }
+            if !unit.service.after.contains(&dep) {
+                unit.service.after.push(dep);
+            }
+        }
+    }
+    if let Some((t, _)) = section(cx, "resources") {
+        unit.resources = container::resources(cx, t);
+    }
     unit
 }

@@ -5,10 +5,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Sections of the documented format that later versions implement (containers,
-/// resources): refused with a clear "not supported yet" rather than "unknown key".
-const NOT_YET: &[&str] = &["container", "resources"];
-
 use toml_edit::{Item, Key, TableLike, Value};
 
 use crate::diag::{Diagnostic, LineIndex};
@@ -56,14 +52,6 @@ impl<'a> Ctx<'a> {
     ) {
         for (key, _) in table.iter() {
             if known.contains(&key) {
-                continue;
-            }
-            if section.is_none() && NOT_YET.contains(&key) {
-                let span = table.key(key).and_then(Key::span);
-                self.error(
-                    span,
-                    format!("[{key}] is not supported by this version of kennel yet; remove it to run the unit as a plain service"),
-                );
                 continue;
             }
             let hint = did_you_mean(key, known.iter().copied());

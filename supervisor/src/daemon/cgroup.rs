@@ -1,0 +1,144 @@
+//! The daemon's view of cgroups: one per unit, created before each spawn, killed whole at
+//! the end of each run and removed, its OOM counter read when the main process ends.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use kennel_cgroups::{Cgroups, Stats, UnitCgroup};
+use kennel_core::Pid;
+use kennel_units::Unit;
+use tracing::{info, warn};
+
+/// A unit's cgroup while it has a process, with the OOM count seen at its start.
+struct Live {
+    cgroup: UnitCgroup,
+    oom_base: u64,
+    pid: Option<Pid>,
+}
+
+pub struct UnitCgroups {
+    /// The detected layout, or why there is none (then units with `[resources]` fail).
+    layout: Result<Cgroups, String>,
+    live: HashMap<String, Live>,
+}
+
+impl UnitCgroups {
+    /// Detect the hierarchy, prepare the parent, and clean up what a previous kennel (that
+    /// crashed) left behind: cgroups under the parent named like one of `units` (only
+    /// those: the parent may be shared with cgroups that are not kennel's).
+    pub fn setup<'a>(
+        parent: Option<&str>,
+        units: impl IntoIterator<Item = &'a str>,
+    ) -> UnitCgroups {
+        let ours: std::collections::HashSet<&str> = units.into_iter().collect();
+        let layout = Cgroups::detect(parent).and_then(|c| c.prepare().map(|()| c));
+        let layout = match layout {
+            Ok(c) => {
+                match c.stale() {
+                    Ok(names) => {
+                        for name in names.into_iter().filter(|n| ours.contains(n.as_str())) {
+                            info!(unit = %name, "removing a stale cgroup from an earlier run");
+                            if let Err(e) = c.unit(&name).remove() {
+                                warn!(unit = %name, "removing stale cgroup: {e}");
+                            }
+                        }
+                    }
+                    Err(e) => warn!("listing stale cgroups: {e}"),
+                }
+                Ok(c)
+            }
+            Err(e) => {
+                warn!("cgroups unavailable ({e}); units run without their own cgroup and [resources] units cannot start");
+                Err(e.to_string())
+            }
+        };
+        UnitCgroups {
+            layout,
+            live: HashMap::new(),
+        }
+    }
+
+    /// Create the unit's cgroup with its limits; the `cgroup.procs` files its helper must
+    /// join.
+    pub fn join_files(&mut self, unit: &Unit) -> Result<Vec<PathBuf>, String> {
+        let layout = match &self.layout {
+            Ok(l) => l,
+            Err(why) if !unit.resources.is_empty() => {
+                return Err(format!(
+                    "[resources] needs cgroups, which are unavailable: {why}"
+                ))
+            }
+            Err(_) => return Ok(Vec::new()),
+        };
+        let cgroup = layout
+            .create(&unit.name, &unit.resources)
+            .map_err(|e| format!("create cgroup: {e}"))?;
+        let files = cgroup.procs_files();
+        let oom_base = cgroup.oom_kills();
+        self.live.insert(
+            unit.name.clone(),
+            Live {
+                cgroup,
+                oom_base,
+                pid: None,
+            },
+        );
+        Ok(files)
+    }
+
+    pub fn spawned(&mut self, unit: &str, pid: Pid) {
+        if let Some(l) = self.live.get_mut(unit) {
+            l.pid = Some(pid);
+        }
+    }
+
+    fn unit_of(&self, pid: Pid) -> Option<&str> {
+        self.live
+            .iter()
+            .find(|(_, l)| l.pid == Some(pid))
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// A process ended: if it was a unit's main process, the unit's name and whether the
+    /// OOM killer struck in its cgroup during this run.
+    pub fn exited(&self, pid: Pid) -> Option<(String, bool)> {
+        let name = self.unit_of(pid)?;
+        let l = &self.live[name];
+        Some((name.to_string(), l.cgroup.oom_kills() > l.oom_base))
+    }
+
+    /// SIGKILL to a unit's group also kills everything else in its cgroup (a process that
+    /// double-forked or called setsid left the group, not the cgroup). Once its main
+    /// process is gone, the cgroup is removed.
+    pub fn kill(&mut self, pid: Pid, main_alive: bool) {
+        let Some(name) = self.unit_of(pid).map(str::to_string) else {
+            return;
+        };
+        let Some(l) = self.live.get(&name) else {
+            return;
+        };
+        if let Err(e) = l.cgroup.kill_all() {
+            warn!(unit = %name, "kill cgroup {}: {e}", l.cgroup.display());
+        }
+        if !main_alive {
+            if let Some(l) = self.live.remove(&name) {
+                if let Err(e) = l.cgroup.remove() {
+                    warn!(unit = %name, "remove cgroup {}: {e}", l.cgroup.display());
+                }
+            }
+        }
+    }
+
+    pub fn stats(&self, unit: &str) -> Option<Stats> {
+        self.live.get(unit).map(|l| l.cgroup.stats())
+    }
+
+    /// At shutdown: remove every unit cgroup still there.
+    pub fn remove_all(&mut self) {
+        for (name, l) in self.live.drain() {
+            if let Err(e) = l.cgroup.remove() {
+                warn!(unit = %name, "remove cgroup {}: {e}", l.cgroup.display());
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The helper's container path: join the cgroup (done by the caller), create the
+//! namespaces, fork for the pid namespace, build the rootfs, then exec the service, or
+//! fork it under the tiny init.
+//!
+//! Processes, for a unit with a pid namespace and `init = true`:
+//!
+//! ```text
+//! kennel ─ helper (host pid P: the unit's pid; forwards signals, exits with the code)
+//!            └─ init (PID 1 inside; new session; dies with P via PDEATHSIG)
+//!                 └─ service (PID 2 inside)
+//! ```
+
+use std::convert::Infallible;
+use std::os::fd::RawFd;
+
+use nix::sched::CloneFlags;
+use nix::unistd::ForkResult;
+
+use super::helper::{become_service, fail, reset_signals};
+use super::init;
+use super::rootfs;
+use super::spec::{ContainerSpec, SpawnFailure, SpawnSpec};
+use kennel_units::Namespace;
+
+fn flags(ns: &[Namespace]) -> CloneFlags {
+    let mut f = CloneFlags::CLONE_NEWNS;
+    for n in ns {
+        f |= match n {
+            Namespace::Pid => CloneFlags::CLONE_NEWPID,
+            Namespace::Mount => CloneFlags::CLONE_NEWNS,
+            Namespace::Uts => CloneFlags::CLONE_NEWUTS,
+            Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
+            Namespace::Net => CloneFlags::CLONE_NEWNET,
+            Namespace::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        };
+    }
+    f
+}
+
+/// Run the container path; `report` is the helper's socket to the daemon (close-on-exec).
+pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infallible, SpawnFailure> {
+    if let Some(path) = &c.join_net {
+        let fd = std::fs::File::open(path)
+            .map_err(|e| fail("open network namespace", path.display().to_string(), e))?;
+        nix::sched::setns(&fd, CloneFlags::CLONE_NEWNET).map_err(|e| {
+            fail(
+                "join network namespace",
+                path.display().to_string(),
+                e.desc(),
+            )
+        })?;
+    }
+    let dirs = rootfs::prepare_dirs(c)?;
+    let flags = flags(&c.namespaces);
+    nix::sched::unshare(flags).map_err(|e| fail("unshare", format!("{flags:?}"), e.desc()))?;
+
+    let mut signals = None;
+    if flags.contains(CloneFlags::CLONE_NEWPID) {
+        // The first child is PID 1 of the new namespace; this process stays outside as the
+        // unit's pid, relaying signals to it and passing its exit code on.
+        let set = init::block_all_signals();
+        // SAFETY: the helper is single-threaded; the child only calls async-signal-safe
+        // code until it execs or exits (no locks held across fork in this process).
+        match unsafe { nix::unistd::fork() } {
+            Err(e) => return Err(fail("fork", "pid namespace init", e.desc())),
+            Ok(ForkResult::Parent { child }) => {
+                close(report);
+                let code = init::supervise(child.as_raw(), child.as_raw(), &set);
+                std::process::exit(code);
+            }
+            Ok(ForkResult::Child) => {
+                // SAFETY: prctl with integer arguments.
+                unsafe {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                }
+                // Our own process group, so that a signal to the unit's group reaches the
+                // relay only (which forwards it once).
+                nix::unistd::setsid().map_err(|e| fail("setsid", "container init", e.desc()))?;
+                signals = Some(set);
+            }
+        }
+    }
+
+    if flags.contains(CloneFlags::CLONE_NEWUTS) {
+        nix::unistd::sethostname(&c.hostname)
+            .map_err(|e| fail("sethostname", c.hostname.clone(), e.desc()))?;
+    }
+    if flags.contains(CloneFlags::CLONE_NEWNET) {
+        loopback_up()?;
+    }
+    rootfs::build(c, &dirs)?;
+
+    match (c.init, signals) {
+        (true, Some(set)) => {
+            // SAFETY: as above; single-threaded.
+            match unsafe { nix::unistd::fork() } {
+                Err(e) => Err(fail("fork", "service", e.desc())),
+                Ok(ForkResult::Child) => {
+                    reset_signals();
+                    become_service(spec)
+                }
+                Ok(ForkResult::Parent { child }) => {
+                    close(report);
+                    let code = init::supervise(child.as_raw(), child.as_raw(), &set);
+                    std::process::exit(code);
+                }
+            }
+        }
+        _ => {
+            reset_signals();
+            become_service(spec)
+        }
+    }
+}
+
+fn close(fd: RawFd) {
+    // SAFETY: this process never uses `fd` again (it only waits and exits).
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+/// Bring `lo` up in the new network namespace.
+fn loopback_up() -> Result<(), SpawnFailure> {
+    // SAFETY: socket/ioctl/close on a local fd with a zeroed, correctly sized ifreq.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(fail("socket", "lo", std::io::Error::last_os_error()));
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        let mut rc = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req);
+        if rc == 0 {
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            rc = libc::ioctl(fd, libc::SIOCSIFFLAGS, &req);
+        }
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if rc != 0 {
+            return Err(fail("bring up", "lo", err));
+        }
+    }
+    Ok(())
+}

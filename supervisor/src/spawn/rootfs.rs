@@ -1,0 +1,387 @@
+//! Building a container's root filesystem inside its new mount namespace: the overlay of
+//! the read-only layers + the init layer + the writable layer, then `/proc`, `/sys`,
+//! `/dev`, the volumes, `pivot_root`, and the masked and read-only paths.
+//!
+//! Every mount happens in the container's own mount namespace, so nothing is left mounted
+//! on the host when the container ends, whatever happened.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+
+use super::spec::{ContainerSpec, MountSpec, SpawnFailure};
+
+fn fail(step: &str, subject: &Path, error: impl ToString) -> SpawnFailure {
+    SpawnFailure {
+        step: step.into(),
+        subject: subject.display().to_string(),
+        error: error.to_string(),
+        exit_code: 125,
+    }
+}
+
+fn errno(e: Errno) -> String {
+    format!("{e}: {}", e.desc())
+}
+
+/// The directories of one container under `STATE/containers/NAME`.
+pub struct Dirs {
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub init: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Dirs {
+    pub fn new(dir: &Path) -> Dirs {
+        Dirs {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            init: dir.join("init"),
+            rootfs: dir.join("rootfs"),
+        }
+    }
+}
+
+/// On the host side: a fresh writable layer (unless `persist`), a freshly generated init
+/// layer, and the mount point.
+pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
+    let d = Dirs::new(&c.dir);
+    let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| fail("create directory", p, e));
+    let reset = |p: &Path| match fs::remove_dir_all(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(fail("remove old writable layer", p, e)),
+    };
+    if !c.read_only {
+        if !c.persist {
+            reset(&d.upper)?;
+            reset(&d.work)?;
+        }
+        mkdir(&d.upper)?;
+        mkdir(&d.work)?;
+    }
+    reset(&d.init)?;
+    for (path, content) in &c.init_files {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let host = d.init.join(rel);
+        if let Some(parent) = host.parent() {
+            mkdir(parent)?;
+        }
+        fs::write(&host, content).map_err(|e| fail("write init layer file", &host, e))?;
+        let _ = fs::set_permissions(&host, fs::Permissions::from_mode(0o644));
+    }
+    mkdir(&d.init)?;
+    mkdir(&d.rootfs)?;
+    for layer in &c.layers {
+        if !layer.is_dir() {
+            return Err(fail("open layer", layer, "not a directory"));
+        }
+    }
+    Ok(d)
+}
+
+/// In the new mount namespace: build the rootfs and switch to it. Afterwards `/` is the
+/// container's root and the host's filesystem is no longer reachable.
+pub fn build(c: &ContainerSpec, d: &Dirs) -> Result<(), SpawnFailure> {
+    let root = Path::new("/");
+    mount(
+        None::<&str>,
+        root,
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| fail("make mounts private", root, errno(e)))?;
+
+    // Overlay: lowerdir lists the top layer first; the init layer sits right under the
+    // writable layer, so its files win over the image's but never land in `upper`.
+    let mut lowers = vec![d.init.display().to_string()];
+    lowers.extend(c.layers.iter().rev().map(|l| l.display().to_string()));
+    let mut opts = format!("lowerdir={}", lowers.join(":"));
+    let mut flags = MsFlags::empty();
+    if c.read_only {
+        flags |= MsFlags::MS_RDONLY;
+    } else {
+        opts.push_str(&format!(
+            ",upperdir={},workdir={}",
+            d.upper.display(),
+            d.work.display()
+        ));
+    }
+    mount(
+        Some("overlay"),
+        &d.rootfs,
+        Some("overlay"),
+        flags,
+        Some(opts.as_str()),
+    )
+    .map_err(|e| {
+        fail(
+            "mount overlay on",
+            &d.rootfs,
+            format!("{} ({opts})", errno(e)),
+        )
+    })?;
+
+    let r = &d.rootfs;
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_fs(r, "/proc", "proc", nosuid, None)?;
+    if let Err(e) = mount_fs(r, "/sys", "sysfs", nosuid | MsFlags::MS_RDONLY, None) {
+        // Without a network namespace of its own, sysfs cannot be mounted afresh: bind the
+        // host's, read-only.
+        let target = inside(r, Path::new("/sys"), true)?;
+        mount(
+            Some("/sys"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|_| e)?;
+        remount_ro(&target)?;
+    }
+    build_dev(r)?;
+    for v in &c.volumes {
+        mount_volume(r, v)?;
+    }
+    pivot(r)?;
+    mask_paths()
+}
+
+/// `rootfs + path`, refusing to walk through a symlink (which could point out of the
+/// rootfs), creating missing directories (the last one as a file when `dir` is false).
+fn inside(rootfs: &Path, path: &Path, dir: bool) -> Result<PathBuf, SpawnFailure> {
+    let mut cur = rootfs.to_path_buf();
+    let comps: Vec<_> = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    for (i, comp) in comps.iter().enumerate() {
+        cur.push(comp);
+        let last = i + 1 == comps.len();
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(fail(
+                    "mount target",
+                    path,
+                    format!("{} is a symlink in the rootfs", cur.display()),
+                ));
+            }
+            Ok(_) => {}
+            Err(_) if last && !dir => {
+                fs::write(&cur, b"").map_err(|e| fail("create mount target", path, e))?;
+            }
+            Err(_) => fs::create_dir(&cur).map_err(|e| fail("create mount target", path, e))?,
+        }
+    }
+    Ok(cur)
+}
+
+fn mount_fs(
+    r: &Path,
+    at: &str,
+    fstype: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), SpawnFailure> {
+    let target = inside(r, Path::new(at), true)?;
+    mount(Some(fstype), &target, Some(fstype), flags, data)
+        .map_err(|e| fail(&format!("mount {fstype} on"), &target, errno(e)))
+}
+
+fn remount_ro(target: &Path) -> Result<(), SpawnFailure> {
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .map_err(|e| fail("remount read-only", target, errno(e)))
+}
+
+/// `/dev` as a tmpfs with the standard nodes, devpts, shm and the fd links.
+fn build_dev(r: &Path) -> Result<(), SpawnFailure> {
+    mount_fs(
+        r,
+        "/dev",
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    let dev = r.join("dev");
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        let p = dev.join(name);
+        mknod(
+            &p,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .map_err(|e| fail("mknod", &p, errno(e)))?;
+        // The umask may have trimmed the mode.
+        let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o666));
+    }
+    mount_fs(
+        r,
+        "/dev/pts",
+        "devpts",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
+    mount_fs(
+        r,
+        "/dev/shm",
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )?;
+    for (link, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let p = dev.join(link);
+        std::os::unix::fs::symlink(to, &p).map_err(|e| fail("symlink", &p, e))?;
+    }
+    Ok(())
+}
+
+fn mount_volume(r: &Path, v: &MountSpec) -> Result<(), SpawnFailure> {
+    match v {
+        MountSpec::Bind {
+            source,
+            target,
+            read_only,
+        } => {
+            let meta = fs::metadata(source).map_err(|e| fail("bind volume source", source, e))?;
+            let dst = inside(r, target, meta.is_dir())?;
+            mount(
+                Some(source.as_path()),
+                &dst,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| {
+                fail(
+                    "bind mount",
+                    source,
+                    format!("on {}: {}", target.display(), errno(e)),
+                )
+            })?;
+            if *read_only {
+                remount_ro(&dst)?;
+            }
+        }
+        MountSpec::Tmpfs { target, size } => {
+            let dst = inside(r, target, true)?;
+            let data = match size {
+                Some(s) => format!("mode=1777,size={s}"),
+                None => "mode=1777".to_string(),
+            };
+            mount(
+                Some("tmpfs"),
+                &dst,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(data.as_str()),
+            )
+            .map_err(|e| fail("mount tmpfs on", target, errno(e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Make `r` the root: `pivot_root(".", ".")` and detach the old root; where pivot_root is
+/// refused (an initramfs root has no parent mount), move the mount and chroot instead.
+fn pivot(r: &Path) -> Result<(), SpawnFailure> {
+    nix::unistd::chdir(r).map_err(|e| fail("chdir", r, errno(e)))?;
+    match nix::unistd::pivot_root(".", ".") {
+        Ok(()) => {
+            umount2(".", MntFlags::MNT_DETACH).map_err(|e| fail("detach old root", r, errno(e)))?;
+        }
+        Err(Errno::EINVAL) => {
+            mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+                .map_err(|e| fail("move rootfs to /", r, errno(e)))?;
+            nix::unistd::chroot(".").map_err(|e| fail("chroot", r, errno(e)))?;
+        }
+        Err(e) => return Err(fail("pivot_root", r, errno(e))),
+    }
+    nix::unistd::chdir("/").map_err(|e| fail("chdir", Path::new("/"), errno(e)))
+}
+
+/// What runc masks (hidden behind /dev/null or an empty read-only tmpfs) and makes
+/// read-only by default. Paths the kernel does not have are skipped.
+const MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READ_ONLY: &[&str] = &[
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+fn mask_paths() -> Result<(), SpawnFailure> {
+    for p in MASKED {
+        let path = Path::new(p);
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            continue;
+        };
+        let res = if meta.is_dir() {
+            mount(
+                Some("tmpfs"),
+                path,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                Some("size=0"),
+            )
+        } else {
+            mount(
+                Some("/dev/null"),
+                path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+        };
+        res.map_err(|e| fail("mask", path, errno(e)))?;
+    }
+    for p in READ_ONLY {
+        let path = Path::new(p);
+        if fs::symlink_metadata(path).is_err() {
+            continue;
+        }
+        mount(
+            Some(path),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| fail("bind for read-only", path, errno(e)))?;
+        remount_ro(path)?;
+    }
+    Ok(())
+}

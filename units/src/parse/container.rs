@@ -1,0 +1,694 @@
+//! `[container]` (rootfs layers, namespaces, network, volumes, ...) and `[resources]`
+//! (cgroup limits of any unit).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use toml_edit::{Item, Key, TableLike, Value};
+
+use super::value::{describe, describe_value, Ctx};
+use crate::container::{check_cpu_list, check_hostname};
+use crate::model::{Container, Layer, Namespace, Network, Resources, Volume};
+use crate::name::check_unit_name;
+use crate::suggest::did_you_mean;
+
+const CONTAINER_KEYS: &[&str] = &[
+    "rootfs",
+    "namespaces",
+    "hostname",
+    "network",
+    "init",
+    "read_only",
+    "persist",
+    "hosts",
+    "dns",
+    "volumes",
+];
+const RESOURCES_KEYS: &[&str] = &[
+    "memory_max",
+    "cpu",
+    "cpu_weight",
+    "pids_max",
+    "io_weight",
+    "cpuset",
+];
+const VOLUME_TYPES: &[&str] = &["bind", "tmpfs", "volume"];
+const BIND_KEYS: &[&str] = &["type", "source", "target", "read_only"];
+const TMPFS_KEYS: &[&str] = &["type", "target", "size"];
+const NAMED_KEYS: &[&str] = &["type", "name", "target", "read_only"];
+
+/// The smallest `memory_max` (64K): below this a process cannot even start.
+const MIN_MEMORY_MAX: u64 = 64 << 10;
+
+/// The unit named by `network = "unit:NAME"`, with the position of the value.
+pub(crate) type NetworkUnit = (String, Option<Range<usize>>);
+
+/// `[container]` of the unit `unit`; `header` is where to report a missing `rootfs` (and
+/// a unit name that is not a valid default hostname). Also returns the unit named by
+/// `network = "unit:NAME"`, with its position, when it is a valid name other than `unit`.
+pub(crate) fn container(
+    cx: &mut Ctx,
+    t: &dyn TableLike,
+    header: Option<Range<usize>>,
+    unit: &str,
+) -> (Option<Container>, Option<NetworkUnit>) {
+    cx.check_keys(t, Some("container"), CONTAINER_KEYS);
+    let rootfs = match t.get("rootfs") {
+        Some(item) => rootfs(cx, item),
+        None => {
+            cx.error(header.clone(), "container.rootfs is required");
+            None
+        }
+    };
+    let mut c = Container::new(Vec::new(), unit);
+
+    // namespaces: keyword -> (index, span) of the entries actually written.
+    let listed = t.get("namespaces").map(|item| namespaces(cx, item));
+    let mut ns = match &listed {
+        Some(m) => m.keys().copied().collect(),
+        None => Namespace::defaults(),
+    };
+    ns.insert(Namespace::Mount);
+
+    // network
+    let mut network_unit = None;
+    let network_item = t.get("network");
+    let network = match network_item {
+        None => Some(Network::None),
+        Some(item) => network(cx, item, unit),
+    };
+    match &network {
+        Some(Network::None) if !ns.contains(&Namespace::Net) => {
+            let (span, path) = match (network_item, t.get("namespaces")) {
+                (Some(item), _) => (item.span(), "container.network"),
+                (None, item) => (item.and_then(Item::span), "container.namespaces"),
+            };
+            let default = if network_item.is_none() {
+                " (the default)"
+            } else {
+                ""
+            };
+            cx.error(
+                span,
+                format!("{path}: network = \"none\"{default} needs the \"net\" namespace; add \"net\" to container.namespaces or set network = \"host\""),
+            );
+        }
+        Some(Network::None) | None => {}
+        Some(other) => {
+            if let Some((i, span)) = listed.as_ref().and_then(|m| m.get(&Namespace::Net)) {
+                let why = match other {
+                    Network::Unit(name) => format!(
+                        "network = \"unit:{name}\" (the container joins {name}'s network namespace)"
+                    ),
+                    _ => "network = \"host\" (the container shares the host's network namespace)"
+                        .to_string(),
+                };
+                cx.error(
+                    span.clone(),
+                    format!(
+                        "container.namespaces[{i}]: \"net\" cannot be used with {why}; remove it"
+                    ),
+                );
+            }
+            ns.remove(&Namespace::Net);
+            if let Network::Unit(name) = other {
+                network_unit = Some((name.clone(), network_item.and_then(Item::span)));
+            }
+        }
+    }
+    c.network = network.unwrap_or(Network::None);
+
+    // hostname
+    match t.get("hostname") {
+        Some(item) => {
+            if let Some(name) = cx.string("container.hostname", item, "a hostname string") {
+                match check_hostname(&name) {
+                    Ok(()) => c.hostname = name,
+                    Err(e) => cx.error(item.span(), format!("container.hostname: {e}")),
+                }
+            }
+            if !ns.contains(&Namespace::Uts) {
+                cx.error(
+                    item.span(),
+                    "container.hostname: needs the \"uts\" namespace; add \"uts\" to container.namespaces",
+                );
+            }
+        }
+        None if ns.contains(&Namespace::Uts) && check_hostname(unit).is_err() => cx.error(
+            header,
+            format!("container.hostname: the default hostname, the unit name {unit:?}, is not a valid hostname; set container.hostname"),
+        ),
+        None => {}
+    }
+
+    // init
+    c.init = ns.contains(&Namespace::Pid);
+    if let Some(item) = t.get("init") {
+        if let Some(init) = cx.boolean("container.init", item) {
+            if init && !ns.contains(&Namespace::Pid) {
+                cx.error(
+                    item.span(),
+                    "container.init: needs the \"pid\" namespace (kennel's init runs as PID 1 in it); add \"pid\" to container.namespaces or set init = false",
+                );
+            }
+            c.init = init;
+        }
+    }
+    c.namespaces = ns;
+
+    // read_only, persist
+    if let Some(item) = t.get("read_only") {
+        c.read_only = cx.boolean("container.read_only", item).unwrap_or(false);
+    }
+    if let Some(item) = t.get("persist") {
+        c.persist = cx.boolean("container.persist", item).unwrap_or(false);
+        if c.persist && c.read_only {
+            cx.error(
+                item.span(),
+                "container.persist: cannot be true with read_only = true (a read-only container has no writable layer to keep)",
+            );
+        }
+    }
+
+    // hosts, dns
+    if let Some(item) = t.get("hosts") {
+        if let Some(hosts) = cx.table("container.hosts", item) {
+            for (name, v) in hosts.iter() {
+                let path = format!("container.hosts.{name}");
+                if let Err(e) = check_hostname(name) {
+                    let span = hosts.key(name).and_then(Key::span);
+                    cx.error(span, format!("{path}: {e}"));
+                } else if let Some(addr) = ip(cx, &path, v) {
+                    c.hosts.insert(name.to_string(), addr);
+                }
+            }
+        }
+    }
+    if let Some(item) = t.get("dns") {
+        if let Some(values) = cx.array(
+            "container.dns",
+            item,
+            "an array of IP addresses such as [\"192.0.2.53\"]",
+        ) {
+            let mut servers = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let path = format!("container.dns[{i}]");
+                match v.as_str() {
+                    Some(s) => match s.parse::<IpAddr>() {
+                        Ok(_) => servers.push(s.to_string()),
+                        Err(_) => cx.error(v.span(), format!("{path}: invalid IP address {s:?}")),
+                    },
+                    None => cx.error(
+                        v.span(),
+                        format!(
+                            "{path}: expected an IP address string, found {}",
+                            describe_value(v)
+                        ),
+                    ),
+                }
+            }
+            c.dns = Some(servers);
+        }
+    }
+
+    // volumes
+    if let Some(item) = t.get("volumes") {
+        c.volumes = volumes(cx, item);
+    }
+
+    match rootfs {
+        Some(rootfs) => {
+            c.rootfs = rootfs;
+            (Some(c), network_unit)
+        }
+        // The network unit is still returned: the cross-unit checks see it.
+        None => (None, network_unit),
+    }
+}
+
+/// `rootfs`: a non-empty array of layer names and absolute paths, each listed once.
+fn rootfs(cx: &mut Ctx, item: &Item) -> Option<Vec<Layer>> {
+    let values = cx.array(
+        "container.rootfs",
+        item,
+        "an array of layers such as [\"busybox\", \"/srv/layers/site\"]",
+    )?;
+    if values.is_empty() {
+        cx.error(item.span(), "container.rootfs: must not be empty");
+        return None;
+    }
+    let mut layers = Vec::new();
+    let mut ok = true;
+    for (i, v) in values.iter().enumerate() {
+        let path = format!("container.rootfs[{i}]");
+        let layer = match v.as_str() {
+            Some(s) if s.starts_with('/') && !s.contains('\0') => Layer::Path(PathBuf::from(s)),
+            Some(s) if check_unit_name(s).is_ok() => Layer::Named(s.to_string()),
+            Some(s) => {
+                let tag = if s.contains(':') {
+                    " (layer names have no tags)"
+                } else {
+                    ""
+                };
+                cx.error(
+                    v.span(),
+                    format!("{path}: invalid layer {s:?}: expected a layer name (letters, digits and _ . @ -, not starting with \".\"){tag} or an absolute path"),
+                );
+                ok = false;
+                continue;
+            }
+            None => {
+                cx.error(
+                    v.span(),
+                    format!(
+                        "{path}: expected a layer name or an absolute path string, found {}",
+                        describe_value(v)
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        if layers.contains(&layer) {
+            cx.error(v.span(), format!("{path}: this layer is already listed"));
+            ok = false;
+        } else {
+            layers.push(layer);
+        }
+    }
+    ok.then_some(layers)
+}
+
+/// `namespaces`: the listed namespaces with the index and span of their first entry.
+fn namespaces(cx: &mut Ctx, item: &Item) -> BTreeMap<Namespace, (usize, Option<Range<usize>>)> {
+    let mut listed = BTreeMap::new();
+    let Some(values) = cx.array(
+        "container.namespaces",
+        item,
+        "an array of namespaces such as [\"pid\", \"mount\", \"net\"]",
+    ) else {
+        return listed;
+    };
+    let keywords: Vec<&str> = Namespace::ALL.iter().map(|n| n.keyword()).collect();
+    for (i, v) in values.iter().enumerate() {
+        let path = format!("container.namespaces[{i}]");
+        match v.as_str() {
+            Some(s) => match Namespace::from_keyword(s) {
+                Some(ns) => {
+                    listed.entry(ns).or_insert((i, v.span()));
+                }
+                None if s == "user" => cx.error(
+                    v.span(),
+                    format!("{path}: user namespaces are not supported yet"),
+                ),
+                None => {
+                    let list = keywords
+                        .iter()
+                        .map(|k| format!("{k:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let hint = did_you_mean(s, keywords.iter().copied());
+                    cx.error(
+                        v.span(),
+                        format!("{path}: unknown namespace {s:?}: expected one of {list}{hint}"),
+                    );
+                }
+            },
+            None => cx.error(
+                v.span(),
+                format!(
+                    "{path}: expected a namespace string, found {}",
+                    describe_value(v)
+                ),
+            ),
+        }
+    }
+    listed
+}
+
+/// `network`: `"none"`, `"host"` or `"unit:NAME"`, NAME a valid unit name other than `unit`.
+fn network(cx: &mut Ctx, item: &Item, unit: &str) -> Option<Network> {
+    let expected = "\"none\", \"host\" or \"unit:NAME\"";
+    let s = cx.string("container.network", item, &format!("one of {expected}"))?;
+    match s.as_str() {
+        "none" => return Some(Network::None),
+        "host" => return Some(Network::Host),
+        _ => {}
+    }
+    if let Some(name) = s.strip_prefix("unit:") {
+        if let Err(e) = check_unit_name(name) {
+            cx.error(item.span(), format!("container.network: {e}"));
+            return None;
+        }
+        if name == unit {
+            cx.error(
+                item.span(),
+                "container.network: a unit cannot join its own network namespace",
+            );
+            return None;
+        }
+        return Some(Network::Unit(name.to_string()));
+    }
+    let hint = did_you_mean(&s, ["none", "host", "unit:"]);
+    cx.error(
+        item.span(),
+        format!("container.network: invalid value {s:?}: expected {expected}{hint}"),
+    );
+    None
+}
+
+/// An IP address string (IPv4 or IPv6), as written.
+fn ip(cx: &mut Ctx, path: &str, item: &Item) -> Option<String> {
+    let s = cx.string(path, item, "an IP address string")?;
+    match s.parse::<IpAddr>() {
+        Ok(_) => Some(s),
+        Err(_) => {
+            cx.error(item.span(), format!("{path}: invalid IP address {s:?}"));
+            None
+        }
+    }
+}
+
+/// `volumes`: an array of inline tables or `[[container.volumes]]` tables.
+fn volumes(cx: &mut Ctx, item: &Item) -> Vec<Volume> {
+    // (index in the array, the table, where to report a missing key)
+    let mut entries: Vec<(usize, &dyn TableLike, Option<Range<usize>>)> = Vec::new();
+    match item {
+        Item::ArrayOfTables(aot) => {
+            entries.extend(
+                aot.iter()
+                    .enumerate()
+                    .map(|(i, t)| (i, t as &dyn TableLike, t.span())),
+            );
+        }
+        Item::Value(Value::Array(values)) => {
+            for (i, v) in values.iter().enumerate() {
+                match v.as_inline_table() {
+                    Some(t) => entries.push((i, t, v.span())),
+                    None => cx.error(
+                        v.span(),
+                        format!(
+                            "container.volumes[{i}]: expected a table, found {}",
+                            describe_value(v)
+                        ),
+                    ),
+                }
+            }
+        }
+        _ => cx.error(
+            item.span(),
+            format!(
+                "container.volumes: expected an array of tables such as [{{ source = \"/srv\", target = \"/srv\" }}], found {}",
+                describe(item)
+            ),
+        ),
+    }
+    let mut out = Vec::new();
+    // target -> index of the volume that mounts there
+    let mut targets: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    for (i, t, span) in entries {
+        let path = format!("container.volumes[{i}]");
+        // The target is checked for uniqueness even when the rest of the volume is wrong.
+        let (target, volume) = volume(cx, &path, t, span);
+        let Some(target) = target else { continue };
+        if let Some(first) = targets.get(&target) {
+            let span = t.get("target").and_then(Item::span);
+            let shown = target.display().to_string();
+            cx.error(
+                span,
+                format!(
+                    "{path}.target: {shown:?} is already the target of container.volumes[{first}]"
+                ),
+            );
+            continue;
+        }
+        targets.insert(target, i);
+        out.extend(volume);
+    }
+    out
+}
+
+/// One volume, and its target if valid (even when the rest is not); `span` is where to
+/// report a missing key.
+fn volume(
+    cx: &mut Ctx,
+    path: &str,
+    t: &dyn TableLike,
+    span: Option<Range<usize>>,
+) -> (Option<PathBuf>, Option<Volume>) {
+    let kind = volume_type(cx, path, t);
+    let target = match t.get("target") {
+        Some(item) => target(cx, path, item),
+        None => {
+            if kind.is_some() {
+                let what = kind.map_or("", |(_, what)| what);
+                cx.error(
+                    span.clone(),
+                    format!("{path}: target is required for {what}"),
+                );
+            }
+            None
+        }
+    };
+    let Some((kind, what)) = kind else {
+        return (target, None);
+    };
+    let volume = volume_of(cx, path, t, span, (kind, what), target.clone());
+    (target, volume)
+}
+
+/// A volume's `type` and its description (`"a bind volume"`), after checking the keys of
+/// that type; `None` if the type is invalid.
+fn volume_type(
+    cx: &mut Ctx,
+    path: &str,
+    t: &dyn TableLike,
+) -> Option<(&'static str, &'static str)> {
+    let kind = match t.get("type") {
+        None => "bind",
+        Some(item) => {
+            let list = VOLUME_TYPES
+                .iter()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let s = cx.string(&format!("{path}.type"), item, &format!("one of {list}"))?;
+            match VOLUME_TYPES.iter().find(|&&c| c == s) {
+                Some(c) => c,
+                None => {
+                    let hint = did_you_mean(&s, VOLUME_TYPES.iter().copied());
+                    cx.error(
+                        item.span(),
+                        format!("{path}.type: invalid value {s:?}: expected one of {list}{hint}"),
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    let (keys, what) = match kind {
+        "tmpfs" => (TMPFS_KEYS, "a tmpfs volume"),
+        "volume" => (NAMED_KEYS, "a named volume"),
+        _ => (BIND_KEYS, "a bind volume"),
+    };
+    for (key, _) in t.iter() {
+        if keys.contains(&key) {
+            continue;
+        }
+        let takers: Vec<&str> = [
+            (BIND_KEYS, "bind"),
+            (TMPFS_KEYS, "tmpfs"),
+            (NAMED_KEYS, "named"),
+        ]
+        .into_iter()
+        .filter(|(k, _)| k.contains(&key))
+        .map(|(_, name)| name)
+        .collect();
+        let hint = if takers.is_empty() {
+            did_you_mean(key, keys.iter().copied())
+        } else {
+            format!(" (only {} volumes take it)", takers.join(" and "))
+        };
+        cx.error(
+            t.key(key).and_then(Key::span),
+            format!("{path}: unknown key {key:?} for {what}{hint}"),
+        );
+    }
+    Some((kind, what))
+}
+
+/// The rest of a volume of type `kind` (`what`), with its `target` if valid.
+fn volume_of(
+    cx: &mut Ctx,
+    path: &str,
+    t: &dyn TableLike,
+    span: Option<Range<usize>>,
+    (kind, what): (&str, &str),
+    target: Option<PathBuf>,
+) -> Option<Volume> {
+    let required = |cx: &mut Ctx, key: &str| {
+        let item = t.get(key);
+        if item.is_none() {
+            cx.error(
+                span.clone(),
+                format!("{path}: {key} is required for {what}"),
+            );
+        }
+        item
+    };
+    let read_only = |cx: &mut Ctx| {
+        t.get("read_only")
+            .and_then(|item| cx.boolean(&format!("{path}.read_only"), item))
+            .unwrap_or(false)
+    };
+    match kind {
+        "tmpfs" => {
+            let mut size = None;
+            if let Some(item) = t.get("size") {
+                match cx.size(&format!("{path}.size"), item) {
+                    Some(0) => {
+                        cx.error(item.span(), format!("{path}.size: must be greater than 0"))
+                    }
+                    n => size = n,
+                }
+            }
+            Some(Volume::Tmpfs {
+                target: target?,
+                size,
+            })
+        }
+        "volume" => {
+            let name = required(cx, "name").and_then(|item| {
+                let name = cx.string(&format!("{path}.name"), item, "a volume name string")?;
+                match check_unit_name(&name) {
+                    Ok(()) => Some(name),
+                    Err(_) => {
+                        cx.error(
+                            item.span(),
+                            format!("{path}.name: invalid volume name {name:?}: use only letters, digits and _ . @ -, not starting with \".\""),
+                        );
+                        None
+                    }
+                }
+            });
+            let read_only = read_only(cx);
+            Some(Volume::Named {
+                name: name?,
+                target: target?,
+                read_only,
+            })
+        }
+        _ => {
+            let source = required(cx, "source")
+                .and_then(|item| cx.abs_path(&format!("{path}.source"), item));
+            let read_only = read_only(cx);
+            Some(Volume::Bind {
+                source: source?,
+                target: target?,
+                read_only,
+            })
+        }
+    }
+}
+
+/// A volume `target`: absolute, normalized, not `/`.
+fn target(cx: &mut Ctx, path: &str, item: &Item) -> Option<PathBuf> {
+    let path = format!("{path}.target");
+    let s = cx.abs_path(&path, item)?;
+    let text = s.to_str().unwrap_or_default();
+    if text == "/" {
+        cx.error(
+            item.span(),
+            format!("{path}: must not be \"/\" (the container's root)"),
+        );
+        return None;
+    }
+    if text[1..]
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        cx.error(
+            item.span(),
+            format!("{path}: must be a normalized path (no empty, \".\" or \"..\" components, no trailing \"/\"), found {text:?}"),
+        );
+        return None;
+    }
+    Some(s)
+}
+
+/// `[resources]`.
+pub(crate) fn resources(cx: &mut Ctx, t: &dyn TableLike) -> Resources {
+    cx.check_keys(t, Some("resources"), RESOURCES_KEYS);
+    let mut r = Resources::default();
+    if let Some(item) = t.get("memory_max") {
+        match cx.size("resources.memory_max", item) {
+            Some(n) if n < MIN_MEMORY_MAX => cx.error(
+                item.span(),
+                format!(
+                    "resources.memory_max: must be at least 64K, found {:?}",
+                    item.as_str().unwrap_or_default()
+                ),
+            ),
+            n => r.memory_max = n,
+        }
+    }
+    if let Some(item) = t.get("cpu") {
+        r.cpu_millis = cpu(cx, item);
+    }
+    for (key, field) in [
+        ("cpu_weight", &mut r.cpu_weight),
+        ("io_weight", &mut r.io_weight),
+    ] {
+        if let Some(item) = t.get(key) {
+            *field = cx
+                .int(&format!("resources.{key}"), item, 1, 10_000)
+                .and_then(|n| u32::try_from(n).ok());
+        }
+    }
+    if let Some(item) = t.get("pids_max") {
+        r.pids_max = cx
+            .int("resources.pids_max", item, 1, i64::MAX)
+            .and_then(|n| u64::try_from(n).ok());
+    }
+    if let Some(item) = t.get("cpuset") {
+        if let Some(list) = cx.string(
+            "resources.cpuset",
+            item,
+            "a CPU list string such as \"0-3\"",
+        ) {
+            match check_cpu_list(&list) {
+                Ok(()) => r.cpuset = Some(list),
+                Err(e) => cx.error(item.span(), format!("resources.cpuset: {e}")),
+            }
+        }
+    }
+    r
+}
+
+/// `cpu`: a number of cores in (0, 1024], as thousandths (at least 1).
+fn cpu(cx: &mut Ctx, item: &Item) -> Option<u32> {
+    let (cores, shown) = match item.as_value() {
+        Some(Value::Float(f)) => (*f.value(), f.value().to_string()),
+        Some(Value::Integer(n)) => (*n.value() as f64, n.value().to_string()),
+        _ => {
+            cx.error(
+                item.span(),
+                format!(
+                    "resources.cpu: expected a number of cores such as 0.5 or 2, found {}",
+                    describe(item)
+                ),
+            );
+            return None;
+        }
+    };
+    if !(cores > 0.0 && cores <= 1024.0) {
+        cx.error(
+            item.span(),
+            format!("resources.cpu: must be greater than 0 and at most 1024, found {shown}"),
+        );
+        return None;
+    }
+    Some(((cores * 1000.0).round() as u32).max(1))
+}
