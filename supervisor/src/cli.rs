@@ -38,6 +38,8 @@ pub enum Cmd {
     Shutdown(ClientArgs),
     /// Print a unit's log.
     Logs(LogsArgs),
+    /// Run a command inside a running unit: its namespaces, cgroup, user and environment.
+    Exec(ExecArgs),
     /// Send an sd_notify message (READY=1 ...) to $NOTIFY_SOCKET, from inside a service.
     Notify(NotifyArgs),
 }
@@ -145,4 +147,30 @@ pub struct NotifyArgs {
     pub status: Option<String>,
     /// More VAR=VALUE assignments to send as they are.
     pub assignments: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Keep stdin open and pass it to the command.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the command a terminal (a PTY); this terminal goes into raw mode meanwhile.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Run as this user (name, uid or uid:gid) instead of the unit's.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Set an environment variable (KEY=VALUE); may be repeated.
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Working directory instead of the unit's.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// The unit.
+    pub unit: String,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }

@@ -102,7 +102,14 @@ pub fn table(rows: &[StatusRow]) -> String {
                 r.cpu_usage_ns
                     .map_or("-".into(), |ns| format!("{:.2}s", ns as f64 / 1e9)),
                 r.tasks.map_or("-".into(), |t| t.to_string()),
-                u.detail.clone(),
+                match row.execs.as_slice() {
+                    [] => u.detail.clone(),
+                    execs => {
+                        let pids: Vec<String> = execs.iter().map(|p| p.to_string()).collect();
+                        let sep = if u.detail.is_empty() { "" } else { "; " };
+                        format!("{}{sep}exec: {}", u.detail, pids.join(" "))
+                    }
+                },
             ]
         })
         .collect();

@@ -1,6 +1,7 @@
 //! The `kennel` binary: dispatches to the daemon, the client commands, `run`, `check`, or
 //! the hidden helper role used to spawn processes.
 
+mod attach;
 mod cli;
 mod commands;
 mod control;
@@ -49,6 +50,7 @@ fn main() {
         Cmd::Shutdown(a) => commands::shutdown(a),
         Cmd::Logs(a) => commands::logs(a),
         Cmd::Notify(a) => commands::notify(a),
+        Cmd::Exec(a) => attach::exec(a),
     };
     std::process::exit(code);
 }

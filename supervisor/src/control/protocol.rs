@@ -36,6 +36,39 @@ pub enum RequestBody {
     Shutdown,
     /// Where a unit's log is, for `kennel logs` (the client reads the files itself).
     LogPath { unit: String },
+    /// Run a command in a running unit (its namespaces, cgroup, user, environment). The
+    /// reply `exec_started` carries the client's ends of the process's stdio as
+    /// SCM_RIGHTS: with `tty`, one PTY master; else stdin's write end (with
+    /// `interactive`), stdout's and stderr's read ends. A second reply, `exec_exited`,
+    /// follows when the process ends. Closing the connection sends SIGHUP to the session.
+    Exec(ExecRequest),
+}
+
+/// `kennel exec` options.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExecRequest {
+    pub unit: String,
+    pub argv: Vec<String>,
+    /// A PTY instead of pipes.
+    #[serde(default)]
+    pub tty: bool,
+    /// Keep stdin open (else the process reads /dev/null).
+    #[serde(default)]
+    pub interactive: bool,
+    /// Instead of the unit's user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Added to (and overriding) the unit's environment.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// Instead of the unit's working directory.
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// The terminal's size at start, with `tty`.
+    #[serde(default)]
+    pub rows: u16,
+    #[serde(default)]
+    pub cols: u16,
 }
 
 /// One reply line: `{"ok":{...}}` or `{"error":{"kind":"unknown_unit","message":"..."}}`.
@@ -62,6 +95,12 @@ pub enum ReplyBody {
     },
     /// The current log file of a unit.
     LogPath { path: String },
+    /// The exec'd process runs; its stdio came with this message.
+    ExecStarted { pid: i32 },
+    /// The exec'd process ended: `code` is its exit code (128+N for signal N), or the
+    /// code of kennel's failure to run it (125 cannot join, 126 not executable, 127 not
+    /// found) with `error` saying why.
+    ExecExited { code: i32, error: Option<String> },
 }
 
 /// One unit in a status reply: the core's status, and the cgroup's figures while the
@@ -72,6 +111,9 @@ pub struct StatusRow {
     pub status: UnitStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<kennel_cgroups::Stats>,
+    /// Pids of the `kennel exec` sessions running in the unit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub execs: Vec<i32>,
 }
 
 /// A typed error reply.
@@ -96,6 +138,8 @@ pub enum ErrorKind {
     PermissionDenied,
     /// No such unit.
     UnknownUnit,
+    /// The unit has no running process (for `exec`).
+    NotRunning,
     /// A unit failed instead of reaching the asked state.
     UnitFailed,
     /// The daemon is shutting down.

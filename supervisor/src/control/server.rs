@@ -2,6 +2,7 @@
 //! request per line, hand it to the state-owning task and write its reply back.
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -11,14 +12,36 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::protocol::{
-    ErrorKind, ProtoError, Reply, Request, RequestBody, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
+    ErrorKind, ProtoError, Reply, ReplyBody, Request, RequestBody, MAX_REQUEST_BYTES,
+    PROTOCOL_VERSION,
 };
 
 /// A request on its way to the state-owning task, with the channel its reply goes back on.
 pub struct ControlRequest {
     pub body: RequestBody,
     /// Dropped without a send only if the daemon is going away; the client then sees EOF.
-    pub reply: oneshot::Sender<Reply>,
+    pub reply: oneshot::Sender<Answer>,
+}
+
+/// What the owner answers: a reply line, or an exec session to hand over.
+pub enum Answer {
+    Reply(Reply),
+    Exec(ExecSession),
+}
+
+impl From<Reply> for Answer {
+    fn from(r: Reply) -> Self {
+        Answer::Reply(r)
+    }
+}
+
+/// A started `exec`: the client's ends of its stdio, and where its end is announced.
+pub struct ExecSession {
+    /// The helper's pid (its own process group): SIGHUP goes there if the client leaves.
+    pub pid: i32,
+    pub fds: Vec<OwnedFd>,
+    /// Resolves to `ExecExited` when the process has ended.
+    pub done: oneshot::Receiver<ReplyBody>,
 }
 
 /// Why the socket could not be set up.
@@ -144,7 +167,11 @@ async fn connection(stream: UnixStream, to_owner: mpsc::Sender<ControlRequest>) 
                     return;
                 }
                 match rx.await {
-                    Ok(reply) => reply,
+                    Ok(Answer::Reply(reply)) => reply,
+                    Ok(Answer::Exec(session)) => {
+                        exec_session(&mut reader, &mut write, session).await;
+                        return;
+                    }
                     Err(_) => return,
                 }
             }
@@ -172,6 +199,87 @@ fn parse(line: &[u8]) -> Result<RequestBody, ProtoError> {
     serde_json::from_value::<Request>(value)
         .map(|r| r.body)
         .map_err(|e| ProtoError::new(ErrorKind::BadRequest, format!("bad request: {e}")))
+}
+
+/// Hand the stdio over, then wait for the end of the process, or of the client (which
+/// ends the session with SIGHUP).
+async fn exec_session(
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    session: ExecSession,
+) {
+    let started = Reply::Ok(ReplyBody::ExecStarted { pid: session.pid });
+    if let Err(e) = send_with_fds(write, &started, &session.fds).await {
+        debug!("exec: handing the stdio to the client: {e}");
+        hangup(session.pid);
+    }
+    drop(session.fds);
+    let mut done = session.done;
+    let mut client_gone = false;
+    let mut buf = [0u8; 256];
+    loop {
+        tokio::select! {
+            end = &mut done => {
+                let body = end.unwrap_or(ReplyBody::ExecExited {
+                    code: 125,
+                    error: Some("kennel lost track of the session".into()),
+                });
+                if !client_gone {
+                    let _ = send(write, &Reply::Ok(body)).await;
+                }
+                return;
+            }
+            n = reader.read(&mut buf), if !client_gone => {
+                if matches!(n, Ok(0) | Err(_)) {
+                    client_gone = true;
+                    hangup(session.pid);
+                }
+            }
+        }
+    }
+}
+
+fn hangup(pid: i32) {
+    // SAFETY: kill(2) on the exec session's process group.
+    unsafe {
+        libc::kill(-pid, libc::SIGHUP);
+        libc::kill(-pid, libc::SIGCONT);
+    }
+}
+
+async fn send_with_fds(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    reply: &Reply,
+    fds: &[OwnedFd],
+) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let mut bytes = serde_json::to_vec(reply).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let stream: &UnixStream = write.as_ref();
+    let mut sent = 0;
+    while sent < bytes.len() {
+        stream.writable().await?;
+        let res = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            let iov = [std::io::IoSlice::new(&bytes[sent..])];
+            let cmsg = [ControlMessage::ScmRights(&raw)];
+            let cmsgs: &[ControlMessage] = if sent == 0 { &cmsg } else { &[] };
+            sendmsg::<()>(
+                stream.as_raw_fd(),
+                &iov,
+                cmsgs,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            )
+            .map_err(io::Error::from)
+        });
+        match res {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 async fn send(write: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> io::Result<()> {

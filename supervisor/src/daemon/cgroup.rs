@@ -129,6 +129,14 @@ impl UnitCgroups {
         }
     }
 
+    /// The `cgroup.procs` files of a running unit, for a process that joins it (exec, probes).
+    pub fn procs_of(&self, unit: &str) -> Vec<PathBuf> {
+        self.live
+            .get(unit)
+            .map(|l| l.cgroup.procs_files())
+            .unwrap_or_default()
+    }
+
     pub fn stats(&self, unit: &str) -> Option<Stats> {
         self.live.get(unit).map(|l| l.cgroup.stats())
     }

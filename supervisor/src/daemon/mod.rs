@@ -3,6 +3,7 @@
 
 mod cgroup;
 mod container;
+mod exec;
 mod notify;
 mod owner;
 mod probes;

@@ -18,9 +18,11 @@ use tracing::{debug, error, info, warn};
 use super::cgroup::UnitCgroups;
 use super::notify::{self, NotifySocket};
 use super::probes::{self, ProbeProcess};
-use super::{container, signals, Input, Options};
-use crate::control::protocol::{ErrorKind, ProtoError, Reply, ReplyBody, RequestBody, StatusRow};
-use crate::control::server::{self, ControlRequest};
+use super::{container, exec, signals, Input, Options};
+use crate::control::protocol::{
+    ErrorKind, ExecRequest, ProtoError, Reply, ReplyBody, RequestBody, StatusRow,
+};
+use crate::control::server::{self, Answer, ControlRequest, ExecSession};
 use crate::reaper;
 use crate::spawn::{self, env::DEFAULT_PATH, SpawnSpec};
 
@@ -44,7 +46,7 @@ const UP_ID: RequestId = 0;
 
 /// What a pending client request waits for.
 struct Pending {
-    reply: oneshot::Sender<Reply>,
+    reply: oneshot::Sender<Answer>,
     /// For a reload: the plan to report once done.
     plan: Option<ReplyBody>,
 }
@@ -59,6 +61,8 @@ struct Owner {
     watchers: HashMap<String, Vec<AbortHandle>>,
     /// Probe processes: pid -> (unit, where its exit goes).
     probe_pids: HashMap<Pid, (String, oneshot::Sender<ExitStatus>)>,
+    /// `kennel exec` sessions: helper pid -> unit (their exits go through `probe_pids`).
+    sessions: HashMap<Pid, String>,
     /// The notify socket of each unit's current start.
     notify: HashMap<String, Arc<NotifySocket>>,
     /// Every unit's cgroup.
@@ -107,6 +111,7 @@ pub async fn run(opts: Options) -> Result<i32, DaemonError> {
         watchers: HashMap::new(),
         probe_pids: HashMap::new(),
         notify: HashMap::new(),
+        sessions: HashMap::new(),
         cgroups,
         pending: HashMap::new(),
         next_id: UP_ID + 1,
@@ -210,7 +215,7 @@ impl Owner {
             }
             Action::WatchReady { unit, pid, probe } => self.watch_ready(unit, pid, probe),
             Action::WatchHealth { unit, pid, health } => {
-                let Some(spec) = self.unit_spec(&unit, health.command.clone()) else {
+                let Some(spec) = self.unit_spec(&unit, health.command.clone(), pid) else {
                     return;
                 };
                 let task = tokio::spawn(probes::health(
@@ -281,7 +286,7 @@ impl Owner {
             }
         };
         let ((out_r, out_w), (err_r, err_w)) = pipes;
-        match spawn::launch(&spec, Stdio::from(out_w), Stdio::from(err_w)) {
+        match spawn::launch(&spec, None, Stdio::from(out_w), Stdio::from(err_w)) {
             Ok(launched) => {
                 let pid = launched.pid;
                 let _capture = self.logs.attach(&name, &unit.logs, out_r, err_r);
@@ -386,11 +391,23 @@ impl Owner {
             new_session: true,
             cgroup_procs: Vec::new(),
             container: None,
+            join: None,
+            stdin_passed: false,
+            tty: false,
         }
     }
 
-    fn unit_spec(&self, unit: &str, argv: Vec<String>) -> Option<SpawnSpec> {
-        self.sup.units().get(unit).map(|u| self.base_spec(u, argv))
+    /// The spec for running `argv` inside running unit `unit` (main pid `pid`): a probe or
+    /// an exec. It joins the unit's cgroup and, for a container, its namespaces.
+    fn unit_spec(&self, unit: &str, argv: Vec<String>, pid: Pid) -> Option<SpawnSpec> {
+        let u = self.sup.units().get(unit)?;
+        let mut spec = self.base_spec(u, argv);
+        spec.cgroup_procs = self.cgroups.procs_of(unit);
+        if let Some(c) = &u.container {
+            spec.base_env = container::base_env(unit, c, false);
+            spec.join = Some(exec::join_spec(pid, c));
+        }
+        Some(spec)
     }
 
     fn notify_dir(&self) -> PathBuf {
@@ -412,7 +429,7 @@ impl Owner {
             }
             ReadyProbe::Tcp(addr) => tokio::spawn(probes::ready_tcp(tx, unit.clone(), pid, addr)),
             ReadyProbe::Command(argv) => {
-                let Some(spec) = self.unit_spec(&unit, argv) else {
+                let Some(spec) = self.unit_spec(&unit, argv, pid) else {
                     return;
                 };
                 tokio::spawn(probes::ready_command(tx, unit.clone(), pid, spec))
@@ -466,7 +483,7 @@ impl Owner {
                 now,
             ),
             Input::RunProbe { spec, reply } => {
-                let result = spawn::launch(&spec, Stdio::null(), Stdio::null())
+                let result = spawn::launch(&spec, None, Stdio::null(), Stdio::null())
                     .map(|launched| {
                         let (tx, exit) = oneshot::channel();
                         self.probe_pids
@@ -485,6 +502,7 @@ impl Owner {
     fn reap(&mut self) {
         let now = Instant::now();
         for (pid, status) in reaper::reap_all() {
+            self.sessions.remove(&pid);
             match self.probe_pids.remove(&pid) {
                 Some((_, tx)) => {
                     let _ = tx.send(status);
@@ -553,7 +571,7 @@ impl Owner {
                         None => Reply::Error(unknown(&name)),
                     },
                 };
-                let _ = req.reply.send(reply);
+                let _ = req.reply.send(reply.into());
                 return;
             }
             RequestBody::LogPath { unit } => {
@@ -565,7 +583,11 @@ impl Owner {
                 } else {
                     Reply::Error(unknown(&unit))
                 };
-                let _ = req.reply.send(reply);
+                let _ = req.reply.send(reply.into());
+                return;
+            }
+            RequestBody::Exec(x) => {
+                self.exec(x, req.reply);
                 return;
             }
             RequestBody::Start { units, wait } => (Command::Start(units), wait, None),
@@ -585,9 +607,9 @@ impl Owner {
                             render(&diags)
                         );
                         warn!("reload refused: {msg}");
-                        let _ = req
-                            .reply
-                            .send(Reply::Error(ProtoError::new(ErrorKind::InvalidUnits, msg)));
+                        let _ = req.reply.send(
+                            Reply::Error(ProtoError::new(ErrorKind::InvalidUnits, msg)).into(),
+                        );
                         return;
                     }
                 }
@@ -611,7 +633,96 @@ impl Owner {
         } else {
             None
         };
-        StatusRow { status, resources }
+        let mut execs: Vec<Pid> = self
+            .sessions
+            .iter()
+            .filter(|(_, u)| **u == status.name)
+            .map(|(p, _)| *p)
+            .collect();
+        execs.sort_unstable();
+        StatusRow {
+            status,
+            resources,
+            execs,
+        }
+    }
+
+    /// `kennel exec`: start the command through the one spawn path, inside the unit, and
+    /// hand its stdio to the client.
+    fn exec(&mut self, x: ExecRequest, reply: oneshot::Sender<Answer>) {
+        let fail = |kind, msg: String| Answer::Reply(Reply::Error(ProtoError::new(kind, msg)));
+        let now = Instant::now();
+        if self.sup.units().get(&x.unit).is_none() {
+            let _ = reply.send(Reply::Error(unknown(&x.unit)).into());
+            return;
+        }
+        let Some(pid) = self.sup.unit_status(&x.unit, now).and_then(|s| s.pid) else {
+            let _ = reply.send(fail(
+                ErrorKind::NotRunning,
+                format!("unit {} is not running", x.unit),
+            ));
+            return;
+        };
+        let Some(mut spec) = self.unit_spec(&x.unit, x.argv.clone(), pid) else {
+            return;
+        };
+        if let Some(u) = &x.user {
+            spec.user = Some(u.clone());
+        }
+        spec.env.extend(x.env.iter().cloned());
+        if let Some(w) = &x.workdir {
+            spec.working_dir = Some(PathBuf::from(w));
+        }
+        let stdio = match exec::Stdio::new(&x) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = reply.send(fail(
+                    ErrorKind::NotRunning,
+                    format!("exec in {}: {e}", x.unit),
+                ));
+                return;
+            }
+        };
+        spec.tty = x.tty;
+        spec.stdin_passed = stdio.stdin.is_some();
+        let launched = match spawn::launch(&spec, stdio.stdin, stdio.stdout, stdio.stderr) {
+            Ok(l) => l,
+            Err(e) => {
+                let body = ReplyBody::ExecExited {
+                    code: 125,
+                    error: Some(e.to_string()),
+                };
+                let _ = reply.send(Reply::Ok(body).into());
+                return;
+            }
+        };
+        let epid = launched.pid;
+        let (exit_tx, exit_rx) = oneshot::channel();
+        self.probe_pids.insert(epid, (x.unit.clone(), exit_tx));
+        self.sessions.insert(epid, x.unit.clone());
+        info!(unit = %x.unit, pid = epid, "exec {:?}", x.argv);
+        let (done_tx, done_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let failure = launched.outcome().await.err();
+            let status = exit_rx.await;
+            let body = match failure {
+                Some(f) => ReplyBody::ExecExited {
+                    code: f.exit_code,
+                    error: Some(f.to_string()),
+                },
+                None => ReplyBody::ExecExited {
+                    code: status.map_or(125, ExitStatus::as_code),
+                    error: None,
+                },
+            };
+            let _ = done_tx.send(body);
+        });
+        let session = ExecSession {
+            pid: epid,
+            fds: stdio.client,
+            done: done_rx,
+        };
+        let _ = reply.send(Answer::Exec(session));
     }
 
     fn reply(&mut self, id: RequestId, result: Result<(), kennel_core::CommandError>) {
@@ -632,7 +743,7 @@ impl Owner {
             Ok(()) => Reply::Ok(p.plan.unwrap_or(ReplyBody::Done)),
             Err(e) => Reply::Error(e.into()),
         };
-        let _ = p.reply.send(reply);
+        let _ = p.reply.send(reply.into());
     }
 }
 

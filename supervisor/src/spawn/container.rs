@@ -145,3 +145,60 @@ fn loopback_up() -> Result<(), SpawnFailure> {
     }
     Ok(())
 }
+
+/// Enter a running unit's namespaces (`kennel exec`, probes of a container unit): open
+/// every `/proc/PID/ns/*` first (joining the mount namespace changes what `/proc` is),
+/// `setns()` into each, the mount namespace last (which also moves the root to the
+/// container's); with a pid namespace, fork so the command is inside it, this process
+/// staying outside to relay signals and pass the exit code on.
+pub fn join(
+    spec: &SpawnSpec,
+    j: &super::spec::JoinSpec,
+    report: RawFd,
+) -> Result<Infallible, SpawnFailure> {
+    const ORDER: &[(&str, CloneFlags)] = &[
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
+    let mut opened = Vec::new();
+    for (name, flag) in ORDER {
+        if j.namespaces.iter().any(|n| n == name) {
+            let path = format!("/proc/{}/ns/{name}", j.pid);
+            let f =
+                std::fs::File::open(&path).map_err(|e| fail("open namespace", path.clone(), e))?;
+            opened.push((path, *flag, f));
+        }
+    }
+    let mut new_pid = false;
+    for (path, flag, f) in &opened {
+        nix::sched::setns(f, *flag).map_err(|e| fail("join namespace", path.clone(), e.desc()))?;
+        new_pid |= *flag == CloneFlags::CLONE_NEWPID;
+    }
+    drop(opened);
+    if !new_pid {
+        return become_service(spec);
+    }
+    let set = init::block_all_signals();
+    // SAFETY: single-threaded helper; the child execs or exits.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(fail("fork", "into the pid namespace", e.desc())),
+        Ok(ForkResult::Parent { child }) => {
+            close(report);
+            let code = init::supervise(child.as_raw(), child.as_raw(), &set);
+            std::process::exit(code);
+        }
+        Ok(ForkResult::Child) => {
+            // SAFETY: prctl with integer arguments.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            }
+            nix::unistd::setsid().map_err(|e| fail("setsid", "exec", e.desc()))?;
+            reset_signals();
+            become_service(spec)
+        }
+    }
+}

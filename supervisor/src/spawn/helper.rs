@@ -63,11 +63,14 @@ pub(crate) fn fail(step: &str, subject: impl Into<String>, error: impl ToString)
 }
 
 fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> {
-    let mut buf = Vec::new();
+    let (mut buf, passed) = recv_with_fd(sock).map_err(|e| fail("read spawn spec", "", e))?;
     sock.read_to_end(&mut buf)
         .map_err(|e| fail("read spawn spec", "", e))?;
     let spec: SpawnSpec =
         serde_json::from_slice(&buf).map_err(|e| fail("decode spawn spec", "", e))?;
+    if let (true, Some(fd)) = (spec.stdin_passed, passed) {
+        nix::unistd::dup2(fd.as_raw_fd(), 0).map_err(|e| fail("set up stdin", "", e.desc()))?;
+    }
     if spec.argv.is_empty() {
         return Err(fail("exec", "", "empty command"));
     }
@@ -82,10 +85,41 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
     if spec.new_session {
         nix::unistd::setsid().map_err(|e| fail("setsid", "", e.desc()))?;
     }
-    match &spec.container {
-        Some(c) => super::container::run(&spec, c, sock.as_raw_fd()),
-        None => become_service(&spec),
+    match (&spec.container, &spec.join) {
+        (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd()),
+        (None, Some(j)) => super::container::join(&spec, j, sock.as_raw_fd()),
+        (None, None) => become_service(&spec),
     }
+}
+
+/// The first read of the spec, which may carry a file descriptor (the process's stdin).
+fn recv_with_fd(sock: &UnixStream) -> std::io::Result<(Vec<u8>, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let (n, fd) = {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(std::io::Error::from)?;
+        let mut fd = None;
+        for c in msg.cmsgs().map_err(std::io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: the kernel just installed this fd for us.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        (msg.bytes, fd)
+    };
+    buf.truncate(n);
+    Ok((buf, fd))
 }
 
 /// The last steps of every spawn: the user, the environment, the working directory, exec.
@@ -115,6 +149,16 @@ pub(crate) fn become_service(spec: &SpawnSpec) -> Result<std::convert::Infallibl
     }
     vars.extend(spec.env.iter().cloned());
 
+    if spec.tty {
+        // SAFETY: ioctl on fd 0 with an integer argument.
+        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
+            return Err(fail(
+                "set controlling terminal",
+                "",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
     drop_privileges(&who)?;
     let dir = spec.working_dir.as_deref().unwrap_or(Path::new("/"));
     nix::unistd::chdir(dir).map_err(|e| fail("chdir", dir.display().to_string(), e.desc()))?;

@@ -31,8 +31,14 @@ pub struct Launched {
     channel: UnixStream,
 }
 
-/// Start the helper for `spec` with the given stdout and stderr.
-pub fn launch(spec: &SpawnSpec, stdout: Stdio, stderr: Stdio) -> Result<Launched, LaunchError> {
+/// Start the helper for `spec` with the given stdout and stderr, and `stdin` (passed over
+/// the spec socket; `spec.stdin_passed` must say so), or /dev/null.
+pub fn launch(
+    spec: &SpawnSpec,
+    stdin: Option<std::os::fd::OwnedFd>,
+    stdout: Stdio,
+    stderr: Stdio,
+) -> Result<Launched, LaunchError> {
     let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
     let child = Command::new("/proc/self/exe")
         .arg(HELPER_ARG)
@@ -49,9 +55,27 @@ pub fn launch(spec: &SpawnSpec, stdout: Stdio, stderr: Stdio) -> Result<Launched
     // The helper reads until EOF before doing anything, so this cannot deadlock; a helper
     // that died early shows up as EPIPE here and as its exit in the reaper.
     let mut w = &ours;
-    if let Err(e) = w.write_all(&body) {
+    let mut rest: &[u8] = &body;
+    if let Some(fd) = &stdin {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let fds = [fd.as_raw_fd()];
+        let iov = [std::io::IoSlice::new(rest)];
+        match sendmsg::<()>(
+            ours.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Ok(n) => rest = &rest[n..],
+            Err(e) => tracing::debug!(pid, "passing stdin to the helper: {e}"),
+        }
+    }
+    if let Err(e) = w.write_all(rest) {
         tracing::debug!(pid, "writing spawn spec: {e}");
     }
+    drop(stdin);
     let _ = ours.shutdown(Shutdown::Write);
     Ok(Launched { pid, channel: ours })
 }

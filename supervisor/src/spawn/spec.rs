@@ -32,6 +32,22 @@ pub struct SpawnSpec {
     /// Run isolated: namespaces and a rootfs.
     #[serde(default)]
     pub container: Option<ContainerSpec>,
+    /// Join a running unit's namespaces instead (exec, probes of a container unit).
+    #[serde(default)]
+    pub join: Option<JoinSpec>,
+    /// The daemon passed the process's stdin over the socket (SCM_RIGHTS).
+    #[serde(default)]
+    pub stdin_passed: bool,
+    /// stdin is a terminal: make it the controlling terminal.
+    #[serde(default)]
+    pub tty: bool,
+}
+
+/// Namespaces to enter with `setns()`: `/proc/PID/ns/NAME` for each name (`mnt`, `pid` ...).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JoinSpec {
+    pub pid: i32,
+    pub namespaces: Vec<String>,
 }
 
 /// The container part of a spawn, resolved by the daemon (layer names to directories,

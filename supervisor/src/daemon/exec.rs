@@ -1,0 +1,100 @@
+//! The daemon's parts of `kennel exec`: which namespaces to join, and the stdio (a PTY,
+//! or pipes) whose far ends go to the client.
+
+use std::os::fd::OwnedFd;
+
+use kennel_units::Container;
+
+use crate::control::protocol::ExecRequest;
+use crate::spawn::spec::JoinSpec;
+
+/// The namespaces of a running container unit whose main pid is `pid`: those of its
+/// PID 1 (the first child of the helper when there is a pid namespace), every one that
+/// differs from kennel's own.
+pub fn join_spec(pid: i32, c: &Container) -> JoinSpec {
+    let inner = if c.namespaces.contains(&kennel_units::Namespace::Pid) {
+        first_child(pid).unwrap_or(pid)
+    } else {
+        pid
+    };
+    let mut namespaces = Vec::new();
+    for ns in ["ipc", "uts", "net", "pid", "cgroup", "mnt"] {
+        let theirs = std::fs::read_link(format!("/proc/{inner}/ns/{ns}"));
+        let ours = std::fs::read_link(format!("/proc/self/ns/{ns}"));
+        match (theirs, ours) {
+            (Ok(t), Ok(o)) if t == o => {}
+            _ => namespaces.push(ns.to_string()),
+        }
+    }
+    JoinSpec {
+        pid: inner,
+        namespaces,
+    }
+}
+
+fn first_child(pid: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The process's ends (`stdin`, `stdout`, `stderr`) and the client's (`client`: the PTY
+/// master; or stdin's write end when interactive, then stdout's and stderr's read ends).
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: std::process::Stdio,
+    pub stderr: std::process::Stdio,
+    pub client: Vec<OwnedFd>,
+}
+
+impl Stdio {
+    pub fn new(x: &ExecRequest) -> std::io::Result<Stdio> {
+        if x.tty {
+            let size = nix::pty::Winsize {
+                ws_row: x.rows,
+                ws_col: x.cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            let pty = nix::pty::openpty(Some(&size), None).map_err(std::io::Error::from)?;
+            set_cloexec(&pty.master)?;
+            set_cloexec(&pty.slave)?;
+            let out = pty.slave.try_clone()?;
+            let err = pty.slave.try_clone()?;
+            return Ok(Stdio {
+                stdin: Some(pty.slave),
+                stdout: out.into(),
+                stderr: err.into(),
+                client: vec![pty.master],
+            });
+        }
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let mut client = Vec::new();
+        let stdin = if x.interactive {
+            let (in_r, in_w) = pipe()?;
+            client.push(in_w);
+            Some(in_r)
+        } else {
+            None
+        };
+        client.push(out_r);
+        client.push(err_r);
+        Ok(Stdio {
+            stdin,
+            stdout: out_w.into(),
+            stderr: err_w.into(),
+            client,
+        })
+    }
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
+}
+
+fn set_cloexec(fd: &OwnedFd) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use std::os::fd::AsRawFd;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
+    Ok(())
+}
