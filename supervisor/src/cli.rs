@@ -38,6 +38,15 @@ pub enum Cmd {
     Shutdown(ClientArgs),
     /// Print a unit's log.
     Logs(LogsArgs),
+    /// Be the init of a machine (what kennel does as /sbin/init): mounts, hostname,
+    /// modules, units, and power-off at the end. Must be PID 1.
+    Boot,
+    /// Stop every unit in order and power the machine off (kennel as its init).
+    Poweroff(ClientArgs),
+    /// Stop every unit in order and reboot the machine.
+    Reboot(ClientArgs),
+    /// Stop every unit in order and halt the machine.
+    Halt(ClientArgs),
     /// Run a command inside a running unit: its namespaces, cgroup, user and environment.
     Exec(ExecArgs),
     /// Send an sd_notify message (READY=1 ...) to $NOTIFY_SOCKET, from inside a service.

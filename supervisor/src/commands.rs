@@ -319,3 +319,44 @@ pub fn notify(args: NotifyArgs) -> i32 {
         }
     }
 }
+
+/// `kennel poweroff|reboot|halt`: ask the daemon; when none answers (emergency mode) and
+/// PID 1 is this same kennel, signal it as systemd's tools do.
+pub fn power(args: ClientArgs, action: crate::control::protocol::PowerAction) -> i32 {
+    use crate::control::protocol::PowerAction;
+    match Client::connect(&args.socket).and_then(|mut c| c.call(RequestBody::Power { action })) {
+        Ok(_) => EXIT_OK,
+        Err(ClientError::NoDaemon { .. }) if pid1_is_kennel() => {
+            let rt = libc::SIGRTMIN();
+            let sig = match action {
+                PowerAction::Poweroff => rt + 4,
+                PowerAction::Reboot => rt + 5,
+                PowerAction::Halt => rt + 3,
+            };
+            // SAFETY: kill(2) to PID 1, which is kennel (checked above).
+            if unsafe { libc::kill(1, sig) } == 0 {
+                EXIT_OK
+            } else {
+                eprintln!("kennel: signal PID 1: {}", std::io::Error::last_os_error());
+                EXIT_FAILED
+            }
+        }
+        Err(e) => {
+            eprintln!("kennel: {e}");
+            match e {
+                ClientError::Daemon(_) | ClientError::Denied { .. } => EXIT_FAILED,
+                _ => EXIT_NO_DAEMON,
+            }
+        }
+    }
+}
+
+fn pid1_is_kennel() -> bool {
+    match (
+        std::fs::read_link("/proc/1/exe"),
+        std::fs::read_link("/proc/self/exe"),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}

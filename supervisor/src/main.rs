@@ -2,6 +2,7 @@
 //! the hidden helper role used to spawn processes.
 
 mod attach;
+mod boot;
 mod cli;
 mod commands;
 mod control;
@@ -16,6 +17,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Cmd};
+use control::protocol::PowerAction;
 
 fn main() {
     // The helper role is decided before anything else: no runtime, no logging setup.
@@ -24,6 +26,15 @@ fn main() {
         .is_some_and(|a| a == spawn::HELPER_ARG)
     {
         spawn::helper::main();
+    }
+    // As the kernel's init (`/sbin/init`), or `kennel boot`: run the machine.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let name = std::path::Path::new(&argv0)
+        .file_name()
+        .unwrap_or_default()
+        .to_owned();
+    if name == "init" || std::env::args_os().nth(1).is_some_and(|a| a == "boot") {
+        boot::main();
     }
     let cli = Cli::parse();
     let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|e| {
@@ -51,6 +62,10 @@ fn main() {
         Cmd::Logs(a) => commands::logs(a),
         Cmd::Notify(a) => commands::notify(a),
         Cmd::Exec(a) => attach::exec(a),
+        Cmd::Boot => boot::main(),
+        Cmd::Poweroff(a) => commands::power(a, PowerAction::Poweroff),
+        Cmd::Reboot(a) => commands::power(a, PowerAction::Reboot),
+        Cmd::Halt(a) => commands::power(a, PowerAction::Halt),
     };
     std::process::exit(code);
 }
@@ -64,10 +79,12 @@ fn up(a: cli::UpArgs) -> i32 {
         log_dir: abs(a.log_dir),
         socket: abs(a.client.socket),
         cgroup_parent: a.cgroup_parent,
+        boot: false,
+        test_panic: false,
         echo: !a.quiet,
     };
     match daemon::up(opts) {
-        Ok(code) => code,
+        Ok(outcome) => outcome.code,
         Err(e) => {
             eprintln!("kennel: {e}");
             commands::EXIT_FAILED

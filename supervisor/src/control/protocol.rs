@@ -36,12 +36,23 @@ pub enum RequestBody {
     Shutdown,
     /// Where a unit's log is, for `kennel logs` (the client reads the files itself).
     LogPath { unit: String },
+    /// As a machine's init: stop everything in order, then power off, reboot or halt.
+    Power { action: PowerAction },
     /// Run a command in a running unit (its namespaces, cgroup, user, environment). The
     /// reply `exec_started` carries the client's ends of the process's stdio as
     /// SCM_RIGHTS: with `tty`, one PTY master; else stdin's write end (with
     /// `interactive`), stdout's and stderr's read ends. A second reply, `exec_exited`,
     /// follows when the process ends. Closing the connection sends SIGHUP to the session.
     Exec(ExecRequest),
+}
+
+/// What `kennel poweroff|reboot|halt` asks of a machine's init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerAction {
+    Poweroff,
+    Reboot,
+    Halt,
 }
 
 /// `kennel exec` options.

@@ -31,6 +31,10 @@ pub struct Options {
     pub socket: PathBuf,
     /// `--cgroup-parent`: where unit cgroups go (default: kennel's own cgroup).
     pub cgroup_parent: Option<String>,
+    /// kennel is a machine's init (`kennel boot`): power signals and requests, no exit.
+    pub boot: bool,
+    /// Panic once all units are up (the `test-panic` feature's emergency-mode test).
+    pub test_panic: bool,
     /// Echo each service line to kennel's stdout as `NAME | line`.
     pub echo: bool,
 }
@@ -61,8 +65,17 @@ pub enum Input {
     },
 }
 
-/// Run the daemon until it shuts down; returns the process exit code.
-pub fn up(opts: Options) -> Result<i32, DaemonError> {
+/// How the daemon ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    /// The exit code for `kennel up`.
+    pub code: i32,
+    /// For a machine's init: what to do now that every unit is stopped.
+    pub power: Option<crate::control::protocol::PowerAction>,
+}
+
+/// Run the daemon until it shuts down.
+pub fn up(opts: Options) -> Result<Outcome, DaemonError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -20,7 +20,7 @@ use super::notify::{self, NotifySocket};
 use super::probes::{self, ProbeProcess};
 use super::{container, exec, signals, Input, Options};
 use crate::control::protocol::{
-    ErrorKind, ExecRequest, ProtoError, Reply, ReplyBody, RequestBody, StatusRow,
+    ErrorKind, ExecRequest, PowerAction, ProtoError, Reply, ReplyBody, RequestBody, StatusRow,
 };
 use crate::control::server::{self, Answer, ControlRequest, ExecSession};
 use crate::reaper;
@@ -67,13 +67,15 @@ struct Owner {
     notify: HashMap<String, Arc<NotifySocket>>,
     /// Every unit's cgroup.
     cgroups: UnitCgroups,
+    /// What to do once stopped, as a machine's init.
+    power: Option<PowerAction>,
     /// Client requests waiting for the core's `Reply`.
     pending: HashMap<RequestId, Pending>,
     next_id: RequestId,
     exit: Option<i32>,
 }
 
-pub async fn run(opts: Options) -> Result<i32, DaemonError> {
+pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     let units = kennel_units::load_paths(std::slice::from_ref(&opts.units)).map_err(|d| {
         DaemonError::InvalidUnits {
             dir: opts.units.clone(),
@@ -114,6 +116,7 @@ pub async fn run(opts: Options) -> Result<i32, DaemonError> {
         sessions: HashMap::new(),
         cgroups,
         pending: HashMap::new(),
+        power: None,
         next_id: UP_ID + 1,
         exit: None,
     };
@@ -151,15 +154,23 @@ pub async fn run(opts: Options) -> Result<i32, DaemonError> {
     let _ = std::fs::remove_file(&owner.opts.socket);
     owner.cgroups.remove_all();
     let code = owner.exit.unwrap_or(0);
-    if nix::unistd::getpid().as_raw() == 1 {
+    // A machine's init ends everything itself on its way to power-off (boot::power).
+    if nix::unistd::getpid().as_raw() == 1 && !owner.opts.boot {
         end_everything_else().await;
     }
     owner
         .logs
         .close_within(std::time::Duration::from_secs(2))
         .await;
-    info!("kennel exits with code {code}");
-    Ok(code)
+    if owner.opts.boot {
+        info!("all units stopped");
+    } else {
+        info!("kennel exits with code {code}");
+    }
+    Ok(super::Outcome {
+        code,
+        power: owner.power,
+    })
 }
 
 /// As PID 1 of a pid namespace: TERM what is left, give it a moment, KILL the rest.
@@ -519,6 +530,12 @@ impl Owner {
 
     fn signal(&mut self, sig: i32) {
         let now = Instant::now();
+        if self.opts.boot {
+            if let Some(action) = crate::boot::emergency::power_signal(sig) {
+                self.power_down(action, kennel_units::signal_name(sig));
+                return;
+            }
+        }
         match sig {
             libc::SIGCHLD => self.reap(),
             libc::SIGTERM | libc::SIGINT | libc::SIGQUIT | libc::SIGPWR => {
@@ -548,6 +565,18 @@ impl Owner {
             }
             other => debug!("{} ignored", kennel_units::signal_name(other)),
         }
+    }
+
+    /// As a machine's init: stop everything in order, then `action` (a second request
+    /// while stopping kills what remains).
+    fn power_down(&mut self, action: PowerAction, why: String) {
+        let force = self.sup.is_shutting_down();
+        info!(
+            "{why}: {action:?}: stopping every unit{}",
+            if force { " at once" } else { "" }
+        );
+        self.power = Some(action);
+        self.sup.handle(Event::Shutdown { force }, Instant::now());
     }
 
     fn control(&mut self, req: ControlRequest) {
@@ -585,6 +614,18 @@ impl Owner {
                 };
                 let _ = req.reply.send(reply.into());
                 return;
+            }
+            RequestBody::Power { action } => {
+                if !self.opts.boot {
+                    let msg = "power requests are for kennel as a machine's init (kennel boot); \
+                               use `kennel shutdown` to stop this kennel";
+                    let _ = req
+                        .reply
+                        .send(Reply::Error(ProtoError::new(ErrorKind::BadRequest, msg)).into());
+                    return;
+                }
+                self.power = Some(action);
+                (Command::Shutdown, true, None)
             }
             RequestBody::Exec(x) => {
                 self.exec(x, req.reply);
@@ -729,8 +770,11 @@ impl Owner {
         if id == UP_ID {
             match &result {
                 Ok(()) => {
-                    info!("all units up");
+                    info!("all units up (uptime {})", uptime());
                     notify::notify_parent_ready();
+                    if self.opts.test_panic && cfg!(feature = "test-panic") {
+                        panic!("kennel.test_panic=1: a panic on purpose, to test emergency mode");
+                    }
                 }
                 Err(e) => warn!("not all units came up: {}", ProtoError::from(e.clone())),
             }
@@ -745,6 +789,14 @@ impl Owner {
         };
         let _ = p.reply.send(reply.into());
     }
+}
+
+/// The machine's uptime as `/proc/uptime` has it (`12.34s`).
+fn uptime() -> String {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(|u| format!("{u}s")))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn unknown(name: &str) -> ProtoError {

@@ -121,7 +121,7 @@ fn close(fd: RawFd) {
 }
 
 /// Bring `lo` up in the new network namespace.
-fn loopback_up() -> Result<(), SpawnFailure> {
+pub(crate) fn loopback_up() -> Result<(), SpawnFailure> {
     // SAFETY: socket/ioctl/close on a local fd with a zeroed, correctly sized ifreq.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);

@@ -1,0 +1,58 @@
+//! The `kennel.*` options of the kernel command line (the kernel gives init no dotted
+//! options as arguments or environment, so they are read from `/proc/cmdline`).
+
+use std::path::PathBuf;
+
+/// What the kernel command line says to kennel.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Cmdline {
+    /// `kennel.hostname=NAME`: overrides `/etc/hostname`.
+    pub hostname: Option<String>,
+    /// `kennel.units=DIR`: instead of `/etc/kennel/units`.
+    pub units: Option<PathBuf>,
+    /// `kennel.log=LEVEL`.
+    pub log: Option<String>,
+    /// `kennel.test_panic=1`: panic once the units are up (only honoured by builds with the
+    /// `test-panic` feature).
+    pub test_panic: bool,
+}
+
+impl Cmdline {
+    pub fn read() -> Cmdline {
+        Cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default())
+    }
+
+    pub fn parse(text: &str) -> Cmdline {
+        let mut c = Cmdline::default();
+        for word in text.split_whitespace() {
+            let Some((key, value)) = word.split_once('=') else {
+                continue;
+            };
+            match key {
+                "kennel.hostname" => c.hostname = Some(value.to_string()),
+                "kennel.units" => c.units = Some(PathBuf::from(value)),
+                "kennel.log" => c.log = Some(value.to_string()),
+                "kennel.test_panic" => c.test_panic = value == "1",
+                _ => {}
+            }
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kennel_options_only() {
+        let c = Cmdline::parse(
+            "console=ttyS0 quiet kennel.hostname=vm1 kennel.units=/etc/u kennel.log=debug kennel.test_panic=1 hostname=x\n",
+        );
+        assert_eq!(c.hostname.as_deref(), Some("vm1"));
+        assert_eq!(c.units, Some(PathBuf::from("/etc/u")));
+        assert_eq!(c.log.as_deref(), Some("debug"));
+        assert!(c.test_panic);
+        assert_eq!(Cmdline::parse("ro quiet"), Cmdline::default());
+    }
+}

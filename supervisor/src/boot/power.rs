@@ -1,0 +1,61 @@
+//! The end of a machine: everything still running is stopped, filesystems are synced and
+//! unmounted, and the kernel is asked to power off, reboot or halt.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::reboot::{reboot, RebootMode};
+
+pub use crate::control::protocol::PowerAction;
+
+use super::console;
+use crate::reaper;
+
+/// TERM every process left, wait (bounded), KILL the rest, sync, unmount, `reboot(2)`.
+/// Every step is said on the console. Never returns.
+pub fn finish(action: PowerAction) -> ! {
+    console::line("sending SIGTERM to every remaining process");
+    // SAFETY: kill(-1) from PID 1 signals every other process.
+    unsafe {
+        libc::kill(-1, libc::SIGTERM);
+        libc::kill(-1, libc::SIGCONT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        reaper::reap_all();
+        // SAFETY: signal 0 only asks whether any process is left.
+        let any_left = unsafe { libc::kill(-1, 0) } == 0;
+        if !any_left {
+            break;
+        }
+        if Instant::now() > deadline {
+            console::line("sending SIGKILL to every remaining process");
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-1, libc::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            reaper::reap_all();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    console::line("syncing filesystems");
+    nix::unistd::sync();
+    for l in super::mounts::unmount_all() {
+        console::line(&l);
+    }
+    nix::unistd::sync();
+    let (word, mode) = match action {
+        PowerAction::Poweroff => ("powering off", RebootMode::RB_POWER_OFF),
+        PowerAction::Reboot => ("rebooting", RebootMode::RB_AUTOBOOT),
+        PowerAction::Halt => ("halting", RebootMode::RB_HALT_SYSTEM),
+    };
+    console::line(word);
+    let err = match reboot(mode) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // Not permitted (not a real init): nothing else to do but stay, reaping.
+    console::line(&format!("reboot(2) failed: {err}; staying up"));
+    super::emergency::run(&format!("{word} failed: {err}"))
+}
