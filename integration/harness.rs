@@ -1,11 +1,17 @@
 //! The sandbox every integration test gets: a private directory (units, logs, state,
 //! socket) and a `kennel up` running as PID 1 of its own pid + mount namespace, torn down
-//! (with everything in that namespace) when the test ends, pass or fail.
+//! (with everything in that namespace) when the test ends, pass or fail. Also the helpers
+//! the tests share: service scripts, marker files, log records, raw control connections,
+//! and [`Run`], a `kennel run` either as PID 1 of its own pid namespace or as a plain child.
 
+use std::cell::RefCell;
 use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,13 +23,32 @@ pub const KENNEL: &str = env!("CARGO_BIN_EXE_kennel");
 /// machines are slow and shared; a passing test never waits this long.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// How often conditions are polled.
+const POLL: Duration = Duration::from_millis(20);
+
+/// `unshare` arguments that give a command its own pid + mount namespace (with its own
+/// /proc), of which it is PID 1; `--kill-child` takes the namespace down with `unshare`.
+const UNSHARE: [&str; 6] = [
+    "--pid",
+    "--fork",
+    "--mount",
+    "--mount-proc",
+    "--kill-child",
+    "--",
+];
+
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub units: PathBuf,
     pub logs: PathBuf,
     pub state: PathBuf,
     pub socket: PathBuf,
-    daemon: Option<Child>,
+    /// The cgroup parent of this sandbox's unit cgroups (`/kennel-it-PID-N`), so that
+    /// tests running in parallel never share (or kill) a unit cgroup; removed on drop.
+    pub cgroup_parent: String,
+    /// `unshare` running `kennel up` (interior mutability so that `wait_for` closures can
+    /// borrow the sandbox while it checks on the daemon).
+    daemon: RefCell<Option<Child>>,
 }
 
 impl Sandbox {
@@ -40,7 +65,12 @@ impl Sandbox {
             state: root.join("state"),
             socket: root.join("run/kennel.sock"),
             dir,
-            daemon: None,
+            cgroup_parent: format!(
+                "/kennel-it-{}-{}",
+                std::process::id(),
+                SANDBOXES.fetch_add(1, Ordering::Relaxed)
+            ),
+            daemon: RefCell::new(None),
         };
         fs::create_dir_all(&s.units).expect("mkdir units");
         s
@@ -48,6 +78,11 @@ impl Sandbox {
 
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
+    }
+
+    /// [`Sandbox::path`] as a string, to put in unit files and scripts.
+    pub fn p(&self, rel: &str) -> String {
+        self.path(rel).display().to_string()
     }
 
     /// Write `units/NAME.toml`.
@@ -60,23 +95,94 @@ impl Sandbox {
         fs::remove_file(self.units.join(format!("{name}.toml"))).expect("remove unit");
     }
 
+    /// Write an executable `/bin/sh` script `bin/NAME` (readable by every user) and return
+    /// its path, for a unit's `command`. `$D` in the script is the sandbox directory.
+    pub fn script(&self, name: &str, body: &str) -> String {
+        let dir = self.path("bin");
+        fs::create_dir_all(&dir).expect("mkdir bin");
+        let path = dir.join(name);
+        let text = format!("#!/bin/sh\nD={}\n{body}\n", self.dir.path().display());
+        fs::write(&path, text).expect("write script");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod script");
+        path.display().to_string()
+    }
+
+    /// A unit whose command is the script `body` (see [`Sandbox::script`]), with more TOML
+    /// (`[service]` keys first, then other sections) after the command line.
+    pub fn script_unit(&self, name: &str, body: &str, more: &str) -> &Self {
+        let script = self.script(name, body);
+        self.unit(
+            name,
+            &format!("[service]\ncommand = [\"{script}\"]\n{more}"),
+        )
+    }
+
+    /// Create (or truncate) the file `rel`.
+    pub fn touch(&self, rel: &str) {
+        fs::write(self.path(rel), "").expect("touch");
+    }
+
+    /// The content of `rel`, if it exists.
+    pub fn read(&self, rel: &str) -> Option<String> {
+        fs::read_to_string(self.path(rel)).ok()
+    }
+
+    /// Wait until `rel` holds at least one complete line (services write with `echo`,
+    /// which is not atomic); returns its content.
+    pub fn wait_file(&self, rel: &str) -> String {
+        self.wait_for(&format!("file {rel}"), || {
+            self.read(rel).is_some_and(|t| t.ends_with('\n'))
+        });
+        self.read(rel).unwrap_or_default()
+    }
+
+    /// Wait until the file `rel` exists (a marker a service touches).
+    pub fn wait_file_exists(&self, rel: &str) {
+        self.wait_for(&format!("file {rel}"), || self.path(rel).exists());
+    }
+
+    /// The lines of `rel` (none if it does not exist).
+    pub fn lines(&self, rel: &str) -> Vec<String> {
+        self.read(rel)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
     /// Start `kennel up` as PID 1 of a new pid + mount namespace and wait for its socket.
-    pub fn up(&mut self) -> &mut Self {
+    pub fn up(&self) -> &Self {
         self.up_with(&[])
     }
 
-    pub fn up_with(&mut self, extra: &[&str]) -> &mut Self {
+    pub fn up_with(&self, extra: &[&str]) -> &Self {
         let out = fs::File::create(self.path("kennel.out")).expect("create kennel.out");
         let err = fs::File::create(self.path("kennel.err")).expect("create kennel.err");
-        let child = Command::new("unshare")
-            .args([
-                "--pid",
-                "--fork",
-                "--mount",
-                "--mount-proc",
-                "--kill-child",
-                "--",
-            ])
+        let child = self
+            .up_command(extra)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn unshare");
+        *self.daemon.borrow_mut() = Some(child);
+        let socket = self.socket.clone();
+        self.wait_for("the control socket", || {
+            UnixStream::connect(&socket).is_ok()
+        });
+        self
+    }
+
+    /// Run `kennel up` (in its own namespaces) to its end, for a daemon expected to refuse
+    /// to start.
+    pub fn up_output(&self, extra: &[&str]) -> Output {
+        self.up_command(extra).output().expect("run kennel up")
+    }
+
+    /// `kennel up` on this sandbox in its own namespaces, with `extra` arguments (which may
+    /// name another `--cgroup-parent` than the sandbox's).
+    fn up_command(&self, extra: &[&str]) -> Command {
+        let mut cmd = Command::new("unshare");
+        cmd.args(UNSHARE)
             .arg(KENNEL)
             .arg("up")
             .arg("--units")
@@ -86,20 +192,14 @@ impl Sandbox {
             .arg("--state-dir")
             .arg(&self.state)
             .arg("--socket")
-            .arg(&self.socket)
-            .args(extra)
+            .arg(&self.socket);
+        if !extra.contains(&"--cgroup-parent") {
+            cmd.arg("--cgroup-parent").arg(&self.cgroup_parent);
+        }
+        cmd.args(extra)
             .env("KENNEL_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("spawn unshare");
-        self.daemon = Some(child);
-        let socket = self.socket.clone();
-        self.wait_for("the control socket", || {
-            std::os::unix::net::UnixStream::connect(&socket).is_ok()
-        });
-        self
+            .stdin(Stdio::null());
+        cmd
     }
 
     /// kennel's output so far (stdout, then stderr), for failure messages.
@@ -109,40 +209,112 @@ impl Sandbox {
         format!("--- kennel stdout ---\n{out}--- kennel stderr ---\n{err}")
     }
 
+    /// Whether the daemon has ended (with its status).
+    fn daemon_ended(&self) -> Option<ExitStatus> {
+        let mut d = self.daemon.borrow_mut();
+        d.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
     /// Poll `cond` (every 20ms) until it holds; fail the test with kennel's output if it
     /// does not within [`PATIENCE`]. Also fails at once if the daemon died.
-    pub fn wait_for(&mut self, what: &str, mut cond: impl FnMut() -> bool) {
+    pub fn wait_for(&self, what: &str, mut cond: impl FnMut() -> bool) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if cond() {
                 return;
             }
-            if let Some(d) = self.daemon.as_mut() {
-                if let Ok(Some(st)) = d.try_wait() {
-                    if !cond() {
-                        panic!(
-                            "kennel exited ({st}) while waiting for {what}\n{}",
-                            self.daemon_output()
-                        );
-                    }
-                    return;
+            if let Some(st) = self.daemon_ended() {
+                if !cond() {
+                    panic!(
+                        "kennel exited ({st}) while waiting for {what}\n{}",
+                        self.daemon_output()
+                    );
                 }
+                return;
             }
             if Instant::now() > deadline {
                 panic!("timed out waiting for {what}\n{}", self.daemon_output());
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(POLL);
         }
+    }
+
+    /// Check that `cond` keeps holding for `window`: for promises about something that
+    /// must *not* happen (no more restarts), which no event marks. The window is a few
+    /// times longer than the delay after which the unwanted thing would have happened.
+    pub fn assert_stays(&self, what: &str, window: Duration, mut cond: impl FnMut() -> bool) {
+        let end = Instant::now() + window;
+        while Instant::now() < end {
+            assert!(cond(), "{what} no longer holds\n{}", self.daemon_output());
+            std::thread::sleep(POLL);
+        }
+        assert!(cond(), "{what} no longer holds\n{}", self.daemon_output());
     }
 
     /// Run a client command against this sandbox's daemon.
     pub fn kennel(&self, args: &[&str]) -> Output {
-        Command::new(KENNEL)
+        let mut cmd = Command::new(KENNEL);
+        cmd.args(args).env("KENNEL_SOCKET", &self.socket);
+        self.output(cmd, &format!("kennel {args:?}"))
+    }
+
+    /// Run a client command as user `nobody` (65534, no groups).
+    pub fn kennel_as_nobody(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(KENNEL)
             .args(args)
-            .env("KENNEL_SOCKET", &self.socket)
+            .env("KENNEL_SOCKET", &self.socket);
+        self.output(cmd, &format!("kennel {args:?} as nobody"))
+    }
+
+    /// Run `cmd` to its end, failing the test (with kennel's output) instead of hanging
+    /// when it takes more than twice [`PATIENCE`].
+    pub fn output(&self, mut cmd: Command, what: &str) -> Output {
+        let mut child = cmd
             .stdin(Stdio::null())
-            .output()
-            .expect("run kennel client")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run {what}: {e}"));
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let deadline = Instant::now() + 2 * PATIENCE;
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not finish\n{}", self.daemon_output());
+            }
+            std::thread::sleep(POLL);
+        };
+        Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        }
     }
 
     /// Run a client command that must succeed; returns its stdout.
@@ -159,11 +331,31 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Run a client command that must fail with `code`; returns its stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.kennel(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "kennel {args:?}: stdout {:?}, stderr {stderr:?}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            self.daemon_output()
+        );
+        stderr
+    }
+
     /// `kennel status --json` for one unit.
     pub fn status(&self, unit: &str) -> Value {
         let text = self.ok(&["status", "--json", unit]);
         let v: Value = serde_json::from_str(&text).expect("status json");
         v[0].clone()
+    }
+
+    /// `kennel status --json`: every unit's row.
+    pub fn status_all(&self) -> Vec<Value> {
+        let text = self.ok(&["status", "--json"]);
+        serde_json::from_str(&text).expect("status json")
     }
 
     pub fn state(&self, unit: &str) -> String {
@@ -173,8 +365,24 @@ impl Sandbox {
             .to_string()
     }
 
+    /// The unit's pid (inside kennel's namespace); fails if it has none.
+    pub fn pid(&self, unit: &str) -> i64 {
+        let st = self.status(unit);
+        st["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{unit} has no pid: {st}"))
+    }
+
+    /// The unit's status detail.
+    pub fn detail(&self, unit: &str) -> String {
+        self.status(unit)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// Wait until `unit` is in `state`.
-    pub fn wait_state(&mut self, unit: &str, state: &str) {
+    pub fn wait_state(&self, unit: &str, state: &str) {
         let socket = self.socket.clone();
         self.wait_for(&format!("{unit} to be {state}"), || {
             status_via(&socket, unit).is_some_and(|v| v["state"] == state)
@@ -183,15 +391,9 @@ impl Sandbox {
 
     /// The host pid of kennel (PID 1 inside the namespace): unshare's only child.
     pub fn daemon_pid(&self) -> i32 {
-        let unshare = self.daemon.as_ref().expect("daemon started").id();
-        let children = fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
-            .expect("read unshare's children");
-        children
-            .split_whitespace()
-            .next()
-            .expect("kennel pid")
-            .parse()
-            .expect("pid")
+        let d = self.daemon.borrow();
+        let unshare = d.as_ref().expect("daemon started").id() as i32;
+        only_child(unshare).expect("kennel pid")
     }
 
     pub fn signal_daemon(&self, sig: i32) {
@@ -201,17 +403,16 @@ impl Sandbox {
     }
 
     /// Wait for the daemon (and so its namespace) to end.
-    pub fn wait_exit(&mut self) -> ExitStatus {
+    pub fn wait_exit(&self) -> ExitStatus {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let d = self.daemon.as_mut().expect("daemon started");
-            if let Some(st) = d.try_wait().expect("try_wait") {
+            if let Some(st) = self.daemon_ended() {
                 return st;
             }
             if Instant::now() > deadline {
                 panic!("kennel did not exit\n{}", self.daemon_output());
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(POLL);
         }
     }
 
@@ -232,13 +433,106 @@ impl Sandbox {
         pids
     }
 
-    /// The unit's log file content.
+    /// The host pid of the process that is `ns_pid` inside kennel's namespace (status rows
+    /// and `$$` in services are namespace pids).
+    pub fn host_pid(&self, ns_pid: i64) -> i32 {
+        self.namespace_pids()
+            .into_iter()
+            .find(|&p| ns_pids(p).last() == Some(&(ns_pid as i32)))
+            .unwrap_or_else(|| panic!("no process {ns_pid} in kennel's namespace"))
+    }
+
+    /// The unit's log file content (`NAME.log` only).
     pub fn log(&self, unit: &str) -> String {
         fs::read_to_string(self.logs.join(format!("{unit}.log"))).unwrap_or_default()
     }
+
+    /// The unit's records, `NAME.log` only.
+    pub fn records(&self, unit: &str) -> Vec<Record> {
+        self.log(unit).lines().map(Record::parse).collect()
+    }
+
+    /// Timestamps (ms) of the unit's `kennel started, pid N` records, in order.
+    pub fn starts(&self, unit: &str) -> Vec<i64> {
+        self.records(unit)
+            .iter()
+            .filter(|r| r.stream == "kennel" && r.text.starts_with("started, pid "))
+            .map(|r| r.ms)
+            .collect()
+    }
+
+    /// Wait until the unit's log has a record of `stream` whose text contains `text`.
+    pub fn wait_log(&self, unit: &str, stream: &str, text: &str) {
+        self.wait_for(&format!("{unit}.log: {stream} {text:?}"), || {
+            self.records(unit)
+                .iter()
+                .any(|r| r.stream == stream && r.text.contains(text))
+        });
+    }
+
+    /// A raw connection to the control socket.
+    pub fn connect(&self) -> Conn {
+        Conn::new(UnixStream::connect(&self.socket).expect("connect to the control socket"))
+    }
 }
 
-/// Status of one unit without a `&Sandbox` (for use inside `wait_for` closures).
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.daemon.borrow_mut().take() {
+            // unshare --kill-child SIGKILLs kennel, which takes its whole pid namespace.
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        // The namespace's processes die asynchronously: a cgroup with tasks refuses rmdir
+        // (EBUSY) for a moment.
+        let rel = self.cgroup_parent.trim_start_matches('/');
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for d in cgroup_dirs(rel) {
+            while rmdir_tree(&d).is_err() && Instant::now() < deadline {
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+}
+
+/// Sandboxes made by this test process, to name their cgroup parents.
+static SANDBOXES: AtomicUsize = AtomicUsize::new(0);
+
+/// Where cgroup hierarchies are mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The directory `rel` in every cgroup hierarchy where it exists (each v1 controller's,
+/// and the v2 tree, mounted at the root or at `unified`).
+fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(CGROUP_ROOT).into_iter().flatten().flatten() {
+        let d = e.path().join(rel);
+        if d.is_dir() {
+            out.push(d);
+        }
+    }
+    let root = Path::new(CGROUP_ROOT).join(rel);
+    if root.is_dir() {
+        out.push(root);
+    }
+    out
+}
+
+/// rmdir a cgroup and its children, deepest first (a cgroup directory holds only control
+/// files, which rmdir takes along).
+fn rmdir_tree(dir: &Path) -> std::io::Result<()> {
+    for e in fs::read_dir(dir)?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            rmdir_tree(&e.path())?;
+        }
+    }
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Status of one unit without a `&Sandbox`.
 pub fn status_via(socket: &Path, unit: &str) -> Option<Value> {
     let out = Command::new(KENNEL)
         .args(["status", "--json", unit])
@@ -252,19 +546,267 @@ pub fn status_via(socket: &Path, unit: &str) -> Option<Value> {
     Some(v[0].clone())
 }
 
-/// Process state letter from /proc/PID/stat ('Z' for a zombie).
+/// Process state letter from /proc/PID/stat ('Z' for a zombie); `None` once it is gone.
 pub fn proc_state(pid: i32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit_once(')')?.1;
     after.trim_start().chars().next()
 }
 
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
-            // unshare --kill-child SIGKILLs kennel, which takes its whole pid namespace.
-            let _ = d.kill();
-            let _ = d.wait();
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    proc_state(pid).is_some_and(|s| s != 'Z')
+}
+
+/// A field of /proc/PID/status, e.g. `PPid`.
+pub fn proc_status_field(pid: i32, field: &str) -> Option<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// The pids of `pid` in each pid namespace it is in, outermost first (`NSpid`).
+pub fn ns_pids(pid: i32) -> Vec<i32> {
+    proc_status_field(pid, "NSpid")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The children of `pid` (all of its threads' children).
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for t in tasks.flatten() {
+        let path = t.path().join("children");
+        for c in fs::read_to_string(path)
+            .unwrap_or_default()
+            .split_whitespace()
+        {
+            if let Ok(c) = c.parse() {
+                out.push(c);
+            }
         }
+    }
+    out
+}
+
+/// The one child of `pid` (unshare's), once it has forked it.
+fn only_child(pid: i32) -> Option<i32> {
+    children(pid).first().copied()
+}
+
+/// One log record: `TIMESTAMP STREAM text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Milliseconds since the Unix epoch.
+    pub ms: i64,
+    pub stream: String,
+    pub text: String,
+}
+
+impl Record {
+    /// Parse a record line; panics (failing the test) on a malformed one: the log format
+    /// is a promise too.
+    pub fn parse(line: &str) -> Record {
+        let (ts, rest) = line
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("log line without a timestamp: {line:?}"));
+        let (stream, text) = rest.split_once(' ').unwrap_or((rest, ""));
+        assert!(
+            matches!(stream, "stdout" | "stderr" | "kennel"),
+            "log line with stream {stream:?}: {line:?}"
+        );
+        let ms = rfc3339_ms(ts).unwrap_or_else(|| panic!("bad timestamp {ts:?} in {line:?}"));
+        Record {
+            ms,
+            stream: stream.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// `2026-11-28T01:02:03.456Z` -> milliseconds since the epoch (the log's exact format:
+/// UTC, `Z`, three fraction digits).
+pub fn rfc3339_ms(ts: &str) -> Option<i64> {
+    let b = ts.as_bytes();
+    if b.len() != 24 || &ts[4..5] != "-" || &ts[10..11] != "T" || &ts[19..20] != "." {
+        return None;
+    }
+    if !ts.ends_with('Z') {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| ts.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (h, mi, s, ms) = (n(11..13)?, n(14..16)?, n(17..19)?, n(20..23)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((((days * 24 + h) * 60 + mi) * 60 + s) * 1000 + ms)
+}
+
+/// A raw connection to the control socket: write lines, read reply lines.
+pub struct Conn {
+    reader: BufReader<UnixStream>,
+}
+
+impl Conn {
+    pub fn new(stream: UnixStream) -> Conn {
+        stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("set read timeout");
+        Conn {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// A second handle on the socket, to write from another thread.
+    pub fn writer(&self) -> UnixStream {
+        self.reader.get_ref().try_clone().expect("clone socket")
+    }
+
+    /// Write raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).expect("write");
+    }
+
+    /// Read one reply line as JSON; `None` at EOF.
+    pub fn reply(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).expect("read reply");
+        if n == 0 {
+            return None;
+        }
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("reply {line:?}: {e}")))
+    }
+
+    /// Whether the daemon closed the connection: EOF, or ECONNRESET when it closed with
+    /// our unread bytes in its buffer.
+    pub fn closed(&mut self) -> bool {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
+    }
+
+    /// Send one request line and read its reply.
+    pub fn call(&mut self, request: &str) -> Value {
+        self.send(format!("{request}\n").as_bytes());
+        self.reply().expect("a reply")
+    }
+}
+
+/// `kennel run ARGS`, as PID 1 of its own pid namespace or as a plain child of the test.
+pub struct Run {
+    child: Child,
+    ns: bool,
+}
+
+impl Run {
+    /// Start `kennel run ARGS` as PID 1 of a new pid + mount namespace.
+    pub fn in_namespace(args: &[&str]) -> Run {
+        let child = Command::new("unshare")
+            .args(UNSHARE)
+            .arg(KENNEL)
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn unshare kennel run");
+        Run { child, ns: true }
+    }
+
+    /// Start `kennel run ARGS` as a plain child of the test (not PID 1).
+    pub fn plain(args: &[&str]) -> Run {
+        let child = Command::new(KENNEL)
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn kennel run");
+        Run { child, ns: false }
+    }
+
+    /// Either, by `ns`.
+    pub fn new(ns: bool, args: &[&str]) -> Run {
+        if ns {
+            Run::in_namespace(args)
+        } else {
+            Run::plain(args)
+        }
+    }
+
+    /// The host pid of `kennel run` itself.
+    pub fn pid(&self) -> i32 {
+        let me = self.child.id() as i32;
+        if !self.ns {
+            return me;
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(p) = only_child(me) {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "unshare did not fork kennel run");
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Send `sig` to `kennel run`.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(
+            rc,
+            0,
+            "kill kennel run: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Wait for `kennel run` to end; its exit code (unshare passes it on).
+    pub fn code(&mut self) -> i32 {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st
+                    .code()
+                    .unwrap_or_else(|| panic!("kennel run ended without a code: {st}"));
+            }
+            assert!(Instant::now() < deadline, "kennel run did not exit");
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        if !self.ns {
+            // The command runs in its own process group (its pid): take it, and what it
+            // left in that group, down with kennel run.
+            for c in children(self.child.id() as i32) {
+                // SAFETY: kill(2) on our own descendants' process groups.
+                unsafe {
+                    libc::kill(-c, libc::SIGKILL);
+                    libc::kill(c, libc::SIGKILL);
+                }
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,6 +1,18 @@
 //! kennel's integration tests: the real binary, as root, each test with its own sandbox
 //! (`harness::Sandbox`): a private directory and kennel as PID 1 of its own pid + mount
-//! namespace, torn down with everything in it when the test ends.
+//! namespace, torn down with everything in it when the test ends. One file per area; each
+//! test is named after the promise it checks (see `docs/`).
 
 mod harness;
+
+mod check;
+mod control;
+mod logs;
+mod readiness;
+mod reaping;
+mod reload;
+mod restart;
+mod run;
+mod shutdown;
+mod stop;
 mod supervise;

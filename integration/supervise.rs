@@ -1,19 +1,205 @@
-//! Supervision of plain services: start, readiness, restart, stop, shutdown.
+//! Supervision of plain services: they come up, `kennel start` / `restart` wait for the
+//! outcome and say why a unit failed, and the unit's environment reaches the process.
 
 use crate::harness::Sandbox;
 
 #[test]
 fn simple_unit_comes_up_and_shuts_down_on_sigterm() {
-    let mut s = Sandbox::new();
+    let s = Sandbox::new();
     s.unit(
         "sleeper",
         "[service]\ncommand = [\"/bin/sleep\", \"1000\"]\n",
     );
     s.up();
     s.wait_state("sleeper", "up");
-    let pid = s.status("sleeper")["pid"].as_i64().expect("pid");
-    assert!(pid > 1);
+    assert!(s.pid("sleeper") > 1);
     s.signal_daemon(libc::SIGTERM);
     let st = s.wait_exit();
     assert_eq!(st.code(), Some(0), "{}", s.daemon_output());
+}
+
+#[test]
+fn start_returns_once_the_unit_is_up() {
+    let s = Sandbox::new();
+    // Up only once its marker exists, which it writes a moment after it starts.
+    s.script_unit(
+        "slow",
+        "sleep 0.3; touch $D/slow.ready; exec sleep 100000",
+        &format!(
+            "[ready]\ncommand = [\"/bin/sh\", \"-c\", \"test -e {}\"]\n",
+            s.p("slow.ready")
+        ),
+    );
+    s.up();
+    s.wait_state("slow", "up");
+    s.ok(&["stop", "slow"]);
+    assert_eq!(s.state("slow"), "inactive");
+    std::fs::remove_file(s.path("slow.ready")).expect("remove marker");
+
+    s.ok(&["start", "slow"]);
+    let st = s.status("slow");
+    assert_eq!(st["state"], "up", "{st}");
+    assert_eq!(st["ready"], true, "{st}");
+}
+
+/// Units whose command cannot be executed, never restarted.
+fn missing_commands(s: &Sandbox) {
+    s.unit(
+        "ghost",
+        "[service]\ncommand = [\"/nonexistent/ghost\"]\n[restart]\npolicy = \"no\"\n",
+    );
+    s.unit(
+        "nopath",
+        "[service]\ncommand = [\"kennel-no-such-command\"]\n[restart]\npolicy = \"no\"\n",
+    );
+}
+
+#[test]
+fn unit_whose_command_is_missing_fails_with_the_exec_error() {
+    let s = Sandbox::new();
+    missing_commands(&s);
+    s.up();
+    s.wait_state("ghost", "failed");
+    s.wait_state("nopath", "failed");
+    let st = s.status("ghost");
+    assert_eq!(
+        st["detail"],
+        "exec /nonexistent/ghost: no such file or directory",
+        "{st}\n{}",
+        s.daemon_output()
+    );
+    assert_eq!(st["last_exit"]["code"], 127, "{st}");
+    assert_eq!(
+        s.detail("nopath"),
+        "exec kennel-no-such-command: command not found in PATH"
+    );
+    s.wait_log(
+        "ghost",
+        "kennel",
+        "spawn failed: exec /nonexistent/ghost: no such file or directory",
+    );
+}
+
+#[test]
+fn start_of_a_unit_whose_command_is_missing_exits_1_naming_the_exec_error() {
+    let s = Sandbox::new();
+    missing_commands(&s);
+    s.up();
+    s.wait_state("ghost", "failed");
+    let err = s.fails(&["start", "ghost"], 1);
+    assert!(
+        err.contains("unit ghost failed: exec /nonexistent/ghost: no such file or directory"),
+        "{err}"
+    );
+    let err = s.fails(&["start", "nopath"], 1);
+    assert!(
+        err.contains("exec kennel-no-such-command: command not found in PATH"),
+        "{err}"
+    );
+}
+
+#[test]
+fn start_with_no_wait_returns_before_the_unit_is_up() {
+    let s = Sandbox::new();
+    s.script_unit(
+        "gated",
+        "exec sleep 100000",
+        &format!(
+            "[ready]\ncommand = [\"/bin/sh\", \"-c\", \"test -e {}\"]\n",
+            s.p("gate")
+        ),
+    );
+    s.unit(
+        "other",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n",
+    );
+    s.up();
+    s.wait_state("other", "up");
+    s.ok(&["stop", "gated"]);
+
+    // The gate is closed: a waiting start could not return, --no-wait does.
+    s.ok(&["start", "--no-wait", "gated"]);
+    assert_eq!(s.state("gated"), "starting");
+    s.touch("gate");
+    s.wait_state("gated", "up");
+}
+
+#[test]
+fn unknown_units_are_refused_with_exit_1() {
+    let s = Sandbox::new();
+    s.unit(
+        "real",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n",
+    );
+    s.up();
+    for cmd in ["start", "stop", "restart", "status"] {
+        let err = s.fails(&[cmd, "nope"], 1);
+        assert!(err.contains("unknown unit \"nope\""), "{cmd}: {err}");
+    }
+    // A list with one unknown unit is refused as a whole.
+    s.wait_state("real", "up");
+    let pid = s.pid("real");
+    s.fails(&["stop", "real", "nope"], 1);
+    assert_eq!(s.pid("real"), pid);
+}
+
+#[test]
+fn restart_replaces_the_process_and_waits_until_up() {
+    let s = Sandbox::new();
+    s.unit("svc", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    s.up();
+    s.wait_state("svc", "up");
+    let before = s.pid("svc");
+    s.ok(&["restart", "svc"]);
+    let st = s.status("svc");
+    assert_eq!(st["state"], "up", "{st}");
+    assert_ne!(st["pid"].as_i64(), Some(before), "{st}");
+    // A user restart is not a crash.
+    assert_eq!(st["restarts"], 0, "{st}");
+}
+
+#[test]
+fn environment_working_dir_and_user_reach_the_service() {
+    let s = Sandbox::new();
+    let out = s.path("out");
+    std::fs::create_dir(&out).expect("mkdir out");
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod out");
+    std::fs::create_dir(s.path("work")).expect("mkdir work");
+    std::fs::write(
+        s.path("env"),
+        "# comment\nFROM_FILE=file-value\nBOTH=from-file\nexport QUOTED=\"a b\"\n",
+    )
+    .expect("write env file");
+    s.script_unit(
+        "envy",
+        r#"{
+echo "FROM_FILE=$FROM_FILE"
+echo "FROM_UNIT=$FROM_UNIT"
+echo "BOTH=$BOTH"
+echo "QUOTED=$QUOTED"
+echo "KENNEL_UNIT=$KENNEL_UNIT"
+echo "USER=$USER"
+echo "PWD=$(pwd)"
+echo "UID=$(id -u)"
+echo "GID=$(id -g)"
+} > $D/out/result.tmp
+mv $D/out/result.tmp $D/out/result"#,
+        &format!(
+            "type = \"oneshot\"\nenvironment = {{ FROM_UNIT = \"unit-value\", BOTH = \"from-unit\" }}\n\
+             environment_file = \"{}\"\nworking_dir = \"{}\"\nuser = \"nobody\"\n\
+             [restart]\npolicy = \"no\"\n",
+            s.p("env"),
+            s.p("work")
+        ),
+    );
+    s.up();
+    s.wait_state("envy", "exited");
+    let got = s.read("out/result").expect("result written");
+    let want = format!(
+        "FROM_FILE=file-value\nFROM_UNIT=unit-value\nBOTH=from-unit\nQUOTED=a b\n\
+         KENNEL_UNIT=envy\nUSER=nobody\nPWD={}\nUID=65534\nGID=65534\n",
+        s.p("work")
+    );
+    assert_eq!(got, want);
 }

@@ -33,6 +33,7 @@
 
 mod cgroups;
 mod detect;
+mod devices;
 mod error;
 mod fs;
 mod limits;
@@ -45,6 +46,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cgroups::{Cgroups, SUPERVISOR_LEAF};
 pub use detect::Hierarchy;
+pub use devices::{default_rules, DeviceRule};
 pub use error::CgroupError;
 pub use stats::Stats;
 pub use unit::{UnitCgroup, UnitDir};

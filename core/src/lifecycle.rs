@@ -173,6 +173,16 @@ impl Supervisor {
                 Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
                 Input::Exited(p, status),
             ) if p == pid => self.process_ended(name, End::Exit(pid, status), now),
+            // The shell learns that a spawn failed (exec not found ...) after `Spawned`:
+            // the coming exit of that pid is a failure with this reason.
+            (
+                Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
+                Input::SpawnFailed(Some(p), reason),
+            ) if p == pid => {
+                out.notice(name, Level::Error, format!("spawn failed: {reason}"));
+                rt.detail.clone_from(&reason);
+                rt.spawn_failure = Some(reason);
+            }
             (
                 Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
                 Input::OomKilled(p),

@@ -15,6 +15,7 @@
 #   KENNEL_VM_KERNEL_CACHE  where the kernel package is kept (default OUT_DIR/kernel); may be
 #                           shared between OUT_DIRs (it is locked while in use)
 #   KENNEL_VM_KERNEL_REFRESH=1  look up linux-image-amd64 again even if a kernel is cached
+#   KENNEL_VM_BINARY        use this kennel binary instead of building one
 #
 # The guest's files (units, scripts) are real files under examples/vm/rootfs/, copied in.
 set -euo pipefail
@@ -105,7 +106,10 @@ log "kernel $kver"
 
 # --- kennel -----------------------------------------------------------------------------
 cargo=${CARGO:-cargo}
-if [ -n "${KENNEL_VM_FEATURES:-}" ]; then
+if [ -n "${KENNEL_VM_BINARY:-}" ]; then
+  kennel=$KENNEL_VM_BINARY
+  log "using the kennel binary $kennel (KENNEL_VM_BINARY)"
+elif [ -n "${KENNEL_VM_FEATURES:-}" ]; then
   tdir=$repo/target/vm-features
   log "building kennel (release, features: $KENNEL_VM_FEATURES) in $tdir"
   CARGO_TARGET_DIR=$tdir "$cargo" build --release -p kennel --features "$KENNEL_VM_FEATURES" >&2
@@ -114,7 +118,7 @@ else
   log "building kennel (release)"
   "$cargo" build --release -p kennel >&2
 fi
-kennel=$tdir/release/kennel
+kennel=${kennel:-$tdir/release/kennel}
 [ -x "$kennel" ] || die "no kennel binary at $kennel"
 
 # --- the tree ---------------------------------------------------------------------------

@@ -51,6 +51,12 @@ pub enum Cmd {
     Exec(ExecArgs),
     /// Send an sd_notify message (READY=1 ...) to $NOTIFY_SOCKET, from inside a service.
     Notify(NotifyArgs),
+    /// Images: import (OCI layout, docker-archive), export, ls, rm.
+    Image(crate::image_cmd::ImageArgs),
+    /// Layers: import a root filesystem, export, ls, gc.
+    Layer(crate::image_cmd::LayerArgs),
+    /// Save a unit's writable layer as a new image on top of the unit's layers.
+    Commit(crate::image_cmd::CommitArgs),
 }
 
 /// Where the client finds the daemon.
@@ -76,6 +82,10 @@ pub struct UpArgs {
     /// e.g. `/kennel`); default: kennel's own cgroup.
     #[arg(long)]
     pub cgroup_parent: Option<String>,
+    /// Let this group (name or gid) use the control socket too (mode 0660; every peer is
+    /// still checked with SO_PEERCRED). Default: root only.
+    #[arg(long)]
+    pub socket_group: Option<String>,
     /// Do not echo service output to kennel's stdout (it still goes to the log files).
     #[arg(long)]
     pub quiet: bool,

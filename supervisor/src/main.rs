@@ -5,8 +5,10 @@ mod attach;
 mod boot;
 mod cli;
 mod commands;
+mod commit_cmd;
 mod control;
 mod daemon;
+mod image_cmd;
 mod reaper;
 mod run;
 mod spawn;
@@ -61,6 +63,9 @@ fn main() {
         Cmd::Shutdown(a) => commands::shutdown(a),
         Cmd::Logs(a) => commands::logs(a),
         Cmd::Notify(a) => commands::notify(a),
+        Cmd::Image(a) => image_cmd::image(a),
+        Cmd::Layer(a) => image_cmd::layer(a),
+        Cmd::Commit(a) => commit_cmd::commit(a),
         Cmd::Exec(a) => attach::exec(a),
         Cmd::Boot => boot::main(),
         Cmd::Poweroff(a) => commands::power(a, PowerAction::Poweroff),
@@ -79,6 +84,13 @@ fn up(a: cli::UpArgs) -> i32 {
         log_dir: abs(a.log_dir),
         socket: abs(a.client.socket),
         cgroup_parent: a.cgroup_parent,
+        socket_group: match a.socket_group.as_deref().map(resolve_group).transpose() {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("kennel: --socket-group: {e}");
+                return commands::EXIT_FAILED;
+            }
+        },
         boot: false,
         test_panic: false,
         echo: !a.quiet,
@@ -89,5 +101,17 @@ fn up(a: cli::UpArgs) -> i32 {
             eprintln!("kennel: {e}");
             commands::EXIT_FAILED
         }
+    }
+}
+
+/// A group name or number to its gid.
+fn resolve_group(g: &str) -> Result<u32, String> {
+    if let Ok(n) = g.parse::<u32>() {
+        return Ok(n);
+    }
+    match nix::unistd::Group::from_name(g) {
+        Ok(Some(grp)) => Ok(grp.gid.as_raw()),
+        Ok(None) => Err(format!("no group named {g:?} in /etc/group")),
+        Err(e) => Err(format!("look up group {g:?}: {e}")),
     }
 }

@@ -37,6 +37,21 @@ pub fn reap_one() -> Option<(Pid, ExitStatus)> {
     }
 }
 
+/// Whether `pid` is a child of kennel that is not reaped yet (running, or a zombie), so
+/// that signalling it by pid cannot hit a reused pid. Reaps nothing.
+pub fn is_unreaped_child(pid: Pid) -> bool {
+    // SAFETY: waitid writes only into `info`; WNOWAIT leaves the child to `reap_all`.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        ) == 0
+    }
+}
+
 /// Become the reaper of orphaned descendants when not PID 1.
 pub fn become_subreaper() -> std::io::Result<()> {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument and touches no memory.

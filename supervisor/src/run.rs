@@ -25,8 +25,24 @@ pub fn run(argv: &[String], signal_group: bool) -> i32 {
         }
     }
     let all = init::block_all_signals();
-    // std resets the signal mask and SIGPIPE in the child before exec.
-    let child = match Command::new(prog).args(args).process_group(0).spawn() {
+    // std resets SIGPIPE in the child before exec, but not the signal mask: without this
+    // the command would start with every signal blocked and never see a forwarded one.
+    let mut command = Command::new(prog);
+    command.args(args).process_group(0);
+    // SAFETY: the closure runs between fork and exec and only calls sigemptyset and
+    // sigprocmask, which are async-signal-safe, on a local set.
+    unsafe {
+        command.pre_exec(|| {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let child = match command.spawn() {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {

@@ -8,7 +8,12 @@ use serde::{Deserialize, Serialize};
 /// `[container]`: run the service isolated, on its own rootfs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
-    /// `rootfs`: read-only layers, bottom first. Never empty.
+    /// `image`: an image of the store (`STATE/images`) whose layers form the bottom of the
+    /// rootfs, and whose config gives defaults (command, env, working dir, user).
+    #[serde(default)]
+    pub image: Option<crate::image::ImageRef>,
+    /// `rootfs`: read-only layers, bottom first, on top of the image's. Never empty
+    /// without an image.
     pub rootfs: Vec<Layer>,
     /// `namespaces`; default pid, mount, uts, ipc, net, cgroup. `mount` is always present
     /// (a rootfs needs it).
@@ -30,6 +35,9 @@ pub struct Container {
     pub dns: Option<Vec<String>>,
     /// `volumes`, mounted in order.
     pub volumes: Vec<Volume>,
+    /// Capabilities, no_new_privileges, seccomp, devices, limits, oom_score_adj.
+    #[serde(default)]
+    pub security: crate::security::Security,
 }
 
 impl Container {
@@ -39,6 +47,7 @@ impl Container {
     /// servers, no volumes.
     pub fn new(rootfs: Vec<Layer>, hostname: &str) -> Self {
         Container {
+            image: None,
             rootfs,
             namespaces: Namespace::defaults(),
             hostname: hostname.to_string(),
@@ -48,6 +57,7 @@ impl Container {
             persist: false,
             hosts: BTreeMap::new(),
             dns: None,
+            security: crate::security::Security::default(),
             volumes: Vec::new(),
         }
     }

@@ -81,6 +81,7 @@ volumes = [
 "#
     ));
     let expected = Container {
+        image: None,
         rootfs: vec![
             Layer::Named("busybox".into()),
             Layer::Path(p("/srv/layers/site")),
@@ -127,6 +128,7 @@ volumes = [
                 read_only: true,
             },
         ],
+        security: Default::default(),
     };
     assert_eq!(unit.container, Some(expected));
     assert!(unit.resources.is_empty());

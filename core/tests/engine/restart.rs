@@ -249,3 +249,21 @@ fn an_oom_kill_under_policy_no_fails_with_the_reason() {
     });
     assert_eq!(h.status("web").detail, "oom-killed");
 }
+
+#[test]
+fn a_spawn_failure_reported_after_spawned_is_the_exit_reason() {
+    let mut h = Harness::up(vec![unit("web").policy(RestartPolicy::No)]);
+    let pid = h.pid("web");
+    assert_eq!(h.state("web"), State::Up);
+    h.handle(kennel_core::Event::SpawnFailed {
+        unit: "web".into(),
+        pid: Some(pid),
+        reason: "exec /nope: no such file or directory".into(),
+    });
+    h.exit("web", code(127));
+    let s = h.status("web");
+    assert_eq!(
+        (s.state, s.detail.as_str()),
+        (State::Failed, "exec /nope: no such file or directory")
+    );
+}

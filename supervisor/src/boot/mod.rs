@@ -62,6 +62,7 @@ pub fn main() -> ! {
         log_dir: PathBuf::from("/var/log/kennel"),
         socket: PathBuf::from("/run/kennel/kennel.sock"),
         cgroup_parent: None,
+        socket_group: None,
         echo: true,
         boot: true,
         test_panic: cmd.test_panic,

@@ -72,17 +72,15 @@ impl Client {
             path: self.path.clone(),
             source,
         };
-        self.reader.get_mut().write_all(&line).map_err(io)?;
+        // The daemon may answer before reading the request and close (it refuses a peer
+        // that is not root at once): then the write fails with EPIPE, and the reply that
+        // explains why is still there to read.
+        let written = self.reader.get_mut().write_all(&line);
         let mut answer = String::new();
-        let n = self
-            .reader
-            .read_line(&mut answer)
-            .map_err(|source| ClientError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        if n == 0 {
-            return Err(ClientError::Closed);
+        match (self.reader.read_line(&mut answer), written) {
+            (Ok(n), _) if n > 0 => {}
+            (_, Err(source)) | (Err(source), Ok(())) => return Err(io(source)),
+            (Ok(_), Ok(())) => return Err(ClientError::Closed),
         }
         match serde_json::from_str::<Reply>(&answer).map_err(ClientError::BadReply)? {
             Reply::Ok(body) => Ok(body),

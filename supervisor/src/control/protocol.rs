@@ -44,6 +44,16 @@ pub enum RequestBody {
     /// `interactive`), stdout's and stderr's read ends. A second reply, `exec_exited`,
     /// follows when the process ends. Closing the connection sends SIGHUP to the session.
     Exec(ExecRequest),
+    /// Freeze a running unit's cgroup (every process stops until `thaw`), for a
+    /// consistent `kennel commit`. The daemon thaws it by itself after `thaw_after_ms`
+    /// (default 60 s) should the client never ask.
+    Freeze {
+        unit: String,
+        #[serde(default)]
+        thaw_after_ms: Option<u64>,
+    },
+    /// Thaw a unit frozen by `freeze`.
+    Thaw { unit: String },
 }
 
 /// What `kennel poweroff|reboot|halt` asks of a machine's init.

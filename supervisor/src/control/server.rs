@@ -55,9 +55,9 @@ pub enum ServerError {
     Bind { path: PathBuf, source: io::Error },
 }
 
-/// Bind the socket at `path` (mode 0600, parent created 0755). A stale socket file left by
-/// a dead daemon is replaced; a live one is an error.
-pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {
+/// Bind the socket at `path` (mode 0600, or 0660 owned by `group`; parent created 0755).
+/// A stale socket file left by a dead daemon is replaced; a live one is an error.
+pub fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, ServerError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| ServerError::Dir {
             path: dir.to_path_buf(),
@@ -74,12 +74,15 @@ pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {
         path: path.to_path_buf(),
         source,
     })?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
-        ServerError::Bind {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?;
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    let bind_err = |source| ServerError::Bind {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(bind_err)?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(bind_err)?;
+    }
     Ok(listener)
 }
 
@@ -90,6 +93,7 @@ pub async fn serve(
     listener: UnixListener,
     to_owner: mpsc::Sender<ControlRequest>,
     alive: mpsc::Sender<()>,
+    group: Option<u32>,
 ) {
     loop {
         match listener.accept().await {
@@ -97,7 +101,7 @@ pub async fn serve(
                 let alive = alive.clone();
                 let to_owner = to_owner.clone();
                 tokio::spawn(async move {
-                    connection(stream, to_owner).await;
+                    connection(stream, to_owner, group).await;
                     drop(alive);
                 });
             }
@@ -109,23 +113,52 @@ pub async fn serve(
     }
 }
 
-async fn connection(stream: UnixStream, to_owner: mpsc::Sender<ControlRequest>) {
-    let (uid, pid) = match stream.peer_cred() {
-        Ok(c) => (c.uid(), c.pid().unwrap_or(0)),
+/// Whether a peer may use the socket: root, or a member of `--socket-group`.
+fn allowed(uid: u32, gid: u32, group: Option<u32>) -> bool {
+    if uid == 0 {
+        return true;
+    }
+    let Some(g) = group else { return false };
+    if gid == g {
+        return true;
+    }
+    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+        return false;
+    };
+    let Ok(name) = std::ffi::CString::new(user.name) else {
+        return false;
+    };
+    nix::unistd::getgrouplist(&name, user.gid)
+        .map(|gs| gs.iter().any(|x| x.as_raw() == g))
+        .unwrap_or(false)
+}
+
+async fn connection(
+    stream: UnixStream,
+    to_owner: mpsc::Sender<ControlRequest>,
+    group: Option<u32>,
+) {
+    let (uid, gid, pid) = match stream.peer_cred() {
+        Ok(c) => (c.uid(), c.gid(), c.pid().unwrap_or(0)),
         Err(e) => {
             warn!("control socket: cannot read peer credentials: {e}");
             return;
         }
     };
     let (read, mut write) = stream.into_split();
-    if uid != 0 {
+    if !allowed(uid, gid, group) {
         warn!(
             uid,
             pid, "control socket: refused a client that is not root"
         );
         let err = ProtoError::new(
             ErrorKind::PermissionDenied,
-            format!("kennel's control socket is root-only; uid {uid} is refused"),
+            match group {
+                None => format!("kennel's control socket is root-only; uid {uid} is refused"),
+                Some(g) => format!(
+                    "kennel's control socket is for root and group {g}; uid {uid} is refused"
+                ),
+            },
         );
         let _ = send(&mut write, &Reply::Error(err)).await;
         return;

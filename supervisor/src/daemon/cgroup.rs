@@ -73,6 +73,21 @@ impl UnitCgroups {
         let cgroup = layout
             .create(&unit.name, &unit.resources)
             .map_err(|e| format!("create cgroup: {e}"))?;
+        if let Some(c) = &unit.container {
+            let mut rules = kennel_cgroups::default_rules();
+            for d in &c.security.devices {
+                let node = crate::spawn::spec::DeviceNode::of(d)?;
+                rules.push(kennel_cgroups::DeviceRule::new(
+                    node.kind,
+                    Some(node.major),
+                    Some(node.minor),
+                    "rwm",
+                ));
+            }
+            cgroup
+                .restrict_devices(&rules)
+                .map_err(|e| format!("restrict devices: {e}"))?;
+        }
         let files = cgroup.procs_files();
         let oom_base = cgroup.oom_kills();
         self.live.insert(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use kennel_units::{Container, Layer, Namespace, Network, Volume};
 
 use crate::spawn::env::DEFAULT_PATH;
-use crate::spawn::spec::{ContainerSpec, MountSpec};
+use crate::spawn::spec::{ContainerSpec, DeviceNode, MountSpec, SecuritySpec};
 
 /// Where the notify socket appears inside a container.
 pub const NOTIFY_INSIDE: &str = "/run/kennel/notify";
@@ -21,7 +21,15 @@ pub fn spec(
     net_pid: Option<i32>,
     notify_socket: Option<&Path>,
 ) -> Result<ContainerSpec, String> {
+    // The image's layers first (bottom), then `rootfs` on top.
     let mut layers = Vec::new();
+    let mut image_config = None;
+    if let Some(r) = &c.image {
+        let (img, dirs) =
+            kennel_image::runtime::resolve(state_dir, r).map_err(|e| e.to_string())?;
+        layers.extend(dirs);
+        image_config = Some(img.config);
+    }
     for l in &c.rootfs {
         let dir = match l {
             Layer::Named(n) => state_dir.join("layers").join(n),
@@ -84,6 +92,16 @@ pub fn spec(
             read_only: false,
         });
     }
+    let dir = state_dir.join("containers").join(name);
+    // What the container is started on: `kennel commit` builds on it, `layer gc` keeps it.
+    let record = kennel_image::runtime::ContainerRecord {
+        image: c.image.as_ref().map(ToString::to_string),
+        layers: layers.clone(),
+        config: image_config,
+    };
+    record
+        .write(&dir)
+        .map_err(|e| format!("record the layers of {name}: {e}"))?;
     Ok(ContainerSpec {
         namespaces: c.namespaces.iter().copied().collect(),
         join_net,
@@ -95,7 +113,92 @@ pub fn spec(
         persist: c.persist,
         init_files: init_files(c),
         volumes,
+        devices: c
+            .security
+            .devices
+            .iter()
+            .map(|d| DeviceNode::of(d))
+            .collect::<Result<_, _>>()?,
     })
+}
+
+/// The security settings for the helper, with a seccomp profile compiled here (the
+/// profile file is read on the host).
+pub fn security(c: &Container) -> Result<SecuritySpec, String> {
+    let settings = c.security.clone();
+    let profile = match &settings.seccomp {
+        kennel_units::security::Seccomp::Profile(path) => {
+            crate::spawn::seccomp_profile::compile_file(path, &settings.capabilities())
+                .map_err(|e| format!("seccomp profile: {e}"))?
+        }
+        _ => Vec::new(),
+    };
+    Ok(SecuritySpec { settings, profile })
+}
+
+/// Applies the defaults of the unit's image (recorded by [`spec`] at the last start) for
+/// what the unit does not set: the command (Entrypoint + Cmd) when `spec.argv` is empty,
+/// `Env` over the base environment, `WorkingDir`, `User`. Units without an image are left
+/// alone.
+pub fn apply_image(
+    spec: &mut crate::spawn::SpawnSpec,
+    name: &str,
+    c: &Container,
+    state_dir: &Path,
+) -> Result<(), String> {
+    let Some(image) = &c.image else {
+        return Ok(());
+    };
+    let dir = state_dir.join("containers").join(name);
+    let record = kennel_image::runtime::ContainerRecord::read(&dir).map_err(|e| e.to_string())?;
+    let d = record
+        .config
+        .as_ref()
+        .map(kennel_image::runtime::ImageDefaults::from_config)
+        .unwrap_or_default();
+    if spec.argv.is_empty() {
+        spec.argv = d.argv();
+        if spec.argv.is_empty() {
+            return Err(format!(
+                "image {image} has no Entrypoint or Cmd, and the unit sets no service.command"
+            ));
+        }
+    }
+    for (k, v) in d.env {
+        match spec.base_env.iter_mut().find(|(key, _)| *key == k) {
+            Some(slot) => slot.1 = v,
+            None => spec.base_env.push((k, v)),
+        }
+    }
+    if spec.working_dir.is_none() {
+        spec.working_dir = d.working_dir.map(PathBuf::from);
+    }
+    if spec.user.is_none() {
+        spec.user = d.user;
+    }
+    Ok(())
+}
+
+/// Freezes (`thaw_after: Some(ms)`, thawed by itself after that) or thaws (`None`) the
+/// cgroup of unit `name`, for `kennel commit`.
+pub fn freeze(parent: Option<&str>, name: &str, thaw_after: Option<u64>) -> Result<(), String> {
+    let cgroup = kennel_cgroups::Cgroups::detect(parent)
+        .map_err(|e| format!("cgroups: {e}"))?
+        .unit(name);
+    match thaw_after {
+        None => cgroup.thaw().map_err(|e| format!("thaw {name}: {e}")),
+        Some(ms) => {
+            cgroup.freeze().map_err(|e| {
+                let _ = cgroup.thaw();
+                format!("freeze {name}: {e}")
+            })?;
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                let _ = cgroup.thaw();
+            });
+            Ok(())
+        }
+    }
 }
 
 /// The init layer: `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` for this unit.
@@ -141,6 +244,7 @@ mod tests {
 
     fn container() -> Container {
         Container {
+            image: None,
             rootfs: vec![Layer::Named("base".into())],
             namespaces: Namespace::defaults(),
             hostname: "web".into(),
@@ -155,6 +259,7 @@ mod tests {
                 target: "/data".into(),
                 read_only: false,
             }],
+            security: Default::default(),
         }
     }
 

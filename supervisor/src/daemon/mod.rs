@@ -29,6 +29,8 @@ pub struct Options {
     pub log_dir: PathBuf,
     /// `--socket`: the control socket.
     pub socket: PathBuf,
+    /// `--socket-group`: this group (gid) may use the control socket too.
+    pub socket_group: Option<u32>,
     /// `--cgroup-parent`: where unit cgroups go (default: kennel's own cgroup).
     pub cgroup_parent: Option<String>,
     /// kennel is a machine's init (`kennel boot`): power signals and requests, no exit.
@@ -43,11 +45,12 @@ pub struct Options {
 pub enum Input {
     /// A signal arrived (SIGCHLD included: the owner then reaps).
     Signal(i32),
-    /// The helper for `pid` reported a failed step instead of exec'ing.
-    SpawnFailed {
+    /// The helper for a unit's `pid` reached exec (`failure` is None) or reported the
+    /// step that failed.
+    Launched {
         unit: String,
         pid: Pid,
-        failure: SpawnFailure,
+        failure: Option<SpawnFailure>,
     },
     /// A readiness probe passed.
     Ready { unit: String, pid: Pid },

@@ -61,6 +61,9 @@ struct Owner {
     watchers: HashMap<String, Vec<AbortHandle>>,
     /// Probe processes: pid -> (unit, where its exit goes).
     probe_pids: HashMap<Pid, (String, oneshot::Sender<ExitStatus>)>,
+    /// Units' helpers whose outcome (exec reached, or a failure) is not known yet, with
+    /// their exit if it came first.
+    launching: HashMap<Pid, Option<ExitStatus>>,
     /// `kennel exec` sessions: helper pid -> unit (their exits go through `probe_pids`).
     sessions: HashMap<Pid, String>,
     /// The notify socket of each unit's current start.
@@ -92,11 +95,11 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         }
     }
     let cgroups = UnitCgroups::setup(opts.cgroup_parent.as_deref(), units.names());
-    let listener = server::bind(&opts.socket)?;
+    let listener = server::bind(&opts.socket, opts.socket_group)?;
     let logs = LogHub::start(&opts.log_dir, opts.echo)?;
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(64);
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
-    let server_task = tokio::spawn(server::serve(listener, ctl_tx, alive_tx));
+    let server_task = tokio::spawn(server::serve(listener, ctl_tx, alive_tx, opts.socket_group));
     info!(
         units = units.len(),
         dir = %opts.units.display(),
@@ -114,6 +117,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         probe_pids: HashMap::new(),
         notify: HashMap::new(),
         sessions: HashMap::new(),
+        launching: HashMap::new(),
         cgroups,
         pending: HashMap::new(),
         power: None,
@@ -217,7 +221,11 @@ impl Owner {
                 let target = if group { -pid } else { pid };
                 // SAFETY: kill(2) with integers; ESRCH (already gone) is expected and fine.
                 let alive = unsafe {
-                    libc::kill(target, signal);
+                    if libc::kill(target, signal) != 0 && group && reaper::is_unreaped_child(pid) {
+                        // Its helper has not reached setsid yet, so it has no process group
+                        // of its own: without this a stop right after a start would be lost.
+                        libc::kill(pid, signal);
+                    }
                     libc::kill(pid, 0) == 0
                 };
                 if signal == libc::SIGKILL && group {
@@ -303,18 +311,21 @@ impl Owner {
                 let _capture = self.logs.attach(&name, &unit.logs, out_r, err_r);
                 let tx = self.tx.clone();
                 let unit_name = name.clone();
+                self.launching.insert(pid, None);
                 tokio::spawn(async move {
-                    if let Err(failure) = launched.outcome().await {
-                        let _ = tx.send(Input::SpawnFailed {
-                            unit: unit_name,
-                            pid,
-                            failure,
-                        });
-                    }
+                    let failure = launched.outcome().await.err();
+                    let _ = tx.send(Input::Launched {
+                        unit: unit_name,
+                        pid,
+                        failure,
+                    });
                 });
-                debug!(unit = %name, pid, "spawned");
+                // The core hears `Spawned` once the helper reached exec (Input::Launched):
+                // a command that cannot be started is then a failed start, not a unit
+                // that was up for a millisecond, and a stop signal finds the process
+                // group the helper creates with setsid.
+                debug!(unit = %name, pid, "helper started");
                 self.cgroups.spawned(&name, pid);
-                self.sup.handle(Event::Spawned { unit: name, pid }, now);
             }
             Err(e) => {
                 self.sup.handle(
@@ -365,6 +376,8 @@ impl Owner {
                     notify_path.as_deref(),
                 )?);
                 spec.base_env = container::base_env(name, c, notify_path.is_some());
+                container::apply_image(&mut spec, name, c, &self.opts.state_dir)?;
+                spec.security = Some(container::security(c)?);
             }
             None => {
                 if let Some(p) = &notify_path {
@@ -405,6 +418,7 @@ impl Owner {
             join: None,
             stdin_passed: false,
             tty: false,
+            security: None,
         }
     }
 
@@ -416,7 +430,10 @@ impl Owner {
         spec.cgroup_procs = self.cgroups.procs_of(unit);
         if let Some(c) = &u.container {
             spec.base_env = container::base_env(unit, c, false);
+            // Best effort: probes and execs run even if the record is gone.
+            let _ = container::apply_image(&mut spec, unit, c, &self.opts.state_dir);
             spec.join = Some(exec::join_spec(pid, c));
+            spec.security = container::security(c).ok();
         }
         Some(spec)
     }
@@ -470,14 +487,21 @@ impl Owner {
         let now = Instant::now();
         match input {
             Input::Signal(sig) => self.signal(sig),
-            Input::SpawnFailed { unit, pid, failure } => self.sup.handle(
-                Event::SpawnFailed {
-                    unit,
-                    pid: Some(pid),
-                    reason: failure.to_string(),
-                },
-                now,
-            ),
+            Input::Launched { unit, pid, failure } => {
+                let held = self.launching.remove(&pid).flatten();
+                let event = match failure {
+                    None => Event::Spawned { unit, pid },
+                    Some(f) => Event::SpawnFailed {
+                        unit,
+                        pid: Some(pid),
+                        reason: f.to_string(),
+                    },
+                };
+                self.sup.handle(event, now);
+                if let Some(status) = held {
+                    self.exited(pid, status, now);
+                }
+            }
             Input::Ready { unit, pid } => self.sup.handle(Event::Ready { unit, pid }, now),
             Input::Health {
                 unit,
@@ -518,14 +542,21 @@ impl Owner {
                 Some((_, tx)) => {
                     let _ = tx.send(status);
                 }
-                None => {
-                    if let Some((unit, true)) = self.cgroups.exited(pid) {
-                        self.sup.handle(Event::OomKilled { unit, pid }, now);
-                    }
-                    self.sup.handle(Event::Exited { pid, status }, now)
-                }
+                // Until the helper's outcome is known, its exit waits: a spawn failure
+                // must reach the core before the exit it explains.
+                None => match self.launching.get_mut(&pid) {
+                    Some(held) => *held = Some(status),
+                    None => self.exited(pid, status, now),
+                },
             }
         }
+    }
+
+    fn exited(&mut self, pid: Pid, status: ExitStatus, now: Instant) {
+        if let Some((unit, true)) = self.cgroups.exited(pid) {
+            self.sup.handle(Event::OomKilled { unit, pid }, now);
+        }
+        self.sup.handle(Event::Exited { pid, status }, now)
     }
 
     fn signal(&mut self, sig: i32) {
@@ -627,6 +658,19 @@ impl Owner {
                 self.power = Some(action);
                 (Command::Shutdown, true, None)
             }
+            RequestBody::Freeze {
+                unit,
+                thaw_after_ms,
+            } => {
+                let reply = self.freeze(&unit, Some(thaw_after_ms.unwrap_or(60_000)));
+                let _ = req.reply.send(reply.into());
+                return;
+            }
+            RequestBody::Thaw { unit } => {
+                let reply = self.freeze(&unit, None);
+                let _ = req.reply.send(reply.into());
+                return;
+            }
             RequestBody::Exec(x) => {
                 self.exec(x, req.reply);
                 return;
@@ -685,6 +729,27 @@ impl Owner {
             status,
             resources,
             execs,
+        }
+    }
+
+    /// `freeze` (`Some(delay of the automatic thaw)`) or `thaw` (`None`) the cgroup of a
+    /// running unit, for `kennel commit`.
+    fn freeze(&self, unit: &str, thaw_after: Option<u64>) -> Reply {
+        if self.sup.units().get(unit).is_none() {
+            return Reply::Error(unknown(unit));
+        }
+        if self
+            .sup
+            .unit_status(unit, Instant::now())
+            .and_then(|s| s.pid)
+            .is_none()
+        {
+            let msg = format!("unit {unit} is not running");
+            return Reply::Error(ProtoError::new(ErrorKind::NotRunning, msg));
+        }
+        match container::freeze(self.opts.cgroup_parent.as_deref(), unit, thaw_after) {
+            Ok(()) => Reply::Ok(ReplyBody::Done),
+            Err(e) => Reply::Error(ProtoError::new(ErrorKind::UnitFailed, e)),
         }
     }
 

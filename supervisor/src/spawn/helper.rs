@@ -36,6 +36,7 @@ pub fn main() -> ! {
         Ok(never) => match never {},
         Err(f) => f,
     };
+    eprintln!("kennel: {failure}");
     if let Ok(mut line) = serde_json::to_vec(&failure) {
         line.push(b'\n');
         let _ = sock.write_all(&line);
@@ -159,7 +160,16 @@ pub(crate) fn become_service(spec: &SpawnSpec) -> Result<std::convert::Infallibl
             ));
         }
     }
+    let root = who
+        .uid
+        .map_or_else(|| Uid::current().is_root(), |u| u.is_root());
+    if let Some(sec) = &spec.security {
+        super::security::before_user(&sec.settings, root, &sec.profile)?;
+    }
     drop_privileges(&who)?;
+    if let Some(sec) = &spec.security {
+        super::security::after_user(&sec.settings, root)?;
+    }
     let dir = spec.working_dir.as_deref().unwrap_or(Path::new("/"));
     nix::unistd::chdir(dir).map_err(|e| fail("chdir", dir.display().to_string(), e.desc()))?;
 

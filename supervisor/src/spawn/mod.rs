@@ -7,6 +7,8 @@ pub mod helper;
 pub mod init;
 pub mod launch;
 pub mod rootfs;
+pub mod seccomp_profile;
+pub mod security;
 pub mod spec;
 
 pub use launch::{launch, HELPER_ARG};

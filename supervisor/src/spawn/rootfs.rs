@@ -146,6 +146,22 @@ pub fn build(c: &ContainerSpec, d: &Dirs) -> Result<(), SpawnFailure> {
         remount_ro(&target)?;
     }
     build_dev(r)?;
+    for d in &c.devices {
+        let p = inside(r, &d.path, true)?;
+        let _ = fs::remove_dir(&p);
+        let kind = if d.kind == 'b' {
+            SFlag::S_IFBLK
+        } else {
+            SFlag::S_IFCHR
+        };
+        mknod(
+            &p,
+            kind,
+            Mode::from_bits_truncate(d.mode),
+            makedev(d.major.into(), d.minor.into()),
+        )
+        .map_err(|e| fail("mknod", &d.path, errno(e)))?;
+    }
     for v in &c.volumes {
         mount_volume(r, v)?;
     }

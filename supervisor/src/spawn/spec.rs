@@ -41,6 +41,18 @@ pub struct SpawnSpec {
     /// stdin is a terminal: make it the controlling terminal.
     #[serde(default)]
     pub tty: bool,
+    /// Lock the process down before exec (containers, and what is exec'd into them).
+    #[serde(default)]
+    pub security: Option<SecuritySpec>,
+}
+
+/// A container's security settings, with a seccomp profile already compiled by the
+/// daemon (it reads the profile file on the host).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SecuritySpec {
+    pub settings: kennel_units::security::Security,
+    #[serde(default)]
+    pub profile: Vec<super::seccomp_profile::Program>,
 }
 
 /// Namespaces to enter with `setns()`: `/proc/PID/ns/NAME` for each name (`mnt`, `pid` ...).
@@ -71,6 +83,43 @@ pub struct ContainerSpec {
     pub init_files: Vec<(PathBuf, String)>,
     /// Mounts on top of the rootfs, in order.
     pub volumes: Vec<MountSpec>,
+    /// Host device nodes to create in the container's /dev besides the standard ones.
+    #[serde(default)]
+    pub devices: Vec<DeviceNode>,
+}
+
+/// A device node: its path (under /dev), 'c' or 'b', numbers and mode bits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceNode {
+    pub path: PathBuf,
+    pub kind: char,
+    pub major: u32,
+    pub minor: u32,
+    pub mode: u32,
+}
+
+impl DeviceNode {
+    /// Look a host device node up.
+    pub fn of(path: &std::path::Path) -> Result<DeviceNode, String> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("device {}: {e}", path.display()))?;
+        let kind = if meta.file_type().is_char_device() {
+            'c'
+        } else if meta.file_type().is_block_device() {
+            'b'
+        } else {
+            return Err(format!("device {}: not a device node", path.display()));
+        };
+        let rdev = meta.rdev();
+        Ok(DeviceNode {
+            path: path.to_path_buf(),
+            kind,
+            major: nix::sys::stat::major(rdev) as u32,
+            minor: nix::sys::stat::minor(rdev) as u32,
+            mode: meta.mode() & 0o777,
+        })
+    }
 }
 
 /// One volume, resolved.

@@ -15,6 +15,7 @@ use crate::name::check_unit_name;
 use crate::suggest::did_you_mean;
 
 const CONTAINER_KEYS: &[&str] = &[
+    "image",
     "rootfs",
     "namespaces",
     "hostname",
@@ -25,6 +26,12 @@ const CONTAINER_KEYS: &[&str] = &[
     "hosts",
     "dns",
     "volumes",
+    "capabilities",
+    "no_new_privileges",
+    "seccomp",
+    "devices",
+    "limits",
+    "oom_score_adj",
 ];
 const RESOURCES_KEYS: &[&str] = &[
     "memory_max",
@@ -55,8 +62,17 @@ pub(crate) fn container(
     unit: &str,
 ) -> (Option<Container>, Option<NetworkUnit>) {
     cx.check_keys(t, Some("container"), CONTAINER_KEYS);
+    // image: the store is runtime state, so only the syntax is checked here.
+    let image = t.get("image").and_then(|item| {
+        let s = cx.string("container.image", item, "an image such as \"web:1\"")?;
+        crate::image::ImageRef::parse(&s)
+            .map_err(|e| cx.error(item.span(), format!("container.image: {e}")))
+            .ok()
+    });
+    let has_image = t.get("image").is_some();
     let rootfs = match t.get("rootfs") {
-        Some(item) => rootfs(cx, item),
+        Some(item) => rootfs(cx, item, has_image),
+        None if has_image => Some(Vec::new()),
         None => {
             cx.error(header.clone(), "container.rootfs is required");
             None
@@ -217,10 +233,12 @@ pub(crate) fn container(
     if let Some(item) = t.get("volumes") {
         c.volumes = volumes(cx, item);
     }
+    c.security = super::security::security(cx, t);
 
     match rootfs {
         Some(rootfs) => {
             c.rootfs = rootfs;
+            c.image = image;
             (Some(c), network_unit)
         }
         // The network unit is still returned: the cross-unit checks see it.
@@ -228,14 +246,15 @@ pub(crate) fn container(
     }
 }
 
-/// `rootfs`: a non-empty array of layer names and absolute paths, each listed once.
-fn rootfs(cx: &mut Ctx, item: &Item) -> Option<Vec<Layer>> {
+/// `rootfs`: an array of layer names and absolute paths, each listed once; not empty
+/// unless the container has an `image`.
+fn rootfs(cx: &mut Ctx, item: &Item, has_image: bool) -> Option<Vec<Layer>> {
     let values = cx.array(
         "container.rootfs",
         item,
         "an array of layers such as [\"busybox\", \"/srv/layers/site\"]",
     )?;
-    if values.is_empty() {
+    if values.is_empty() && !has_image {
         cx.error(item.span(), "container.rootfs: must not be empty");
         return None;
     }

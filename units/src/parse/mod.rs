@@ -6,6 +6,7 @@
 mod container;
 mod ready;
 mod sections;
+mod security;
 mod value;
 
 use std::ops::Range;
@@ -117,11 +118,18 @@ fn unit(cx: &mut Ctx, root: &Table, name: &str, path: &Path, deps: &mut Vec<DepR
         let table = cx.table(key, item)?;
         Some((table, section_span(root, key, item)))
     };
+    // With `[container] image`, the image's Entrypoint/Cmd is the default command (resolved
+    // by the daemon at spawn: the image store is runtime state).
+    let has_image = root
+        .get("container")
+        .and_then(Item::as_table_like)
+        .is_some_and(|t| t.contains_key("image"));
     match root.get("service") {
+        None if has_image => {}
         None => cx.error(None, "[service] is required"),
         Some(_) => {
             if let Some((t, header)) = section(cx, "service") {
-                unit.service = sections::service(cx, t, header, name, deps);
+                unit.service = sections::service(cx, t, header, name, deps, has_image);
             }
         }
     }

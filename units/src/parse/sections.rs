@@ -34,19 +34,22 @@ const RESTART_KEYS: &[&str] = &[
 const HEALTH_KEYS: &[&str] = &["command", "interval", "timeout", "retries"];
 const LOGS_KEYS: &[&str] = &["max_size", "keep"];
 
-/// `[service]`; `header` is where to report a missing `command`. Every `after` and
-/// `requires` entry that is a valid name (and not the unit itself) goes to `deps`.
+/// `[service]`; `header` is where to report a missing `command` (which an `image` may
+/// supply: `command_optional`). Every `after` and `requires` entry that is a valid name
+/// (and not the unit itself) goes to `deps`.
 pub(crate) fn service(
     cx: &mut Ctx,
     t: &dyn TableLike,
     header: Option<Range<usize>>,
     unit: &str,
     deps: &mut Vec<DepRef>,
+    command_optional: bool,
 ) -> Service {
     cx.check_keys(t, Some("service"), SERVICE_KEYS);
     let mut s = Service::new(Vec::new());
     match t.get("command") {
         Some(item) => s.command = cx.argv("service.command", item).unwrap_or_default(),
+        None if command_optional => {}
         None => cx.error(header, "service.command is required"),
     }
     if let Some(item) = t.get("environment") {

@@ -1,0 +1,129 @@
+//! The control socket: root only (socket mode and SO_PEERCRED), typed error replies for
+//! bad input, no client can stall the others, and a clear message when no daemon listens.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::harness::Sandbox;
+
+fn sleeper(s: &Sandbox) {
+    s.unit("svc", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+}
+
+#[test]
+fn non_root_client_is_refused_by_the_socket_mode() {
+    let s = Sandbox::new();
+    sleeper(&s);
+    s.up();
+    let mode = std::fs::metadata(&s.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let out = s.kennel_as_nobody(&["status"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains(&s.socket.display().to_string()), "{err}");
+}
+
+#[test]
+fn daemon_refuses_non_root_peers_even_on_an_open_socket() {
+    let s = Sandbox::new();
+    sleeper(&s);
+    s.up();
+    s.wait_state("svc", "up");
+    std::fs::set_permissions(&s.socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    for args in [&["status"][..], &["stop", "svc"], &["shutdown"]] {
+        let out = s.kennel_as_nobody(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("root-only"), "{args:?}: {err}");
+        assert!(err.contains("uid 65534"), "{args:?}: {err}");
+    }
+    // Nothing happened, and root is still served.
+    assert_eq!(s.state("svc"), "up");
+    assert!(s
+        .daemon_output()
+        .contains("refused a client that is not root"));
+}
+
+#[test]
+fn malformed_json_gets_bad_request_and_the_connection_stays_usable() {
+    let s = Sandbox::new();
+    sleeper(&s);
+    s.up();
+    let mut c = s.connect();
+    let r = c.call("{nope");
+    assert_eq!(r["error"]["kind"], "bad_request", "{r}");
+    let r = c.call(r#"{"version":1,"cmd":"explode"}"#);
+    assert_eq!(r["error"]["kind"], "bad_request", "{r}");
+    let r = c.call(r#"{"version":1,"cmd":"status","unit":null}"#);
+    assert_eq!(r["ok"]["type"], "status", "{r}");
+    assert_eq!(r["ok"]["units"][0]["name"], "svc", "{r}");
+}
+
+#[test]
+fn wrong_protocol_version_gets_a_version_error() {
+    let s = Sandbox::new();
+    sleeper(&s);
+    s.up();
+    let mut c = s.connect();
+    let r = c.call(r#"{"version":2,"cmd":"status","unit":null}"#);
+    assert_eq!(r["error"]["kind"], "version", "{r}");
+    let r = c.call(r#"{"cmd":"status","unit":null}"#);
+    assert_eq!(r["error"]["kind"], "version", "{r}");
+}
+
+#[test]
+fn oversized_request_gets_too_large_and_the_daemon_is_unaffected() {
+    let s = Sandbox::new();
+    sleeper(&s);
+    s.up();
+    let mut c = s.connect();
+    let mut writer = c.writer();
+    // The daemon stops reading after 64 KiB: write from another thread so that a full
+    // socket buffer cannot block the test, and ignore the error once the daemon closes.
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut line = vec![b'x'; 1 << 20];
+        line.push(b'\n');
+        let _ = writer.write_all(&line);
+    });
+    let r = c.reply().expect("a reply");
+    assert_eq!(r["error"]["kind"], "too_large", "{r}");
+    assert!(c.closed(), "the connection is closed after too_large");
+    sender.join().expect("sender thread");
+    assert_eq!(s.state("svc"), "up");
+}
+
+#[test]
+fn silent_and_half_line_clients_do_not_stall_others() {
+    let s = Sandbox::new();
+    sleeper(&s);
+    s.up();
+    let _silent = s.connect();
+    let mut half = s.connect();
+    half.send(br#"{"version":1,"cmd":"#);
+    // Both connections stay open while others are served.
+    s.wait_state("svc", "up");
+    s.ok(&["stop", "svc"]);
+    s.ok(&["start", "svc"]);
+    let mut other = s.connect();
+    let r = other.call(r#"{"version":1,"cmd":"status","unit":"svc"}"#);
+    assert_eq!(r["ok"]["units"][0]["state"], "up", "{r}");
+    // The half line, once finished, is answered.
+    half.send(b"\"status\",\"unit\":\"svc\"}\n");
+    let r = half.reply().expect("a reply");
+    assert_eq!(r["ok"]["units"][0]["name"], "svc", "{r}");
+}
+
+#[test]
+fn client_without_a_daemon_says_how_to_start_one() {
+    let s = Sandbox::new();
+    let err = s.fails(&["status"], 3);
+    assert!(err.contains("no kennel daemon is listening"), "{err}");
+    assert!(err.contains(&s.socket.display().to_string()), "{err}");
+    assert!(err.contains("kennel up"), "{err}");
+    let err = s.fails(&["start", "x"], 3);
+    assert!(err.contains("kennel up"), "{err}");
+}

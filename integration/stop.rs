@@ -1,0 +1,115 @@
+//! Stopping units: the stop signal, SIGKILL to the whole group after `stop_timeout`,
+//! requirers stopped first, and no restart after a user stop.
+
+use std::time::Duration;
+
+use crate::harness::{alive, Sandbox};
+
+#[test]
+fn service_ignoring_sigterm_is_killed_with_its_children_after_stop_timeout() {
+    let s = Sandbox::new();
+    // TERM is ignored by the shell and, inherited, by its background child.
+    s.script_unit(
+        "stubborn",
+        "trap '' TERM\nsleep 100000 &\necho $! > $D/child.pid\necho $$ > $D/main.pid\nwait",
+        "stop_timeout = \"1s\"\n",
+    );
+    s.up();
+    s.wait_state("stubborn", "up");
+    let main: i64 = s.wait_file("main.pid").trim().parse().expect("main pid");
+    let child: i64 = s.wait_file("child.pid").trim().parse().expect("child pid");
+    assert_eq!(s.pid("stubborn"), main);
+    let (main, child) = (s.host_pid(main), s.host_pid(child));
+
+    s.ok(&["stop", "stubborn"]);
+    assert_eq!(s.state("stubborn"), "inactive");
+    s.wait_for("both processes to be gone", || {
+        !alive(main) && !alive(child)
+    });
+    s.wait_log("stubborn", "kennel", "did not stop within 1s; killing");
+    s.wait_log("stubborn", "kennel", "killed by SIGKILL; stopped");
+}
+
+#[test]
+fn stop_sends_the_units_stop_signal() {
+    let s = Sandbox::new();
+    s.script_unit(
+        "polite",
+        "trap 'echo got INT > $D/signal; exit 0' INT\ntouch $D/trapped\n\
+         while :; do sleep 1 & wait $!; done",
+        "stop_signal = \"SIGINT\"\n",
+    );
+    s.up();
+    s.wait_file_exists("trapped");
+    s.ok(&["stop", "polite"]);
+    assert_eq!(s.read("signal").as_deref(), Some("got INT\n"));
+    assert_eq!(s.state("polite"), "inactive");
+}
+
+#[test]
+fn stopping_a_required_unit_stops_its_requirers_first() {
+    let s = Sandbox::new();
+    let recorder = |name: &str| {
+        format!(
+            "trap 'echo {name} >> $D/stops; exit 0' TERM\ntouch $D/{name}.trapped\n\
+             while :; do sleep 1 & wait $!; done"
+        )
+    };
+    s.script_unit("db", &recorder("db"), "");
+    s.script_unit("web", &recorder("web"), "requires = [\"db\"]\n");
+    s.script_unit("cron", &recorder("cron"), "requires = [\"web\"]\n");
+    s.script_unit("lone", &recorder("lone"), "");
+    s.up();
+    for u in ["db", "web", "cron", "lone"] {
+        s.wait_file_exists(&format!("{u}.trapped"));
+    }
+
+    s.ok(&["stop", "db"]);
+    assert_eq!(s.lines("stops"), ["cron", "web", "db"]);
+    for u in ["db", "web", "cron"] {
+        assert_eq!(s.state(u), "inactive", "{u}");
+    }
+    assert_eq!(s.state("lone"), "up");
+}
+
+#[test]
+fn user_stop_never_triggers_a_restart() {
+    let s = Sandbox::new();
+    s.unit(
+        "always",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n\
+         [restart]\npolicy = \"always\"\ndelay = \"50ms\"\nmax_delay = \"50ms\"\n",
+    );
+    s.up();
+    s.wait_state("always", "up");
+    s.ok(&["stop", "always"]);
+    let st = s.status("always");
+    assert_eq!(st["state"], "inactive", "{st}");
+    assert_eq!(st["last_exit"]["signal"], libc::SIGTERM, "{st}");
+    // A restart would come 50ms after the exit.
+    s.assert_stays("no restart", Duration::from_millis(500), || {
+        s.state("always") == "inactive"
+    });
+    assert_eq!(s.starts("always").len(), 1);
+    assert_eq!(s.status("always")["restarts"], 0);
+}
+
+#[test]
+fn stop_right_after_start_is_not_lost() {
+    let s = Sandbox::new();
+    // With stop_timeout at 1h, a lost stop signal would leave the unit stopping.
+    s.unit(
+        "svc",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\nstop_timeout = \"1h\"\n",
+    );
+    s.up();
+    s.wait_state("svc", "up");
+    for _ in 0..5 {
+        s.ok(&["stop", "svc"]);
+        s.ok(&["start", "svc"]);
+        s.ok(&["stop", "--no-wait", "svc"]);
+        s.wait_state("svc", "inactive");
+        let st = s.status("svc");
+        assert_eq!(st["last_exit"]["signal"], libc::SIGTERM, "{st}");
+    }
+}

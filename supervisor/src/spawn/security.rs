@@ -1,0 +1,305 @@
+//! Locking a container's process down before exec: rlimits, OOM score, the seccomp filter,
+//! the capability sets and no_new_privs. Runs in the helper (or its child), after the
+//! rootfs is in place and before the exec.
+
+use std::collections::{BTreeMap, HashSet};
+
+use caps::{CapSet, Capability};
+use kennel_units::security::{Seccomp, Security};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+use super::helper::fail;
+use super::seccomp_profile::Program;
+use super::spec::SpawnFailure;
+
+/// Before the user changes: limits, OOM score, seccomp (installed while still fully
+/// privileged, so it needs no no_new_privs; the filter lets the remaining steps through),
+/// the bounding set, and keep-caps for a non-root user with ambient capabilities.
+pub fn before_user(sec: &Security, root: bool, profile: &[Program]) -> Result<(), SpawnFailure> {
+    for (name, value) in &sec.limits {
+        set_rlimit(name, *value)?;
+    }
+    if let Some(adj) = sec.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| fail("write", "/proc/self/oom_score_adj", e))?;
+    }
+    let set = capability_set(sec)?;
+    match &sec.seccomp {
+        Seccomp::Unconfined => {}
+        Seccomp::Default => install(default_filters(set.contains(&Capability::CAP_SYS_ADMIN))?)?,
+        Seccomp::Profile(_) => install(
+            profile
+                .iter()
+                .map(|p| {
+                    p.iter()
+                        .map(|&(code, jt, jf, k)| seccompiler::sock_filter { code, jt, jf, k })
+                        .collect()
+                })
+                .collect(),
+        )?,
+    }
+    for cap in caps::all() {
+        if !set.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| fail("drop capability", cap.to_string(), e))?;
+        }
+    }
+    if !root && !sec.ambient.is_empty() {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
+            return Err(fail(
+                "keep capabilities",
+                "",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// After the user changed: the effective, permitted and inheritable sets (the container
+/// set for root; only the ambient ones for another user), then no_new_privs.
+pub fn after_user(sec: &Security, root: bool) -> Result<(), SpawnFailure> {
+    let set = capability_set(sec)?;
+    let keep: HashSet<Capability> = if root {
+        set
+    } else {
+        sec.ambient
+            .iter()
+            .filter_map(|n| parse_cap(n).ok())
+            .collect()
+    };
+    // Effective first: it must stay within the permitted set at every step.
+    for which in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
+        caps::set(None, which, &keep)
+            .map_err(|e| fail("set capabilities", format!("{which:?}"), e))?;
+    }
+    if !root {
+        for cap in &keep {
+            caps::raise(None, CapSet::Ambient, *cap)
+                .map_err(|e| fail("raise ambient capability", cap.to_string(), e))?;
+        }
+    }
+    if sec.no_new_privileges {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(fail(
+                "set no_new_privs",
+                "",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_cap(name: &str) -> Result<Capability, SpawnFailure> {
+    format!("CAP_{name}")
+        .parse::<Capability>()
+        .map_err(|_| fail("capability", name, "unknown capability"))
+}
+
+fn capability_set(sec: &Security) -> Result<HashSet<Capability>, SpawnFailure> {
+    let names = sec.capabilities();
+    if names.iter().any(|n| n == "ALL") {
+        return Ok(caps::all());
+    }
+    names.iter().map(|n| parse_cap(n)).collect()
+}
+
+fn set_rlimit(name: &str, value: u64) -> Result<(), SpawnFailure> {
+    use nix::sys::resource::{setrlimit, Resource};
+    let res = match name {
+        "nofile" => Resource::RLIMIT_NOFILE,
+        "nproc" => Resource::RLIMIT_NPROC,
+        "core" => Resource::RLIMIT_CORE,
+        "memlock" => Resource::RLIMIT_MEMLOCK,
+        "stack" => Resource::RLIMIT_STACK,
+        "cpu" => Resource::RLIMIT_CPU,
+        "fsize" => Resource::RLIMIT_FSIZE,
+        "as" => Resource::RLIMIT_AS,
+        "data" => Resource::RLIMIT_DATA,
+        "rss" => Resource::RLIMIT_RSS,
+        "locks" => Resource::RLIMIT_LOCKS,
+        "sigpending" => Resource::RLIMIT_SIGPENDING,
+        "msgqueue" => Resource::RLIMIT_MSGQUEUE,
+        "nice" => Resource::RLIMIT_NICE,
+        "rtprio" => Resource::RLIMIT_RTPRIO,
+        "rttime" => Resource::RLIMIT_RTTIME,
+        other => return Err(fail("set limit", other, "unknown limit")),
+    };
+    let v = if value == u64::MAX {
+        libc::RLIM_INFINITY
+    } else {
+        value
+    };
+    setrlimit(res, v, v).map_err(|e| fail("set limit", name, e.desc()))
+}
+
+/// Install the filters with seccomp(2) directly: seccompiler's `apply_filter` would also
+/// set no_new_privs, which `no_new_privileges = false` must be able to leave off (the
+/// helper is still privileged here, so the kernel does not require it).
+fn install(filters: Vec<BpfProgram>) -> Result<(), SpawnFailure> {
+    for prog in &filters {
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: the kernel copies the program from `fprog`, which outlives the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &fprog as *const libc::sock_fprog,
+            )
+        };
+        if rc != 0 {
+            return Err(fail(
+                "install seccomp filter",
+                "",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn arch() -> TargetArch {
+    if cfg!(target_arch = "aarch64") {
+        TargetArch::aarch64
+    } else {
+        TargetArch::x86_64
+    }
+}
+
+/// Syscalls the default filter refuses with EPERM, as Docker's default profile does.
+const DENIED: &[(&str, i64)] = &[
+    ("init_module", libc::SYS_init_module),
+    ("finit_module", libc::SYS_finit_module),
+    ("delete_module", libc::SYS_delete_module),
+    ("kexec_load", libc::SYS_kexec_load),
+    ("kexec_file_load", libc::SYS_kexec_file_load),
+    ("reboot", libc::SYS_reboot),
+    ("swapon", libc::SYS_swapon),
+    ("swapoff", libc::SYS_swapoff),
+    ("clock_settime", libc::SYS_clock_settime),
+    ("clock_adjtime", libc::SYS_clock_adjtime),
+    ("settimeofday", libc::SYS_settimeofday),
+    ("adjtimex", libc::SYS_adjtimex),
+    ("open_by_handle_at", libc::SYS_open_by_handle_at),
+    ("name_to_handle_at", libc::SYS_name_to_handle_at),
+    ("bpf", libc::SYS_bpf),
+    ("perf_event_open", libc::SYS_perf_event_open),
+    ("keyctl", libc::SYS_keyctl),
+    ("add_key", libc::SYS_add_key),
+    ("request_key", libc::SYS_request_key),
+    ("userfaultfd", libc::SYS_userfaultfd),
+    ("acct", libc::SYS_acct),
+    ("quotactl", libc::SYS_quotactl),
+    ("lookup_dcookie", libc::SYS_lookup_dcookie),
+    #[cfg(target_arch = "x86_64")]
+    ("iopl", libc::SYS_iopl),
+    #[cfg(target_arch = "x86_64")]
+    ("ioperm", libc::SYS_ioperm),
+    ("syslog", libc::SYS_syslog),
+    ("vhangup", libc::SYS_vhangup),
+    ("fsopen", libc::SYS_fsopen),
+    ("fsconfig", libc::SYS_fsconfig),
+    ("fsmount", libc::SYS_fsmount),
+    ("fspick", libc::SYS_fspick),
+    ("move_mount", libc::SYS_move_mount),
+    ("open_tree", libc::SYS_open_tree),
+    ("mount_setattr", libc::SYS_mount_setattr),
+];
+
+/// Denied unless the container has CAP_SYS_ADMIN.
+const ADMIN: &[(&str, i64)] = &[
+    ("mount", libc::SYS_mount),
+    ("umount2", libc::SYS_umount2),
+    ("pivot_root", libc::SYS_pivot_root),
+    ("unshare", libc::SYS_unshare),
+    ("setns", libc::SYS_setns),
+];
+
+/// The default filters: EPERM for the denied syscalls (and namespace-creating clone
+/// flags without CAP_SYS_ADMIN); ENOSYS for clone3, whose flags a filter cannot inspect,
+/// so that libc falls back to clone.
+pub fn default_filters(sys_admin: bool) -> Result<Vec<BpfProgram>, SpawnFailure> {
+    let bad = |e: seccompiler::BackendError| fail("build seccomp filter", "", e);
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for (_, nr) in DENIED {
+        rules.insert(*nr, Vec::new());
+    }
+    if !sys_admin {
+        for (_, nr) in ADMIN {
+            rules.insert(*nr, Vec::new());
+        }
+        let ns_flags = [
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWUTS,
+            libc::CLONE_NEWIPC,
+            libc::CLONE_NEWUSER,
+            libc::CLONE_NEWPID,
+            libc::CLONE_NEWNET,
+            libc::CLONE_NEWCGROUP,
+        ];
+        let mut clone_rules = Vec::new();
+        for flag in ns_flags {
+            let f = flag as u64;
+            let cond =
+                SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(f), f)
+                    .map_err(bad)?;
+            clone_rules.push(SeccompRule::new(vec![cond]).map_err(bad)?);
+        }
+        rules.insert(libc::SYS_clone, clone_rules);
+    }
+    let eperm = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch(),
+    )
+    .map_err(bad)?;
+    let mut clone3 = BTreeMap::new();
+    clone3.insert(libc::SYS_clone3, Vec::new());
+    let enosys = SeccompFilter::new(
+        clone3,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch(),
+    )
+    .map_err(bad)?;
+    Ok(vec![
+        BpfProgram::try_from(eperm).map_err(bad)?,
+        BpfProgram::try_from(enosys).map_err(bad)?,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_filters_build_with_and_without_sys_admin() {
+        assert_eq!(default_filters(false).unwrap().len(), 2);
+        assert_eq!(default_filters(true).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn capability_sets() {
+        let mut sec = Security::default();
+        let set = capability_set(&sec).unwrap();
+        assert!(set.contains(&Capability::CAP_CHOWN) && !set.contains(&Capability::CAP_SYS_ADMIN));
+        assert_eq!(set.len(), 14);
+        sec.cap_drop = vec!["ALL".into()];
+        sec.cap_add = vec!["NET_ADMIN".into()];
+        assert_eq!(
+            capability_set(&sec).unwrap(),
+            HashSet::from([Capability::CAP_NET_ADMIN])
+        );
+    }
+}
