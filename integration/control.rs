@@ -93,7 +93,7 @@ fn oversized_request_gets_too_large_and_the_daemon_is_unaffected() {
     assert_eq!(r["error"]["kind"], "too_large", "{r}");
     assert!(c.closed(), "the connection is closed after too_large");
     sender.join().expect("sender thread");
-    assert_eq!(s.state("svc"), "up");
+    s.wait_state("svc", "up");
 }
 
 #[test]

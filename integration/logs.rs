@@ -261,9 +261,6 @@ fn logs_follow_continues_across_rotations() {
 }
 
 #[test]
-#[ignore = "bug: kennel logs -f skips whole rotated files when the log rotates more than \
-            once between two of its polls (logs/src/follow.rs reopens NAME.log from its \
-            start after draining the old file, never reading NAME.log.K..NAME.log.1)"]
 fn logs_follow_loses_no_line_when_the_log_rotates_several_times_between_polls() {
     let s = Sandbox::new();
     s.script_unit(

@@ -3,10 +3,14 @@
 //! namespace, torn down with everything in it when the test ends. One file per area; each
 //! test is named after the promise it checks (see `docs/`).
 
+mod ctr;
 mod harness;
 
+mod cgroups;
 mod check;
+mod containers;
 mod control;
+mod exec;
 mod logs;
 mod readiness;
 mod reaping;

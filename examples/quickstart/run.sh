@@ -48,6 +48,11 @@ echo "== the containers: site (httpd on a busybox layer, read-only volume) and w
 kennel start site worker
 busybox wget -q -O - http://127.0.0.1:8081/
 kennel status site worker
+echo "== kennel exec: a command inside the worker container (its namespaces, cgroup, rootfs)"
+kennel exec worker sh -c 'echo "hostname: $(hostname)"; ps; ls -l /data'
+echo "== kennel exec -i: bytes in and out"
+echo "hello through a pipe" | kennel exec -i worker tr a-z A-Z
+echo "   (an interactive shell: kennel exec -it worker sh)"
 echo "== letting flaky crash for a while (growing delays, then the start limit)"
 sleep 9
 kennel status

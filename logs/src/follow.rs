@@ -60,6 +60,9 @@ pub fn follow(
                     // what it still holds past `pos` is final.
                     if let Some(cur) = current.as_mut() {
                         copy_new(cur, &mut buf, out)?;
+                        // Several rotations between two polls: the generations written
+                        // after the old file and already rotated away come first.
+                        copy_missed_generations(path, cur.id, &mut buf, out)?;
                     }
                     current = open(path, false)?;
                     progressed = true;
@@ -70,6 +73,36 @@ pub fn follow(
         }
         if !progressed {
             std::thread::sleep(POLL);
+        }
+    }
+    Ok(())
+}
+
+/// After the followed file (`old`) was rotated: copy, oldest first, every rotated file
+/// newer than it (`NAME.log.K-1` .. `NAME.log.1` where `old` is now `NAME.log.K`; all of
+/// them if `old` was already dropped).
+fn copy_missed_generations(
+    path: &Path,
+    old: (u64, u64),
+    buf: &mut [u8],
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let rotated = |k: usize| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{k}"));
+        std::path::PathBuf::from(p)
+    };
+    let mut newer = Vec::new();
+    for k in 1.. {
+        match fs::metadata(rotated(k)) {
+            Ok(meta) if (meta.dev(), meta.ino()) == old => break,
+            Ok(_) => newer.push(rotated(k)),
+            Err(_) => break,
+        }
+    }
+    for p in newer.iter().rev() {
+        if let Some(mut cur) = open(p, false)? {
+            copy_new(&mut cur, buf, out)?;
         }
     }
     Ok(())

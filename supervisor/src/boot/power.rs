@@ -10,6 +10,26 @@ pub use crate::control::protocol::PowerAction;
 use super::console;
 use crate::reaper;
 
+/// Whether a process other than kennel is left. `kill(-1, 0)` cannot tell: it also
+/// counts kernel threads, so the user processes are found in /proc (a kernel thread has
+/// no executable).
+fn any_left() -> bool {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let name = e.file_name();
+        let Some(pid) = name.to_str() else {
+            return false;
+        };
+        pid.bytes().all(|b| b.is_ascii_digit())
+            && pid != "1"
+            && pid != me
+            && std::fs::read_link(e.path().join("exe")).is_ok()
+    })
+}
+
 /// TERM every process left, wait (bounded), KILL the rest, sync, unmount, `reboot(2)`.
 /// Every step is said on the console. Never returns.
 pub fn finish(action: PowerAction) -> ! {
@@ -22,9 +42,7 @@ pub fn finish(action: PowerAction) -> ! {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         reaper::reap_all();
-        // SAFETY: signal 0 only asks whether any process is left.
-        let any_left = unsafe { libc::kill(-1, 0) } == 0;
-        if !any_left {
+        if !any_left() {
             break;
         }
         if Instant::now() > deadline {

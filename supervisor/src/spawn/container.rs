@@ -40,7 +40,6 @@ fn flags(ns: &[Namespace]) -> CloneFlags {
 /// Run the container path; `report` is the helper's socket to the daemon (close-on-exec).
 pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infallible, SpawnFailure> {
     if let Some(path) = &c.join_net {
-        wait_for_own_netns(path)?;
         let fd = std::fs::File::open(path)
             .map_err(|e| fail("open network namespace", path.display().to_string(), e))?;
         nix::sched::setns(&fd, CloneFlags::CLONE_NEWNET).map_err(|e| {
@@ -120,32 +119,6 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
             reset_signals();
             become_service(spec)
         }
-    }
-}
-
-/// The unit whose network namespace we join counts as up once its helper is spawned,
-/// which may be before that helper has created the namespace: until then its
-/// `/proc/PID/ns/net` is still kennel's own (ours), and joining it would put this
-/// container on kennel's network. Wait until it differs (a unit named in `network =
-/// "unit:..."` always has a namespace of its own).
-fn wait_for_own_netns(path: &std::path::Path) -> Result<(), SpawnFailure> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let ours = std::fs::read_link("/proc/self/ns/net")
-        .map_err(|e| fail("read network namespace", "/proc/self/ns/net", e))?;
-    loop {
-        let theirs = std::fs::read_link(path)
-            .map_err(|e| fail("open network namespace", path.display().to_string(), e))?;
-        if theirs != ours {
-            return Ok(());
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(fail(
-                "join network namespace",
-                path.display().to_string(),
-                "the unit never created its network namespace",
-            ));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 

@@ -1,0 +1,363 @@
+//! Containers: the service's own namespaces and hostname, the overlay root filesystem
+//! (read-only layers, whiteouts, the init layer, the writable layer and `persist`),
+//! volumes, the network, masked paths, and failures that name their step.
+
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+
+use crate::ctr::{opaque, whiteout, Rig};
+use crate::harness::{ns_pids, KENNEL};
+
+/// Keep a container's service running once its script is done.
+const STAY: &str = "exec sleep 100000";
+
+#[test]
+fn container_sees_only_its_own_processes_under_kennels_init() {
+    let s = Rig::new();
+    s.sh_container("web", &format!("ps -o pid,comm; echo listed; {STAY}"), "");
+    s.up();
+    let out = s.wait_stdout("web", "listed", 1);
+    let pids: Vec<i32> = out
+        .iter()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    // The init (1), the service's shell (2), and `ps` unless the shell ran it in-process.
+    assert!(pids.contains(&1) && pids.contains(&2), "{out:?}");
+    assert!(pids.iter().all(|&p| p <= 3), "{out:?}");
+
+    // From the host: the unit's pid is the helper; its child is PID 1 inside, and kennel.
+    let helper = s.host_pid(s.pid("web"));
+    let init = crate::harness::children(helper)[0];
+    assert_eq!(ns_pids(init).last(), Some(&1), "init's pid inside");
+    let exe = fs::read_link(format!("/proc/{init}/exe")).expect("init exe");
+    assert_eq!(exe, fs::canonicalize(KENNEL).expect("kennel path"));
+}
+
+#[test]
+fn hostname_is_the_unit_name_or_the_configured_one() {
+    let s = Rig::new();
+    s.sh_container("web", &format!("echo host=$(hostname); {STAY}"), "");
+    s.sh_container(
+        "api",
+        &format!("echo host=$(hostname) file=$(cat /etc/hostname); {STAY}"),
+        "hostname = \"api.example\"\n",
+    );
+    s.up();
+    s.wait_stdout("web", "host=web", 1);
+    s.wait_stdout("api", "host=api.example file=api.example", 1);
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").expect("host's hostname");
+    assert!(!["web", "api.example"].contains(&host.trim()));
+}
+
+#[test]
+fn read_only_layer_is_never_changed_and_writes_land_in_the_writable_layer() {
+    let s = Rig::new();
+    let layer = s.state.join("layers/busybox");
+    let passwd = fs::read_to_string(layer.join("etc/passwd")).expect("layer passwd");
+    s.sh_container(
+        "web",
+        &format!(
+            "echo 'extra:x:1000:1000::/:/bin/sh' >> /etc/passwd && rm /etc/group && \
+             echo new > /newfile && echo written; {STAY}"
+        ),
+        "",
+    );
+    s.up();
+    s.wait_stdout("web", "written", 1);
+
+    let upper = s.state.join("containers/web/upper");
+    let copied = fs::read_to_string(upper.join("etc/passwd")).expect("copied-up passwd");
+    assert_eq!(copied, format!("{passwd}extra:x:1000:1000::/:/bin/sh\n"));
+    assert_eq!(fs::read_to_string(upper.join("newfile")).unwrap(), "new\n");
+    let gone = fs::symlink_metadata(upper.join("etc/group")).expect("whiteout of /etc/group");
+    assert!(
+        gone.file_type().is_char_device(),
+        "a deletion is a whiteout"
+    );
+
+    assert_eq!(
+        fs::read_to_string(layer.join("etc/passwd")).unwrap(),
+        passwd
+    );
+    assert!(layer.join("etc/group").exists());
+    assert!(!layer.join("newfile").exists());
+    // Inside, the deletion holds.
+    let out = s.exec(&["web", "cat", "/etc/group"]);
+    assert!(!out.status.success(), "{out:?}");
+}
+
+#[test]
+fn whiteout_and_opaque_dir_in_an_upper_layer_hide_lower_files() {
+    let s = Rig::new();
+    let lower = s.path("lower");
+    let upper = s.path("upper");
+    fs::create_dir_all(lower.join("data")).unwrap();
+    fs::write(lower.join("gone.txt"), "lower\n").unwrap();
+    fs::write(lower.join("kept.txt"), "lower\n").unwrap();
+    fs::write(lower.join("data/a.txt"), "a\n").unwrap();
+    fs::create_dir_all(upper.join("data")).unwrap();
+    fs::write(upper.join("data/c.txt"), "c\n").unwrap();
+    whiteout(&upper.join("gone.txt"));
+    opaque(&upper.join("data"));
+    s.unit(
+        "web",
+        &format!(
+            "[service]\ncommand = [\"/bin/sh\", \"-c\", \"ls /; echo data=$(ls /data); echo listed; {STAY}\"]\n\
+             [container]\nrootfs = [\"busybox\", \"{}\", \"{}\"]\n",
+            lower.display(),
+            upper.display()
+        ),
+    );
+    s.up();
+    let out = s.wait_stdout("web", "listed", 1);
+    assert!(out.contains(&"kept.txt".to_string()), "{out:?}");
+    assert!(!out.contains(&"gone.txt".to_string()), "{out:?}");
+    assert!(out.contains(&"data=c.txt".to_string()), "{out:?}");
+}
+
+#[test]
+fn init_layer_writes_hostname_hosts_and_resolv_conf_outside_the_writable_layer() {
+    let s = Rig::new();
+    let show = format!("cat /etc/hostname /etc/hosts /etc/resolv.conf; echo shown; {STAY}");
+    s.sh_container(
+        "web",
+        &show,
+        "hosts = { db = \"10.0.0.2\", cache = \"fd00::7\" }\ndns = [\"192.0.2.53\", \"192.0.2.54\"]\n",
+    );
+    s.sh_container("plain", &show, "");
+    s.up();
+    let out = s.wait_stdout("web", "shown", 1);
+    for line in [
+        "web",
+        "127.0.0.1\tlocalhost",
+        "127.0.1.1\tweb",
+        "10.0.0.2\tdb",
+        "fd00::7\tcache",
+        "nameserver 192.0.2.53",
+        "nameserver 192.0.2.54",
+    ] {
+        assert!(out.contains(&line.to_string()), "{line:?} in {out:?}");
+    }
+    // Without `dns`: a copy of the host's resolv.conf.
+    let out = s.wait_stdout("plain", "shown", 1);
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    for line in host.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(out.contains(&line.to_string()), "{line:?} in {out:?}");
+    }
+    for f in ["hostname", "hosts", "resolv.conf"] {
+        let up = s.state.join("containers/web/upper/etc").join(f);
+        assert!(!up.exists(), "{} is in the writable layer", up.display());
+    }
+}
+
+#[test]
+fn writable_layer_is_fresh_at_each_start_unless_persist() {
+    let s = Rig::new();
+    let probe = format!("[ -e /marker ] && echo found || echo missing; touch /marker; {STAY}");
+    s.sh_container("fresh", &probe, "");
+    s.sh_container("kept", &probe, "persist = true\n");
+    s.up();
+    s.wait_stdout("fresh", "missing", 1);
+    s.wait_stdout("kept", "missing", 1);
+    s.ok(&["restart", "fresh", "kept"]);
+    assert_eq!(s.wait_stdout("fresh", "missing", 2), ["missing", "missing"]);
+    assert_eq!(s.wait_stdout("kept", "found", 1), ["missing", "found"]);
+}
+
+#[test]
+fn volumes_bind_read_only_bind_read_write_tmpfs_and_named() {
+    let s = Rig::new();
+    fs::create_dir_all(s.path("site")).unwrap();
+    fs::write(s.path("site/index.html"), "hello\n").unwrap();
+    fs::create_dir_all(s.path("out")).unwrap();
+    let script = "echo x > /www/index.html 2>/dev/null && echo ro=writable || echo ro=refused; \
+                  echo site=$(cat /www/index.html); \
+                  echo from-inside > /out/file && echo rw=ok; \
+                  echo $(grep ' /scratch ' /proc/mounts | cut -d' ' -f1,3); \
+                  grep ' /scratch ' /proc/mounts | grep -q size=1024k && echo size=1024k; \
+                  echo data=$(cat /data/runs 2>/dev/null); echo run >> /data/runs; \
+                  echo mounted; exec sleep 100000";
+    s.sh_container(
+        "web",
+        script,
+        &format!(
+            "volumes = [\n  {{ source = \"{}\", target = \"/www\", read_only = true }},\n  \
+             {{ source = \"{}\", target = \"/out\" }},\n  \
+             {{ type = \"tmpfs\", target = \"/scratch\", size = \"1M\" }},\n  \
+             {{ type = \"volume\", name = \"data\", target = \"/data\" }},\n]\n",
+            s.p("site"),
+            s.p("out")
+        ),
+    );
+    s.up();
+    let out = s.wait_stdout("web", "mounted", 1);
+    let expect = [
+        "ro=refused",
+        "site=hello",
+        "rw=ok",
+        "tmpfs tmpfs",
+        "size=1024k",
+        "data=",
+    ];
+    for line in expect {
+        assert!(out.contains(&line.to_string()), "{line:?} in {out:?}");
+    }
+    assert_eq!(s.read("site/index.html").as_deref(), Some("hello\n"));
+    assert_eq!(s.read("out/file").as_deref(), Some("from-inside\n"));
+    let named = s.state.join("volumes/data/runs");
+    assert_eq!(fs::read_to_string(&named).unwrap(), "run\n");
+
+    s.ok(&["restart", "web"]);
+    let out = s.wait_stdout("web", "mounted", 2);
+    assert!(out.contains(&"data=run".to_string()), "{out:?}");
+    assert_eq!(fs::read_to_string(&named).unwrap(), "run\nrun\n");
+}
+
+#[test]
+fn network_none_has_only_loopback() {
+    let s = Rig::new();
+    s.sh_container(
+        "web",
+        &format!("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; echo listed; {STAY}"),
+        "network = \"none\"\n",
+    );
+    s.up();
+    let out = s.wait_stdout("web", "listed", 1);
+    assert_eq!(out, ["lo", "listed"]);
+    let addr = s.exec_ok(&["web", "ip", "addr", "show", "lo"]);
+    assert!(
+        addr.contains("UP") && addr.contains("127.0.0.1/8"),
+        "{addr}"
+    );
+}
+
+#[test]
+fn network_unit_joins_the_other_units_network_namespace() {
+    let s = Rig::new();
+    s.sh_container(
+        "db",
+        "echo pong > /var/www/ping; echo started; exec httpd -f -p 127.0.0.1:21001 -h /var/www",
+        "",
+    );
+    s.sh_container(
+        "web",
+        &format!("echo started; {STAY}"),
+        "network = \"unit:db\"\n",
+    );
+    s.up();
+    s.wait_started("db");
+    s.wait_started("web");
+    let ns = |unit: &str| s.exec_ok(&[unit, "readlink", "/proc/self/ns/net"]);
+    let (db, web) = (ns("db"), ns("web"));
+    assert_eq!(db, web);
+    assert_ne!(
+        db.trim(),
+        fs::read_link("/proc/self/ns/net")
+            .unwrap()
+            .display()
+            .to_string()
+    );
+    s.wait_for("web to reach db's server on 127.0.0.1", || {
+        s.exec(&[
+            "web",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://127.0.0.1:21001/ping",
+        ])
+        .stdout
+            == b"pong\n"
+    });
+}
+
+#[test]
+fn masked_paths_are_hidden_and_proc_sys_is_read_only() {
+    let s = Rig::new();
+    s.sh_container("web", &format!("echo started; {STAY}"), "");
+    s.up();
+    s.wait_started("web");
+    let sh = |script: &str| s.exec(&["web", "sh", "-c", script]);
+    // /proc/kcore: absent on kernels without it, else masked (empty).
+    let kcore = sh("[ ! -e /proc/kcore ] || [ ! -s /proc/kcore ] && [ -z \"$(head -c 1 /proc/kcore 2>/dev/null)\" ]");
+    assert!(kcore.status.success(), "{kcore:?}");
+    let timer = sh("cat /proc/timer_list | wc -c");
+    assert_eq!(String::from_utf8_lossy(&timer.stdout).trim(), "0");
+    let firmware = sh("ls -A /sys/firmware | wc -l");
+    assert_eq!(String::from_utf8_lossy(&firmware.stdout).trim(), "0");
+    // In the container's own UTS namespace this would only rename the container; it must
+    // fail all the same.
+    let write = sh("echo renamed > /proc/sys/kernel/hostname");
+    assert!(!write.status.success(), "{write:?}");
+    assert!(
+        String::from_utf8_lossy(&write.stderr).contains("Read-only"),
+        "{write:?}"
+    );
+    assert_eq!(s.exec_ok(&["web", "hostname"]), "web\n");
+}
+
+#[test]
+fn missing_layer_fails_the_start_with_one_line_and_the_restart_policy_applies() {
+    let s = Rig::new();
+    s.unit(
+        "web",
+        "[service]\ncommand = [\"/bin/true\"]\n[container]\nrootfs = [\"busybox\", \"nope\"]\n\
+         [restart]\ndelay = \"50ms\"\nmax_delay = \"50ms\"\nburst = 2\ninterval = \"1m\"\n",
+    );
+    s.up();
+    s.wait_state("web", "failed");
+    let expect = format!(
+        "layer \"nope\" not found: {} is not a directory",
+        s.state.join("layers/nope").display()
+    );
+    s.wait_log("web", "kennel", &expect);
+    let spawn_failures: Vec<String> = s
+        .records("web")
+        .into_iter()
+        .filter(|r| r.stream == "kennel" && r.text.contains(&expect))
+        .map(|r| r.text)
+        .collect();
+    assert!(spawn_failures.len() >= 2, "tried again: {spawn_failures:?}");
+    assert!(spawn_failures.iter().all(|l| !l.contains('\n')));
+    let st = s.status("web");
+    assert!(
+        st["detail"].as_str().unwrap_or("").contains("start limit"),
+        "{st}"
+    );
+    assert!(
+        s.sandbox_mounts(true).is_empty(),
+        "{:?}",
+        s.sandbox_mounts(true)
+    );
+}
+
+#[test]
+fn failed_bind_volume_names_its_source_and_leaves_nothing_mounted() {
+    let s = Rig::new();
+    let missing = s.p("no-such-dir");
+    s.unit(
+        "web",
+        &format!(
+            "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n\
+             [container]\nrootfs = [\"busybox\"]\n\
+             volumes = [{{ type = \"tmpfs\", target = \"/tmp\" }}, {{ source = \"{missing}\", target = \"/x\" }}]\n\
+             [restart]\npolicy = \"no\"\n"
+        ),
+    );
+    s.up();
+    s.wait_state("web", "failed");
+    let detail = s.detail("web");
+    assert!(
+        detail.contains("bind volume source") && detail.contains(&missing),
+        "{detail}"
+    );
+    assert!(!detail.contains('\n'), "{detail:?}");
+    s.wait_log("web", "kennel", &missing);
+    // The overlay, /proc, /dev and the tmpfs were mounted before the failure: in the
+    // container's own mount namespace, gone with it.
+    assert!(
+        s.sandbox_mounts(true).is_empty(),
+        "{:?}",
+        s.sandbox_mounts(true)
+    );
+}

@@ -1,0 +1,444 @@
+//! Helpers of the container, cgroup and exec tests: a [`Rig`] (a [`Sandbox`] with its own
+//! cgroup parent, removed from every hierarchy when the test ends, and a busybox layer),
+//! layers with whiteouts, `kennel exec` shortcuts, and a private tmux server ([`Tmux`]).
+
+use std::ffi::CString;
+use std::fs;
+use std::ops::Deref;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::harness::{alive, proc_status_field, Sandbox, KENNEL, PATIENCE};
+
+/// Root of the machine's cgroup hierarchies (hybrid here: v1 controllers + `unified`).
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A name unique to this test process and call (cgroup parents, tmux sockets).
+pub fn unique(prefix: &str) -> String {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// The busybox layer, built once per test process (by `examples/layers/busybox.sh`) under
+/// the target's temporary directory; directories left there by earlier test processes
+/// that are gone are removed.
+pub fn busybox_layer() -> &'static Path {
+    static LAYER: OnceLock<PathBuf> = OnceLock::new();
+    LAYER.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        fs::create_dir_all(tmp).expect("mkdir target tmp");
+        for e in fs::read_dir(tmp).expect("read target tmp").flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("busybox-layer-")
+                .and_then(|p| p.parse::<i32>().ok());
+            if pid.is_some_and(|p| !alive(p)) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+        let dir = tmp.join(format!("busybox-layer-{}", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/layers/busybox.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(&dir)
+            .output()
+            .expect("run busybox.sh");
+        assert!(
+            out.status.success(),
+            "busybox.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// A unit cgroup parent for one test (`/kennel-ctr-PID-N`: a prefix of its own, so that it
+/// never collides with the sandbox's default parent), removed with whatever kennel created
+/// under it from every hierarchy when dropped.
+pub struct CgroupParent {
+    pub name: String,
+}
+
+impl CgroupParent {
+    pub fn new() -> CgroupParent {
+        CgroupParent {
+            name: format!("/{}", unique("kennel-ctr")),
+        }
+    }
+
+    /// The parent's directory in every hierarchy where it exists.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let rel = self.name.trim_start_matches('/');
+        let mut out = Vec::new();
+        for e in fs::read_dir(CGROUP_ROOT).into_iter().flatten().flatten() {
+            let d = e.path().join(rel);
+            if d.is_dir() {
+                out.push(d);
+            }
+        }
+        let root = Path::new(CGROUP_ROOT).join(rel);
+        if root.is_dir() {
+            out.push(root);
+        }
+        out
+    }
+
+    /// A unit's cgroup in a v1 controller's hierarchy (`memory`, `pids`, `cpu`), or in the
+    /// v2 tree when the machine has no v1 hierarchies.
+    pub fn unit_dir(&self, controller: &str, unit: &str) -> PathBuf {
+        let rel = self.name.trim_start_matches('/');
+        let v1 = Path::new(CGROUP_ROOT).join(controller);
+        if v1.join("cgroup.procs").exists() {
+            v1.join(rel).join(unit)
+        } else {
+            Path::new(CGROUP_ROOT).join(rel).join(unit)
+        }
+    }
+
+    /// The unit's cgroup directories, every hierarchy.
+    pub fn unit_dirs(&self, unit: &str) -> Vec<PathBuf> {
+        self.dirs()
+            .into_iter()
+            .map(|d| d.join(unit))
+            .filter(|d| d.is_dir())
+            .collect()
+    }
+}
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        // The sandbox's processes die asynchronously after its kill: a cgroup with tasks
+        // refuses rmdir (EBUSY) for a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for d in self.dirs() {
+            while rmdir_tree(&d).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// rmdir a cgroup and its children, deepest first (cgroup dirs hold only control files,
+/// which rmdir takes along).
+fn rmdir_tree(dir: &Path) -> std::io::Result<()> {
+    for e in fs::read_dir(dir)?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            rmdir_tree(&e.path())?;
+        }
+    }
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A [`Sandbox`] whose kennel puts unit cgroups under a parent of the test's own, with the
+/// busybox layer in its store as `busybox`. Derefs to the sandbox.
+pub struct Rig {
+    /// Dropped first: kennel and its namespace go before the cgroups are removed.
+    pub s: Sandbox,
+    pub cgroup: CgroupParent,
+}
+
+impl Deref for Rig {
+    type Target = Sandbox;
+    fn deref(&self) -> &Sandbox {
+        &self.s
+    }
+}
+
+impl Rig {
+    pub fn new() -> Rig {
+        let s = Sandbox::new();
+        let layers = s.state.join("layers");
+        fs::create_dir_all(&layers).expect("mkdir layers");
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(busybox_layer())
+            .arg(layers.join("busybox"))
+            .output()
+            .expect("cp -a the busybox layer");
+        assert!(out.status.success(), "cp -a: {out:?}");
+        Rig {
+            s,
+            cgroup: CgroupParent::new(),
+        }
+    }
+
+    /// `kennel up --cgroup-parent PARENT` (also to restart it on the same directories).
+    pub fn up(&self) -> &Self {
+        self.s.up_with(&["--cgroup-parent", &self.cgroup.name]);
+        self
+    }
+
+    /// A container unit on the busybox layer: `command`, then more `[container]` keys.
+    pub fn container(&self, name: &str, command: &[&str], container: &str) -> &Self {
+        self.s.unit(
+            name,
+            &format!(
+                "[service]\ncommand = {}\n[container]\nrootfs = [\"busybox\"]\n{container}",
+                toml_list(command)
+            ),
+        );
+        self
+    }
+
+    /// A container unit running `/bin/sh -c SCRIPT`.
+    pub fn sh_container(&self, name: &str, script: &str, container: &str) -> &Self {
+        self.container(name, &["/bin/sh", "-c", script], container)
+    }
+
+    /// `kennel exec ARGS`.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        self.s.kennel(&all)
+    }
+
+    /// `kennel exec ARGS`, which must succeed; its stdout.
+    pub fn exec_ok(&self, args: &[&str]) -> String {
+        let out = self.exec(args);
+        assert!(
+            out.status.success(),
+            "kennel exec {args:?}: {}\nstdout {:?}\nstderr {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.daemon_output()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kennel exec ARGS` started in the background (stdin /dev/null, output piped).
+    pub fn exec_child(&self, args: &[&str]) -> Child {
+        Command::new(KENNEL)
+            .arg("exec")
+            .args(args)
+            .env("KENNEL_SOCKET", &self.socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kennel exec")
+    }
+
+    /// The unit's stdout lines so far.
+    pub fn stdout(&self, unit: &str) -> Vec<String> {
+        self.records(unit)
+            .into_iter()
+            .filter(|r| r.stream == "stdout")
+            .map(|r| r.text)
+            .collect()
+    }
+
+    /// Wait until the unit has written `line` to stdout `n` times; its stdout lines.
+    pub fn wait_stdout(&self, unit: &str, line: &str, n: usize) -> Vec<String> {
+        self.wait_for(&format!("{unit} to print {line:?} {n} time(s)"), || {
+            self.stdout(unit).iter().filter(|l| *l == line).count() >= n
+        });
+        self.stdout(unit)
+    }
+
+    /// Wait until the unit's service printed `started` (the services of these tests print
+    /// it first thing).
+    pub fn wait_started(&self, unit: &str) {
+        self.wait_stdout(unit, "started", 1);
+        // The service can print before kennel has heard that its helper reached exec.
+        self.wait_state(unit, "up");
+    }
+
+    /// The pids of the unit's `kennel exec` sessions (`execs` in `status --json`).
+    pub fn execs(&self, unit: &str) -> Vec<i64> {
+        self.status(unit)["execs"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p.as_i64()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Host pids of kennel's descendants (those in containers included) whose argv is
+    /// exactly `argv`.
+    pub fn find_process(&self, argv: &[&str]) -> Vec<i32> {
+        let want: Vec<u8> = argv
+            .iter()
+            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+            .collect();
+        let kennel = self.daemon_pid();
+        let descends = |mut pid: i32| {
+            while pid > 1 {
+                if pid == kennel {
+                    return true;
+                }
+                let ppid = proc_status_field(pid, "PPid").and_then(|p| p.parse().ok());
+                pid = ppid.unwrap_or(0);
+            }
+            false
+        };
+        fs::read_dir("/proc")
+            .expect("read /proc")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|p| fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == want))
+            .filter(|&p| descends(p))
+            .collect()
+    }
+
+    /// The mounts under the sandbox directory in the test's mount namespace and, while
+    /// kennel runs, in kennel's (where a container's mounts must never show).
+    pub fn sandbox_mounts(&self, kennel_runs: bool) -> Vec<String> {
+        let dir = self.dir.path().display().to_string();
+        let mut files = vec!["/proc/self/mountinfo".to_string()];
+        if kennel_runs {
+            files.push(format!("/proc/{}/mountinfo", self.daemon_pid()));
+        }
+        files
+            .iter()
+            .flat_map(|f| {
+                fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| l.contains(&dir))
+            .collect()
+    }
+}
+
+/// Poll `cond` until it holds, failing after [`PATIENCE`]; for waits while no kennel runs
+/// (`Sandbox::wait_for` fails as soon as the daemon has exited).
+pub fn poll(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A TOML array of strings.
+pub fn toml_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// Mark `path` (in a layer) as a whiteout: a 0/0 character device hides the lower file.
+pub fn whiteout(path: &Path) {
+    let c = CString::new(path.as_os_str().as_bytes()).expect("path");
+    // SAFETY: mknod(2) with a valid C string.
+    let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) };
+    assert_eq!(
+        rc,
+        0,
+        "mknod {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Mark the directory `path` (in a layer) opaque: it hides the lower layers' directory.
+pub fn opaque(path: &Path) {
+    let c = CString::new(path.as_os_str().as_bytes()).expect("path");
+    let name = c"trusted.overlay.opaque";
+    // SAFETY: setxattr(2) with valid C strings and a one-byte value.
+    let rc = unsafe { libc::setxattr(c.as_ptr(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+    assert_eq!(
+        rc,
+        0,
+        "setxattr {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// A tmux server of the test's own (`tmux -L NAME`), killed when dropped.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Start a detached `cols`x`rows` session running `command` (a `sh` command line).
+    pub fn start(cols: u16, rows: u16, command: &str) -> Tmux {
+        let t = Tmux {
+            socket: unique("kennel-it"),
+        };
+        let (x, y) = (cols.to_string(), rows.to_string());
+        t.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            &x,
+            "-y",
+            &y,
+            command,
+        ]);
+        t
+    }
+
+    /// Run `tmux -L SOCKET ARGS`, which must succeed; its stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tmux");
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Type `keys` (tmux key names: text, `Enter`, `C-c`).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// The screen's lines, without trailing blanks.
+    pub fn screen(&self) -> Vec<String> {
+        self.run(&["capture-pane", "-p", "-t", "main"])
+            .lines()
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    }
+
+    /// Wait until a line of the screen is exactly `line`.
+    pub fn wait_line(&self, line: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.screen().iter().any(|l| l == line) {
+            assert!(
+                Instant::now() < deadline,
+                "no line {line:?} on the screen:\n{}",
+                self.screen().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .env_remove("TMUX")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}

@@ -1,0 +1,240 @@
+//! `kennel exec`: a terminal session driven like a person would (tmux), binary-safe pipes
+//! with stdout and stderr apart, Docker's exit codes, sessions that end with the unit or
+//! with their client, and exec in a plain (non-container) unit.
+
+use std::fs;
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use crate::ctr::{Rig, Tmux};
+use crate::harness::{alive, KENNEL};
+
+/// A container unit `web` that prints `started` once set up, then sleeps.
+fn web() -> Rig {
+    let s = Rig::new();
+    s.sh_container("web", "echo started; exec sleep 100000", "");
+    s.up();
+    s.wait_started("web");
+    s
+}
+
+#[test]
+fn tty_session_has_the_units_hostname_window_size_ctrl_c_and_exit_code() {
+    let s = web();
+    let t = Tmux::start(
+        100,
+        30,
+        &format!(
+            "KENNEL_SOCKET={} {KENNEL} exec -it web sh; echo EXIT=$?; sleep 100000",
+            s.socket.display()
+        ),
+    );
+    t.wait_line("/ #");
+    t.keys(&["echo host=$(hostname) size=$(stty size)", "Enter"]);
+    t.wait_line("host=web size=30 100");
+
+    t.run(&["resize-window", "-t", "main", "-x", "120", "-y", "40"]);
+    t.keys(&["echo size=$(stty size)", "Enter"]);
+    t.wait_line("size=40 120");
+
+    t.keys(&["sleep 100", "Enter"]);
+    s.wait_for("sleep 100 to run", || {
+        !s.find_process(&["sleep", "100"]).is_empty()
+    });
+    t.keys(&["C-c"]);
+    t.keys(&["echo back=$((40+2))", "Enter"]);
+    t.wait_line("back=42");
+
+    t.keys(&["exit 3", "Enter"]);
+    t.wait_line("EXIT=3");
+}
+
+#[test]
+fn binary_stdin_round_trips_through_exec_i() {
+    let s = web();
+    let mut data = vec![0u8; 50 << 20];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut data))
+        .expect("random bytes");
+    fs::write(s.path("in.bin"), &data).unwrap();
+    let out = Command::new(KENNEL)
+        .args(["exec", "-i", "web", "cat"])
+        .env("KENNEL_SOCKET", &s.socket)
+        .stdin(fs::File::open(s.path("in.bin")).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("kennel exec -i");
+    assert!(
+        out.status.success(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), data.len());
+    assert!(out.stdout == data, "the bytes came back changed");
+}
+
+#[test]
+fn stderr_is_kept_apart_from_stdout() {
+    let s = web();
+    let out = s.exec(&[
+        "web",
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; echo out2; echo err2 >&2",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out1\nout2\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err1\nerr2\n");
+}
+
+#[test]
+fn exit_code_is_the_commands_or_128_plus_its_signal() {
+    let s = web();
+    let code = |args: &[&str]| s.exec(args).status.code();
+    assert_eq!(code(&["web", "true"]), Some(0));
+    assert_eq!(code(&["web", "sh", "-c", "exit 3"]), Some(3));
+    assert_eq!(code(&["web", "sh", "-c", "kill -INT $$"]), Some(130));
+}
+
+#[test]
+fn exit_codes_125_126_127_say_why_kennel_could_not_run_it() {
+    let s = web();
+    s.sh_container("idle", "exit 0", "");
+    s.ok(&["reload"]);
+    s.wait_for("idle to have exited", || s.state("idle") != "up");
+    let run = |args: &[&str], code: i32, text: &str| {
+        let out = s.exec(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(text), "{args:?}: {err:?} should say {text:?}");
+    };
+    run(&["nope", "true"], 125, "unknown unit \"nope\"");
+    run(&["idle", "true"], 125, "unit idle is not running");
+    run(
+        &["web", "/etc/hosts"],
+        126,
+        "exec /etc/hosts: Permission denied",
+    );
+    run(
+        &["web", "no-such-command"],
+        127,
+        "no-such-command: command not found",
+    );
+    run(&["web", "/no/such/file"], 127, "/no/such/file");
+}
+
+#[test]
+fn exec_session_ends_with_the_units_stop() {
+    let s = web();
+    let mut client = s.exec_child(&["web", "sleep", "1000"]);
+    s.wait_for("the exec'd sleep", || {
+        !s.find_process(&["sleep", "1000"]).is_empty()
+    });
+    let sleep = s.find_process(&["sleep", "1000"])[0];
+    s.ok(&["stop", "web"]);
+    s.wait_for("the client to exit", || {
+        client.try_wait().unwrap().is_some()
+    });
+    assert!(!alive(sleep), "the exec'd sleep survived the stop");
+}
+
+#[test]
+fn killed_client_ends_its_session() {
+    let s = web();
+    for (args, argv) in [
+        (&["-i", "web", "sleep", "1001"][..], ["sleep", "1001"]),
+        (&["-t", "web", "sleep", "1002"][..], ["sleep", "1002"]),
+    ] {
+        let mut client = s.exec_child(args);
+        s.wait_for("the exec'd sleep", || !s.find_process(&argv).is_empty());
+        let sleep = s.find_process(&argv)[0];
+        assert!(!s.execs("web").is_empty());
+        client.kill().unwrap();
+        client.wait().unwrap();
+        s.wait_for("the session's end", || {
+            !alive(sleep) && s.execs("web").is_empty()
+        });
+    }
+    assert_eq!(s.state("web"), "up");
+}
+
+#[test]
+fn exec_shows_in_status_and_ps_inside_shows_the_units_processes() {
+    let s = web();
+    let mut client = s.exec_child(&["web", "sleep", "1003"]);
+    s.wait_for("the session in status", || !s.execs("web").is_empty());
+    let execs = s.execs("web");
+    let text = s.ok(&["status", "web"]);
+    assert!(text.contains(&format!("exec: {}", execs[0])), "{text}");
+    s.wait_for("the exec'd sleep", || {
+        !s.find_process(&["sleep", "1003"]).is_empty()
+    });
+    let ps = s.exec_ok(&["web", "ps", "-o", "pid,args"]);
+    assert!(ps.contains("sleep 100000"), "the service: {ps}");
+    assert!(ps.contains("sleep 1003"), "the other exec: {ps}");
+    assert!(ps.lines().count() < 10, "only the unit's processes: {ps}");
+    client.kill().unwrap();
+    client.wait().unwrap();
+}
+
+#[test]
+fn exec_in_a_plain_unit_gets_its_cgroup_user_environment_and_directory() {
+    let s = Rig::new();
+    fs::create_dir_all(s.path("work")).unwrap();
+    s.unit(
+        "plain",
+        &format!(
+            "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\nuser = \"nobody\"\n\
+             environment = {{ GREETING = \"hello\" }}\nworking_dir = \"{}\"\n",
+            s.p("work")
+        ),
+    );
+    s.up();
+    s.wait_state("plain", "up");
+    let show = "echo uid=$(id -u) greeting=$GREETING pwd=$(pwd)";
+    let out = s.exec_ok(&["plain", "sh", "-c", show]);
+    assert_eq!(
+        out,
+        format!("uid=65534 greeting=hello pwd={}\n", s.p("work"))
+    );
+    let cgroups = s.exec_ok(&["plain", "cat", "/proc/self/cgroup"]);
+    let unit_cgroup = format!("{}/plain", s.cgroup.name);
+    assert!(
+        cgroups
+            .lines()
+            .any(|l| l.contains(":pids:") && l.ends_with(&unit_cgroup)),
+        "{cgroups}"
+    );
+
+    let out = s.exec_ok(&[
+        "-u",
+        "0",
+        "-e",
+        "GREETING=bye",
+        "-w",
+        "/",
+        "plain",
+        "sh",
+        "-c",
+        show,
+    ]);
+    assert_eq!(out, "uid=0 greeting=bye pwd=/\n");
+}
+
+/// A unit is up once its helper reached exec, so its namespaces exist: an exec at once
+/// never runs in kennel's own (before that was so, it ran on the host).
+#[test]
+fn exec_right_after_a_start_runs_inside_the_container() {
+    let s = Rig::new();
+    s.sh_container("web", "echo started; exec sleep 100000", "");
+    s.up();
+    let host = fs::read_link("/proc/self/ns/net")
+        .unwrap()
+        .display()
+        .to_string();
+    for _ in 0..5 {
+        s.ok(&["restart", "web"]);
+        let ns = s.exec_ok(&["web", "readlink", "/proc/self/ns/net"]);
+        assert_ne!(ns.trim(), host, "exec ran in kennel's network namespace");
+    }
+}
