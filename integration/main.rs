@@ -11,6 +11,7 @@ mod check;
 mod containers;
 mod control;
 mod exec;
+mod images;
 mod logs;
 mod readiness;
 mod reaping;

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 use kennel_units::ImageRef;
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
 
 use crate::digest::{Digest, HashReader};
 use crate::error::{ImageError, Result};
@@ -74,12 +74,20 @@ pub fn import(
         .clone()
         .or(plan.default_name.clone())
         .ok_or_else(|| format_err(path, "the image has no name: give --name NAME:TAG"))?;
-    let config: ImageConfiguration =
+    // As a JSON value: oci-spec 0.7's ImageConfiguration wrongly requires `history`.
+    let config: serde_json::Value =
         serde_json::from_slice(&plan.config).map_err(|source| ImageError::Json {
             what: format!("config of {}", path.display()),
             source,
         })?;
-    let diff_ids = config.rootfs().diff_ids();
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_str().map(String::from))
+                .collect()
+        })
+        .ok_or_else(|| format_err(path, "the config has no rootfs.diff_ids"))?;
     if diff_ids.len() != plan.layers.len() {
         return Err(format_err(
             path,
@@ -93,7 +101,7 @@ pub fn import(
     let _lock = store.lock(false)?;
     progress.start(plan.layers.iter().map(|l| l.size).sum(), plan.layers.len());
     let mut names = Vec::new();
-    for (i, (blob, diff_id)) in plan.layers.iter().zip(diff_ids).enumerate() {
+    for (i, (blob, diff_id)) in plan.layers.iter().zip(&diff_ids).enumerate() {
         let diff_id = Digest::parse(diff_id)
             .ok_or_else(|| format_err(path, &format!("invalid diff_id {diff_id:?}")))?;
         if store.has_layer(&diff_id) {
@@ -132,10 +140,7 @@ pub fn import(
         name: name.name.clone(),
         tag: name.tag.clone(),
         layers: names,
-        config: serde_json::from_slice(&plan.config).map_err(|source| ImageError::Json {
-            what: format!("config of {}", path.display()),
-            source,
-        })?,
+        config,
     };
     store.save_image(&image)?;
     Ok(image)

@@ -115,7 +115,6 @@ pub fn list(store: &Store, units: &[(String, Vec<String>)]) -> Result<Vec<LayerR
 /// removed layers.
 pub fn gc(store: &Store, units: &[(String, Vec<String>)]) -> Result<Vec<String>> {
     let _lock = store.lock(true)?;
-    store.clean_stale();
     let users = users(store, units)?;
     let mut removed = Vec::new();
     for name in store.layer_names()? {

@@ -21,6 +21,7 @@ pub mod commit;
 pub mod digest;
 pub mod error;
 pub mod export;
+mod fsops;
 pub mod import;
 pub mod inventory;
 pub mod pack;

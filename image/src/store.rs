@@ -2,10 +2,11 @@
 //! of their uncompressed tar, plus names: plain directories or symlinks to a digest
 //! layer) and `STATE/images/` (one JSON record per `NAME:TAG`).
 //!
-//! Nothing half-written is ever visible: a layer is unpacked into `layers/.tmp-*` (held
-//! with `flock`, so a crashed writer's leftovers can be told from a live one's) and
+//! Nothing half-written is ever visible: a layer is unpacked into `layers/.tmp-*` and
 //! renamed when verified; an image record is written to `images/.tmp-*` and renamed.
-//! Imports and commits hold the store lock shared; `gc` and `rm` hold it exclusive.
+//! Imports and commits hold the store lock (`flock` of `layers/.lock`) shared; `gc` and
+//! `rm` hold it exclusive, and whoever holds it exclusive removes what crashed writers
+//! left.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -63,7 +64,6 @@ pub struct StoreLock(#[allow(dead_code)] File);
 /// A layer unpacked under a temporary name, not yet visible. Dropping it removes it.
 pub struct PendingLayer {
     dir: PathBuf,
-    _lock: File,
     layers: PathBuf,
     /// The digest of the tar that was unpacked.
     pub diff_id: Digest,
@@ -114,6 +114,9 @@ impl Store {
     }
 
     /// The store lock: shared for writers that add, exclusive for those that remove.
+    /// Under the exclusive lock no writer is at work, so the temporary files there are
+    /// were left by crashed writers: they are removed. A writer that finds no other one
+    /// at work (it gets the exclusive lock at once) cleans up too, then holds it shared.
     pub fn lock(&self, exclusive: bool) -> Result<StoreLock> {
         let path = self.layers.join(".lock");
         let f = File::options()
@@ -122,6 +125,12 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(io("open", &path))?;
+        if flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+            self.clean_stale();
+            if exclusive {
+                return Ok(StoreLock(f));
+            }
+        }
         let op = if exclusive {
             libc::LOCK_EX
         } else {
@@ -129,6 +138,9 @@ impl Store {
         };
         if !flock(&f, op) {
             return Err(io("lock", &path)(std::io::Error::last_os_error()));
+        }
+        if exclusive {
+            self.clean_stale();
         }
         Ok(StoreLock(f))
     }
@@ -138,16 +150,13 @@ impl Store {
         self.layers.join(diff_id.dir_name()).is_dir()
     }
 
-    /// Unpacks a layer tar into a temporary directory, hashing the tar on the way.
+    /// Unpacks a layer tar into a temporary directory, hashing the tar on the way. The
+    /// caller holds the store lock (shared).
     pub fn unpack_layer<R: Read>(&self, tar: R, opts: &UnpackOptions) -> Result<PendingLayer> {
-        self.clean_stale();
         let dir = self.layers.join(temp_name(".tmp-"));
         fs::create_dir(&dir).map_err(io("create", &dir))?;
-        let lock = File::open(&dir).map_err(io("open", &dir))?;
-        flock(&lock, libc::LOCK_EX);
         let mut pending = PendingLayer {
             dir,
-            _lock: lock,
             layers: self.layers.clone(),
             diff_id: Digest::of(b""),
             size: 0,
@@ -165,35 +174,21 @@ impl Store {
         Ok(pending)
     }
 
-    /// Removes what crashed writers left: temporary layers nobody holds, temporary
-    /// image records older than an hour.
-    pub fn clean_stale(&self) {
-        let Ok(rd) = fs::read_dir(&self.layers) else {
-            return;
-        };
-        for e in rd.flatten() {
-            if !e.file_name().to_string_lossy().starts_with(".tmp-") {
-                continue;
-            }
-            let p = e.path();
-            if let Ok(f) = File::open(&p) {
-                if flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
-                    let _ = fs::remove_dir_all(&p);
+    /// Removes what crashed writers left (`.tmp-*` in `layers/`, `layers/.meta/` and
+    /// `images/`). Only under the exclusive store lock.
+    fn clean_stale(&self) {
+        for dir in [&self.layers, &self.layers.join(".meta"), &self.images] {
+            let Ok(rd) = fs::read_dir(dir) else { continue };
+            for e in rd.flatten() {
+                if !e.file_name().to_string_lossy().starts_with(".tmp-") {
+                    continue;
                 }
-            }
-        }
-        let Ok(rd) = fs::read_dir(&self.images) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 3600);
-            if e.file_name().to_string_lossy().starts_with(".tmp-") && old {
-                let _ = fs::remove_file(e.path());
+                let p = e.path();
+                if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                    let _ = fs::remove_dir_all(&p);
+                } else {
+                    let _ = fs::remove_file(&p);
+                }
             }
         }
     }

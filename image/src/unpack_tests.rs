@@ -2,7 +2,7 @@
 //! are device nodes, opaque directories trusted xattrs).
 
 use super::*;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 /// An entry of a crafted tar: raw name bytes (anything, `..` and `/` included).
 enum E<'a> {

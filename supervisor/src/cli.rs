@@ -112,8 +112,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Only this unit.
-    pub unit: Option<String>,
+    /// Only these units (in this order).
+    pub units: Vec<String>,
     /// Print JSON (the protocol's status rows) instead of a table.
     #[arg(long)]
     pub json: bool,

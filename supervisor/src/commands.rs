@@ -34,15 +34,29 @@ fn code(r: Result<i32, i32>) -> i32 {
 
 pub fn status(args: StatusArgs) -> i32 {
     code((|| {
-        let body = call(
-            &args.client,
-            RequestBody::Status {
-                unit: args.unit.clone(),
-            },
-        )?;
-        let ReplyBody::Status { units } = body else {
+        let one = match args.units.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+        let body = call(&args.client, RequestBody::Status { unit: one })?;
+        let ReplyBody::Status { units: all } = body else {
             eprintln!("kennel: unexpected reply to status");
             return Err(EXIT_NO_DAEMON);
+        };
+        let units: Vec<StatusRow> = if args.units.len() > 1 {
+            let mut picked = Vec::new();
+            for name in &args.units {
+                match all.iter().find(|r| &r.status.name == name) {
+                    Some(r) => picked.push(r.clone()),
+                    None => {
+                        eprintln!("kennel: unknown unit {name:?}");
+                        return Err(EXIT_FAILED);
+                    }
+                }
+            }
+            picked
+        } else {
+            all
         };
         if args.json {
             match serde_json::to_string_pretty(&units) {

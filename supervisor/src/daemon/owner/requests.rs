@@ -1,0 +1,298 @@
+//! Answering the control socket: status rows, commands handed to the core, exec
+//! sessions, freeze/thaw for commit, power requests, and the core's replies.
+
+use super::*;
+
+impl Owner {
+    /// As a machine's init: stop everything in order, then `action` (a second request
+    /// while stopping kills what remains).
+    pub(super) fn power_down(&mut self, action: PowerAction, why: String) {
+        let force = self.sup.is_shutting_down();
+        info!(
+            "{why}: {action:?}: stopping every unit{}",
+            if force { " at once" } else { "" }
+        );
+        self.power = Some(action);
+        self.sup.handle(Event::Shutdown { force }, Instant::now());
+    }
+
+    pub(super) fn control(&mut self, req: ControlRequest) {
+        let now = Instant::now();
+        let (command, wait, plan) = match req.body {
+            RequestBody::Status { unit } => {
+                let reply = match unit {
+                    None => {
+                        let units = self
+                            .sup
+                            .status(now)
+                            .into_iter()
+                            .map(|s| self.row(s))
+                            .collect();
+                        Reply::Ok(ReplyBody::Status { units })
+                    }
+                    Some(name) => match self.sup.unit_status(&name, now) {
+                        Some(s) => Reply::Ok(ReplyBody::Status {
+                            units: vec![self.row(s)],
+                        }),
+                        None => Reply::Error(unknown(&name)),
+                    },
+                };
+                let _ = req.reply.send(reply.into());
+                return;
+            }
+            RequestBody::LogPath { unit } => {
+                let path = kennel_logs::log_path(&self.opts.log_dir, &unit);
+                let reply = if self.sup.units().get(&unit).is_some() || path.exists() {
+                    Reply::Ok(ReplyBody::LogPath {
+                        path: path.display().to_string(),
+                    })
+                } else {
+                    Reply::Error(unknown(&unit))
+                };
+                let _ = req.reply.send(reply.into());
+                return;
+            }
+            RequestBody::Power { action } => {
+                if !self.opts.boot {
+                    let msg = "power requests are for kennel as a machine's init (kennel boot); \
+                               use `kennel shutdown` to stop this kennel";
+                    let _ = req
+                        .reply
+                        .send(Reply::Error(ProtoError::new(ErrorKind::BadRequest, msg)).into());
+                    return;
+                }
+                self.power = Some(action);
+                (Command::Shutdown, true, None)
+            }
+            RequestBody::Freeze {
+                unit,
+                thaw_after_ms,
+            } => {
+                let reply = self.freeze(&unit, Some(thaw_after_ms.unwrap_or(60_000)));
+                let _ = req.reply.send(reply.into());
+                return;
+            }
+            RequestBody::Thaw { unit } => {
+                let reply = self.freeze(&unit, None);
+                let _ = req.reply.send(reply.into());
+                return;
+            }
+            RequestBody::Exec(x) => {
+                self.exec(x, req.reply);
+                return;
+            }
+            RequestBody::Start { units, wait } => (Command::Start(units), wait, None),
+            RequestBody::Stop { units, wait } => (Command::Stop(units), wait, None),
+            RequestBody::Restart { units, wait } => (Command::Restart(units), wait, None),
+            RequestBody::Shutdown => (Command::Shutdown, true, None),
+            RequestBody::Reload { wait } => {
+                match kennel_units::load_paths(std::slice::from_ref(&self.opts.units)) {
+                    Ok(set) => {
+                        let plan = reload_plan(self.sup.units(), &set);
+                        (Command::Reload(set), wait, Some(plan))
+                    }
+                    Err(diags) => {
+                        let msg = format!(
+                            "units in {} are invalid; nothing was changed:\n{}",
+                            self.opts.units.display(),
+                            render(&diags)
+                        );
+                        warn!("reload refused: {msg}");
+                        let _ = req.reply.send(
+                            Reply::Error(ProtoError::new(ErrorKind::InvalidUnits, msg)).into(),
+                        );
+                        return;
+                    }
+                }
+            }
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(
+            id,
+            Pending {
+                reply: req.reply,
+                plan,
+            },
+        );
+        self.sup.handle(Event::Command { id, command, wait }, now);
+    }
+
+    pub(super) fn row(&self, status: kennel_core::UnitStatus) -> StatusRow {
+        let resources = if status.pid.is_some() {
+            self.cgroups.stats(&status.name)
+        } else {
+            None
+        };
+        let mut execs: Vec<Pid> = self
+            .sessions
+            .iter()
+            .filter(|(_, u)| **u == status.name)
+            .map(|(p, _)| *p)
+            .collect();
+        execs.sort_unstable();
+        StatusRow {
+            status,
+            resources,
+            execs,
+        }
+    }
+
+    /// `freeze` (`Some(delay of the automatic thaw)`) or `thaw` (`None`) the cgroup of a
+    /// running unit, for `kennel commit`.
+    pub(super) fn freeze(&self, unit: &str, thaw_after: Option<u64>) -> Reply {
+        if self.sup.units().get(unit).is_none() {
+            return Reply::Error(unknown(unit));
+        }
+        if self
+            .sup
+            .unit_status(unit, Instant::now())
+            .and_then(|s| s.pid)
+            .is_none()
+        {
+            let msg = format!("unit {unit} is not running");
+            return Reply::Error(ProtoError::new(ErrorKind::NotRunning, msg));
+        }
+        match container::freeze(self.opts.cgroup_parent.as_deref(), unit, thaw_after) {
+            Ok(()) => Reply::Ok(ReplyBody::Done),
+            Err(e) => Reply::Error(ProtoError::new(ErrorKind::UnitFailed, e)),
+        }
+    }
+
+    /// `kennel exec`: start the command through the one spawn path, inside the unit, and
+    /// hand its stdio to the client.
+    pub(super) fn exec(&mut self, x: ExecRequest, reply: oneshot::Sender<Answer>) {
+        let fail = |kind, msg: String| Answer::Reply(Reply::Error(ProtoError::new(kind, msg)));
+        let now = Instant::now();
+        if self.sup.units().get(&x.unit).is_none() {
+            let _ = reply.send(Reply::Error(unknown(&x.unit)).into());
+            return;
+        }
+        let Some(pid) = self.sup.unit_status(&x.unit, now).and_then(|s| s.pid) else {
+            let _ = reply.send(fail(
+                ErrorKind::NotRunning,
+                format!("unit {} is not running", x.unit),
+            ));
+            return;
+        };
+        let Some(mut spec) = self.unit_spec(&x.unit, x.argv.clone(), pid) else {
+            return;
+        };
+        if let Some(u) = &x.user {
+            spec.user = Some(u.clone());
+        }
+        spec.env.extend(x.env.iter().cloned());
+        if let Some(w) = &x.workdir {
+            spec.working_dir = Some(PathBuf::from(w));
+        }
+        let stdio = match exec::Stdio::new(&x) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = reply.send(fail(
+                    ErrorKind::NotRunning,
+                    format!("exec in {}: {e}", x.unit),
+                ));
+                return;
+            }
+        };
+        spec.tty = x.tty;
+        spec.stdin_passed = stdio.stdin.is_some();
+        let launched = match spawn::launch(&spec, stdio.stdin, stdio.stdout, stdio.stderr) {
+            Ok(l) => l,
+            Err(e) => {
+                let body = ReplyBody::ExecExited {
+                    code: 125,
+                    error: Some(e.to_string()),
+                };
+                let _ = reply.send(Reply::Ok(body).into());
+                return;
+            }
+        };
+        let epid = launched.pid;
+        let (exit_tx, exit_rx) = oneshot::channel();
+        self.probe_pids.insert(epid, (x.unit.clone(), exit_tx));
+        self.sessions.insert(epid, x.unit.clone());
+        info!(unit = %x.unit, pid = epid, "exec {:?}", x.argv);
+        let (done_tx, done_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let failure = launched.outcome().await.err();
+            let status = exit_rx.await;
+            let body = match failure {
+                Some(f) => ReplyBody::ExecExited {
+                    code: f.exit_code,
+                    error: Some(f.to_string()),
+                },
+                None => ReplyBody::ExecExited {
+                    code: status.map_or(125, ExitStatus::as_code),
+                    error: None,
+                },
+            };
+            let _ = done_tx.send(body);
+        });
+        let session = ExecSession {
+            pid: epid,
+            fds: stdio.client,
+            done: done_rx,
+        };
+        let _ = reply.send(Answer::Exec(session));
+    }
+
+    pub(super) fn reply(&mut self, id: RequestId, result: Result<(), kennel_core::CommandError>) {
+        if id == UP_ID {
+            match &result {
+                Ok(()) => {
+                    info!("all units up (uptime {})", uptime());
+                    notify::notify_parent_ready();
+                    if self.opts.test_panic && cfg!(feature = "test-panic") {
+                        panic!("kennel.test_panic=1: a panic on purpose, to test emergency mode");
+                    }
+                }
+                Err(e) => warn!("not all units came up: {}", ProtoError::from(e.clone())),
+            }
+            return;
+        }
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        let reply = match result {
+            Ok(()) => Reply::Ok(p.plan.unwrap_or(ReplyBody::Done)),
+            Err(e) => Reply::Error(e.into()),
+        };
+        let _ = p.reply.send(reply.into());
+    }
+}
+
+/// The machine's uptime as `/proc/uptime` has it (`12.34s`).
+pub(super) fn uptime() -> String {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(|u| format!("{u}s")))
+        .unwrap_or_else(|| "?".into())
+}
+
+pub(super) fn unknown(name: &str) -> ProtoError {
+    ProtoError::new(ErrorKind::UnknownUnit, format!("unknown unit {name:?}"))
+}
+
+pub(super) fn reload_plan(old: &UnitSet, new: &UnitSet) -> ReplyBody {
+    let old_names: BTreeSet<&str> = old.names().collect();
+    let new_names: BTreeSet<&str> = new.names().collect();
+    let added = new_names
+        .difference(&old_names)
+        .map(|s| s.to_string())
+        .collect();
+    let removed = old_names
+        .difference(&new_names)
+        .map(|s| s.to_string())
+        .collect();
+    let changed = new_names
+        .intersection(&old_names)
+        .filter(|n| old.get(n) != new.get(n))
+        .map(|s| s.to_string())
+        .collect();
+    ReplyBody::Reloaded {
+        added,
+        removed,
+        changed,
+    }
+}

@@ -1,0 +1,233 @@
+//! Starting processes for units: the spawn spec (environment, notify socket, container,
+//! cgroup), the log pipes, readiness and health watchers.
+
+use super::*;
+
+impl Owner {
+    pub(super) fn spawn(&mut self, unit: Unit) {
+        let now = Instant::now();
+        let name = unit.name.clone();
+        let spec = match self.prepare_spawn(&unit) {
+            Ok(spec) => spec,
+            Err(reason) => {
+                self.sup.handle(
+                    Event::SpawnFailed {
+                        unit: name,
+                        pid: None,
+                        reason,
+                    },
+                    now,
+                );
+                return;
+            }
+        };
+        let pipes = match (pipe(), pipe()) {
+            (Ok(o), Ok(e)) => (o, e),
+            (Err(err), _) | (_, Err(err)) => {
+                let reason = format!("create output pipes: {err}");
+                self.sup.handle(
+                    Event::SpawnFailed {
+                        unit: name,
+                        pid: None,
+                        reason,
+                    },
+                    now,
+                );
+                return;
+            }
+        };
+        let ((out_r, out_w), (err_r, err_w)) = pipes;
+        match spawn::launch(&spec, None, Stdio::from(out_w), Stdio::from(err_w)) {
+            Ok(launched) => {
+                let pid = launched.pid;
+                let _capture = self.logs.attach(&name, &unit.logs, out_r, err_r);
+                let tx = self.tx.clone();
+                let unit_name = name.clone();
+                self.launching.insert(pid, None);
+                tokio::spawn(async move {
+                    let failure = launched.outcome().await.err();
+                    let _ = tx.send(Input::Launched {
+                        unit: unit_name,
+                        pid,
+                        failure,
+                    });
+                });
+                // The core hears `Spawned` once the helper reached exec (Input::Launched):
+                // a command that cannot be started is then a failed start, not a unit
+                // that was up for a millisecond, and a stop signal finds the process
+                // group the helper creates with setsid.
+                debug!(unit = %name, pid, "helper started");
+                self.cgroups.spawned(&name, pid);
+            }
+            Err(e) => {
+                self.sup.handle(
+                    Event::SpawnFailed {
+                        unit: name,
+                        pid: None,
+                        reason: e.to_string(),
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    /// Everything the helper needs to start `unit`: notify socket, container, cgroup.
+    pub(super) fn prepare_spawn(&mut self, unit: &Unit) -> Result<SpawnSpec, String> {
+        let name = &unit.name;
+        self.notify.remove(name);
+        let mut notify_path = None;
+        if matches!(
+            unit.ready,
+            Some(kennel_units::Ready {
+                probe: ReadyProbe::Notify,
+                ..
+            })
+        ) {
+            let dir = self.notify_dir();
+            let sock = NotifySocket::bind(&dir, name, resolve_uid(unit.service.user.as_deref()))
+                .map_err(|e| format!("bind notify socket {}: {e}", dir.join(name).display()))?;
+            notify_path = Some(sock.path.clone());
+            self.notify.insert(name.clone(), Arc::new(sock));
+        }
+        let mut spec = self.base_spec(unit, unit.service.command.clone());
+        match &unit.container {
+            Some(c) => {
+                let net_pid = match &c.network {
+                    kennel_units::Network::Unit(other) => self
+                        .sup
+                        .unit_status(other, Instant::now())
+                        .and_then(|s| s.pid),
+                    _ => None,
+                };
+                spec.container = Some(container::spec(
+                    name,
+                    c,
+                    &self.opts.state_dir,
+                    net_pid,
+                    notify_path.as_deref(),
+                )?);
+                spec.base_env = container::base_env(name, c, notify_path.is_some());
+                container::apply_image(&mut spec, name, c, &self.opts.state_dir)?;
+                spec.security = Some(container::security(c)?);
+            }
+            None => {
+                if let Some(p) = &notify_path {
+                    spec.base_env
+                        .push(("NOTIFY_SOCKET".into(), p.display().to_string()));
+                }
+            }
+        }
+        spec.cgroup_procs = self.cgroups.join_files(unit)?;
+        Ok(spec)
+    }
+
+    /// The spec for running `argv` as part of `unit` (the service itself, or a probe).
+    pub(super) fn base_spec(&self, unit: &Unit, argv: Vec<String>) -> SpawnSpec {
+        let mut base_env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k != "NOTIFY_SOCKET" && k != "KENNEL_SOCKET")
+            .collect();
+        if !base_env.iter().any(|(k, _)| k == "PATH") {
+            base_env.push(("PATH".into(), DEFAULT_PATH.into()));
+        }
+        base_env.push(("KENNEL_UNIT".into(), unit.name.clone()));
+        SpawnSpec {
+            unit: unit.name.clone(),
+            argv,
+            base_env,
+            environment_file: unit.service.environment_file.clone(),
+            env: unit
+                .service
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            working_dir: unit.service.working_dir.clone(),
+            user: unit.service.user.clone(),
+            new_session: true,
+            cgroup_procs: Vec::new(),
+            container: None,
+            join: None,
+            stdin_passed: false,
+            tty: false,
+            security: None,
+        }
+    }
+
+    /// The spec for running `argv` inside running unit `unit` (main pid `pid`): a probe or
+    /// an exec. It joins the unit's cgroup and, for a container, its namespaces.
+    pub(super) fn unit_spec(&self, unit: &str, argv: Vec<String>, pid: Pid) -> Option<SpawnSpec> {
+        let u = self.sup.units().get(unit)?;
+        let mut spec = self.base_spec(u, argv);
+        spec.cgroup_procs = self.cgroups.procs_of(unit);
+        if let Some(c) = &u.container {
+            spec.base_env = container::base_env(unit, c, false);
+            // Best effort: probes and execs run even if the record is gone.
+            let _ = container::apply_image(&mut spec, unit, c, &self.opts.state_dir);
+            spec.join = Some(exec::join_spec(pid, c));
+            spec.security = container::security(c).ok();
+        }
+        Some(spec)
+    }
+
+    pub(super) fn notify_dir(&self) -> PathBuf {
+        match self.opts.socket.parent() {
+            Some(dir) => dir.join("notify"),
+            None => self.opts.state_dir.join("notify"),
+        }
+    }
+
+    pub(super) fn watch_ready(&mut self, unit: String, pid: Pid, probe: ReadyProbe) {
+        let tx = self.tx.clone();
+        let task = match probe {
+            ReadyProbe::Notify => {
+                let Some(sock) = self.notify.get(&unit).cloned() else {
+                    warn!(unit = %unit, "notify readiness asked but the unit has no notify socket");
+                    return;
+                };
+                tokio::spawn(probes::ready_notify(tx, unit.clone(), pid, sock))
+            }
+            ReadyProbe::Tcp(addr) => tokio::spawn(probes::ready_tcp(tx, unit.clone(), pid, addr)),
+            ReadyProbe::Command(argv) => {
+                let Some(spec) = self.unit_spec(&unit, argv, pid) else {
+                    return;
+                };
+                tokio::spawn(probes::ready_command(tx, unit.clone(), pid, spec))
+            }
+        };
+        self.watchers
+            .entry(unit)
+            .or_default()
+            .push(task.abort_handle());
+    }
+
+    pub(super) fn unwatch(&mut self, unit: &str) {
+        for task in self.watchers.remove(unit).unwrap_or_default() {
+            task.abort();
+        }
+        for (pid, (owner, _)) in &self.probe_pids {
+            if owner == unit {
+                // SAFETY: kill(2) on the probe's own process group.
+                unsafe {
+                    libc::kill(-*pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
+}
+
+/// The uid a unit runs as, for the ownership of its notify socket.
+pub(super) fn resolve_uid(user: Option<&str>) -> Option<u32> {
+    let name = user?.split(':').next()?;
+    if let Ok(n) = name.parse::<u32>() {
+        return Some(n);
+    }
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw())
+}
