@@ -10,6 +10,7 @@ mod cgroups;
 mod check;
 mod containers;
 mod control;
+mod escape;
 mod exec;
 mod images;
 mod logs;

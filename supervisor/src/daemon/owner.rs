@@ -27,7 +27,7 @@ use crate::control::protocol::{
 };
 use crate::control::server::{self, Answer, ControlRequest, ExecSession};
 use crate::reaper;
-use crate::spawn::{self, env::DEFAULT_PATH, SpawnSpec};
+use crate::spawn::{self, env::DEFAULT_PATH, spec::SecuritySpec, SpawnSpec};
 
 /// Why the daemon could not start (once running it never fails, it only shuts down).
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +75,9 @@ struct Owner {
     cgroups: UnitCgroups,
     /// What to do once stopped, as a machine's init.
     power: Option<PowerAction>,
+    /// The security settings each container unit's current process started with (exec
+    /// and probes join under the same).
+    security: HashMap<String, SecuritySpec>,
     /// Client requests waiting for the core's `Reply`.
     pending: HashMap<RequestId, Pending>,
     next_id: RequestId,
@@ -123,6 +126,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         launching: HashMap::new(),
         cgroups,
         pending: HashMap::new(),
+        security: HashMap::new(),
         power: None,
         next_id: UP_ID + 1,
         exit: None,
@@ -237,8 +241,12 @@ impl Owner {
             }
             Action::WatchReady { unit, pid, probe } => self.watch_ready(unit, pid, probe),
             Action::WatchHealth { unit, pid, health } => {
-                let Some(spec) = self.unit_spec(&unit, health.command.clone(), pid) else {
-                    return;
+                let spec = match self.unit_spec(&unit, health.command.clone(), pid) {
+                    Ok(spec) => spec,
+                    Err(e) => {
+                        warn!(unit = %unit, "cannot run health checks: {e}");
+                        return;
+                    }
                 };
                 let task = tokio::spawn(probes::health(
                     self.tx.clone(),

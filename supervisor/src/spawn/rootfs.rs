@@ -210,10 +210,69 @@ fn mount_fs(
         .map_err(|e| fail(&format!("mount {fstype} on"), &target, errno(e)))
 }
 
+/// Make the (recursive) bind mount at `target` read-only: `target` itself and every mount
+/// under it, since a read-only remount applies to one mount only and would leave the
+/// submounts of a bound tree writable. Each mount keeps its own nosuid, nodev, noexec and
+/// atime flags (a bind remount replaces them all).
 fn remount_ro(target: &Path) -> Result<(), SpawnFailure> {
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
-        .map_err(|e| fail("remount read-only", target, errno(e)))
+    let mut points = vec![target.to_path_buf()];
+    let real = fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| fail("read mounts under", target, e))?;
+    for line in mountinfo.lines() {
+        let Some(point) = line.split(' ').nth(4).map(unescape_mount_point) else {
+            continue;
+        };
+        let p = PathBuf::from(point);
+        if p != real && p.starts_with(&real) && !points.contains(&p) {
+            points.push(p);
+        }
+    }
+    for p in &points {
+        let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        if let Ok(st) = nix::sys::statvfs::statvfs(p) {
+            use nix::sys::statvfs::FsFlags;
+            for (has, keep) in [
+                (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+                (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+                (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+                (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+                (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+                (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+            ] {
+                if st.flags().contains(has) {
+                    flags |= keep;
+                }
+            }
+        }
+        mount(None::<&str>, p.as_path(), None::<&str>, flags, None::<&str>)
+            .map_err(|e| fail("remount read-only", p, errno(e)))?;
+    }
+    Ok(())
+}
+
+/// A mount point as /proc/self/mountinfo writes it: space, tab, newline and backslash
+/// are octal escapes (`\040`).
+fn unescape_mount_point(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `/dev` as a tmpfs with the standard nodes, devpts, shm and the fd links.

@@ -19,6 +19,7 @@ use super::spec::SpawnFailure;
 /// privileged, so it needs no no_new_privs; the filter lets the remaining steps through),
 /// the bounding set, and keep-caps for a non-root user with ambient capabilities.
 pub fn before_user(sec: &Security, root: bool, profile: &[Program]) -> Result<(), SpawnFailure> {
+    seal_descriptors()?;
     for (name, value) in &sec.limits {
         set_rlimit(name, *value)?;
     }
@@ -91,6 +92,56 @@ pub fn after_user(sec: &Security, root: bool) -> Result<(), SpawnFailure> {
                 "",
                 std::io::Error::last_os_error(),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Nothing of the host's may reach the container through a descriptor. Stdio that is the
+/// host's /dev/null (the helper opens it before it enters the container) is swapped for
+/// the container's: root inside could fchmod or fchown the host's node through it. And
+/// descriptors inherited by accident (left open, without close-on-exec, by whatever
+/// started kennel) are closed: the process would keep them across exec, and the init
+/// (which never execs) would hold them where `/proc/1/fd` shows them. kennel's own
+/// descriptors are close-on-exec; the passed stdio is 0-2.
+fn seal_descriptors() -> Result<(), SpawnFailure> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let null = std::fs::metadata("/dev/null").map_err(|e| fail("stat", "/dev/null", e))?;
+    for fd in 0..=2 {
+        // SAFETY: fstat on an fd number with a zeroed, correctly sized stat buffer.
+        let st = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) != 0 {
+                continue;
+            }
+            st
+        };
+        let is_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null.rdev();
+        if is_null && (st.st_dev, st.st_ino) != (null.dev(), null.ino()) {
+            let own = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map_err(|e| fail("open", "/dev/null", e))?;
+            nix::unistd::dup2(own.as_raw_fd(), fd)
+                .map_err(|e| fail("replace stdio with", "/dev/null", e.desc()))?;
+        }
+    }
+    let fds: Vec<libc::c_int> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| fail("list descriptors", "/proc/self/fd", e))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl/close on descriptor numbers; one that is not close-on-exec is not
+        // ours (the directory listing's own descriptor is close-on-exec and already gone).
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::close(fd);
+            }
         }
     }
     Ok(())

@@ -175,8 +175,16 @@ impl Owner {
             ));
             return;
         };
-        let Some(mut spec) = self.unit_spec(&x.unit, x.argv.clone(), pid) else {
-            return;
+        let mut spec = match self.unit_spec(&x.unit, x.argv.clone(), pid) {
+            Ok(spec) => spec,
+            Err(e) => {
+                let body = ReplyBody::ExecExited {
+                    code: 125,
+                    error: Some(e),
+                };
+                let _ = reply.send(Reply::Ok(body).into());
+                return;
+            }
         };
         if let Some(u) = &x.user {
             spec.user = Some(u.clone());

@@ -109,7 +109,11 @@ impl Owner {
                 )?);
                 spec.base_env = container::base_env(name, c, notify_path.is_some());
                 container::apply_image(&mut spec, name, c, &self.opts.state_dir)?;
-                spec.security = Some(container::security(c)?);
+                let security = container::security(c)?;
+                // Kept for exec and probes: they run under the settings the unit started with,
+                // even if a profile file changes or goes away meanwhile.
+                self.security.insert(name.clone(), security.clone());
+                spec.security = Some(security);
             }
             None => {
                 if let Some(p) = &notify_path {
@@ -156,8 +160,17 @@ impl Owner {
 
     /// The spec for running `argv` inside running unit `unit` (main pid `pid`): a probe or
     /// an exec. It joins the unit's cgroup and, for a container, its namespaces.
-    pub(super) fn unit_spec(&self, unit: &str, argv: Vec<String>, pid: Pid) -> Option<SpawnSpec> {
-        let u = self.sup.units().get(unit)?;
+    pub(super) fn unit_spec(
+        &self,
+        unit: &str,
+        argv: Vec<String>,
+        pid: Pid,
+    ) -> Result<SpawnSpec, String> {
+        let u = self
+            .sup
+            .units()
+            .get(unit)
+            .ok_or_else(|| format!("unknown unit {unit:?}"))?;
         let mut spec = self.base_spec(u, argv);
         spec.cgroup_procs = self.cgroups.procs_of(unit);
         if let Some(c) = &u.container {
@@ -165,9 +178,13 @@ impl Owner {
             // Best effort: probes and execs run even if the record is gone.
             let _ = container::apply_image(&mut spec, unit, c, &self.opts.state_dir);
             spec.join = Some(exec::join_spec(pid, c));
-            spec.security = container::security(c).ok();
+            // Never unconfined: the security the unit's process started with, or nothing runs.
+            let security = self.security.get(unit).cloned().ok_or_else(|| {
+                format!("unit {unit} has no security settings recorded; restart it")
+            })?;
+            spec.security = Some(security);
         }
-        Some(spec)
+        Ok(spec)
     }
 
     pub(super) fn notify_dir(&self) -> PathBuf {
@@ -189,8 +206,12 @@ impl Owner {
             }
             ReadyProbe::Tcp(addr) => tokio::spawn(probes::ready_tcp(tx, unit.clone(), pid, addr)),
             ReadyProbe::Command(argv) => {
-                let Some(spec) = self.unit_spec(&unit, argv, pid) else {
-                    return;
+                let spec = match self.unit_spec(&unit, argv, pid) {
+                    Ok(spec) => spec,
+                    Err(e) => {
+                        warn!(unit = %unit, "cannot run the readiness command: {e}");
+                        return;
+                    }
                 };
                 tokio::spawn(probes::ready_command(tx, unit.clone(), pid, spec))
             }
