@@ -54,32 +54,11 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
     let flags = flags(&c.namespaces);
     nix::sched::unshare(flags).map_err(|e| fail("unshare", format!("{flags:?}"), e.desc()))?;
 
-    let mut signals = None;
-    if flags.contains(CloneFlags::CLONE_NEWPID) {
-        // The first child is PID 1 of the new namespace; this process stays outside as the
-        // unit's pid, relaying signals to it and passing its exit code on.
-        let set = init::block_all_signals();
-        // SAFETY: the helper is single-threaded; the child only calls async-signal-safe
-        // code until it execs or exits (no locks held across fork in this process).
-        match unsafe { nix::unistd::fork() } {
-            Err(e) => return Err(fail("fork", "pid namespace init", e.desc())),
-            Ok(ForkResult::Parent { child }) => {
-                close(report);
-                let code = init::supervise(child.as_raw(), child.as_raw(), &set);
-                std::process::exit(code);
-            }
-            Ok(ForkResult::Child) => {
-                // SAFETY: prctl with integer arguments.
-                unsafe {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-                }
-                // Our own process group, so that a signal to the unit's group reaches the
-                // relay only (which forwards it once).
-                nix::unistd::setsid().map_err(|e| fail("setsid", "container init", e.desc()))?;
-                signals = Some(set);
-            }
-        }
-    }
+    let signals = if flags.contains(CloneFlags::CLONE_NEWPID) {
+        Some(fork_into_pid_namespace(report, "container init")?)
+    } else {
+        None
+    };
 
     if flags.contains(CloneFlags::CLONE_NEWUTS) {
         nix::unistd::sethostname(&c.hostname)
@@ -191,10 +170,22 @@ pub fn join(
     if !new_pid {
         return become_service(spec);
     }
+    fork_into_pid_namespace(report, "exec")?;
+    reset_signals();
+    become_service(spec)
+}
+
+/// After unshare or setns of a pid namespace: fork, so that the child is in it. This
+/// process stays outside as the unit's (or the session's) pid: it relays every signal to
+/// the child and exits with its code. Returns, in the child only, the blocked signal set;
+/// the child dies with the relay (PDEATHSIG) and leads its own session, so that a signal
+/// to the relay's group is forwarded once.
+fn fork_into_pid_namespace(report: RawFd, what: &str) -> Result<libc::sigset_t, SpawnFailure> {
     let set = init::block_all_signals();
-    // SAFETY: single-threaded helper; the child execs or exits.
+    // SAFETY: the helper is single-threaded; the child only runs the helper's own code
+    // until it execs or exits (no locks are held across fork in this process).
     match unsafe { nix::unistd::fork() } {
-        Err(e) => Err(fail("fork", "into the pid namespace", e.desc())),
+        Err(e) => Err(fail("fork", what, e.desc())),
         Ok(ForkResult::Parent { child }) => {
             close(report);
             let code = init::supervise(child.as_raw(), child.as_raw(), &set);
@@ -205,9 +196,8 @@ pub fn join(
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
             }
-            nix::unistd::setsid().map_err(|e| fail("setsid", "exec", e.desc()))?;
-            reset_signals();
-            become_service(spec)
+            nix::unistd::setsid().map_err(|e| fail("setsid", what, e.desc()))?;
+            Ok(set)
         }
     }
 }
