@@ -22,3 +22,4 @@ mod run;
 mod shutdown;
 mod stop;
 mod supervise;
+mod vm;

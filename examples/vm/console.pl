@@ -4,7 +4,8 @@
 # Copies qemu's output to stdout as it comes (partial lines too: a shell prompt shows at
 # once), and appends it to LOG line by line, with \r and ANSI colour sequences removed.
 # When the first line containing "all units up" arrives, writes LOG.all-units-up with the
-# seconds since T0 (the epoch time at which qemu was started) and that line.
+# seconds since T0 (the epoch time at which qemu was started) and that line; the same for
+# "not all units came up" in LOG.not-all-units-up.
 use strict;
 use warnings;
 use Time::HiRes qw(time);
@@ -13,7 +14,7 @@ my ($log, $t0) = @ARGV;
 die "usage: console.pl LOG T0\n" unless defined $t0;
 open(my $out, '>>', $log) or die "console.pl: $log: $!\n";
 my $buf  = '';
-my $seen = 0;
+my %seen;
 binmode STDIN;
 binmode STDOUT;
 
@@ -23,9 +24,12 @@ sub line {
     $line =~ s/\r//g;
     print $out $line, "\n";
     $out->flush;
-    if (!$seen && $line =~ /all units up/) {
-        $seen = 1;
-        if (open(my $t, '>', "$log.all-units-up")) {
+    # The end of the boot: every unit up, or kennel's word that not all of them came up.
+    for my $what (['all-units-up', qr/all units up/], ['not-all-units-up', qr/not all units came up/]) {
+        my ($name, $re) = @$what;
+        next if $seen{$name} || $line !~ $re;
+        $seen{$name} = 1;
+        if (open(my $t, '>', "$log.$name")) {
             printf $t "%.3f %s\n", $now - $t0, $line;
             close $t;
         }
