@@ -6,6 +6,7 @@
 mod ctr;
 mod harness;
 
+mod bench;
 mod cgroups;
 mod check;
 mod containers;

@@ -113,13 +113,36 @@ pub fn build(c: &ContainerSpec, d: &Dirs) -> Result<(), SpawnFailure> {
             d.work.display()
         ));
     }
+    // A writable layer thrown away at the next start needs no syncing: `volatile` spares
+    // the sync of the upper filesystem when the container's mount namespace goes away
+    // (kernels before 5.10 refuse the option: then mount without it).
+    let volatile = !c.read_only && !c.persist;
+    let with_volatile = format!("{opts},volatile");
+    let first = if volatile {
+        with_volatile.as_str()
+    } else {
+        opts.as_str()
+    };
     mount(
         Some("overlay"),
         &d.rootfs,
         Some("overlay"),
         flags,
-        Some(opts.as_str()),
+        Some(first),
     )
+    .or_else(|e| {
+        if volatile && e == Errno::EINVAL {
+            mount(
+                Some("overlay"),
+                &d.rootfs,
+                Some("overlay"),
+                flags,
+                Some(opts.as_str()),
+            )
+        } else {
+            Err(e)
+        }
+    })
     .map_err(|e| {
         fail(
             "mount overlay on",

@@ -1,0 +1,78 @@
+//! The benchmark (`bench/run.sh`, see docs/performance.md) runs end to end: its `--quick`
+//! mode (a few runs of each measurement) exits 0 and writes its report into a temporary
+//! directory (`--out`), never over docs/performance.md. Nothing here checks a time: a
+//! benchmark is never a test assert.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+#[test]
+fn bench_quick_runs_end_to_end() {
+    let repo = repo();
+    let out = tempfile::Builder::new()
+        .prefix("kennel-bench-out-")
+        .tempdir()
+        .expect("tempdir");
+    let started = Instant::now();
+    let output = Command::new("bash")
+        .arg(repo.join("bench/run.sh"))
+        .arg("--quick")
+        .arg("--out")
+        .arg(out.path())
+        .env("KENNEL_VM_KERNEL_CACHE", repo.join("target/vm-kernel"))
+        .env_remove("KENNEL")
+        .env_remove("BENCH_ARGS")
+        .current_dir(&repo)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bash bench/run.sh --quick");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "bench/run.sh --quick exited {:?}:\n{log}",
+        output.status.code()
+    );
+    let md = std::fs::read_to_string(out.path().join("performance.md"))
+        .unwrap_or_else(|e| panic!("no performance.md in {}: {e}\n{log}", out.path().display()));
+    for section in [
+        "## Targets",
+        "## 1. Container start",
+        "## 3. Exec",
+        "## 5. Footprint",
+    ] {
+        assert!(
+            md.contains(section),
+            "performance.md has no {section:?}:\n{md}"
+        );
+    }
+    for svg in ["performance-start.svg", "performance-rss.svg"] {
+        let text = std::fs::read_to_string(out.path().join(svg))
+            .unwrap_or_else(|e| panic!("no {svg}: {e}\n{log}"));
+        assert!(text.starts_with("<svg"), "{svg} is not an SVG");
+    }
+    // The numbers, for whoever reads the test output (never asserted).
+    let targets: String = md
+        .lines()
+        .skip_while(|l| !l.starts_with("## Targets"))
+        .take_while(|l| !l.starts_with("## 1."))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "bench --quick: {:.0}s\n{targets}",
+        started.elapsed().as_secs_f64()
+    );
+}
