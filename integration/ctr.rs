@@ -25,24 +25,31 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}", std::process::id())
 }
 
+/// `TARGET_TMPDIR/PREFIX-PID`, this test process's directory for a layer it builds; those
+/// of earlier test processes that are gone are removed first.
+pub fn process_layer_dir(prefix: &str) -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    fs::create_dir_all(tmp).expect("mkdir target tmp");
+    let stale = format!("{prefix}-");
+    for e in fs::read_dir(tmp).expect("read target tmp").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(&stale)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| !alive(p)) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+    tmp.join(format!("{prefix}-{}", std::process::id()))
+}
+
 /// The busybox layer, built once per test process (by `examples/layers/busybox.sh`) under
 /// the target's temporary directory; directories left there by earlier test processes
 /// that are gone are removed.
 pub fn busybox_layer() -> &'static Path {
     static LAYER: OnceLock<PathBuf> = OnceLock::new();
     LAYER.get_or_init(|| {
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        fs::create_dir_all(tmp).expect("mkdir target tmp");
-        for e in fs::read_dir(tmp).expect("read target tmp").flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let pid = name
-                .strip_prefix("busybox-layer-")
-                .and_then(|p| p.parse::<i32>().ok());
-            if pid.is_some_and(|p| !alive(p)) {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-        let dir = tmp.join(format!("busybox-layer-{}", std::process::id()));
+        let dir = process_layer_dir("busybox-layer");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/layers/busybox.sh");
         let out = Command::new("bash")
             .arg(&script)
@@ -74,19 +81,7 @@ impl CgroupParent {
 
     /// The parent's directory in every hierarchy where it exists.
     pub fn dirs(&self) -> Vec<PathBuf> {
-        let rel = self.name.trim_start_matches('/');
-        let mut out = Vec::new();
-        for e in fs::read_dir(CGROUP_ROOT).into_iter().flatten().flatten() {
-            let d = e.path().join(rel);
-            if d.is_dir() {
-                out.push(d);
-            }
-        }
-        let root = Path::new(CGROUP_ROOT).join(rel);
-        if root.is_dir() {
-            out.push(root);
-        }
-        out
+        crate::harness::cgroup_dirs(self.name.trim_start_matches('/'))
     }
 
     /// A unit's cgroup in a v1 controller's hierarchy (`memory`, `pids`, `cpu`), or in the

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::ctr::{toml_list, Rig};
-use crate::harness::{alive, KENNEL};
+use crate::harness::KENNEL;
 
 /// Keep a container's service running once its script is done.
 const STAY: &str = "exec sleep 100000";
@@ -33,18 +33,7 @@ const DEFAULT_CAPS: &str = "00000000a80425fb";
 fn attempts_layer() -> &'static Path {
     static LAYER: OnceLock<PathBuf> = OnceLock::new();
     LAYER.get_or_init(|| {
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        fs::create_dir_all(tmp).expect("mkdir target tmp");
-        for e in fs::read_dir(tmp).expect("read target tmp").flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let pid = name
-                .strip_prefix("escape-layer-")
-                .and_then(|p| p.parse::<i32>().ok());
-            if pid.is_some_and(|p| !alive(p)) {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-        let dir = tmp.join(format!("escape-layer-{}", std::process::id()));
+        let dir = crate::ctr::process_layer_dir("escape-layer");
         fs::create_dir_all(dir.join("bin")).expect("mkdir layer/bin");
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration/escape/attempts.c");
         let out = Command::new("gcc")

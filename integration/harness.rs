@@ -503,7 +503,7 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The directory `rel` in every cgroup hierarchy where it exists (each v1 controller's,
 /// and the v2 tree, mounted at the root or at `unified`).
-fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
+pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in fs::read_dir(CGROUP_ROOT).into_iter().flatten().flatten() {
         let d = e.path().join(rel);
