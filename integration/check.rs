@@ -108,3 +108,26 @@ fn up_refuses_invalid_units_with_the_same_messages() {
     assert!(!s.socket.exists(), "no socket was bound");
     assert!(!s.logs.exists(), "nothing was started");
 }
+
+#[test]
+fn every_example_unit_set_checks_ok() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (dir, n) in [
+        ("examples/quickstart", 7),
+        ("examples/vm/rootfs/etc/kennel/units", 4),
+        ("examples/vm/rootfs/etc/kennel/units-crashing", 3),
+    ] {
+        let out = std::process::Command::new(KENNEL)
+            .arg("check")
+            .arg(repo.join(dir))
+            .output()
+            .expect("run kennel check");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{dir}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.trim(), format!("{n} units OK"), "{dir}");
+    }
+}
