@@ -48,7 +48,7 @@ pub use cgroups::{Cgroups, SUPERVISOR_LEAF};
 pub use detect::Hierarchy;
 pub use devices::{default_rules, DeviceRule};
 pub use error::CgroupError;
-pub use stats::Stats;
+pub use stats::{Stats, StatsFiles};
 pub use unit::{UnitCgroup, UnitDir};
 
 /// The cgroup version of the host.

@@ -59,6 +59,76 @@ pub(crate) fn collect(unit: &UnitCgroup) -> Stats {
     }
 }
 
+/// The statistics files of one unit, kept open: reading them again (`pread` at offset 0
+/// regenerates a cgroup file's content) costs no path lookup, which is most of the cost
+/// of a status request over many units.
+#[derive(Debug)]
+pub struct StatsFiles {
+    memory_current: Option<std::fs::File>,
+    memory_peak: Option<std::fs::File>,
+    /// The CPU usage file, and whether it is v2's `cpu.stat` (`usage_usec` key).
+    cpu: Option<(std::fs::File, bool)>,
+    tasks: Option<std::fs::File>,
+}
+
+impl StatsFiles {
+    /// Open what this kernel and hierarchy provide (see [`Stats`]).
+    pub(crate) fn open(unit: &UnitCgroup) -> StatsFiles {
+        let open = |p: Option<std::path::PathBuf>| p.and_then(|p| std::fs::File::open(p).ok());
+        let file = |controller: &str, name: &str| unit.dir_for(controller).map(|d| d.join(name));
+        let cpu_stat = || open(unit.unified().map(|d| d.join("cpu.stat"))).map(|f| (f, true));
+        let (memory_current, memory_peak, cpu) = match unit.version() {
+            Version::V2 => (
+                open(file("memory", "memory.current")),
+                open(file("memory", "memory.peak")),
+                cpu_stat(),
+            ),
+            Version::V1 => (
+                open(file("memory", "memory.usage_in_bytes")),
+                open(file("memory", "memory.max_usage_in_bytes")),
+                open(file("cpuacct", "cpuacct.usage"))
+                    .map(|f| (f, false))
+                    .or_else(cpu_stat),
+            ),
+        };
+        StatsFiles {
+            memory_current,
+            memory_peak,
+            cpu,
+            tasks: open(file("pids", "pids.current")),
+        }
+    }
+
+    /// Read the numbers now; `unit` is used when there is no `pids.current`.
+    pub fn read(&self, unit: &UnitCgroup) -> Stats {
+        let text = |f: &std::fs::File| {
+            use std::os::unix::fs::FileExt;
+            let mut buf = [0u8; 1024];
+            let n = f.read_at(&mut buf, 0).ok()?;
+            Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+        };
+        let num = |f: &Option<std::fs::File>| {
+            f.as_ref()
+                .and_then(text)
+                .and_then(|t| t.trim().parse().ok())
+        };
+        let cpu_usage_ns = self.cpu.as_ref().and_then(|(f, keyed_usec)| {
+            let t = text(f)?;
+            if *keyed_usec {
+                keyed(&t, "usage_usec").map(|us| us * 1000)
+            } else {
+                t.trim().parse().ok()
+            }
+        });
+        Stats {
+            memory_current: num(&self.memory_current),
+            memory_peak: num(&self.memory_peak),
+            cpu_usage_ns,
+            tasks: num(&self.tasks).or_else(|| unit.pids().ok().map(|p| p.len() as u64)),
+        }
+    }
+}
+
 /// OOM kills in the unit; 0 when the kernel does not count them.
 pub(crate) fn oom_kills(unit: &UnitCgroup) -> u64 {
     let name = match unit.version() {

@@ -276,6 +276,12 @@ impl UnitCgroup {
         stats::collect(self)
     }
 
+    /// The statistics files, opened once, for repeated cheap reads
+    /// ([`StatsFiles::read`](crate::StatsFiles::read)).
+    pub fn stats_files(&self) -> stats::StatsFiles {
+        stats::StatsFiles::open(self)
+    }
+
     /// How many processes the kernel OOM killer killed in the unit (v2 `memory.events`,
     /// v1 `memory.oom_control` on kernels >= 4.13); 0 when unavailable.
     pub fn oom_kills(&self) -> u64 {

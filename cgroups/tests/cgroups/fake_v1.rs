@@ -251,6 +251,12 @@ fn v1_stats_and_oom_kills() {
     assert_eq!(stats.tasks, Some(3));
     assert_eq!(unit.oom_kills(), 2);
 
+    // The same numbers through files kept open, and again after they changed.
+    let files = unit.stats_files();
+    assert_eq!(files.read(&unit), stats);
+    fs::write(web("memory").join("memory.usage_in_bytes"), "4096\n").unwrap();
+    assert_eq!(files.read(&unit).memory_current, Some(4096));
+
     // A unit that does not exist: nothing known, nothing killed.
     let none = cg.unit("nope");
     assert_eq!(none.stats().memory_current, None);

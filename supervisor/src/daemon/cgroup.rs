@@ -11,6 +11,8 @@ use tracing::{info, warn};
 
 /// A unit's cgroup while it has a process, with the OOM count seen at its start.
 struct Live {
+    /// Its statistics files, open for cheap rereads (status over many units).
+    files: kennel_cgroups::StatsFiles,
     cgroup: UnitCgroup,
     oom_base: u64,
     pid: Option<Pid>,
@@ -88,17 +90,19 @@ impl UnitCgroups {
                 .restrict_devices(&rules)
                 .map_err(|e| format!("restrict devices: {e}"))?;
         }
-        let files = cgroup.procs_files();
+        let procs = cgroup.procs_files();
         let oom_base = cgroup.oom_kills();
+        let files = cgroup.stats_files();
         self.live.insert(
             unit.name.clone(),
             Live {
+                files,
                 cgroup,
                 oom_base,
                 pid: None,
             },
         );
-        Ok(files)
+        Ok(procs)
     }
 
     pub fn spawned(&mut self, unit: &str, pid: Pid) {
@@ -153,7 +157,7 @@ impl UnitCgroups {
     }
 
     pub fn stats(&self, unit: &str) -> Option<Stats> {
-        self.live.get(unit).map(|l| l.cgroup.stats())
+        self.live.get(unit).map(|l| l.files.read(&l.cgroup))
     }
 
     /// At shutdown: remove every unit cgroup still there.
