@@ -198,16 +198,9 @@ impl Rig {
 
     /// `kennel exec ARGS`, which must succeed; its stdout.
     pub fn exec_ok(&self, args: &[&str]) -> String {
-        let out = self.exec(args);
-        assert!(
-            out.status.success(),
-            "kennel exec {args:?}: {}\nstdout {:?}\nstderr {:?}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.daemon_output()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        self.s.ok(&all)
     }
 
     /// `kennel exec ARGS` started in the background (stdin /dev/null, output piped).
