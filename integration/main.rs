@@ -23,4 +23,5 @@ mod run;
 mod shutdown;
 mod stop;
 mod supervise;
+mod userns;
 mod vm;

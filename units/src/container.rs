@@ -16,8 +16,15 @@ pub struct Container {
     /// without an image.
     pub rootfs: Vec<Layer>,
     /// `namespaces`; default pid, mount, uts, ipc, net, cgroup. `mount` is always present
-    /// (a rootfs needs it).
+    /// (a rootfs needs it); `user` is opt-in.
     pub namespaces: BTreeSet<Namespace>,
+    /// `uid_map` with the `user` namespace: container ids to host ids. Empty: the
+    /// `kennel` entry of `/etc/subuid`, read when the unit starts.
+    #[serde(default)]
+    pub uid_map: Vec<IdMap>,
+    /// `gid_map`, the same for groups (`/etc/subgid`); `uid_map` when only that is set.
+    #[serde(default)]
+    pub gid_map: Vec<IdMap>,
     /// `hostname`; default: the unit name. Only meaningful with the uts namespace.
     pub hostname: String,
     /// `network`; default none.
@@ -50,6 +57,8 @@ impl Container {
             image: None,
             rootfs,
             namespaces: Namespace::defaults(),
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
             hostname: hostname.to_string(),
             network: Network::None,
             init: true,
@@ -122,6 +131,30 @@ pub fn check_cpu_list(list: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One range of `uid_map` or `gid_map`: the ids `container .. container + size` inside
+/// the container are `host .. host + size` on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMap {
+    pub container: u32,
+    pub host: u32,
+    pub size: u32,
+}
+
+impl IdMap {
+    /// The host id of container id `id`, if a range of `map` covers it.
+    pub fn to_host(map: &[IdMap], id: u32) -> Option<u32> {
+        map.iter().find_map(|m| {
+            let off = id.checked_sub(m.container)?;
+            (off < m.size).then(|| m.host + off)
+        })
+    }
+
+    /// The line of `/proc/PID/uid_map` for this range.
+    pub fn line(&self) -> String {
+        format!("{} {} {}\n", self.container, self.host, self.size)
+    }
+}
+
 /// One read-only layer of `rootfs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,17 +175,20 @@ pub enum Namespace {
     Ipc,
     Net,
     Cgroup,
+    /// Container ids mapped to an unprivileged host range (`uid_map`, `gid_map`).
+    User,
 }
 
 impl Namespace {
-    /// Every namespace kind, in the order of the default set.
-    pub const ALL: [Namespace; 6] = [
+    /// Every namespace kind: the default set, in order, then `user`.
+    pub const ALL: [Namespace; 7] = [
         Namespace::Pid,
         Namespace::Mount,
         Namespace::Uts,
         Namespace::Ipc,
         Namespace::Net,
         Namespace::Cgroup,
+        Namespace::User,
     ];
 
     /// The name used in `/proc/PID/ns/` (`"mnt"` for the mount namespace); unit files
@@ -165,6 +201,7 @@ impl Namespace {
             Namespace::Ipc => "ipc",
             Namespace::Net => "net",
             Namespace::Cgroup => "cgroup",
+            Namespace::User => "user",
         }
     }
 
@@ -323,9 +360,9 @@ mod tests {
         assert_eq!(Namespace::Mount.keyword(), "mount");
         assert_eq!(Namespace::Mount.name(), "mnt");
         assert_eq!(Namespace::from_keyword("mnt"), None);
-        assert_eq!(
-            Namespace::ALL.into_iter().collect::<BTreeSet<_>>(),
-            Namespace::defaults()
-        );
+        // The defaults are every kind but `user`, which is opt-in.
+        let mut all = Namespace::ALL.into_iter().collect::<BTreeSet<_>>();
+        all.remove(&Namespace::User);
+        assert_eq!(all, Namespace::defaults());
     }
 }

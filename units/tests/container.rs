@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use kennel_units::{parse_unit, Container, Layer, Namespace, Network, Resources, Unit, Volume};
+use kennel_units::{
+    parse_unit, Container, IdMap, Layer, Namespace, Network, Resources, Unit, Volume,
+};
 
 fn parse(text: &str) -> Unit {
     parse_named("web", text)
@@ -62,7 +64,9 @@ fn every_container_key_is_parsed() {
     let unit = parse(&format!(
         r#"{S}[container]
 rootfs = ["busybox", "/srv/layers/site", "base_2.1@x"]
-namespaces = ["pid", "uts", "ipc", "net", "cgroup", "pid"]
+namespaces = ["pid", "uts", "ipc", "net", "cgroup", "pid", "user"]
+uid_map = [{{ container = 0, host = 100000, size = 65536 }}]
+gid_map = ["0 200000 65536"]
 hostname = "www.example"
 network = "none"
 init = false
@@ -87,7 +91,17 @@ volumes = [
             Layer::Path(p("/srv/layers/site")),
             Layer::Named("base_2.1@x".into()),
         ],
-        namespaces: Namespace::defaults(),
+        namespaces: Namespace::ALL.into_iter().collect(),
+        uid_map: vec![IdMap {
+            container: 0,
+            host: 100000,
+            size: 65536,
+        }],
+        gid_map: vec![IdMap {
+            container: 0,
+            host: 200000,
+            size: 65536,
+        }],
         hostname: "www.example".into(),
         network: Network::None,
         init: false,
@@ -304,15 +318,15 @@ fn unknown_keys_in_container_and_resources() {
 #[test]
 fn namespace_errors() {
     assert_eq!(
-        errors(&c("namespaces = [\"pdi\", \"user\", \"mnt\", \"network\", 1, \"zz\"]\n")),
+        errors(&c("namespaces = [\"pdi\", \"usr\", \"mnt\", \"network\", 1, \"zz\"]\n")),
         [
             "u/web.toml:5:14: container.namespaces: network = \"none\" (the default) needs the \"net\" namespace; add \"net\" to container.namespaces or set network = \"host\"",
-            "u/web.toml:5:15: container.namespaces[0]: unknown namespace \"pdi\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\"; did you mean \"pid\"?",
-            "u/web.toml:5:22: container.namespaces[1]: user namespaces are not supported yet",
-            "u/web.toml:5:30: container.namespaces[2]: unknown namespace \"mnt\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\"; did you mean \"mount\"?",
-            "u/web.toml:5:37: container.namespaces[3]: unknown namespace \"network\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\"; did you mean \"net\"?",
-            "u/web.toml:5:48: container.namespaces[4]: expected a namespace string, found integer 1",
-            "u/web.toml:5:51: container.namespaces[5]: unknown namespace \"zz\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\"",
+            "u/web.toml:5:15: container.namespaces[0]: unknown namespace \"pdi\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\", \"user\"; did you mean \"pid\"?",
+            "u/web.toml:5:22: container.namespaces[1]: unknown namespace \"usr\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\", \"user\"; did you mean \"user\"?",
+            "u/web.toml:5:29: container.namespaces[2]: unknown namespace \"mnt\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\", \"user\"; did you mean \"mount\"?",
+            "u/web.toml:5:36: container.namespaces[3]: unknown namespace \"network\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\", \"user\"; did you mean \"net\"?",
+            "u/web.toml:5:47: container.namespaces[4]: expected a namespace string, found integer 1",
+            "u/web.toml:5:50: container.namespaces[5]: unknown namespace \"zz\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\", \"user\"",
         ]
     );
     assert_eq!(
@@ -512,7 +526,7 @@ fn every_problem_of_a_container_at_once() {
         [
             "u/web.toml:4:10: container.rootfs: must not be empty",
             "u/web.toml:5:14: container.namespaces: network = \"none\" (the default) needs the \"net\" namespace; add \"net\" to container.namespaces or set network = \"host\"",
-            "u/web.toml:5:22: container.namespaces[1]: unknown namespace \"usr\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\"; did you mean \"uts\"?",
+            "u/web.toml:5:22: container.namespaces[1]: unknown namespace \"usr\": expected one of \"pid\", \"mount\", \"uts\", \"ipc\", \"net\", \"cgroup\", \"user\"; did you mean \"user\"?",
             "u/web.toml:6:12: container.hostname: invalid hostname \"-x\": use labels of 1 to 63 letters, digits and -, separated by \".\", not starting or ending with \"-\", 253 characters at most",
             "u/web.toml:6:12: container.hostname: needs the \"uts\" namespace; add \"uts\" to container.namespaces",
             "u/web.toml:8:7: resources.cpu: must be greater than 0 and at most 1024, found 0",
@@ -611,5 +625,79 @@ fn resources_errors() {
     assert_eq!(
         errors(&format!("{S}[resources]\ncpu = nan\n")),
         ["u/web.toml:4:7: resources.cpu: must be greater than 0 and at most 1024, found NaN"]
+    );
+}
+
+#[test]
+fn user_namespace_and_id_maps() {
+    let m = |container, host, size| IdMap {
+        container,
+        host,
+        size,
+    };
+    // Without maps: empty (the daemon reads /etc/subuid and /etc/subgid at start).
+    let k = container("namespaces = [\"pid\", \"net\", \"user\"]\n");
+    assert!(k.namespaces.contains(&Namespace::User));
+    assert!(k.uid_map.is_empty() && k.gid_map.is_empty());
+    assert!(!container("").namespaces.contains(&Namespace::User));
+    // Tables and strings; gid_map follows uid_map when not set.
+    let k = container(
+        "namespaces = [\"pid\", \"net\", \"user\"]\nuid_map = [{ container = 0, host = 100000, size = 1000 }, \"1000 300000 10\"]\n",
+    );
+    assert_eq!(k.uid_map, [m(0, 100000, 1000), m(1000, 300000, 10)]);
+    assert_eq!(k.gid_map, k.uid_map);
+    let k = container(
+        "namespaces = [\"net\", \"user\"]\ninit = false\nuid_map = [\"0 100000 65536\"]\ngid_map = [\"0 200000 65536\"]\n",
+    );
+    assert_eq!(k.gid_map, [m(0, 200000, 65536)]);
+}
+
+#[test]
+fn id_map_errors() {
+    let u = "namespaces = [\"pid\", \"net\", \"user\"]\n"; // line 5
+    assert_eq!(
+        errors(&c("uid_map = [\"0 100000 10\"]\ngid_map = [\"0 100000 10\"]\n")),
+        [
+            "u/web.toml:5:11: container.uid_map: needs the \"user\" namespace; add \"user\" to container.namespaces",
+            "u/web.toml:6:11: container.gid_map: needs the \"user\" namespace; add \"user\" to container.namespaces",
+        ]
+    );
+    assert_eq!(
+        errors(&c(&format!(
+            "{u}uid_map = [\"0 0 10\", \"5 100000 10\", {{ container = 100, host = 100005, size = 1 }}, \"x\", {{ container = 1, hots = 2 }}, 7]\n"
+        ))),
+        [
+            "u/web.toml:6:83: container.uid_map[3]: invalid range \"x\": expected three ids \"CONTAINER HOST SIZE\" such as \"0 100000 65536\"",
+            "u/web.toml:6:88: container.uid_map[4]: host is required",
+            "u/web.toml:6:88: container.uid_map[4]: size is required",
+            "u/web.toml:6:105: container.uid_map[4]: unknown key \"hots\": expected container, host and size; did you mean \"host\"?",
+            "u/web.toml:6:117: container.uid_map[5]: expected a range { container = 0, host = 100000, size = 65536 } or \"0 100000 65536\", found integer 7",
+        ]
+    );
+    assert_eq!(
+        errors(&c(&format!(
+            "{u}uid_map = [\"0 0 10\", \"5 100000 10\", {{ container = 100, host = 100005, size = 1 }}]\n"
+        ))),
+        [
+            "u/web.toml:6:12: container.uid_map[0]: maps onto the host's root (host id 0), which would make the container's ids host root again; use an unprivileged host range such as host = 100000",
+            "u/web.toml:6:22: container.uid_map[1]: container ids 5..15 overlap those of container.uid_map[0]",
+            "u/web.toml:6:37: container.uid_map[2]: host ids 100005..100006 overlap those of container.uid_map[1]",
+        ]
+    );
+    assert_eq!(
+        errors(&c(&format!("{u}uid_map = [\"1 100000 10\"]\ngid_map = []\n"))),
+        [
+            "u/web.toml:6:11: container.uid_map: must map container id 0 (the container's root), e.g. { container = 0, host = 100000, size = 65536 }",
+            "u/web.toml:7:11: container.gid_map: must not be empty",
+        ]
+    );
+    assert_eq!(
+        errors(&c(&format!(
+            "{u}uid_map = [\"0 4294967295 2\", {{ container = 9, host = 1, size = 0 }}]\n"
+        ))),
+        [
+            "u/web.toml:6:12: container.uid_map[0]: the range passes the largest id, 4294967295",
+            "u/web.toml:6:64: container.uid_map[1].size: must be at least 1, found 0",
+        ]
     );
 }

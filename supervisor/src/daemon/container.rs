@@ -8,6 +8,7 @@ use kennel_units::{Container, Layer, Namespace, Network, Volume};
 
 use crate::spawn::env::DEFAULT_PATH;
 use crate::spawn::spec::{ContainerSpec, DeviceNode, MountSpec, SecuritySpec};
+use crate::spawn::userns::UserNsSpec;
 
 /// Where the notify socket appears inside a container.
 pub const NOTIFY_INSIDE: &str = "/run/kennel/notify";
@@ -53,6 +54,18 @@ pub fn spec(
         },
         _ => None,
     };
+    let user_ns = if c.namespaces.contains(&Namespace::User) {
+        Some(user_maps(
+            c,
+            Path::new("/etc/subuid"),
+            Path::new("/etc/subgid"),
+        )?)
+    } else {
+        None
+    };
+    // Bind and named volumes are idmapped like the layers: their ids read the same inside
+    // as without a user namespace.
+    let idmap = user_ns.is_some();
     let mut volumes = Vec::new();
     for v in &c.volumes {
         volumes.push(match v {
@@ -64,6 +77,7 @@ pub fn spec(
                 source: source.clone(),
                 target: target.clone(),
                 read_only: *read_only,
+                idmap,
             },
             Volume::Tmpfs { target, size } => MountSpec::Tmpfs {
                 target: target.clone(),
@@ -81,15 +95,18 @@ pub fn spec(
                     source: dir,
                     target: target.clone(),
                     read_only: *read_only,
+                    idmap,
                 }
             }
         });
     }
     if let Some(sock) = notify_socket {
+        // kennel's own socket (0666): a plain bind, never idmapped.
         volumes.push(MountSpec::Bind {
             source: sock.to_path_buf(),
             target: PathBuf::from(NOTIFY_INSIDE),
             read_only: false,
+            idmap: false,
         });
     }
     let dir = state_dir.join("containers").join(name);
@@ -119,6 +136,41 @@ pub fn spec(
             .iter()
             .map(|d| DeviceNode::of(d))
             .collect::<Result<_, _>>()?,
+        user_ns,
+    })
+}
+
+/// The id maps of a unit with a user namespace: its `uid_map` and `gid_map`, or else the
+/// ranges of the `kennel` entries of `subuid` and `subgid` (`/etc/subuid`, `/etc/subgid`).
+pub fn user_maps(c: &Container, subuid: &Path, subgid: &Path) -> Result<UserNsSpec, String> {
+    if !c.uid_map.is_empty() {
+        return Ok(UserNsSpec {
+            uid_map: c.uid_map.clone(),
+            gid_map: c.gid_map.clone(),
+        });
+    }
+    let read = |path: &Path, key: &str| -> Result<Vec<kennel_units::IdMap>, String> {
+        let missing = || {
+            format!(
+                "container.namespaces has \"user\" and container.{key} is not set, so kennel maps the container's ids to the ranges of the \"kennel\" entry of {}, which has none: add a line such as kennel:100000:65536 to /etc/subuid and /etc/subgid, or set container.uid_map and container.gid_map",
+                path.display()
+            )
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+            Err(e) => return Err(format!("read {}: {e}", path.display())),
+        };
+        let maps = crate::spawn::userns::subid_ranges(&text, "kennel")
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if maps.is_empty() {
+            return Err(missing());
+        }
+        Ok(maps)
+    };
+    Ok(UserNsSpec {
+        uid_map: read(subuid, "uid_map")?,
+        gid_map: read(subgid, "gid_map")?,
     })
 }
 
@@ -247,6 +299,8 @@ mod tests {
             image: None,
             rootfs: vec![Layer::Named("base".into())],
             namespaces: Namespace::defaults(),
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
             hostname: "web".into(),
             network: Network::None,
             init: true,
@@ -289,6 +343,37 @@ mod tests {
         );
         assert_eq!(s.dir, state.path().join("containers/web"));
         assert!(s.init);
+    }
+
+    #[test]
+    fn user_maps_from_the_unit_or_the_kennel_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let (subuid, subgid) = (dir.path().join("subuid"), dir.path().join("subgid"));
+        let mut c = container();
+        c.namespaces.insert(Namespace::User);
+        let err = user_maps(&c, &subuid, &subgid).unwrap_err();
+        assert!(err.contains("container.uid_map is not set"), "{err}");
+        assert!(
+            err.contains("add a line such as kennel:100000:65536"),
+            "{err}"
+        );
+        std::fs::write(&subuid, "alice:100000:65536\nkennel:200000:65536\n").unwrap();
+        std::fs::write(&subgid, "kennel:300000:1000\n").unwrap();
+        let m = user_maps(&c, &subuid, &subgid).unwrap();
+        assert_eq!(m.root().unwrap(), (200000, 300000));
+        assert_eq!(m.gid_map[0].size, 1000);
+        std::fs::write(&subgid, "alice:1:2\n").unwrap();
+        let err = user_maps(&c, &subuid, &subgid).unwrap_err();
+        assert!(err.contains("container.gid_map is not set"), "{err}");
+        // The unit's own maps win.
+        c.uid_map = vec![kennel_units::IdMap {
+            container: 0,
+            host: 500000,
+            size: 10,
+        }];
+        c.gid_map = c.uid_map.clone();
+        let m = user_maps(&c, &subuid, &subgid).unwrap();
+        assert_eq!(m.root().unwrap(), (500000, 500000));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn join_spec(pid: i32, c: &Container) -> JoinSpec {
         pid
     };
     let mut namespaces = Vec::new();
-    for ns in ["ipc", "uts", "net", "pid", "cgroup", "mnt"] {
+    for ns in ["ipc", "uts", "net", "pid", "cgroup", "mnt", "user"] {
         let theirs = std::fs::read_link(format!("/proc/{inner}/ns/{ns}"));
         let ours = std::fs::read_link(format!("/proc/self/ns/{ns}"));
         match (theirs, ours) {

@@ -2,6 +2,8 @@
 //! namespaces, fork for the pid namespace, build the rootfs, then exec the service, or
 //! fork it under the tiny init.
 //!
+//! With a user namespace, see [`super::userns`] for who creates and owns which namespace.
+//!
 //! Processes, for a unit with a pid namespace and `init = true`:
 //!
 //! ```text
@@ -20,6 +22,7 @@ use super::helper::{become_service, fail, reset_signals};
 use super::init;
 use super::rootfs;
 use super::spec::{ContainerSpec, SpawnFailure, SpawnSpec};
+use super::userns;
 use kennel_units::Namespace;
 
 fn flags(ns: &[Namespace]) -> CloneFlags {
@@ -32,6 +35,8 @@ fn flags(ns: &[Namespace]) -> CloneFlags {
             Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
             Namespace::Net => CloneFlags::CLONE_NEWNET,
             Namespace::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            // Created apart (userns::create), before the others.
+            Namespace::User => CloneFlags::empty(),
         };
     }
     f
@@ -51,7 +56,18 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
         })?;
     }
     let dirs = rootfs::prepare_dirs(c)?;
-    let flags = flags(&c.namespaces);
+    let mut flags = flags(&c.namespaces);
+    let user = match &c.user_ns {
+        Some(maps) => {
+            // The user namespace owns the network, UTS and IPC namespaces; this process
+            // joins them and creates the rest as host root.
+            let owned = flags
+                & (CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC);
+            flags -= owned;
+            Some(userns::create(maps, owned)?)
+        }
+        None => None,
+    };
     nix::sched::unshare(flags).map_err(|e| fail("unshare", format!("{flags:?}"), e.desc()))?;
 
     let signals = if flags.contains(CloneFlags::CLONE_NEWPID) {
@@ -60,14 +76,18 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
         None
     };
 
-    if flags.contains(CloneFlags::CLONE_NEWUTS) {
+    if c.namespaces.contains(&Namespace::Uts) {
         nix::unistd::sethostname(&c.hostname)
             .map_err(|e| fail("sethostname", c.hostname.clone(), e.desc()))?;
     }
-    if flags.contains(CloneFlags::CLONE_NEWNET) {
+    if c.namespaces.contains(&Namespace::Net) {
         loopback_up()?;
     }
-    rootfs::build(c, &dirs)?;
+    rootfs::build(c, &dirs, user.as_ref())?;
+    if let Some(u) = user {
+        // The init and the service are the user namespace's root from here on.
+        userns::enter(&u.user, signals.is_some())?;
+    }
 
     match (c.init, signals) {
         (true, Some(set)) => {
@@ -151,6 +171,8 @@ pub fn join(
         ("pid", CloneFlags::CLONE_NEWPID),
         ("cgroup", CloneFlags::CLONE_NEWCGROUP),
         ("mnt", CloneFlags::CLONE_NEWNS),
+        // Last: joining it gives up the host's capabilities the others need.
+        ("user", CloneFlags::CLONE_NEWUSER),
     ];
     let mut opened = Vec::new();
     for (name, flag) in ORDER {
@@ -165,6 +187,9 @@ pub fn join(
     for (path, flag, f) in &opened {
         nix::sched::setns(f, *flag).map_err(|e| fail("join namespace", path.clone(), e.desc()))?;
         new_pid |= *flag == CloneFlags::CLONE_NEWPID;
+        if *flag == CloneFlags::CLONE_NEWUSER {
+            userns::become_root()?;
+        }
     }
     drop(opened);
     if !new_pid {

@@ -10,6 +10,7 @@ pub mod rootfs;
 pub mod seccomp_profile;
 pub mod security;
 pub mod spec;
+pub mod userns;
 
 pub use launch::{launch, HELPER_ARG};
 pub use spec::{SpawnFailure, SpawnSpec};

@@ -14,6 +14,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 use super::spec::{ContainerSpec, MountSpec, SpawnFailure};
+use super::userns::{self, UserNs};
 
 fn fail(step: &str, subject: &Path, error: impl ToString) -> SpawnFailure {
     SpawnFailure {
@@ -86,8 +87,11 @@ pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
 }
 
 /// In the new mount namespace: build the rootfs and switch to it. Afterwards `/` is the
-/// container's root and the host's filesystem is no longer reachable.
-pub fn build(c: &ContainerSpec, d: &Dirs) -> Result<(), SpawnFailure> {
+/// container's root and the host's filesystem is no longer reachable. With a user
+/// namespace, the layers and the container's directory are first mounted idmapped over
+/// themselves (in this mount namespace only), and the rest is built with the container
+/// root's file-system ids (see [`super::userns`]).
+pub fn build(c: &ContainerSpec, d: &Dirs, user: Option<&UserNs>) -> Result<(), SpawnFailure> {
     let root = Path::new("/");
     mount(
         None::<&str>,
@@ -97,6 +101,26 @@ pub fn build(c: &ContainerSpec, d: &Dirs) -> Result<(), SpawnFailure> {
         None::<&str>,
     )
     .map_err(|e| fail("make mounts private", root, errno(e)))?;
+    if let Some(u) = user {
+        let mut done: Vec<&Path> = Vec::new();
+        for dir in c
+            .layers
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([c.dir.as_path()])
+        {
+            if !done.contains(&dir) {
+                userns::idmap_over(dir, &u.user, false, false)?;
+                done.push(dir);
+            }
+        }
+        userns::act_as_root_of(u)?;
+    }
+    let owner = user.map(|u| Owner {
+        uid: u.root.0,
+        gid: u.root.1,
+        tty_gid: u.tty_gid,
+    });
 
     // Overlay: lowerdir lists the top layer first; the init layer sits right under the
     // writable layer, so its files win over the image's but never land in `upper`.
@@ -144,10 +168,15 @@ pub fn build(c: &ContainerSpec, d: &Dirs) -> Result<(), SpawnFailure> {
         }
     })
     .map_err(|e| {
+        let hint = if user.is_some() && e == Errno::EINVAL {
+            "; overlayfs takes idmapped layers since Linux 5.19: on older kernels remove \"user\" from container.namespaces"
+        } else {
+            ""
+        };
         fail(
             "mount overlay on",
             &d.rootfs,
-            format!("{} ({opts})", errno(e)),
+            format!("{} ({opts}){hint}", errno(e)),
         )
     })?;
 
@@ -168,7 +197,7 @@ pub fn build(c: &ContainerSpec, d: &Dirs) -> Result<(), SpawnFailure> {
         .map_err(|_| e)?;
         remount_ro(&target)?;
     }
-    build_dev(r)?;
+    build_dev(r, owner.as_ref())?;
     for d in &c.devices {
         let p = inside(r, &d.path, true)?;
         let _ = fs::remove_dir(&p);
@@ -186,7 +215,7 @@ pub fn build(c: &ContainerSpec, d: &Dirs) -> Result<(), SpawnFailure> {
         .map_err(|e| fail("mknod", &d.path, errno(e)))?;
     }
     for v in &c.volumes {
-        mount_volume(r, v)?;
+        mount_volume(r, v, user)?;
     }
     pivot(r)?;
     mask_paths()
@@ -298,14 +327,31 @@ fn unescape_mount_point(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// With a user namespace: the host ids of the container's root and `tty` group, which own
+/// the file systems mounted afresh (`/dev`, tmpfs volumes) and the terminals.
+struct Owner {
+    uid: u32,
+    gid: u32,
+    tty_gid: Option<u32>,
+}
+
+impl Owner {
+    /// `,uid=U,gid=G` for a tmpfs mount; empty without a user namespace.
+    fn tmpfs(o: Option<&Owner>) -> String {
+        o.map(|o| format!(",uid={},gid={}", o.uid, o.gid))
+            .unwrap_or_default()
+    }
+}
+
 /// `/dev` as a tmpfs with the standard nodes, devpts, shm and the fd links.
-fn build_dev(r: &Path) -> Result<(), SpawnFailure> {
+fn build_dev(r: &Path, owner: Option<&Owner>) -> Result<(), SpawnFailure> {
+    let ids = Owner::tmpfs(owner);
     mount_fs(
         r,
         "/dev",
         "tmpfs",
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-        Some("mode=755,size=65536k"),
+        Some(&format!("mode=755,size=65536k{ids}")),
     )?;
     let dev = r.join("dev");
     for (name, major, minor) in [
@@ -327,19 +373,25 @@ fn build_dev(r: &Path) -> Result<(), SpawnFailure> {
         // The umask may have trimmed the mode.
         let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o666));
     }
+    // Terminals belong to the container's tty group (5), or no group when the map leaves
+    // it out.
+    let tty = match owner {
+        None => ",gid=5".to_string(),
+        Some(o) => o.tty_gid.map(|g| format!(",gid={g}")).unwrap_or_default(),
+    };
     mount_fs(
         r,
         "/dev/pts",
         "devpts",
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        Some(&format!("newinstance,ptmxmode=0666,mode=0620{tty}")),
     )?;
     mount_fs(
         r,
         "/dev/shm",
         "tmpfs",
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=1777,size=65536k"),
+        Some(&format!("mode=1777,size=65536k{ids}")),
     )?;
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
@@ -354,15 +406,19 @@ fn build_dev(r: &Path) -> Result<(), SpawnFailure> {
     Ok(())
 }
 
-fn mount_volume(r: &Path, v: &MountSpec) -> Result<(), SpawnFailure> {
+fn mount_volume(r: &Path, v: &MountSpec, user: Option<&UserNs>) -> Result<(), SpawnFailure> {
     match v {
         MountSpec::Bind {
             source,
             target,
             read_only,
+            idmap,
         } => {
             let meta = fs::metadata(source).map_err(|e| fail("bind volume source", source, e))?;
             let dst = inside(r, target, meta.is_dir())?;
+            if let (true, Some(u)) = (*idmap, user) {
+                return userns::idmap_onto(source, &dst, &u.user, true, *read_only);
+            }
             mount(
                 Some(source.as_path()),
                 &dst,
@@ -383,9 +439,11 @@ fn mount_volume(r: &Path, v: &MountSpec) -> Result<(), SpawnFailure> {
         }
         MountSpec::Tmpfs { target, size } => {
             let dst = inside(r, target, true)?;
+            let ids = user.map(|u| format!(",uid={},gid={}", u.root.0, u.root.1));
+            let ids = ids.unwrap_or_default();
             let data = match size {
-                Some(s) => format!("mode=1777,size={s}"),
-                None => "mode=1777".to_string(),
+                Some(s) => format!("mode=1777,size={s}{ids}"),
+                None => format!("mode=1777{ids}"),
             };
             mount(
                 Some("tmpfs"),

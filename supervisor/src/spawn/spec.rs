@@ -86,6 +86,9 @@ pub struct ContainerSpec {
     /// Host device nodes to create in the container's /dev besides the standard ones.
     #[serde(default)]
     pub devices: Vec<DeviceNode>,
+    /// A user namespace with these maps (`namespaces = [..., "user"]`).
+    #[serde(default)]
+    pub user_ns: Option<super::userns::UserNsSpec>,
 }
 
 /// A device node: its path (under /dev), 'c' or 'b', numbers and mode bits.
@@ -129,6 +132,10 @@ pub enum MountSpec {
         source: PathBuf,
         target: PathBuf,
         read_only: bool,
+        /// Mount it idmapped with the container's user namespace (bind and named volumes
+        /// of a unit with one), so that its ids read the same as without.
+        #[serde(default)]
+        idmap: bool,
     },
     Tmpfs {
         target: PathBuf,

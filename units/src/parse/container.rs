@@ -10,7 +10,7 @@ use toml_edit::{Item, Key, TableLike, Value};
 
 use super::value::{describe, describe_value, Ctx};
 use crate::container::{check_cpu_list, check_hostname};
-use crate::model::{Container, Layer, Namespace, Network, Resources, Volume};
+use crate::model::{Container, IdMap, Layer, Namespace, Network, Resources, Volume};
 use crate::name::check_unit_name;
 use crate::suggest::did_you_mean;
 
@@ -18,6 +18,8 @@ const CONTAINER_KEYS: &[&str] = &[
     "image",
     "rootfs",
     "namespaces",
+    "uid_map",
+    "gid_map",
     "hostname",
     "network",
     "init",
@@ -172,6 +174,28 @@ pub(crate) fn container(
             c.init = init;
         }
     }
+    // uid_map, gid_map
+    let uid_map = t
+        .get("uid_map")
+        .map(|item| (item, id_map(cx, "container.uid_map", item)));
+    let gid_map = t
+        .get("gid_map")
+        .map(|item| (item, id_map(cx, "container.gid_map", item)));
+    if !ns.contains(&Namespace::User) {
+        for (key, entry) in [("uid_map", &uid_map), ("gid_map", &gid_map)] {
+            if let Some((item, _)) = entry {
+                cx.error(
+                    item.span(),
+                    format!("container.{key}: needs the \"user\" namespace; add \"user\" to container.namespaces"),
+                );
+            }
+        }
+    }
+    c.uid_map = uid_map.and_then(|(_, m)| m).unwrap_or_default();
+    c.gid_map = match gid_map {
+        Some((_, m)) => m.unwrap_or_default(),
+        None => c.uid_map.clone(),
+    };
     c.namespaces = ns;
 
     // read_only, persist
@@ -318,10 +342,6 @@ fn namespaces(cx: &mut Ctx, item: &Item) -> BTreeMap<Namespace, (usize, Option<R
                 Some(ns) => {
                     listed.entry(ns).or_insert((i, v.span()));
                 }
-                None if s == "user" => cx.error(
-                    v.span(),
-                    format!("{path}: user namespaces are not supported yet"),
-                ),
                 None => {
                     let list = keywords
                         .iter()
@@ -345,6 +365,172 @@ fn namespaces(cx: &mut Ctx, item: &Item) -> BTreeMap<Namespace, (usize, Option<R
         }
     }
     listed
+}
+
+/// The most ranges a `uid_map` or `gid_map` of the kernel takes.
+const MAX_ID_RANGES: usize = 340;
+
+/// `uid_map` / `gid_map`: an array of ranges, each `{ container = 0, host = 100000, size =
+/// 65536 }` or the string `"0 100000 65536"`; the container's root (id 0) mapped, no
+/// overlaps inside or outside, and no range reaching the host's root (id 0), which would
+/// defeat the user namespace.
+fn id_map(cx: &mut Ctx, path: &str, item: &Item) -> Option<Vec<IdMap>> {
+    let values = cx.array(
+        path,
+        item,
+        "an array of ranges such as [{ container = 0, host = 100000, size = 65536 }]",
+    )?;
+    if values.is_empty() {
+        cx.error(item.span(), format!("{path}: must not be empty"));
+        return None;
+    }
+    if values.len() > MAX_ID_RANGES {
+        cx.error(
+            item.span(),
+            format!(
+                "{path}: at most {MAX_ID_RANGES} ranges (the kernel's limit), found {}",
+                values.len()
+            ),
+        );
+        return None;
+    }
+    let mut maps: Vec<(IdMap, Option<Range<usize>>)> = Vec::new();
+    let mut ok = true;
+    for (i, v) in values.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        match id_range(cx, &at, v) {
+            Some(m) => maps.push((m, v.span())),
+            None => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let end = |start: u32, size: u32| u64::from(start) + u64::from(size);
+    for (i, (m, span)) in maps.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        if m.host == 0 {
+            cx.error(
+                span.clone(),
+                format!("{at}: maps onto the host's root (host id 0), which would make the container's ids host root again; use an unprivileged host range such as host = 100000"),
+            );
+            ok = false;
+        }
+        for (j, (other, _)) in maps.iter().enumerate().take(i) {
+            let overlap =
+                |a: u32, b: u32| u64::from(a) < end(b, other.size) && u64::from(b) < end(a, m.size);
+            if overlap(m.container, other.container) {
+                cx.error(
+                    span.clone(),
+                    format!(
+                        "{at}: container ids {}..{} overlap those of {path}[{j}]",
+                        m.container,
+                        end(m.container, m.size)
+                    ),
+                );
+                ok = false;
+            } else if overlap(m.host, other.host) {
+                cx.error(
+                    span.clone(),
+                    format!(
+                        "{at}: host ids {}..{} overlap those of {path}[{j}]",
+                        m.host,
+                        end(m.host, m.size)
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok && IdMap::to_host(&maps.iter().map(|(m, _)| *m).collect::<Vec<_>>(), 0).is_none() {
+        cx.error(
+            item.span(),
+            format!("{path}: must map container id 0 (the container's root), e.g. {{ container = 0, host = 100000, size = 65536 }}"),
+        );
+        ok = false;
+    }
+    ok.then(|| maps.into_iter().map(|(m, _)| m).collect())
+}
+
+/// One range of an id map: a table `{ container, host, size }` or a string
+/// `"CONTAINER HOST SIZE"`; neither range may pass 2^32 - 1.
+fn id_range(cx: &mut Ctx, at: &str, v: &Value) -> Option<IdMap> {
+    let expected = "a range { container = 0, host = 100000, size = 65536 } or \"0 100000 65536\"";
+    let (container, host, size) = if let Some(s) = v.as_str() {
+        let nums: Vec<Option<u32>> = s.split_whitespace().map(|n| n.parse().ok()).collect();
+        match nums.as_slice() {
+            [Some(c), Some(h), Some(n)] => (*c, *h, *n),
+            _ => {
+                cx.error(
+                    v.span(),
+                    format!("{at}: invalid range {s:?}: expected three ids \"CONTAINER HOST SIZE\" such as \"0 100000 65536\""),
+                );
+                return None;
+            }
+        }
+    } else if let Some(t) = v.as_inline_table() {
+        let mut ok = true;
+        for (key, _) in t.iter() {
+            if !["container", "host", "size"].contains(&key) {
+                let hint = did_you_mean(key, ["container", "host", "size"]);
+                cx.error(
+                    t.key(key).and_then(Key::span),
+                    format!("{at}: unknown key {key:?}: expected container, host and size{hint}"),
+                );
+                ok = false;
+            }
+        }
+        let field = |cx: &mut Ctx, key: &str, min: u32| match t.get(key) {
+            Some(val) => {
+                let item = Item::Value(val.clone());
+                let n = cx.int(
+                    &format!("{at}.{key}"),
+                    &item,
+                    i64::from(min),
+                    i64::from(u32::MAX),
+                );
+                n.and_then(|n| u32::try_from(n).ok())
+            }
+            None => {
+                cx.error(v.span(), format!("{at}: {key} is required"));
+                None
+            }
+        };
+        let (c, h, n) = (
+            field(cx, "container", 0),
+            field(cx, "host", 0),
+            field(cx, "size", 1),
+        );
+        match (c, h, n, ok) {
+            (Some(c), Some(h), Some(n), true) => (c, h, n),
+            _ => return None,
+        }
+    } else {
+        cx.error(
+            v.span(),
+            format!("{at}: expected {expected}, found {}", describe_value(v)),
+        );
+        return None;
+    };
+    if size == 0 {
+        cx.error(v.span(), format!("{at}: size must be at least 1"));
+        return None;
+    }
+    let last = u64::from(u32::MAX);
+    if u64::from(container) + u64::from(size) - 1 > last
+        || u64::from(host) + u64::from(size) - 1 > last
+    {
+        cx.error(
+            v.span(),
+            format!("{at}: the range passes the largest id, {last}"),
+        );
+        return None;
+    }
+    Some(IdMap {
+        container,
+        host,
+        size,
+    })
 }
 
 /// `network`: `"none"`, `"host"` or `"unit:NAME"`, NAME a valid unit name other than `unit`.
