@@ -49,6 +49,9 @@ pub struct Sandbox {
     /// `unshare` running `kennel up` (interior mutability so that `wait_for` closures can
     /// borrow the sandbox while it checks on the daemon).
     daemon: RefCell<Option<Child>>,
+    /// Host files that kennel sees replaced (bind-mounted over in its own mount namespace
+    /// only): (the host path, the sandbox file over it).
+    covers: RefCell<Vec<(PathBuf, PathBuf)>>,
 }
 
 impl Sandbox {
@@ -71,6 +74,7 @@ impl Sandbox {
                 SANDBOXES.fetch_add(1, Ordering::Relaxed)
             ),
             daemon: RefCell::new(None),
+            covers: RefCell::new(Vec::new()),
         };
         fs::create_dir_all(&s.units).expect("mkdir units");
         s
@@ -178,12 +182,37 @@ impl Sandbox {
         self.up_command(extra).output().expect("run kennel up")
     }
 
+    /// Make kennel (started after this) see `content` as the host file `path`: a sandbox file
+    /// bind-mounted over it in kennel's mount namespace, never on the host.
+    pub fn cover(&self, path: &str, content: &str) {
+        let name = format!("cover-{}", self.covers.borrow().len());
+        fs::write(self.path(&name), content).expect("write cover file");
+        self.covers
+            .borrow_mut()
+            .push((PathBuf::from(path), self.path(&name)));
+    }
+
     /// `kennel up` on this sandbox in its own namespaces, with `extra` arguments (which may
     /// name another `--cgroup-parent` than the sandbox's).
     fn up_command(&self, extra: &[&str]) -> Command {
         let mut cmd = Command::new("unshare");
-        cmd.args(UNSHARE)
-            .arg(KENNEL)
+        cmd.args(UNSHARE);
+        let covers = self.covers.borrow();
+        if !covers.is_empty() {
+            // A shell as PID 1 first, which mounts and then execs kennel (PID 1 then).
+            let mut script = String::new();
+            for (i, _) in covers.iter().enumerate() {
+                let (a, b) = (2 * i + 1, 2 * i + 2);
+                script.push_str(&format!("mount --bind \"${a}\" \"${b}\" || exit 125; "));
+            }
+            let n = 2 * covers.len();
+            script.push_str(&format!("shift {n}; exec \"$@\""));
+            cmd.args(["sh", "-c", &script, "sh"]);
+            for (host, file) in covers.iter() {
+                cmd.arg(file).arg(host);
+            }
+        }
+        cmd.arg(KENNEL)
             .arg("up")
             .arg("--units")
             .arg(&self.units)

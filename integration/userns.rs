@@ -84,3 +84,157 @@ fn container_root_is_root_inside_and_an_unprivileged_id_on_the_host() {
     let text = fs::read_to_string(s.state.join("layers/busybox/etc/passwd")).expect("passwd");
     assert!(!text.contains("appended"));
 }
+
+#[test]
+fn volumes_dev_and_exec_read_the_same_ids_as_without() {
+    let s = Rig::new();
+    let vol = s.path("vol");
+    fs::create_dir_all(&vol).expect("mkdir vol");
+    fs::write(vol.join("host-file"), "from the host\n").expect("write host-file");
+    let ro = s.path("ro");
+    fs::create_dir_all(&ro).expect("mkdir ro");
+    let script = format!(
+        "echo vol=$(stat -c %u:%g /data/host-file) $(cat /data/host-file); \
+         echo x > /data/from-container && echo written; \
+         echo named=$(stat -c %u:%g /cache) tmpfs=$(stat -c %u:%g /scratch) dev=$(stat -c %u:%g /dev /dev/null | tr '\\n' ' '); \
+         touch /cache/c /scratch/s && echo touched; \
+         touch /ro/x 2>/dev/null || echo ro-refused; \
+         echo started; {STAY}"
+    );
+    let volumes = format!(
+        "volumes = [\n  {{ source = \"{}\", target = \"/data\" }},\n  {{ type = \"volume\", name = \"cache\", target = \"/cache\" }},\n  {{ type = \"tmpfs\", target = \"/scratch\" }},\n  {{ source = \"{}\", target = \"/ro\", read_only = true }},\n]\n",
+        vol.display(),
+        ro.display()
+    );
+    s.sh_container("web", &script, &format!("{}{volumes}", userns()));
+    s.up();
+    let out = s.wait_stdout("web", "started", 1);
+    for w in [
+        "vol=0:0 from the host",
+        "written",
+        "named=0:0 tmpfs=0:0 dev=0:0 0:0",
+        "touched",
+        "ro-refused",
+    ] {
+        assert!(
+            out.iter().any(|l| l == w),
+            "{w:?} not in {out:?}\n{}",
+            s.daemon_output()
+        );
+    }
+    // What the container wrote to the bind volume has its ids on the host too.
+    let m = fs::metadata(vol.join("from-container")).expect("written through the volume");
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+    assert!(!ro.join("x").exists());
+
+    // kennel exec: root of the same user namespace, an unprivileged id on the host.
+    assert_eq!(s.exec_ok(&["web", "id", "-u"]).trim(), "0");
+    let map = s.exec_ok(&["web", "cat", "/proc/self/uid_map"]);
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", &HOST_UID.to_string(), "65536"]
+    );
+    assert_eq!(
+        s.exec_ok(&["web", "stat", "-c", "%u:%g", "/data/from-container"])
+            .trim(),
+        "0:0"
+    );
+    let mut child = s.exec_child(&["web", "sleep", "100001"]);
+    let mut found = Vec::new();
+    s.wait_for("the exec'd sleep", || {
+        found = s.find_process(&["sleep", "100001"]);
+        !found.is_empty()
+    });
+    assert_eq!(status_id(found[0], "Uid:"), HOST_UID);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn container_root_binds_a_low_port_in_its_network_namespace() {
+    let s = Rig::new();
+    s.sh_container(
+        "web",
+        "mkdir -p /www && echo hello > /www/index.html && echo started && exec httpd -f -p 80 -h /www",
+        &userns(),
+    );
+    s.up();
+    s.wait_started("web");
+    let mut body = String::new();
+    s.wait_for("httpd on port 80", || {
+        let out = s.exec(&["web", "wget", "-q", "-O", "-", "http://127.0.0.1:80/"]);
+        body = String::from_utf8_lossy(&out.stdout).into_owned();
+        out.status.success()
+    });
+    assert_eq!(body, "hello\n");
+}
+
+#[test]
+fn maps_default_to_the_kennel_entries_of_etc_subuid_and_subgid() {
+    let s = Rig::new();
+    s.cover("/etc/subuid", "alice:100000:65536\nkennel:1600000:65536\n");
+    s.cover("/etc/subgid", "kennel:1700000:65536\n");
+    s.sh_container(
+        "web",
+        &format!("echo started; {STAY}"),
+        "namespaces = [\"pid\", \"mount\", \"net\", \"user\"]\n",
+    );
+    s.up();
+    s.wait_started("web");
+    let svc = s.find_process(&["sleep", "100000"]);
+    assert_eq!(svc.len(), 1, "{svc:?}");
+    assert_eq!(status_id(svc[0], "Uid:"), 1_600_000);
+    assert_eq!(status_id(svc[0], "Gid:"), 1_700_000);
+}
+
+#[test]
+fn without_maps_or_a_kennel_entry_the_start_fails_saying_what_to_add() {
+    let s = Rig::new();
+    s.cover("/etc/subuid", "alice:100000:65536\n");
+    s.cover("/etc/subgid", "alice:100000:65536\n");
+    let unit = |container: &str| {
+        format!(
+            "[service]\ncommand = [\"/bin/sh\", \"-c\", \"echo started; {STAY}\"]\n\
+             [restart]\npolicy = \"no\"\n[container]\nrootfs = [\"busybox\"]\n{container}"
+        )
+    };
+    s.unit(
+        "web",
+        &unit("namespaces = [\"pid\", \"mount\", \"net\", \"user\"]\n"),
+    );
+    s.up();
+    s.wait_state("web", "failed");
+    let detail = s.detail("web");
+    assert!(
+        detail.contains("/etc/subuid") && detail.contains("kennel:100000:65536"),
+        "{detail}"
+    );
+    assert!(!detail.contains('\n'), "{detail:?}");
+    // Fixed by maps in the unit: it starts.
+    s.unit("web", &unit(&userns()));
+    s.ok(&["reload"]);
+    s.ok(&["start", "web"]);
+    s.wait_started("web");
+}
+
+#[test]
+fn a_terminal_session_works_in_a_user_namespaced_container() {
+    let s = Rig::new();
+    s.sh_container("web", &format!("echo started; {STAY}"), &userns());
+    s.up();
+    s.wait_started("web");
+    let t = crate::ctr::Tmux::start(
+        100,
+        30,
+        &format!(
+            "KENNEL_SOCKET={} {} exec -it web sh; echo EXIT=$?; sleep 100000",
+            s.socket.display(),
+            crate::harness::KENNEL
+        ),
+    );
+    t.wait_line("/ #");
+    t.keys(&["echo id=$(id -u) size=$(stty size)", "Enter"]);
+    t.wait_line("id=0 size=30 100");
+    t.keys(&["exit 4", "Enter"]);
+    t.wait_line("EXIT=4");
+}
