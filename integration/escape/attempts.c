@@ -384,6 +384,12 @@ static void try_clock(void) {
 static void try_keys(void) {
 	TRY("keyctl", syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0));
 	TRY("add_key", syscall(SYS_add_key, "user", "escape", "x", 1, KEY_SPEC_PROCESS_KEYRING));
+#ifdef __x86_64__
+	/* The same call by its x32 number (0x40000000 | nr), which a filter that only
+	 * checks x86_64 numbers would let through: harmless if it ran. */
+	TRY("x32_keyctl", syscall(0x40000000 | SYS_keyctl, KEYCTL_GET_KEYRING_ID,
+				  KEY_SPEC_SESSION_KEYRING, 0));
+#endif
 }
 
 static void try_bpf(void) {
