@@ -164,6 +164,7 @@ fn vm_boots_checks_and_powers_off() {
         "web-exec",
         "web-hostname",
         "web-memory-max",
+        "web-devices-v2",
     ]);
     // The ordered shutdown: every unit is stopped, `checks` (after web and ticker) first.
     let stop = |u: &str| {
