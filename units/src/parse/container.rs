@@ -419,23 +419,19 @@ fn id_map(cx: &mut Ctx, path: &str, item: &Item) -> Option<Vec<IdMap>> {
         for (j, (other, _)) in maps.iter().enumerate().take(i) {
             let overlap =
                 |a: u32, b: u32| u64::from(a) < end(b, other.size) && u64::from(b) < end(a, m.size);
-            if overlap(m.container, other.container) {
+            // Container ids first: one error per pair.
+            let clash = [
+                ("container", m.container, other.container),
+                ("host", m.host, other.host),
+            ]
+            .into_iter()
+            .find(|&(_, a, b)| overlap(a, b));
+            if let Some((side, start, _)) = clash {
                 cx.error(
                     span.clone(),
                     format!(
-                        "{at}: container ids {}..{} overlap those of {path}[{j}]",
-                        m.container,
-                        end(m.container, m.size)
-                    ),
-                );
-                ok = false;
-            } else if overlap(m.host, other.host) {
-                cx.error(
-                    span.clone(),
-                    format!(
-                        "{at}: host ids {}..{} overlap those of {path}[{j}]",
-                        m.host,
-                        end(m.host, m.size)
+                        "{at}: {side} ids {start}..{} overlap those of {path}[{j}]",
+                        end(start, m.size)
                     ),
                 );
                 ok = false;
