@@ -99,12 +99,14 @@ fn volumes_dev_and_exec_read_the_same_ids_as_without() {
          echo named=$(stat -c %u:%g /cache) tmpfs=$(stat -c %u:%g /scratch) dev=$(stat -c %u:%g /dev /dev/null | tr '\\n' ' '); \
          touch /cache/c /scratch/s && echo touched; \
          touch /ro/x 2>/dev/null || echo ro-refused; \
+         echo plain=$(stat -c %u:%g /plain/host-file); \
          echo started; {STAY}"
     );
     let volumes = format!(
-        "volumes = [\n  {{ source = \"{}\", target = \"/data\" }},\n  {{ type = \"volume\", name = \"cache\", target = \"/cache\" }},\n  {{ type = \"tmpfs\", target = \"/scratch\" }},\n  {{ source = \"{}\", target = \"/ro\", read_only = true }},\n]\n",
+        "volumes = [\n  {{ source = \"{}\", target = \"/data\" }},\n  {{ type = \"volume\", name = \"cache\", target = \"/cache\" }},\n  {{ type = \"tmpfs\", target = \"/scratch\" }},\n  {{ source = \"{}\", target = \"/ro\", read_only = true }},\n  {{ source = \"{}\", target = \"/plain\", idmap = false }},\n]\n",
         vol.display(),
-        ro.display()
+        ro.display(),
+        vol.display()
     );
     s.sh_container("web", &script, &format!("{}{volumes}", userns()));
     s.up();
@@ -115,6 +117,8 @@ fn volumes_dev_and_exec_read_the_same_ids_as_without() {
         "named=0:0 tmpfs=0:0 dev=0:0 0:0",
         "touched",
         "ro-refused",
+        // Without idmap: the host's root is nobody inside.
+        "plain=65534:65534",
     ] {
         assert!(
             out.iter().any(|l| l == w),

@@ -248,6 +248,9 @@ pub enum Volume {
         source: PathBuf,
         target: PathBuf,
         read_only: bool,
+        /// `idmap`: with a user namespace, mount it idmapped (default true).
+        #[serde(default = "yes")]
+        idmap: bool,
     },
     /// `{ type = "tmpfs", target = "/tmp", size = "64M" }`.
     Tmpfs { target: PathBuf, size: Option<u64> },
@@ -257,7 +260,13 @@ pub enum Volume {
         name: String,
         target: PathBuf,
         read_only: bool,
+        #[serde(default = "yes")]
+        idmap: bool,
     },
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Volume {

@@ -76,7 +76,7 @@ hosts = {{ db = "127.0.0.1", "cache.local" = "::1" }}
 dns = ["192.0.2.53", "2001:db8::53"]
 volumes = [
   {{ source = "/srv/www", target = "/www", read_only = true }},
-  {{ type = "bind", source = "/srv/conf", target = "/etc/site" }},
+  {{ type = "bind", source = "/srv/conf", target = "/etc/site", idmap = false }},
   {{ type = "tmpfs", target = "/tmp", size = "64M" }},
   {{ type = "tmpfs", target = "/run" }},
   {{ type = "volume", name = "data", target = "/data" }},
@@ -117,11 +117,13 @@ volumes = [
                 source: p("/srv/www"),
                 target: p("/www"),
                 read_only: true,
+                idmap: true,
             },
             Volume::Bind {
                 source: p("/srv/conf"),
                 target: p("/etc/site"),
                 read_only: false,
+                idmap: false,
             },
             Volume::Tmpfs {
                 target: p("/tmp"),
@@ -135,11 +137,13 @@ volumes = [
                 name: "data".into(),
                 target: p("/data"),
                 read_only: false,
+                idmap: true,
             },
             Volume::Named {
                 name: "cache".into(),
                 target: p("/data/cache"),
                 read_only: true,
+                idmap: true,
             },
         ],
         security: Default::default(),
@@ -246,7 +250,8 @@ fn volumes_as_an_array_of_tables() {
             Volume::Bind {
                 source: p("/srv/www"),
                 target: p("/www"),
-                read_only: false
+                read_only: false,
+                idmap: true
             },
             Volume::Tmpfs {
                 target: p("/tmp"),
@@ -698,6 +703,17 @@ fn id_map_errors() {
         [
             "u/web.toml:6:12: container.uid_map[0]: the range passes the largest id, 4294967295",
             "u/web.toml:6:64: container.uid_map[1].size: must be at least 1, found 0",
+        ]
+    );
+}
+
+#[test]
+fn idmap_of_a_volume_needs_the_user_namespace() {
+    assert_eq!(
+        errors(&c("volumes = [{ source = \"/srv\", target = \"/srv\", idmap = false }, { type = \"tmpfs\", target = \"/t\", idmap = true }]\n")),
+        [
+            "u/web.toml:5:56: container.volumes[0].idmap: only means something with the \"user\" namespace; add \"user\" to container.namespaces or remove it",
+            "u/web.toml:5:98: container.volumes[1]: unknown key \"idmap\" for a tmpfs volume (only bind and named volumes take it)",
         ]
     );
 }

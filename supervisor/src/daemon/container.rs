@@ -63,9 +63,9 @@ pub fn spec(
     } else {
         None
     };
-    // Bind and named volumes are idmapped like the layers: their ids read the same inside
-    // as without a user namespace.
-    let idmap = user_ns.is_some();
+    // Bind and named volumes are idmapped like the layers (unless `idmap = false`): their
+    // ids read the same inside as without a user namespace.
+    let user = user_ns.is_some();
     let mut volumes = Vec::new();
     for v in &c.volumes {
         volumes.push(match v {
@@ -73,11 +73,12 @@ pub fn spec(
                 source,
                 target,
                 read_only,
+                idmap,
             } => MountSpec::Bind {
                 source: source.clone(),
                 target: target.clone(),
                 read_only: *read_only,
-                idmap,
+                idmap: user && *idmap,
             },
             Volume::Tmpfs { target, size } => MountSpec::Tmpfs {
                 target: target.clone(),
@@ -87,6 +88,7 @@ pub fn spec(
                 name: vol,
                 target,
                 read_only,
+                idmap,
             } => {
                 let dir = state_dir.join("volumes").join(vol);
                 std::fs::create_dir_all(&dir)
@@ -95,7 +97,7 @@ pub fn spec(
                     source: dir,
                     target: target.clone(),
                     read_only: *read_only,
-                    idmap,
+                    idmap: user && *idmap,
                 }
             }
         });
@@ -312,6 +314,7 @@ mod tests {
                 name: "data".into(),
                 target: "/data".into(),
                 read_only: false,
+                idmap: true,
             }],
             security: Default::default(),
         }

@@ -417,7 +417,15 @@ fn mount_volume(r: &Path, v: &MountSpec, user: Option<&UserNs>) -> Result<(), Sp
             let meta = fs::metadata(source).map_err(|e| fail("bind volume source", source, e))?;
             let dst = inside(r, target, meta.is_dir())?;
             if let (true, Some(u)) = (*idmap, user) {
-                return userns::idmap_onto(source, &dst, &u.user, true, *read_only);
+                return userns::idmap_onto(source, &dst, &u.user, true, *read_only).map_err(
+                    |mut e| {
+                        e.error.push_str(&format!(
+                            " (for the volume on {}: or set idmap = false on it)",
+                            target.display()
+                        ));
+                        e
+                    },
+                );
             }
             mount(
                 Some(source.as_path()),

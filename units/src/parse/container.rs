@@ -44,9 +44,9 @@ const RESOURCES_KEYS: &[&str] = &[
     "cpuset",
 ];
 const VOLUME_TYPES: &[&str] = &["bind", "tmpfs", "volume"];
-const BIND_KEYS: &[&str] = &["type", "source", "target", "read_only"];
+const BIND_KEYS: &[&str] = &["type", "source", "target", "read_only", "idmap"];
 const TMPFS_KEYS: &[&str] = &["type", "target", "size"];
-const NAMED_KEYS: &[&str] = &["type", "name", "target", "read_only"];
+const NAMED_KEYS: &[&str] = &["type", "name", "target", "read_only", "idmap"];
 
 /// The smallest `memory_max` (64K): below this a process cannot even start.
 const MIN_MEMORY_MAX: u64 = 64 << 10;
@@ -255,7 +255,8 @@ pub(crate) fn container(
 
     // volumes
     if let Some(item) = t.get("volumes") {
-        c.volumes = volumes(cx, item);
+        let user = c.namespaces.contains(&Namespace::User);
+        c.volumes = volumes(cx, item, user);
     }
     c.security = super::security::security(cx, t);
 
@@ -573,7 +574,7 @@ fn ip(cx: &mut Ctx, path: &str, item: &Item) -> Option<String> {
 }
 
 /// `volumes`: an array of inline tables or `[[container.volumes]]` tables.
-fn volumes(cx: &mut Ctx, item: &Item) -> Vec<Volume> {
+fn volumes(cx: &mut Ctx, item: &Item, user: bool) -> Vec<Volume> {
     // (index in the array, the table, where to report a missing key)
     let mut entries: Vec<(usize, &dyn TableLike, Option<Range<usize>>)> = Vec::new();
     match item {
@@ -612,7 +613,7 @@ fn volumes(cx: &mut Ctx, item: &Item) -> Vec<Volume> {
     for (i, t, span) in entries {
         let path = format!("container.volumes[{i}]");
         // The target is checked for uniqueness even when the rest of the volume is wrong.
-        let (target, volume) = volume(cx, &path, t, span);
+        let (target, volume) = volume(cx, &path, t, span, user);
         let Some(target) = target else { continue };
         if let Some(first) = targets.get(&target) {
             let span = t.get("target").and_then(Item::span);
@@ -638,6 +639,7 @@ fn volume(
     path: &str,
     t: &dyn TableLike,
     span: Option<Range<usize>>,
+    user: bool,
 ) -> (Option<PathBuf>, Option<Volume>) {
     let kind = volume_type(cx, path, t);
     let target = match t.get("target") {
@@ -656,7 +658,7 @@ fn volume(
     let Some((kind, what)) = kind else {
         return (target, None);
     };
-    let volume = volume_of(cx, path, t, span, (kind, what), target.clone());
+    let volume = volume_of(cx, path, t, span, (kind, what), target.clone(), user);
     (target, volume)
 }
 
@@ -728,6 +730,7 @@ fn volume_of(
     span: Option<Range<usize>>,
     (kind, what): (&str, &str),
     target: Option<PathBuf>,
+    user: bool,
 ) -> Option<Volume> {
     let required = |cx: &mut Ctx, key: &str| {
         let item = t.get(key);
@@ -738,6 +741,17 @@ fn volume_of(
             );
         }
         item
+    };
+    let idmap = |cx: &mut Ctx| {
+        let item = t.get("idmap")?;
+        let b = cx.boolean(&format!("{path}.idmap"), item);
+        if !user {
+            cx.error(
+                item.span(),
+                format!("{path}.idmap: only means something with the \"user\" namespace; add \"user\" to container.namespaces or remove it"),
+            );
+        }
+        b
     };
     let read_only = |cx: &mut Ctx| {
         t.get("read_only")
@@ -779,6 +793,7 @@ fn volume_of(
                 name: name?,
                 target: target?,
                 read_only,
+                idmap: idmap(cx).unwrap_or(true),
             })
         }
         _ => {
@@ -789,6 +804,7 @@ fn volume_of(
                 source: source?,
                 target: target?,
                 read_only,
+                idmap: idmap(cx).unwrap_or(true),
             })
         }
     }
