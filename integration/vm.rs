@@ -187,7 +187,12 @@ fn vm_with_crashing_units_still_boots_and_powers_off() {
     };
     b.assert_powered_off();
     b.assert_checks_ok(BOOT_CHECKS);
-    b.assert_checks_ok(&["crash-failed", "missing-failed"]);
+    b.assert_checks_ok(&[
+        "crash-failed",
+        "missing-failed",
+        "userns-failed",
+        "userns-says-why",
+    ]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 # if the kernel command line has `kennelvm.check` (examples/vm/run.sh --check), powers the
 # machine off with `kennel poweroff`.
 #   checks.sh            the full set (unit set /etc/kennel/units)
-#   checks.sh crashing   the unit set /etc/kennel/units-crashing (no container there)
+#   checks.sh crashing   the unit set /etc/kennel/units-crashing (no running container there)
 set -u
 mode=${1:-full}
 failed=0
@@ -109,7 +109,7 @@ if [ "$mode" = full ]; then
   fi
 else
   # --- the crashing units went failed, and did not stop the boot ---------------------------
-  for u in crash missing; do
+  for u in crash missing userns; do
     s=
     i=0
     while [ $i -lt 100 ]; do
@@ -122,6 +122,12 @@ else
       fail "$u-failed" "state '$s': $(kennel status "$u" 2>&1 | tail -n 1)"
     fi
   done
+  # ... and userns says what the kernel lacks.
+  d=$(kennel status userns --json 2>&1)
+  case "$d" in
+    *"does not support idmapped mounts"*) ok userns-says-why ;;
+    *) fail userns-says-why "$(echo "$d" | tr '\n' ' ')" ;;
+  esac
 fi
 
 # --- an orphan storm leaves no zombie -----------------------------------------------------
