@@ -115,7 +115,7 @@ fn every_example_unit_set_checks_ok() {
     for (dir, n) in [
         ("examples/quickstart", 7),
         ("examples/vm/rootfs/etc/kennel/units", 4),
-        ("examples/vm/rootfs/etc/kennel/units-crashing", 3),
+        ("examples/vm/rootfs/etc/kennel/units-crashing", 4),
     ] {
         let out = std::process::Command::new(KENNEL)
             .arg("check")
