@@ -9,7 +9,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kennel_core::{Action, Command, Event, ExitStatus, Level, Pid, RequestId, Supervisor};
 use kennel_logs::LogHub;
@@ -23,7 +23,8 @@ use super::notify::{self, NotifySocket};
 use super::probes::{self, ProbeProcess};
 use super::{container, exec, signals, Input, Options};
 use crate::control::protocol::{
-    ErrorKind, ExecRequest, PowerAction, ProtoError, Reply, ReplyBody, RequestBody, StatusRow,
+    ErrorKind, ExecRequest, PowerAction, ProtoError, Reply, ReplyBody, RequestBody, StatusEncoder,
+    StatusRow,
 };
 use crate::control::server::{self, Answer, ControlRequest, ExecSession};
 use crate::reaper;
