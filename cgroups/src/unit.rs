@@ -177,6 +177,16 @@ impl UnitCgroup {
         Ok(set.into_iter().collect())
     }
 
+    /// Whether the unit has processes, from the unified tree's `cgroup.events` (v2, and
+    /// hybrid hosts, where the unified tree tracks every process): one read instead of a
+    /// listing of every hierarchy. `None` without that file. A process joins the unified
+    /// directory last (see [`procs_files`](Self::procs_files)), so only a helper still in
+    /// the middle of its join can be in v1 directories and not there yet.
+    pub fn populated(&self) -> Option<bool> {
+        let text = fs::read_opt(&self.unified()?.join("cgroup.events"))?;
+        stats::keyed(&text, "populated").map(|n| n != 0)
+    }
+
     /// Whether no process is left in any of the unit's directories (unreadable counts as
     /// empty: a directory already removed).
     pub fn is_empty(&self) -> bool {
@@ -288,10 +298,13 @@ impl UnitCgroup {
         stats::oom_kills(self)
     }
 
-    /// Kills everything in the unit ([`kill_all`](Self::kill_all)), then removes its
-    /// directory (and any sub-cgroups) in every hierarchy; a missing directory is fine.
+    /// Kills everything in the unit ([`kill_all`](Self::kill_all), skipped when
+    /// [`populated`](Self::populated) says it is empty), then removes its directory (and
+    /// any sub-cgroups) in every hierarchy; a missing directory is fine.
     pub fn remove(&self) -> Result<(), CgroupError> {
-        self.kill_all()?;
+        if self.populated() != Some(false) {
+            self.kill_all()?;
+        }
         for d in &self.dirs {
             fs::rmdir_tree(&d.path)?;
         }

@@ -25,6 +25,10 @@ pub struct UnitCgroups {
     /// The detected layout, or why there is none (then units with `[resources]` fail).
     layout: Result<Cgroups, String>,
     live: HashMap<String, Live>,
+    /// Cgroups of runs that ended, emptied, whose directories are still to be removed:
+    /// that waits until the replies of the turn are written ([`UnitCgroups::remove_doomed`]),
+    /// or until the unit starts again.
+    doomed: Vec<UnitCgroup>,
 }
 
 impl UnitCgroups {
@@ -60,6 +64,7 @@ impl UnitCgroups {
         UnitCgroups {
             layout,
             live: HashMap::new(),
+            doomed: Vec::new(),
         }
     }
 
@@ -75,6 +80,10 @@ impl UnitCgroups {
             }
             Err(_) => return Ok(Vec::new()),
         };
+        // Its previous run's cgroup, not removed yet: remove it before making the new one.
+        if let Some(i) = self.doomed.iter().position(|c| c.name() == unit.name) {
+            remove(&self.doomed.swap_remove(i));
+        }
         let cgroup = layout
             .create(&unit.name, &unit.resources)
             .map_err(|e| format!("create cgroup: {e}"))?;
@@ -132,7 +141,7 @@ impl UnitCgroups {
 
     /// SIGKILL to a unit's group also kills everything else in its cgroup (a process that
     /// double-forked or called setsid left the group, not the cgroup). Once its main
-    /// process is gone, the cgroup is removed.
+    /// process is gone, the emptied cgroup is set aside for [`UnitCgroups::remove_doomed`].
     pub fn kill(&mut self, pid: Pid, main_alive: bool) {
         let Some(name) = self.unit_of(pid).map(str::to_string) else {
             return;
@@ -140,15 +149,31 @@ impl UnitCgroups {
         let Some(l) = self.live.get(&name) else {
             return;
         };
-        if let Err(e) = l.cgroup.kill_all() {
-            warn!(unit = %name, "kill cgroup {}: {e}", l.cgroup.display());
+        // After the main process, usually nothing is left: one read of `cgroup.events`
+        // says so, instead of listing every hierarchy.
+        if main_alive || l.cgroup.populated() != Some(false) {
+            if let Err(e) = l.cgroup.kill_all() {
+                warn!(unit = %name, "kill cgroup {}: {e}", l.cgroup.display());
+            }
         }
         if !main_alive {
             if let Some(l) = self.live.remove(&name) {
-                if let Err(e) = l.cgroup.remove() {
-                    warn!(unit = %name, "remove cgroup {}: {e}", l.cgroup.display());
-                }
+                self.doomed.push(l.cgroup);
             }
+        }
+    }
+
+    /// Whether [`UnitCgroups::remove_doomed`] has work.
+    pub fn has_doomed(&self) -> bool {
+        !self.doomed.is_empty()
+    }
+
+    /// Removes the directories of the cgroups whose runs ended. The owner calls it after
+    /// the replies of its turn are written: a `start` of a oneshot or a `stop` is answered
+    /// once the processes are gone, without waiting for ten rmdirs.
+    pub fn remove_doomed(&mut self) {
+        for c in self.doomed.drain(..) {
+            remove(&c);
         }
     }
 
@@ -179,10 +204,15 @@ impl UnitCgroups {
 
     /// At shutdown: remove every unit cgroup still there.
     pub fn remove_all(&mut self) {
-        for (name, l) in self.live.drain() {
-            if let Err(e) = l.cgroup.remove() {
-                warn!(unit = %name, "remove cgroup {}: {e}", l.cgroup.display());
-            }
+        self.remove_doomed();
+        for (_, l) in self.live.drain() {
+            remove(&l.cgroup);
         }
+    }
+}
+
+fn remove(c: &UnitCgroup) {
+    if let Err(e) = c.remove() {
+        warn!(unit = %c.name(), "remove cgroup {}: {e}", c.display());
     }
 }

@@ -157,6 +157,11 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             () = sleep => owner.sup.handle_timeout(Instant::now()),
         }
         owner.drain();
+        if owner.cgroups.has_doomed() {
+            // Let the connection tasks write the replies this turn produced first.
+            tokio::task::yield_now().await;
+            owner.cgroups.remove_doomed();
+        }
     }
 
     // Let connection tasks write the last replies (the shutdown's), then finish.
@@ -290,6 +295,15 @@ impl Owner {
             Input::Signal(sig) => self.signal(sig),
             Input::Launched { unit, pid, failure } => {
                 let held = self.launching.remove(&pid).flatten();
+                // The helper is past its rootfs: the layers it moved aside can go now.
+                if self
+                    .sup
+                    .units()
+                    .get(&unit)
+                    .is_some_and(|u| u.container.is_some())
+                {
+                    container::empty_trash(&self.opts.state_dir, &unit);
+                }
                 let event = match failure {
                     None => Event::Spawned { unit, pid },
                     Some(f) => Event::SpawnFailed {
