@@ -106,7 +106,7 @@ impl UnitCgroup {
     }
 
     /// The unified-tree directory: the only one on v2, the tracking one on hybrid v1.
-    pub(crate) fn unified(&self) -> Option<&Path> {
+    pub fn unified(&self) -> Option<&Path> {
         self.dirs
             .iter()
             .find(|d| d.hierarchy == Hierarchy::Unified)
@@ -135,12 +135,29 @@ impl UnitCgroup {
     }
 
     /// Every `cgroup.procs` the spawn helper must write its own pid into before exec (and
-    /// before it unshares a cgroup namespace). Writing `0` means "the writing process" and
-    /// is right in any pid namespace.
+    /// before it unshares a cgroup namespace), in hierarchy order: the unified tree last.
+    /// Writing `0` means "the writing process" and is right in any pid namespace.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs
             .iter()
             .map(|d| d.path.join("cgroup.procs"))
+            .collect()
+    }
+
+    /// What a single-threaded process writes `0` into to join the unit, in hierarchy order
+    /// (the unified tree last): `cgroup.procs` in the unified tree, `tasks` in each v1
+    /// hierarchy. A `cgroup.procs` write takes the kernel's global threadgroup lock, whose
+    /// first taking after a quiet moment waits for an RCU grace period (5-15 ms on this
+    /// machine, most of a container start); `0` into `tasks` moves only the calling thread
+    /// and skips that lock (kernels >= 6.0; older ones take it, as before). The unified
+    /// directory's file is skipped by a helper started inside it (`CLONE_INTO_CGROUP`).
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|d| match (self.version, &d.hierarchy) {
+                (Version::V1, Hierarchy::V1 { .. }) => d.path.join("tasks"),
+                _ => d.path.join("cgroup.procs"),
+            })
             .collect()
     }
 

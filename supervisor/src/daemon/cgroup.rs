@@ -14,6 +14,8 @@ use tracing::{info, warn};
 struct Live {
     /// Its statistics files, open for cheap rereads (status over many units).
     files: kennel_cgroups::StatsFiles,
+    /// The unified (or v2) directory, open: the helper is started right in it.
+    dir: Option<std::fs::File>,
     cgroup: UnitCgroup,
     oom_base: u64,
     pid: Option<Pid>,
@@ -102,13 +104,15 @@ impl UnitCgroups {
                 .restrict_devices(&rules)
                 .map_err(|e| format!("restrict devices: {e}"))?;
         }
-        let procs = cgroup.procs_files();
+        let procs = cgroup.join_files();
         let oom_base = cgroup.oom_kills();
         let files = cgroup.stats_files();
+        let dir = cgroup.unified().and_then(|d| std::fs::File::open(d).ok());
         self.live.insert(
             unit.name.clone(),
             Live {
                 files,
+                dir,
                 cgroup,
                 oom_base,
                 pid: None,
@@ -175,6 +179,13 @@ impl UnitCgroups {
         for c in self.doomed.drain(..) {
             remove(&c);
         }
+    }
+
+    /// The unified (or v2) directory of a unit, open, and its path: where
+    /// [`crate::spawn::launch::launch_in`] starts the unit's helper.
+    pub fn clone_target(&self, unit: &str) -> Option<(&std::fs::File, &std::path::Path)> {
+        let l = self.live.get(unit)?;
+        Some((l.dir.as_ref()?, l.cgroup.unified()?))
     }
 
     /// The `cgroup.procs` files of a running unit, for a process that joins it (exec, probes).
