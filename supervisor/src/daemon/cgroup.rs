@@ -188,11 +188,12 @@ impl UnitCgroups {
         Some((l.dir.as_ref()?, l.cgroup.unified()?))
     }
 
-    /// The `cgroup.procs` files of a running unit, for a process that joins it (exec, probes).
+    /// The files through which a process joins a running unit (exec, probes): see
+    /// `UnitCgroup::join_files`.
     pub fn procs_of(&self, unit: &str) -> Vec<PathBuf> {
         self.live
             .get(unit)
-            .map(|l| l.cgroup.procs_files())
+            .map(|l| l.cgroup.join_files())
             .unwrap_or_default()
     }
 

@@ -58,13 +58,14 @@ pub fn launch(
     send(spec, pid, ours, stdin)
 }
 
-/// [`launch`] for a unit's own process (no stdin), with the helper started right inside the
-/// cgroup directory `cgroup` (open as `dir`): `clone3` with `CLONE_INTO_CGROUP`. The helper
+/// [`launch`] with the helper started right inside the cgroup directory `cgroup` (open as
+/// `dir`): `clone3` with `CLONE_INTO_CGROUP`. The helper
 /// then has no `cgroup.procs` to write there, the one write of its join that waits for an
 /// RCU grace period (see `UnitCgroup::join_files`). Where `clone3` refuses (kernels before
 /// 5.7), this is [`launch`].
 pub fn launch_in(
     spec: &SpawnSpec,
+    stdin: Option<OwnedFd>,
     stdout: OwnedFd,
     stderr: OwnedFd,
     dir: &std::fs::File,
@@ -77,7 +78,7 @@ pub fn launch_in(
             drop((theirs, stdout, stderr));
             let mut spec = spec.clone();
             spec.cgroup_procs.retain(|p| !p.starts_with(cgroup));
-            send(&spec, pid, ours, None)
+            send(&spec, pid, ours, stdin)
         }
         Err(clone::Error::Unsupported(e)) => {
             tracing::debug!(
@@ -85,7 +86,7 @@ pub fn launch_in(
                 cgroup.display()
             );
             drop((ours, theirs));
-            launch(spec, None, stdout.into(), stderr.into())
+            launch(spec, stdin, stdout.into(), stderr.into())
         }
         Err(clone::Error::Exec(e)) => Err(LaunchError::Helper(e)),
     }

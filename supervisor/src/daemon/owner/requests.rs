@@ -204,7 +204,18 @@ impl Owner {
         };
         spec.tty = x.tty;
         spec.stdin_passed = stdio.stdin.is_some();
-        let launched = match spawn::launch(&spec, stdio.stdin, stdio.stdout, stdio.stderr) {
+        let launched = match self.cgroups.clone_target(&x.unit) {
+            Some((dir, cgroup)) => spawn::launch::launch_in(
+                &spec,
+                stdio.stdin,
+                stdio.stdout,
+                stdio.stderr,
+                dir,
+                cgroup,
+            ),
+            None => spawn::launch(&spec, stdio.stdin, stdio.stdout.into(), stdio.stderr.into()),
+        };
+        let launched = match launched {
             Ok(l) => l,
             Err(e) => {
                 let body = ReplyBody::ExecExited {
