@@ -244,16 +244,72 @@ impl StatusEncoder {
         StatusEncoder { buf, rows: 0 }
     }
 
+    /// Appends one row: the same bytes as serde's encoding of [`StatusRow`] (tested), with
+    /// the keys written as they are rather than escaped one by one (a third of the encoding
+    /// time at 1,000 rows).
     pub fn push(&mut self, row: &StatusRow) {
         if self.rows > 0 {
             self.buf.push(b',');
         }
         self.rows += 1;
-        // Writing into a Vec fails only if a Serialize impl fails, and these cannot.
-        if let Err(e) = serde_json::to_writer(&mut self.buf, row) {
+        let start = self.buf.len();
+        if let Err(e) = self.row(row) {
+            // Writing into a Vec fails only if a Serialize impl fails, and these cannot.
             tracing::error!(unit = %row.status.name, "encoding a status row: {e}");
+            self.buf.truncate(start);
             self.buf.extend_from_slice(b"null");
         }
+    }
+
+    fn row(&mut self, row: &StatusRow) -> Result<(), serde_json::Error> {
+        let s = &row.status;
+        let b = &mut self.buf;
+        b.extend_from_slice(br#"{"name":"#);
+        serde_json::to_writer(&mut *b, &s.name)?;
+        b.extend_from_slice(br#","state":"#);
+        serde_json::to_writer(&mut *b, &s.state)?;
+        b.extend_from_slice(br#","pid":"#);
+        serde_json::to_writer(&mut *b, &s.pid)?;
+        b.extend_from_slice(br#","uptime":"#);
+        match s.uptime {
+            Some(d) => {
+                b.extend_from_slice(br#"{"secs":"#);
+                serde_json::to_writer(&mut *b, &d.as_secs())?;
+                b.extend_from_slice(br#","nanos":"#);
+                serde_json::to_writer(&mut *b, &d.subsec_nanos())?;
+                b.push(b'}');
+            }
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(br#","restarts":"#);
+        serde_json::to_writer(&mut *b, &s.restarts)?;
+        b.extend_from_slice(br#","last_exit":"#);
+        serde_json::to_writer(&mut *b, &s.last_exit)?;
+        b.extend_from_slice(if s.ready {
+            br#","ready":true,"health":"#
+        } else {
+            br#","ready":false,"health":"#
+        });
+        serde_json::to_writer(&mut *b, &s.health)?;
+        b.extend_from_slice(br#","detail":"#);
+        serde_json::to_writer(&mut *b, &s.detail)?;
+        if let Some(r) = &row.resources {
+            b.extend_from_slice(br#","resources":{"memory_current":"#);
+            serde_json::to_writer(&mut *b, &r.memory_current)?;
+            b.extend_from_slice(br#","memory_peak":"#);
+            serde_json::to_writer(&mut *b, &r.memory_peak)?;
+            b.extend_from_slice(br#","cpu_usage_ns":"#);
+            serde_json::to_writer(&mut *b, &r.cpu_usage_ns)?;
+            b.extend_from_slice(br#","tasks":"#);
+            serde_json::to_writer(&mut *b, &r.tasks)?;
+            b.push(b'}');
+        }
+        if !row.execs.is_empty() {
+            b.extend_from_slice(br#","execs":"#);
+            serde_json::to_writer(&mut *b, &row.execs)?;
+        }
+        b.push(b'}');
+        Ok(())
     }
 
     /// The reply line.
@@ -435,8 +491,25 @@ mod tests {
 
     #[test]
     fn status_encoder_writes_the_reply() {
-        for n in [0, 1, 3] {
-            let units: Vec<StatusRow> = (0..n).map(|i| row(None, vec![i])).collect();
+        let stats = kennel_cgroups::Stats {
+            memory_current: Some(u64::MAX),
+            memory_peak: None,
+            cpu_usage_ns: Some(3),
+            tasks: Some(0),
+        };
+        let mut stopped = row(None, vec![]);
+        stopped.status.pid = None;
+        stopped.status.uptime = None;
+        stopped.status.last_exit = Some(ExitStatus::Code(3));
+        stopped.status.ready = false;
+        stopped.status.state = State::Failed;
+        stopped.status.health = HealthState::Unknown;
+        stopped.status.detail = "ünïcode \u{1} \\ \"x\"".into();
+        let mut plain = row(Some(stats), vec![]);
+        plain.status.last_exit = None;
+        let samples = [row(None, vec![1, 2]), stopped, plain];
+        for n in 0..=samples.len() {
+            let units: Vec<StatusRow> = samples[..n].to_vec();
             let mut enc = StatusEncoder::new(1);
             for r in &units {
                 enc.push(r);

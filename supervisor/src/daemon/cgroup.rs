@@ -19,8 +19,6 @@ struct Live {
     cgroup: UnitCgroup,
     oom_base: u64,
     pid: Option<Pid>,
-    /// The last reading of `files`, and when: a listing of every unit reuses a recent one.
-    sampled: Option<(Instant, Stats)>,
 }
 
 pub struct UnitCgroups {
@@ -31,6 +29,11 @@ pub struct UnitCgroups {
     /// that waits until the replies of the turn are written ([`UnitCgroups::remove_doomed`]),
     /// or until the unit starts again.
     doomed: Vec<UnitCgroup>,
+    /// The last reading of each running unit's statistics, and when, by the pid of its
+    /// main process: a listing of every unit reuses a recent one. Keyed by pid, not
+    /// name: a listing looks up every unit, and an integer key in a small table costs far
+    /// less than a name in `live` (whose entries are large and scattered in memory).
+    sampled: HashMap<Pid, (Instant, Stats)>,
 }
 
 impl UnitCgroups {
@@ -67,6 +70,7 @@ impl UnitCgroups {
             layout,
             live: HashMap::new(),
             doomed: Vec::new(),
+            sampled: HashMap::new(),
         }
     }
 
@@ -116,13 +120,14 @@ impl UnitCgroups {
                 cgroup,
                 oom_base,
                 pid: None,
-                sampled: None,
             },
         );
         Ok(procs)
     }
 
     pub fn spawned(&mut self, unit: &str, pid: Pid) {
+        // Figures kept for an earlier process with this pid are not this one's.
+        self.sampled.remove(&pid);
         if let Some(l) = self.live.get_mut(unit) {
             l.pid = Some(pid);
         }
@@ -161,6 +166,7 @@ impl UnitCgroups {
             }
         }
         if !main_alive {
+            self.sampled.remove(&pid);
             if let Some(l) = self.live.remove(&name) {
                 self.doomed.push(l.cgroup);
             }
@@ -197,25 +203,32 @@ impl UnitCgroups {
             .unwrap_or_default()
     }
 
-    /// The unit's statistics, read again unless the last reading is younger than
-    /// `max_age` (`Duration::ZERO`: always read). Each file read costs ~3 µs in the kernel
+    /// The statistics of `unit`, whose main process is `pid`, read again unless the last
+    /// reading is younger than `max_age` (`Duration::ZERO`: always read). Each file read costs ~3 µs in the kernel
     /// (seq_file under kernfs) even through a kept-open file, four per unit: 13 ms for a
     /// listing of 1,000 units, which repeated listings (a dashboard polling `status`) would
     /// pay on every request.
-    pub fn stats(&mut self, unit: &str, now: Instant, max_age: Duration) -> Option<Stats> {
-        let l = self.live.get_mut(unit)?;
-        if let Some((at, s)) = &l.sampled {
+    pub fn stats(
+        &mut self,
+        unit: &str,
+        pid: Pid,
+        now: Instant,
+        max_age: Duration,
+    ) -> Option<Stats> {
+        if let Some((at, s)) = self.sampled.get(&pid) {
             if now.saturating_duration_since(*at) < max_age {
                 return Some(s.clone());
             }
         }
+        let l = self.live.get(unit)?;
         let s = l.files.read(&l.cgroup);
-        l.sampled = Some((now, s.clone()));
+        self.sampled.insert(pid, (now, s.clone()));
         Some(s)
     }
 
     /// At shutdown: remove every unit cgroup still there.
     pub fn remove_all(&mut self) {
+        self.sampled.clear();
         self.remove_doomed();
         for (_, l) in self.live.drain() {
             remove(&l.cgroup);

@@ -288,11 +288,9 @@ fn row(
     now: Instant,
     max_age: Duration,
 ) -> StatusRow {
-    let resources = if status.pid.is_some() {
-        cgroups.stats(&status.name, now, max_age)
-    } else {
-        None
-    };
+    let resources = status
+        .pid
+        .and_then(|pid| cgroups.stats(&status.name, pid, now, max_age));
     let mut execs: Vec<Pid> = sessions
         .iter()
         .filter(|(_, u)| **u == status.name)
