@@ -191,7 +191,9 @@ impl Cgroups {
         let mut unit = self.unit(name);
         let mut warnings = Vec::new();
         for (tree, dir) in self.trees.iter().zip(unit.dirs()) {
-            fs::mkdir_chain(&tree.mount, &dir.path)?;
+            // A cgroup made just now has the kernel's defaults: only what the unit sets is
+            // written (resetting the rest is for a cgroup that existed, e.g. on reload).
+            let fresh = fs::mkdir_chain(&tree.mount, &dir.path)?.contains(&dir.path);
             if !dir.path.is_dir() {
                 return Err(CgroupError::InvalidName {
                     name: name.to_string(),
@@ -199,9 +201,9 @@ impl Cgroups {
                 });
             }
             match (self.version, &dir.hierarchy) {
-                (Version::V2, _) => v2::apply(&dir.path, res, &mut warnings)?,
+                (Version::V2, _) => v2::apply(&dir.path, res, fresh, &mut warnings)?,
                 (Version::V1, h @ Hierarchy::V1 { .. }) => {
-                    v1::apply(&tree.mount, &dir.path, h, res, &mut warnings)?
+                    v1::apply(&tree.mount, &dir.path, h, res, fresh, &mut warnings)?
                 }
                 // The hybrid unified tree tracks processes only.
                 (Version::V1, Hierarchy::Unified) => {}

@@ -154,16 +154,19 @@ pub(crate) fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> boo
 
 /// Writes `value` to `dir/file`; with no value, puts the kernel default back, but only
 /// if the file exists (so a limit dropped from a unit file is lifted on re-apply, and a
-/// missing controller is not an error when the unit asks nothing of it).
+/// missing controller is not an error when the unit asks nothing of it), and not in a
+/// `fresh` cgroup, which has the defaults.
 pub(crate) fn set_or_reset(
     dir: &Path,
     file: &str,
     value: Option<String>,
     default: &str,
+    fresh: bool,
 ) -> Result<(), CgroupError> {
     let path = dir.join(file);
     match value {
         Some(v) => write(&path, &v),
+        None if fresh => Ok(()),
         None if path.exists() => write(&path, default),
         None => Ok(()),
     }

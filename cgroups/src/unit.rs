@@ -106,7 +106,7 @@ impl UnitCgroup {
     }
 
     /// The unified-tree directory: the only one on v2, the tracking one on hybrid v1.
-    pub(crate) fn unified(&self) -> Option<&Path> {
+    pub fn unified(&self) -> Option<&Path> {
         self.dirs
             .iter()
             .find(|d| d.hierarchy == Hierarchy::Unified)
@@ -135,12 +135,29 @@ impl UnitCgroup {
     }
 
     /// Every `cgroup.procs` the spawn helper must write its own pid into before exec (and
-    /// before it unshares a cgroup namespace). Writing `0` means "the writing process" and
-    /// is right in any pid namespace.
+    /// before it unshares a cgroup namespace), in hierarchy order: the unified tree last.
+    /// Writing `0` means "the writing process" and is right in any pid namespace.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs
             .iter()
             .map(|d| d.path.join("cgroup.procs"))
+            .collect()
+    }
+
+    /// What a single-threaded process writes `0` into to join the unit, in hierarchy order
+    /// (the unified tree last): `cgroup.procs` in the unified tree, `tasks` in each v1
+    /// hierarchy. A `cgroup.procs` write takes the kernel's global threadgroup lock, whose
+    /// first taking after a quiet moment waits for an RCU grace period (5-15 ms on this
+    /// machine, most of a container start); `0` into `tasks` moves only the calling thread
+    /// and skips that lock (kernels >= 6.0; older ones take it, as before). The unified
+    /// directory's file is skipped by a helper started inside it (`CLONE_INTO_CGROUP`).
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|d| match (self.version, &d.hierarchy) {
+                (Version::V1, Hierarchy::V1 { .. }) => d.path.join("tasks"),
+                _ => d.path.join("cgroup.procs"),
+            })
             .collect()
     }
 
@@ -175,6 +192,16 @@ impl UnitCgroup {
         }
         let set: BTreeSet<i32> = pids.into_iter().collect();
         Ok(set.into_iter().collect())
+    }
+
+    /// Whether the unit has processes, from the unified tree's `cgroup.events` (v2, and
+    /// hybrid hosts, where the unified tree tracks every process): one read instead of a
+    /// listing of every hierarchy. `None` without that file. A process joins the unified
+    /// directory last (see [`procs_files`](Self::procs_files)), so only a helper still in
+    /// the middle of its join can be in v1 directories and not there yet.
+    pub fn populated(&self) -> Option<bool> {
+        let text = fs::read_opt(&self.unified()?.join("cgroup.events"))?;
+        stats::keyed(&text, "populated").map(|n| n != 0)
     }
 
     /// Whether no process is left in any of the unit's directories (unreadable counts as
@@ -288,10 +315,13 @@ impl UnitCgroup {
         stats::oom_kills(self)
     }
 
-    /// Kills everything in the unit ([`kill_all`](Self::kill_all)), then removes its
-    /// directory (and any sub-cgroups) in every hierarchy; a missing directory is fine.
+    /// Kills everything in the unit ([`kill_all`](Self::kill_all), skipped when
+    /// [`populated`](Self::populated) says it is empty), then removes its directory (and
+    /// any sub-cgroups) in every hierarchy; a missing directory is fine.
     pub fn remove(&self) -> Result<(), CgroupError> {
-        self.kill_all()?;
+        if self.populated() != Some(false) {
+            self.kill_all()?;
+        }
         for d in &self.dirs {
             fs::rmdir_tree(&d.path)?;
         }

@@ -18,11 +18,12 @@ pub(crate) fn apply(
     dir: &Path,
     hierarchy: &Hierarchy,
     res: &Resources,
+    fresh: bool,
     warnings: &mut Vec<String>,
 ) -> Result<(), CgroupError> {
     if hierarchy.has("memory") {
         let limit = res.memory_max.map(|b| b.to_string());
-        set_or_reset(dir, "memory.limit_in_bytes", limit, "-1")?;
+        set_or_reset(dir, "memory.limit_in_bytes", limit, "-1", fresh)?;
     }
     if hierarchy.has("cpu") {
         if res.cpu_millis.is_some() {
@@ -32,21 +33,23 @@ pub(crate) fn apply(
             )?;
         }
         let quota = res.cpu_millis.map(|m| limits::cpu_quota_us(m).to_string());
-        set_or_reset(dir, "cpu.cfs_quota_us", quota, "-1")?;
+        set_or_reset(dir, "cpu.cfs_quota_us", quota, "-1", fresh)?;
         let shares = res.cpu_weight.map(|w| limits::cpu_shares(w).to_string());
-        set_or_reset(dir, "cpu.shares", shares, "1024")?;
+        set_or_reset(dir, "cpu.shares", shares, "1024", fresh)?;
     }
     if hierarchy.has("pids") {
         let max = res.pids_max.map(|n| n.to_string());
-        set_or_reset(dir, "pids.max", max, "max")?;
+        set_or_reset(dir, "pids.max", max, "max", fresh)?;
     }
-    if hierarchy.has("blkio") {
+    if hierarchy.has("blkio") && !(fresh && res.io_weight.is_none()) {
         apply_blkio(dir, res.io_weight, warnings)?;
     }
     if hierarchy.has("cpuset") {
         init_cpuset(mount, dir)?;
         let cpus = match &res.cpuset {
             Some(list) => list.clone(),
+            // A fresh cpuset has just been given its parent's set.
+            None if fresh => return Ok(()),
             // Reset: the parent's set (a removed `cpuset` key lifts the restriction).
             None => match dir.parent() {
                 Some(parent) => fs::read(&parent.join("cpuset.cpus"))?,

@@ -18,28 +18,29 @@ pub(crate) const WANTED: &[&str] = &["cpuset", "cpu", "io", "memory", "pids"];
 pub(crate) fn apply(
     dir: &Path,
     res: &Resources,
+    fresh: bool,
     warnings: &mut Vec<String>,
 ) -> Result<(), CgroupError> {
     let memory = res.memory_max.map(|b| b.to_string());
-    set_or_reset(dir, "memory.max", memory, "max")?;
+    set_or_reset(dir, "memory.max", memory, "max", fresh)?;
     let cpu = res.cpu_millis.map(limits::cpu_max);
     let unlimited = format!("max {}", limits::CPU_PERIOD_US);
-    set_or_reset(dir, "cpu.max", cpu, &unlimited)?;
+    set_or_reset(dir, "cpu.max", cpu, &unlimited, fresh)?;
     let weight = res.cpu_weight.map(|w| limits::weight(w).to_string());
-    set_or_reset(dir, "cpu.weight", weight, "100")?;
+    set_or_reset(dir, "cpu.weight", weight, "100", fresh)?;
     let pids = res.pids_max.map(|n| n.to_string());
-    set_or_reset(dir, "pids.max", pids, "max")?;
-    set_or_reset(dir, "cpuset.cpus", res.cpuset.clone(), "")?;
+    set_or_reset(dir, "pids.max", pids, "max", fresh)?;
+    set_or_reset(dir, "cpuset.cpus", res.cpuset.clone(), "", fresh)?;
     if dir.join("io.weight").exists() {
         let io = res
             .io_weight
             .map(|w| format!("default {}", limits::weight(w)));
-        set_or_reset(dir, "io.weight", io, "default 100")?;
+        set_or_reset(dir, "io.weight", io, "default 100", fresh)?;
     } else if dir.join("io.bfq.weight").exists() {
         let io = res
             .io_weight
             .map(|w| limits::blkio_weight(w).clamp(1, 1000).to_string());
-        set_or_reset(dir, "io.bfq.weight", io, "100")?;
+        set_or_reset(dir, "io.bfq.weight", io, "100", fresh)?;
     } else if res.io_weight.is_some() {
         warnings.push(format!(
             "io_weight ignored: {} does not exist (io controller not enabled, or no proportional I/O scheduler)",

@@ -161,10 +161,13 @@ impl Supervisor {
 
     /// Every unit's status, in name order (removed units that still stop included).
     pub fn status(&self, now: Instant) -> Vec<UnitStatus> {
-        self.units
-            .values()
-            .map(|u| self.status_of(u, now))
-            .collect()
+        self.statuses(now).collect()
+    }
+
+    /// Every unit's status, made one at a time (a caller that encodes each and drops it
+    /// holds one row at a time, not the whole list).
+    pub fn statuses(&self, now: Instant) -> impl ExactSizeIterator<Item = UnitStatus> + '_ {
+        self.units.values().map(move |u| self.status_of(u, now))
     }
 
     /// One unit's status.

@@ -82,6 +82,11 @@ impl ContainerRecord {
             what: path.display().to_string(),
             source,
         })?;
+        // Unchanged (every start of the same unit): replacing it would only cost a rename
+        // and the freeing of the old file on the start's path.
+        if fs::read(&path).is_ok_and(|old| old == bytes) {
+            return Ok(());
+        }
         fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
         fs::rename(&tmp, &path).map_err(io("rename to", &path))
     }

@@ -14,8 +14,12 @@ use crate::error::os_message;
 use crate::split::{LineSplitter, MAX_LINE};
 use crate::writer::{Msg, Stream};
 
-/// Bytes read from a pipe at once.
-const READ_BUF: usize = 64 * 1024;
+/// Bytes read from a pipe at once, at first: most services write little, and a reader
+/// per pipe with a 64 KiB buffer was most of kennel's memory per unit.
+const READ_BUF_MIN: usize = 4 * 1024;
+/// ... and at most: a read that fills the buffer doubles it, up to a pipe's default
+/// capacity, so a chatty service is read in as few calls as before.
+const READ_BUF_MAX: usize = 64 * 1024;
 
 /// Marks a reader task as running: counted in the hub's live readers while it exists, and
 /// its drop completes the unit's [`crate::Capture`].
@@ -79,7 +83,7 @@ impl Reader {
                 return;
             }
         };
-        let mut buf = vec![0u8; READ_BUF];
+        let mut buf = vec![0u8; READ_BUF_MIN];
         let mut splitter = LineSplitter::new(MAX_LINE);
         let mut stopping = *self.stop.borrow_and_update();
         let mut watching = true;
@@ -100,6 +104,9 @@ impl Reader {
                 Ok(n) => {
                     if !self.split_and_send(&mut splitter, &buf[..n]).await {
                         return;
+                    }
+                    if n == buf.len() && n < READ_BUF_MAX {
+                        buf.resize((2 * n).min(READ_BUF_MAX), 0);
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}

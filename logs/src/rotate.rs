@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use kennel_units::Logs;
 
-/// The buffer in front of each log file; flushed whenever the writer has nothing queued.
-const BUFFER: usize = 64 * 1024;
+/// The buffer in front of each log file; flushed whenever the writer has nothing queued,
+/// so it only fills under a flood (then 8 KiB per write(2) is plenty). Kept small: every
+/// unit that ever logged keeps its buffer.
+const BUFFER: usize = 8 * 1024;
 
 /// `PATH.K`: the K-th rotated file of the log at `path` (`NAME.log.1` is the newest).
 pub(crate) fn rotated_path(path: &Path, k: u32) -> PathBuf {

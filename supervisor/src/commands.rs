@@ -19,13 +19,15 @@ pub const EXIT_NO_DAEMON: i32 = 3;
 
 fn call(client: &ClientArgs, body: RequestBody) -> Result<ReplyBody, i32> {
     let result = Client::connect(&client.socket).and_then(|mut c| c.call(body));
-    result.map_err(|e| {
-        eprintln!("kennel: {e}");
-        match e {
-            ClientError::Daemon(_) | ClientError::Denied { .. } => EXIT_FAILED,
-            _ => EXIT_NO_DAEMON,
-        }
-    })
+    result.map_err(client_failure)
+}
+
+fn client_failure(e: ClientError) -> i32 {
+    eprintln!("kennel: {e}");
+    match e {
+        ClientError::Daemon(_) | ClientError::Denied { .. } => EXIT_FAILED,
+        _ => EXIT_NO_DAEMON,
+    }
 }
 
 fn code(r: Result<i32, i32>) -> i32 {
@@ -38,11 +40,21 @@ pub fn status(args: StatusArgs) -> i32 {
             [one] => Some(one.clone()),
             _ => None,
         };
-        let body = call(&args.client, RequestBody::Status { unit: one })?;
-        let ReplyBody::Status { units: all } = body else {
-            eprintln!("kennel: unexpected reply to status");
-            return Err(EXIT_NO_DAEMON);
-        };
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        if args.json && args.units.len() <= 1 {
+            // The rows as the daemon sends them, re-indented on the way: no parsing into
+            // rows and back.
+            let streamed = Client::connect(&args.client.socket)
+                .and_then(|mut c| c.status_pretty(one, &mut out));
+            return match streamed {
+                Ok(()) => finish_output(out.write_all(b"\n").and_then(|()| out.flush())),
+                Err(ClientError::Output(e)) => finish_output(Err(e)),
+                Err(e) => Err(client_failure(e)),
+            };
+        }
+        let all = Client::connect(&args.client.socket)
+            .and_then(|mut c| c.status(one))
+            .map_err(client_failure)?;
         let units: Vec<StatusRow> = if args.units.len() > 1 {
             let mut picked = Vec::new();
             for name in &args.units {
@@ -58,19 +70,28 @@ pub fn status(args: StatusArgs) -> i32 {
         } else {
             all
         };
-        if args.json {
-            match serde_json::to_string_pretty(&units) {
-                Ok(s) => println!("{s}"),
-                Err(e) => {
-                    eprintln!("kennel: {e}");
-                    return Err(EXIT_FAILED);
-                }
-            }
+        let written = if args.json {
+            serde_json::to_writer_pretty(&mut out, &units)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
         } else {
-            print!("{}", table(&units));
-        }
-        Ok(EXIT_OK)
+            out.write_all(table(&units).as_bytes())
+        };
+        finish_output(written.and_then(|()| out.flush()))
     })())
+}
+
+/// The exit code once the status is written (or not).
+fn finish_output(written: std::io::Result<()>) -> Result<i32, i32> {
+    match written {
+        Ok(()) => Ok(EXIT_OK),
+        // The reader went away (`kennel status | head`): not our failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+        Err(e) => {
+            eprintln!("kennel: writing the status: {e}");
+            Err(EXIT_FAILED)
+        }
+    }
 }
 
 /// The status table.

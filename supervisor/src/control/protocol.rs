@@ -1,7 +1,9 @@
 //! The control protocol: newline-delimited JSON requests and replies, shared by the daemon
 //! and the client. This is a public interface, documented in `docs/control.md`.
 
-use kennel_core::{CommandError, UnitStatus};
+use std::time::Duration;
+
+use kennel_core::{CommandError, ExitStatus, HealthState, Pid, State, UnitStatus};
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change; a request with another version is refused.
@@ -126,15 +128,220 @@ pub enum ReplyBody {
 
 /// One unit in a status reply: the core's status, and the cgroup's figures while the
 /// unit has a process.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// On the wire a row is one flat object: the status's fields, then `resources` and `execs`
+/// when there are any. It is (de)serialized through [`FlatRow`] rather than with
+/// `#[serde(flatten)]`, which makes serde buffer every row into an intermediate tree: at
+/// 1,000 units that buffering was most of the client's time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "FlatRow")]
 pub struct StatusRow {
-    #[serde(flatten)]
     pub status: UnitStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<kennel_cgroups::Stats>,
     /// Pids of the `kennel exec` sessions running in the unit.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub execs: Vec<i32>,
+}
+
+/// A [`StatusRow`] as it is on the wire. Same fields, same order as [`UnitStatus`]
+/// (`status_row_is_the_status_flattened` checks it).
+#[derive(Deserialize)]
+struct FlatRow {
+    name: String,
+    state: State,
+    pid: Option<Pid>,
+    uptime: Option<Duration>,
+    restarts: u32,
+    last_exit: Option<ExitStatus>,
+    ready: bool,
+    health: HealthState,
+    detail: String,
+    #[serde(default)]
+    resources: Option<kennel_cgroups::Stats>,
+    #[serde(default)]
+    execs: Vec<i32>,
+}
+
+impl From<FlatRow> for StatusRow {
+    fn from(f: FlatRow) -> Self {
+        StatusRow {
+            status: UnitStatus {
+                name: f.name,
+                state: f.state,
+                pid: f.pid,
+                uptime: f.uptime,
+                restarts: f.restarts,
+                last_exit: f.last_exit,
+                ready: f.ready,
+                health: f.health,
+                detail: f.detail,
+            },
+            resources: f.resources,
+            execs: f.execs,
+        }
+    }
+}
+
+/// The borrowed twin of [`FlatRow`], for serializing without copies.
+#[derive(Serialize)]
+struct FlatRowRef<'a> {
+    name: &'a str,
+    state: State,
+    pid: Option<Pid>,
+    uptime: Option<Duration>,
+    restarts: u32,
+    last_exit: Option<ExitStatus>,
+    ready: bool,
+    health: HealthState,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: &'a Option<kennel_cgroups::Stats>,
+    #[serde(skip_serializing_if = "<[i32]>::is_empty")]
+    execs: &'a [i32],
+}
+
+impl Serialize for StatusRow {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let s = &self.status;
+        FlatRowRef {
+            name: &s.name,
+            state: s.state,
+            pid: s.pid,
+            uptime: s.uptime,
+            restarts: s.restarts,
+            last_exit: s.last_exit,
+            ready: s.ready,
+            health: s.health,
+            detail: &s.detail,
+            resources: &self.resources,
+            execs: &self.execs,
+        }
+        .serialize(ser)
+    }
+}
+
+/// Writes the reply to a status request (`{"ok":{"type":"status","units":[...]}}` and its
+/// newline) row by row, as the rows are made: no list of rows in between, and each row's
+/// strings are freed (and reused) right after it is written. The bytes are those of
+/// `Reply::Ok(ReplyBody::Status { units })`.
+pub struct StatusEncoder {
+    buf: Vec<u8>,
+    rows: usize,
+}
+
+/// How a status reply line starts, up to its array of rows: the daemon writes exactly
+/// these bytes (through [`StatusEncoder`], or serde for `Reply::Ok(ReplyBody::Status)`),
+/// which lets the client stream the rows out as they come.
+pub const STATUS_HEAD: &[u8] = br#"{"ok":{"type":"status","units":"#;
+/// How it ends, after the array.
+pub const STATUS_TAIL: &[u8] = b"}}\n";
+
+impl StatusEncoder {
+    /// For about `rows` rows (the buffer is sized for them; more only cost a reallocation).
+    pub fn new(rows: usize) -> StatusEncoder {
+        let mut buf = Vec::with_capacity(STATUS_HEAD.len() + STATUS_TAIL.len() + 320 * rows);
+        buf.extend_from_slice(STATUS_HEAD);
+        buf.push(b'[');
+        StatusEncoder { buf, rows: 0 }
+    }
+
+    /// Appends one row: the same bytes as serde's encoding of [`StatusRow`] (tested), with
+    /// the keys written as they are rather than escaped one by one (a third of the encoding
+    /// time at 1,000 rows).
+    pub fn push(&mut self, row: &StatusRow) {
+        if self.rows > 0 {
+            self.buf.push(b',');
+        }
+        self.rows += 1;
+        let start = self.buf.len();
+        if let Err(e) = self.row(row) {
+            // Writing into a Vec fails only if a Serialize impl fails, and these cannot.
+            tracing::error!(unit = %row.status.name, "encoding a status row: {e}");
+            self.buf.truncate(start);
+            self.buf.extend_from_slice(b"null");
+        }
+    }
+
+    fn row(&mut self, row: &StatusRow) -> Result<(), serde_json::Error> {
+        let s = &row.status;
+        let b = &mut self.buf;
+        b.extend_from_slice(br#"{"name":"#);
+        serde_json::to_writer(&mut *b, &s.name)?;
+        b.extend_from_slice(br#","state":"#);
+        serde_json::to_writer(&mut *b, &s.state)?;
+        b.extend_from_slice(br#","pid":"#);
+        serde_json::to_writer(&mut *b, &s.pid)?;
+        b.extend_from_slice(br#","uptime":"#);
+        match s.uptime {
+            Some(d) => {
+                b.extend_from_slice(br#"{"secs":"#);
+                serde_json::to_writer(&mut *b, &d.as_secs())?;
+                b.extend_from_slice(br#","nanos":"#);
+                serde_json::to_writer(&mut *b, &d.subsec_nanos())?;
+                b.push(b'}');
+            }
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(br#","restarts":"#);
+        serde_json::to_writer(&mut *b, &s.restarts)?;
+        b.extend_from_slice(br#","last_exit":"#);
+        serde_json::to_writer(&mut *b, &s.last_exit)?;
+        b.extend_from_slice(if s.ready {
+            br#","ready":true,"health":"#
+        } else {
+            br#","ready":false,"health":"#
+        });
+        serde_json::to_writer(&mut *b, &s.health)?;
+        b.extend_from_slice(br#","detail":"#);
+        serde_json::to_writer(&mut *b, &s.detail)?;
+        if let Some(r) = &row.resources {
+            b.extend_from_slice(br#","resources":{"memory_current":"#);
+            serde_json::to_writer(&mut *b, &r.memory_current)?;
+            b.extend_from_slice(br#","memory_peak":"#);
+            serde_json::to_writer(&mut *b, &r.memory_peak)?;
+            b.extend_from_slice(br#","cpu_usage_ns":"#);
+            serde_json::to_writer(&mut *b, &r.cpu_usage_ns)?;
+            b.extend_from_slice(br#","tasks":"#);
+            serde_json::to_writer(&mut *b, &r.tasks)?;
+            b.push(b'}');
+        }
+        if !row.execs.is_empty() {
+            b.extend_from_slice(br#","execs":"#);
+            serde_json::to_writer(&mut *b, &row.execs)?;
+        }
+        b.push(b'}');
+        Ok(())
+    }
+
+    /// The reply line.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.buf.push(b']');
+        self.buf.extend_from_slice(STATUS_TAIL);
+        self.buf
+    }
+}
+
+/// The reply to a status request, read without going through [`Reply`]: `ReplyBody` is an
+/// internally tagged enum, for which serde buffers the whole body (every row) before
+/// reading it. The client tries this first and falls back to [`Reply`] (an error, or a
+/// reply it did not expect).
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusReply {
+    Ok(StatusUnits),
+}
+
+/// `{"type":"status","units":[...]}`.
+#[derive(Deserialize)]
+pub struct StatusUnits {
+    #[serde(rename = "type")]
+    _type: StatusTag,
+    pub units: Vec<StatusRow>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StatusTag {
+    Status,
 }
 
 /// A typed error reply.
@@ -215,6 +422,105 @@ mod tests {
         );
         let back: Request = serde_json::from_str(&s).unwrap();
         assert!(matches!(back.body, RequestBody::Start { wait: true, .. }));
+    }
+
+    fn row(resources: Option<kennel_cgroups::Stats>, execs: Vec<i32>) -> StatusRow {
+        StatusRow {
+            status: UnitStatus {
+                name: "web".into(),
+                state: State::Up,
+                pid: Some(42),
+                uptime: Some(Duration::from_millis(1500)),
+                restarts: 2,
+                last_exit: Some(ExitStatus::Signal(9)),
+                ready: true,
+                health: HealthState::Healthy,
+                detail: "a \"detail\"".into(),
+            },
+            resources,
+            execs,
+        }
+    }
+
+    #[test]
+    fn status_row_is_the_status_flattened() {
+        let stats = kennel_cgroups::Stats {
+            memory_current: Some(1),
+            memory_peak: None,
+            cpu_usage_ns: Some(3),
+            tasks: Some(4),
+        };
+        for r in [row(None, vec![]), row(Some(stats), vec![7, 8])] {
+            let mut want = serde_json::to_value(&r.status).unwrap();
+            let obj = want.as_object_mut().unwrap();
+            if let Some(s) = &r.resources {
+                obj.insert("resources".into(), serde_json::to_value(s).unwrap());
+            }
+            if !r.execs.is_empty() {
+                obj.insert("execs".into(), serde_json::to_value(&r.execs).unwrap());
+            }
+            let text = serde_json::to_string(&r).unwrap();
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+                want
+            );
+            let back: StatusRow = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.status, r.status);
+            assert_eq!(back.resources, r.resources);
+            assert_eq!(back.execs, r.execs);
+        }
+    }
+
+    #[test]
+    fn status_reply_reads_the_generic_reply() {
+        let reply = Reply::Ok(ReplyBody::Status {
+            units: vec![row(None, vec![1])],
+        });
+        let text = serde_json::to_string(&reply).unwrap();
+        let StatusReply::Ok(s) = serde_json::from_str(&text).unwrap();
+        assert_eq!(s.units.len(), 1);
+        assert_eq!(s.units[0].execs, vec![1]);
+        let units = serde_json::to_string(&[row(None, vec![1])]).unwrap();
+        assert_eq!(
+            text,
+            format!("{}{units}}}}}", String::from_utf8_lossy(STATUS_HEAD))
+        );
+        let done = serde_json::to_string(&Reply::Ok(ReplyBody::Done)).unwrap();
+        assert!(serde_json::from_str::<StatusReply>(&done).is_err());
+    }
+
+    #[test]
+    fn status_encoder_writes_the_reply() {
+        let stats = kennel_cgroups::Stats {
+            memory_current: Some(u64::MAX),
+            memory_peak: None,
+            cpu_usage_ns: Some(3),
+            tasks: Some(0),
+        };
+        let mut stopped = row(None, vec![]);
+        stopped.status.pid = None;
+        stopped.status.uptime = None;
+        stopped.status.last_exit = Some(ExitStatus::Code(3));
+        stopped.status.ready = false;
+        stopped.status.state = State::Failed;
+        stopped.status.health = HealthState::Unknown;
+        stopped.status.detail = "ünïcode \u{1} \\ \"x\"".into();
+        let mut plain = row(Some(stats), vec![]);
+        plain.status.last_exit = None;
+        let samples = [row(None, vec![1, 2]), stopped, plain];
+        for n in 0..=samples.len() {
+            let units: Vec<StatusRow> = samples[..n].to_vec();
+            let mut enc = StatusEncoder::new(1);
+            for r in &units {
+                enc.push(r);
+            }
+            let mut want = serde_json::to_vec(&Reply::Ok(ReplyBody::Status { units })).unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8(enc.finish()).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
     }
 
     #[test]

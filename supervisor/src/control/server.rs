@@ -26,6 +26,9 @@ pub struct ControlRequest {
 /// What the owner answers: a reply line, or an exec session to hand over.
 pub enum Answer {
     Reply(Reply),
+    /// A reply already encoded, with its newline (a status listing, see
+    /// [`super::protocol::StatusEncoder`]).
+    Encoded(Vec<u8>),
     Exec(ExecSession),
 }
 
@@ -201,6 +204,12 @@ async fn connection(
                 }
                 match rx.await {
                     Ok(Answer::Reply(reply)) => reply,
+                    Ok(Answer::Encoded(bytes)) => {
+                        if write.write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     Ok(Answer::Exec(session)) => {
                         exec_session(&mut reader, &mut write, session).await;
                         return;

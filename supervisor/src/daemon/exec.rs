@@ -41,8 +41,8 @@ fn first_child(pid: i32) -> Option<i32> {
 /// master; or stdin's write end when interactive, then stdout's and stderr's read ends).
 pub struct Stdio {
     pub stdin: Option<OwnedFd>,
-    pub stdout: std::process::Stdio,
-    pub stderr: std::process::Stdio,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
     pub client: Vec<OwnedFd>,
 }
 
@@ -62,8 +62,8 @@ impl Stdio {
             let err = pty.slave.try_clone()?;
             return Ok(Stdio {
                 stdin: Some(pty.slave),
-                stdout: out.into(),
-                stderr: err.into(),
+                stdout: out,
+                stderr: err,
                 client: vec![pty.master],
             });
         }
@@ -81,8 +81,8 @@ impl Stdio {
         client.push(err_r);
         Ok(Stdio {
             stdin,
-            stdout: out_w.into(),
-            stderr: err_w.into(),
+            stdout: out_w,
+            stderr: err_w,
             client,
         })
     }

@@ -9,7 +9,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kennel_core::{Action, Command, Event, ExitStatus, Level, Pid, RequestId, Supervisor};
 use kennel_logs::LogHub;
@@ -23,7 +23,8 @@ use super::notify::{self, NotifySocket};
 use super::probes::{self, ProbeProcess};
 use super::{container, exec, signals, Input, Options};
 use crate::control::protocol::{
-    ErrorKind, ExecRequest, PowerAction, ProtoError, Reply, ReplyBody, RequestBody, StatusRow,
+    ErrorKind, ExecRequest, PowerAction, ProtoError, Reply, ReplyBody, RequestBody, StatusEncoder,
+    StatusRow,
 };
 use crate::control::server::{self, Answer, ControlRequest, ExecSession};
 use crate::reaper;
@@ -156,6 +157,11 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             () = sleep => owner.sup.handle_timeout(Instant::now()),
         }
         owner.drain();
+        if owner.cgroups.has_doomed() {
+            // Let the connection tasks write the replies this turn produced first.
+            tokio::task::yield_now().await;
+            owner.cgroups.remove_doomed();
+        }
     }
 
     // Let connection tasks write the last replies (the shutdown's), then finish.
@@ -289,6 +295,15 @@ impl Owner {
             Input::Signal(sig) => self.signal(sig),
             Input::Launched { unit, pid, failure } => {
                 let held = self.launching.remove(&pid).flatten();
+                // The helper is past its rootfs: the layers it moved aside can go now.
+                if self
+                    .sup
+                    .units()
+                    .get(&unit)
+                    .is_some_and(|u| u.container.is_some())
+                {
+                    container::empty_trash(&self.opts.state_dir, &unit);
+                }
                 let event = match failure {
                     None => Event::Spawned { unit, pid },
                     Some(f) => Event::SpawnFailed {

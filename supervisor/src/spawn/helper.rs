@@ -78,9 +78,9 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
     reset_signals();
     // First of all: into the unit's cgroup, so that everything this process becomes or
     // forks is limited and accounted, and dies with the unit.
-    let me = std::process::id().to_string();
+    // `0`: the writer itself (see `UnitCgroup::join_files` on why not the pid).
     for procs in &spec.cgroup_procs {
-        std::fs::write(procs, &me)
+        std::fs::write(procs, "0")
             .map_err(|e| fail("join cgroup", procs.display().to_string(), e))?;
     }
     if spec.new_session {

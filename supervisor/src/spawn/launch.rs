@@ -3,12 +3,16 @@
 
 use std::io::{self, Write};
 use std::net::Shutdown;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use tokio::io::AsyncReadExt;
 
 use super::spec::{SpawnFailure, SpawnSpec};
+
+mod clone;
 
 /// The argument that selects the helper role.
 pub const HELPER_ARG: &str = "__helper";
@@ -35,7 +39,7 @@ pub struct Launched {
 /// the spec socket; `spec.stdin_passed` must say so), or /dev/null.
 pub fn launch(
     spec: &SpawnSpec,
-    stdin: Option<std::os::fd::OwnedFd>,
+    stdin: Option<OwnedFd>,
     stdout: Stdio,
     stderr: Stdio,
 ) -> Result<Launched, LaunchError> {
@@ -43,7 +47,7 @@ pub fn launch(
     let child = Command::new("/proc/self/exe")
         .arg(HELPER_ARG)
         .env_clear()
-        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
@@ -51,6 +55,50 @@ pub fn launch(
     // The Child is dropped without waiting: the daemon's reaper collects every exit.
     let pid = child.id() as i32;
     drop(child);
+    send(spec, pid, ours, stdin)
+}
+
+/// [`launch`] with the helper started right inside the cgroup directory `cgroup` (open as
+/// `dir`): `clone3` with `CLONE_INTO_CGROUP`. The helper
+/// then has no `cgroup.procs` to write there, the one write of its join that waits for an
+/// RCU grace period (see `UnitCgroup::join_files`). Where `clone3` refuses (kernels before
+/// 5.7), this is [`launch`].
+pub fn launch_in(
+    spec: &SpawnSpec,
+    stdin: Option<OwnedFd>,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    dir: &std::fs::File,
+    cgroup: &Path,
+) -> Result<Launched, LaunchError> {
+    let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
+    let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
+    match clone::into_cgroup(dir.as_raw_fd(), fds) {
+        Ok(pid) => {
+            drop((theirs, stdout, stderr));
+            let mut spec = spec.clone();
+            spec.cgroup_procs.retain(|p| !p.starts_with(cgroup));
+            send(&spec, pid, ours, stdin)
+        }
+        Err(clone::Error::Unsupported(e)) => {
+            tracing::debug!(
+                "clone3 into {}: {e}; starting the helper with a join",
+                cgroup.display()
+            );
+            drop((ours, theirs));
+            launch(spec, stdin, stdout.into(), stderr.into())
+        }
+        Err(clone::Error::Exec(e)) => Err(LaunchError::Helper(e)),
+    }
+}
+
+/// Hand the spec (and `stdin`) to the helper `pid` over `ours`.
+fn send(
+    spec: &SpawnSpec,
+    pid: i32,
+    ours: UnixStream,
+    stdin: Option<OwnedFd>,
+) -> Result<Launched, LaunchError> {
     let body = serde_json::to_vec(spec).map_err(LaunchError::Encode)?;
     // The helper reads until EOF before doing anything, so this cannot deadlock; a helper
     // that died early shows up as EPIPE here and as its exit in the reaper.
@@ -58,7 +106,6 @@ pub fn launch(
     let mut rest: &[u8] = &body;
     if let Some(fd) = &stdin {
         use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-        use std::os::fd::AsRawFd;
         let fds = [fd.as_raw_fd()];
         let iov = [std::io::IoSlice::new(rest)];
         match sendmsg::<()>(

@@ -48,16 +48,38 @@ impl Dirs {
     }
 }
 
+/// Where [`prepare_dirs`] moves the previous run's writable and init layers, under the
+/// container's directory; the daemon deletes what is there off the start's critical path.
+pub const TRASH: &str = ".trash";
+
+/// Moves `p` into `TRASH` (one rename: deleting a layer can take tens of milliseconds, most
+/// of it waiting for the disk); if that fails, deletes it here.
+fn discard(dir: &Path, p: &Path) -> Result<(), SpawnFailure> {
+    if fs::symlink_metadata(p).is_err() {
+        return Ok(());
+    }
+    let trash = dir.join(TRASH);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.as_nanos());
+    let name = p.file_name().map_or("old".into(), |n| n.to_string_lossy());
+    let aside = trash.join(format!("{name}-{}-{nanos}", std::process::id()));
+    if fs::create_dir_all(&trash).is_ok() && fs::rename(p, &aside).is_ok() {
+        return Ok(());
+    }
+    match fs::remove_dir_all(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(fail("remove old writable layer", p, e)),
+    }
+}
+
 /// On the host side: a fresh writable layer (unless `persist`), a freshly generated init
 /// layer, and the mount point.
 pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
     let d = Dirs::new(&c.dir);
     let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| fail("create directory", p, e));
-    let reset = |p: &Path| match fs::remove_dir_all(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(fail("remove old writable layer", p, e)),
-    };
+    let reset = |p: &Path| discard(&c.dir, p);
     if !c.read_only {
         if !c.persist {
             reset(&d.upper)?;

@@ -25,8 +25,8 @@ pub struct SpawnSpec {
     pub user: Option<String>,
     /// Start a new session (and so a new process group whose id is the pid).
     pub new_session: bool,
-    /// `cgroup.procs` files the helper writes its own pid into first (before anything
-    /// else, so that everything it becomes and forks is accounted and limited).
+    /// `cgroup.procs` or `tasks` files the helper writes `0` (itself) into first (before
+    /// anything else, so that everything it becomes and forks is accounted and limited).
     #[serde(default)]
     pub cgroup_procs: Vec<PathBuf>,
     /// Run isolated: namespaces and a rootfs.

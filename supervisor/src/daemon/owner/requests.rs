@@ -3,6 +3,12 @@
 
 use super::*;
 
+/// How old the cgroup figures in a listing of every unit may be (a status of one unit
+/// reads them fresh). Reading them costs ~13 µs per unit (see `UnitCgroups::stats`): with
+/// this bound, a client polling the listing pays it at most once a second. Documented in
+/// docs/control.md.
+const LISTING_STATS_MAX_AGE: Duration = Duration::from_secs(1);
+
 impl Owner {
     /// As a machine's init: stop everything in order, then `action` (a second request
     /// while stopping kills what remains).
@@ -22,22 +28,35 @@ impl Owner {
             RequestBody::Status { unit } => {
                 let reply = match unit {
                     None => {
-                        let units = self
-                            .sup
-                            .status(now)
-                            .into_iter()
-                            .map(|s| self.row(s))
-                            .collect();
-                        Reply::Ok(ReplyBody::Status { units })
+                        let all = self.sup.statuses(now);
+                        let mut enc = StatusEncoder::new(all.len());
+                        for s in all {
+                            let r = row(
+                                &mut self.cgroups,
+                                &self.sessions,
+                                s,
+                                now,
+                                LISTING_STATS_MAX_AGE,
+                            );
+                            enc.push(&r);
+                        }
+                        Answer::Encoded(enc.finish())
                     }
                     Some(name) => match self.sup.unit_status(&name, now) {
                         Some(s) => Reply::Ok(ReplyBody::Status {
-                            units: vec![self.row(s)],
-                        }),
-                        None => Reply::Error(unknown(&name)),
+                            units: vec![row(
+                                &mut self.cgroups,
+                                &self.sessions,
+                                s,
+                                now,
+                                Duration::ZERO,
+                            )],
+                        })
+                        .into(),
+                        None => Reply::Error(unknown(&name)).into(),
                     },
                 };
-                let _ = req.reply.send(reply.into());
+                let _ = req.reply.send(reply);
                 return;
             }
             RequestBody::LogPath { unit } => {
@@ -118,26 +137,6 @@ impl Owner {
         self.sup.handle(Event::Command { id, command, wait }, now);
     }
 
-    pub(super) fn row(&self, status: kennel_core::UnitStatus) -> StatusRow {
-        let resources = if status.pid.is_some() {
-            self.cgroups.stats(&status.name)
-        } else {
-            None
-        };
-        let mut execs: Vec<Pid> = self
-            .sessions
-            .iter()
-            .filter(|(_, u)| **u == status.name)
-            .map(|(p, _)| *p)
-            .collect();
-        execs.sort_unstable();
-        StatusRow {
-            status,
-            resources,
-            execs,
-        }
-    }
-
     /// `freeze` (`Some(delay of the automatic thaw)`) or `thaw` (`None`) the cgroup of a
     /// running unit, for `kennel commit`.
     pub(super) fn freeze(&self, unit: &str, thaw_after: Option<u64>) -> Reply {
@@ -205,7 +204,18 @@ impl Owner {
         };
         spec.tty = x.tty;
         spec.stdin_passed = stdio.stdin.is_some();
-        let launched = match spawn::launch(&spec, stdio.stdin, stdio.stdout, stdio.stderr) {
+        let launched = match self.cgroups.clone_target(&x.unit) {
+            Some((dir, cgroup)) => spawn::launch::launch_in(
+                &spec,
+                stdio.stdin,
+                stdio.stdout,
+                stdio.stderr,
+                dir,
+                cgroup,
+            ),
+            None => spawn::launch(&spec, stdio.stdin, stdio.stdout.into(), stdio.stderr.into()),
+        };
+        let launched = match launched {
             Ok(l) => l,
             Err(e) => {
                 let body = ReplyBody::ExecExited {
@@ -267,6 +277,30 @@ impl Owner {
             Err(e) => Reply::Error(e.into()),
         };
         let _ = p.reply.send(reply.into());
+    }
+}
+
+/// A unit's status row; its cgroup's figures are at most `max_age` old.
+fn row(
+    cgroups: &mut UnitCgroups,
+    sessions: &HashMap<Pid, String>,
+    status: kennel_core::UnitStatus,
+    now: Instant,
+    max_age: Duration,
+) -> StatusRow {
+    let resources = status
+        .pid
+        .and_then(|pid| cgroups.stats(&status.name, pid, now, max_age));
+    let mut execs: Vec<Pid> = sessions
+        .iter()
+        .filter(|(_, u)| **u == status.name)
+        .map(|(p, _)| *p)
+        .collect();
+    execs.sort_unstable();
+    StatusRow {
+        status,
+        resources,
+        execs,
     }
 }
 

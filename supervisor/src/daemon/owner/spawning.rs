@@ -37,7 +37,11 @@ impl Owner {
             }
         };
         let ((out_r, out_w), (err_r, err_w)) = pipes;
-        match spawn::launch(&spec, None, Stdio::from(out_w), Stdio::from(err_w)) {
+        let launched = match self.cgroups.clone_target(&name) {
+            Some((dir, cgroup)) => spawn::launch::launch_in(&spec, None, out_w, err_w, dir, cgroup),
+            None => spawn::launch(&spec, None, Stdio::from(out_w), Stdio::from(err_w)),
+        };
+        match launched {
             Ok(launched) => {
                 let pid = launched.pid;
                 let _capture = self.logs.attach(&name, &unit.logs, out_r, err_r);
