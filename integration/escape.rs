@@ -680,3 +680,66 @@ fn exec_never_runs_unconfined_when_the_seccomp_profile_is_gone() {
         assert!(got.values().all(|r| r.is_err()), "{text:?}");
     }
 }
+
+/// A layer whose `/etc/nsswitch.conf` sends user lookups to `libnss_kennelprobe.so.2`,
+/// which leaves `/nss-loaded` in the container's root if anything ever loads it.
+fn nss_layer() -> PathBuf {
+    let dir = crate::ctr::process_layer_dir("nss-layer");
+    let src = dir.join("probe.c");
+    fs::create_dir_all(dir.join("etc")).expect("mkdir etc");
+    fs::write(
+        dir.join("etc/nsswitch.conf"),
+        "passwd: kennelprobe files\ngroup: kennelprobe files\n",
+    )
+    .expect("write nsswitch.conf");
+    fs::write(
+        &src,
+        "#include <fcntl.h>\n#include <unistd.h>\n\
+         __attribute__((constructor)) static void loaded(void) {\n\
+           int fd = open(\"/nss-loaded\", O_WRONLY | O_CREAT, 0644);\n\
+           if (fd >= 0) { (void)write(fd, \"loaded\\n\", 7); close(fd); }\n\
+         }\n",
+    )
+    .expect("write probe.c");
+    for lib in ["lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib"] {
+        fs::create_dir_all(dir.join(lib)).expect("mkdir lib");
+        let out = Command::new("gcc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(dir.join(lib).join("libnss_kennelprobe.so.2"))
+            .arg(&src)
+            .output()
+            .expect("run gcc");
+        assert!(out.status.success(), "gcc -shared: {out:?}");
+    }
+    fs::remove_file(&src).expect("rm probe.c");
+    dir
+}
+
+#[test]
+fn an_images_nsswitch_conf_never_loads_a_library_into_kennel() {
+    let s = Rig::new();
+    let layer = nss_layer();
+    // User and group names are looked up in the container, while kennel's helper still
+    // has the host's privileges: as the service's user, and again through kennel exec.
+    s.unit(
+        "web",
+        &format!(
+            "[service]\ncommand = [\"/bin/sh\", \"-c\", \"echo started; id -un; {STAY}\"]\n\
+             user = \"nobody:nogroup\"\n\
+             [container]\nrootfs = [\"busybox\", \"{}\"]\n",
+            layer.display()
+        ),
+    );
+    s.up();
+    s.wait_stdout("web", "nobody", 1);
+    assert_eq!(s.exec_ok(&["web", "id", "-un"]).trim(), "nobody");
+    assert_eq!(
+        s.exec_ok(&["--user", "root", "web", "id", "-un"]).trim(),
+        "root"
+    );
+    let upper = s.state.join("containers/web/upper");
+    assert!(
+        !upper.join("nss-loaded").exists(),
+        "an NSS module of the image was loaded into kennel's helper"
+    );
+}

@@ -127,14 +127,20 @@ fn recv_with_fd(sock: &UnixStream) -> std::io::Result<(Vec<u8>, Option<OwnedFd>)
 /// In a container this runs after `pivot_root`, so the user is looked up in the
 /// container's `/etc/passwd` and the command in its PATH.
 pub(crate) fn become_service(spec: &SpawnSpec) -> Result<std::convert::Infallible, SpawnFailure> {
-    let who = resolve_user(spec.user.as_deref())?;
+    // In a container (or joined into one), the accounts are the container's files.
+    let db = if spec.container.is_some() || spec.join.is_some() {
+        Accounts::Files
+    } else {
+        Accounts::Host
+    };
+    let who = resolve_user(spec.user.as_deref(), db)?;
     let mut vars = env::Env::new();
     vars.extend(spec.base_env.iter().cloned());
     if let Some(u) = &who.passwd {
-        vars.set("HOME", &u.dir.to_string_lossy());
+        vars.set("HOME", &u.dir);
         vars.set("USER", &u.name);
         vars.set("LOGNAME", &u.name);
-        vars.set("SHELL", &u.shell.to_string_lossy());
+        vars.set("SHELL", &u.shell);
     }
     if let Some(file) = &spec.environment_file {
         let text = std::fs::read_to_string(file)
@@ -166,7 +172,7 @@ pub(crate) fn become_service(spec: &SpawnSpec) -> Result<std::convert::Infallibl
     if let Some(sec) = &spec.security {
         super::security::before_user(&sec.settings, root, &sec.profile)?;
     }
-    drop_privileges(&who)?;
+    drop_privileges(&who, db)?;
     if let Some(sec) = &spec.security {
         super::security::after_user(&sec.settings, root)?;
     }
@@ -192,16 +198,127 @@ pub(crate) fn reset_signals() {
     }
 }
 
+/// An account: what the environment and the supplementary groups need.
+struct Account {
+    name: String,
+    dir: String,
+    shell: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl From<User> for Account {
+    fn from(u: User) -> Account {
+        Account {
+            name: u.name,
+            dir: u.dir.to_string_lossy().into_owned(),
+            shell: u.shell.to_string_lossy().into_owned(),
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }
+    }
+}
+
+/// Where users and groups are looked up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Accounts {
+    /// The host's name service (NSS: files, LDAP, ...), for services on the host.
+    Host,
+    /// A container's `/etc/passwd` and `/etc/group`, read as plain files: never through
+    /// NSS, which would load the libraries an image's `/etc/nsswitch.conf` names into this
+    /// process while it still has the host's privileges.
+    Files,
+}
+
+impl Accounts {
+    fn user_by_uid(self, uid: u32) -> Result<Option<Account>, String> {
+        match self {
+            Accounts::Host => User::from_uid(Uid::from_raw(uid))
+                .map(|u| u.map(Account::from))
+                .map_err(|e| e.desc().to_string()),
+            Accounts::Files => Ok(passwd()?.into_iter().find(|a| a.uid == uid)),
+        }
+    }
+
+    fn user_by_name(self, name: &str) -> Result<Option<Account>, String> {
+        match self {
+            Accounts::Host => User::from_name(name)
+                .map(|u| u.map(Account::from))
+                .map_err(|e| e.desc().to_string()),
+            Accounts::Files => Ok(passwd()?.into_iter().find(|a| a.name == name)),
+        }
+    }
+
+    fn group_by_name(self, name: &str) -> Result<Option<u32>, String> {
+        match self {
+            Accounts::Host => Group::from_name(name)
+                .map(|g| g.map(|g| g.gid.as_raw()))
+                .map_err(|e| e.desc().to_string()),
+            Accounts::Files => Ok(groups()?.into_iter().find(|g| g.0 == name).map(|g| g.1)),
+        }
+    }
+}
+
+/// `/etc/passwd` of the current root as accounts (`name:x:uid:gid:gecos:dir:shell`);
+/// malformed lines are skipped, a missing file is empty.
+fn passwd() -> Result<Vec<Account>, String> {
+    let text = read_db("/etc/passwd")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let [name, _, uid, gid, _, dir, shell] = f.as_slice() else {
+                return None;
+            };
+            Some(Account {
+                name: name.to_string(),
+                dir: dir.to_string(),
+                shell: shell.to_string(),
+                uid: uid.parse().ok()?,
+                gid: gid.parse().ok()?,
+            })
+        })
+        .collect())
+}
+
+/// `/etc/group` of the current root: (name, gid, members).
+fn groups() -> Result<Vec<(String, u32, Vec<String>)>, String> {
+    let text = read_db("/etc/group")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let [name, _, gid, members] = f.as_slice() else {
+                return None;
+            };
+            let members = members
+                .split(',')
+                .filter(|m| !m.is_empty())
+                .map(String::from)
+                .collect();
+            Some((name.to_string(), gid.parse().ok()?, members))
+        })
+        .collect())
+}
+
+fn read_db(path: &str) -> Result<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(format!("read {path}: {e}")),
+    }
+}
+
 /// The identity to run as.
 struct Identity {
     uid: Option<Uid>,
     gid: Option<Gid>,
-    passwd: Option<User>,
+    passwd: Option<Account>,
 }
 
-fn resolve_user(spec: Option<&str>) -> Result<Identity, SpawnFailure> {
+fn resolve_user(spec: Option<&str>, db: Accounts) -> Result<Identity, SpawnFailure> {
     let Some(spec) = spec else {
-        let me = User::from_uid(Uid::current()).ok().flatten();
+        let me = db.user_by_uid(Uid::current().as_raw()).ok().flatten();
         return Ok(Identity {
             uid: None,
             gid: None,
@@ -213,32 +330,31 @@ fn resolve_user(spec: Option<&str>) -> Result<Identity, SpawnFailure> {
         None => (spec, None),
     };
     let passwd = match user_part.parse::<u32>() {
-        Ok(n) => {
-            User::from_uid(Uid::from_raw(n)).map_err(|e| fail("look up user", spec, e.desc()))?
-        }
+        Ok(n) => db
+            .user_by_uid(n)
+            .map_err(|e| fail("look up user", spec, e))?,
         Err(_) => Some(
-            User::from_name(user_part)
-                .map_err(|e| fail("look up user", spec, e.desc()))?
+            db.user_by_name(user_part)
+                .map_err(|e| fail("look up user", spec, e))?
                 .ok_or_else(|| fail("look up user", user_part, "no such user in /etc/passwd"))?,
         ),
     };
     let uid = match (&passwd, user_part.parse::<u32>()) {
         (_, Ok(n)) => Uid::from_raw(n),
-        (Some(p), Err(_)) => p.uid,
+        (Some(p), Err(_)) => Uid::from_raw(p.uid),
         (None, Err(_)) => return Err(fail("look up user", spec, "no such user")),
     };
     let gid = match group_part {
         Some(g) => match g.parse::<u32>() {
             Ok(n) => Gid::from_raw(n),
-            Err(_) => {
-                Group::from_name(g)
-                    .map_err(|e| fail("look up group", g, e.desc()))?
-                    .ok_or_else(|| fail("look up group", g, "no such group in /etc/group"))?
-                    .gid
-            }
+            Err(_) => Gid::from_raw(
+                db.group_by_name(g)
+                    .map_err(|e| fail("look up group", g, e))?
+                    .ok_or_else(|| fail("look up group", g, "no such group in /etc/group"))?,
+            ),
         },
         None => match &passwd {
-            Some(p) => p.gid,
+            Some(p) => Gid::from_raw(p.gid),
             None => Gid::from_raw(uid.as_raw()),
         },
     };
@@ -249,18 +365,29 @@ fn resolve_user(spec: Option<&str>) -> Result<Identity, SpawnFailure> {
     })
 }
 
-fn drop_privileges(who: &Identity) -> Result<(), SpawnFailure> {
+fn drop_privileges(who: &Identity, db: Accounts) -> Result<(), SpawnFailure> {
     let (Some(uid), Some(gid)) = (who.uid, who.gid) else {
         return Ok(());
     };
-    match &who.passwd {
-        Some(p) => {
+    match (&who.passwd, db) {
+        (Some(p), Accounts::Host) => {
             let name = CString::new(p.name.as_bytes())
                 .map_err(|_| fail("initgroups", p.name.clone(), "name contains NUL"))?;
             nix::unistd::initgroups(&name, gid)
                 .map_err(|e| fail("initgroups", p.name.clone(), e.desc()))?;
         }
-        None => nix::unistd::setgroups(&[gid])
+        (Some(p), Accounts::Files) => {
+            // initgroups(3) by hand: the group itself and every group listing the user.
+            let mut list = vec![gid];
+            for (_, g, members) in groups().map_err(|e| fail("read groups", p.name.clone(), e))? {
+                if members.iter().any(|m| *m == p.name) && !list.contains(&Gid::from_raw(g)) {
+                    list.push(Gid::from_raw(g));
+                }
+            }
+            nix::unistd::setgroups(&list)
+                .map_err(|e| fail("setgroups", p.name.clone(), e.desc()))?;
+        }
+        (None, _) => nix::unistd::setgroups(&[gid])
             .map_err(|e| fail("setgroups", gid.to_string(), e.desc()))?,
     }
     nix::unistd::setgid(gid).map_err(|e| fail("setgid", gid.to_string(), e.desc()))?;
