@@ -380,7 +380,7 @@ fn drop_privileges(who: &Identity, db: Accounts) -> Result<(), SpawnFailure> {
             // initgroups(3) by hand: the group itself and every group listing the user.
             let mut list = vec![gid];
             for (_, g, members) in groups().map_err(|e| fail("read groups", p.name.clone(), e))? {
-                if members.iter().any(|m| *m == p.name) && !list.contains(&Gid::from_raw(g)) {
+                if members.contains(&p.name) && !list.contains(&Gid::from_raw(g)) {
                     list.push(Gid::from_raw(g));
                 }
             }
