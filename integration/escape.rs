@@ -30,7 +30,7 @@ const DEFAULT_CAPS: &str = "00000000a80425fb";
 /// The test layer: a directory holding `/bin/attempts`, built once per test process
 /// (`gcc -static`) under the target's temporary directory; layers left there by earlier
 /// test processes that are gone are removed.
-fn attempts_layer() -> &'static Path {
+pub(crate) fn attempts_layer() -> &'static Path {
     static LAYER: OnceLock<PathBuf> = OnceLock::new();
     LAYER.get_or_init(|| {
         let dir = crate::ctr::process_layer_dir("escape-layer");

@@ -242,3 +242,22 @@ fn a_terminal_session_works_in_a_user_namespaced_container() {
     t.keys(&["exit 4", "Enter"]);
     t.wait_line("EXIT=4");
 }
+
+#[test]
+fn notify_readiness_works_from_inside_a_user_namespace() {
+    let s = Rig::new();
+    let layer = crate::escape::attempts_layer();
+    s.unit(
+        "db",
+        &format!(
+            "[service]\ncommand = [\"/bin/sh\", \"-c\", \"/bin/attempts ready && echo sent; {STAY}\"]\n\
+             [ready]\nnotify = true\ntimeout = \"20s\"\n\
+             [container]\nrootfs = [\"busybox\", \"{}\"]\n{}",
+            layer.display(),
+            userns()
+        ),
+    );
+    s.up();
+    s.wait_stdout("db", "sent", 1);
+    s.wait_state("db", "up");
+}

@@ -103,7 +103,8 @@ pub fn spec(
         });
     }
     if let Some(sock) = notify_socket {
-        // kennel's own socket (0666): a plain bind, never idmapped.
+        // kennel's own socket (0600, owned by the unit's user; with a user namespace by its
+        // mapped host id): a plain bind, never idmapped (it is on /run, often a tmpfs).
         volumes.push(MountSpec::Bind {
             source: sock.to_path_buf(),
             target: PathBuf::from(NOTIFY_INSIDE),
@@ -145,12 +146,6 @@ pub fn spec(
 /// The id maps of a unit with a user namespace: its `uid_map` and `gid_map`, or else the
 /// ranges of the `kennel` entries of `subuid` and `subgid` (`/etc/subuid`, `/etc/subgid`).
 pub fn user_maps(c: &Container, subuid: &Path, subgid: &Path) -> Result<UserNsSpec, String> {
-    if !c.uid_map.is_empty() {
-        return Ok(UserNsSpec {
-            uid_map: c.uid_map.clone(),
-            gid_map: c.gid_map.clone(),
-        });
-    }
     let read = |path: &Path, key: &str| -> Result<Vec<kennel_units::IdMap>, String> {
         let missing = || {
             format!(
@@ -170,9 +165,18 @@ pub fn user_maps(c: &Container, subuid: &Path, subgid: &Path) -> Result<UserNsSp
         }
         Ok(maps)
     };
+    // Each from the unit if it sets it (gid_map already defaults to uid_map), else from
+    // the files.
+    let pick = |own: &[kennel_units::IdMap], path: &Path, key: &str| {
+        if own.is_empty() {
+            read(path, key)
+        } else {
+            Ok(own.to_vec())
+        }
+    };
     Ok(UserNsSpec {
-        uid_map: read(subuid, "uid_map")?,
-        gid_map: read(subgid, "gid_map")?,
+        uid_map: pick(&c.uid_map, subuid, "uid_map")?,
+        gid_map: pick(&c.gid_map, subgid, "gid_map")?,
     })
 }
 
@@ -388,6 +392,14 @@ mod tests {
         std::fs::write(&subgid, "alice:1:2\n").unwrap();
         let err = user_maps(&c, &subuid, &subgid).unwrap_err();
         assert!(err.contains("container.gid_map is not set"), "{err}");
+        // A gid_map alone is the unit's; the uids still come from /etc/subuid.
+        c.gid_map = vec![kennel_units::IdMap {
+            container: 0,
+            host: 700000,
+            size: 10,
+        }];
+        let m = user_maps(&c, &subuid, &subgid).unwrap();
+        assert_eq!(m.root().unwrap(), (200000, 700000));
         // The unit's own maps win.
         c.uid_map = vec![kennel_units::IdMap {
             container: 0,

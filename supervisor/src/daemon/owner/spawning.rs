@@ -89,7 +89,21 @@ impl Owner {
             })
         ) {
             let dir = self.notify_dir();
-            let sock = NotifySocket::bind(&dir, name, resolve_uid(unit.service.user.as_deref()))
+            let mut owner = resolve_uid(unit.service.user.as_deref());
+            if let Some(c) = unit
+                .container
+                .as_ref()
+                .filter(|c| c.namespaces.contains(&kennel_units::Namespace::User))
+            {
+                // Inside a user namespace the unit's uid is a mapped host id.
+                let maps = container::user_maps(
+                    c,
+                    std::path::Path::new("/etc/subuid"),
+                    std::path::Path::new("/etc/subgid"),
+                )?;
+                owner = kennel_units::IdMap::to_host(&maps.uid_map, owner.unwrap_or(0));
+            }
+            let sock = NotifySocket::bind(&dir, name, owner)
                 .map_err(|e| format!("bind notify socket {}: {e}", dir.join(name).display()))?;
             notify_path = Some(sock.path.clone());
             self.notify.insert(name.clone(), Arc::new(sock));
