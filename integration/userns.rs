@@ -261,3 +261,30 @@ fn notify_readiness_works_from_inside_a_user_namespace() {
     s.wait_stdout("db", "sent", 1);
     s.wait_state("db", "up");
 }
+
+/// Inside the user namespace /proc/self is not writable for the service (kennel's init
+/// changed ids: not dumpable), so kennel sets them before joining it. (A negative score or a
+/// raised hard limit would need CAP_SYS_RESOURCE, which this machine's root lacks.)
+#[test]
+fn limits_and_the_oom_score_apply_inside_a_user_namespace() {
+    let s = Rig::new();
+    s.sh_container(
+        "web",
+        &format!(
+            "echo nofile=$(ulimit -n) oom=$(cat /proc/self/oom_score_adj); echo started; {STAY}"
+        ),
+        &format!(
+            "{}limits = {{ nofile = 4096 }}\noom_score_adj = 500\n",
+            userns()
+        ),
+    );
+    s.up();
+    let out = s.wait_stdout("web", "started", 1);
+    assert!(
+        out.iter().any(|l| l == "nofile=4096 oom=500"),
+        "{out:?}\n{}",
+        s.daemon_output()
+    );
+    let exec = s.exec_ok(&["web", "cat", "/proc/self/oom_score_adj"]);
+    assert_eq!(exec.trim(), "500");
+}

@@ -83,6 +83,11 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
     if c.namespaces.contains(&Namespace::Net) {
         loopback_up()?;
     }
+    if let (Some(_), Some(sec)) = (&user, &spec.security) {
+        // Limits and OOM score while this process is still plainly host root (not yet with
+        // the container root's file-system ids, with which /proc/self is not writable).
+        super::security::resources(&sec.settings)?;
+    }
     rootfs::build(c, &dirs, user.as_ref())?;
     if let Some(u) = user {
         // The init and the service are the user namespace's root from here on.
@@ -182,6 +187,12 @@ pub fn join(
                 std::fs::File::open(&path).map_err(|e| fail("open namespace", path.clone(), e))?;
             opened.push((path, *flag, f));
         }
+    }
+    let joins_user = opened.iter().any(|o| o.1 == CloneFlags::CLONE_NEWUSER);
+    if let (true, Some(sec)) = (joins_user, &spec.security) {
+        // Limits and OOM score now, with the host's /proc and privileges: inside the user
+        // namespace neither is left (see security::resources).
+        super::security::resources(&sec.settings)?;
     }
     let mut new_pid = false;
     for (path, flag, f) in &opened {

@@ -20,13 +20,7 @@ use super::spec::SpawnFailure;
 /// the bounding set, and keep-caps for a non-root user with ambient capabilities.
 pub fn before_user(sec: &Security, root: bool, profile: &[Program]) -> Result<(), SpawnFailure> {
     seal_descriptors()?;
-    for (name, value) in &sec.limits {
-        set_rlimit(name, *value)?;
-    }
-    if let Some(adj) = sec.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| fail("write", "/proc/self/oom_score_adj", e))?;
-    }
+    resources(sec)?;
     let set = capability_set(sec)?;
     match &sec.seccomp {
         Seccomp::Unconfined => {}
@@ -162,7 +156,7 @@ fn capability_set(sec: &Security) -> Result<HashSet<Capability>, SpawnFailure> {
 }
 
 fn set_rlimit(name: &str, value: u64) -> Result<(), SpawnFailure> {
-    use nix::sys::resource::{setrlimit, Resource};
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let res = match name {
         "nofile" => Resource::RLIMIT_NOFILE,
         "nproc" => Resource::RLIMIT_NPROC,
@@ -187,7 +181,28 @@ fn set_rlimit(name: &str, value: u64) -> Result<(), SpawnFailure> {
     } else {
         value
     };
+    if getrlimit(res).is_ok_and(|cur| cur == (v, v)) {
+        return Ok(());
+    }
     setrlimit(res, v, v).map_err(|e| fail("set limit", name, e.desc()))
+}
+
+/// The rlimits and the OOM score, each unless already so. Raising a hard limit or
+/// lowering the score takes CAP_SYS_RESOURCE of the host's user namespace (and inside a
+/// user namespace /proc/self is not even writable): with a user namespace this runs before
+/// joining it, and the second call (before_user) finds everything set.
+pub fn resources(sec: &Security) -> Result<(), SpawnFailure> {
+    for (name, value) in &sec.limits {
+        set_rlimit(name, *value)?;
+    }
+    if let Some(adj) = sec.oom_score_adj {
+        const FILE: &str = "/proc/self/oom_score_adj";
+        let cur = std::fs::read_to_string(FILE).ok();
+        if cur.as_deref().map(str::trim) != Some(adj.to_string().as_str()) {
+            std::fs::write(FILE, adj.to_string()).map_err(|e| fail("write", FILE, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Install the filters with seccomp(2) directly: seccompiler's `apply_filter` would also
