@@ -90,6 +90,7 @@ pub fn spec(
                 read_only,
                 idmap,
             } => {
+                private_dir(&state_dir.join("volumes"))?;
                 let dir = state_dir.join("volumes").join(vol);
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| format!("create volume {vol} at {}: {e}", dir.display()))?;
@@ -112,6 +113,7 @@ pub fn spec(
             idmap: false,
         });
     }
+    private_dir(&state_dir.join("containers"))?;
     let dir = state_dir.join("containers").join(name);
     // What the container is started on: `kennel commit` builds on it, `layer gc` keeps it.
     let record = kennel_image::runtime::ContainerRecord {
@@ -141,6 +143,21 @@ pub fn spec(
             .collect::<Result<_, _>>()?,
         user_ns,
     })
+}
+
+/// `STATE/containers` and `STATE/volumes` are root's alone (0700): what a container writes
+/// there (a setuid-root file in its writable layer or a volume: with a user namespace the
+/// ids on disk are the container's, so its root's files are root's) must be out of reach of
+/// the host's other users and of a process that escaped as an unprivileged id.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(dir).map_err(|e| format!("stat {}: {e}", dir.display()))?;
+    if meta.permissions().mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("chmod 0700 {}: {e}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// The id maps of a unit with a user namespace: its `uid_map` and `gid_map`, or else the
@@ -369,6 +386,11 @@ mod tests {
             matches!(&s.volumes[0], MountSpec::Bind { source, .. } if source.ends_with("volumes/data"))
         );
         assert_eq!(s.dir, state.path().join("containers/web"));
+        use std::os::unix::fs::PermissionsExt;
+        for d in ["containers", "volumes"] {
+            let mode = std::fs::metadata(state.path().join(d)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{d}");
+        }
         assert!(s.init);
     }
 

@@ -337,12 +337,18 @@ fn last_error(hint: &str) -> String {
 /// Build the rootfs as the container's root would own it: the file-system ids of the
 /// container root's host ids (what the helper creates on the idmapped overlay is then the
 /// container root's, and the overlay's own copy-up runs as it), keeping every capability
-/// effective (changing the fsuid drops the file ones).
+/// effective (changing the fsuid drops the file ones) and the parent-death signal (which
+/// any change of ids clears: the container's init must still die with its relay).
 pub fn act_as_root_of(ns: &UserNs) -> Result<(), SpawnFailure> {
-    // SAFETY: setfsgid/setfsuid take plain ids.
+    let mut pdeathsig: libc::c_int = 0;
+    // SAFETY: prctl writes the signal number into a local int; setfsgid/setfsuid take ids.
     unsafe {
+        libc::prctl(libc::PR_GET_PDEATHSIG, &mut pdeathsig as *mut libc::c_int, 0, 0, 0);
         libc::setfsgid(ns.root.1);
         libc::setfsuid(ns.root.0);
+        if pdeathsig != 0 {
+            libc::prctl(libc::PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0);
+        }
     }
     let permitted =
         caps::read(None, caps::CapSet::Permitted).map_err(|e| fail("read capabilities", "", e))?;
