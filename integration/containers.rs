@@ -361,3 +361,19 @@ fn failed_bind_volume_names_its_source_and_leaves_nothing_mounted() {
         s.sandbox_mounts(true)
     );
 }
+
+/// The trash of a container whose unit is gone (its old layers, moved aside by a start)
+/// is emptied at kennel's start, not only at that unit's next start, which never comes.
+#[test]
+fn trash_of_a_removed_unit_is_emptied_at_kennels_start() {
+    let s = Rig::new();
+    let trash = s.state.join("containers/gone/.trash");
+    let old = trash.join("upper-1-2/etc");
+    fs::create_dir_all(&old).expect("mkdir old layer");
+    fs::write(old.join("hosts"), "old").expect("write old layer");
+    s.sh_container("web", STAY, "");
+    s.up();
+    s.wait_for("the removed unit's trash to be emptied", || {
+        fs::read_dir(&trash).is_ok_and(|mut d| d.next().is_none())
+    });
+}

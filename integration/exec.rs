@@ -238,3 +238,62 @@ fn exec_right_after_a_start_runs_inside_the_container() {
         assert_ne!(ns.trim(), host, "exec ran in kennel's network namespace");
     }
 }
+
+/// Thaws a v2 (unified-tree) cgroup when dropped, even if the test fails.
+struct Thaw(std::path::PathBuf);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        let _ = fs::write(self.0.join("cgroup.freeze"), "0");
+    }
+}
+
+fn procs(dir: &std::path::Path) -> usize {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+/// An exec into a unit whose (unified-tree) cgroup is frozen, as `kennel commit` does,
+/// waits for the thaw: the daemon meanwhile keeps answering (its helper joins the cgroup
+/// itself; a `clone3` into the frozen cgroup would hold the daemon until the thaw).
+#[test]
+fn exec_into_a_frozen_unit_does_not_hold_up_the_daemon() {
+    let s = web();
+    let Some(unified) = s
+        .cgroup
+        .unit_dirs("web")
+        .into_iter()
+        .find(|d| d.join("cgroup.freeze").exists())
+    else {
+        return; // no v2 freezer on this kernel
+    };
+    let before = procs(&unified);
+    fs::write(unified.join("cgroup.freeze"), "1").expect("freeze the unit");
+    let thaw = Thaw(unified.clone());
+    let mut client = Command::new(KENNEL)
+        .args(["exec", "web", "echo", "thawed"])
+        .env("KENNEL_SOCKET", &s.socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kennel exec");
+    s.wait_for("the exec's helper to reach the frozen cgroup", || {
+        procs(&unified) > before
+    });
+    // The daemon answers while the exec is held.
+    assert_eq!(s.state("web"), "up");
+    assert!(client.try_wait().expect("try_wait").is_none());
+    drop(thaw);
+    s.wait_for("the exec to finish after the thaw", || {
+        client.try_wait().ok().flatten().is_some()
+    });
+    let out = client.wait_with_output().expect("exec output");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "thawed");
+}

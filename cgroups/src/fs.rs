@@ -112,12 +112,13 @@ pub(crate) fn procs_recursive(dir: &Path, out: &mut Vec<i32>) -> Result<(), Cgro
 }
 
 /// Removes `dir` after its sub-cgroups (deepest first); a missing directory is fine. The
-/// kernel may keep a just-emptied cgroup busy for a moment, so EBUSY is retried briefly.
-pub(crate) fn rmdir_tree(dir: &Path) -> Result<(), CgroupError> {
+/// kernel may keep a just-emptied cgroup busy for a moment, so EBUSY is retried for at
+/// most `patience` per directory (zero: not at all).
+pub(crate) fn rmdir_tree_within(dir: &Path, patience: Duration) -> Result<(), CgroupError> {
     for sub in subdirs(dir)? {
-        rmdir_tree(&dir.join(sub))?;
+        rmdir_tree_within(&dir.join(sub), patience)?;
     }
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + patience;
     loop {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),

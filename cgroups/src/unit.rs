@@ -15,6 +15,8 @@ use crate::{fs, stats, v1, v2, CgroupError, Stats, Version};
 const KILL_ROUNDS: u32 = 50;
 /// How long one kill round waits for the processes to be gone.
 const KILL_WAIT: Duration = Duration::from_millis(100);
+/// How long a removal retries a directory that is still busy (its processes dying).
+const RMDIR_WAIT: Duration = Duration::from_secs(2);
 /// How long [`UnitCgroup::freeze`] waits for the kernel to report frozen.
 const FREEZE_WAIT: Duration = Duration::from_secs(2);
 
@@ -134,26 +136,41 @@ impl UnitCgroup {
         .or_else(|| self.dirs.first().map(|d| d.path.as_path()))
     }
 
-    /// Every `cgroup.procs` the spawn helper must write its own pid into before exec (and
-    /// before it unshares a cgroup namespace), in hierarchy order: the unified tree last.
-    /// Writing `0` means "the writing process" and is right in any pid namespace.
-    pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs
+    /// The directories in join order: the unified tree first, then each v1 hierarchy. A
+    /// process kennel moves into the unit is in the unified directory before it is in any
+    /// v1 one, so the unified tree's `populated` covers every process of the unit
+    /// ([`populated`](Self::populated)).
+    fn join_order(&self) -> impl Iterator<Item = &UnitDir> {
+        let unified = self
+            .dirs
             .iter()
+            .filter(|d| d.hierarchy == Hierarchy::Unified);
+        let v1 = self
+            .dirs
+            .iter()
+            .filter(|d| d.hierarchy != Hierarchy::Unified);
+        unified.chain(v1)
+    }
+
+    /// Every `cgroup.procs` the spawn helper must write its own pid into before exec (and
+    /// before it unshares a cgroup namespace), the unified tree first (see
+    /// [`populated`](Self::populated)). Writing `0` means "the writing process" and is
+    /// right in any pid namespace.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.join_order()
             .map(|d| d.path.join("cgroup.procs"))
             .collect()
     }
 
-    /// What a single-threaded process writes `0` into to join the unit, in hierarchy order
-    /// (the unified tree last): `cgroup.procs` in the unified tree, `tasks` in each v1
+    /// What a single-threaded process writes `0` into to join the unit, the unified tree
+    /// first (see [`populated`](Self::populated)): `cgroup.procs` in the unified tree, `tasks` in each v1
     /// hierarchy. A `cgroup.procs` write takes the kernel's global threadgroup lock, whose
     /// first taking after a quiet moment waits for an RCU grace period (5-15 ms on this
     /// machine, most of a container start); `0` into `tasks` moves only the calling thread
     /// and skips that lock (kernels >= 6.0; older ones take it, as before). The unified
     /// directory's file is skipped by a helper started inside it (`CLONE_INTO_CGROUP`).
     pub fn join_files(&self) -> Vec<PathBuf> {
-        self.dirs
-            .iter()
+        self.join_order()
             .map(|d| match (self.version, &d.hierarchy) {
                 (Version::V1, Hierarchy::V1 { .. }) => d.path.join("tasks"),
                 _ => d.path.join("cgroup.procs"),
@@ -196,12 +213,31 @@ impl UnitCgroup {
 
     /// Whether the unit has processes, from the unified tree's `cgroup.events` (v2, and
     /// hybrid hosts, where the unified tree tracks every process): one read instead of a
-    /// listing of every hierarchy. `None` without that file. A process joins the unified
-    /// directory last (see [`procs_files`](Self::procs_files)), so only a helper still in
-    /// the middle of its join can be in v1 directories and not there yet.
+    /// listing of every hierarchy. `None` without that file. Every process kennel moves in
+    /// joins the unified directory first ([`join_files`](Self::join_files),
+    /// [`procs_files`](Self::procs_files)) or is born there (`CLONE_INTO_CGROUP`), and
+    /// never leaves it for a v1 directory of the unit; a process that got into a v1
+    /// directory some other way is still found by [`remove`](Self::remove), which kills
+    /// and retries when a directory will not go.
     pub fn populated(&self) -> Option<bool> {
         let text = fs::read_opt(&self.unified()?.join("cgroup.events"))?;
         stats::keyed(&text, "populated").map(|n| n != 0)
+    }
+
+    /// Whether a process can be started right inside the unified (or v2) directory
+    /// (`clone3` with `CLONE_INTO_CGROUP`) without the parent waiting on the cgroup: it
+    /// is empty and not frozen (`cgroup.events`: `populated 0`, and `frozen 0` where the
+    /// kernel has a v2 freezer). An empty cgroup has no CPU time charged in the current
+    /// period either. `false` when unknown.
+    pub fn idle(&self) -> bool {
+        let Some(text) = self
+            .unified()
+            .and_then(|d| fs::read_opt(&d.join("cgroup.events")))
+        else {
+            return false;
+        };
+        stats::keyed(&text, "populated") == Some(0)
+            && stats::keyed(&text, "frozen").unwrap_or(0) == 0
     }
 
     /// Whether no process is left in any of the unit's directories (unreadable counts as
@@ -317,13 +353,30 @@ impl UnitCgroup {
 
     /// Kills everything in the unit ([`kill_all`](Self::kill_all), skipped when
     /// [`populated`](Self::populated) says it is empty), then removes its directory (and
-    /// any sub-cgroups) in every hierarchy; a missing directory is fine.
+    /// any sub-cgroups) in every hierarchy; a missing directory is fine. Should a
+    /// directory still hold a process that the unified tree did not show (one put into a
+    /// v1 directory only, by something other than kennel), everything is killed after
+    /// all and the removal tried again.
     pub fn remove(&self) -> Result<(), CgroupError> {
-        if self.populated() != Some(false) {
+        let skipped = self.populated() == Some(false);
+        if !skipped {
             self.kill_all()?;
         }
+        match self.rmdir_all(skipped) {
+            Err(_) if skipped => {
+                self.kill_all()?;
+                self.rmdir_all(false)
+            }
+            other => other,
+        }
+    }
+
+    /// rmdir of every directory; `quick`: a busy directory fails at once instead of being
+    /// retried while its processes die (the caller then kills and retries).
+    fn rmdir_all(&self, quick: bool) -> Result<(), CgroupError> {
+        let patience = if quick { Duration::ZERO } else { RMDIR_WAIT };
         for d in &self.dirs {
-            fs::rmdir_tree(&d.path)?;
+            fs::rmdir_tree_within(&d.path, patience)?;
         }
         Ok(())
     }

@@ -53,7 +53,9 @@ fn detects_hybrid_with_comounted_cpu_cpuacct_once() {
     );
     assert_eq!(unit.dirs()[8].hierarchy, Hierarchy::Unified);
     assert_eq!(unit.procs_files().len(), 9);
-    assert!(unit.procs_files()[2].ends_with("memory/process_api/abc/web/cgroup.procs"));
+    // Joined through the unified tree first (its `populated` then covers every process).
+    assert!(unit.procs_files()[0].ends_with("unified/web/cgroup.procs"));
+    assert!(unit.procs_files()[3].ends_with("memory/process_api/abc/web/cgroup.procs"));
     let shown = unit.display();
     assert!(
         shown.ends_with("sys/fs/cgroup/memory/process_api/abc/web (+7 v1 hierarchies, unified)"),

@@ -297,3 +297,67 @@ fn oom_kill_is_counted_and_remove_leaves_nothing() {
     }
     assert_eq!(s.cg.stale().unwrap(), Vec::<String>::new());
 }
+
+#[test]
+fn joins_go_through_the_unified_tree_first() {
+    let Some(mut s) = Scratch::new() else { return };
+    let unit = s.create("order", &Resources::default());
+    let Some(unified) = unit.unified().map(Path::to_path_buf) else {
+        return;
+    };
+    for files in [unit.join_files(), unit.procs_files()] {
+        assert!(
+            files.first().is_some_and(|f| f.starts_with(&unified)),
+            "the unified tree is not joined first: {files:?}"
+        );
+    }
+}
+
+/// A process that is in the unit's v1 directories only (nothing kennel starts ends up so,
+/// but a root service can put one there): the unified tree says "not populated", and
+/// `remove` must still kill it and remove every directory.
+#[test]
+fn remove_kills_a_process_the_unified_tree_does_not_show() {
+    let Some(mut s) = Scratch::new() else { return };
+    let unit = s.create("v1only", &Resources::default());
+    if unit.version() != Version::V1 || unit.unified().is_none() {
+        return; // only hybrid hosts have v1 directories beside a unified one
+    }
+    let mut kid = held_sh("exec sleep 1000");
+    for d in unit.dirs() {
+        if d.hierarchy != Hierarchy::Unified {
+            fs::write(d.path.join("cgroup.procs"), kid.pid().to_string()).unwrap();
+        }
+    }
+    go(&mut kid);
+    assert_eq!(unit.populated(), Some(false));
+    assert!(!unit.is_empty());
+    unit.remove().unwrap();
+    let status = kid.0.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    for d in unit.dirs() {
+        assert!(!d.path.exists(), "{} left", d.path.display());
+    }
+}
+
+#[test]
+fn idle_means_empty_and_not_frozen() {
+    let Some(mut s) = Scratch::new() else { return };
+    let unit = s.create("idle", &Resources::default());
+    let Some(unified) = unit.unified().map(Path::to_path_buf) else {
+        return;
+    };
+    assert!(unit.idle(), "a fresh cgroup is idle");
+    let freeze = unified.join("cgroup.freeze");
+    if freeze.exists() {
+        fs::write(&freeze, "1").unwrap();
+        let frozen = unit.idle();
+        fs::write(&freeze, "0").unwrap();
+        assert!(!frozen, "a frozen cgroup is not idle");
+    }
+    let mut kid = held_sh("exec sleep 1000");
+    fs::write(unified.join("cgroup.procs"), kid.pid().to_string()).unwrap();
+    go(&mut kid);
+    assert!(!unit.idle(), "a populated cgroup is not idle");
+    unit.remove().unwrap();
+}

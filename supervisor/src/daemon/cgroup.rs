@@ -14,7 +14,8 @@ use tracing::{info, warn};
 struct Live {
     /// Its statistics files, open for cheap rereads (status over many units).
     files: kennel_cgroups::StatsFiles,
-    /// The unified (or v2) directory, open: the helper is started right in it.
+    /// The unified (or v2) directory, open, until the unit's own helper is started right
+    /// in it ([`UnitCgroups::start_target`]).
     dir: Option<std::fs::File>,
     cgroup: UnitCgroup,
     oom_base: u64,
@@ -159,7 +160,8 @@ impl UnitCgroups {
             return;
         };
         // After the main process, usually nothing is left: one read of `cgroup.events`
-        // says so, instead of listing every hierarchy.
+        // says so, instead of listing every hierarchy (every process kennel moves in joins
+        // the unified tree first; anything in a v1 directory only is killed by `remove`).
         if main_alive || l.cgroup.populated() != Some(false) {
             if let Err(e) = l.cgroup.kill_all() {
                 warn!(unit = %name, "kill cgroup {}: {e}", l.cgroup.display());
@@ -187,15 +189,25 @@ impl UnitCgroups {
         }
     }
 
-    /// The unified (or v2) directory of a unit, open, and its path: where
-    /// [`crate::spawn::launch::launch_in`] starts the unit's helper.
-    pub fn clone_target(&self, unit: &str) -> Option<(&std::fs::File, &std::path::Path)> {
-        let l = self.live.get(unit)?;
-        Some((l.dir.as_ref()?, l.cgroup.unified()?))
+    /// The unified (or v2) directory of a unit whose cgroup [`UnitCgroups::join_files`]
+    /// just made, open, and its path: where [`crate::spawn::launch::launch_in`] starts the
+    /// unit's own helper. Once only, and only while the cgroup is idle (empty, not
+    /// frozen): `clone3` with `CLONE_VFORK` holds the daemon's thread until the child
+    /// execs, which in a frozen cgroup is never (`kennel commit` freezes a running unit)
+    /// and in a CPU-throttled busy one is after the quota period. Exec and probes join a
+    /// running unit's cgroup from outside ([`UnitCgroups::procs_of`]), never through this.
+    pub fn start_target(&mut self, unit: &str) -> Option<(std::fs::File, PathBuf)> {
+        let l = self.live.get_mut(unit)?;
+        let dir = l.dir.take()?;
+        if !l.cgroup.idle() {
+            return None;
+        }
+        Some((dir, l.cgroup.unified()?.to_path_buf()))
     }
 
     /// The files through which a process joins a running unit (exec, probes): see
-    /// `UnitCgroup::join_files`.
+    /// `UnitCgroup::join_files`. The helper writes them itself: a frozen or throttled
+    /// unit then holds up that helper, not the daemon.
     pub fn procs_of(&self, unit: &str) -> Vec<PathBuf> {
         self.live
             .get(unit)

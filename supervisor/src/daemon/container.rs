@@ -197,24 +197,22 @@ pub fn user_maps(c: &Container, subuid: &Path, subgid: &Path) -> Result<UserNsSp
     })
 }
 
-/// Deletes, in a blocking thread, what earlier starts of container `name` moved into its
-/// trash ([`crate::spawn::rootfs::TRASH`]): old writable and init layers. Best effort: what
-/// is left goes at the next start.
+/// Deletes what earlier starts of container `name` moved into its trash
+/// ([`crate::spawn::rootfs::TRASH`]): old writable and init layers. Blocking: called on the
+/// trash thread (daemon/trash.rs). Best effort: what is left goes at the next start.
 pub fn empty_trash(state_dir: &Path, name: &str) {
     let trash = state_dir
         .join("containers")
         .join(name)
         .join(crate::spawn::rootfs::TRASH);
-    tokio::task::spawn_blocking(move || {
-        let Ok(entries) = std::fs::read_dir(&trash) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                tracing::debug!("delete {}: {e}", entry.path().display());
-            }
+    let Ok(entries) = std::fs::read_dir(&trash) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+            tracing::debug!("delete {}: {e}", entry.path().display());
         }
-    });
+    }
 }
 
 /// The security settings for the helper, with a seccomp profile compiled here (the

@@ -8,6 +8,7 @@ mod notify;
 mod owner;
 mod probes;
 mod signals;
+mod trash;
 
 use std::path::PathBuf;
 
@@ -83,5 +84,9 @@ pub fn up(opts: Options) -> Result<Outcome, DaemonError> {
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    rt.block_on(owner::run(opts))
+    let outcome = rt.block_on(owner::run(opts));
+    // Dropping the runtime would wait for every blocking task still running, however
+    // long; the daemon is done, what is left is dropped with the process.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    outcome
 }

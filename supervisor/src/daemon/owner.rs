@@ -21,6 +21,7 @@ use tracing::{debug, error, info, warn};
 use super::cgroup::UnitCgroups;
 use super::notify::{self, NotifySocket};
 use super::probes::{self, ProbeProcess};
+use super::trash::Trash;
 use super::{container, exec, signals, Input, Options};
 use crate::control::protocol::{
     ErrorKind, ExecRequest, PowerAction, ProtoError, Reply, ReplyBody, RequestBody, StatusEncoder,
@@ -74,6 +75,8 @@ struct Owner {
     notify: HashMap<String, Arc<NotifySocket>>,
     /// Every unit's cgroup.
     cgroups: UnitCgroups,
+    /// Empties containers' trash on a thread of its own.
+    trash: Trash,
     /// What to do once stopped, as a machine's init.
     power: Option<PowerAction>,
     /// The security settings each container unit's current process started with (exec
@@ -102,6 +105,8 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         }
     }
     let cgroups = UnitCgroups::setup(opts.cgroup_parent.as_deref(), units.names());
+    // Sweeps every container's trash, units removed since included, then waits for more.
+    let trash = Trash::start(&opts.state_dir);
     let listener = server::bind(&opts.socket, opts.socket_group)?;
     let logs = LogHub::start(&opts.log_dir, opts.echo)?;
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(64);
@@ -126,6 +131,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         sessions: HashMap::new(),
         launching: HashMap::new(),
         cgroups,
+        trash,
         pending: HashMap::new(),
         security: HashMap::new(),
         power: None,
@@ -302,7 +308,7 @@ impl Owner {
                     .get(&unit)
                     .is_some_and(|u| u.container.is_some())
                 {
-                    container::empty_trash(&self.opts.state_dir, &unit);
+                    self.trash.empty(&unit);
                 }
                 let event = match failure {
                     None => Event::Spawned { unit, pid },

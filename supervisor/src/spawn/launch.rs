@@ -24,6 +24,11 @@ pub enum LaunchError {
     Socket(io::Error),
     #[error("start helper /proc/self/exe: {0}")]
     Helper(io::Error),
+    #[error("start helper /proc/self/exe in cgroup {}: {source}", cgroup.display())]
+    IntoCgroup {
+        cgroup: std::path::PathBuf,
+        source: io::Error,
+    },
     #[error("encode spawn spec: {0}")]
     Encode(serde_json::Error),
 }
@@ -61,8 +66,13 @@ pub fn launch(
 /// [`launch`] with the helper started right inside the cgroup directory `cgroup` (open as
 /// `dir`): `clone3` with `CLONE_INTO_CGROUP`. The helper
 /// then has no `cgroup.procs` to write there, the one write of its join that waits for an
-/// RCU grace period (see `UnitCgroup::join_files`). Where `clone3` refuses (kernels before
-/// 5.7), this is [`launch`].
+/// RCU grace period (see `UnitCgroup::join_files`). Where `clone3` is unavailable (kernels
+/// before 5.7, a seccomp filter: see `clone::falls_back`), this is [`launch`]; any other
+/// refusal (`EAGAIN` from `pids.max`, `ENOMEM`...) is the start's failure.
+///
+/// The daemon's thread waits until the child has exec'd (`CLONE_VFORK`): only for a
+/// cgroup that is idle (empty, not frozen), i.e. a unit's own start, never for exec or
+/// probes into a running unit.
 pub fn launch_in(
     spec: &SpawnSpec,
     stdin: Option<OwnedFd>,
@@ -88,6 +98,10 @@ pub fn launch_in(
             drop((ours, theirs));
             launch(spec, stdin, stdout.into(), stderr.into())
         }
+        Err(clone::Error::Failed(source)) => Err(LaunchError::IntoCgroup {
+            cgroup: cgroup.to_path_buf(),
+            source,
+        }),
         Err(clone::Error::Exec(e)) => Err(LaunchError::Helper(e)),
     }
 }

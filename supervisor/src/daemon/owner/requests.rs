@@ -204,17 +204,9 @@ impl Owner {
         };
         spec.tty = x.tty;
         spec.stdin_passed = stdio.stdin.is_some();
-        let launched = match self.cgroups.clone_target(&x.unit) {
-            Some((dir, cgroup)) => spawn::launch::launch_in(
-                &spec,
-                stdio.stdin,
-                stdio.stdout,
-                stdio.stderr,
-                dir,
-                cgroup,
-            ),
-            None => spawn::launch(&spec, stdio.stdin, stdio.stdout.into(), stdio.stderr.into()),
-        };
+        // The helper joins the unit's cgroup itself (never clone3 into it: a frozen or
+        // throttled unit would hold the daemon's thread until the child execs).
+        let launched = spawn::launch(&spec, stdio.stdin, stdio.stdout.into(), stdio.stderr.into());
         let launched = match launched {
             Ok(l) => l,
             Err(e) => {

@@ -37,8 +37,12 @@ impl Owner {
             }
         };
         let ((out_r, out_w), (err_r, err_w)) = pipes;
-        let launched = match self.cgroups.clone_target(&name) {
-            Some((dir, cgroup)) => spawn::launch::launch_in(&spec, None, out_w, err_w, dir, cgroup),
+        // The unit's own start: its cgroup was just made (prepare_spawn), so the helper can
+        // be started right inside it.
+        let launched = match self.cgroups.start_target(&name) {
+            Some((dir, cgroup)) => {
+                spawn::launch::launch_in(&spec, None, out_w, err_w, &dir, &cgroup)
+            }
             None => spawn::launch(&spec, None, Stdio::from(out_w), Stdio::from(err_w)),
         };
         match launched {

@@ -19,11 +19,29 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// Why no helper was started.
 #[derive(Debug)]
 pub(super) enum Error {
-    /// `clone3` or its `CLONE_INTO_CGROUP` is refused by this kernel (or the descriptors
-    /// cannot be used): nothing was started, start it the usual way.
+    /// `clone3` or its `CLONE_INTO_CGROUP` is refused by this kernel, a seccomp filter or
+    /// this architecture (see [`falls_back`]), or the descriptors cannot be used: nothing
+    /// was started, start it the usual way.
     Unsupported(io::Error),
+    /// Nothing was started, for a reason that starting it another way would not cure or
+    /// would get around: `EAGAIN` from the cgroup's `pids.max` (a helper forked in the
+    /// daemon's cgroup and moved in is not counted against it), `ENOMEM`, `EMFILE`...
+    /// The start fails with this error.
+    Failed(io::Error),
     /// The child was created but could not exec the helper (it exits with 127).
     Exec(io::Error),
+}
+
+/// Whether a `clone3` failure with `errno` means "not available here", so that the
+/// helper is to be started the classic way: no `clone3` (`ENOSYS`), a kernel that does
+/// not know `CLONE_INTO_CGROUP` or the size of `clone_args` (`EINVAL`, `E2BIG`), a
+/// seccomp filter refusing it (`EPERM`), or a cgroup that cannot take a process this way
+/// (`EOPNOTSUPP`). Anything else is a failure to report.
+pub(super) fn falls_back(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::ENOSYS | libc::EINVAL | libc::E2BIG | libc::EPERM | libc::EOPNOTSUPP
+    )
 }
 
 /// What the child needs, prepared by the parent (the child only reads it).
@@ -54,14 +72,13 @@ pub(super) fn into_cgroup(cgroup: RawFd, fds: [RawFd; 3]) -> Result<i32, Error> 
         )));
     }
     let path: &CStr = c"/proc/self/exe";
-    let arg =
-        std::ffi::CString::new(HELPER_ARG).map_err(|e| Error::Unsupported(io::Error::other(e)))?;
+    let arg = std::ffi::CString::new(HELPER_ARG).map_err(|e| Error::Failed(io::Error::other(e)))?;
     let argv: [*const libc::c_char; 3] = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let mut report = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two descriptors into `report`.
     if unsafe { libc::pipe2(report.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::Unsupported(io::Error::last_os_error()));
+        return Err(Error::Failed(io::Error::last_os_error()));
     }
     // SAFETY: both descriptors were just created and are owned here.
     let (report_r, report_w) = unsafe {
@@ -106,9 +123,13 @@ pub(super) fn into_cgroup(cgroup: RawFd, fds: [RawFd; 3]) -> Result<i32, Error> 
     drop(stack);
     drop(report_w);
     if ret < 0 {
-        return Err(Error::Unsupported(io::Error::from_raw_os_error(
-            -ret as i32,
-        )));
+        let errno = -ret as i32;
+        let e = io::Error::from_raw_os_error(errno);
+        return Err(if falls_back(errno) {
+            Error::Unsupported(e)
+        } else {
+            Error::Failed(e)
+        });
     }
     // The child has exec'd (the pipe closed on exec: EOF) or reported its errno.
     let mut errno = [0u8; 4];
@@ -189,4 +210,71 @@ unsafe fn child_fail(report: RawFd) -> ! {
     let bytes = errno.to_ne_bytes();
     libc::write(report, bytes.as_ptr().cast(), bytes.len());
     libc::_exit(127)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unavailability_falls_back() {
+        for errno in [
+            libc::ENOSYS,
+            libc::EINVAL,
+            libc::E2BIG,
+            libc::EPERM,
+            libc::EOPNOTSUPP,
+        ] {
+            assert!(falls_back(errno), "errno {errno}");
+        }
+        for errno in [
+            libc::EAGAIN,
+            libc::ENOMEM,
+            libc::EBADF,
+            libc::EBUSY,
+            libc::ENOSPC,
+            libc::EMFILE,
+        ] {
+            assert!(!falls_back(errno), "errno {errno}");
+        }
+    }
+
+    /// A descriptor that is not a cgroup directory: the kernel refuses with EBADF, which
+    /// is a failure, not "unsupported" (no child is started either way).
+    #[test]
+    fn a_refused_cgroup_is_a_failure_not_a_fallback() {
+        if !cfg!(target_arch = "x86_64") {
+            return;
+        }
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let not_cgroup = match std::fs::File::open(dir.path()) {
+            Ok(f) => f,
+            Err(e) => panic!("open {}: {e}", dir.path().display()),
+        };
+        let fd = |f: std::fs::File| OwnedFd::from(f);
+        let null = |mode: &str| {
+            let f = std::fs::OpenOptions::new()
+                .read(mode == "r")
+                .write(mode == "w")
+                .open("/dev/null");
+            match f {
+                Ok(f) => fd(f),
+                Err(e) => panic!("open /dev/null: {e}"),
+            }
+        };
+        let (i, o, e) = (null("r"), null("w"), null("w"));
+        let fds = [i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()];
+        match into_cgroup(not_cgroup.as_raw_fd(), fds) {
+            Err(Error::Failed(e)) => assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}"),
+            // A kernel without clone3 or CLONE_INTO_CGROUP.
+            Err(Error::Unsupported(e)) => {
+                assert!(falls_back(e.raw_os_error().unwrap_or(0)), "{e}")
+            }
+            Err(Error::Exec(e)) => panic!("a child was started: {e}"),
+            Ok(pid) => panic!("a child was started: {pid}"),
+        }
+    }
 }
