@@ -386,7 +386,10 @@ mod tests {
         assert_eq!(s.dir, state.path().join("containers/web"));
         use std::os::unix::fs::PermissionsExt;
         for d in ["containers", "volumes"] {
-            let mode = std::fs::metadata(state.path().join(d)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(state.path().join(d))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o700, "{d}");
         }
         assert!(s.init);

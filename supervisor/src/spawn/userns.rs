@@ -343,7 +343,13 @@ pub fn act_as_root_of(ns: &UserNs) -> Result<(), SpawnFailure> {
     let mut pdeathsig: libc::c_int = 0;
     // SAFETY: prctl writes the signal number into a local int; setfsgid/setfsuid take ids.
     unsafe {
-        libc::prctl(libc::PR_GET_PDEATHSIG, &mut pdeathsig as *mut libc::c_int, 0, 0, 0);
+        libc::prctl(
+            libc::PR_GET_PDEATHSIG,
+            &mut pdeathsig as *mut libc::c_int,
+            0,
+            0,
+            0,
+        );
         libc::setfsgid(ns.root.1);
         libc::setfsuid(ns.root.0);
         if pdeathsig != 0 {
