@@ -82,6 +82,8 @@ pub struct Outcome {
 pub fn up(opts: Options) -> Result<Outcome, DaemonError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // The blocking pool only empties containers' trash (daemon/trash.rs): two threads.
+        .max_blocking_threads(2)
         .build()
         .map_err(DaemonError::Runtime)?;
     let outcome = rt.block_on(owner::run(opts));

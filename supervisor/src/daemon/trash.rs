@@ -1,76 +1,42 @@
 //! Emptying containers' trash (`STATE/containers/NAME/.trash`, where a start moves the
 //! previous run's writable and init layers: spawn/rootfs.rs `discard`) off the event loop,
-//! on one thread of its own: a burst of starts queues work for that thread instead of
-//! starting a blocking thread each, and the trash of a unit that no longer exists is
-//! swept once at the daemon's start. The thread is not waited for at shutdown: what it
-//! has not deleted goes at the next start.
+//! on the runtime's blocking pool, which daemon::up caps at two threads (a burst of starts
+//! queues work there instead of starting a thread each) and does not wait for at shutdown:
+//! what is not deleted yet goes at the next start. The trash of a unit that no longer
+//! exists is swept once when the daemon starts.
+//!
+//! (A thread of kennel's own blocked on a channel kept the machine's init from reaching
+//! emergency mode after a panic in the VM test; the blocking pool is what ran this before
+//! and does not.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-
-use tracing::warn;
-
-/// What the thread is asked to empty.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Job {
-    /// Every container's trash.
-    All,
-    /// One container's.
-    Unit(String),
-}
 
 pub struct Trash {
-    /// None when the thread could not be started (trash then waits for a later daemon).
-    tx: Option<mpsc::Sender<Job>>,
+    state_dir: PathBuf,
 }
 
 impl Trash {
-    /// Starts the thread, its first job a sweep of every container's trash.
+    /// Sweeps every container's trash in the background. Must run inside the runtime.
     pub fn start(state_dir: &Path) -> Trash {
-        let (tx, rx) = mpsc::channel();
-        let state_dir = state_dir.to_path_buf();
-        let started = std::thread::Builder::new()
-            .name("kennel-trash".into())
-            .spawn(move || run(&state_dir, &rx));
-        match started {
-            Ok(_) => {
-                let _ = tx.send(Job::All);
-                Trash { tx: Some(tx) }
-            }
-            Err(e) => {
-                warn!("cannot start the thread that empties container trash: {e}");
-                Trash { tx: None }
-            }
+        let dir = state_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || sweep(&dir));
+        Trash {
+            state_dir: state_dir.to_path_buf(),
         }
     }
 
-    /// Queue container `name`'s trash for deletion.
+    /// Empty container `name`'s trash in the background.
     pub fn empty(&self, name: &str) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(Job::Unit(name.to_string()));
-        }
+        let (dir, name) = (self.state_dir.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || super::container::empty_trash(&dir, &name));
     }
 }
 
-/// The thread: take every queued job (each unit once), do them, wait for more; ends when
-/// the daemon drops its [`Trash`].
-fn run(state_dir: &Path, rx: &mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let jobs: BTreeSet<Job> = std::iter::once(first).chain(rx.try_iter()).collect();
-        let names: BTreeSet<String> = if jobs.contains(&Job::All) {
-            containers(state_dir)
-        } else {
-            jobs.into_iter()
-                .filter_map(|j| match j {
-                    Job::Unit(n) => Some(n),
-                    Job::All => None,
-                })
-                .collect()
-        };
-        for name in names {
-            super::container::empty_trash(state_dir, &name);
-        }
+/// Every container's trash, those of units kennel no longer has included.
+fn sweep(state_dir: &Path) {
+    for name in containers(state_dir) {
+        super::container::empty_trash(state_dir, &name);
     }
 }
 
@@ -104,7 +70,7 @@ mod tests {
     /// Every container's trash is emptied, those of names kennel no longer has a unit
     /// for included; the trash directories themselves and everything else stay.
     #[test]
-    fn the_thread_sweeps_every_trash_then_queued_units() {
+    fn the_sweep_empties_every_trash_and_nothing_else() {
         let state = match tempfile::tempdir() {
             Ok(d) => d,
             Err(e) => panic!("tempdir: {e}"),
@@ -118,12 +84,7 @@ mod tests {
         if let Err(e) = std::fs::create_dir_all(&keep) {
             panic!("mkdir {}: {e}", keep.display());
         }
-        let (tx, rx) = mpsc::channel();
-        for job in [Job::Unit("web".into()), Job::All, Job::Unit("web".into())] {
-            let _ = tx.send(job);
-        }
-        drop(tx);
-        run(state.path(), &rx);
+        sweep(state.path());
         for n in ["gone", "web"] {
             let left: Vec<_> = match std::fs::read_dir(trash(n)) {
                 Ok(d) => d.flatten().map(|e| e.path()).collect(),
