@@ -237,7 +237,7 @@ pub fn build(c: &ContainerSpec, d: &Dirs, user: Option<&UserNs>) -> Result<(), S
         .map_err(|e| fail("mknod", &d.path, errno(e)))?;
     }
     for v in &c.volumes {
-        mount_volume(r, v, user)?;
+        mount_volume(r, v, user, owner.as_ref())?;
     }
     pivot(r)?;
     mask_paths()
@@ -428,7 +428,12 @@ fn build_dev(r: &Path, owner: Option<&Owner>) -> Result<(), SpawnFailure> {
     Ok(())
 }
 
-fn mount_volume(r: &Path, v: &MountSpec, user: Option<&UserNs>) -> Result<(), SpawnFailure> {
+fn mount_volume(
+    r: &Path,
+    v: &MountSpec,
+    user: Option<&UserNs>,
+    owner: Option<&Owner>,
+) -> Result<(), SpawnFailure> {
     match v {
         MountSpec::Bind {
             source,
@@ -469,8 +474,7 @@ fn mount_volume(r: &Path, v: &MountSpec, user: Option<&UserNs>) -> Result<(), Sp
         }
         MountSpec::Tmpfs { target, size } => {
             let dst = inside(r, target, true)?;
-            let ids = user.map(|u| format!(",uid={},gid={}", u.root.0, u.root.1));
-            let ids = ids.unwrap_or_default();
+            let ids = Owner::tmpfs(owner);
             let data = match size {
                 Some(s) => format!("mode=1777,size={s}{ids}"),
                 None => format!("mode=1777{ids}"),
