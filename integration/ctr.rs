@@ -108,28 +108,7 @@ impl CgroupParent {
 
 impl Drop for CgroupParent {
     fn drop(&mut self) {
-        // The sandbox's processes die asynchronously after its kill: a cgroup with tasks
-        // refuses rmdir (EBUSY) for a moment.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for d in self.dirs() {
-            while rmdir_tree(&d).is_err() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
-/// rmdir a cgroup and its children, deepest first (cgroup dirs hold only control files,
-/// which rmdir takes along).
-fn rmdir_tree(dir: &Path) -> std::io::Result<()> {
-    for e in fs::read_dir(dir)?.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            rmdir_tree(&e.path())?;
-        }
-    }
-    match fs::remove_dir(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+        crate::harness::remove_cgroups(&self.dirs());
     }
 }
 

@@ -512,14 +512,18 @@ impl Drop for Sandbox {
             let _ = d.kill();
             let _ = d.wait();
         }
-        // The namespace's processes die asynchronously: a cgroup with tasks refuses rmdir
-        // (EBUSY) for a moment.
-        let rel = self.cgroup_parent.trim_start_matches('/');
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for d in cgroup_dirs(rel) {
-            while rmdir_tree(&d).is_err() && Instant::now() < deadline {
-                std::thread::sleep(POLL);
-            }
+        remove_cgroups(&cgroup_dirs(self.cgroup_parent.trim_start_matches('/')));
+    }
+}
+
+/// Remove these cgroup directories and everything under them. A test's processes die
+/// asynchronously after its kill, and a cgroup with tasks refuses rmdir (EBUSY) for a
+/// moment: each is tried again for up to 10 s.
+pub fn remove_cgroups(dirs: &[PathBuf]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for d in dirs {
+        while rmdir_tree(d).is_err() && Instant::now() < deadline {
+            std::thread::sleep(POLL);
         }
     }
 }
