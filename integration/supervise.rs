@@ -203,3 +203,61 @@ mv $D/out/result.tmp $D/out/result"#,
     );
     assert_eq!(got, want);
 }
+
+/// The zygote (spawn/zygote.rs): a child of kennel's that forks every helper, each of
+/// which is kennel's own child (its parent is kennel, not the zygote) and holds nothing
+/// of the zygote's (no descriptor beyond its stdio and its log pipes). When the zygote is
+/// gone, units still start: helpers are exec'd again.
+#[test]
+fn helpers_are_forked_by_the_zygote_as_kennels_children_and_survive_its_loss() {
+    let s = Sandbox::new();
+    s.unit(
+        "sleeper",
+        "[service]\ncommand = [\"/bin/sleep\", \"1000\"]\n",
+    );
+    s.up();
+    s.wait_state("sleeper", "up");
+    let daemon = s.daemon_pid();
+    let cmdline = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect::<Vec<_>>()
+    };
+    let kids = crate::harness::children(daemon);
+    let zygote = kids
+        .iter()
+        .copied()
+        .find(|&p| cmdline(p).get(1).map(String::as_str) == Some("__zygote"))
+        .unwrap_or_else(|| panic!("no zygote among kennel's children {kids:?}"));
+    let sleeper = s.host_pid(s.pid("sleeper"));
+    assert!(
+        kids.contains(&sleeper),
+        "the service (host pid {sleeper}) is not kennel's child: {kids:?}"
+    );
+    assert!(
+        crate::harness::children(zygote).is_empty(),
+        "the zygote has children"
+    );
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{sleeper}/fd"))
+        .expect("list the service's descriptors")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut fds_sorted = fds.clone();
+    fds_sorted.sort();
+    assert_eq!(fds_sorted, ["0", "1", "2"], "the service's descriptors");
+
+    // Without the zygote, the next start execs its helper.
+    // SAFETY: kill(2) of the zygote of this test's own kennel, by pid.
+    assert_eq!(unsafe { libc::kill(zygote, libc::SIGKILL) }, 0);
+    s.wait_for("the zygote to be gone", || {
+        !crate::harness::children(daemon).contains(&zygote)
+    });
+    s.ok(&["restart", "sleeper"]);
+    assert_eq!(s.state("sleeper"), "up");
+    let again = s.host_pid(s.pid("sleeper"));
+    assert_ne!(again, sleeper);
+    assert!(crate::harness::children(daemon).contains(&again));
+}

@@ -29,6 +29,12 @@ fn main() {
     {
         spawn::helper::main();
     }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == spawn::ZYGOTE_ARG)
+    {
+        spawn::zygote::main();
+    }
     // As the kernel's init (`/sbin/init`), or `kennel boot`: run the machine.
     let argv0 = std::env::args_os().next().unwrap_or_default();
     let name = std::path::Path::new(&argv0)

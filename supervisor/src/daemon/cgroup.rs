@@ -205,6 +205,15 @@ impl UnitCgroups {
         Some((dir, l.cgroup.unified()?.to_path_buf()))
     }
 
+    /// The unified (or v2) directory of running unit `unit`, opened now, and its path:
+    /// where an exec's helper is forked right in (by the zygote, which does not wait for
+    /// it, so a frozen unit holds up that helper only).
+    pub fn unified_of(&self, unit: &str) -> Option<(std::fs::File, PathBuf)> {
+        let path = self.live.get(unit)?.cgroup.unified()?.to_path_buf();
+        let dir = std::fs::File::open(&path).ok()?;
+        Some((dir, path))
+    }
+
     /// The files through which a process joins a running unit (exec, probes): see
     /// `UnitCgroup::join_files`. The helper writes them itself: a frozen or throttled
     /// unit then holds up that helper, not the daemon.

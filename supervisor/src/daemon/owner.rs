@@ -7,7 +7,6 @@ mod spawning;
 use std::collections::{BTreeSet, HashMap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +68,13 @@ struct Owner {
     /// Units' helpers whose outcome (exec reached, or a failure) is not known yet, with
     /// their exit if it came first.
     launching: HashMap<Pid, Option<ExitStatus>>,
+    /// The mount namespace of each container unit's current run, held open from its exec
+    /// until its end: see [`Owner::release_mounts`].
+    mounts: HashMap<String, (Pid, OwnedFd)>,
+    /// Mount namespaces of runs that ended, to let go once the turn's replies are out.
+    released: Vec<(String, OwnedFd)>,
+    /// Per unit, the mount namespaces of its ended runs still being torn down.
+    teardowns: HashMap<String, Arc<Teardowns>>,
     /// `kennel exec` sessions: helper pid -> unit (their exits go through `probe_pids`).
     sessions: HashMap<Pid, String>,
     /// The notify socket of each unit's current start.
@@ -104,6 +110,10 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             warn!("cannot become a child subreaper ({e}); orphans will go to the host's init");
         }
     }
+    // Helpers are forked from here on (spawn/zygote.rs); its exit, too, is the reaper's.
+    if let Err(e) = spawn::zygote::start() {
+        warn!("cannot start the spawn zygote ({e}); every helper is exec'd");
+    }
     let cgroups = UnitCgroups::setup(opts.cgroup_parent.as_deref(), units.names());
     // Sweeps every container's trash, units removed since included, then waits for more.
     let trash = Trash::start(&opts.state_dir);
@@ -130,6 +140,9 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         notify: HashMap::new(),
         sessions: HashMap::new(),
         launching: HashMap::new(),
+        mounts: HashMap::new(),
+        released: Vec::new(),
+        teardowns: HashMap::new(),
         cgroups,
         trash,
         pending: HashMap::new(),
@@ -163,10 +176,11 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             () = sleep => owner.sup.handle_timeout(Instant::now()),
         }
         owner.drain();
-        if owner.cgroups.has_doomed() {
+        if owner.cgroups.has_doomed() || !owner.released.is_empty() {
             // Let the connection tasks write the replies this turn produced first.
             tokio::task::yield_now().await;
             owner.cgroups.remove_doomed();
+            owner.tear_down_released();
         }
     }
 
@@ -176,6 +190,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), alive_rx.recv()).await;
     let _ = std::fs::remove_file(&owner.opts.socket);
     owner.cgroups.remove_all();
+    spawn::zygote::stop();
     let code = owner.exit.unwrap_or(0);
     // A machine's init ends everything itself on its way to power-off (boot::power).
     if nix::unistd::getpid().as_raw() == 1 && !owner.opts.boot {
@@ -194,6 +209,33 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         code,
         power: owner.power,
     })
+}
+
+/// A count of mount-namespace teardowns in progress, and a way to wait for none.
+#[derive(Default)]
+struct Teardowns {
+    running: std::sync::Mutex<usize>,
+    done: std::sync::Condvar,
+}
+
+impl Teardowns {
+    fn begin(&self) {
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    }
+
+    fn end(&self) {
+        let mut n = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        self.done.notify_all();
+    }
+
+    /// Blocks until no teardown is running (they take a few milliseconds).
+    fn wait(&self) {
+        let mut n = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        while *n > 0 {
+            n = self.done.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// As PID 1 of a pid namespace: TERM what is left, give it a moment, KILL the rest.
@@ -309,6 +351,9 @@ impl Owner {
                     .is_some_and(|u| u.container.is_some())
                 {
                     self.trash.empty(&unit);
+                    if failure.is_none() {
+                        self.hold_mounts(&unit, pid);
+                    }
                 }
                 let event = match failure {
                     None => Event::Spawned { unit, pid },
@@ -339,7 +384,7 @@ impl Owner {
                 now,
             ),
             Input::RunProbe { spec, reply } => {
-                let result = spawn::launch(&spec, None, Stdio::null(), Stdio::null())
+                let result = spawn::launch_quiet(&spec)
                     .map(|launched| {
                         let (tx, exit) = oneshot::channel();
                         self.probe_pids
@@ -374,10 +419,59 @@ impl Owner {
     }
 
     fn exited(&mut self, pid: Pid, status: ExitStatus, now: Instant) {
+        if let Some(unit) = self
+            .mounts
+            .iter()
+            .find(|(_, (p, _))| *p == pid)
+            .map(|(u, _)| u.clone())
+        {
+            if let Some((_, ns)) = self.mounts.remove(&unit) {
+                self.released.push((unit, ns));
+            }
+        }
         if let Some((unit, true)) = self.cgroups.exited(pid) {
             self.sup.handle(Event::OomKilled { unit, pid }, now);
         }
         self.sup.handle(Event::Exited { pid, status }, now)
+    }
+
+    /// Holds the mount namespace of container unit `unit`'s run `pid` (its helper, past
+    /// exec). When a container's last process exits, the kernel unmounts its whole tree
+    /// (overlay, /proc, /sys, /dev, volumes) and waits for an RCU grace period, in that
+    /// process's exit, before its parent hears of it: ~1.5 ms between the service's end and
+    /// the reply to `kennel start` of a oneshot. Held here, the namespace outlives the
+    /// processes; it is let go once the turn's replies are written (`released`), or before
+    /// the unit's next start at the latest ([`Owner::release_mounts`]), so the writable
+    /// layer is free again by then. Best effort: a helper already gone leaves nothing to
+    /// hold.
+    fn hold_mounts(&mut self, unit: &str, pid: Pid) {
+        if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/mnt")) {
+            self.mounts
+                .insert(unit.to_string(), (pid, OwnedFd::from(f)));
+        }
+    }
+
+    /// Lets go of the mount namespaces of ended runs, on the blocking pool (the kernel
+    /// unmounts the tree in the closing thread).
+    fn tear_down_released(&mut self) {
+        for (unit, ns) in self.released.drain(..) {
+            let t = self.teardowns.entry(unit).or_default().clone();
+            t.begin();
+            tokio::task::spawn_blocking(move || {
+                drop(ns);
+                t.end();
+            });
+        }
+    }
+
+    /// Before a new start of `unit`: its earlier runs' mount namespaces are gone (their
+    /// overlay held the writable layer, which the new run may reuse).
+    pub(super) fn release_mounts(&mut self, unit: &str) {
+        self.mounts.remove(unit);
+        self.released.retain(|(u, _)| u != unit);
+        if let Some(t) = self.teardowns.get(unit) {
+            t.wait();
+        }
     }
 
     fn signal(&mut self, sig: i32) {

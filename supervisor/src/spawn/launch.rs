@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use tokio::io::AsyncReadExt;
 
 use super::spec::{SpawnFailure, SpawnSpec};
+use super::zygote::{self, ForkError};
 
 mod clone;
 
@@ -41,49 +42,88 @@ pub struct Launched {
 }
 
 /// Start the helper for `spec` with the given stdout and stderr, and `stdin` (passed over
-/// the spec socket; `spec.stdin_passed` must say so), or /dev/null.
+/// the spec socket; `spec.stdin_passed` must say so), or /dev/null: forked by the zygote
+/// when there is one (see [`super::zygote`]), else `/proc/self/exe __helper`.
 pub fn launch(
     spec: &SpawnSpec,
     stdin: Option<OwnedFd>,
-    stdout: Stdio,
-    stderr: Stdio,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
 ) -> Result<Launched, LaunchError> {
     let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
-    let child = Command::new("/proc/self/exe")
-        .arg(HELPER_ARG)
-        .env_clear()
-        .stdin(Stdio::from(OwnedFd::from(theirs)))
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .map_err(LaunchError::Helper)?;
-    // The Child is dropped without waiting: the daemon's reaper collects every exit.
-    let pid = child.id() as i32;
-    drop(child);
+    let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
+    let pid = match zygote::fork(fds, None) {
+        Ok(pid) => pid,
+        Err(ForkError::Refused(errno)) => {
+            return Err(LaunchError::Helper(io::Error::from_raw_os_error(errno)))
+        }
+        Err(ForkError::Unavailable) => {
+            let child = Command::new("/proc/self/exe")
+                .arg(HELPER_ARG)
+                .env_clear()
+                .stdin(Stdio::from(OwnedFd::from(theirs)))
+                .stdout(Stdio::from(stdout))
+                .stderr(Stdio::from(stderr))
+                .spawn()
+                .map_err(LaunchError::Helper)?;
+            // The Child is dropped without waiting: the daemon's reaper collects every exit.
+            let pid = child.id() as i32;
+            drop(child);
+            return send(spec, pid, ours, stdin);
+        }
+    };
+    drop((theirs, stdout, stderr));
     send(spec, pid, ours, stdin)
 }
 
+/// [`launch`] with stdout and stderr on /dev/null (probes).
+pub fn launch_quiet(spec: &SpawnSpec) -> Result<Launched, LaunchError> {
+    let null = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(LaunchError::Helper)
+    };
+    launch(spec, None, null()?, null()?)
+}
+
 /// [`launch`] with the helper started right inside the cgroup directory `cgroup` (open as
-/// `dir`): `clone3` with `CLONE_INTO_CGROUP`. The helper
+/// `dir`): `CLONE_INTO_CGROUP`, by the zygote, or else by `clone3` here. The helper
 /// then has no `cgroup.procs` to write there, the one write of its join that waits for an
-/// RCU grace period (see `UnitCgroup::join_files`). Where `clone3` is unavailable (kernels
+/// RCU grace period (see `UnitCgroup::join_files`). Where that is unavailable (kernels
 /// before 5.7, a seccomp filter: see `clone::falls_back`), this is [`launch`]; any other
 /// refusal (`EAGAIN` from `pids.max`, `ENOMEM`...) is the start's failure.
 ///
-/// The daemon's thread waits until the child has exec'd (`CLONE_VFORK`): only for a
-/// cgroup that is idle (empty, not frozen), i.e. a unit's own start, never for exec or
-/// probes into a running unit.
+/// Without the zygote, the helper is cloned here, and the daemon's thread waits until it
+/// has exec'd (`CLONE_VFORK`): only when `idle` says the cgroup is idle (empty, not
+/// frozen), i.e. for a unit's own start; for exec and probes into a running unit the
+/// helper then joins from outside instead ([`launch`]). The zygote never waits for its
+/// child, so through it every spawn can start inside the cgroup.
 pub fn launch_in(
     spec: &SpawnSpec,
     stdin: Option<OwnedFd>,
     stdout: OwnedFd,
     stderr: OwnedFd,
-    dir: &std::fs::File,
-    cgroup: &Path,
+    (dir, cgroup): (&std::fs::File, &Path),
+    idle: bool,
 ) -> Result<Launched, LaunchError> {
     let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
     let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
-    match clone::into_cgroup(dir.as_raw_fd(), fds) {
+    let forked = match zygote::fork(fds, Some(dir.as_raw_fd())) {
+        Ok(pid) => Ok(pid),
+        Err(ForkError::Refused(errno)) if clone::falls_back(errno) => Err(
+            clone::Error::Unsupported(io::Error::from_raw_os_error(errno)),
+        ),
+        Err(ForkError::Refused(errno)) => {
+            Err(clone::Error::Failed(io::Error::from_raw_os_error(errno)))
+        }
+        Err(ForkError::Unavailable) if idle => clone::into_cgroup(dir.as_raw_fd(), fds),
+        Err(ForkError::Unavailable) => Err(clone::Error::Unsupported(io::Error::other(
+            "no zygote, and the cgroup may be frozen",
+        ))),
+    };
+    match forked {
         Ok(pid) => {
             drop((theirs, stdout, stderr));
             let mut spec = spec.clone();
@@ -96,7 +136,7 @@ pub fn launch_in(
                 cgroup.display()
             );
             drop((ours, theirs));
-            launch(spec, stdin, stdout.into(), stderr.into())
+            launch(spec, stdin, stdout, stderr)
         }
         Err(clone::Error::Failed(source)) => Err(LaunchError::IntoCgroup {
             cgroup: cgroup.to_path_buf(),

@@ -11,6 +11,8 @@ pub mod seccomp_profile;
 pub mod security;
 pub mod spec;
 pub mod userns;
+pub mod zygote;
 
-pub use launch::{launch, HELPER_ARG};
+pub use launch::{launch, launch_quiet, HELPER_ARG};
 pub use spec::{SpawnFailure, SpawnSpec};
+pub use zygote::ZYGOTE_ARG;

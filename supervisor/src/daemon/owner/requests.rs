@@ -204,9 +204,21 @@ impl Owner {
         };
         spec.tty = x.tty;
         spec.stdin_passed = stdio.stdin.is_some();
-        // The helper joins the unit's cgroup itself (never clone3 into it: a frozen or
-        // throttled unit would hold the daemon's thread until the child execs).
-        let launched = spawn::launch(&spec, stdio.stdin, stdio.stdout.into(), stdio.stderr.into());
+        // Forked right into the unit's unified cgroup by the zygote where there is one
+        // (its `cgroup.procs` write would wait for an RCU grace period); never cloned in
+        // by the daemon itself: a frozen or throttled unit would hold the daemon's thread
+        // until the child execs (launch_in's `idle`).
+        let launched = match self.cgroups.unified_of(&x.unit) {
+            Some((dir, path)) => spawn::launch::launch_in(
+                &spec,
+                stdio.stdin,
+                stdio.stdout,
+                stdio.stderr,
+                (&dir, &path),
+                false,
+            ),
+            None => spawn::launch(&spec, stdio.stdin, stdio.stdout, stdio.stderr),
+        };
         let launched = match launched {
             Ok(l) => l,
             Err(e) => {

@@ -7,6 +7,7 @@ impl Owner {
     pub(super) fn spawn(&mut self, unit: Unit) {
         let now = Instant::now();
         let name = unit.name.clone();
+        self.release_mounts(&name);
         let spec = match self.prepare_spawn(&unit) {
             Ok(spec) => spec,
             Err(reason) => {
@@ -41,9 +42,9 @@ impl Owner {
         // be started right inside it.
         let launched = match self.cgroups.start_target(&name) {
             Some((dir, cgroup)) => {
-                spawn::launch::launch_in(&spec, None, out_w, err_w, &dir, &cgroup)
+                spawn::launch::launch_in(&spec, None, out_w, err_w, (&dir, &cgroup), true)
             }
-            None => spawn::launch(&spec, None, Stdio::from(out_w), Stdio::from(err_w)),
+            None => spawn::launch(&spec, None, out_w, err_w),
         };
         match launched {
             Ok(launched) => {

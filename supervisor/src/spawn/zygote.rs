@@ -1,0 +1,327 @@
+//! The zygote (`kennel __zygote`): one helper-to-be, exec'd once when the daemon starts,
+//! that forks a fresh helper for each spawn. A spawn then costs a fork of this small,
+//! single-threaded process instead of an exec of the whole kennel binary (loading it,
+//! relocating it, starting Rust's runtime: ~2 ms of every start, restart, exec and probe
+//! on the development machine).
+//!
+//! Each child is created with `CLONE_PARENT`, so its parent is the daemon, as if the
+//! daemon had started it: the daemon's one reaper collects it, and its exit status is the
+//! daemon's to read. For a unit's own start it is created right inside the unit's cgroup
+//! (`CLONE_INTO_CGROUP`). The zygote never waits for a child, so a frozen or throttled
+//! cgroup holds up that child only.
+//!
+//! Protocol, over the socket that is the zygote's stdin: the daemon sends one byte (1 if a
+//! cgroup directory is passed, else 0) with the descriptors, by `SCM_RIGHTS`: the spawn
+//! channel, stdout, stderr and, optionally, the cgroup directory. The zygote answers with
+//! an `i32` (native byte order): the child's pid, or `-errno`. The child moves the three
+//! descriptors onto 0, 1 and 2, closes every other, and runs the helper role
+//! (`helper::main`) exactly as a freshly exec'd helper does.
+//!
+//! The child of a raw `clone` keeps glibc's cached thread id of the zygote; that is safe
+//! here as after `vfork`: the zygote is single-threaded and holds no lock when it clones
+//! (it is blocked in nothing but its own loop), and glibc >= 2.34 signals the calling
+//! thread by its real id (`raise`, `abort`). The helper's own forks go through glibc's
+//! `fork`, which sets the id in each new child.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+
+/// The argument that selects the zygote role.
+pub const ZYGOTE_ARG: &str = "__zygote";
+
+/// `CLONE_INTO_CGROUP` (linux/sched.h; not in the libc crate for every target).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// How long the daemon waits for the zygote's answer before it gives up on it (it answers
+/// in well under a millisecond; a stopped or wedged zygote must not hold the daemon).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the zygote made no helper.
+#[derive(Debug)]
+pub enum ForkError {
+    /// There is no zygote (not started, died, or stopped answering): start the helper the
+    /// classic way.
+    Unavailable,
+    /// The kernel refused the fork with this errno; nothing was started.
+    Refused(i32),
+}
+
+/// The daemon's end of a running zygote.
+struct Zygote {
+    pid: i32,
+    sock: UnixStream,
+}
+
+/// The daemon's zygote, if any. A mutex only so that this can be a static: the daemon
+/// launches from its one event-loop thread.
+static ZYGOTE: Mutex<Option<Zygote>> = Mutex::new(None);
+
+/// Starts the zygote, replacing any earlier one. The daemon calls it once its SIGCHLD
+/// handling is in place (the zygote is its child, and so is every helper it forks). On
+/// failure, spawns start helpers the classic way.
+pub fn start() -> io::Result<()> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let child = Command::new("/proc/self/exe")
+        .arg(ZYGOTE_ARG)
+        .arg(std::process::id().to_string())
+        .env_clear()
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        .stdout(Stdio::null())
+        .spawn()?;
+    let pid = child.id() as i32;
+    // Never waited for here: the daemon's reaper collects it like any child.
+    drop(child);
+    let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(old) = slot.replace(Zygote { pid, sock: ours }) {
+        kill(old.pid);
+    }
+    Ok(())
+}
+
+/// Stops the zygote (at the daemon's end; it also dies with the daemon, by its parent-death
+/// signal, and on EOF).
+pub fn stop() {
+    let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(z) = slot.take() {
+        kill(z.pid);
+    }
+}
+
+fn kill(pid: i32) {
+    // SAFETY: kill(2) of our own child, which the reaper collects.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+/// Has the zygote fork a helper with `fds` (spawn channel, stdout, stderr) as its 0, 1, 2,
+/// inside the cgroup directory `cgroup` if given. Returns the helper's pid; the caller
+/// still owns (and closes) `fds`.
+pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>) -> Result<i32, ForkError> {
+    let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(z) = slot.as_ref() else {
+        return Err(ForkError::Unavailable);
+    };
+    match ask(&z.sock, fds, cgroup) {
+        Ok(n) if n > 0 => Ok(n),
+        Ok(n) if n < 0 => Err(ForkError::Refused(-n)),
+        Ok(_) | Err(_) => {
+            // Gone or wedged: never ask it again; the classic way from now on.
+            if let Some(z) = slot.take() {
+                tracing::warn!(
+                    pid = z.pid,
+                    "the spawn zygote stopped answering; helpers are exec'd from now on"
+                );
+                kill(z.pid);
+            }
+            Err(ForkError::Unavailable)
+        }
+    }
+}
+
+fn ask(sock: &UnixStream, fds: [RawFd; 3], cgroup: Option<RawFd>) -> io::Result<i32> {
+    let mut all = fds.to_vec();
+    all.extend(cgroup);
+    let flag = [u8::from(cgroup.is_some())];
+    let iov = [IoSlice::new(&flag)];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&all)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    let mut answer = [0u8; 4];
+    let mut got = 0;
+    while got < answer.len() {
+        let mut pfd = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(sock),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ms = u16::try_from(ANSWER_TIMEOUT.as_millis()).unwrap_or(u16::MAX);
+        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms)) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        // SAFETY: read into the rest of a local buffer.
+        let n = unsafe {
+            libc::read(
+                sock.as_raw_fd(),
+                answer[got..].as_mut_ptr().cast(),
+                answer.len() - got,
+            )
+        };
+        match n {
+            0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            n if n > 0 => got += n as usize,
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(i32::from_ne_bytes(answer))
+}
+
+/// Run the zygote role; never returns.
+pub fn main() -> ! {
+    let sock = match setup() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kennel zygote: {e}");
+            std::process::exit(125);
+        }
+    };
+    loop {
+        let (with_cgroup, fds) = match receive(sock) {
+            Ok(Some(r)) => r,
+            // The daemon closed its end: it is done.
+            Ok(None) => std::process::exit(0),
+            Err(e) => {
+                eprintln!("kennel zygote: {e}");
+                std::process::exit(1);
+            }
+        };
+        let answer = if fds.len() != 3 + usize::from(with_cgroup) {
+            -libc::EINVAL
+        } else {
+            let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+            let cgroup = with_cgroup.then(|| raw[3]);
+            match clone_child(cgroup) {
+                0 => child(sock, [raw[0], raw[1], raw[2]]),
+                n => n,
+            }
+        };
+        drop(fds);
+        let bytes = answer.to_ne_bytes();
+        // SAFETY: write of a local buffer to our socket.
+        if unsafe { libc::write(sock, bytes.as_ptr().cast(), bytes.len()) } != bytes.len() as isize
+        {
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The socket to a high descriptor (close-on-exec), /dev/null on 0, death with the daemon
+/// (whose pid is the argument after [`ZYGOTE_ARG`]).
+fn setup() -> io::Result<RawFd> {
+    let daemon: Option<i32> = std::env::args().nth(2).and_then(|a| a.parse().ok());
+    // SAFETY: prctl with integer arguments; getppid has no arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        // The daemon died before the line above took effect.
+        if daemon.is_some_and(|d| d != libc::getppid()) {
+            std::process::exit(0);
+        }
+    }
+    let sock = nix::fcntl::fcntl(0, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    let null = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    nix::unistd::dup2(null, 0)?;
+    nix::unistd::close(null)?;
+    Ok(sock)
+}
+
+/// One request: whether a cgroup directory came, and the descriptors. `None` at EOF.
+fn receive(sock: RawFd) -> io::Result<Option<(bool, Vec<OwnedFd>)>> {
+    loop {
+        let mut flag = [0u8; 1];
+        let mut space = nix::cmsg_space!([RawFd; 4]);
+        let mut iov = [IoSliceMut::new(&mut flag)];
+        let msg = match recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut fds = Vec::new();
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                // SAFETY: the kernel just installed these descriptors for us.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        if msg.bytes == 0 {
+            return Ok(None);
+        }
+        let with_cgroup = iov[0][0] == 1;
+        return Ok(Some((with_cgroup, fds)));
+    }
+}
+
+/// Forks this process with `CLONE_PARENT` (and `CLONE_INTO_CGROUP` when `cgroup` is
+/// given): 0 in the child, the child's pid in the zygote, or `-errno`.
+fn clone_child(cgroup: Option<RawFd>) -> i32 {
+    // SAFETY: zeroed is a valid clone_args (no flags, no pointers).
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    // No exit signal: clone3 requires none with CLONE_PARENT; the child's is the zygote's
+    // own (SIGCHLD, which it got from the daemon's spawn).
+    args.flags = libc::CLONE_PARENT as u64;
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: clone3 without CLONE_VM and without a stack is a fork: the child runs on a
+    // copy of this stack. This process is single-threaded and holds no lock here.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    if ret < 0 {
+        -io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    } else {
+        ret as i32
+    }
+}
+
+/// In the child: the descriptors into place, nothing else open, then the helper role.
+fn child(sock: RawFd, fds: [RawFd; 3]) -> ! {
+    // SAFETY: plain descriptor operations in the single-threaded child.
+    unsafe {
+        libc::close(sock);
+        for (target, &fd) in fds.iter().enumerate() {
+            if libc::dup2(fd, target as RawFd) < 0 {
+                libc::_exit(125);
+            }
+        }
+        // Every other descriptor: the originals just moved and anything the zygote had.
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+            for fd in 3..1024 {
+                libc::close(fd);
+            }
+        }
+    }
+    super::helper::main()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_zygote_forks_are_unavailable() {
+        stop();
+        assert!(matches!(fork([0, 1, 2], None), Err(ForkError::Unavailable)));
+    }
+}
