@@ -5,7 +5,10 @@
 //! Every mount happens in the container's own mount namespace, so nothing is left mounted
 //! on the host when the container ends, whatever happened.
 
+use std::ffi::{CStr, CString};
 use std::fs;
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -287,8 +290,57 @@ fn mount_fs(
 /// Make the (recursive) bind mount at `target` read-only: `target` itself and every mount
 /// under it, since a read-only remount applies to one mount only and would leave the
 /// submounts of a bound tree writable. Each mount keeps its own nosuid, nodev, noexec and
-/// atime flags (a bind remount replaces them all).
+/// atime flags.
 fn remount_ro(target: &Path) -> Result<(), SpawnFailure> {
+    let path = CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| fail("remount read-only", target, "path contains NUL"))?;
+    // One call for the whole tree, setting the read-only flag alone (Linux 5.12). Before,
+    // ENOSYS; EINVAL for a flag or a call the kernel does not know: one remount per mount.
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    match mount_setattr(libc::AT_FDCWD, &path, libc::AT_RECURSIVE, &attr) {
+        Ok(()) => Ok(()),
+        Err(Errno::ENOSYS | Errno::EINVAL) => remount_ro_each(target),
+        Err(e) => Err(fail("remount read-only", target, errno(e))),
+    }
+}
+
+/// mount_setattr(2), which nix does not wrap: set and clear the properties of `attr` on
+/// the mount at `path` under `dirfd` (with `AT_EMPTY_PATH` and an empty path: the mount
+/// `dirfd` is), with `AT_RECURSIVE` also on every mount under it.
+pub(super) fn mount_setattr(
+    dirfd: RawFd,
+    path: &CStr,
+    flags: libc::c_int,
+    attr: &libc::mount_attr,
+) -> Result<(), Errno> {
+    // SAFETY: a valid C string and a correctly sized, initialized struct, which the kernel
+    // only reads.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd,
+            path.as_ptr(),
+            flags,
+            attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// [`remount_ro`] on kernels without mount_setattr: the mounts under `target` from
+/// /proc/self/mountinfo, each remounted read-only with the flags it has (a bind remount
+/// replaces them all).
+fn remount_ro_each(target: &Path) -> Result<(), SpawnFailure> {
     let mut points = vec![target.to_path_buf()];
     let real = fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
     let mountinfo = fs::read_to_string("/proc/self/mountinfo")
