@@ -16,6 +16,7 @@ use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
+use super::layers::Dirs;
 use super::spec::{ContainerSpec, MountSpec, SpawnFailure};
 use super::userns::{self, UserNs};
 
@@ -30,85 +31,6 @@ fn fail(step: &str, subject: &Path, error: impl ToString) -> SpawnFailure {
 
 fn errno(e: Errno) -> String {
     format!("{e}: {}", e.desc())
-}
-
-/// The directories of one container under `STATE/containers/NAME`.
-pub struct Dirs {
-    pub upper: PathBuf,
-    pub work: PathBuf,
-    pub init: PathBuf,
-    pub rootfs: PathBuf,
-}
-
-impl Dirs {
-    pub fn new(dir: &Path) -> Dirs {
-        Dirs {
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            init: dir.join("init"),
-            rootfs: dir.join("rootfs"),
-        }
-    }
-}
-
-/// Where [`prepare_dirs`] moves the previous run's writable and init layers, under the
-/// container's directory; the daemon deletes what is there off the start's critical path.
-pub const TRASH: &str = ".trash";
-
-/// Moves `p` into `TRASH` (one rename: deleting a layer can take tens of milliseconds, most
-/// of it waiting for the disk); if that fails, deletes it here.
-fn discard(dir: &Path, p: &Path) -> Result<(), SpawnFailure> {
-    if fs::symlink_metadata(p).is_err() {
-        return Ok(());
-    }
-    let trash = dir.join(TRASH);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |t| t.as_nanos());
-    let name = p.file_name().map_or("old".into(), |n| n.to_string_lossy());
-    let aside = trash.join(format!("{name}-{}-{nanos}", std::process::id()));
-    if fs::create_dir_all(&trash).is_ok() && fs::rename(p, &aside).is_ok() {
-        return Ok(());
-    }
-    match fs::remove_dir_all(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(fail("remove old writable layer", p, e)),
-    }
-}
-
-/// On the host side: a fresh writable layer (unless `persist`), a freshly generated init
-/// layer, and the mount point.
-pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
-    let d = Dirs::new(&c.dir);
-    let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| fail("create directory", p, e));
-    let reset = |p: &Path| discard(&c.dir, p);
-    if !c.read_only {
-        if !c.persist {
-            reset(&d.upper)?;
-            reset(&d.work)?;
-        }
-        mkdir(&d.upper)?;
-        mkdir(&d.work)?;
-    }
-    reset(&d.init)?;
-    for (path, content) in &c.init_files {
-        let rel = path.strip_prefix("/").unwrap_or(path);
-        let host = d.init.join(rel);
-        if let Some(parent) = host.parent() {
-            mkdir(parent)?;
-        }
-        fs::write(&host, content).map_err(|e| fail("write init layer file", &host, e))?;
-        let _ = fs::set_permissions(&host, fs::Permissions::from_mode(0o644));
-    }
-    mkdir(&d.init)?;
-    mkdir(&d.rootfs)?;
-    for layer in &c.layers {
-        if !layer.is_dir() {
-            return Err(fail("open layer", layer, "not a directory"));
-        }
-    }
-    Ok(d)
 }
 
 /// In the new mount namespace: build the rootfs and switch to it. Afterwards `/` is the
