@@ -1,9 +1,10 @@
 //! Containers: the service's own namespaces and hostname, the overlay root filesystem
-//! (read-only layers, whiteouts, the init layer, the writable layer and `persist`),
+//! (read-only layers, whiteouts, the init layer, the writable layer and `persist`, both
+//! kept from a run that left them as the next start needs them),
 //! volumes, the network, masked paths, and failures that name their step.
 
 use std::fs;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use crate::ctr::{opaque, whiteout, Rig};
 use crate::harness::{ns_pids, KENNEL};
@@ -162,6 +163,95 @@ fn writable_layer_is_fresh_at_each_start_unless_persist() {
     s.ok(&["restart", "fresh", "kept"]);
     assert_eq!(s.wait_stdout("fresh", "missing", 2), ["missing", "missing"]);
     assert_eq!(s.wait_stdout("kept", "found", 1), ["missing", "found"]);
+}
+
+/// A run that wrote nothing leaves its writable layer empty and its init layer as the
+/// next start writes it: the next start keeps both (the same inodes: nothing made anew,
+/// nothing moved into the trash), and the container still sees a new layer: `/` as a new
+/// directory is, and a new overlay instance (its fsid).
+#[test]
+fn a_run_that_wrote_nothing_leaves_layers_the_next_start_keeps() {
+    let s = Rig::new();
+    s.sh_oneshot(
+        "once",
+        "echo root=$(stat -c %a /) fsid=$(stat -f -c %i /)",
+        "",
+    );
+    s.up();
+    s.wait_state("once", "exited");
+    let dir = s.state.join("containers/once");
+    let kept = [
+        "upper",
+        "work",
+        "init",
+        "init/etc",
+        "init/etc/hostname",
+        "init/etc/hosts",
+        "init/etc/resolv.conf",
+    ];
+    let inodes = || {
+        kept.map(|rel| {
+            let p = dir.join(rel);
+            fs::symlink_metadata(&p)
+                .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
+                .ino()
+        })
+    };
+    let first = inodes();
+    s.ok(&["start", "once"]);
+    let lines = s.wait_stdout_prefix("once", "root=", 2);
+    assert_eq!(inodes(), first, "{kept:?}");
+    assert!(
+        !dir.join(".trash").exists(),
+        "something was moved into the trash"
+    );
+    let fields: Vec<Vec<&str>> = lines.iter().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(fields[0][0], "root=755", "{lines:?}");
+    assert_eq!(fields[1][0], "root=755", "{lines:?}");
+    assert_ne!(
+        fields[0][1], fields[1][1],
+        "the same overlay fsid: {lines:?}"
+    );
+}
+
+/// A run that changed `/` itself (its mode, which is the writable layer's root directory's)
+/// left that directory empty but not as new: the next start makes a new one.
+#[test]
+fn a_root_whose_mode_a_run_changed_is_new_at_the_next_start() {
+    let s = Rig::new();
+    s.sh_oneshot("once", "echo root=$(stat -c %a /); chmod 700 /", "");
+    s.up();
+    s.wait_state("once", "exited");
+    let upper = s.state.join("containers/once/upper");
+    let ino = || fs::symlink_metadata(&upper).map(|m| m.ino()).ok();
+    let first = ino();
+    s.ok(&["start", "once"]);
+    assert_eq!(
+        s.wait_stdout_prefix("once", "root=", 2),
+        ["root=755", "root=755"]
+    );
+    assert_ne!(ino(), first, "the writable layer was kept");
+}
+
+/// The init layer is kept only while it holds what a start writes: a hostname changed
+/// between two starts is seen by the second.
+#[test]
+fn a_hostname_changed_between_starts_is_seen_at_the_next_start() {
+    let s = Rig::new();
+    let script = "echo host=$(cat /etc/hostname) $(grep 127.0.1.1 /etc/hosts | cut -f2)";
+    s.sh_oneshot("once", script, "hostname = \"a.example\"\n");
+    s.up();
+    s.wait_state("once", "exited");
+    s.sh_oneshot("once", script, "hostname = \"b.example\"\n");
+    s.ok(&["reload"]);
+    s.ok(&["start", "once"]);
+    let lines = s.wait_stdout_prefix("once", "host=", 2);
+    assert_eq!(lines[0], "host=a.example a.example", "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("host=b.example b.example"),
+        "{lines:?}"
+    );
 }
 
 #[test]

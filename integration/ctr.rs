@@ -168,6 +168,18 @@ impl Rig {
         self.container(name, &["/bin/sh", "-c", script], container)
     }
 
+    /// A oneshot container unit running `/bin/sh -c SCRIPT`, with more `[container]` keys.
+    pub fn sh_oneshot(&self, name: &str, script: &str, container: &str) -> &Self {
+        self.s.unit(
+            name,
+            &format!(
+                "[service]\ncommand = {}\ntype = \"oneshot\"\n[container]\nrootfs = [\"busybox\"]\n{container}",
+                toml_list(&["/bin/sh", "-c", script])
+            ),
+        );
+        self
+    }
+
     /// `kennel exec ARGS`.
     pub fn exec(&self, args: &[&str]) -> Output {
         let mut all = vec!["exec"];
@@ -210,6 +222,20 @@ impl Rig {
             self.stdout(unit).iter().filter(|l| *l == line).count() >= n
         });
         self.stdout(unit)
+    }
+
+    /// Wait until the unit has written `n` stdout lines starting with `prefix`; those lines.
+    pub fn wait_stdout_prefix(&self, unit: &str, prefix: &str, n: usize) -> Vec<String> {
+        let lines = || -> Vec<String> {
+            self.stdout(unit)
+                .into_iter()
+                .filter(|l| l.starts_with(prefix))
+                .collect()
+        };
+        self.wait_for(&format!("{n} {prefix:?} line(s) from {unit}"), || {
+            lines().len() >= n
+        });
+        lines()
     }
 
     /// Wait until the unit's service printed `started` (the services of these tests print

@@ -154,6 +154,40 @@ fn volumes_dev_and_exec_read_the_same_ids_as_without() {
     let _ = child.wait();
 }
 
+/// As without a user namespace (containers.rs): a run that wrote nothing leaves its
+/// writable and init layers (mounted idmapped) as the next start keeps them, and the
+/// container still sees a new layer: `/` its root's, with the usual mode, and a new
+/// overlay instance.
+#[test]
+fn a_run_that_wrote_nothing_leaves_layers_the_next_start_keeps() {
+    let s = Rig::new();
+    let script = "echo root=$(stat -c %a:%u:%g /) fsid=$(stat -f -c %i /)";
+    s.sh_oneshot("once", script, &userns());
+    s.up();
+    s.wait_state("once", "exited");
+    let dir = s.state.join("containers/once");
+    let inodes = || {
+        ["upper", "init/etc/hostname"].map(|rel| {
+            let p = dir.join(rel);
+            fs::symlink_metadata(&p)
+                .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
+                .ino()
+        })
+    };
+    let first = inodes();
+    s.ok(&["start", "once"]);
+    let lines = s.wait_stdout_prefix("once", "root=", 2);
+    assert_eq!(inodes(), first, "upper, init/etc/hostname");
+    assert!(!dir.join(".trash").exists(), "something went to the trash");
+    let fields: Vec<Vec<&str>> = lines.iter().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(
+        [fields[0][0], fields[1][0]],
+        ["root=755:0:0"; 2],
+        "{lines:?}"
+    );
+    assert_ne!(fields[0][1], fields[1][1], "the same fsid: {lines:?}");
+}
+
 #[test]
 fn container_root_binds_a_low_port_in_its_network_namespace() {
     let s = Rig::new();

@@ -1,7 +1,7 @@
 //! The daemon's view of cgroups: one per unit, created before each spawn, killed whole at
 //! the end of each run and removed, its OOM counter read when the main process ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,10 @@ pub struct UnitCgroups {
     /// that waits until the replies of the turn are written ([`UnitCgroups::remove_doomed`]),
     /// or until the unit starts again.
     doomed: Vec<UnitCgroup>,
+    /// Units whose last run's cgroup could not be emptied and removed (a kill that timed
+    /// out, a stale cgroup of an earlier kennel that would not go): processes of that run
+    /// may be left ([`UnitCgroups::previous_run_gone`]).
+    unsettled: HashSet<String>,
     /// The last reading of each running unit's statistics, and when, by the pid of its
     /// main process: a listing of every unit reuses a recent one. Keyed by pid, not
     /// name: a listing looks up every unit, and an integer key in a small table costs far
@@ -45,7 +49,8 @@ impl UnitCgroups {
         parent: Option<&str>,
         units: impl IntoIterator<Item = &'a str>,
     ) -> UnitCgroups {
-        let ours: std::collections::HashSet<&str> = units.into_iter().collect();
+        let ours: HashSet<&str> = units.into_iter().collect();
+        let mut unsettled = HashSet::new();
         let layout = Cgroups::detect(parent).and_then(|c| c.prepare().map(|()| c));
         let layout = match layout {
             Ok(c) => {
@@ -55,6 +60,7 @@ impl UnitCgroups {
                             info!(unit = %name, "removing a stale cgroup from an earlier run");
                             if let Err(e) = c.unit(&name).remove() {
                                 warn!(unit = %name, "removing stale cgroup: {e}");
+                                unsettled.insert(name);
                             }
                         }
                     }
@@ -71,6 +77,7 @@ impl UnitCgroups {
             layout,
             live: HashMap::new(),
             doomed: Vec::new(),
+            unsettled,
             sampled: HashMap::new(),
         }
     }
@@ -89,7 +96,8 @@ impl UnitCgroups {
         };
         // Its previous run's cgroup, not removed yet: remove it before making the new one.
         if let Some(i) = self.doomed.iter().position(|c| c.name() == unit.name) {
-            remove(&self.doomed.swap_remove(i));
+            let ended = self.doomed.swap_remove(i);
+            remove_ended(&mut self.unsettled, &ended);
         }
         let cgroup = layout
             .create(&unit.name, &unit.resources)
@@ -184,9 +192,20 @@ impl UnitCgroups {
     /// the replies of its turn are written: a `start` of a oneshot or a `stop` is answered
     /// once the processes are gone, without waiting for ten rmdirs.
     pub fn remove_doomed(&mut self) {
-        for c in self.doomed.drain(..) {
-            remove(&c);
+        for c in std::mem::take(&mut self.doomed) {
+            remove_ended(&mut self.unsettled, &c);
         }
+    }
+
+    /// Whether every process of `unit`'s previous run is known to be gone: the cgroup of
+    /// that run was removed, which the kernel refuses while a process is in it (killing
+    /// them first, [`UnitCgroup::remove`] waits until they are gone). Never without
+    /// cgroups. Asked after [`UnitCgroups::join_files`], which removes that cgroup if it is
+    /// still there.
+    pub fn previous_run_gone(&self, unit: &str) -> bool {
+        self.layout.is_ok()
+            && !self.unsettled.contains(unit)
+            && !self.doomed.iter().any(|c| c.name() == unit)
     }
 
     /// The unified (or v2) directory of a unit whose cgroup [`UnitCgroups::join_files`]
@@ -257,8 +276,42 @@ impl UnitCgroups {
     }
 }
 
-fn remove(c: &UnitCgroup) {
-    if let Err(e) = c.remove() {
-        warn!(unit = %c.name(), "remove cgroup {}: {e}", c.display());
+/// Removes the cgroup `c` of a run that ended, noting in `unsettled` whether all that
+/// run's processes are known gone.
+fn remove_ended(unsettled: &mut HashSet<String>, c: &UnitCgroup) {
+    if remove(c) {
+        unsettled.remove(c.name());
+    } else {
+        unsettled.insert(c.name().to_string());
+    }
+}
+
+/// Removes `c` (killing what is left in it); false, with a warning, if it could not.
+fn remove(c: &UnitCgroup) -> bool {
+    match c.remove() {
+        Ok(()) => true,
+        Err(e) => {
+            warn!(unit = %c.name(), "remove cgroup {}: {e}", c.display());
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without cgroups nothing shows that a run's processes are gone: a container never
+    /// keeps its writable layer then.
+    #[test]
+    fn without_cgroups_no_previous_run_is_known_gone() {
+        let cgroups = UnitCgroups {
+            layout: Err("none here".into()),
+            live: HashMap::new(),
+            doomed: Vec::new(),
+            unsettled: HashSet::new(),
+            sampled: HashMap::new(),
+        };
+        assert!(!cgroups.previous_run_gone("web"));
     }
 }

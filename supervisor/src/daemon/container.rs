@@ -142,6 +142,8 @@ pub fn spec(
             .map(|d| DeviceNode::of(d))
             .collect::<Result<_, _>>()?,
         user_ns,
+        // Known only once the unit's cgroup is made (owner/spawning.rs).
+        previous_run_gone: false,
     })
 }
 
@@ -198,13 +200,13 @@ pub fn user_maps(c: &Container, subuid: &Path, subgid: &Path) -> Result<UserNsSp
 }
 
 /// Deletes what earlier starts of container `name` moved into its trash
-/// ([`crate::spawn::rootfs::TRASH`]): old writable and init layers. Blocking: called on the
+/// ([`crate::spawn::layers::TRASH`]): old writable and init layers. Blocking: called on the
 /// trash thread (daemon/trash.rs). Best effort: what is left goes at the next start.
 pub fn empty_trash(state_dir: &Path, name: &str) {
     let trash = state_dir
         .join("containers")
         .join(name)
-        .join(crate::spawn::rootfs::TRASH);
+        .join(crate::spawn::layers::TRASH);
     let Ok(entries) = std::fs::read_dir(&trash) else {
         return;
     };

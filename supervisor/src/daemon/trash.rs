@@ -1,9 +1,9 @@
 //! Emptying containers' trash (`STATE/containers/NAME/.trash`, where a start moves the
-//! previous run's writable and init layers: spawn/rootfs.rs `discard`) off the event loop,
-//! on the runtime's blocking pool, which daemon::up caps at two threads (a burst of starts
-//! queues work there instead of starting a thread each) and does not wait for at shutdown:
-//! what is not deleted yet goes at the next start. The trash of a unit that no longer
-//! exists is swept once when the daemon starts.
+//! previous run's writable and init layers when it cannot keep them: spawn/layers.rs
+//! `discard`) off the event loop, on the runtime's blocking pool, which daemon::up caps at
+//! two threads (a burst of starts queues work there instead of starting a thread each) and
+//! does not wait for at shutdown: what is not deleted yet goes at the next start. The trash
+//! of a unit that no longer exists is swept once when the daemon starts.
 //!
 //! (A thread of kennel's own blocked on a channel kept the machine's init from reaching
 //! emergency mode after a panic in the VM test; the blocking pool is what ran this before
@@ -48,7 +48,7 @@ fn containers(state_dir: &Path) -> BTreeSet<String> {
     };
     entries
         .flatten()
-        .filter(|e| e.path().join(crate::spawn::rootfs::TRASH).is_dir())
+        .filter(|e| e.path().join(crate::spawn::layers::TRASH).is_dir())
         .filter_map(|e| e.file_name().into_string().ok())
         .collect()
 }
@@ -76,7 +76,7 @@ mod tests {
             Err(e) => panic!("tempdir: {e}"),
         };
         let c = state.path().join("containers");
-        let trash = |n: &str| c.join(n).join(crate::spawn::rootfs::TRASH);
+        let trash = |n: &str| c.join(n).join(crate::spawn::layers::TRASH);
         layer(&trash("gone"), "w-1");
         layer(&trash("web"), "w-2");
         layer(&trash("web"), "i-3");

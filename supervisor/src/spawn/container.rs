@@ -20,6 +20,7 @@ use nix::unistd::ForkResult;
 
 use super::helper::{become_service, fail, reset_signals};
 use super::init;
+use super::layers;
 use super::rootfs;
 use super::spec::{ContainerSpec, SpawnFailure, SpawnSpec};
 use super::userns;
@@ -55,7 +56,7 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
             )
         })?;
     }
-    let dirs = rootfs::prepare_dirs(c)?;
+    let dirs = layers::prepare_dirs(c)?;
     let mut flags = flags(&c.namespaces);
     let user = match &c.user_ns {
         Some(maps) => {

@@ -6,6 +6,7 @@ pub mod env;
 pub mod helper;
 pub mod init;
 pub mod launch;
+pub mod layers;
 pub mod rootfs;
 pub mod seccomp_profile;
 pub mod security;

@@ -89,6 +89,13 @@ pub struct ContainerSpec {
     /// A user namespace with these maps (`namespaces = [..., "user"]`).
     #[serde(default)]
     pub user_ns: Option<super::userns::UserNsSpec>,
+    /// Every process of the unit's previous run is known to be gone (the daemon saw its
+    /// cgroup emptied and removed), and with them the overlay they shared: the helper may
+    /// keep a writable layer that run left empty (spawn/layers.rs). False when unknown
+    /// (no cgroups, a kill that timed out): a process of that run could still write into
+    /// it, so it is made anew.
+    #[serde(default)]
+    pub previous_run_gone: bool,
 }
 
 /// A device node: its path (under /dev), 'c' or 'b', numbers and mode bits.

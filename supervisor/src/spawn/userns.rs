@@ -274,29 +274,25 @@ pub fn idmap_onto(
     }
     // SAFETY: open_tree returned this descriptor; nothing else owns it.
     let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.attr_set = libc::MOUNT_ATTR_IDMAP;
+    let mut attr_set = libc::MOUNT_ATTR_IDMAP;
     if read_only {
-        attr.attr_set |= libc::MOUNT_ATTR_RDONLY;
+        attr_set |= libc::MOUNT_ATTR_RDONLY;
     }
-    attr.userns_fd = user.as_raw_fd() as u64;
-    let empty = c"";
-    // SAFETY: mount_setattr on our descriptor with a correctly sized, initialized struct.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH | rec,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
+    let attr = libc::mount_attr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: user.as_raw_fd() as u64,
     };
-    if rc < 0 {
+    let empty = c"";
+    if let Err(e) =
+        super::rootfs::mount_setattr(tree.as_raw_fd(), empty, libc::AT_EMPTY_PATH | rec, &attr)
+    {
         return Err(fail(
             "idmapped mount of",
             shown,
-            last_error(
+            describe(
+                std::io::Error::from(e),
                 " (the file system there does not support idmapped mounts on this kernel: ext4, xfs and btrfs do since Linux 5.12, tmpfs since 6.3; or remove \"user\" from container.namespaces)",
             ),
         ));
@@ -323,7 +319,11 @@ pub fn idmap_onto(
 }
 
 fn last_error(hint: &str) -> String {
-    let e = std::io::Error::last_os_error();
+    describe(std::io::Error::last_os_error(), hint)
+}
+
+/// `e`, with `hint` on EINVAL and what ENOSYS means for an idmapped mount.
+fn describe(e: std::io::Error, hint: &str) -> String {
     let hint = match e.raw_os_error() {
         Some(libc::ENOSYS) => {
             " (this kernel has no idmapped mounts: Linux 5.12 or later is needed for user namespaces in kennel)"

@@ -146,6 +146,10 @@ impl Owner {
             }
         }
         spec.cgroup_procs = self.cgroups.join_files(unit)?;
+        if let Some(c) = spec.container.as_mut() {
+            // Only now known: join_files removed the previous run's cgroup if it was left.
+            c.previous_run_gone = self.cgroups.previous_run_gone(name);
+        }
         Ok(spec)
     }
 

@@ -1,0 +1,591 @@
+//! A container's directories on the host (`STATE/containers/NAME`), made ready by the
+//! helper before it creates any namespace: the writable layer (`upper`, with overlayfs's
+//! `work`), the init layer (`init`) and the mount point (`rootfs`).
+//!
+//! A start needs an empty writable layer (unless `persist`) and an init layer holding
+//! exactly this start's files. Making them anew costs new inodes and deleting the old
+//! ones, which on a file system that churns inodes is a large share of the helper's time
+//! (ext4 without a journal skips recently freed inodes when it allocates one: a quarter
+//! of the helper's CPU in `__ext4_new_inode` in one profile). So a start keeps what the
+//! previous run left in the state this start needs:
+//!
+//! - the writable layer, when that run wrote nothing that stayed: `upper` is empty and
+//!   looks as a new directory does, and `work` holds only what overlayfs leaves there
+//!   ([`keep_writable`]); the container cannot tell it from a new one. Only when the
+//!   daemon knows that run's processes are all gone ([`ContainerSpec::previous_run_gone`]);
+//! - the init layer, when it holds exactly this start's files and nothing else
+//!   ([`init_layer_holds`]). It is only ever a read-only lower layer, so keeping it
+//!   unchanged is safe even if the previous run's overlay still existed.
+//!
+//! Anything else is moved into [`TRASH`] in one rename (the daemon deletes it off the
+//! start's critical path) and made anew.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fs::{self, Metadata};
+use std::io::ErrorKind;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::stat::{umask, utimensat, Mode, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+
+use super::spec::{ContainerSpec, SpawnFailure};
+
+fn fail(step: &str, subject: &Path, error: impl ToString) -> SpawnFailure {
+    SpawnFailure {
+        step: step.into(),
+        subject: subject.display().to_string(),
+        error: error.to_string(),
+        exit_code: 125,
+    }
+}
+
+/// The directories of one container under `STATE/containers/NAME`.
+pub struct Dirs {
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub init: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Dirs {
+    pub fn new(dir: &Path) -> Dirs {
+        Dirs {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            init: dir.join("init"),
+            rootfs: dir.join("rootfs"),
+        }
+    }
+}
+
+/// Where [`prepare_dirs`] moves the previous run's writable and init layers, under the
+/// container's directory, when it cannot keep them; the daemon deletes what is there off
+/// the start's critical path.
+pub const TRASH: &str = ".trash";
+
+/// Moves `p` into `TRASH` (one rename: deleting a layer can take tens of milliseconds, most
+/// of it waiting for the disk); if that fails, deletes it here.
+fn discard(dir: &Path, p: &Path) -> Result<(), SpawnFailure> {
+    if fs::symlink_metadata(p).is_err() {
+        return Ok(());
+    }
+    let trash = dir.join(TRASH);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.as_nanos());
+    let name = p.file_name().map_or("old".into(), |n| n.to_string_lossy());
+    let aside = trash.join(format!("{name}-{}-{nanos}", std::process::id()));
+    if fs::create_dir_all(&trash).is_ok() && fs::rename(p, &aside).is_ok() {
+        return Ok(());
+    }
+    match fs::remove_dir_all(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(fail("remove old writable layer", p, e)),
+    }
+}
+
+/// On the host side: an empty writable layer (unless `persist`), the init layer with this
+/// start's files, and the mount point; each kept from the previous run where it already
+/// is what this start needs (see the module's doc).
+pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
+    let d = Dirs::new(&c.dir);
+    let made = Made::here();
+    let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| fail("create directory", p, e));
+    let reset = |p: &Path| discard(&c.dir, p);
+    if !c.read_only {
+        // Kept from a run that left it empty only when the daemon knows that run's
+        // processes are all gone: one of them could still write into `upper` through its
+        // overlay.
+        let keep = c.persist || (c.previous_run_gone && keep_writable(&d, &made));
+        if !keep {
+            reset(&d.upper)?;
+            reset(&d.work)?;
+        }
+        mkdir(&d.upper)?;
+        mkdir(&d.work)?;
+    }
+    if !init_layer_holds(&d.init, &c.init_files, &made) {
+        reset(&d.init)?;
+        for (path, content) in &c.init_files {
+            let rel = path.strip_prefix("/").unwrap_or(path);
+            let host = d.init.join(rel);
+            if let Some(parent) = host.parent() {
+                mkdir(parent)?;
+            }
+            fs::write(&host, content).map_err(|e| fail("write init layer file", &host, e))?;
+            let _ = fs::set_permissions(&host, fs::Permissions::from_mode(0o644));
+        }
+    }
+    mkdir(&d.init)?;
+    mkdir(&d.rootfs)?;
+    for layer in &c.layers {
+        if !layer.is_dir() {
+            return Err(fail("open layer", layer, "not a directory"));
+        }
+    }
+    Ok(d)
+}
+
+/// What a directory this process makes looks like: its owner, and the mode its umask
+/// leaves of 0777.
+struct Made {
+    uid: u32,
+    gid: u32,
+    dir_mode: u32,
+}
+
+impl Made {
+    fn here() -> Made {
+        // The umask can only be read by setting it: set it back at once (the helper is
+        // single-threaded).
+        let mask = umask(Mode::empty());
+        umask(mask);
+        Made {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            dir_mode: 0o777 & !mask.bits(),
+        }
+    }
+
+    fn owns(&self, m: &Metadata) -> bool {
+        m.uid() == self.uid && m.gid() == self.gid
+    }
+
+    /// `m` is a directory (not a symlink to one) as this process would make it.
+    fn dir_like(&self, m: &Metadata) -> bool {
+        m.file_type().is_dir() && self.owns(m) && m.mode() & 0o7777 == self.dir_mode
+    }
+}
+
+/// Keeps the writable layer the previous run left, made ready for the next mount: true if
+/// `upper` is blank ([`blank_upper`]) and `work` could be emptied ([`empty_workdir`]);
+/// then `upper` is stripped of overlayfs's attributes and its times are set to now, and
+/// the container cannot tell it from a new directory (only its inode number and birth
+/// time differ, as they differ between any two new directories). False if anything is
+/// unexpected: the caller then discards both directories.
+fn keep_writable(d: &Dirs, made: &Made) -> bool {
+    let Some(overlay_xattrs) = blank_upper(&d.upper, made) else {
+        return false;
+    };
+    if !empty_workdir(&d.work) {
+        return false;
+    }
+    // overlayfs keeps its instance's uuid on the upper root (`trusted.overlay.uuid`, Linux
+    // 6.6+), made at a first mount and read back at the next ones; the container sees it
+    // as the fsid in statfs(2). Removed, this mount makes a new one, as on a new layer.
+    if !overlay_xattrs
+        .iter()
+        .all(|name| remove_xattr(&d.upper, name))
+    {
+        return false;
+    }
+    // `/`'s times in the container are upper's: now, as a new directory's.
+    utimensat(
+        None,
+        &d.upper,
+        &TimeSpec::UTIME_NOW,
+        &TimeSpec::UTIME_NOW,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .is_ok()
+}
+
+/// If `upper` is an empty directory as this process makes them, whose only extended
+/// attributes are overlayfs's own (`trusted.overlay.*`): the names of those. The
+/// container sees this directory's owner, mode, times and attributes as its `/`'s: a
+/// `chmod`, `chown` or `setfattr` of `/` lands here, and then it is not blank.
+fn blank_upper(upper: &Path, made: &Made) -> Option<Vec<CString>> {
+    let meta = fs::symlink_metadata(upper).ok()?;
+    if !made.dir_like(&meta) || fs::read_dir(upper).ok()?.next().is_some() {
+        return None;
+    }
+    let names = xattr_names(upper)?;
+    names
+        .iter()
+        .all(|n| n.as_bytes().starts_with(b"trusted.overlay."))
+        .then_some(names)
+}
+
+/// What an overlay mount leaves in its work directory, top down: its own `work`
+/// directory and, after a `volatile` mount, `incompat/volatile/dirty` in it (an empty
+/// file).
+const WORK_LEFT: [&str; 4] = ["work", "incompat", "volatile", "dirty"];
+
+/// Empties overlayfs's work directory of what a mount leaves there ([`WORK_LEFT`]): the
+/// next mount would make its `work` anew anyway, but refuses to mount at all over
+/// `incompat/volatile` ("overlay with incompat feature 'volatile' cannot be mounted", so
+/// that a writable layer whose unsynced writes a crash may have lost is not used again).
+/// The kernel's docs allow removing it where the upper layer is known intact; here the
+/// upper layer is empty, which is a valid new layer whatever happened before. True if
+/// `work` is then empty; false, having stopped, if anything else is there (an `index`
+/// directory of `index=on`, the leftovers of an interrupted copy-up, a symlink).
+fn empty_workdir(work: &Path) -> bool {
+    if !fs::symlink_metadata(work).is_ok_and(|m| m.file_type().is_dir()) {
+        return false;
+    }
+    let mut found = Vec::new();
+    let mut p = work.to_path_buf();
+    for name in WORK_LEFT {
+        p.push(name);
+        match fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == ErrorKind::NotFound => break,
+            Err(_) => return false,
+            Ok(m) => {
+                let expected = if name == "dirty" {
+                    m.file_type().is_file() && m.len() == 0
+                } else {
+                    m.file_type().is_dir()
+                };
+                if !expected {
+                    return false;
+                }
+                found.push(p.clone());
+            }
+        }
+    }
+    // Bottom up; a directory holding anything else fails its rmdir (ENOTEMPTY).
+    for (i, p) in found.iter().enumerate().rev() {
+        let removed = if WORK_LEFT[i] == "dirty" {
+            fs::remove_file(p)
+        } else {
+            fs::remove_dir(p)
+        };
+        if removed.is_err() {
+            return false;
+        }
+    }
+    fs::read_dir(work).is_ok_and(|mut e| e.next().is_none())
+}
+
+/// The names of `path`'s extended attributes (not following a symlink), or None if they
+/// cannot be read or take more than 4 KiB (far more than overlayfs's own).
+fn xattr_names(path: &Path) -> Option<Vec<CString>> {
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: llistxattr writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = match usize::try_from(n) {
+        Ok(n) => n,
+        // A file system without extended attributes has none.
+        Err(_) if Errno::last() == Errno::EOPNOTSUPP => 0,
+        Err(_) => return None,
+    };
+    buf.truncate(n);
+    buf.split(|b| *b == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| CString::new(name).ok())
+        .collect()
+}
+
+fn remove_xattr(path: &Path, name: &CString) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: two valid C strings.
+    let rc = unsafe { libc::lremovexattr(c.as_ptr(), name.as_ptr()) };
+    rc == 0 || Errno::last() == Errno::ENODATA
+}
+
+/// The init layer's entries, by path relative to it: each file's content, and each
+/// directory its files need (None). None if a path is not a plain absolute or relative
+/// one (no `..`), which is then never taken as matching.
+fn init_entries(files: &[(PathBuf, String)]) -> Option<BTreeMap<PathBuf, Option<&str>>> {
+    let mut want = BTreeMap::new();
+    for (path, content) in files {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let plain = rel.components().all(|c| matches!(c, Component::Normal(_)));
+        if rel.as_os_str().is_empty() || !plain {
+            return None;
+        }
+        let mut parent = rel.parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            want.insert(p.to_path_buf(), None);
+            parent = p.parent();
+        }
+        want.insert(rel.to_path_buf(), Some(content.as_str()));
+    }
+    Some(want)
+}
+
+/// Whether `init` holds exactly `files` as [`prepare_dirs`] writes them: each file with
+/// its content, mode 0644 and this process's owner, the directories they need as this
+/// process makes them, and nothing else anywhere under it.
+fn init_layer_holds(init: &Path, files: &[(PathBuf, String)], made: &Made) -> bool {
+    let Some(want) = init_entries(files) else {
+        return false;
+    };
+    if !fs::symlink_metadata(init).is_ok_and(|m| made.dir_like(&m)) {
+        return false;
+    }
+    let mut seen = 0;
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(init.join(&dir)) else {
+            return false;
+        };
+        for entry in entries {
+            let Ok(entry) = entry else {
+                return false;
+            };
+            // Of the entry itself: `DirEntry::metadata` does not follow a symlink.
+            let Ok(meta) = entry.metadata() else {
+                return false;
+            };
+            let rel = dir.join(entry.file_name());
+            match want.get(&rel) {
+                Some(None) if made.dir_like(&meta) => dirs.push(rel),
+                Some(Some(content))
+                    if meta.file_type().is_file()
+                        && made.owns(&meta)
+                        && meta.mode() & 0o7777 == 0o644
+                        && meta.len() == content.len() as u64
+                        && fs::read(entry.path()).is_ok_and(|b| b == content.as_bytes()) => {}
+                _ => return false,
+            }
+            seen += 1;
+        }
+    }
+    seen == want.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
+    }
+
+    /// How this test process makes directories (without touching its umask, which other
+    /// tests' threads share): as `dir` was made.
+    fn made_as(dir: &Path) -> Made {
+        let m = fs::metadata(dir).unwrap_or_else(|e| panic!("stat {}: {e}", dir.display()));
+        Made {
+            uid: m.uid(),
+            gid: m.gid(),
+            dir_mode: m.mode() & 0o7777,
+        }
+    }
+
+    fn files() -> Vec<(PathBuf, String)> {
+        vec![
+            ("/etc/hostname".into(), "web\n".into()),
+            ("/etc/hosts".into(), "127.0.0.1\tlocalhost\n".into()),
+            ("/etc/resolv.conf".into(), "nameserver 192.0.2.53\n".into()),
+        ]
+    }
+
+    /// Writes `files` into `init` as prepare_dirs does.
+    fn write(init: &Path, files: &[(PathBuf, String)]) {
+        for (path, content) in files {
+            let host = init.join(path.strip_prefix("/").unwrap_or(path));
+            if let Some(parent) = host.parent() {
+                fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir: {e}"));
+            }
+            fs::write(&host, content).unwrap_or_else(|e| panic!("write: {e}"));
+            fs::set_permissions(&host, fs::Permissions::from_mode(0o644))
+                .unwrap_or_else(|e| panic!("chmod: {e}"));
+        }
+    }
+
+    #[test]
+    fn init_entries_are_the_files_and_the_directories_they_need() {
+        let files = files();
+        let want = init_entries(&files).unwrap_or_default();
+        let got: Vec<(String, Option<&str>)> = want
+            .iter()
+            .map(|(p, c)| (p.display().to_string(), *c))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("etc".to_string(), None),
+                ("etc/hostname".to_string(), Some("web\n")),
+                ("etc/hosts".to_string(), Some("127.0.0.1\tlocalhost\n")),
+                (
+                    "etc/resolv.conf".to_string(),
+                    Some("nameserver 192.0.2.53\n")
+                ),
+            ]
+        );
+        let deep = [("/a/b/c".into(), "x".into())];
+        let deep = init_entries(&deep).unwrap_or_default();
+        assert_eq!(deep.len(), 3);
+        assert_eq!(deep.get(Path::new("a/b")), Some(&None));
+        assert!(init_entries(&[("/etc/../x".into(), String::new())]).is_none());
+        assert!(init_entries(&[("/".into(), String::new())]).is_none());
+        assert_eq!(init_entries(&[]).map(|w| w.len()), Some(0));
+    }
+
+    #[test]
+    fn an_init_layer_holds_exactly_its_files_or_is_rewritten() {
+        let dir = tempdir();
+        let init = dir.path().join("init");
+        fs::create_dir(&init).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        let made = made_as(&init);
+        assert!(!init_layer_holds(&init, &files(), &made), "empty");
+        write(&init, &files());
+        assert!(init_layer_holds(&init, &files(), &made));
+        assert!(!init_layer_holds(&dir.path().join("none"), &files(), &made));
+
+        // Other content, even of the same length.
+        let mut other = files();
+        other[0].1 = "api\n".into();
+        assert!(!init_layer_holds(&init, &other, &made));
+        // A file fewer expected, or one more.
+        assert!(!init_layer_holds(&init, &files()[..2], &made));
+        let mut more = files();
+        more.push(("/etc/extra".into(), String::new()));
+        assert!(!init_layer_holds(&init, &more, &made));
+
+        let hostname = init.join("etc/hostname");
+        let check = |what: &str, expect: bool| {
+            assert_eq!(init_layer_holds(&init, &files(), &made), expect, "{what}");
+        };
+        fs::set_permissions(&hostname, fs::Permissions::from_mode(0o600))
+            .unwrap_or_else(|e| panic!("chmod: {e}"));
+        check("mode 0600", false);
+        fs::set_permissions(&hostname, fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("chmod: {e}"));
+        check("mode back to 0644", true);
+
+        for extra in ["stray", "etc/stray"] {
+            let p = init.join(extra);
+            fs::write(&p, "").unwrap_or_else(|e| panic!("write: {e}"));
+            check(extra, false);
+            fs::remove_file(&p).unwrap_or_else(|e| panic!("rm: {e}"));
+        }
+        let empty = init.join("etc/empty.d");
+        fs::create_dir(&empty).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        check("an extra empty directory", false);
+        fs::remove_dir(&empty).unwrap_or_else(|e| panic!("rmdir: {e}"));
+        check("as written", true);
+
+        // A symlink to a file with the right content is not that file.
+        let real = dir.path().join("hostname");
+        fs::write(&real, "web\n").unwrap_or_else(|e| panic!("write: {e}"));
+        fs::remove_file(&hostname).unwrap_or_else(|e| panic!("rm: {e}"));
+        std::os::unix::fs::symlink(&real, &hostname).unwrap_or_else(|e| panic!("ln: {e}"));
+        check("a symlink", false);
+
+        // Another mode for directories than this process makes.
+        let strict = Made {
+            dir_mode: made.dir_mode ^ 0o020,
+            ..made
+        };
+        fs::remove_file(&hostname).unwrap_or_else(|e| panic!("rm: {e}"));
+        write(&init, &files());
+        assert!(init_layer_holds(&init, &files(), &made));
+        assert!(!init_layer_holds(&init, &files(), &strict));
+    }
+
+    /// A container directory as a run that wrote nothing leaves it after a volatile mount.
+    fn left_by_a_run(dir: &Path) -> Dirs {
+        let d = Dirs::new(dir);
+        for p in [&d.upper, &d.work.join("work/incompat/volatile")] {
+            fs::create_dir_all(p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
+        }
+        fs::write(d.work.join("work/incompat/volatile/dirty"), "")
+            .unwrap_or_else(|e| panic!("write dirty: {e}"));
+        d
+    }
+
+    #[test]
+    fn an_empty_writable_layer_is_kept_and_its_work_directory_emptied() {
+        let dir = tempdir();
+        let d = left_by_a_run(dir.path());
+        let made = made_as(&d.upper);
+        // A run that made and removed a file in `/` left upper's times behind.
+        let old = TimeSpec::new(1_000_000_000, 0);
+        utimensat(None, &d.upper, &old, &old, UtimensatFlags::NoFollowSymlink)
+            .unwrap_or_else(|e| panic!("utimensat: {e}"));
+        assert!(keep_writable(&d, &made));
+        let mtime = fs::symlink_metadata(&d.upper).map_or(0, |m| m.mtime());
+        assert!(mtime > 1_000_000_000, "upper's times were left: {mtime}");
+        let left: Vec<_> = fs::read_dir(&d.work)
+            .map(|e| e.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left in work: {left:?}");
+        assert!(d.upper.is_dir());
+        // Kept again: nothing to remove is fine too.
+        assert!(keep_writable(&d, &made));
+    }
+
+    #[test]
+    fn a_writable_layer_is_not_kept_when_anything_is_unexpected() {
+        type Spoil = fn(&Dirs);
+        let cases: [(&str, Spoil); 7] = [
+            ("a file in upper", |d| {
+                let _ = fs::write(d.upper.join("marker"), "");
+            }),
+            ("an empty directory in upper", |d| {
+                let _ = fs::create_dir(d.upper.join("gone"));
+            }),
+            ("upper's mode changed", |d| {
+                let _ = fs::set_permissions(&d.upper, fs::Permissions::from_mode(0o700));
+            }),
+            ("an attribute on upper", |d| {
+                let (p, n) = (
+                    CString::new(d.upper.as_os_str().as_bytes()).unwrap_or_default(),
+                    c"user.kennel-test",
+                );
+                // SAFETY: valid C strings and a one-byte value.
+                let rc =
+                    unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+                assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
+            }),
+            ("a leftover of a copy-up in work/work", |d| {
+                let _ = fs::write(d.work.join("work/#12"), "");
+            }),
+            ("an index directory in work", |d| {
+                let _ = fs::create_dir(d.work.join("index"));
+            }),
+            ("dirty is not empty", |d| {
+                let _ = fs::write(d.work.join("work/incompat/volatile/dirty"), "x");
+            }),
+        ];
+        for (what, spoil) in cases {
+            let dir = tempdir();
+            let d = left_by_a_run(dir.path());
+            let made = made_as(&d.upper);
+            spoil(&d);
+            assert!(!keep_writable(&d, &made), "{what}");
+        }
+        let dir = tempdir();
+        let d = Dirs::new(dir.path());
+        assert!(!keep_writable(&d, &made_as(dir.path())), "no upper");
+        fs::create_dir(&d.upper).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        assert!(!keep_writable(&d, &made_as(&d.upper)), "no work");
+    }
+
+    /// overlayfs's own attributes on the upper root are removed, so that the next mount
+    /// makes a new instance uuid as on a new layer. trusted.* needs CAP_SYS_ADMIN (tests
+    /// run as root, as in CI).
+    #[test]
+    fn overlayfs_attributes_on_a_kept_upper_are_removed() {
+        let dir = tempdir();
+        let d = left_by_a_run(dir.path());
+        let made = made_as(&d.upper);
+        let p = CString::new(d.upper.as_os_str().as_bytes()).unwrap_or_default();
+        let uuid = [7u8; 16];
+        // SAFETY: valid C strings and a 16-byte value.
+        let rc = unsafe {
+            libc::lsetxattr(
+                p.as_ptr(),
+                c"trusted.overlay.uuid".as_ptr(),
+                uuid.as_ptr().cast(),
+                uuid.len(),
+                0,
+            )
+        };
+        assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
+        assert_eq!(xattr_names(&d.upper).map(|n| n.len()), Some(1));
+        assert!(keep_writable(&d, &made));
+        assert_eq!(xattr_names(&d.upper), Some(Vec::new()));
+    }
+}
