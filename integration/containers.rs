@@ -467,3 +467,45 @@ fn trash_of_a_removed_unit_is_emptied_at_kennels_start() {
         fs::read_dir(&trash).is_ok_and(|mut d| d.next().is_none())
     });
 }
+
+/// Network namespaces come from the zygote's spare (spawn/zygote.rs) after the first one:
+/// each run still gets its own, new, with `lo` up and nothing else, never one another
+/// unit (or the host) has.
+#[test]
+fn every_run_gets_a_network_namespace_of_its_own_with_loopback_up() {
+    let s = Rig::new();
+    for unit in ["a", "b"] {
+        s.sh_container(unit, &format!("echo started; {STAY}"), "");
+    }
+    s.up();
+    s.wait_started("a");
+    s.wait_started("b");
+    let ns = |unit: &str| s.exec_ok(&[unit, "readlink", "/proc/self/ns/net"]);
+    let host = fs::read_link("/proc/self/ns/net")
+        .unwrap()
+        .display()
+        .to_string();
+    let (a, b) = (ns("a"), ns("b"));
+    assert_ne!(a, b);
+    assert_ne!(a.trim(), host);
+    assert_ne!(b.trim(), host);
+    for _ in 0..3 {
+        s.ok(&["restart", "a"]);
+        s.wait_started("a");
+        let again = ns("a");
+        assert_ne!(again, b, "a's new run shares b's network namespace");
+        assert_ne!(again.trim(), host);
+        let devs = s.exec_ok(&[
+            "a",
+            "sh",
+            "-c",
+            "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+        ]);
+        assert_eq!(devs.trim(), "lo");
+        let addr = s.exec_ok(&["a", "ip", "addr", "show", "lo"]);
+        assert!(
+            addr.contains("UP") && addr.contains("127.0.0.1/8"),
+            "{addr}"
+        );
+    }
+}

@@ -13,7 +13,7 @@
 //! ```
 
 use std::convert::Infallible;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use nix::sched::CloneFlags;
 use nix::unistd::ForkResult;
@@ -58,6 +58,19 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
     }
     let dirs = layers::prepare_dirs(c)?;
     let mut flags = flags(&c.namespaces);
+    // The zygote's spare network namespace (`lo` already up), when it gave one: joined
+    // instead of created. Closed either way: the service must not inherit it.
+    let mut spare_net = false;
+    if c.spare_net {
+        // SAFETY: the zygote put this descriptor here for this process alone.
+        let spare = unsafe { OwnedFd::from_raw_fd(super::zygote::SPARE_NET_FD) };
+        if flags.contains(CloneFlags::CLONE_NEWNET) && c.user_ns.is_none() {
+            nix::sched::setns(&spare, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| fail("join network namespace", "(new)", e.desc()))?;
+            flags -= CloneFlags::CLONE_NEWNET;
+            spare_net = true;
+        }
+    }
     let user = match &c.user_ns {
         Some(maps) => {
             // The user namespace owns the network, UTS and IPC namespaces; this process
@@ -81,7 +94,7 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
         nix::unistd::sethostname(&c.hostname)
             .map_err(|e| fail("sethostname", c.hostname.clone(), e.desc()))?;
     }
-    if c.namespaces.contains(&Namespace::Net) {
+    if c.namespaces.contains(&Namespace::Net) && !spare_net {
         loopback_up()?;
     }
     if let (Some(_), Some(sec)) = (&user, &spec.security) {

@@ -52,8 +52,8 @@ pub fn launch(
 ) -> Result<Launched, LaunchError> {
     let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
     let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
-    let pid = match zygote::fork(fds, None) {
-        Ok(pid) => pid,
+    let forked = match zygote::fork(fds, None, wants_net(spec)) {
+        Ok(f) => f,
         Err(ForkError::Refused(errno)) => {
             return Err(LaunchError::Helper(io::Error::from_raw_os_error(errno)))
         }
@@ -73,7 +73,31 @@ pub fn launch(
         }
     };
     drop((theirs, stdout, stderr));
-    send(spec, pid, ours, stdin)
+    send(&with_spare(spec, forked), forked.pid, ours, stdin)
+}
+
+/// Whether `spec` creates a network namespace the zygote's spare can stand in for: a
+/// container's own, not one joined from another unit, not one owned by a user namespace.
+fn wants_net(spec: &SpawnSpec) -> bool {
+    spec.container.as_ref().is_some_and(|c| {
+        c.namespaces.contains(&kennel_units::Namespace::Net)
+            && c.join_net.is_none()
+            && c.user_ns.is_none()
+    })
+}
+
+/// `spec`, told whether the helper holds the zygote's spare network namespace.
+fn with_spare(spec: &SpawnSpec, forked: zygote::Forked) -> std::borrow::Cow<'_, SpawnSpec> {
+    match (&spec.container, forked.spare_net) {
+        (Some(_), true) => {
+            let mut spec = spec.clone();
+            if let Some(c) = spec.container.as_mut() {
+                c.spare_net = true;
+            }
+            std::borrow::Cow::Owned(spec)
+        }
+        _ => std::borrow::Cow::Borrowed(spec),
+    }
 }
 
 /// [`launch`] with stdout and stderr on /dev/null (probes).
@@ -110,25 +134,30 @@ pub fn launch_in(
 ) -> Result<Launched, LaunchError> {
     let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
     let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
-    let forked = match zygote::fork(fds, Some(dir.as_raw_fd())) {
-        Ok(pid) => Ok(pid),
+    let forked = match zygote::fork(fds, Some(dir.as_raw_fd()), wants_net(spec)) {
+        Ok(f) => Ok(f),
         Err(ForkError::Refused(errno)) if clone::falls_back(errno) => Err(
             clone::Error::Unsupported(io::Error::from_raw_os_error(errno)),
         ),
         Err(ForkError::Refused(errno)) => {
             Err(clone::Error::Failed(io::Error::from_raw_os_error(errno)))
         }
-        Err(ForkError::Unavailable) if idle => clone::into_cgroup(dir.as_raw_fd(), fds),
+        Err(ForkError::Unavailable) if idle => {
+            clone::into_cgroup(dir.as_raw_fd(), fds).map(|pid| zygote::Forked {
+                pid,
+                spare_net: false,
+            })
+        }
         Err(ForkError::Unavailable) => Err(clone::Error::Unsupported(io::Error::other(
             "no zygote, and the cgroup may be frozen",
         ))),
     };
     match forked {
-        Ok(pid) => {
+        Ok(forked) => {
             drop((theirs, stdout, stderr));
-            let mut spec = spec.clone();
+            let mut spec = with_spare(spec, forked).into_owned();
             spec.cgroup_procs.retain(|p| !p.starts_with(cgroup));
-            send(&spec, pid, ours, stdin)
+            send(&spec, forked.pid, ours, stdin)
         }
         Err(clone::Error::Unsupported(e)) => {
             tracing::debug!(

@@ -96,6 +96,10 @@ pub struct ContainerSpec {
     /// it, so it is made anew.
     #[serde(default)]
     pub previous_run_gone: bool,
+    /// A new network namespace, `lo` up, made in advance by the zygote, is open on
+    /// `zygote::SPARE_NET_FD`: join it rather than create one (set by the daemon's launch).
+    #[serde(default)]
+    pub spare_net: bool,
 }
 
 /// A device node: its path (under /dev), 'c' or 'b', numbers and mode bits.

@@ -10,12 +10,22 @@
 //! (`CLONE_INTO_CGROUP`). The zygote never waits for a child, so a frozen or throttled
 //! cgroup holds up that child only.
 //!
-//! Protocol, over the socket that is the zygote's stdin: the daemon sends one byte (1 if a
-//! cgroup directory is passed, else 0) with the descriptors, by `SCM_RIGHTS`: the spawn
-//! channel, stdout, stderr and, optionally, the cgroup directory. The zygote answers with
-//! an `i32` (native byte order): the child's pid, or `-errno`. The child moves the three
-//! descriptors onto 0, 1 and 2, closes every other, and runs the helper role
-//! (`helper::main`) exactly as a freshly exec'd helper does.
+//! Protocol, over the socket that is the zygote's stdin: the daemon sends one byte of
+//! flags ([`WITH_CGROUP`]: a cgroup directory is passed; [`WANTS_NET`]: the helper will
+//! create a network namespace) with the descriptors, by `SCM_RIGHTS`: the spawn channel,
+//! stdout, stderr and, optionally, the cgroup directory. The zygote answers with two `i32`
+//! (native byte order): the child's pid, or `-errno`; and 1 if the child got a fresh
+//! network namespace on descriptor [`SPARE_NET_FD`], else 0. The child moves the three
+//! descriptors onto 0, 1 and 2 (and the spare onto 3), closes every other, and runs the
+//! helper role (`helper::main`) exactly as a freshly exec'd helper does.
+//!
+//! **A spare network namespace.** Creating a network namespace is the costliest step of a
+//! container's start after the rootfs (~1 ms here: the loopback device, sysctl tables,
+//! IPv6 setup). The zygote keeps one made in advance, `lo` up, and hands it to the next
+//! helper that asks ([`WANTS_NET`]), which joins it instead of creating one (spawn/
+//! container.rs); it makes the next spare after answering, while that container is being
+//! built. A spare is new and unused: only ever given once. It is made by the zygote, so
+//! the kernel charges its memory to the daemon's cgroup rather than the unit's.
 //!
 //! The child of a raw `clone` keeps glibc's cached thread id of the zygote; that is safe
 //! here as after `vfork`: the zygote is single-threaded and holds no lock when it clones
@@ -37,6 +47,14 @@ pub const ZYGOTE_ARG: &str = "__zygote";
 
 /// `CLONE_INTO_CGROUP` (linux/sched.h; not in the libc crate for every target).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Request flag: a cgroup directory comes with the descriptors.
+const WITH_CGROUP: u8 = 1;
+/// Request flag: the helper will create a network namespace (a container of its own
+/// network, without a user namespace): give it the spare.
+const WANTS_NET: u8 = 2;
+/// Where a child given the spare network namespace finds it.
+pub const SPARE_NET_FD: RawFd = 3;
 
 /// How long the daemon waits for the zygote's answer before it gives up on it (it answers
 /// in well under a millisecond; a stopped or wedged zygote must not hold the daemon).
@@ -100,17 +118,28 @@ fn kill(pid: i32) {
     }
 }
 
+/// A helper the zygote forked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forked {
+    pub pid: i32,
+    /// It holds a fresh network namespace on [`SPARE_NET_FD`].
+    pub spare_net: bool,
+}
+
 /// Has the zygote fork a helper with `fds` (spawn channel, stdout, stderr) as its 0, 1, 2,
-/// inside the cgroup directory `cgroup` if given. Returns the helper's pid; the caller
-/// still owns (and closes) `fds`.
-pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>) -> Result<i32, ForkError> {
+/// inside the cgroup directory `cgroup` if given, with a spare network namespace if
+/// `wants_net` and one is ready. The caller still owns (and closes) `fds`.
+pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>, wants_net: bool) -> Result<Forked, ForkError> {
     let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
     let Some(z) = slot.as_ref() else {
         return Err(ForkError::Unavailable);
     };
-    match ask(&z.sock, fds, cgroup) {
-        Ok(n) if n > 0 => Ok(n),
-        Ok(n) if n < 0 => Err(ForkError::Refused(-n)),
+    match ask(&z.sock, fds, cgroup, wants_net) {
+        Ok((n, net)) if n > 0 => Ok(Forked {
+            pid: n,
+            spare_net: net == 1,
+        }),
+        Ok((n, _)) if n < 0 => Err(ForkError::Refused(-n)),
         Ok(_) | Err(_) => {
             // Gone or wedged: never ask it again; the classic way from now on.
             if let Some(z) = slot.take() {
@@ -125,10 +154,22 @@ pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>) -> Result<i32, ForkError> {
     }
 }
 
-fn ask(sock: &UnixStream, fds: [RawFd; 3], cgroup: Option<RawFd>) -> io::Result<i32> {
+fn ask(
+    sock: &UnixStream,
+    fds: [RawFd; 3],
+    cgroup: Option<RawFd>,
+    wants_net: bool,
+) -> io::Result<(i32, i32)> {
     let mut all = fds.to_vec();
     all.extend(cgroup);
-    let flag = [u8::from(cgroup.is_some())];
+    let mut flags = 0;
+    if cgroup.is_some() {
+        flags |= WITH_CGROUP;
+    }
+    if wants_net {
+        flags |= WANTS_NET;
+    }
+    let flag = [flags];
     let iov = [IoSlice::new(&flag)];
     sendmsg::<()>(
         sock.as_raw_fd(),
@@ -137,7 +178,7 @@ fn ask(sock: &UnixStream, fds: [RawFd; 3], cgroup: Option<RawFd>) -> io::Result<
         MsgFlags::MSG_NOSIGNAL,
         None,
     )?;
-    let mut answer = [0u8; 4];
+    let mut answer = [0u8; 8];
     let mut got = 0;
     while got < answer.len() {
         let mut pfd = [nix::poll::PollFd::new(
@@ -170,7 +211,11 @@ fn ask(sock: &UnixStream, fds: [RawFd; 3], cgroup: Option<RawFd>) -> io::Result<
             }
         }
     }
-    Ok(i32::from_ne_bytes(answer))
+    let [a, b, c, d, e, f, g, h] = answer;
+    Ok((
+        i32::from_ne_bytes([a, b, c, d]),
+        i32::from_ne_bytes([e, f, g, h]),
+    ))
 }
 
 /// Run the zygote role; never returns.
@@ -182,8 +227,13 @@ pub fn main() -> ! {
             std::process::exit(125);
         }
     };
+    // The zygote's own network namespace, to come back to after making a spare.
+    let home = std::fs::File::open("/proc/self/ns/net")
+        .ok()
+        .map(OwnedFd::from);
+    let mut spare: Option<OwnedFd> = None;
     loop {
-        let (with_cgroup, fds) = match receive(sock) {
+        let (flags, fds) = match receive(sock) {
             Ok(Some(r)) => r,
             // The daemon closed its end: it is done.
             Ok(None) => std::process::exit(0),
@@ -192,24 +242,55 @@ pub fn main() -> ! {
                 std::process::exit(1);
             }
         };
-        let answer = if fds.len() != 3 + usize::from(with_cgroup) {
-            -libc::EINVAL
+        let with_cgroup = flags & WITH_CGROUP != 0;
+        let wants_net = flags & WANTS_NET != 0;
+        let give = if wants_net { spare.take() } else { None };
+        let (pid, gave) = if fds.len() != 3 + usize::from(with_cgroup) {
+            (-libc::EINVAL, false)
         } else {
             let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
             let cgroup = with_cgroup.then(|| raw[3]);
+            let net = give.as_ref().map(AsRawFd::as_raw_fd);
             match clone_child(cgroup) {
-                0 => child(sock, [raw[0], raw[1], raw[2]]),
-                n => n,
+                0 => child(sock, [raw[0], raw[1], raw[2]], net),
+                n => (n, n > 0 && net.is_some()),
             }
         };
+        if !gave {
+            // Not used (the fork failed): still new, kept for the next.
+            spare = spare.or(give);
+        }
         drop(fds);
-        let bytes = answer.to_ne_bytes();
+        let mut bytes = [0u8; 8];
+        bytes[..4].copy_from_slice(&pid.to_ne_bytes());
+        bytes[4..].copy_from_slice(&i32::from(gave).to_ne_bytes());
         // SAFETY: write of a local buffer to our socket.
         if unsafe { libc::write(sock, bytes.as_ptr().cast(), bytes.len()) } != bytes.len() as isize
         {
             std::process::exit(1);
         }
+        if wants_net && spare.is_none() {
+            if let Some(home) = &home {
+                spare = make_spare_net(home);
+            }
+        }
     }
+}
+
+/// A new network namespace with `lo` up, open; this process back in `home`. None if any
+/// step fails (helpers then create their own).
+fn make_spare_net(home: &OwnedFd) -> Option<OwnedFd> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+    let made = std::fs::File::open("/proc/thread-self/ns/net")
+        .ok()
+        .map(OwnedFd::from)
+        .filter(|_| super::container::loopback_up().is_ok());
+    if nix::sched::setns(home, nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+        // Stuck in the spare: no child may be given this process's namespace as new.
+        eprintln!("kennel zygote: cannot return to its network namespace");
+        std::process::exit(1);
+    }
+    made
 }
 
 /// The socket to a high descriptor (close-on-exec), /dev/null on 0, death with the daemon
@@ -235,8 +316,8 @@ fn setup() -> io::Result<RawFd> {
     Ok(sock)
 }
 
-/// One request: whether a cgroup directory came, and the descriptors. `None` at EOF.
-fn receive(sock: RawFd) -> io::Result<Option<(bool, Vec<OwnedFd>)>> {
+/// One request: its flags and the descriptors. `None` at EOF.
+fn receive(sock: RawFd) -> io::Result<Option<(u8, Vec<OwnedFd>)>> {
     loop {
         let mut flag = [0u8; 1];
         let mut space = nix::cmsg_space!([RawFd; 4]);
@@ -260,8 +341,7 @@ fn receive(sock: RawFd) -> io::Result<Option<(bool, Vec<OwnedFd>)>> {
         if msg.bytes == 0 {
             return Ok(None);
         }
-        let with_cgroup = iov[0][0] == 1;
-        return Ok(Some((with_cgroup, fds)));
+        return Ok(Some((iov[0][0], fds)));
     }
 }
 
@@ -295,19 +375,29 @@ fn clone_child(cgroup: Option<RawFd>) -> i32 {
     }
 }
 
-/// In the child: the descriptors into place, nothing else open, then the helper role.
-fn child(sock: RawFd, fds: [RawFd; 3]) -> ! {
+/// In the child: the descriptors into place (and the spare network namespace, if given,
+/// on [`SPARE_NET_FD`]), nothing else open, then the helper role.
+fn child(sock: RawFd, fds: [RawFd; 3], net: Option<RawFd>) -> ! {
     // SAFETY: plain descriptor operations in the single-threaded child.
     unsafe {
         libc::close(sock);
+        // SPARE_NET_FD (3) was the zygote's socket, closed just above; every descriptor
+        // received is above it, so this dup2 clobbers none of them.
+        let mut keep = 3u32;
+        if let Some(n) = net {
+            if libc::dup2(n, SPARE_NET_FD) < 0 {
+                libc::_exit(125);
+            }
+            keep = 4;
+        }
         for (target, &fd) in fds.iter().enumerate() {
             if libc::dup2(fd, target as RawFd) < 0 {
                 libc::_exit(125);
             }
         }
         // Every other descriptor: the originals just moved and anything the zygote had.
-        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
-            for fd in 3..1024 {
+        if libc::syscall(libc::SYS_close_range, keep, u32::MAX, 0u32) != 0 {
+            for fd in keep as RawFd..1024 {
                 libc::close(fd);
             }
         }
@@ -322,6 +412,9 @@ mod tests {
     #[test]
     fn without_a_zygote_forks_are_unavailable() {
         stop();
-        assert!(matches!(fork([0, 1, 2], None), Err(ForkError::Unavailable)));
+        assert!(matches!(
+            fork([0, 1, 2], None, false),
+            Err(ForkError::Unavailable)
+        ));
     }
 }
