@@ -26,10 +26,16 @@ fn container_sees_only_its_own_processes_under_kennels_init() {
     assert!(pids.contains(&1) && pids.contains(&2), "{out:?}");
     assert!(pids.iter().all(|&p| p <= 3), "{out:?}");
 
-    // From the host: the unit's pid is the helper; its child is PID 1 inside, and kennel.
-    let helper = s.host_pid(s.pid("web"));
-    let init = crate::harness::children(helper)[0];
+    // From the host: the unit's pid is PID 1 inside, kennel's init, which the zygote forked
+    // right into the new pid namespace as kennel's own child (no helper waits outside).
+    let init = s.host_pid(s.pid("web"));
     assert_eq!(ns_pids(init).last(), Some(&1), "init's pid inside");
+    let ppid = crate::harness::proc_status_field(init, "PPid").expect("init's parent");
+    assert_eq!(
+        ppid,
+        s.daemon_pid().to_string(),
+        "the init's parent is kennel"
+    );
     let exe = fs::read_link(format!("/proc/{init}/exe")).expect("init exe");
     assert_eq!(exe, fs::canonicalize(KENNEL).expect("kennel path"));
 }

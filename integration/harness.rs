@@ -464,10 +464,28 @@ impl Sandbox {
 
     /// The host pid of the process that is `ns_pid` inside kennel's namespace (status rows
     /// and `$$` in services are namespace pids).
+    /// Also for a process in a pid namespace below kennel's (a container's init, whose
+    /// unit pid is its pid in kennel's namespace).
     pub fn host_pid(&self, ns_pid: i64) -> i32 {
-        self.namespace_pids()
-            .into_iter()
-            .find(|&p| ns_pids(p).last() == Some(&(ns_pid as i32)))
+        let daemon = self.daemon_pid();
+        let level = ns_pids(daemon).len().saturating_sub(1);
+        let under_kennel = |mut p: i32| {
+            for _ in 0..64 {
+                if p == daemon {
+                    return true;
+                }
+                match proc_status_field(p, "PPid").and_then(|v| v.parse().ok()) {
+                    Some(pp) if pp > 0 => p = pp,
+                    _ => return false,
+                }
+            }
+            false
+        };
+        fs::read_dir("/proc")
+            .expect("read /proc")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .find(|&p| ns_pids(p).get(level) == Some(&(ns_pid as i32)) && under_kennel(p))
             .unwrap_or_else(|| panic!("no process {ns_pid} in kennel's namespace"))
     }
 

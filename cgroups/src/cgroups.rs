@@ -194,7 +194,7 @@ impl Cgroups {
             // A cgroup made just now has the kernel's defaults: only what the unit sets is
             // written (resetting the rest is for a cgroup that existed, e.g. on reload).
             let fresh = fs::mkdir_chain(&tree.mount, &dir.path)?.contains(&dir.path);
-            if !dir.path.is_dir() {
+            if !fresh && !dir.path.is_dir() {
                 return Err(CgroupError::InvalidName {
                     name: name.to_string(),
                     why: "it is the name of a cgroup control file",

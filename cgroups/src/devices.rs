@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use crate::detect::Hierarchy;
-use crate::fs::write;
+use crate::fs::{write, write_each};
 use crate::unit::UnitCgroup;
 use crate::CgroupError;
 
@@ -75,10 +75,11 @@ impl UnitCgroup {
         );
         if let Some(d) = v1 {
             write(&d.path.join("devices.deny"), "a")?;
-            for r in rules {
-                write(&d.path.join("devices.allow"), &r.v1_line())?;
-            }
-            return Ok(());
+            let lines: Vec<String> = rules.iter().map(DeviceRule::v1_line).collect();
+            return write_each(
+                &d.path.join("devices.allow"),
+                lines.iter().map(String::as_str),
+            );
         }
         if let Some(d) = self
             .dirs()

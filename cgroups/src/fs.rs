@@ -29,6 +29,27 @@ pub(crate) fn read_u64_opt(path: &Path) -> Option<u64> {
     read_opt(path)?.parse().ok()
 }
 
+/// Writes each of `values` to a control file in one `write(2)` each (the kernel parses
+/// per write), through one open file.
+pub(crate) fn write_each<'a>(
+    path: &Path,
+    values: impl IntoIterator<Item = &'a str>,
+) -> Result<(), CgroupError> {
+    let err = |source| CgroupError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(err)?;
+    for v in values {
+        file.write_all(v.as_bytes()).map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Writes `value` to a control file in one `write(2)` (the kernel parses per write). The
 /// file must exist: cgroupfs files cannot be created, so a missing one is an error here too.
 pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
@@ -47,6 +68,13 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
 /// Creates `dir` and any missing ancestors below `stop` (which must exist); returns the
 /// directories it created, outermost first.
 pub(crate) fn mkdir_chain(stop: &Path, dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+    // The common case in one call: the parent exists (a unit's cgroup under its prepared
+    // parent). Every path walk in cgroupfs costs; a start makes ten of these.
+    match fs::create_dir(dir) {
+        Ok(()) => return Ok(vec![dir.to_path_buf()]),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(Vec::new()),
+        Err(_) => {}
+    }
     let mut missing = Vec::new();
     let mut cur = dir;
     while cur != stop && !cur.is_dir() {

@@ -144,8 +144,6 @@ pub fn spec(
         user_ns,
         // Known only once the unit's cgroup is made (owner/spawning.rs).
         previous_run_gone: false,
-        // Set by the launch, if the zygote hands the helper its spare.
-        spare_net: false,
     })
 }
 

@@ -12,7 +12,14 @@ use crate::spawn::spec::JoinSpec;
 /// PID 1 (the first child of the helper when there is a pid namespace), every one that
 /// differs from kennel's own.
 pub fn join_spec(pid: i32, c: &Container) -> JoinSpec {
-    let inner = if c.namespaces.contains(&kennel_units::Namespace::Pid) {
+    // With a pid namespace, the unit's pid is either the container's PID 1 itself (a
+    // helper the zygote forked into the namespace) or a helper outside it whose child is
+    // (one exec'd, or with a user namespace).
+    let outside = |p: i32| {
+        std::fs::read_link(format!("/proc/{p}/ns/pid")).ok()
+            == std::fs::read_link("/proc/self/ns/pid").ok()
+    };
+    let inner = if c.namespaces.contains(&kennel_units::Namespace::Pid) && outside(pid) {
         first_child(pid).unwrap_or(pid)
     } else {
         pid

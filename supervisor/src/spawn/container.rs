@@ -61,7 +61,7 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
     // The zygote's spare network namespace (`lo` already up), when it gave one: joined
     // instead of created. Closed either way: the service must not inherit it.
     let mut spare_net = false;
-    if c.spare_net {
+    if super::helper::has_spare_net() {
         // SAFETY: the zygote put this descriptor here for this process alone.
         let spare = unsafe { OwnedFd::from_raw_fd(super::zygote::SPARE_NET_FD) };
         if flags.contains(CloneFlags::CLONE_NEWNET) && c.user_ns.is_none() {
@@ -82,9 +82,17 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
         }
         None => None,
     };
+    // Forked by the zygote right into a new pid namespace, as its PID 1: this process is
+    // the container's init, and the daemon's child; no fork, no process left outside.
+    let pid_init = super::helper::is_pid_init() && user.is_none();
+    if pid_init {
+        flags -= CloneFlags::CLONE_NEWPID;
+    }
     nix::sched::unshare(flags).map_err(|e| fail("unshare", format!("{flags:?}"), e.desc()))?;
 
-    let signals = if flags.contains(CloneFlags::CLONE_NEWPID) {
+    let signals = if pid_init {
+        Some(init::block_all_signals())
+    } else if flags.contains(CloneFlags::CLONE_NEWPID) {
         Some(fork_into_pid_namespace(report, "container init")?)
     } else {
         None

@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -21,8 +22,66 @@ use nix::unistd::{Gid, Group, Uid, User};
 use super::env;
 use super::spec::{SpawnFailure, SpawnSpec};
 
-/// Run the helper role; never returns.
+/// What the zygote gave a helper it forked (zygote.rs); an exec'd helper has none of it,
+/// but may have been started in its cgroup (argv, [`BORN_IN_CGROUP_ARG`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Given {
+    /// Started right inside `SpawnSpec::born_into`.
+    pub in_cgroup: bool,
+    /// A spare network namespace on `zygote::SPARE_NET_FD`.
+    pub spare_net: bool,
+    /// Forked into a new pid namespace, as its PID 1.
+    pub pid_init: bool,
+}
+
+static IN_CGROUP: AtomicBool = AtomicBool::new(false);
+static SPARE_NET: AtomicBool = AtomicBool::new(false);
+static PID_INIT: AtomicBool = AtomicBool::new(false);
+
+/// The argument after [`super::HELPER_ARG`] that tells an exec'd helper it was started
+/// right inside its cgroup (launch/clone.rs).
+pub const BORN_IN_CGROUP_ARG: &str = "born-in-cgroup";
+
+fn remember(g: Given) {
+    IN_CGROUP.store(g.in_cgroup, Ordering::Relaxed);
+    SPARE_NET.store(g.spare_net, Ordering::Relaxed);
+    PID_INIT.store(g.pid_init, Ordering::Relaxed);
+}
+
+/// The helper was started inside `SpawnSpec::born_into`.
+pub(crate) fn born_in_cgroup() -> bool {
+    IN_CGROUP.load(Ordering::Relaxed)
+}
+
+/// The zygote put a spare network namespace on `zygote::SPARE_NET_FD`.
+pub(crate) fn has_spare_net() -> bool {
+    SPARE_NET.load(Ordering::Relaxed)
+}
+
+/// This helper is PID 1 of a pid namespace made for it.
+pub(crate) fn is_pid_init() -> bool {
+    PID_INIT.load(Ordering::Relaxed)
+}
+
+/// The helper role in a child of the zygote, told what the zygote gave it.
+pub fn main_forked(given: Given) -> ! {
+    remember(given);
+    run_role()
+}
+
+/// Run the helper role (an exec'd helper); never returns.
 pub fn main() -> ! {
+    let in_cgroup = std::env::args_os()
+        .nth(2)
+        .is_some_and(|a| a == BORN_IN_CGROUP_ARG);
+    remember(Given {
+        in_cgroup,
+        ..Given::default()
+    });
+    run_role()
+}
+
+fn run_role() -> ! {
     // fd 0 is the socket: keep it (close-on-exec) on a high fd, and give the service /dev/null.
     let sock = match take_socket() {
         Ok(s) => s,
@@ -80,6 +139,13 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
     // forks is limited and accounted, and dies with the unit.
     // `0`: the writer itself (see `UnitCgroup::join_files` on why not the pid).
     for procs in &spec.cgroup_procs {
+        let born_here = spec
+            .born_into
+            .as_ref()
+            .is_some_and(|d| procs.starts_with(d));
+        if born_here && born_in_cgroup() {
+            continue;
+        }
         std::fs::write(procs, "0")
             .map_err(|e| fail("join cgroup", procs.display().to_string(), e))?;
     }

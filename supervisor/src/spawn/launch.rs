@@ -51,9 +51,10 @@ pub fn launch(
     stderr: OwnedFd,
 ) -> Result<Launched, LaunchError> {
     let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
+    let out = Outgoing::new(spec, ours, stdin)?;
     let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
-    let forked = match zygote::fork(fds, None, wants_net(spec)) {
-        Ok(f) => f,
+    let pid = match zygote::fork(fds, None, wants(spec)) {
+        Ok(pid) => pid,
         Err(ForkError::Refused(errno)) => {
             return Err(LaunchError::Helper(io::Error::from_raw_os_error(errno)))
         }
@@ -69,34 +70,24 @@ pub fn launch(
             // The Child is dropped without waiting: the daemon's reaper collects every exit.
             let pid = child.id() as i32;
             drop(child);
-            return send(spec, pid, ours, stdin);
+            return Ok(out.finish(pid));
         }
     };
     drop((theirs, stdout, stderr));
-    send(&with_spare(spec, forked), forked.pid, ours, stdin)
+    Ok(out.finish(pid))
 }
 
-/// Whether `spec` creates a network namespace the zygote's spare can stand in for: a
-/// container's own, not one joined from another unit, not one owned by a user namespace.
-fn wants_net(spec: &SpawnSpec) -> bool {
-    spec.container.as_ref().is_some_and(|c| {
-        c.namespaces.contains(&kennel_units::Namespace::Net)
-            && c.join_net.is_none()
-            && c.user_ns.is_none()
-    })
-}
-
-/// `spec`, told whether the helper holds the zygote's spare network namespace.
-fn with_spare(spec: &SpawnSpec, forked: zygote::Forked) -> std::borrow::Cow<'_, SpawnSpec> {
-    match (&spec.container, forked.spare_net) {
-        (Some(_), true) => {
-            let mut spec = spec.clone();
-            if let Some(c) = spec.container.as_mut() {
-                c.spare_net = true;
-            }
-            std::borrow::Cow::Owned(spec)
-        }
-        _ => std::borrow::Cow::Borrowed(spec),
+/// What the zygote can prepare for `spec`'s helper: for a container without a user
+/// namespace (whose helper creates the others as its owner, from outside them), the
+/// network namespace when it has one of its own (not `unit:`), and the pid namespace.
+fn wants(spec: &SpawnSpec) -> zygote::Wants {
+    use kennel_units::Namespace;
+    match &spec.container {
+        Some(c) if c.user_ns.is_none() => zygote::Wants {
+            net: c.namespaces.contains(&Namespace::Net) && c.join_net.is_none(),
+            pid: c.namespaces.contains(&Namespace::Pid),
+        },
+        _ => zygote::Wants::default(),
     }
 }
 
@@ -133,38 +124,35 @@ pub fn launch_in(
     idle: bool,
 ) -> Result<Launched, LaunchError> {
     let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
+    let mut inside = spec.clone();
+    inside.born_into = Some(cgroup.to_path_buf());
+    let out = Outgoing::new(&inside, ours, stdin)?;
     let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
-    let forked = match zygote::fork(fds, Some(dir.as_raw_fd()), wants_net(spec)) {
-        Ok(f) => Ok(f),
+    let forked = match zygote::fork(fds, Some(dir.as_raw_fd()), wants(spec)) {
+        Ok(pid) => Ok(pid),
         Err(ForkError::Refused(errno)) if clone::falls_back(errno) => Err(
             clone::Error::Unsupported(io::Error::from_raw_os_error(errno)),
         ),
         Err(ForkError::Refused(errno)) => {
             Err(clone::Error::Failed(io::Error::from_raw_os_error(errno)))
         }
-        Err(ForkError::Unavailable) if idle => {
-            clone::into_cgroup(dir.as_raw_fd(), fds).map(|pid| zygote::Forked {
-                pid,
-                spare_net: false,
-            })
-        }
+        Err(ForkError::Unavailable) if idle => clone::into_cgroup(dir.as_raw_fd(), fds),
         Err(ForkError::Unavailable) => Err(clone::Error::Unsupported(io::Error::other(
             "no zygote, and the cgroup may be frozen",
         ))),
     };
     match forked {
-        Ok(forked) => {
+        Ok(pid) => {
             drop((theirs, stdout, stderr));
-            let mut spec = with_spare(spec, forked).into_owned();
-            spec.cgroup_procs.retain(|p| !p.starts_with(cgroup));
-            send(&spec, forked.pid, ours, stdin)
+            Ok(out.finish(pid))
         }
         Err(clone::Error::Unsupported(e)) => {
             tracing::debug!(
                 "clone3 into {}: {e}; starting the helper with a join",
                 cgroup.display()
             );
-            drop((ours, theirs));
+            drop(theirs);
+            let stdin = out.abandon();
             launch(spec, stdin, stdout, stderr)
         }
         Err(clone::Error::Failed(source)) => Err(LaunchError::IntoCgroup {
@@ -175,39 +163,100 @@ pub fn launch_in(
     }
 }
 
-/// Hand the spec (and `stdin`) to the helper `pid` over `ours`.
-fn send(
-    spec: &SpawnSpec,
-    pid: i32,
+/// The spec on its way to a helper: written into the channel before the helper exists
+/// (the socket buffers it, so the helper finds it at once instead of waiting for the
+/// daemon to hear its pid), the rest, if the buffer was full, once it does.
+struct Outgoing {
     ours: UnixStream,
+    body: Vec<u8>,
+    sent: usize,
+    /// The process's stdin: kept until the end (a copy went with the first bytes, unless
+    /// `stdin_sent` is false), and given back if this helper is abandoned.
     stdin: Option<OwnedFd>,
-) -> Result<Launched, LaunchError> {
-    let body = serde_json::to_vec(spec).map_err(LaunchError::Encode)?;
-    // The helper reads until EOF before doing anything, so this cannot deadlock; a helper
-    // that died early shows up as EPIPE here and as its exit in the reaper.
-    let mut w = &ours;
-    let mut rest: &[u8] = &body;
-    if let Some(fd) = &stdin {
+    stdin_sent: bool,
+}
+
+impl Outgoing {
+    fn new(
+        spec: &SpawnSpec,
+        ours: UnixStream,
+        stdin: Option<OwnedFd>,
+    ) -> Result<Outgoing, LaunchError> {
+        let body = serde_json::to_vec(spec).map_err(LaunchError::Encode)?;
+        let mut out = Outgoing {
+            ours,
+            body,
+            sent: 0,
+            stdin,
+            stdin_sent: false,
+        };
+        if out.ours.set_nonblocking(true).is_ok() {
+            out.push();
+            let _ = out.ours.set_nonblocking(false);
+        }
+        Ok(out)
+    }
+
+    /// Writes what the socket takes (blocking or not, as the socket is set).
+    fn push(&mut self) {
         use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-        let fds = [fd.as_raw_fd()];
-        let iov = [std::io::IoSlice::new(rest)];
-        match sendmsg::<()>(
-            ours.as_raw_fd(),
-            &iov,
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        ) {
-            Ok(n) => rest = &rest[n..],
-            Err(e) => tracing::debug!(pid, "passing stdin to the helper: {e}"),
+        if let (Some(fd), false) = (&self.stdin, self.stdin_sent) {
+            let fds = [fd.as_raw_fd()];
+            let iov = [std::io::IoSlice::new(&self.body[self.sent..])];
+            match sendmsg::<()>(
+                self.ours.as_raw_fd(),
+                &iov,
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(n) => {
+                    self.sent += n;
+                    self.stdin_sent = true;
+                }
+                Err(nix::errno::Errno::EAGAIN) => return,
+                Err(e) => {
+                    tracing::debug!("passing stdin to the helper: {e}");
+                    self.stdin_sent = true;
+                }
+            }
+        }
+        let mut w = &self.ours;
+        while self.sent < self.body.len() {
+            match w.write(&self.body[self.sent..]) {
+                Ok(0) => break,
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        // A helper that died early: EPIPE here, its exit in the reaper.
+                        tracing::debug!("writing spawn spec: {e}");
+                        self.sent = self.body.len();
+                    }
+                    break;
+                }
+            }
         }
     }
-    if let Err(e) = w.write_all(rest) {
-        tracing::debug!(pid, "writing spawn spec: {e}");
+
+    /// The helper `pid` exists: the rest of the spec (blocking; the helper reads until
+    /// EOF before doing anything, so this cannot deadlock), then EOF.
+    fn finish(mut self, pid: i32) -> Launched {
+        self.push();
+        let _ = self.ours.shutdown(Shutdown::Write);
+        if self.sent < self.body.len() {
+            tracing::debug!(pid, "spawn spec not fully written");
+        }
+        Launched {
+            pid,
+            channel: self.ours,
+        }
     }
-    drop(stdin);
-    let _ = ours.shutdown(Shutdown::Write);
-    Ok(Launched { pid, channel: ours })
+
+    /// No helper will read this: the process's stdin back, for another try.
+    fn abandon(self) -> Option<OwnedFd> {
+        self.stdin
+    }
 }
 
 impl Launched {

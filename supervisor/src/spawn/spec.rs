@@ -29,6 +29,11 @@ pub struct SpawnSpec {
     /// anything else, so that everything it becomes and forks is accounted and limited).
     #[serde(default)]
     pub cgroup_procs: Vec<PathBuf>,
+    /// The cgroup directory the helper is being started right inside (`CLONE_INTO_CGROUP`,
+    /// launch_in), if any: a helper born there skips the files of `cgroup_procs` under it
+    /// (it learns at birth whether it was, see `helper::born_in_cgroup`).
+    #[serde(default)]
+    pub born_into: Option<PathBuf>,
     /// Run isolated: namespaces and a rootfs.
     #[serde(default)]
     pub container: Option<ContainerSpec>,
@@ -96,10 +101,6 @@ pub struct ContainerSpec {
     /// it, so it is made anew.
     #[serde(default)]
     pub previous_run_gone: bool,
-    /// A new network namespace, `lo` up, made in advance by the zygote, is open on
-    /// `zygote::SPARE_NET_FD`: join it rather than create one (set by the daemon's launch).
-    #[serde(default)]
-    pub spare_net: bool,
 }
 
 /// A device node: its path (under /dev), 'c' or 'b', numbers and mode bits.

@@ -13,11 +13,12 @@
 //! Protocol, over the socket that is the zygote's stdin: the daemon sends one byte of
 //! flags ([`WITH_CGROUP`]: a cgroup directory is passed; [`WANTS_NET`]: the helper will
 //! create a network namespace) with the descriptors, by `SCM_RIGHTS`: the spawn channel,
-//! stdout, stderr and, optionally, the cgroup directory. The zygote answers with two `i32`
-//! (native byte order): the child's pid, or `-errno`; and 1 if the child got a fresh
-//! network namespace on descriptor [`SPARE_NET_FD`], else 0. The child moves the three
-//! descriptors onto 0, 1 and 2 (and the spare onto 3), closes every other, and runs the
-//! helper role (`helper::main`) exactly as a freshly exec'd helper does.
+//! stdout, stderr and, optionally, the cgroup directory. The zygote answers with an `i32`
+//! (native byte order): the child's pid, or `-errno`. The child moves the three
+//! descriptors onto 0, 1 and 2 (and a spare network namespace onto [`SPARE_NET_FD`]),
+//! closes every other, and runs the helper role exactly as a freshly exec'd helper does,
+//! told what it was given ([`super::helper::main_forked`]). The daemon writes the spec into
+//! the spawn channel before it asks for the fork, so the child finds it waiting.
 //!
 //! **A spare network namespace.** Creating a network namespace is the costliest step of a
 //! container's start after the rootfs (~1 ms here: the loopback device, sysctl tables,
@@ -53,6 +54,10 @@ const WITH_CGROUP: u8 = 1;
 /// Request flag: the helper will create a network namespace (a container of its own
 /// network, without a user namespace): give it the spare.
 const WANTS_NET: u8 = 2;
+/// Request flag: the helper is a container's with a pid namespace of its own (and no user
+/// namespace): fork it right into a new one (`CLONE_NEWPID`), as its PID 1, so that no
+/// process of kennel's has to stay outside to wait for the namespace's init.
+const NEW_PID: u8 = 4;
 /// Where a child given the spare network namespace finds it.
 pub const SPARE_NET_FD: RawFd = 3;
 
@@ -118,28 +123,26 @@ fn kill(pid: i32) {
     }
 }
 
-/// A helper the zygote forked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Forked {
-    pub pid: i32,
-    /// It holds a fresh network namespace on [`SPARE_NET_FD`].
-    pub spare_net: bool,
+/// What a helper will do that the zygote can prepare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wants {
+    /// It creates a network namespace: give it the spare, if one is ready.
+    pub net: bool,
+    /// It is PID 1 of a new pid namespace: fork it into one.
+    pub pid: bool,
 }
 
 /// Has the zygote fork a helper with `fds` (spawn channel, stdout, stderr) as its 0, 1, 2,
-/// inside the cgroup directory `cgroup` if given, with a spare network namespace if
-/// `wants_net` and one is ready. The caller still owns (and closes) `fds`.
-pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>, wants_net: bool) -> Result<Forked, ForkError> {
+/// inside the cgroup directory `cgroup` if given, prepared as `wants` says. The caller still
+/// owns (and closes) `fds`.
+pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>, wants: Wants) -> Result<i32, ForkError> {
     let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
     let Some(z) = slot.as_ref() else {
         return Err(ForkError::Unavailable);
     };
-    match ask(&z.sock, fds, cgroup, wants_net) {
-        Ok((n, net)) if n > 0 => Ok(Forked {
-            pid: n,
-            spare_net: net == 1,
-        }),
-        Ok((n, _)) if n < 0 => Err(ForkError::Refused(-n)),
+    match ask(&z.sock, fds, cgroup, wants) {
+        Ok(n) if n > 0 => Ok(n),
+        Ok(n) if n < 0 => Err(ForkError::Refused(-n)),
         Ok(_) | Err(_) => {
             // Gone or wedged: never ask it again; the classic way from now on.
             if let Some(z) = slot.take() {
@@ -154,20 +157,18 @@ pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>, wants_net: bool) -> Result<F
     }
 }
 
-fn ask(
-    sock: &UnixStream,
-    fds: [RawFd; 3],
-    cgroup: Option<RawFd>,
-    wants_net: bool,
-) -> io::Result<(i32, i32)> {
+fn ask(sock: &UnixStream, fds: [RawFd; 3], cgroup: Option<RawFd>, wants: Wants) -> io::Result<i32> {
     let mut all = fds.to_vec();
     all.extend(cgroup);
     let mut flags = 0;
     if cgroup.is_some() {
         flags |= WITH_CGROUP;
     }
-    if wants_net {
+    if wants.net {
         flags |= WANTS_NET;
+    }
+    if wants.pid {
+        flags |= NEW_PID;
     }
     let flag = [flags];
     let iov = [IoSlice::new(&flag)];
@@ -178,7 +179,7 @@ fn ask(
         MsgFlags::MSG_NOSIGNAL,
         None,
     )?;
-    let mut answer = [0u8; 8];
+    let mut answer = [0u8; 4];
     let mut got = 0;
     while got < answer.len() {
         let mut pfd = [nix::poll::PollFd::new(
@@ -211,11 +212,7 @@ fn ask(
             }
         }
     }
-    let [a, b, c, d, e, f, g, h] = answer;
-    Ok((
-        i32::from_ne_bytes([a, b, c, d]),
-        i32::from_ne_bytes([e, f, g, h]),
-    ))
+    Ok(i32::from_ne_bytes(answer))
 }
 
 /// Run the zygote role; never returns.
@@ -244,6 +241,7 @@ pub fn main() -> ! {
         };
         let with_cgroup = flags & WITH_CGROUP != 0;
         let wants_net = flags & WANTS_NET != 0;
+        let new_pid = flags & NEW_PID != 0;
         let give = if wants_net { spare.take() } else { None };
         let (pid, gave) = if fds.len() != 3 + usize::from(with_cgroup) {
             (-libc::EINVAL, false)
@@ -251,8 +249,14 @@ pub fn main() -> ! {
             let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
             let cgroup = with_cgroup.then(|| raw[3]);
             let net = give.as_ref().map(AsRawFd::as_raw_fd);
-            match clone_child(cgroup) {
-                0 => child(sock, [raw[0], raw[1], raw[2]], net),
+            match clone_child(cgroup, new_pid) {
+                0 => child(
+                    sock,
+                    [raw[0], raw[1], raw[2]],
+                    net,
+                    cgroup.is_some(),
+                    new_pid,
+                ),
                 n => (n, n > 0 && net.is_some()),
             }
         };
@@ -261,9 +265,7 @@ pub fn main() -> ! {
             spare = spare.or(give);
         }
         drop(fds);
-        let mut bytes = [0u8; 8];
-        bytes[..4].copy_from_slice(&pid.to_ne_bytes());
-        bytes[4..].copy_from_slice(&i32::from(gave).to_ne_bytes());
+        let bytes = pid.to_ne_bytes();
         // SAFETY: write of a local buffer to our socket.
         if unsafe { libc::write(sock, bytes.as_ptr().cast(), bytes.len()) } != bytes.len() as isize
         {
@@ -346,13 +348,17 @@ fn receive(sock: RawFd) -> io::Result<Option<(u8, Vec<OwnedFd>)>> {
 }
 
 /// Forks this process with `CLONE_PARENT` (and `CLONE_INTO_CGROUP` when `cgroup` is
-/// given): 0 in the child, the child's pid in the zygote, or `-errno`.
-fn clone_child(cgroup: Option<RawFd>) -> i32 {
+/// given, `CLONE_NEWPID` when `new_pid`): 0 in the child, the child's pid in the zygote,
+/// or `-errno`.
+fn clone_child(cgroup: Option<RawFd>, new_pid: bool) -> i32 {
     // SAFETY: zeroed is a valid clone_args (no flags, no pointers).
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     // No exit signal: clone3 requires none with CLONE_PARENT; the child's is the zygote's
     // own (SIGCHLD, which it got from the daemon's spawn).
     args.flags = libc::CLONE_PARENT as u64;
+    if new_pid {
+        args.flags |= libc::CLONE_NEWPID as u64;
+    }
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd as u64;
@@ -377,7 +383,7 @@ fn clone_child(cgroup: Option<RawFd>) -> i32 {
 
 /// In the child: the descriptors into place (and the spare network namespace, if given,
 /// on [`SPARE_NET_FD`]), nothing else open, then the helper role.
-fn child(sock: RawFd, fds: [RawFd; 3], net: Option<RawFd>) -> ! {
+fn child(sock: RawFd, fds: [RawFd; 3], net: Option<RawFd>, in_cgroup: bool, pid_init: bool) -> ! {
     // SAFETY: plain descriptor operations in the single-threaded child.
     unsafe {
         libc::close(sock);
@@ -402,7 +408,11 @@ fn child(sock: RawFd, fds: [RawFd; 3], net: Option<RawFd>) -> ! {
             }
         }
     }
-    super::helper::main()
+    super::helper::main_forked(super::helper::Given {
+        in_cgroup,
+        spare_net: net.is_some(),
+        pid_init,
+    })
 }
 
 #[cfg(test)]
@@ -413,7 +423,7 @@ mod tests {
     fn without_a_zygote_forks_are_unavailable() {
         stop();
         assert!(matches!(
-            fork([0, 1, 2], None, false),
+            fork([0, 1, 2], None, Wants::default()),
             Err(ForkError::Unavailable)
         ));
     }

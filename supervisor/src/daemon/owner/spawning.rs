@@ -177,6 +177,7 @@ impl Owner {
             user: unit.service.user.clone(),
             new_session: true,
             cgroup_procs: Vec::new(),
+            born_into: None,
             container: None,
             join: None,
             stdin_passed: false,
