@@ -1,10 +1,19 @@
 //! The helper's container path: join the cgroup (done by the caller), create the
-//! namespaces, fork for the pid namespace, build the rootfs, then exec the service, or
-//! fork it under the tiny init.
+//! namespaces, become (or fork) the pid namespace's init, build the rootfs, then exec the
+//! service, or fork it under the tiny init.
 //!
 //! With a user namespace, see [`super::userns`] for who creates and owns which namespace.
 //!
-//! Processes, for a unit with a pid namespace and `init = true`:
+//! Processes, for a unit with a pid namespace and `init = true`, when the zygote forked
+//! the helper right into a new pid namespace (`helper::is_pid_init`):
+//!
+//! ```text
+//! kennel ─ helper = init (host pid P: the unit's pid; PID 1 inside; forwards signals)
+//!            └─ service (PID 2 inside)
+//! ```
+//!
+//! Otherwise (an exec'd helper, or a user namespace, whose maps the helper writes from
+//! outside):
 //!
 //! ```text
 //! kennel ─ helper (host pid P: the unit's pid; forwards signals, exits with the code)
