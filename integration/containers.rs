@@ -515,3 +515,35 @@ fn every_run_gets_a_network_namespace_of_its_own_with_loopback_up() {
         );
     }
 }
+
+/// A container's helper starts while kennel still makes its cgroup's v1 hierarchies
+/// (`SpawnSpec::cgroup_later`, on hybrid hosts like this one); if that fails, the start
+/// fails with the cgroup's error, before anything of the container ran, and the unit can
+/// start once the cause is gone.
+#[test]
+fn a_cgroup_that_cannot_be_completed_fails_the_start_with_its_error() {
+    let s = Rig::new();
+    let v1_cpuset = std::path::Path::new("/sys/fs/cgroup/cpuset/cpuset.cpus").exists();
+    // CPU 63 does not exist here: the cpuset write is refused.
+    s.sh_oneshot(
+        "bad",
+        "echo kennel-test-it-ran",
+        "[resources]\ncpuset = \"63\"\n[restart]\npolicy = \"no\"\n",
+    );
+    s.sh_oneshot("good", "echo ran", "");
+    s.up();
+    s.wait_state("bad", "failed");
+    let detail = s.detail("bad");
+    assert!(detail.contains("cpuset"), "{detail}");
+    if v1_cpuset {
+        assert!(detail.contains("create cgroup"), "{detail}");
+    }
+    let err = s.fails(&["start", "bad"], 1);
+    assert!(err.contains("cpuset"), "{err}");
+    assert!(
+        !s.log("bad").contains("kennel-test-it-ran"),
+        "{}",
+        s.log("bad")
+    );
+    s.ok(&["start", "good"]);
+}

@@ -12,6 +12,17 @@ use crate::{fs, v1, v2, CgroupError, UnitCgroup, Version};
 /// The leaf kennel moves itself into on v2 when it sits in the parent itself.
 pub const SUPERVISOR_LEAF: &str = "supervisor";
 
+/// Which directories of a unit cgroup [`Cgroups::create_part`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Every directory.
+    All,
+    /// The unified tree's (on pure v2: the only one).
+    Unified,
+    /// The v1 hierarchies'.
+    Rest,
+}
+
 /// The cgroup layout of this host and the parent under which every unit gets its cgroup.
 ///
 /// Build it with [`Cgroups::detect`] (or [`Cgroups::detect_at`] on a fake tree), call
@@ -187,10 +198,30 @@ impl Cgroups {
     /// being put back to the kernel default. Soft failures (e.g. no `blkio.weight`) are
     /// logged and kept in [`UnitCgroup::warnings`]. Call [`prepare`](Self::prepare) first.
     pub fn create(&self, name: &str, res: &Resources) -> Result<UnitCgroup, CgroupError> {
+        self.create_part(name, res, Part::All)
+    }
+
+    /// [`create`](Self::create) in two steps: [`Part::Unified`] makes the unified (or v2)
+    /// directory, with everything v2 applies there, so that a process can be started in it
+    /// at once; [`Part::Rest`] then makes the v1 hierarchies' directories with their limits
+    /// (nothing on pure v2).
+    pub fn create_part(
+        &self,
+        name: &str,
+        res: &Resources,
+        part: Part,
+    ) -> Result<UnitCgroup, CgroupError> {
         check_name(name)?;
         let mut unit = self.unit(name);
         let mut warnings = Vec::new();
         for (tree, dir) in self.trees.iter().zip(unit.dirs()) {
+            let unified = self.version == Version::V2 || dir.hierarchy == Hierarchy::Unified;
+            match part {
+                Part::All => {}
+                Part::Unified if unified => {}
+                Part::Rest if !unified => {}
+                Part::Unified | Part::Rest => continue,
+            }
             // A cgroup made just now has the kernel's defaults: only what the unit sets is
             // written (resetting the rest is for a cgroup that existed, e.g. on reload).
             let fresh = fs::mkdir_chain(&tree.mount, &dir.path)?.contains(&dir.path);
@@ -214,6 +245,11 @@ impl Cgroups {
         }
         unit.set_warnings(warnings);
         Ok(unit)
+    }
+
+    /// Whether [`Part::Rest`] has anything to make (v1 hierarchies).
+    pub fn has_rest(&self) -> bool {
+        self.version == Version::V1 && self.trees.iter().any(|t| t.hierarchy != Hierarchy::Unified)
     }
 
     /// Names of the unit cgroups under the parent (never `supervisor`), e.g. left by a

@@ -44,7 +44,7 @@ mod v2;
 
 use serde::{Deserialize, Serialize};
 
-pub use cgroups::{Cgroups, SUPERVISOR_LEAF};
+pub use cgroups::{Cgroups, Part, SUPERVISOR_LEAF};
 pub use detect::Hierarchy;
 pub use devices::{default_rules, DeviceRule};
 pub use error::CgroupError;

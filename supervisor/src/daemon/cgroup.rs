@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kennel_cgroups::{Cgroups, Stats, UnitCgroup};
+use kennel_cgroups::{Cgroups, Part, Stats, UnitCgroup};
 use kennel_core::Pid;
 use kennel_units::Unit;
 use tracing::{info, warn};
@@ -82,9 +82,12 @@ impl UnitCgroups {
         }
     }
 
-    /// Create the unit's cgroup with its limits; the `cgroup.procs` files its helper must
-    /// join.
-    pub fn join_files(&mut self, unit: &Unit) -> Result<Vec<PathBuf>, String> {
+    /// Create the unit's cgroup, first part: the unified (or v2) directory, with everything
+    /// v2 applies, where the helper can be started at once. Returns the files its helper
+    /// must join, the v1 hierarchies' included, which [`UnitCgroups::finish`] makes (with
+    /// their limits), before the helper starts or while it does
+    /// (`SpawnSpec::cgroup_later`); whether there are any is [`UnitCgroups::has_rest`].
+    pub fn begin(&mut self, unit: &Unit) -> Result<Vec<PathBuf>, String> {
         let layout = match &self.layout {
             Ok(l) => l,
             Err(why) if !unit.resources.is_empty() => {
@@ -100,38 +103,49 @@ impl UnitCgroups {
             remove_ended(&mut self.unsettled, &ended);
         }
         let cgroup = layout
-            .create(&unit.name, &unit.resources)
+            .create_part(&unit.name, &unit.resources, Part::Unified)
             .map_err(|e| format!("create cgroup: {e}"))?;
-        if let Some(c) = &unit.container {
-            let mut rules = kennel_cgroups::default_rules();
-            for d in &c.security.devices {
-                let node = crate::spawn::spec::DeviceNode::of(d)?;
-                rules.push(kennel_cgroups::DeviceRule::new(
-                    node.kind,
-                    Some(node.major),
-                    Some(node.minor),
-                    "rwm",
-                ));
-            }
-            cgroup
-                .restrict_devices(&rules)
-                .map_err(|e| format!("restrict devices: {e}"))?;
+        if !layout.has_rest() {
+            restrict_devices(&cgroup, unit)?;
         }
         let procs = cgroup.join_files();
-        let oom_base = cgroup.oom_kills();
-        let files = cgroup.stats_files();
         let dir = cgroup.unified().and_then(|d| std::fs::File::open(d).ok());
         self.live.insert(
             unit.name.clone(),
             Live {
-                files,
+                files: cgroup.stats_files(),
                 dir,
+                oom_base: cgroup.oom_kills(),
                 cgroup,
-                oom_base,
                 pid: None,
             },
         );
         Ok(procs)
+    }
+
+    /// Whether the unit cgroups have v1 hierarchies to make after [`UnitCgroups::begin`].
+    pub fn has_rest(&self) -> bool {
+        self.layout.as_ref().is_ok_and(Cgroups::has_rest)
+    }
+
+    /// The second part of [`UnitCgroups::begin`]: the v1 hierarchies' directories,
+    /// limits and device rules of `unit`, whose cgroup [`UnitCgroups::begin`] made.
+    pub fn finish(&mut self, unit: &Unit) -> Result<(), String> {
+        let Ok(layout) = &self.layout else {
+            return Ok(());
+        };
+        if !layout.has_rest() {
+            return Ok(());
+        }
+        let cgroup = layout
+            .create_part(&unit.name, &unit.resources, Part::Rest)
+            .map_err(|e| format!("create cgroup: {e}"))?;
+        restrict_devices(&cgroup, unit)?;
+        if let Some(l) = self.live.get_mut(&unit.name) {
+            l.oom_base = cgroup.oom_kills();
+            l.files = cgroup.stats_files();
+        }
+        Ok(())
     }
 
     pub fn spawned(&mut self, unit: &str, pid: Pid) {
@@ -200,7 +214,7 @@ impl UnitCgroups {
     /// Whether every process of `unit`'s previous run is known to be gone: the cgroup of
     /// that run was removed, which the kernel refuses while a process is in it (killing
     /// them first, [`UnitCgroup::remove`] waits until they are gone). Never without
-    /// cgroups. Asked after [`UnitCgroups::join_files`], which removes that cgroup if it is
+    /// cgroups. Asked after [`UnitCgroups::begin`], which removes that cgroup if it is
     /// still there.
     pub fn previous_run_gone(&self, unit: &str) -> bool {
         self.layout.is_ok()
@@ -208,7 +222,7 @@ impl UnitCgroups {
             && !self.doomed.iter().any(|c| c.name() == unit)
     }
 
-    /// The unified (or v2) directory of a unit whose cgroup [`UnitCgroups::join_files`]
+    /// The unified (or v2) directory of a unit whose cgroup [`UnitCgroups::begin`]
     /// just made, open, and its path: where [`crate::spawn::launch::launch_in`] starts the
     /// unit's own helper. Once only, and only while the cgroup is idle (empty, not
     /// frozen): `clone3` with `CLONE_VFORK` holds the daemon's thread until the child
@@ -278,6 +292,26 @@ impl UnitCgroups {
 
 /// Removes the cgroup `c` of a run that ended, noting in `unsettled` whether all that
 /// run's processes are known gone.
+/// A container unit's device rules on its cgroup (v1 devices hierarchy, or v2 eBPF).
+fn restrict_devices(cgroup: &UnitCgroup, unit: &Unit) -> Result<(), String> {
+    let Some(c) = &unit.container else {
+        return Ok(());
+    };
+    let mut rules = kennel_cgroups::default_rules();
+    for d in &c.security.devices {
+        let node = crate::spawn::spec::DeviceNode::of(d)?;
+        rules.push(kennel_cgroups::DeviceRule::new(
+            node.kind,
+            Some(node.major),
+            Some(node.minor),
+            "rwm",
+        ));
+    }
+    cgroup
+        .restrict_devices(&rules)
+        .map_err(|e| format!("restrict devices: {e}"))
+}
+
 fn remove_ended(unsettled: &mut HashSet<String>, c: &UnitCgroup) {
     if remove(c) {
         unsettled.remove(c.name());

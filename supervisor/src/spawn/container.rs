@@ -98,6 +98,11 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
         flags -= CloneFlags::CLONE_NEWPID;
     }
     nix::sched::unshare(flags).map_err(|e| fail("unshare", format!("{flags:?}"), e.desc()))?;
+    if spec.cgroup_later {
+        // The daemon made the v1 hierarchies meanwhile; before anything of the container
+        // (its mounts, the init's fork) is charged.
+        super::helper::join_cgroups(spec, report)?;
+    }
 
     let signals = if pid_init {
         Some(init::block_all_signals())

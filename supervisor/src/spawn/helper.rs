@@ -123,11 +123,7 @@ pub(crate) fn fail(step: &str, subject: impl Into<String>, error: impl ToString)
 }
 
 fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> {
-    let (mut buf, passed) = recv_with_fd(sock).map_err(|e| fail("read spawn spec", "", e))?;
-    sock.read_to_end(&mut buf)
-        .map_err(|e| fail("read spawn spec", "", e))?;
-    let spec: SpawnSpec =
-        serde_json::from_slice(&buf).map_err(|e| fail("decode spawn spec", "", e))?;
+    let (spec, passed) = read_spec(sock)?;
     if let (true, Some(fd)) = (spec.stdin_passed, passed) {
         nix::unistd::dup2(fd.as_raw_fd(), 0).map_err(|e| fail("set up stdin", "", e.desc()))?;
     }
@@ -136,8 +132,83 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
     }
     reset_signals();
     // First of all: into the unit's cgroup, so that everything this process becomes or
-    // forks is limited and accounted, and dies with the unit.
-    // `0`: the writer itself (see `UnitCgroup::join_files` on why not the pid).
+    // forks is limited and accounted, and dies with the unit. A container whose v1
+    // hierarchies the daemon is still making (`cgroup_later`) joins them once its
+    // namespaces are made (container.rs); it is in the unified one from birth.
+    if !(spec.cgroup_later && spec.container.is_some()) {
+        join_cgroups(&spec, sock.as_raw_fd())?;
+    }
+    if spec.new_session {
+        nix::unistd::setsid().map_err(|e| fail("setsid", "", e.desc()))?;
+    }
+    match (&spec.container, &spec.join) {
+        (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd()),
+        (None, Some(j)) => super::container::join(&spec, j, sock.as_raw_fd()),
+        (None, None) => become_service(&spec),
+    }
+}
+
+/// The spec: a length (`u32`, little-endian) then that much JSON, the first read carrying
+/// the process's stdin if passed. Bytes after it (the start of what the daemon sends once
+/// the cgroup is complete) are kept for [`join_cgroups`].
+fn read_spec(sock: &mut UnixStream) -> Result<(SpawnSpec, Option<OwnedFd>), SpawnFailure> {
+    let bad = |e: std::io::Error| fail("read spawn spec", "", e);
+    let (mut buf, passed) = recv_with_fd(sock).map_err(bad)?;
+    let mut chunk = [0u8; 16 * 1024];
+    let mut need = 4;
+    loop {
+        if buf.len() >= 4 {
+            let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            need = 4 + len;
+        }
+        if buf.len() >= need && buf.len() >= 4 {
+            break;
+        }
+        let n = sock.read(&mut chunk).map_err(bad)?;
+        if n == 0 {
+            return Err(fail(
+                "read spawn spec",
+                "",
+                "the daemon closed the channel early",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let rest = buf.split_off(need);
+    let spec: SpawnSpec =
+        serde_json::from_slice(&buf[4..]).map_err(|e| fail("decode spawn spec", "", e))?;
+    *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = rest;
+    Ok((spec, passed))
+}
+
+/// What came on the channel after the spec, before [`join_cgroups`] reads the rest.
+static PENDING: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Joins the unit's cgroup: every file of `cgroup_procs` (but the one of the cgroup this
+/// process was born in). With `cgroup_later`, first waits for the daemon to have made it
+/// all: EOF on the channel says so; a `SpawnFailure` instead says why it could not.
+/// `0`: the writer itself (see `UnitCgroup::join_files` on why not the pid).
+pub(crate) fn join_cgroups(spec: &SpawnSpec, sock: std::os::fd::RawFd) -> Result<(), SpawnFailure> {
+    if spec.cgroup_later {
+        let mut said = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|p| p.into_inner()));
+        // SAFETY: `sock` is this process's channel, open for the whole call; ManuallyDrop
+        // keeps it open afterwards.
+        let ch = std::mem::ManuallyDrop::new(unsafe { UnixStream::from_raw_fd(sock) });
+        (&*ch)
+            .read_to_end(&mut said)
+            .map_err(|e| fail("wait for the unit's cgroup", "", e))?;
+        if !said.is_empty() {
+            return Err(
+                serde_json::from_slice::<SpawnFailure>(&said).unwrap_or_else(|e| {
+                    fail(
+                        "wait for the unit's cgroup",
+                        "",
+                        format!("unreadable answer: {e}"),
+                    )
+                }),
+            );
+        }
+    }
     for procs in &spec.cgroup_procs {
         let born_here = spec
             .born_into
@@ -149,14 +220,7 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
         std::fs::write(procs, "0")
             .map_err(|e| fail("join cgroup", procs.display().to_string(), e))?;
     }
-    if spec.new_session {
-        nix::unistd::setsid().map_err(|e| fail("setsid", "", e.desc()))?;
-    }
-    match (&spec.container, &spec.join) {
-        (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd()),
-        (None, Some(j)) => super::container::join(&spec, j, sock.as_raw_fd()),
-        (None, None) => become_service(&spec),
-    }
+    Ok(())
 }
 
 /// The first read of the spec, which may carry a file descriptor (the process's stdin).

@@ -167,6 +167,9 @@ pub fn launch_in(
 /// (the socket buffers it, so the helper finds it at once instead of waiting for the
 /// daemon to hear its pid), the rest, if the buffer was full, once it does.
 struct Outgoing {
+    /// Keep the channel open after the spec (`SpawnSpec::cgroup_later`): the caller ends
+    /// it with [`Launched::go`] or [`Launched::refuse`].
+    hold: bool,
     ours: UnixStream,
     body: Vec<u8>,
     sent: usize,
@@ -182,8 +185,14 @@ impl Outgoing {
         ours: UnixStream,
         stdin: Option<OwnedFd>,
     ) -> Result<Outgoing, LaunchError> {
-        let body = serde_json::to_vec(spec).map_err(LaunchError::Encode)?;
+        let json = serde_json::to_vec(spec).map_err(LaunchError::Encode)?;
+        let len = u32::try_from(json.len())
+            .map_err(|_| LaunchError::Encode(serde::ser::Error::custom("spawn spec over 4 GiB")))?;
+        let mut body = len.to_le_bytes().to_vec();
+        body.extend_from_slice(&json);
+        let hold = spec.cgroup_later;
         let mut out = Outgoing {
+            hold,
             ours,
             body,
             sent: 0,
@@ -243,7 +252,9 @@ impl Outgoing {
     /// EOF before doing anything, so this cannot deadlock), then EOF.
     fn finish(mut self, pid: i32) -> Launched {
         self.push();
-        let _ = self.ours.shutdown(Shutdown::Write);
+        if !self.hold {
+            let _ = self.ours.shutdown(Shutdown::Write);
+        }
         if self.sent < self.body.len() {
             tracing::debug!(pid, "spawn spec not fully written");
         }
@@ -260,6 +271,20 @@ impl Outgoing {
 }
 
 impl Launched {
+    /// For a spec with `cgroup_later`: the cgroup is complete, the helper may join it.
+    pub fn go(&self) {
+        let _ = self.channel.shutdown(Shutdown::Write);
+    }
+
+    /// For a spec with `cgroup_later`: the cgroup could not be completed; the helper
+    /// reports `why` as its failure and exits.
+    pub fn refuse(&self, why: &SpawnFailure) {
+        if let Ok(line) = serde_json::to_vec(why) {
+            let _ = (&self.channel).write_all(&line);
+        }
+        let _ = self.channel.shutdown(Shutdown::Write);
+    }
+
     /// Resolve once the helper exec'd (`Ok`) or reported the step that failed. Must be
     /// called inside the tokio runtime.
     pub async fn outcome(self) -> Result<(), SpawnFailure> {

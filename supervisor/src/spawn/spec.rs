@@ -34,6 +34,12 @@ pub struct SpawnSpec {
     /// (it learns at birth whether it was, see `helper::born_in_cgroup`).
     #[serde(default)]
     pub born_into: Option<PathBuf>,
+    /// The daemon is still making the unit cgroup's v1 hierarchies while the helper starts
+    /// (in the unified one from birth): a container's helper joins `cgroup_procs` once its
+    /// namespaces are made, when EOF on the channel says the cgroup is complete (or a
+    /// `SpawnFailure` there says why it is not). See `helper::join_cgroups`.
+    #[serde(default)]
+    pub cgroup_later: bool,
     /// Run isolated: namespaces and a rootfs.
     #[serde(default)]
     pub container: Option<ContainerSpec>,

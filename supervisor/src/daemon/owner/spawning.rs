@@ -46,6 +46,22 @@ impl Owner {
             }
             None => spawn::launch(&spec, None, out_w, err_w),
         };
+        if let Ok(l) = &launched {
+            if spec.cgroup_later {
+                // The v1 hierarchies while the helper makes the namespaces; then EOF on
+                // its channel (or why not) lets it join them.
+                match self.cgroups.finish(&unit) {
+                    Ok(()) => l.go(),
+                    // Reported as the non-pipelined start reports it: "create cgroup: ...".
+                    Err(e) => l.refuse(&spawn::SpawnFailure {
+                        step: "create cgroup".into(),
+                        subject: String::new(),
+                        error: e.strip_prefix("create cgroup: ").unwrap_or(&e).to_string(),
+                        exit_code: 125,
+                    }),
+                }
+            }
+        }
         match launched {
             Ok(launched) => {
                 let pid = launched.pid;
@@ -145,9 +161,15 @@ impl Owner {
                 }
             }
         }
-        spec.cgroup_procs = self.cgroups.join_files(unit)?;
+        spec.cgroup_procs = self.cgroups.begin(unit)?;
+        // A container's helper has namespaces to make before it needs the v1 hierarchies:
+        // the daemon makes those meanwhile (spawn, UnitCgroups::finish).
+        spec.cgroup_later = spec.container.is_some() && self.cgroups.has_rest();
+        if !spec.cgroup_later {
+            self.cgroups.finish(unit)?;
+        }
         if let Some(c) = spec.container.as_mut() {
-            // Only now known: join_files removed the previous run's cgroup if it was left.
+            // Only now known: begin removed the previous run's cgroup if it was left.
             c.previous_run_gone = self.cgroups.previous_run_gone(name);
         }
         Ok(spec)
@@ -178,6 +200,7 @@ impl Owner {
             new_session: true,
             cgroup_procs: Vec::new(),
             born_into: None,
+            cgroup_later: false,
             container: None,
             join: None,
             stdin_passed: false,
