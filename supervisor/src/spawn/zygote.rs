@@ -24,8 +24,8 @@
 //! container's start after the rootfs (~1 ms here: the loopback device, sysctl tables,
 //! IPv6 setup). The zygote keeps one made in advance, `lo` up, and hands it to the next
 //! helper that asks ([`WANTS_NET`]), which joins it instead of creating one (spawn/
-//! container.rs); it makes the next spare after answering, while that container is being
-//! built. A spare is new and unused: only ever given once. It is made by the zygote, so
+//! container.rs); it makes the next spare once no request came for 10 ms (not at once:
+//! that would compete for the CPUs with the container being started). A spare is new and unused: only ever given once. It is made by the zygote, so
 //! the kernel charges its memory to the daemon's cgroup rather than the unit's.
 //!
 //! The child of a raw `clone` keeps glibc's cached thread id of the zygote; that is safe
@@ -229,7 +229,17 @@ pub fn main() -> ! {
         .ok()
         .map(OwnedFd::from);
     let mut spare: Option<OwnedFd> = None;
+    // A spare is wanted (a helper asked for one and took it); it is made once no request
+    // came for SPARE_AFTER, not at once: right after a fork, the new helper, the daemon
+    // and this process would share the CPUs while that container is being started.
+    let mut wanted = false;
     loop {
+        if wanted && spare.is_none() && !request_within(sock, SPARE_AFTER) {
+            if let Some(home) = &home {
+                spare = make_spare_net(home);
+            }
+            wanted = false;
+        }
         let (flags, fds) = match receive(sock) {
             Ok(Some(r)) => r,
             // The daemon closed its end: it is done.
@@ -271,12 +281,23 @@ pub fn main() -> ! {
         {
             std::process::exit(1);
         }
-        if wants_net && spare.is_none() {
-            if let Some(home) = &home {
-                spare = make_spare_net(home);
-            }
-        }
+        wanted |= wants_net && spare.is_none();
     }
+}
+
+/// How long the zygote waits for quiet before it makes a spare network namespace.
+const SPARE_AFTER: Duration = Duration::from_millis(10);
+
+/// Whether a request (or EOF) arrives on `sock` within `wait`.
+fn request_within(sock: RawFd, wait: Duration) -> bool {
+    // SAFETY: `sock` is open for the zygote's whole life.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(sock) };
+    let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+    !matches!(
+        nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms)),
+        Ok(0)
+    )
 }
 
 /// A new network namespace with `lo` up, open; this process back in `home`. None if any
