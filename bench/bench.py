@@ -121,15 +121,18 @@ def rss_pss_kb(pid):
 
 
 def cpu_ns(pid):
-    """CPU time of every thread of pid, in ns (schedstat: precise, unlike clock ticks)."""
-    total = 0
+    """CPU time of pid, all its threads, in ns: utime + stime of /proc/PID/stat, which for a
+    process counts the threads that already ended too (the per-thread schedstat is finer,
+    but a thread that ends between two readings, such as a pool thread retiring after
+    10 s idle, takes its time out of the sum and can make it negative)."""
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-    except OSError:
-        pass
-    return total
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # After the command: state is field 3; utime and stime are fields 14 and 15.
+        ticks = int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(what, cond, timeout=120.0, every=0.05):
@@ -1019,7 +1022,7 @@ def report(r, out_dir, command):
         L.append("")
         if idle:
             L.append(f"Idle CPU with {idle['n']} services over {idle['seconds']:.0f} s (all threads, "
-                     f"/proc/PID/task/*/schedstat): kennel {idle['cpu_ms']:.2f} ms = {idle['percent']:.4f}% "
+                     f"/proc/PID/stat utime + stime, ended threads included; clock ticks): kennel {idle['cpu_ms']:.2f} ms = {idle['percent']:.4f}% "
                      f"of one core; s6 (svscan + {idle['n']} supervise) {idle.get('s6_cpu_ms', float('nan')):.2f} ms.")
             L.append("")
         L.append("![RSS vs services](performance-rss.svg)")

@@ -547,3 +547,32 @@ fn a_cgroup_that_cannot_be_completed_fails_the_start_with_its_error() {
     );
     s.ok(&["start", "good"]);
 }
+
+/// The cgroup namespace is rooted at the unit's own cgroup in every hierarchy (also the v1
+/// ones, which a container's helper joins only after creating its other namespaces on
+/// hybrid hosts): inside, each line of /proc/self/cgroup names `/`.
+#[test]
+fn the_cgroup_namespace_is_rooted_at_the_units_cgroup_in_every_hierarchy() {
+    let s = Rig::new();
+    s.sh_container(
+        "web",
+        &format!("cat /proc/self/cgroup; echo listed; {STAY}"),
+        "",
+    );
+    s.up();
+    let out = s.wait_stdout("web", "listed", 1);
+    let lines: Vec<&String> = out.iter().filter(|l| l.as_str() != "listed").collect();
+    assert!(!lines.is_empty(), "{out:?}");
+    for l in &lines {
+        assert!(
+            l.ends_with(":/"),
+            "not rooted at the unit's cgroup: {l} (all: {out:?})"
+        );
+    }
+    // And from the host: the service is in the unit's cgroup in every hierarchy.
+    let pid = s.host_pid(s.pid("web"));
+    let host = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("host view");
+    for l in host.lines() {
+        assert!(l.ends_with("/web"), "{l} (all: {host})");
+    }
+}

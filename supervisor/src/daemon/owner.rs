@@ -110,11 +110,13 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             warn!("cannot become a child subreaper ({e}); orphans will go to the host's init");
         }
     }
+    let cgroups = UnitCgroups::setup(opts.cgroup_parent.as_deref(), units.names());
     // Helpers are forked from here on (spawn/zygote.rs); its exit, too, is the reaper's.
+    // After the cgroup setup: on v2 that moves kennel into a leaf, and the zygote must be
+    // born there too (no process may stay in the parent whose controllers it enables).
     if let Err(e) = spawn::zygote::start() {
         warn!("cannot start the spawn zygote ({e}); every helper is exec'd");
     }
-    let cgroups = UnitCgroups::setup(opts.cgroup_parent.as_deref(), units.names());
     // Sweeps every container's trash, units removed since included, then waits for more.
     let trash = Trash::start(&opts.state_dir);
     let listener = server::bind(&opts.socket, opts.socket_group)?;
@@ -190,6 +192,10 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), alive_rx.recv()).await;
     let _ = std::fs::remove_file(&owner.opts.socket);
     owner.cgroups.remove_all();
+    // Held mount namespaces go now, here: as a machine's init, the state file system is
+    // unmounted next, which their overlays would keep busy.
+    owner.mounts.clear();
+    owner.released.clear();
     spawn::zygote::stop();
     let code = owner.exit.unwrap_or(0);
     // A machine's init ends everything itself on its way to power-off (boot::power).
@@ -211,11 +217,10 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     })
 }
 
-/// A count of mount-namespace teardowns in progress, and a way to wait for none.
+/// A count of mount-namespace teardowns in progress.
 #[derive(Default)]
 struct Teardowns {
     running: std::sync::Mutex<usize>,
-    done: std::sync::Condvar,
 }
 
 impl Teardowns {
@@ -226,15 +231,11 @@ impl Teardowns {
     fn end(&self) {
         let mut n = self.running.lock().unwrap_or_else(|p| p.into_inner());
         *n = n.saturating_sub(1);
-        self.done.notify_all();
     }
 
-    /// Blocks until no teardown is running (they take a few milliseconds).
-    fn wait(&self) {
-        let mut n = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        while *n > 0 {
-            n = self.done.wait(n).unwrap_or_else(|p| p.into_inner());
-        }
+    /// Whether one is running.
+    fn running(&self) -> bool {
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) > 0
     }
 }
 
@@ -464,14 +465,18 @@ impl Owner {
         }
     }
 
-    /// Before a new start of `unit`: its earlier runs' mount namespaces are gone (their
-    /// overlay held the writable layer, which the new run may reuse).
+    /// Before a new start of `unit`: lets go of its earlier runs' mount namespaces still
+    /// held. Whether one is still being torn down (its overlay may still hold the writable
+    /// layer: the new run must then make a new one rather than reuse it; never waited for
+    /// here, a hung unmount must not hold the daemon) is [`Owner::teardown_pending`].
     pub(super) fn release_mounts(&mut self, unit: &str) {
         self.mounts.remove(unit);
         self.released.retain(|(u, _)| u != unit);
-        if let Some(t) = self.teardowns.get(unit) {
-            t.wait();
-        }
+    }
+
+    /// Whether a mount namespace of an earlier run of `unit` is still being torn down.
+    pub(super) fn teardown_pending(&self, unit: &str) -> bool {
+        self.teardowns.get(unit).is_some_and(|t| t.running())
     }
 
     fn signal(&mut self, sig: i32) {

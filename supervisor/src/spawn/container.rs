@@ -97,11 +97,21 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
     if pid_init {
         flags -= CloneFlags::CLONE_NEWPID;
     }
+    // A cgroup namespace is rooted at the cgroups of its creator: with the v1 hierarchies
+    // still to join (`cgroup_later`), it is created after joining them.
+    let cgroup_ns = flags & CloneFlags::CLONE_NEWCGROUP;
+    if spec.cgroup_later {
+        flags -= cgroup_ns;
+    }
     nix::sched::unshare(flags).map_err(|e| fail("unshare", format!("{flags:?}"), e.desc()))?;
     if spec.cgroup_later {
         // The daemon made the v1 hierarchies meanwhile; before anything of the container
         // (its mounts, the init's fork) is charged.
         super::helper::join_cgroups(spec, report)?;
+        if !cgroup_ns.is_empty() {
+            nix::sched::unshare(cgroup_ns)
+                .map_err(|e| fail("unshare", format!("{cgroup_ns:?}"), e.desc()))?;
+        }
     }
 
     let signals = if pid_init {
@@ -136,6 +146,11 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
             match unsafe { nix::unistd::fork() } {
                 Err(e) => Err(fail("fork", "service", e.desc())),
                 Ok(ForkResult::Child) => {
+                    if pid_init {
+                        // Out of the init's process group, which the daemon signals as
+                        // the unit's: the init forwards each signal, once.
+                        nix::unistd::setsid().map_err(|e| fail("setsid", "service", e.desc()))?;
+                    }
                     reset_signals();
                     become_service(spec)
                 }

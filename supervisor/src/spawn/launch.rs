@@ -55,10 +55,14 @@ pub fn launch(
     let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
     let pid = match zygote::fork(fds, None, wants(spec)) {
         Ok(pid) => pid,
-        Err(ForkError::Refused(errno)) => {
+        Err(ForkError::Refused(errno)) if !clone::falls_back(errno) => {
             return Err(LaunchError::Helper(io::Error::from_raw_os_error(errno)))
         }
-        Err(ForkError::Unavailable) => {
+        Err(ForkError::Lost) => return Err(LaunchError::Helper(lost())),
+        Err(e @ (ForkError::Refused(_) | ForkError::Unavailable)) => {
+            if let ForkError::Refused(errno) = e {
+                zygote::retire(errno);
+            }
             let child = Command::new("/proc/self/exe")
                 .arg(HELPER_ARG)
                 .env_clear()
@@ -75,6 +79,11 @@ pub fn launch(
     };
     drop((theirs, stdout, stderr));
     Ok(out.finish(pid))
+}
+
+/// Why a spawn fails when the zygote took the request but never answered.
+fn lost() -> io::Error {
+    io::Error::other("the spawn zygote took the request but did not answer")
 }
 
 /// What the zygote can prepare for `spec`'s helper: for a container without a user
@@ -136,6 +145,7 @@ pub fn launch_in(
         Err(ForkError::Refused(errno)) => {
             Err(clone::Error::Failed(io::Error::from_raw_os_error(errno)))
         }
+        Err(ForkError::Lost) => return Err(LaunchError::Helper(lost())),
         Err(ForkError::Unavailable) if idle => clone::into_cgroup(dir.as_raw_fd(), fds),
         Err(ForkError::Unavailable) => Err(clone::Error::Unsupported(io::Error::other(
             "no zygote, and the cgroup may be frozen",

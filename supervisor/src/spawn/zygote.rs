@@ -25,7 +25,10 @@
 //! IPv6 setup). The zygote keeps one made in advance, `lo` up, and hands it to the next
 //! helper that asks ([`WANTS_NET`]), which joins it instead of creating one (spawn/
 //! container.rs); it makes the next spare once no request came for 10 ms (not at once:
-//! that would compete for the CPUs with the container being started). A spare is new and unused: only ever given once. It is made by the zygote, so
+//! that would compete for the CPUs with the container being started).
+//!
+//! Where `clone3` is refused (kernels before 5.3, a seccomp filter around kennel answering
+//! ENOSYS or EPERM), the zygote is retired at the first refusal and helpers are exec'd. A spare is new and unused: only ever given once. It is made by the zygote, so
 //! the kernel charges its memory to the daemon's cgroup rather than the unit's.
 //!
 //! The child of a raw `clone` keeps glibc's cached thread id of the zygote; that is safe
@@ -73,6 +76,10 @@ pub enum ForkError {
     Unavailable,
     /// The kernel refused the fork with this errno; nothing was started.
     Refused(i32),
+    /// The request went out but no answer came: a helper may have been forked and be
+    /// reading the channel, so the caller must not start another on it; the spawn fails
+    /// (and no zygote is asked again).
+    Lost,
 }
 
 /// The daemon's end of a running zygote.
@@ -140,7 +147,8 @@ pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>, wants: Wants) -> Result<i32,
     let Some(z) = slot.as_ref() else {
         return Err(ForkError::Unavailable);
     };
-    match ask(&z.sock, fds, cgroup, wants) {
+    let mut sent = false;
+    match ask(&z.sock, fds, cgroup, wants, &mut sent) {
         Ok(n) if n > 0 => Ok(n),
         Ok(n) if n < 0 => Err(ForkError::Refused(-n)),
         Ok(_) | Err(_) => {
@@ -152,12 +160,37 @@ pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>, wants: Wants) -> Result<i32,
                 );
                 kill(z.pid);
             }
-            Err(ForkError::Unavailable)
+            Err(if sent {
+                ForkError::Lost
+            } else {
+                ForkError::Unavailable
+            })
         }
     }
 }
 
-fn ask(sock: &UnixStream, fds: [RawFd; 3], cgroup: Option<RawFd>, wants: Wants) -> io::Result<i32> {
+/// No zygote from now on: this kernel (or a seccomp filter around kennel) refuses the
+/// `clone3` it needs, where the classic exec of the helper works.
+pub fn retire(errno: i32) {
+    let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(z) = slot.take() {
+        tracing::info!(
+            pid = z.pid,
+            "clone3 refused ({}); helpers are exec'd from now on",
+            io::Error::from_raw_os_error(errno)
+        );
+        kill(z.pid);
+    }
+}
+
+/// The zygote's answer; `sent` says whether the request went out at all.
+fn ask(
+    sock: &UnixStream,
+    fds: [RawFd; 3],
+    cgroup: Option<RawFd>,
+    wants: Wants,
+    sent: &mut bool,
+) -> io::Result<i32> {
     let mut all = fds.to_vec();
     all.extend(cgroup);
     let mut flags = 0;
@@ -179,6 +212,7 @@ fn ask(sock: &UnixStream, fds: [RawFd; 3], cgroup: Option<RawFd>, wants: Wants) 
         MsgFlags::MSG_NOSIGNAL,
         None,
     )?;
+    *sent = true;
     let mut answer = [0u8; 4];
     let mut got = 0;
     while got < answer.len() {

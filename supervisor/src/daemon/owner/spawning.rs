@@ -170,7 +170,9 @@ impl Owner {
         }
         if let Some(c) = spec.container.as_mut() {
             // Only now known: begin removed the previous run's cgroup if it was left.
-            c.previous_run_gone = self.cgroups.previous_run_gone(name);
+            // And its mount namespace: one still being torn down keeps the old overlay.
+            c.previous_run_gone =
+                self.cgroups.previous_run_gone(name) && !self.teardown_pending(name);
         }
         Ok(spec)
     }
