@@ -53,16 +53,7 @@ pub(crate) fn write_each<'a>(
 /// Writes `value` to a control file in one `write(2)` (the kernel parses per write). The
 /// file must exist: cgroupfs files cannot be created, so a missing one is an error here too.
 pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
-    let err = |source| CgroupError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .map_err(err)?;
-    file.write_all(value.as_bytes()).map_err(err)
+    write_each(path, [value])
 }
 
 /// Creates `dir` and any missing ancestors below `stop` (which must exist); returns the

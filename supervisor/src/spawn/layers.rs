@@ -34,14 +34,7 @@ use nix::sys::time::TimeSpec;
 
 use super::spec::{ContainerSpec, SpawnFailure};
 
-fn fail(step: &str, subject: &Path, error: impl ToString) -> SpawnFailure {
-    SpawnFailure {
-        step: step.into(),
-        subject: subject.display().to_string(),
-        error: error.to_string(),
-        exit_code: 125,
-    }
-}
+use super::rootfs::fail;
 
 /// The directories of one container under `STATE/containers/NAME`.
 pub struct Dirs {

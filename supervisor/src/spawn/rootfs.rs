@@ -20,7 +20,8 @@ use super::layers::Dirs;
 use super::spec::{ContainerSpec, MountSpec, SpawnFailure};
 use super::userns::{self, UserNs};
 
-fn fail(step: &str, subject: &Path, error: impl ToString) -> SpawnFailure {
+/// A failed step of building the rootfs (also of preparing its directories, layers.rs).
+pub(crate) fn fail(step: &str, subject: &Path, error: impl ToString) -> SpawnFailure {
     SpawnFailure {
         step: step.into(),
         subject: subject.display().to_string(),
