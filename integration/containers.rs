@@ -171,6 +171,27 @@ fn writable_layer_is_fresh_at_each_start_unless_persist() {
     assert_eq!(s.wait_stdout("kept", "found", 1), ["missing", "found"]);
 }
 
+/// A unit switched from a fresh writable layer to `persist = true` (reload) starts: the
+/// layer its non-persistent run left (with overlayfs's `volatile` mark, which refuses a
+/// second mount) is replaced by a new one, which is then kept.
+#[test]
+fn a_unit_switched_to_persist_starts_with_a_new_layer_then_keeps_it() {
+    let s = Rig::new();
+    let probe = format!("[ -e /marker ] && echo found || echo missing; touch /marker; {STAY}");
+    s.sh_container("web", &probe, "");
+    s.up();
+    s.wait_stdout("web", "missing", 1);
+    s.sh_container("web", &probe, "persist = true\n");
+    // A changed unit is restarted by the reload.
+    s.ok(&["reload"]);
+    assert_eq!(s.wait_stdout("web", "missing", 2), ["missing", "missing"]);
+    s.ok(&["restart", "web"]);
+    assert_eq!(
+        s.wait_stdout("web", "found", 1),
+        ["missing", "missing", "found"]
+    );
+}
+
 /// A run that wrote nothing leaves its writable layer empty and its init layer as the
 /// next start writes it: the next start keeps both (the same inodes: nothing made anew,
 /// nothing moved into the trash), and the container still sees a new layer: `/` as a new

@@ -94,7 +94,12 @@ pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
         // Kept from a run that left it empty only when the daemon knows that run's
         // processes are all gone: one of them could still write into `upper` through its
         // overlay.
-        let keep = c.persist || (c.previous_run_gone && keep_writable(&d, &made));
+        // A layer a non-persistent run left (overlayfs's `volatile` mark is in its work
+        // directory, and overlayfs refuses to mount over it) was never meant to be kept:
+        // a unit switched to `persist = true` starts a new one.
+        let volatile_left = d.work.join("work/incompat/volatile").exists();
+        let keep = (c.persist && !volatile_left)
+            || (!c.persist && c.previous_run_gone && keep_writable(&d, &made));
         if !keep {
             reset(&d.upper)?;
             reset(&d.work)?;
