@@ -216,14 +216,7 @@ fn a_run_that_wrote_nothing_leaves_layers_the_next_start_keeps() {
         "init/etc/hosts",
         "init/etc/resolv.conf",
     ];
-    let inodes = || {
-        kept.map(|rel| {
-            let p = dir.join(rel);
-            fs::symlink_metadata(&p)
-                .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
-                .ino()
-        })
-    };
+    let inodes = || s.layer_inodes("once", &kept);
     let first = inodes();
     s.ok(&["start", "once"]);
     let lines = s.wait_stdout_prefix("once", "root=", 2);
@@ -364,7 +357,7 @@ fn network_unit_joins_the_other_units_network_namespace() {
     s.up();
     s.wait_started("db");
     s.wait_started("web");
-    let ns = |unit: &str| s.exec_ok(&[unit, "readlink", "/proc/self/ns/net"]);
+    let ns = |unit: &str| s.net_ns(unit);
     let (db, web) = (ns("db"), ns("web"));
     assert_eq!(db, web);
     assert_ne!(
@@ -507,7 +500,7 @@ fn every_run_gets_a_network_namespace_of_its_own_with_loopback_up() {
     s.up();
     s.wait_started("a");
     s.wait_started("b");
-    let ns = |unit: &str| s.exec_ok(&[unit, "readlink", "/proc/self/ns/net"]);
+    let ns = |unit: &str| s.net_ns(unit);
     let host = fs::read_link("/proc/self/ns/net")
         .unwrap()
         .display()

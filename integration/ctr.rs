@@ -168,6 +168,27 @@ impl Rig {
         self.container(name, &["/bin/sh", "-c", script], container)
     }
 
+    /// The inode numbers of `rels` under unit `unit`'s container directory
+    /// (`STATE/containers/UNIT`): the same numbers at the next start mean kept, not made anew.
+    pub fn layer_inodes(&self, unit: &str, rels: &[&str]) -> Vec<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = self.state.join("containers").join(unit);
+        rels.iter()
+            .map(|rel| {
+                let p = dir.join(rel);
+                fs::symlink_metadata(&p)
+                    .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
+                    .ino()
+            })
+            .collect()
+    }
+
+    /// The network namespace unit `unit`'s processes are in (`readlink /proc/self/ns/net`
+    /// by `kennel exec`).
+    pub fn net_ns(&self, unit: &str) -> String {
+        self.exec_ok(&[unit, "readlink", "/proc/self/ns/net"])
+    }
+
     /// A oneshot container unit running `/bin/sh -c SCRIPT`, with more `[container]` keys.
     pub fn sh_oneshot(&self, name: &str, script: &str, container: &str) -> &Self {
         self.s.unit(

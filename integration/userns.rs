@@ -166,14 +166,7 @@ fn a_run_that_wrote_nothing_leaves_layers_the_next_start_keeps() {
     s.up();
     s.wait_state("once", "exited");
     let dir = s.state.join("containers/once");
-    let inodes = || {
-        ["upper", "init/etc/hostname"].map(|rel| {
-            let p = dir.join(rel);
-            fs::symlink_metadata(&p)
-                .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
-                .ino()
-        })
-    };
+    let inodes = || s.layer_inodes("once", &["upper", "init/etc/hostname"]);
     let first = inodes();
     s.ok(&["start", "once"]);
     let lines = s.wait_stdout_prefix("once", "root=", 2);

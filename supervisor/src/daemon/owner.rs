@@ -7,6 +7,7 @@ mod spawning;
 use std::collections::{BTreeSet, HashMap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,13 +69,13 @@ struct Owner {
     /// Units' helpers whose outcome (exec reached, or a failure) is not known yet, with
     /// their exit if it came first.
     launching: HashMap<Pid, Option<ExitStatus>>,
-    /// The mount namespace of each container unit's current run, held open from its exec
-    /// until its end: see [`Owner::release_mounts`].
-    mounts: HashMap<String, (Pid, OwnedFd)>,
+    /// The mount namespace of each container unit's current run, by the run's pid, held
+    /// open from its exec until its end: see [`Owner::hold_mounts`].
+    mounts: HashMap<Pid, (String, OwnedFd)>,
     /// Mount namespaces of runs that ended, to let go once the turn's replies are out.
     released: Vec<(String, OwnedFd)>,
-    /// Per unit, the mount namespaces of its ended runs still being torn down.
-    teardowns: HashMap<String, Arc<Teardowns>>,
+    /// Per unit, how many mount namespaces of its ended runs are still being torn down.
+    teardowns: HashMap<String, Arc<AtomicUsize>>,
     /// `kennel exec` sessions: helper pid -> unit (their exits go through `probe_pids`).
     sessions: HashMap<Pid, String>,
     /// The notify socket of each unit's current start.
@@ -215,28 +216,6 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         code,
         power: owner.power,
     })
-}
-
-/// A count of mount-namespace teardowns in progress.
-#[derive(Default)]
-struct Teardowns {
-    running: std::sync::Mutex<usize>,
-}
-
-impl Teardowns {
-    fn begin(&self) {
-        *self.running.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-    }
-
-    fn end(&self) {
-        let mut n = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        *n = n.saturating_sub(1);
-    }
-
-    /// Whether one is running.
-    fn running(&self) -> bool {
-        *self.running.lock().unwrap_or_else(|p| p.into_inner()) > 0
-    }
 }
 
 /// As PID 1 of a pid namespace: TERM what is left, give it a moment, KILL the rest.
@@ -420,15 +399,8 @@ impl Owner {
     }
 
     fn exited(&mut self, pid: Pid, status: ExitStatus, now: Instant) {
-        if let Some(unit) = self
-            .mounts
-            .iter()
-            .find(|(_, (p, _))| *p == pid)
-            .map(|(u, _)| u.clone())
-        {
-            if let Some((_, ns)) = self.mounts.remove(&unit) {
-                self.released.push((unit, ns));
-            }
+        if let Some(held) = self.mounts.remove(&pid) {
+            self.released.push(held);
         }
         if let Some((unit, true)) = self.cgroups.exited(pid) {
             self.sup.handle(Event::OomKilled { unit, pid }, now);
@@ -448,7 +420,7 @@ impl Owner {
     fn hold_mounts(&mut self, unit: &str, pid: Pid) {
         if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/mnt")) {
             self.mounts
-                .insert(unit.to_string(), (pid, OwnedFd::from(f)));
+                .insert(pid, (unit.to_string(), OwnedFd::from(f)));
         }
     }
 
@@ -456,11 +428,11 @@ impl Owner {
     /// unmounts the tree in the closing thread).
     fn tear_down_released(&mut self) {
         for (unit, ns) in self.released.drain(..) {
-            let t = self.teardowns.entry(unit).or_default().clone();
-            t.begin();
+            let running = self.teardowns.entry(unit).or_default().clone();
+            running.fetch_add(1, Ordering::Relaxed);
             tokio::task::spawn_blocking(move || {
                 drop(ns);
-                t.end();
+                running.fetch_sub(1, Ordering::Relaxed);
             });
         }
     }
@@ -470,13 +442,15 @@ impl Owner {
     /// layer: the new run must then make a new one rather than reuse it; never waited for
     /// here, a hung unmount must not hold the daemon) is [`Owner::teardown_pending`].
     pub(super) fn release_mounts(&mut self, unit: &str) {
-        self.mounts.remove(unit);
+        self.mounts.retain(|_, (u, _)| u != unit);
         self.released.retain(|(u, _)| u != unit);
     }
 
     /// Whether a mount namespace of an earlier run of `unit` is still being torn down.
     pub(super) fn teardown_pending(&self, unit: &str) -> bool {
-        self.teardowns.get(unit).is_some_and(|t| t.running())
+        self.teardowns
+            .get(unit)
+            .is_some_and(|n| n.load(Ordering::Relaxed) > 0)
     }
 
     fn signal(&mut self, sig: i32) {

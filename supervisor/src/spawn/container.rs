@@ -5,7 +5,7 @@
 //! With a user namespace, see [`super::userns`] for who creates and owns which namespace.
 //!
 //! Processes, for a unit with a pid namespace and `init = true`, when the zygote forked
-//! the helper right into a new pid namespace (`helper::is_pid_init`):
+//! the helper right into a new pid namespace (`helper::given`):
 //!
 //! ```text
 //! kennel ─ helper = init (host pid P: the unit's pid; PID 1 inside; forwards signals)
@@ -70,7 +70,7 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
     // The zygote's spare network namespace (`lo` already up), when it gave one: joined
     // instead of created. Closed either way: the service must not inherit it.
     let mut spare_net = false;
-    if super::helper::has_spare_net() {
+    if super::helper::given().spare_net {
         // SAFETY: the zygote put this descriptor here for this process alone.
         let spare = unsafe { OwnedFd::from_raw_fd(super::zygote::SPARE_NET_FD) };
         if flags.contains(CloneFlags::CLONE_NEWNET) && c.user_ns.is_none() {
@@ -93,7 +93,7 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
     };
     // Forked by the zygote right into a new pid namespace, as its PID 1: this process is
     // the container's init, and the daemon's child; no fork, no process left outside.
-    let pid_init = super::helper::is_pid_init() && user.is_none();
+    let pid_init = super::helper::given().pid_init && user.is_none();
     if pid_init {
         flags -= CloneFlags::CLONE_NEWPID;
     }

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -34,38 +34,21 @@ pub struct Given {
     pub pid_init: bool,
 }
 
-static IN_CGROUP: AtomicBool = AtomicBool::new(false);
-static SPARE_NET: AtomicBool = AtomicBool::new(false);
-static PID_INIT: AtomicBool = AtomicBool::new(false);
+/// What this helper was given, set once at its start.
+static GIVEN: OnceLock<Given> = OnceLock::new();
 
 /// The argument after [`super::HELPER_ARG`] that tells an exec'd helper it was started
 /// right inside its cgroup (launch/clone.rs).
 pub const BORN_IN_CGROUP_ARG: &str = "born-in-cgroup";
 
-fn remember(g: Given) {
-    IN_CGROUP.store(g.in_cgroup, Ordering::Relaxed);
-    SPARE_NET.store(g.spare_net, Ordering::Relaxed);
-    PID_INIT.store(g.pid_init, Ordering::Relaxed);
-}
-
-/// The helper was started inside `SpawnSpec::born_into`.
-pub(crate) fn born_in_cgroup() -> bool {
-    IN_CGROUP.load(Ordering::Relaxed)
-}
-
-/// The zygote put a spare network namespace on `zygote::SPARE_NET_FD`.
-pub(crate) fn has_spare_net() -> bool {
-    SPARE_NET.load(Ordering::Relaxed)
-}
-
-/// This helper is PID 1 of a pid namespace made for it.
-pub(crate) fn is_pid_init() -> bool {
-    PID_INIT.load(Ordering::Relaxed)
+/// What this helper was given (nothing, before [`main`] or [`main_forked`] set it).
+pub(crate) fn given() -> Given {
+    GIVEN.get().copied().unwrap_or_default()
 }
 
 /// The helper role in a child of the zygote, told what the zygote gave it.
 pub fn main_forked(given: Given) -> ! {
-    remember(given);
+    let _ = GIVEN.set(given);
     run_role()
 }
 
@@ -74,7 +57,7 @@ pub fn main() -> ! {
     let in_cgroup = std::env::args_os()
         .nth(2)
         .is_some_and(|a| a == BORN_IN_CGROUP_ARG);
-    remember(Given {
+    let _ = GIVEN.set(Given {
         in_cgroup,
         ..Given::default()
     });
@@ -149,40 +132,19 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
 }
 
 /// The spec: a length (`u32`, little-endian) then that much JSON, the first read carrying
-/// the process's stdin if passed. Bytes after it (the start of what the daemon sends once
-/// the cgroup is complete) are kept for [`join_cgroups`].
+/// the process's stdin if passed. Read exactly: what follows on the channel is for
+/// [`join_cgroups`].
 fn read_spec(sock: &mut UnixStream) -> Result<(SpawnSpec, Option<OwnedFd>), SpawnFailure> {
     let bad = |e: std::io::Error| fail("read spawn spec", "", e);
-    let (mut buf, passed) = recv_with_fd(sock).map_err(bad)?;
-    let mut chunk = [0u8; 16 * 1024];
-    let mut need = 4;
-    loop {
-        if buf.len() >= 4 {
-            let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-            need = 4 + len;
-        }
-        if buf.len() >= need && buf.len() >= 4 {
-            break;
-        }
-        let n = sock.read(&mut chunk).map_err(bad)?;
-        if n == 0 {
-            return Err(fail(
-                "read spawn spec",
-                "",
-                "the daemon closed the channel early",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let rest = buf.split_off(need);
+    let mut len = [0u8; 4];
+    let (n, passed) = recv_with_fd(sock, &mut len).map_err(bad)?;
+    sock.read_exact(&mut len[n..]).map_err(bad)?;
+    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+    sock.read_exact(&mut body).map_err(bad)?;
     let spec: SpawnSpec =
-        serde_json::from_slice(&buf[4..]).map_err(|e| fail("decode spawn spec", "", e))?;
-    *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = rest;
+        serde_json::from_slice(&body).map_err(|e| fail("decode spawn spec", "", e))?;
     Ok((spec, passed))
 }
-
-/// What came on the channel after the spec, before [`join_cgroups`] reads the rest.
-static PENDING: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 
 /// Joins the unit's cgroup: every file of `cgroup_procs` (but the one of the cgroup this
 /// process was born in). With `cgroup_later`, first waits for the daemon to have made it
@@ -190,7 +152,7 @@ static PENDING: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 /// `0`: the writer itself (see `UnitCgroup::join_files` on why not the pid).
 pub(crate) fn join_cgroups(spec: &SpawnSpec, sock: std::os::fd::RawFd) -> Result<(), SpawnFailure> {
     if spec.cgroup_later {
-        let mut said = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut said = Vec::new();
         // SAFETY: `sock` is this process's channel, open for the whole call; ManuallyDrop
         // keeps it open afterwards.
         let ch = std::mem::ManuallyDrop::new(unsafe { UnixStream::from_raw_fd(sock) });
@@ -214,7 +176,7 @@ pub(crate) fn join_cgroups(spec: &SpawnSpec, sock: std::os::fd::RawFd) -> Result
             .born_into
             .as_ref()
             .is_some_and(|d| procs.starts_with(d));
-        if born_here && born_in_cgroup() {
+        if born_here && given().in_cgroup {
             continue;
         }
         std::fs::write(procs, "0")
@@ -223,34 +185,30 @@ pub(crate) fn join_cgroups(spec: &SpawnSpec, sock: std::os::fd::RawFd) -> Result
     Ok(())
 }
 
-/// The first read of the spec, which may carry a file descriptor (the process's stdin).
-fn recv_with_fd(sock: &UnixStream) -> std::io::Result<(Vec<u8>, Option<OwnedFd>)> {
+/// The first read of the spec into `buf`, which may carry a file descriptor (the
+/// process's stdin): how many bytes, and the descriptor.
+fn recv_with_fd(sock: &UnixStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<OwnedFd>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut buf = vec![0u8; 64 * 1024];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let (n, fd) = {
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(std::io::Error::from)?;
-        let mut fd = None;
-        for c in msg.cmsgs().map_err(std::io::Error::from)? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for raw in fds {
-                    // SAFETY: the kernel just installed this fd for us.
-                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                    fd.get_or_insert(owned);
-                }
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
+    let mut fd = None;
+    for c in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: the kernel just installed this fd for us.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                fd.get_or_insert(owned);
             }
         }
-        (msg.bytes, fd)
-    };
-    buf.truncate(n);
-    Ok((buf, fd))
+    }
+    Ok((msg.bytes, fd))
 }
 
 /// The last steps of every spawn: the user, the environment, the working directory, exec.

@@ -31,7 +31,7 @@ pub struct SpawnSpec {
     pub cgroup_procs: Vec<PathBuf>,
     /// The cgroup directory the helper is being started right inside (`CLONE_INTO_CGROUP`,
     /// launch_in), if any: a helper born there skips the files of `cgroup_procs` under it
-    /// (it learns at birth whether it was, see `helper::born_in_cgroup`).
+    /// (it learns at birth whether it was, see `helper::given`).
     #[serde(default)]
     pub born_into: Option<PathBuf>,
     /// The daemon is still making the unit cgroup's v1 hierarchies while the helper starts

@@ -37,7 +37,7 @@
 //! thread by its real id (`raise`, `abort`). The helper's own forks go through glibc's
 //! `fork`, which sets the id in each new child.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
@@ -97,6 +97,7 @@ static ZYGOTE: Mutex<Option<Zygote>> = Mutex::new(None);
 /// failure, spawns start helpers the classic way.
 pub fn start() -> io::Result<()> {
     let (ours, theirs) = UnixStream::pair()?;
+    ours.set_read_timeout(Some(ANSWER_TIMEOUT))?;
     let child = Command::new("/proc/self/exe")
         .arg(ZYGOTE_ARG)
         .arg(std::process::id().to_string())
@@ -213,39 +214,9 @@ fn ask(
         None,
     )?;
     *sent = true;
+    // The socket's read timeout (ANSWER_TIMEOUT, set at start) bounds the wait.
     let mut answer = [0u8; 4];
-    let mut got = 0;
-    while got < answer.len() {
-        let mut pfd = [nix::poll::PollFd::new(
-            std::os::fd::AsFd::as_fd(sock),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        let ms = u16::try_from(ANSWER_TIMEOUT.as_millis()).unwrap_or(u16::MAX);
-        match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms)) {
-            Ok(0) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-        // SAFETY: read into the rest of a local buffer.
-        let n = unsafe {
-            libc::read(
-                sock.as_raw_fd(),
-                answer[got..].as_mut_ptr().cast(),
-                answer.len() - got,
-            )
-        };
-        match n {
-            0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-            n if n > 0 => got += n as usize,
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
-    }
+    (&*sock).read_exact(&mut answer)?;
     Ok(i32::from_ne_bytes(answer))
 }
 

@@ -52,13 +52,11 @@ impl Owner {
                 // its channel (or why not) lets it join them.
                 match self.cgroups.finish(&unit) {
                     Ok(()) => l.go(),
-                    // Reported as the non-pipelined start reports it: "create cgroup: ...".
-                    Err(e) => l.refuse(&spawn::SpawnFailure {
-                        step: "create cgroup".into(),
-                        subject: String::new(),
-                        error: e.strip_prefix("create cgroup: ").unwrap_or(&e).to_string(),
-                        exit_code: 125,
-                    }),
+                    // Reported as a start that made it all first reports it ("STEP: ERROR").
+                    Err(e) => {
+                        let (step, error) = e.split_once(": ").unwrap_or(("create cgroup", &e));
+                        l.refuse(&spawn::helper::fail(step, "", error));
+                    }
                 }
             }
         }
