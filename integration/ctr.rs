@@ -183,6 +183,23 @@ impl Rig {
             .collect()
     }
 
+    /// What of unit `unit`'s layers is in its trash (`STATE/containers/UNIT/.trash`), by
+    /// the name it had (`upper`, `work`, `init`), not counting overlayfs's scratch
+    /// directory of a kept writable layer (`scratch`), which a start moves there. The trash
+    /// is emptied in the background: seen only if it was not emptied yet.
+    pub fn trashed_layers(&self, unit: &str) -> Vec<String> {
+        let trash = self.state.join("containers").join(unit).join(".trash");
+        fs::read_dir(&trash)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter_map(|n| n.split('-').next().map(str::to_string))
+                    .filter(|n| n != "scratch")
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The network namespace unit `unit`'s processes are in (`readlink /proc/self/ns/net`
     /// by `kennel exec`).
     pub fn net_ns(&self, unit: &str) -> String {

@@ -38,6 +38,8 @@ use super::rootfs::fail;
 
 /// The directories of one container under `STATE/containers/NAME`.
 pub struct Dirs {
+    /// `STATE/containers/NAME` itself, which holds the trash.
+    pub dir: PathBuf,
     pub upper: PathBuf,
     pub work: PathBuf,
     pub init: PathBuf,
@@ -47,6 +49,7 @@ pub struct Dirs {
 impl Dirs {
     pub fn new(dir: &Path) -> Dirs {
         Dirs {
+            dir: dir.to_path_buf(),
             upper: dir.join("upper"),
             work: dir.join("work"),
             init: dir.join("init"),
@@ -60,9 +63,13 @@ impl Dirs {
 /// the start's critical path.
 pub const TRASH: &str = ".trash";
 
-/// Moves `p` into `TRASH` (one rename: deleting a layer can take tens of milliseconds, most
-/// of it waiting for the disk); if that fails, deletes it here.
-fn discard(dir: &Path, p: &Path) -> Result<(), SpawnFailure> {
+/// The name (before `-PID-NANOS`) in the trash of overlayfs's scratch directory `work/work`
+/// of a kept writable layer ([`clear_workdir`]); the others are `upper`, `work`, `init`.
+pub const SCRATCH: &str = "scratch";
+
+/// Moves `p` into `TRASH` as `LABEL-PID-NANOS` (one rename: deleting a layer can take tens
+/// of milliseconds, most of it waiting for the disk); if that fails, deletes it here.
+fn discard(dir: &Path, p: &Path, label: &str) -> Result<(), SpawnFailure> {
     if fs::symlink_metadata(p).is_err() {
         return Ok(());
     }
@@ -70,8 +77,7 @@ fn discard(dir: &Path, p: &Path) -> Result<(), SpawnFailure> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |t| t.as_nanos());
-    let name = p.file_name().map_or("old".into(), |n| n.to_string_lossy());
-    let aside = trash.join(format!("{name}-{}-{nanos}", std::process::id()));
+    let aside = trash.join(format!("{label}-{}-{nanos}", std::process::id()));
     if fs::create_dir_all(&trash).is_ok() && fs::rename(p, &aside).is_ok() {
         return Ok(());
     }
@@ -89,7 +95,7 @@ pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
     let d = Dirs::new(&c.dir);
     let made = Made::here();
     let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| fail("create directory", p, e));
-    let reset = |p: &Path| discard(&c.dir, p);
+    let reset = |p: &Path, label| discard(&c.dir, p, label);
     if !c.read_only {
         // Kept from a run that left it empty only when the daemon knows that run's
         // processes are all gone: one of them could still write into `upper` through its
@@ -101,14 +107,14 @@ pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
         let keep = (c.persist && !volatile_left)
             || (!c.persist && c.previous_run_gone && keep_writable(&d, &made));
         if !keep {
-            reset(&d.upper)?;
-            reset(&d.work)?;
+            reset(&d.upper, "upper")?;
+            reset(&d.work, "work")?;
         }
         mkdir(&d.upper)?;
         mkdir(&d.work)?;
     }
     if !init_layer_holds(&d.init, &c.init_files, &made) {
-        reset(&d.init)?;
+        reset(&d.init, "init")?;
         for (path, content) in &c.init_files {
             let rel = path.strip_prefix("/").unwrap_or(path);
             let host = d.init.join(rel);
@@ -161,7 +167,7 @@ impl Made {
 }
 
 /// Keeps the writable layer the previous run left, made ready for the next mount: true if
-/// `upper` is blank ([`blank_upper`]) and `work` could be emptied ([`empty_workdir`]);
+/// `upper` is blank ([`blank_upper`]) and `work` could be emptied ([`clear_workdir`]);
 /// then `upper` is stripped of overlayfs's attributes and its times are set to now, and
 /// the container cannot tell it from a new directory (only its inode number and birth
 /// time differ, as they differ between any two new directories). False if anything is
@@ -170,7 +176,7 @@ fn keep_writable(d: &Dirs, made: &Made) -> bool {
     let Some(overlay_xattrs) = blank_upper(&d.upper, made) else {
         return false;
     };
-    if !empty_workdir(&d.work) {
+    if !clear_workdir(&d.dir, &d.work) {
         return false;
     }
     // overlayfs keeps its instance's uuid on the upper root (`trusted.overlay.uuid`, Linux
@@ -209,53 +215,30 @@ fn blank_upper(upper: &Path, made: &Made) -> Option<Vec<CString>> {
         .then_some(names)
 }
 
-/// What an overlay mount leaves in its work directory, top down: its own `work`
-/// directory and, after a `volatile` mount, `incompat/volatile/dirty` in it (an empty
-/// file).
-const WORK_LEFT: [&str; 4] = ["work", "incompat", "volatile", "dirty"];
-
-/// Empties overlayfs's work directory of what a mount leaves there ([`WORK_LEFT`]): the
-/// next mount would make its `work` anew anyway, but refuses to mount at all over
-/// `incompat/volatile` ("overlay with incompat feature 'volatile' cannot be mounted", so
-/// that a writable layer whose unsynced writes a crash may have lost is not used again).
-/// The kernel's docs allow removing it where the upper layer is known intact; here the
-/// upper layer is empty, which is a valid new layer whatever happened before. True if
-/// `work` is then empty; false, having stopped, if anything else is there (an `index`
-/// directory of `index=on`, the leftovers of an interrupted copy-up, a symlink).
-fn empty_workdir(work: &Path) -> bool {
+/// Clears overlayfs's work directory of what a mount leaves there: its own `work`
+/// directory, which after a `volatile` mount holds `incompat/volatile/dirty`. overlayfs
+/// refuses to mount at all over `incompat/volatile` ("overlay with incompat feature
+/// 'volatile' cannot be mounted", so that a writable layer whose unsynced writes a crash
+/// may have lost is not used again); the kernel's docs allow removing it where the upper
+/// layer is known intact, and here the upper layer is empty, which is a valid new layer
+/// whatever happened before. The rest of `work/work` is overlayfs's scratch space, which
+/// a mount empties anyway. It goes into the trash in one rename: deleting its directories
+/// frees their blocks, which on a file system mounted with `discard` is a synchronous
+/// discard each (0.6 ms of the start, measured on ext4). True if `work` is then empty;
+/// false if anything else is there (an `index` directory of `index=on`, a symlink).
+fn clear_workdir(dir: &Path, work: &Path) -> bool {
     if !fs::symlink_metadata(work).is_ok_and(|m| m.file_type().is_dir()) {
         return false;
     }
-    let mut found = Vec::new();
-    let mut p = work.to_path_buf();
-    for name in WORK_LEFT {
-        p.push(name);
-        match fs::symlink_metadata(&p) {
-            Err(e) if e.kind() == ErrorKind::NotFound => break,
-            Err(_) => return false,
-            Ok(m) => {
-                let expected = if name == "dirty" {
-                    m.file_type().is_file() && m.len() == 0
-                } else {
-                    m.file_type().is_dir()
-                };
-                if !expected {
-                    return false;
-                }
-                found.push(p.clone());
+    let scratch = work.join("work");
+    match fs::symlink_metadata(&scratch) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Ok(m) if m.file_type().is_dir() => {
+            if discard(dir, &scratch, SCRATCH).is_err() {
+                return false;
             }
         }
-    }
-    // Bottom up; a directory holding anything else fails its rmdir (ENOTEMPTY).
-    for (i, p) in found.iter().enumerate().rev() {
-        let removed = if WORK_LEFT[i] == "dirty" {
-            fs::remove_file(p)
-        } else {
-            fs::remove_dir(p)
-        };
-        if removed.is_err() {
-            return false;
-        }
+        _ => return false,
     }
     fs::read_dir(work).is_ok_and(|mut e| e.next().is_none())
 }
@@ -510,14 +493,44 @@ mod tests {
             .unwrap_or_default();
         assert!(left.is_empty(), "left in work: {left:?}");
         assert!(d.upper.is_dir());
+        // overlayfs's scratch directory was moved into the trash, not deleted here.
+        let trashed = trashed(&d);
+        assert_eq!(trashed.len(), 1, "{trashed:?}");
+        assert!(trashed[0].join("incompat/volatile/dirty").is_file());
         // Kept again: nothing to remove is fine too.
         assert!(keep_writable(&d, &made));
+    }
+
+    /// What is in the trash of the container directory `d`.
+    fn trashed(d: &Dirs) -> Vec<PathBuf> {
+        fs::read_dir(d.dir.join(TRASH))
+            .map(|e| e.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
+    /// overlayfs's scratch directory goes into the trash whatever it holds: a mount
+    /// would empty it anyway, and the upper layer (checked blank) is what the container
+    /// sees.
+    #[test]
+    fn whatever_overlayfs_left_in_its_scratch_directory_goes_to_the_trash() {
+        let dir = tempdir();
+        let d = left_by_a_run(dir.path());
+        let made = made_as(&d.upper);
+        fs::write(d.work.join("work/#12"), "half a copy-up")
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        fs::write(d.work.join("work/incompat/volatile/dirty"), "x")
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        assert!(keep_writable(&d, &made));
+        assert!(!d.work.join("work").exists());
+        let trashed = trashed(&d);
+        assert_eq!(trashed.len(), 1, "{trashed:?}");
+        assert!(trashed[0].join("#12").is_file());
     }
 
     #[test]
     fn a_writable_layer_is_not_kept_when_anything_is_unexpected() {
         type Spoil = fn(&Dirs);
-        let cases: [(&str, Spoil); 7] = [
+        let cases: [(&str, Spoil); 6] = [
             ("a file in upper", |d| {
                 let _ = fs::write(d.upper.join("marker"), "");
             }),
@@ -537,14 +550,12 @@ mod tests {
                     unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
                 assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
             }),
-            ("a leftover of a copy-up in work/work", |d| {
-                let _ = fs::write(d.work.join("work/#12"), "");
-            }),
             ("an index directory in work", |d| {
                 let _ = fs::create_dir(d.work.join("index"));
             }),
-            ("dirty is not empty", |d| {
-                let _ = fs::write(d.work.join("work/incompat/volatile/dirty"), "x");
+            ("work/work is a symlink", |d| {
+                let _ = fs::remove_dir_all(d.work.join("work"));
+                let _ = std::os::unix::fs::symlink(&d.upper, d.work.join("work"));
             }),
         ];
         for (what, spoil) in cases {
