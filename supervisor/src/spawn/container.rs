@@ -4,6 +4,10 @@
 //!
 //! With a user namespace, see [`super::userns`] for who creates and owns which namespace.
 //!
+//! With the tiny init and no user namespace, the init forks the service before it builds
+//! the rootfs: the service confines itself (seccomp, bounding set) meanwhile on another
+//! CPU, then waits until the rootfs is complete (`pivot_root` moves its root there too).
+//!
 //! Processes, for a unit with a pid namespace and `init = true`, when the zygote forked
 //! the helper right into a new pid namespace (`helper::given`):
 //!
@@ -22,10 +26,10 @@
 //! ```
 
 use std::convert::Infallible;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sched::CloneFlags;
-use nix::unistd::ForkResult;
+use nix::unistd::{ForkResult, Pid};
 
 use super::helper::{become_service, fail, reset_signals};
 use super::init;
@@ -122,6 +126,14 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
         None
     };
 
+    // With the tiny init and no user namespace, the service is forked now: it confines
+    // itself (seccomp, bounding set) on another CPU while this process builds the rootfs,
+    // and goes on when it is complete (`Early`).
+    let early = match (c.init, &signals, &user) {
+        (true, Some(_), None) => Some(fork_service_early(spec, pid_init)?),
+        _ => None,
+    };
+
     if c.namespaces.contains(&Namespace::Uts) {
         nix::unistd::sethostname(&c.hostname)
             .map_err(|e| fail("sethostname", c.hostname.clone(), e.desc()))?;
@@ -142,38 +154,114 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
 
     match (c.init, signals) {
         (true, Some(set)) => {
-            // SAFETY: as above; single-threaded.
-            match unsafe { nix::unistd::fork() } {
-                Err(e) => Err(fail("fork", "service", e.desc())),
-                Ok(ForkResult::Child) => {
-                    if pid_init {
-                        // Out of the init's process group, which the daemon signals as
-                        // the unit's: the init forwards each signal, once.
-                        nix::unistd::setsid().map_err(|e| fail("setsid", "service", e.desc()))?;
-                    }
-                    reset_signals();
-                    become_service(spec)
-                }
-                Ok(ForkResult::Parent { child }) => {
-                    close(report);
-                    // The init inside is as locked down as the service it watches.
-                    if let Some(sec) = &spec.security {
-                        let locked =
-                            super::security::before_user(&sec.settings, true, &sec.profile)
-                                .and_then(|()| super::security::after_user(&sec.settings, true));
-                        if let Err(e) = locked {
-                            eprintln!("kennel init: {e}");
-                        }
-                    }
-                    let code = init::supervise(child.as_raw(), child.as_raw(), &set);
-                    std::process::exit(code);
+            let child = match early {
+                Some(early) => early.go(),
+                None => fork_service(spec, pid_init)?,
+            };
+            close(report);
+            // The init inside is as locked down as the service it watches.
+            if let Some(sec) = &spec.security {
+                let locked = super::security::before_user(&sec.settings, true, &sec.profile, false)
+                    .and_then(|()| super::security::after_user(&sec.settings, true));
+                if let Err(e) = locked {
+                    eprintln!("kennel init: {e}");
                 }
             }
+            let code = init::supervise(child.as_raw(), child.as_raw(), &set);
+            std::process::exit(code);
         }
         _ => {
             reset_signals();
-            become_service(spec)
+            become_service(spec, false)
         }
+    }
+}
+
+/// In the service, forked by the init: out of the init's process group when the init is
+/// the daemon's child (which the daemon signals as the unit's: the init forwards each
+/// signal, once), and with the signals the init blocked back to their defaults.
+fn service_first_steps(pid_init: bool) -> Result<(), SpawnFailure> {
+    if pid_init {
+        nix::unistd::setsid().map_err(|e| fail("setsid", "service", e.desc()))?;
+    }
+    reset_signals();
+    Ok(())
+}
+
+/// Fork the service under the init, the rootfs complete. Returns (in the init) its pid.
+fn fork_service(spec: &SpawnSpec, pid_init: bool) -> Result<Pid, SpawnFailure> {
+    // SAFETY: the helper is single-threaded; the child only runs the helper's own code
+    // until it execs or exits.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(fail("fork", "service", e.desc())),
+        Ok(ForkResult::Parent { child }) => Ok(child),
+        Ok(ForkResult::Child) => {
+            service_first_steps(pid_init)?;
+            Err(failure_of(become_service(spec, false)))
+        }
+    }
+}
+
+/// A service forked before its rootfs was built (by the init, PID 1 of the container's pid
+/// namespace: if the init fails and exits, the kernel kills it), waiting to be let go.
+struct Early {
+    child: Pid,
+    go: OwnedFd,
+}
+
+impl Early {
+    /// The rootfs is complete: let the service go on. Returns its pid.
+    fn go(self) -> Pid {
+        // A service that failed meanwhile has closed its end (EPIPE: SIGPIPE is blocked in
+        // the init); it reported why itself, and the init reaps it.
+        let _ = nix::unistd::write(&self.go, &[1]);
+        self.child
+    }
+}
+
+/// Fork the service before the rootfs exists. The child leaves the init's process group,
+/// resets its signals, confines itself ([`super::security::confine`]: nothing in it needs
+/// the container's files), then waits for [`Early::go`] and becomes the service; if the
+/// init closes the pipe without a word (it failed, and reports why), it exits quietly.
+/// Its root and working directory are the mount namespace's root, which `pivot_root`
+/// moves to the container's.
+fn fork_service_early(spec: &SpawnSpec, pid_init: bool) -> Result<Early, SpawnFailure> {
+    let (wait, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| fail("pipe", "service", e.desc()))?;
+    // SAFETY: as in fork_service.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(fail("fork", "service", e.desc())),
+        Ok(ForkResult::Parent { child }) => {
+            drop(wait);
+            Ok(Early { child, go })
+        }
+        Ok(ForkResult::Child) => {
+            drop(go);
+            service_first_steps(pid_init)?;
+            nix::unistd::chdir("/").map_err(|e| fail("chdir", "/", e.desc()))?;
+            if let Some(sec) = &spec.security {
+                super::security::confine(&sec.settings, &sec.profile)?;
+            }
+            let mut byte = [0u8; 1];
+            loop {
+                match nix::unistd::read(wait.as_raw_fd(), &mut byte) {
+                    Ok(1) => break,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    // SAFETY: _exit ends this process at once; nothing of it is shared.
+                    _ => unsafe { libc::_exit(125) },
+                }
+            }
+            drop(wait);
+            Err(failure_of(become_service(spec, true)))
+        }
+    }
+}
+
+/// What a path that only returns on failure returned.
+fn failure_of(r: Result<Infallible, SpawnFailure>) -> SpawnFailure {
+    match r {
+        Err(e) => e,
+        Ok(never) => match never {},
     }
 }
 
@@ -255,11 +343,11 @@ pub fn join(
     }
     drop(opened);
     if !new_pid {
-        return become_service(spec);
+        return become_service(spec, false);
     }
     fork_into_pid_namespace(report, "exec")?;
     reset_signals();
-    become_service(spec)
+    become_service(spec, false)
 }
 
 /// After unshare or setns of a pid namespace: fork, so that the child is in it. This

@@ -127,7 +127,7 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
     match (&spec.container, &spec.join) {
         (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd()),
         (None, Some(j)) => super::container::join(&spec, j, sock.as_raw_fd()),
-        (None, None) => become_service(&spec),
+        (None, None) => become_service(&spec, false),
     }
 }
 
@@ -213,8 +213,12 @@ fn recv_with_fd(sock: &UnixStream, buf: &mut [u8]) -> std::io::Result<(usize, Op
 
 /// The last steps of every spawn: the user, the environment, the working directory, exec.
 /// In a container this runs after `pivot_root`, so the user is looked up in the
-/// container's `/etc/passwd` and the command in its PATH.
-pub(crate) fn become_service(spec: &SpawnSpec) -> Result<std::convert::Infallible, SpawnFailure> {
+/// container's `/etc/passwd` and the command in its PATH. `confined`: the seccomp filter and the bounding set are already in place
+/// ([`super::security::confine`]).
+pub(crate) fn become_service(
+    spec: &SpawnSpec,
+    confined: bool,
+) -> Result<std::convert::Infallible, SpawnFailure> {
     // In a container (or joined into one), the accounts are the container's files.
     let db = if spec.container.is_some() || spec.join.is_some() {
         Accounts::Files
@@ -258,7 +262,7 @@ pub(crate) fn become_service(spec: &SpawnSpec) -> Result<std::convert::Infallibl
         .uid
         .map_or_else(|| Uid::current().is_root(), |u| u.is_root());
     if let Some(sec) = &spec.security {
-        super::security::before_user(&sec.settings, root, &sec.profile)?;
+        super::security::before_user(&sec.settings, root, &sec.profile, confined)?;
     }
     drop_privileges(&who, db)?;
     if let Some(sec) = &spec.security {

@@ -15,12 +15,38 @@ use super::helper::fail;
 use super::seccomp_profile::Program;
 use super::spec::SpawnFailure;
 
-/// Before the user changes: limits, OOM score, seccomp (installed while still fully
-/// privileged, so it needs no no_new_privs; the filter lets the remaining steps through),
-/// the bounding set, and keep-caps for a non-root user with ambient capabilities.
-pub fn before_user(sec: &Security, root: bool, profile: &[Program]) -> Result<(), SpawnFailure> {
+/// Before the user changes: the descriptors sealed, limits, OOM score, then (unless
+/// `confined` already did: [`confine`]) the seccomp filter and the bounding set, and
+/// keep-caps for a non-root user with ambient capabilities.
+pub fn before_user(
+    sec: &Security,
+    root: bool,
+    profile: &[Program],
+    confined: bool,
+) -> Result<(), SpawnFailure> {
     seal_descriptors()?;
     resources(sec)?;
+    if !confined {
+        confine(sec, profile)?;
+    }
+    if !root && !sec.ambient.is_empty() {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
+            return Err(fail(
+                "keep capabilities",
+                "",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The seccomp filter (installed while still fully privileged, so it needs no
+/// no_new_privs; the filter lets the remaining steps through) and the bounding set. Needs
+/// nothing of the container's files: a service forked before its rootfs is built does
+/// this while it waits (container.rs).
+pub fn confine(sec: &Security, profile: &[Program]) -> Result<(), SpawnFailure> {
     let set = capability_set(sec)?;
     match &sec.seccomp {
         Seccomp::Unconfined => {}
@@ -40,16 +66,6 @@ pub fn before_user(sec: &Security, root: bool, profile: &[Program]) -> Result<()
         if !set.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap)
                 .map_err(|e| fail("drop capability", cap.to_string(), e))?;
-        }
-    }
-    if !root && !sec.ambient.is_empty() {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
-            return Err(fail(
-                "keep capabilities",
-                "",
-                std::io::Error::last_os_error(),
-            ));
         }
     }
     Ok(())
