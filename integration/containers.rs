@@ -192,16 +192,18 @@ fn a_unit_switched_to_persist_starts_with_a_new_layer_then_keeps_it() {
     );
 }
 
-/// A run that wrote nothing leaves its writable layer empty and its init layer as the
-/// next start writes it: the next start keeps both (the same inodes: nothing made anew,
-/// none of them moved into the trash), and the container still sees a new layer: `/` as a new
-/// directory is, and a new overlay instance (its fsid).
+/// A run that wrote nothing that stayed leaves its writable layer empty and its init layer
+/// as the next start writes it: the next start keeps both (the same inodes: nothing made
+/// anew, none of them moved into the trash) and mounts the overlay that run handed back
+/// (the same instance: its fsid), which shows nothing of that run (a file it made and
+/// removed) and `/` as a new directory is.
 #[test]
-fn a_run_that_wrote_nothing_leaves_layers_the_next_start_keeps() {
+fn a_run_that_wrote_nothing_leaves_layers_and_overlay_the_next_start_keeps() {
     let s = Rig::new();
     s.sh_oneshot(
         "once",
-        "echo root=$(stat -c %a /) fsid=$(stat -f -c %i /)",
+        "[ -e /made ] && seen=yes || seen=no; echo x > /made; rm /made; \
+         echo root=$(stat -c %a /) fsid=$(stat -f -c %i /) seen=$seen",
         "",
     );
     s.up();
@@ -222,12 +224,48 @@ fn a_run_that_wrote_nothing_leaves_layers_the_next_start_keeps() {
     assert_eq!(inodes(), first, "{kept:?}");
     assert_eq!(s.trashed_layers("once"), Vec::<String>::new());
     let fields: Vec<Vec<&str>> = lines.iter().map(|l| l.split(' ').collect()).collect();
-    assert_eq!(fields[0][0], "root=755", "{lines:?}");
-    assert_eq!(fields[1][0], "root=755", "{lines:?}");
-    assert_ne!(
-        fields[0][1], fields[1][1],
-        "the same overlay fsid: {lines:?}"
+    for f in &fields {
+        assert_eq!([f[0], f[2]], ["root=755", "seen=no"], "{lines:?}");
+    }
+    assert_eq!(fields[0][1], fields[1][1], "a new overlay: {lines:?}");
+}
+
+/// A read-only rootfs (no writable layer) is the overlay the previous run handed back too.
+#[test]
+fn a_read_only_rootfs_mounts_the_overlay_the_previous_run_handed_back() {
+    let s = Rig::new();
+    s.sh_oneshot(
+        "ro",
+        "echo fsid=$(stat -f -c %i /) $(touch /x 2>/dev/null && echo writable || echo read-only)",
+        "read_only = true\n",
     );
+    s.up();
+    s.wait_state("ro", "exited");
+    s.ok(&["start", "ro"]);
+    let lines = s.wait_stdout_prefix("ro", "fsid=", 2);
+    assert!(lines[0].ends_with(" read-only"), "{lines:?}");
+    assert_eq!(lines[0], lines[1], "a new overlay");
+}
+
+/// A run that left something in its writable layer: the next start mounts a new overlay on
+/// a new layer, even though the previous run handed its overlay back.
+#[test]
+fn a_run_that_left_a_file_gets_a_new_overlay_and_layer() {
+    let s = Rig::new();
+    s.sh_oneshot(
+        "once",
+        "[ -e /left ] && seen=yes || seen=no; touch /left; echo fsid=$(stat -f -c %i /) seen=$seen",
+        "",
+    );
+    s.up();
+    s.wait_state("once", "exited");
+    let upper = s.layer_inodes("once", &["upper"]);
+    s.ok(&["start", "once"]);
+    let lines = s.wait_stdout_prefix("once", "fsid=", 2);
+    let fields: Vec<Vec<&str>> = lines.iter().map(|l| l.split(' ').collect()).collect();
+    assert_eq!([fields[0][1], fields[1][1]], ["seen=no"; 2], "{lines:?}");
+    assert_ne!(fields[0][0], fields[1][0], "the same overlay: {lines:?}");
+    assert_ne!(s.layer_inodes("once", &["upper"]), upper, "the same upper");
 }
 
 /// A run that changed `/` itself (its mode, which is the writable layer's root directory's)

@@ -165,11 +165,11 @@ fn a_run_that_wrote_nothing_leaves_layers_the_next_start_keeps() {
     s.sh_oneshot("once", script, &userns());
     s.up();
     s.wait_state("once", "exited");
-    let inodes = || s.layer_inodes("once", &["upper", "init/etc/hostname"]);
+    let inodes = || s.layer_inodes("once", &["upper", "work", "init/etc/hostname"]);
     let first = inodes();
     s.ok(&["start", "once"]);
     let lines = s.wait_stdout_prefix("once", "root=", 2);
-    assert_eq!(inodes(), first, "upper, init/etc/hostname");
+    assert_eq!(inodes(), first, "upper, work, init/etc/hostname");
     assert_eq!(s.trashed_layers("once"), Vec::<String>::new());
     let fields: Vec<Vec<&str>> = lines.iter().map(|l| l.split(' ').collect()).collect();
     assert_eq!(

@@ -161,6 +161,7 @@ fn vm_boots_checks_and_powers_off() {
         "web-ns-ipc",
         "web-ns-cgroup",
         "web-overlay-root",
+        "web-service-root",
         "web-exec",
         "web-hostname",
         "web-memory-max",

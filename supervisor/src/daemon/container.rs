@@ -124,6 +124,10 @@ pub fn spec(
     record
         .write(&dir)
         .map_err(|e| format!("record the layers of {name}: {e}"))?;
+    // An overlay a run hands back is reused by the next start with an empty writable
+    // layer (not `persist`), or none (`read_only`); with a user namespace the layers are
+    // mounted idmapped in the helper's own mount namespace, and it is never offered.
+    let offer_overlay = user_ns.is_none() && (c.read_only || !c.persist);
     Ok(ContainerSpec {
         namespaces: c.namespaces.iter().copied().collect(),
         join_net,
@@ -144,6 +148,9 @@ pub fn spec(
         user_ns,
         // Known only once the unit's cgroup is made (owner/spawning.rs).
         previous_run_gone: false,
+        offer_overlay,
+        // Set with the descriptor, by the start that passes one (owner/spawning.rs).
+        overlay_passed: false,
     })
 }
 

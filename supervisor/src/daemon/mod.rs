@@ -10,6 +10,7 @@ mod probes;
 mod signals;
 mod trash;
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use kennel_core::Pid;
@@ -52,6 +53,9 @@ pub enum Input {
         unit: String,
         pid: Pid,
         failure: Option<SpawnFailure>,
+        /// The overlay the container's init handed back, with the key of what it is made
+        /// of (`spawn::rootfs::overlay_key`).
+        overlay: Option<(String, OwnedFd)>,
     },
     /// A readiness probe passed.
     Ready { unit: String, pid: Pid },

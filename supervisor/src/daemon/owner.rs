@@ -72,8 +72,13 @@ struct Owner {
     /// The mount namespace of each container unit's current run, by the run's pid, held
     /// open from its exec until its end: see [`Owner::hold_mounts`].
     mounts: HashMap<Pid, (String, OwnedFd)>,
-    /// Mount namespaces of runs that ended, to let go once the turn's replies are out.
+    /// Mount namespaces of runs that ended, and overlays no start will use, to let go once
+    /// the turn's replies are out.
     released: Vec<(String, OwnedFd)>,
+    /// Per container unit, the overlay its last run handed back (a detached clone of its
+    /// `/`), with the key of what it is made of: the next start mounts it instead of a new
+    /// one when it can (spawning.rs, `pass_overlay`).
+    overlays: HashMap<String, (String, OwnedFd)>,
     /// Per unit, how many mount namespaces of its ended runs are still being torn down.
     teardowns: HashMap<String, Arc<AtomicUsize>>,
     /// `kennel exec` sessions: helper pid -> unit (their exits go through `probe_pids`).
@@ -144,6 +149,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         sessions: HashMap::new(),
         launching: HashMap::new(),
         mounts: HashMap::new(),
+        overlays: HashMap::new(),
         released: Vec::new(),
         teardowns: HashMap::new(),
         cgroups,
@@ -196,6 +202,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     // Held mount namespaces go now, here: as a machine's init, the state file system is
     // unmounted next, which their overlays would keep busy.
     owner.mounts.clear();
+    owner.overlays.clear();
     owner.released.clear();
     spawn::zygote::stop();
     let code = owner.exit.unwrap_or(0);
@@ -321,8 +328,24 @@ impl Owner {
         let now = Instant::now();
         match input {
             Input::Signal(sig) => self.signal(sig),
-            Input::Launched { unit, pid, failure } => {
+            Input::Launched {
+                unit,
+                pid,
+                failure,
+                overlay,
+            } => {
                 let held = self.launching.remove(&pid).flatten();
+                if let Some((key, fd)) = overlay {
+                    // For the next start; one it replaces, or that came with a failure,
+                    // goes like an ended run's mounts.
+                    let replaced = match failure {
+                        None => self.overlays.insert(unit.clone(), (key, fd)),
+                        Some(_) => Some((key, fd)),
+                    };
+                    if let Some((_, old)) = replaced {
+                        self.released.push((unit.clone(), old));
+                    }
+                }
                 // The helper is past its rootfs: the layers it moved aside can go now.
                 if self
                     .sup
@@ -424,9 +447,21 @@ impl Owner {
         }
     }
 
-    /// Lets go of the mount namespaces of ended runs, on the blocking pool (the kernel
-    /// unmounts the tree in the closing thread).
+    /// Lets go of the mount namespaces of ended runs and of overlays no start will use,
+    /// on the blocking pool (the kernel unmounts the tree in the closing thread).
     fn tear_down_released(&mut self) {
+        // And the overlays of units that no longer exist (a reload removed them).
+        let gone: Vec<String> = self
+            .overlays
+            .keys()
+            .filter(|u| self.sup.units().get(u.as_str()).is_none())
+            .cloned()
+            .collect();
+        for unit in gone {
+            if let Some((_, fd)) = self.overlays.remove(&unit) {
+                self.released.push((unit, fd));
+            }
+        }
         for (unit, ns) in self.released.drain(..) {
             let running = self.teardowns.entry(unit).or_default().clone();
             running.fetch_add(1, Ordering::Relaxed);

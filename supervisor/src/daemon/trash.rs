@@ -1,6 +1,7 @@
 //! Emptying containers' trash (`STATE/containers/NAME/.trash`, where a start moves the
-//! previous run's writable and init layers when it cannot keep them: spawn/layers.rs
-//! `discard`) off the event loop, on the runtime's blocking pool, which daemon::up caps at
+//! previous run's writable and init layers when it cannot keep them, and overlayfs's
+//! scratch directory of a writable layer it keeps: spawn/layers.rs `discard`) off the
+//! event loop, on the runtime's blocking pool, which daemon::up caps at
 //! two threads (a burst of starts queues work there instead of starting a thread each) and
 //! does not wait for at shutdown: what is not deleted yet goes at the next start. The trash
 //! of a unit that no longer exists is swept once when the daemon starts.

@@ -5,8 +5,9 @@
 //! With a user namespace, see [`super::userns`] for who creates and owns which namespace.
 //!
 //! With the tiny init and no user namespace, the init forks the service before it builds
-//! the rootfs: the service confines itself (seccomp, bounding set) meanwhile on another
-//! CPU, then waits until the rootfs is complete (`pivot_root` moves its root there too).
+//! the rootfs: the service confines itself (kennel's default seccomp filter, the bounding
+//! set) meanwhile on another CPU, then waits until the rootfs is complete (`pivot_root`
+//! moves its root there too; after the chroot fallback it is replaced: `Early::cancel`).
 //!
 //! Processes, for a unit with a pid namespace and `init = true`, when the zygote forked
 //! the helper right into a new pid namespace (`helper::given`):
@@ -57,7 +58,13 @@ fn flags(ns: &[Namespace]) -> CloneFlags {
 }
 
 /// Run the container path; `report` is the helper's socket to the daemon (close-on-exec).
-pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infallible, SpawnFailure> {
+/// `held`: the overlay a previous run handed back (`ContainerSpec::overlay_passed`).
+pub fn run(
+    spec: &SpawnSpec,
+    c: &ContainerSpec,
+    report: RawFd,
+    held: Option<OwnedFd>,
+) -> Result<Infallible, SpawnFailure> {
     if let Some(path) = &c.join_net {
         let fd = std::fs::File::open(path)
             .map_err(|e| fail("open network namespace", path.display().to_string(), e))?;
@@ -69,7 +76,7 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
             )
         })?;
     }
-    let dirs = layers::prepare_dirs(c)?;
+    let mut dirs = layers::prepare_dirs(c, held)?;
     let mut flags = flags(&c.namespaces);
     // The zygote's spare network namespace (`lo` already up), when it gave one: joined
     // instead of created. Closed either way: the service must not inherit it.
@@ -146,7 +153,8 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
         // the container root's file-system ids, with which /proc/self is not writable).
         super::security::resources(&sec.settings)?;
     }
-    rootfs::build(c, &dirs, user.as_ref())?;
+    let overlay = dirs.overlay.take();
+    let pivoted = rootfs::build(c, &dirs, user.as_ref(), overlay)?;
     if let Some(u) = user {
         // The init and the service are the user namespace's root from here on.
         userns::enter(&u.user, signals.is_some())?;
@@ -155,9 +163,16 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
     match (c.init, signals) {
         (true, Some(set)) => {
             let child = match early {
-                Some(early) => early.go(),
+                // pivot_root moved the waiting service's root with the init's; a chroot
+                // moves the init's alone.
+                Some(early) if pivoted => early.go()?,
+                Some(early) => {
+                    early.cancel();
+                    fork_service(spec, pid_init)?
+                }
                 None => fork_service(spec, pid_init)?,
             };
+            offer_overlay(c, report);
             close(report);
             // The init inside is as locked down as the service it watches.
             if let Some(sec) = &spec.security {
@@ -171,10 +186,34 @@ pub fn run(spec: &SpawnSpec, c: &ContainerSpec, report: RawFd) -> Result<Infalli
             std::process::exit(code);
         }
         _ => {
+            offer_overlay(c, report);
             reset_signals();
             become_service(spec, false)
         }
     }
+}
+
+/// Hands the daemon a detached clone of the container's overlay (`/`, once built) over
+/// `report`, marked by one NUL byte (a failure report is JSON, which has none), when the
+/// spec asks for it (`ContainerSpec::offer_overlay`). Best effort: without it the next
+/// start mounts a new overlay.
+fn offer_overlay(c: &ContainerSpec, report: RawFd) {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    if !c.offer_overlay {
+        return;
+    }
+    let Some(clone) = rootfs::clone_root() else {
+        return;
+    };
+    let fds = [clone.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(&[0])];
+    let _ = sendmsg::<()>(
+        report,
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    );
 }
 
 /// In the service, forked by the init: out of the init's process group when the init is
@@ -210,21 +249,43 @@ struct Early {
 }
 
 impl Early {
-    /// The rootfs is complete: let the service go on. Returns its pid.
-    fn go(self) -> Pid {
+    /// The rootfs is complete and `pivot_root` moved the service's root and working
+    /// directory into it with the init's: let it go on, telling it which `/` it must now
+    /// have (device and inode, which it checks). Returns its pid.
+    fn go(self) -> Result<Pid, SpawnFailure> {
+        let root = root_id()?;
         // A service that failed meanwhile has closed its end (EPIPE: SIGPIPE is blocked in
-        // the init); it reported why itself, and the init reaps it.
-        let _ = nix::unistd::write(&self.go, &[1]);
-        self.child
+        // the init); it reports why itself, and the init reaps it.
+        let _ = nix::unistd::write(&self.go, &root);
+        Ok(self.child)
+    }
+
+    /// The rootfs was entered with `chroot` (pivot_root refused: an initramfs root), which
+    /// moved the init's root alone: the waiting service, still on the old root, is killed
+    /// and reaped.
+    fn cancel(self) {
+        let _ = nix::sys::signal::kill(self.child, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(self.child, None);
     }
 }
 
+/// This process's `/`: its device and inode number, little-endian.
+fn root_id() -> Result<[u8; 16], SpawnFailure> {
+    let st = nix::sys::stat::stat("/").map_err(|e| fail("stat", "/", e.desc()))?;
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&st.st_dev.to_le_bytes());
+    id[8..].copy_from_slice(&st.st_ino.to_le_bytes());
+    Ok(id)
+}
+
 /// Fork the service before the rootfs exists. The child leaves the init's process group,
-/// resets its signals, confines itself ([`super::security::confine`]: nothing in it needs
-/// the container's files), then waits for [`Early::go`] and becomes the service; if the
-/// init closes the pipe without a word (it failed, and reports why), it exits quietly.
-/// Its root and working directory are the mount namespace's root, which `pivot_root`
-/// moves to the container's.
+/// resets its signals and confines itself ([`super::security::confine_early`]: kennel's
+/// default seccomp filter and the bounding set, which need nothing of the container's
+/// files and let every later step through), then waits for [`Early::go`], checks that its
+/// `/` is the container's, and becomes the service. A step that failed before the wait
+/// is reported only once the init said go: if the init closes the pipe without a word, it
+/// failed and reports why, and the child exits quietly. Its root and working directory
+/// are the mount namespace's root, which `pivot_root` moves to the container's.
 fn fork_service_early(spec: &SpawnSpec, pid_init: bool) -> Result<Early, SpawnFailure> {
     let (wait, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| fail("pipe", "service", e.desc()))?;
@@ -237,22 +298,35 @@ fn fork_service_early(spec: &SpawnSpec, pid_init: bool) -> Result<Early, SpawnFa
         }
         Ok(ForkResult::Child) => {
             drop(go);
-            service_first_steps(pid_init)?;
-            nix::unistd::chdir("/").map_err(|e| fail("chdir", "/", e.desc()))?;
-            if let Some(sec) = &spec.security {
-                super::security::confine(&sec.settings, &sec.profile)?;
-            }
-            let mut byte = [0u8; 1];
-            loop {
-                match nix::unistd::read(wait.as_raw_fd(), &mut byte) {
-                    Ok(1) => break,
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    // SAFETY: _exit ends this process at once; nothing of it is shared.
-                    _ => unsafe { libc::_exit(125) },
+            let prepared = service_first_steps(pid_init)
+                .and_then(|()| nix::unistd::chdir("/").map_err(|e| fail("chdir", "/", e.desc())))
+                .and_then(|()| match &spec.security {
+                    Some(sec) => super::security::confine_early(&sec.settings),
+                    None => Ok(true),
+                });
+            let mut root = [0u8; 16];
+            let mut got = 0;
+            while got < root.len() {
+                match nix::unistd::read(wait.as_raw_fd(), &mut root[got..]) {
+                    Ok(0) => {
+                        // SAFETY: _exit ends this process at once; the init reports.
+                        unsafe { libc::_exit(125) }
+                    }
+                    Ok(n) => got += n,
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => return Err(fail("wait for the rootfs", "", e.desc())),
                 }
             }
             drop(wait);
-            Err(failure_of(become_service(spec, true)))
+            let confined = prepared?;
+            if root_id()? != root {
+                return Err(fail(
+                    "enter the rootfs",
+                    "/",
+                    "the service's root is not the container's",
+                ));
+            }
+            Err(failure_of(become_service(spec, confined)))
         }
     }
 }

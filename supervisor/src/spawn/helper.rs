@@ -107,8 +107,14 @@ pub(crate) fn fail(step: &str, subject: impl Into<String>, error: impl ToString)
 
 fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> {
     let (spec, passed) = read_spec(sock)?;
-    if let (true, Some(fd)) = (spec.stdin_passed, passed) {
-        nix::unistd::dup2(fd.as_raw_fd(), 0).map_err(|e| fail("set up stdin", "", e.desc()))?;
+    // What came with the spec: the process's stdin, or a container's overlay.
+    let mut held = None;
+    if let Some(fd) = passed {
+        if spec.stdin_passed {
+            nix::unistd::dup2(fd.as_raw_fd(), 0).map_err(|e| fail("set up stdin", "", e.desc()))?;
+        } else if spec.container.as_ref().is_some_and(|c| c.overlay_passed) {
+            held = Some(fd);
+        }
     }
     if spec.argv.is_empty() {
         return Err(fail("exec", "", "empty command"));
@@ -125,7 +131,7 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
         nix::unistd::setsid().map_err(|e| fail("setsid", "", e.desc()))?;
     }
     match (&spec.container, &spec.join) {
-        (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd()),
+        (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd(), held),
         (None, Some(j)) => super::container::join(&spec, j, sock.as_raw_fd()),
         (None, None) => become_service(&spec, false),
     }

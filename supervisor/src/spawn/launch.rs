@@ -8,8 +8,6 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use tokio::io::AsyncReadExt;
-
 use super::spec::{SpawnFailure, SpawnSpec};
 use super::zygote::{self, ForkError};
 
@@ -295,29 +293,84 @@ impl Launched {
         let _ = self.channel.shutdown(Shutdown::Write);
     }
 
-    /// Resolve once the helper exec'd (`Ok`) or reported the step that failed. Must be
+    /// Resolve once the helper exec'd (no failure) or reported the step that failed, with
+    /// the overlay the container's init handed back, if it did (`offer_overlay`). Must be
     /// called inside the tokio runtime.
-    pub async fn outcome(self) -> Result<(), SpawnFailure> {
+    pub async fn outcome(self) -> Outcome {
         let lost = |e: io::Error| SpawnFailure {
             step: "spawn".into(),
             subject: String::new(),
             error: format!("lost contact with the helper: {e}"),
             exit_code: 125,
         };
-        self.channel.set_nonblocking(true).map_err(lost)?;
-        let mut stream = tokio::net::UnixStream::from_std(self.channel).map_err(lost)?;
-        let mut buf = Vec::new();
-        stream.read_to_end(&mut buf).await.map_err(lost)?;
-        if buf.is_empty() {
-            return Ok(());
-        }
-        Err(
-            serde_json::from_slice::<SpawnFailure>(&buf).unwrap_or_else(|e| SpawnFailure {
-                step: "spawn".into(),
-                subject: String::new(),
-                error: format!("unreadable report from the helper: {e}"),
-                exit_code: 125,
-            }),
-        )
+        let mut overlay = None;
+        let read = async {
+            self.channel.set_nonblocking(true)?;
+            let stream = tokio::net::UnixStream::from_std(self.channel)?;
+            let mut said = Vec::new();
+            loop {
+                stream.readable().await?;
+                let mut buf = [0u8; 4096];
+                match stream.try_io(tokio::io::Interest::READABLE, || {
+                    recv_passing(stream.as_raw_fd(), &mut buf)
+                }) {
+                    Ok((0, _)) => return Ok(said),
+                    Ok((n, fd)) => {
+                        said.extend_from_slice(&buf[..n]);
+                        if fd.is_some() {
+                            overlay = fd;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let failure = match read.await {
+            Err(e) => Some(lost(e)),
+            Ok(mut said) => {
+                // The overlay's marker: one NUL byte, which no JSON report has.
+                said.retain(|b| *b != 0);
+                (!said.is_empty()).then(|| {
+                    serde_json::from_slice::<SpawnFailure>(&said).unwrap_or_else(|e| SpawnFailure {
+                        step: "spawn".into(),
+                        subject: String::new(),
+                        error: format!("unreadable report from the helper: {e}"),
+                        exit_code: 125,
+                    })
+                })
+            }
+        };
+        Outcome { failure, overlay }
     }
+}
+
+/// How a spawn went: [`Launched::outcome`].
+pub struct Outcome {
+    /// The step that failed; None once the helper exec'd.
+    pub failure: Option<SpawnFailure>,
+    /// A detached clone of the container's overlay, for the next start
+    /// (`ContainerSpec::offer_overlay`).
+    pub overlay: Option<OwnedFd>,
+}
+
+/// One read from the helper's channel: its bytes, and a descriptor that came with them.
+fn recv_passing(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::FromRawFd;
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(io::Error::from)?;
+    let mut passed = None;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: the kernel just installed this descriptor for us.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                passed.get_or_insert(owned);
+            }
+        }
+    }
+    Ok((msg.bytes, passed))
 }

@@ -19,11 +19,19 @@
 //!
 //! Anything else is moved into [`TRASH`] in one rename (the daemon deletes it off the
 //! start's critical path) and made anew.
+//!
+//! The overlay itself: the previous run's init hands the daemon a detached clone of its
+//! overlay mount, which comes back with the next start's spec when the daemon knows that
+//! run is gone and the overlay is made of what this start's would be
+//! (`rootfs::overlay_key`). It is mounted as it is when its layers are all kept
+//! (`reuse_writable`: an empty writable layer, or none; the init layer as this start
+//! writes it); else this start makes a new writable layer, as that overlay holds it.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs::{self, Metadata};
 use std::io::ErrorKind;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -44,6 +52,8 @@ pub struct Dirs {
     pub work: PathBuf,
     pub init: PathBuf,
     pub rootfs: PathBuf,
+    /// The overlay a previous run handed back, to mount as it is ([`prepare_dirs`]).
+    pub overlay: Option<OwnedFd>,
 }
 
 impl Dirs {
@@ -54,13 +64,15 @@ impl Dirs {
             work: dir.join("work"),
             init: dir.join("init"),
             rootfs: dir.join("rootfs"),
+            overlay: None,
         }
     }
 }
 
 /// Where [`prepare_dirs`] moves the previous run's writable and init layers, under the
-/// container's directory, when it cannot keep them; the daemon deletes what is there off
-/// the start's critical path.
+/// container's directory, when it cannot keep them (and overlayfs's scratch directory of
+/// a writable layer it keeps: [`clear_workdir`]); the daemon deletes what is there off the
+/// start's critical path.
 pub const TRASH: &str = ".trash";
 
 /// The name (before `-PID-NANOS`) in the trash of overlayfs's scratch directory `work/work`
@@ -68,7 +80,8 @@ pub const TRASH: &str = ".trash";
 pub const SCRATCH: &str = "scratch";
 
 /// Moves `p` into `TRASH` as `LABEL-PID-NANOS` (one rename: deleting a layer can take tens
-/// of milliseconds, most of it waiting for the disk); if that fails, deletes it here.
+/// of milliseconds, most of it waiting for the disk); if that fails, deletes it here. (The
+/// PID of a helper forked into its pid namespace is 1: the time makes the name unique.)
 fn discard(dir: &Path, p: &Path, label: &str) -> Result<(), SpawnFailure> {
     if fs::symlink_metadata(p).is_err() {
         return Ok(());
@@ -90,13 +103,27 @@ fn discard(dir: &Path, p: &Path, label: &str) -> Result<(), SpawnFailure> {
 
 /// On the host side: an empty writable layer (unless `persist`), the init layer with this
 /// start's files, and the mount point; each kept from the previous run where it already
-/// is what this start needs (see the module's doc).
-pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
-    let d = Dirs::new(&c.dir);
+/// is what this start needs (see the module's doc). `held`: the overlay the previous run
+/// handed back (`ContainerSpec::overlay_passed`), returned in `Dirs::overlay` when its
+/// layers are all kept, for [`super::rootfs::build`] to mount.
+pub fn prepare_dirs(c: &ContainerSpec, held: Option<OwnedFd>) -> Result<Dirs, SpawnFailure> {
+    let mut d = Dirs::new(&c.dir);
     let made = Made::here();
     let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| fail("create directory", p, e));
     let reset = |p: &Path, label| discard(&c.dir, p, label);
-    if !c.read_only {
+    let init_kept = init_layer_holds(&d.init, &c.init_files, &made);
+    if let Some(held) = held {
+        let writable_kept =
+            c.read_only || (!c.persist && c.previous_run_gone && reuse_writable(&d, &made));
+        if init_kept && writable_kept {
+            d.overlay = Some(held);
+        } else if !c.read_only {
+            // That overlay still holds the writable layer (overlayfs marks its upper and
+            // work directories in use): a new overlay gets a new one.
+            reset(&d.upper, "upper")?;
+            reset(&d.work, "work")?;
+        }
+    } else if !c.read_only {
         // Kept from a run that left it empty only when the daemon knows that run's
         // processes are all gone: one of them could still write into `upper` through its
         // overlay.
@@ -110,10 +137,12 @@ pub fn prepare_dirs(c: &ContainerSpec) -> Result<Dirs, SpawnFailure> {
             reset(&d.upper, "upper")?;
             reset(&d.work, "work")?;
         }
+    }
+    if !c.read_only {
         mkdir(&d.upper)?;
         mkdir(&d.work)?;
     }
-    if !init_layer_holds(&d.init, &c.init_files, &made) {
+    if !init_kept {
         reset(&d.init, "init")?;
         for (path, content) in &c.init_files {
             let rel = path.strip_prefix("/").unwrap_or(path);
@@ -197,6 +226,22 @@ fn keep_writable(d: &Dirs, made: &Made) -> bool {
         UtimensatFlags::NoFollowSymlink,
     )
     .is_ok()
+}
+
+/// Whether the writable layer under an overlay the previous run handed back can go on
+/// as it is: `upper` is blank ([`blank_upper`]; overlayfs's own attributes are that
+/// overlay's, which stays the same instance), and its times are set to now, so that `/`
+/// looks as new as in [`keep_writable`]. `work` is that overlay's and is left alone.
+fn reuse_writable(d: &Dirs, made: &Made) -> bool {
+    blank_upper(&d.upper, made).is_some()
+        && utimensat(
+            None,
+            &d.upper,
+            &TimeSpec::UTIME_NOW,
+            &TimeSpec::UTIME_NOW,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .is_ok()
 }
 
 /// If `upper` is an empty directory as this process makes them, whose only extended

@@ -7,7 +7,7 @@
 
 use std::ffi::{CStr, CString};
 use std::fs;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -39,7 +39,17 @@ fn errno(e: Errno) -> String {
 /// namespace, the layers and the container's directory are first mounted idmapped over
 /// themselves (in this mount namespace only), and the rest is built with the container
 /// root's file-system ids (see [`super::userns`]).
-pub fn build(c: &ContainerSpec, d: &Dirs, user: Option<&UserNs>) -> Result<(), SpawnFailure> {
+///
+/// `overlay`: the overlay a previous run handed back, to mount instead of a new one
+/// (layers.rs decided the layers allow it). Returns whether the rootfs was entered with
+/// `pivot_root`, which moves the root of every process of this mount namespace: false
+/// after the `chroot` fallback (an initramfs root), which moves this process's alone.
+pub fn build(
+    c: &ContainerSpec,
+    d: &Dirs,
+    user: Option<&UserNs>,
+    overlay: Option<OwnedFd>,
+) -> Result<bool, SpawnFailure> {
     let root = Path::new("/");
     mount(
         None::<&str>,
@@ -70,63 +80,10 @@ pub fn build(c: &ContainerSpec, d: &Dirs, user: Option<&UserNs>) -> Result<(), S
         tty_gid: u.tty_gid,
     });
 
-    // Overlay: lowerdir lists the top layer first; the init layer sits right under the
-    // writable layer, so its files win over the image's but never land in `upper`.
-    let mut lowers = vec![d.init.display().to_string()];
-    lowers.extend(c.layers.iter().rev().map(|l| l.display().to_string()));
-    let mut opts = format!("lowerdir={}", lowers.join(":"));
-    let mut flags = MsFlags::empty();
-    if c.read_only {
-        flags |= MsFlags::MS_RDONLY;
-    } else {
-        opts.push_str(&format!(
-            ",upperdir={},workdir={}",
-            d.upper.display(),
-            d.work.display()
-        ));
+    match overlay {
+        Some(held) => attach(held, &d.rootfs)?,
+        None => mount_overlay(c, d, user.is_some())?,
     }
-    // A writable layer thrown away at the next start needs no syncing: `volatile` spares
-    // the sync of the upper filesystem when the container's mount namespace goes away
-    // (kernels before 5.10 refuse the option: then mount without it).
-    let volatile = !c.read_only && !c.persist;
-    let with_volatile = format!("{opts},volatile");
-    let first = if volatile {
-        with_volatile.as_str()
-    } else {
-        opts.as_str()
-    };
-    mount(
-        Some("overlay"),
-        &d.rootfs,
-        Some("overlay"),
-        flags,
-        Some(first),
-    )
-    .or_else(|e| {
-        if volatile && e == Errno::EINVAL {
-            mount(
-                Some("overlay"),
-                &d.rootfs,
-                Some("overlay"),
-                flags,
-                Some(opts.as_str()),
-            )
-        } else {
-            Err(e)
-        }
-    })
-    .map_err(|e| {
-        let hint = if user.is_some() && e == Errno::EINVAL {
-            "; overlayfs takes idmapped layers since Linux 5.19: on older kernels remove \"user\" from container.namespaces"
-        } else {
-            ""
-        };
-        fail(
-            "mount overlay on",
-            &d.rootfs,
-            format!("{} ({opts}){hint}", errno(e)),
-        )
-    })?;
 
     let r = &d.rootfs;
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -165,8 +122,138 @@ pub fn build(c: &ContainerSpec, d: &Dirs, user: Option<&UserNs>) -> Result<(), S
     for v in &c.volumes {
         mount_volume(r, v, user, owner.as_ref())?;
     }
-    pivot(r)?;
-    mask_paths()
+    let pivoted = pivot(r)?;
+    mask_paths()?;
+    Ok(pivoted)
+}
+
+/// The overlay's options (without `volatile`), its mount flags, and whether it is mounted
+/// `volatile`.
+fn overlay_options(c: &ContainerSpec, d: &Dirs) -> (String, MsFlags, bool) {
+    // lowerdir lists the top layer first; the init layer sits right under the writable
+    // layer, so its files win over the image's but never land in `upper`.
+    let mut lowers = vec![d.init.display().to_string()];
+    lowers.extend(c.layers.iter().rev().map(|l| l.display().to_string()));
+    let mut opts = format!("lowerdir={}", lowers.join(":"));
+    let mut flags = MsFlags::empty();
+    if c.read_only {
+        flags |= MsFlags::MS_RDONLY;
+    } else {
+        opts.push_str(&format!(
+            ",upperdir={},workdir={}",
+            d.upper.display(),
+            d.work.display()
+        ));
+    }
+    // A writable layer thrown away at the next start needs no syncing: `volatile` spares
+    // the sync of the upper filesystem when the container's mount namespace goes away.
+    let volatile = !c.read_only && !c.persist;
+    (opts, flags, volatile)
+}
+
+/// What the overlay [`build`] mounts for `c` is made of: an overlay a run handed back is
+/// reused only by a start with the same key.
+pub fn overlay_key(c: &ContainerSpec) -> String {
+    let (opts, flags, volatile) = overlay_options(c, &Dirs::new(&c.dir));
+    format!(
+        "{opts};ro={};volatile={volatile}",
+        flags.contains(MsFlags::MS_RDONLY)
+    )
+}
+
+fn mount_overlay(c: &ContainerSpec, d: &Dirs, idmapped: bool) -> Result<(), SpawnFailure> {
+    let (opts, flags, volatile) = overlay_options(c, d);
+    // Kernels before 5.10 refuse `volatile`: then mount without it.
+    let with_volatile = format!("{opts},volatile");
+    let first = if volatile {
+        with_volatile.as_str()
+    } else {
+        opts.as_str()
+    };
+    mount(
+        Some("overlay"),
+        &d.rootfs,
+        Some("overlay"),
+        flags,
+        Some(first),
+    )
+    .or_else(|e| {
+        if volatile && e == Errno::EINVAL {
+            mount(
+                Some("overlay"),
+                &d.rootfs,
+                Some("overlay"),
+                flags,
+                Some(opts.as_str()),
+            )
+        } else {
+            Err(e)
+        }
+    })
+    .map_err(|e| {
+        let hint = if idmapped && e == Errno::EINVAL {
+            "; overlayfs takes idmapped layers since Linux 5.19: on older kernels remove \"user\" from container.namespaces"
+        } else {
+            ""
+        };
+        fail(
+            "mount overlay on",
+            &d.rootfs,
+            format!("{} ({opts}){hint}", errno(e)),
+        )
+    })
+}
+
+/// `move_mount(2)`: the source is the descriptor itself.
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+/// `open_tree(2)`: a detached copy of the mount, not the mount itself.
+const OPEN_TREE_CLONE: libc::c_uint = 0x1;
+
+/// Mounts `held` (a detached overlay mount a previous run handed back: [`clone_root`]) on
+/// `target`: the same overlay instance, its layers as that run left them (empty, as
+/// layers.rs checked). Linux 5.2.
+fn attach(held: OwnedFd, target: &Path) -> Result<(), SpawnFailure> {
+    let path = CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| fail("mount the kept overlay on", target, "path contains NUL"))?;
+    // SAFETY: move_mount with a descriptor we own, an empty C string (the descriptor is
+    // the source), and a NUL-terminated target path.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            held.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc != 0 {
+        return Err(fail(
+            "mount the kept overlay on",
+            target,
+            errno(Errno::last()),
+        ));
+    }
+    Ok(())
+}
+
+/// A detached copy of this mount namespace's root mount (the container's overlay, once
+/// [`build`] switched to it), to hand to the daemon for the next start: `open_tree(2)`
+/// with `OPEN_TREE_CLONE`, without the mounts under it. None where unsupported (before
+/// Linux 5.2) or refused.
+pub fn clone_root() -> Option<OwnedFd> {
+    // SAFETY: open_tree with a NUL-terminated path; the result is a new descriptor.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: open_tree just returned this descriptor; nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `rootfs + path`, refusing to walk through a symlink (which could point out of the
@@ -469,20 +556,23 @@ fn mount_volume(
 
 /// Make `r` the root: `pivot_root(".", ".")` and detach the old root; where pivot_root is
 /// refused (an initramfs root has no parent mount), move the mount and chroot instead.
-fn pivot(r: &Path) -> Result<(), SpawnFailure> {
+fn pivot(r: &Path) -> Result<bool, SpawnFailure> {
     nix::unistd::chdir(r).map_err(|e| fail("chdir", r, errno(e)))?;
-    match nix::unistd::pivot_root(".", ".") {
+    let pivoted = match nix::unistd::pivot_root(".", ".") {
         Ok(()) => {
             umount2(".", MntFlags::MNT_DETACH).map_err(|e| fail("detach old root", r, errno(e)))?;
+            true
         }
         Err(Errno::EINVAL) => {
             mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
                 .map_err(|e| fail("move rootfs to /", r, errno(e)))?;
             nix::unistd::chroot(".").map_err(|e| fail("chroot", r, errno(e)))?;
+            false
         }
         Err(e) => return Err(fail("pivot_root", r, errno(e))),
-    }
-    nix::unistd::chdir("/").map_err(|e| fail("chdir", Path::new("/"), errno(e)))
+    };
+    nix::unistd::chdir("/").map_err(|e| fail("chdir", Path::new("/"), errno(e)))?;
+    Ok(pivoted)
 }
 
 /// What runc masks (hidden behind /dev/null or an empty read-only tmpfs) and makes

@@ -1,6 +1,8 @@
 //! Locking a container's process down before exec: rlimits, OOM score, the seccomp filter,
 //! the capability sets and no_new_privs. Runs in the helper (or its child), after the
-//! rootfs is in place and before the exec.
+//! rootfs is in place and before the exec; a container's service forked before its
+//! rootfs is built installs kennel's default filter and the bounding set while it waits
+//! ([`confine_early`]).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -42,10 +44,20 @@ pub fn before_user(
     Ok(())
 }
 
+/// What of [`confine`] a service forked before its rootfs is built does while it waits
+/// (container.rs): all of it, with kennel's default filter (or none), which lets every
+/// later step through: true. A profile of the unit's own may refuse what kennel does
+/// before exec (reading the container's /etc/passwd, listing /proc/self/fd, setting
+/// limits), so it is left for [`before_user`], just before the user changes: false.
+pub fn confine_early(sec: &Security) -> Result<bool, SpawnFailure> {
+    match sec.seccomp {
+        Seccomp::Profile(_) => Ok(false),
+        Seccomp::Default | Seccomp::Unconfined => confine(sec, &[]).map(|()| true),
+    }
+}
+
 /// The seccomp filter (installed while still fully privileged, so it needs no
-/// no_new_privs; the filter lets the remaining steps through) and the bounding set. Needs
-/// nothing of the container's files: a service forked before its rootfs is built does
-/// this while it waits (container.rs).
+/// no_new_privs; the filter lets the remaining steps through) and the bounding set.
 pub fn confine(sec: &Security, profile: &[Program]) -> Result<(), SpawnFailure> {
     let set = capability_set(sec)?;
     match &sec.seccomp {

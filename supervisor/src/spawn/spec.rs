@@ -107,6 +107,15 @@ pub struct ContainerSpec {
     /// it, so it is made anew.
     #[serde(default)]
     pub previous_run_gone: bool,
+    /// Once the rootfs is built, hand the daemon a detached clone of the overlay mount
+    /// (the container's `/`), for the next start to reuse (spawn/layers.rs, "The overlay
+    /// itself"). Only where it can be reused: no user namespace, not `persist`.
+    #[serde(default)]
+    pub offer_overlay: bool,
+    /// The overlay a previous run handed back comes with this spec (the descriptor passed
+    /// with it): mounted instead of a new one when the layers it was made of are kept.
+    #[serde(default)]
+    pub overlay_passed: bool,
 }
 
 /// A device node: its path (under /dev), 'c' or 'b', numbers and mode bits.

@@ -237,7 +237,7 @@ impl Owner {
         info!(unit = %x.unit, pid = epid, "exec {:?}", x.argv);
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {
-            let failure = launched.outcome().await.err();
+            let failure = launched.outcome().await.failure;
             let status = exit_rx.await;
             let body = match failure {
                 Some(f) => ReplyBody::ExecExited {

@@ -8,7 +8,7 @@ impl Owner {
         let now = Instant::now();
         let name = unit.name.clone();
         self.release_mounts(&name);
-        let spec = match self.prepare_spawn(&unit) {
+        let mut spec = match self.prepare_spawn(&unit) {
             Ok(spec) => spec,
             Err(reason) => {
                 self.sup.handle(
@@ -38,13 +38,14 @@ impl Owner {
             }
         };
         let ((out_r, out_w), (err_r, err_w)) = pipes;
+        let (held, key) = self.pass_overlay(&name, &mut spec);
         // The unit's own start: its cgroup was just made (prepare_spawn), so the helper can
         // be started right inside it.
         let launched = match self.cgroups.start_target(&name) {
             Some((dir, cgroup)) => {
-                spawn::launch::launch_in(&spec, None, out_w, err_w, (&dir, &cgroup), true)
+                spawn::launch::launch_in(&spec, held, out_w, err_w, (&dir, &cgroup), true)
             }
-            None => spawn::launch(&spec, None, out_w, err_w),
+            None => spawn::launch(&spec, held, out_w, err_w),
         };
         if let Ok(l) = &launched {
             if spec.cgroup_later {
@@ -68,11 +69,12 @@ impl Owner {
                 let unit_name = name.clone();
                 self.launching.insert(pid, None);
                 tokio::spawn(async move {
-                    let failure = launched.outcome().await.err();
+                    let outcome = launched.outcome().await;
                     let _ = tx.send(Input::Launched {
                         unit: unit_name,
                         pid,
-                        failure,
+                        failure: outcome.failure,
+                        overlay: key.zip(outcome.overlay),
                     });
                 });
                 // The core hears `Spawned` once the helper reached exec (Input::Launched):
@@ -92,6 +94,39 @@ impl Owner {
                     now,
                 );
             }
+        }
+    }
+
+    /// The overlay the previous run of `unit` handed back, to pass to this start's helper
+    /// (setting `overlay_passed`) when it is made of what this start's would be (its key)
+    /// and that run is known to be gone. Otherwise it is let go, and then the writable
+    /// layer it holds is not kept either (`previous_run_gone` false): overlayfs marks it in
+    /// use. Returns it, and the key of this start's overlay if the helper will hand one
+    /// back (`offer_overlay`).
+    fn pass_overlay(
+        &mut self,
+        unit: &str,
+        spec: &mut SpawnSpec,
+    ) -> (Option<OwnedFd>, Option<String>) {
+        let held = self.overlays.remove(unit);
+        let Some(c) = spec.container.as_mut() else {
+            if let Some((_, fd)) = held {
+                self.released.push((unit.to_string(), fd));
+            }
+            return (None, None);
+        };
+        let key = c.offer_overlay.then(|| spawn::rootfs::overlay_key(c));
+        match held {
+            Some((k, fd)) if c.previous_run_gone && key.as_deref() == Some(k.as_str()) => {
+                c.overlay_passed = true;
+                (Some(fd), key)
+            }
+            Some((_, fd)) => {
+                self.released.push((unit.to_string(), fd));
+                c.previous_run_gone = false;
+                (None, key)
+            }
+            None => (None, key),
         }
     }
 

@@ -83,6 +83,18 @@ if [ "$mode" = full ]; then
     if [ "$root" = overlay ]; then ok web-overlay-root; else
       fail web-overlay-root "the container's / is '$root'"
     fi
+    # The service (the last of the processes under the unit's pid) has the container's
+    # root: here, on an initramfs root, kennel enters the rootfs with chroot, which moves
+    # the init's root alone (not pivot_root, which moves every process's).
+    svc=$child
+    while next=$(awk '{ print $1 }' "/proc/$svc/task/$svc/children" 2>/dev/null) && [ -n "$next" ]; do
+      svc=$next
+    done
+    sr=$(stat -L -c %d:%i "/proc/$svc/root/" 2>&1)
+    cr=$(kennel exec web stat -c %d:%i / 2>&1)
+    if [ -n "$sr" ] && [ "$sr" = "$cr" ]; then ok web-service-root; else
+      fail web-service-root "service $svc: root $sr; the container's / $cr"
+    fi
     # The same, from inside, through kennel exec.
     if kennel exec web cat /proc/mounts 2>&1 | grep -q '^overlay / overlay'; then ok web-exec; else
       fail web-exec "kennel exec web cat /proc/mounts: $(kennel exec web cat /proc/mounts 2>&1 | head -n 3 | tr '\n' ' ')"
