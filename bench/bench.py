@@ -328,11 +328,11 @@ class Bench:
             subprocess.run(["mount", "--bind", empty, ctl], check=True)
             self.mounts.append(ctl)
 
-    def container_toml(self, command, oneshot, defaults):
+    def container_toml(self, command, oneshot, defaults, layers=None):
         t = "[service]\ncommand = " + json.dumps(command) + "\n"
         if oneshot:
             t += 'type = "oneshot"\n\n[restart]\npolicy = "no"\n'
-        t += "\n[container]\n" + f"rootfs = {json.dumps([self.bb1, self.bb2])}\n"
+        t += "\n[container]\n" + f"rootfs = {json.dumps(layers or [self.bb1, self.bb2])}\n"
         t += 'namespaces = ["pid", "mount", "uts", "ipc", "net"]\n'
         if not defaults:
             # What the OCI bundle does: no init process, no seccomp filter.
@@ -340,14 +340,16 @@ class Bench:
         t += '\n[resources]\nmemory_max = "64M"\n'
         return t
 
-    def bundle(self, name, args):
+    def bundle(self, name, args, layers=None):
         """An OCI bundle (crun's default spec: namespaces pid, network, ipc, uts, mount) on an
-        overlay of the same two layers, mounted here; a 64M memory limit."""
+        overlay of the same two layers (`layers`, bottom first), mounted here; a 64M memory
+        limit."""
+        bottom, top = layers or (self.bb1, self.bb2)
         d = os.path.join(self.work, "bundles", name)
         for sub in ("rootfs", "upper", "work"):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                        f"lowerdir={self.bb2}:{self.bb1},upperdir={d}/upper,workdir={d}/work",
+                        f"lowerdir={top}:{bottom},upperdir={d}/upper,workdir={d}/work",
                         f"{d}/rootfs"], check=True)
         self.mounts.append(f"{d}/rootfs")
         subprocess.run(["crun", "spec", "--bundle", d], check=True)
@@ -372,17 +374,31 @@ class Bench:
     # --- 1. container start ---
     def start(self):
         log(f"container start: {self.n_start} interleaved rounds")
+        # The two layers imported into kennel's store (`kennel layer import`: digest layers
+        # with a name), as an image's layers are; every tool runs on those directories. The
+        # third unit names the plain directories instead.
+        state = os.path.join(self.work, "k-start", "state")
+        no_units = os.path.join(self.work, "no-units")
+        os.makedirs(no_units, exist_ok=True)
+        store = []
+        for name, d in (("bb1", self.bb1), ("bb2", self.bb2)):
+            subprocess.run([self.kennel, "layer", "import", "--name", name, "--state-dir", state,
+                            "--units", no_units, d], check=True, stdout=DEVNULL)
+            store.append(os.path.realpath(os.path.join(state, "layers", name)))
         k = Kennel(self, "start", {
-            "ctr": self.container_toml(["/bin/true"], True, True),
-            "bare": self.container_toml(["/bin/true"], True, False),
+            "ctr": self.container_toml(["/bin/true"], True, True, ["bb1", "bb2"]),
+            "bare": self.container_toml(["/bin/true"], True, False, ["bb1", "bb2"]),
+            "plain": self.container_toml(["/bin/true"], True, True),
         })
         try:
             wait_until("the oneshots' first runs",
                        lambda: all(u["state"] != "starting" for u in k.status()))
-            bc, br = self.bundle("crun-true", ["/bin/true"]), self.bundle("runc-true", ["/bin/true"])
+            bc = self.bundle("crun-true", ["/bin/true"], store)
+            br = self.bundle("runc-true", ["/bin/true"], store)
             tools = {
                 "kennel": k.cmd("start", "ctr"),
                 "kennel (init=false, seccomp=unconfined)": k.cmd("start", "bare"),
+                "kennel (plain directory layers)": k.cmd("start", "plain"),
                 "crun run": self.oci("crun", "run", "--bundle", bc, "bench-true"),
                 "runc run": self.oci("runc", "run", "--bundle", br, "bench-true"),
                 "unshare (floor)": ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc",
@@ -942,12 +958,17 @@ def report(r, out_dir, command):
                  "overlay rootfs of two busybox layers; `/bin/true`. kennel: `kennel start NAME` of a "
                  "oneshot unit (returns once it exited successfully), through the control socket of a "
                  "running `kennel up`; `kennel` is the unit as one would write it (kennel's init in the "
-                 "container, its default seccomp filter), the second row is the same unit with "
-                 "`init = false` and `seccomp = \"unconfined\"`, which is what the OCI bundle does. "
+                 "container, its default seccomp filter) on the two layers imported into kennel's "
+                 "store (`kennel layer import`, as an image's layers are), the second row is the same "
+                 "unit with `init = false` and `seccomp = \"unconfined\"`, which is what the OCI "
+                 "bundle does, the third the first on the same layers named as plain directories. "
                  "crun and runc: `run` of an OCI bundle (`crun spec` with the same namespaces, memory "
-                 "limit and cgroup) on an overlay of the same layers mounted beforehand (so their "
-                 "times do not include the overlay mount; kennel's do: it mounts a fresh one, with "
-                 "a fresh writable and init layer, at each start). Floor: `unshare --pid --fork --mount "
+                 "limit and cgroup) on an overlay of the store's two layer directories mounted "
+                 "beforehand, once (their times do not include an overlay mount). kennel mounts the "
+                 "overlay in the container's own mount namespace: on store layers, where the previous "
+                 "run left its writable layer empty, the overlay that run handed back (no mount of "
+                 "overlayfs); on plain directories, which may change between runs, a new one at each "
+                 "start ([containers.md](containers.md)). Floor: `unshare --pid --fork --mount "
                  "--uts --ipc --net /bin/true` (no cgroup, no rootfs).")
         L.append("")
         L.append(table_times(st, "kennel"))

@@ -1,12 +1,14 @@
 //! Containers: the service's own namespaces and hostname, the overlay root filesystem
 //! (read-only layers, whiteouts, the init layer, the writable layer and `persist`, both
-//! kept from a run that left them as the next start needs them),
+//! kept from a run that left them as the next start needs them, and on store layers the
+//! overlay itself),
 //! volumes, the network, masked paths, and failures that name their step.
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::process::Command;
 
-use crate::ctr::{opaque, whiteout, Rig};
+use crate::ctr::{busybox_layer, opaque, whiteout, Rig};
 use crate::harness::{ns_pids, KENNEL};
 
 /// Keep a container's service running once its script is done.
@@ -192,18 +194,17 @@ fn a_unit_switched_to_persist_starts_with_a_new_layer_then_keeps_it() {
     );
 }
 
-/// A run that wrote nothing that stayed leaves its writable layer empty and its init layer
-/// as the next start writes it: the next start keeps both (the same inodes: nothing made
-/// anew, none of them moved into the trash) and mounts the overlay that run handed back
-/// (the same instance: its fsid), which shows nothing of that run (a file it made and
-/// removed) and `/` as a new directory is.
+/// A run that wrote nothing leaves its writable layer empty and its init layer as the
+/// next start writes it: the next start keeps both (the same inodes: nothing made anew,
+/// none of them moved into the trash), and on plain directory layers (which may change
+/// between runs) mounts a new overlay on them (a new instance: its fsid), in which `/` is
+/// as a new directory is.
 #[test]
-fn a_run_that_wrote_nothing_leaves_layers_and_overlay_the_next_start_keeps() {
+fn a_run_that_wrote_nothing_leaves_layers_the_next_start_keeps() {
     let s = Rig::new();
     s.sh_oneshot(
         "once",
-        "[ -e /made ] && seen=yes || seen=no; echo x > /made; rm /made; \
-         echo root=$(stat -c %a /) fsid=$(stat -f -c %i /) seen=$seen",
+        "echo root=$(stat -c %a /) fsid=$(stat -f -c %i /)",
         "",
     );
     s.up();
@@ -224,36 +225,77 @@ fn a_run_that_wrote_nothing_leaves_layers_and_overlay_the_next_start_keeps() {
     assert_eq!(inodes(), first, "{kept:?}");
     assert_eq!(s.trashed_layers("once"), Vec::<String>::new());
     let fields: Vec<Vec<&str>> = lines.iter().map(|l| l.split(' ').collect()).collect();
-    for f in &fields {
-        assert_eq!([f[0], f[2]], ["root=755", "seen=no"], "{lines:?}");
-    }
-    assert_eq!(fields[0][1], fields[1][1], "a new overlay: {lines:?}");
+    assert_eq!([fields[0][0], fields[1][0]], ["root=755"; 2], "{lines:?}");
+    assert_ne!(fields[0][1], fields[1][1], "the same overlay: {lines:?}");
 }
 
-/// A read-only rootfs (no writable layer) is the overlay the previous run handed back too.
+/// On layers of kennel's store (digest layers, never changed in place), a run that left
+/// its writable layer empty also leaves its overlay: the next start mounts that one (the
+/// same instance: its fsid, which a new overlay on a kept layer would not have, as the
+/// uuid it is made from is removed then) on the same layers, and `/` there looks new (its
+/// times were reset: the run before had set them to 2000).
 #[test]
-fn a_read_only_rootfs_mounts_the_overlay_the_previous_run_handed_back() {
+fn on_store_layers_a_run_that_wrote_nothing_leaves_its_overlay_to_the_next_start() {
     let s = Rig::new();
-    s.sh_oneshot(
+    s.import_layer("bb", busybox_layer());
+    s.sh_oneshot_on(
+        "once",
+        "bb",
+        "echo fsid=$(stat -f -c %i /) root=$(stat -c %a /) age=$(( $(date +%s) - $(stat -c %Y /) )); \
+         touch -t 200001010000 /",
+        "",
+    );
+    s.up();
+    s.wait_state("once", "exited");
+    let upper = s.layer_inodes("once", &["upper", "work"]);
+    s.ok(&["start", "once"]);
+    let lines = s.wait_stdout_prefix("once", "fsid=", 2);
+    assert_eq!(s.layer_inodes("once", &["upper", "work"]), upper);
+    let fields: Vec<Vec<&str>> = lines.iter().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(fields[0][0], fields[1][0], "a new overlay: {lines:?}");
+    for f in &fields {
+        assert_eq!(f[1], "root=755", "{lines:?}");
+        let age: i64 = f[2]
+            .strip_prefix("age=")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(i64::MAX);
+        assert!(age < 60, "/ is {age} s old: {lines:?}");
+    }
+}
+
+/// A read-only rootfs (no writable layer) on store layers starts again on the overlay the
+/// previous run handed back, read-only. (Which instance it is cannot be seen from inside:
+/// an overlay without a writable layer has no fsid, and a new one may get the device
+/// number the previous one let go.)
+#[test]
+fn a_read_only_rootfs_starts_again_read_only_on_the_overlay_handed_back() {
+    let s = Rig::new();
+    s.import_layer("bb", busybox_layer());
+    s.sh_oneshot_on(
         "ro",
-        "echo fsid=$(stat -f -c %i /) $(touch /x 2>/dev/null && echo writable || echo read-only)",
+        "bb",
+        "echo root=$(touch /x 2>/dev/null && echo writable || echo read-only) bin=$(ls /bin | wc -l)",
         "read_only = true\n",
     );
     s.up();
     s.wait_state("ro", "exited");
-    s.ok(&["start", "ro"]);
-    let lines = s.wait_stdout_prefix("ro", "fsid=", 2);
-    assert!(lines[0].ends_with(" read-only"), "{lines:?}");
-    assert_eq!(lines[0], lines[1], "a new overlay");
+    for _ in 0..2 {
+        s.ok(&["start", "ro"]);
+    }
+    let lines = s.wait_stdout_prefix("ro", "root=", 3);
+    assert!(lines[0].starts_with("root=read-only bin="), "{lines:?}");
+    assert!(lines.iter().all(|l| *l == lines[0]), "{lines:?}");
 }
 
-/// A run that left something in its writable layer: the next start mounts a new overlay on
-/// a new layer, even though the previous run handed its overlay back.
+/// A run that left a file in its writable layer: the next start mounts a new overlay on a
+/// new writable layer, though the run handed its overlay back.
 #[test]
 fn a_run_that_left_a_file_gets_a_new_overlay_and_layer() {
     let s = Rig::new();
-    s.sh_oneshot(
+    s.import_layer("bb", busybox_layer());
+    s.sh_oneshot_on(
         "once",
+        "bb",
         "[ -e /left ] && seen=yes || seen=no; touch /left; echo fsid=$(stat -f -c %i /) seen=$seen",
         "",
     );
@@ -266,6 +308,67 @@ fn a_run_that_left_a_file_gets_a_new_overlay_and_layer() {
     assert_eq!([fields[0][1], fields[1][1]], ["seen=no"; 2], "{lines:?}");
     assert_ne!(fields[0][0], fields[1][0], "the same overlay: {lines:?}");
     assert_ne!(s.layer_inodes("once", &["upper"]), upper, "the same upper");
+}
+
+/// A layer name pointed at another layer between two runs (`kennel layer import` again
+/// under the same name): the next start is on the new layer, not through the overlay of
+/// the old one.
+#[test]
+fn a_layer_name_imported_again_is_seen_at_the_next_start() {
+    let s = Rig::new();
+    s.import_layer("bb", busybox_layer());
+    s.sh_oneshot_on(
+        "once",
+        "bb",
+        "echo version=$(cat /version 2>/dev/null || echo none)",
+        "",
+    );
+    s.up();
+    s.wait_state("once", "exited");
+    let v2 = s.path("bb-v2");
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(busybox_layer())
+        .arg(&v2)
+        .output()
+        .expect("cp -a");
+    assert!(out.status.success(), "cp -a: {out:?}");
+    fs::write(v2.join("version"), "2\n").expect("write version");
+    s.import_layer("bb", &v2);
+    s.ok(&["start", "once"]);
+    assert_eq!(
+        s.wait_stdout_prefix("once", "version=", 2),
+        ["version=none", "version=2"]
+    );
+}
+
+/// A plain directory layer changed between two runs (a file replaced, one added): the
+/// next start sees it as it is now.
+#[test]
+fn a_plain_directory_layer_changed_between_runs_is_seen_as_it_is_now() {
+    let s = Rig::new();
+    let site = s.path("site");
+    fs::create_dir_all(&site).expect("mkdir site");
+    fs::write(site.join("page"), "1\n").expect("write page");
+    s.unit(
+        "once",
+        &format!(
+            "[service]\ncommand = [\"/bin/sh\", \"-c\", \"echo page=$(cat /page) new=$(cat /new 2>/dev/null || echo none)\"]\n\
+             type = \"oneshot\"\n[container]\nrootfs = [\"busybox\", \"{}\"]\n",
+            site.display()
+        ),
+    );
+    s.up();
+    s.wait_state("once", "exited");
+    let tmp = site.join("page.tmp");
+    fs::write(&tmp, "2\n").expect("write page.tmp");
+    fs::rename(&tmp, site.join("page")).expect("rename page");
+    fs::write(site.join("new"), "yes\n").expect("write new");
+    s.ok(&["start", "once"]);
+    assert_eq!(
+        s.wait_stdout_prefix("once", "page=", 2),
+        ["page=1 new=none", "page=2 new=yes"]
+    );
 }
 
 /// A run that changed `/` itself (its mode, which is the writable layer's root directory's)

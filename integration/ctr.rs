@@ -208,14 +208,41 @@ impl Rig {
 
     /// A oneshot container unit running `/bin/sh -c SCRIPT`, with more `[container]` keys.
     pub fn sh_oneshot(&self, name: &str, script: &str, container: &str) -> &Self {
+        self.sh_oneshot_on(name, "busybox", script, container)
+    }
+
+    /// [`Rig::sh_oneshot`] on the layer `layer` (a name in STATE/layers, or a path).
+    pub fn sh_oneshot_on(&self, name: &str, layer: &str, script: &str, container: &str) -> &Self {
         self.s.unit(
             name,
             &format!(
-                "[service]\ncommand = {}\ntype = \"oneshot\"\n[container]\nrootfs = [\"busybox\"]\n{container}",
-                toml_list(&["/bin/sh", "-c", script])
+                "[service]\ncommand = {}\ntype = \"oneshot\"\n[container]\nrootfs = {}\n{container}",
+                toml_list(&["/bin/sh", "-c", script]),
+                toml_list(&[layer])
             ),
         );
         self
+    }
+
+    /// Imports the directory `dir` into the sandbox's store as layer `name` (`kennel layer
+    /// import`: a digest layer `STATE/layers/sha256-*`, and `name` a symlink to it, as an
+    /// image's layers are kept).
+    pub fn import_layer(&self, name: &str, dir: &Path) {
+        let (state, units) = (
+            self.state.display().to_string(),
+            self.units.display().to_string(),
+        );
+        self.ok(&[
+            "layer",
+            "import",
+            &dir.display().to_string(),
+            "--name",
+            name,
+            "--state-dir",
+            &state,
+            "--units",
+            &units,
+        ]);
     }
 
     /// `kennel exec ARGS`.

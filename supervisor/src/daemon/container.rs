@@ -125,9 +125,12 @@ pub fn spec(
         .write(&dir)
         .map_err(|e| format!("record the layers of {name}: {e}"))?;
     // An overlay a run hands back is reused by the next start with an empty writable
-    // layer (not `persist`), or none (`read_only`); with a user namespace the layers are
-    // mounted idmapped in the helper's own mount namespace, and it is never offered.
-    let offer_overlay = user_ns.is_none() && (c.read_only || !c.persist);
+    // layer (not `persist`), or none (`read_only`), on layers that are never changed in
+    // place (the store's digest layers: through a kept overlay, a directory changed since
+    // would be seen half as it was); with a user namespace the layers are mounted
+    // idmapped in the helper's own mount namespace, and it is never offered.
+    let offer_overlay =
+        user_ns.is_none() && (c.read_only || !c.persist) && content_addressed(state_dir, &layers);
     Ok(ContainerSpec {
         namespaces: c.namespaces.iter().copied().collect(),
         join_net,
@@ -151,6 +154,22 @@ pub fn spec(
         offer_overlay,
         // Set with the descriptor, by the start that passes one (owner/spawning.rs).
         overlay_passed: false,
+    })
+}
+
+/// Whether every one of `layers` is one of the store's digest layers
+/// (`STATE/layers/sha256-<hex>`, named by the digest of their content; a name is a symlink
+/// to one), which nothing changes in place.
+fn content_addressed(state_dir: &Path, layers: &[PathBuf]) -> bool {
+    let Ok(store) = state_dir.join("layers").canonicalize() else {
+        return false;
+    };
+    layers.iter().all(|l| {
+        l.canonicalize().is_ok_and(|p| {
+            p.parent() == Some(store.as_path())
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("sha256-"))
+        })
     })
 }
 

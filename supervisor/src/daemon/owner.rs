@@ -185,7 +185,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             () = sleep => owner.sup.handle_timeout(Instant::now()),
         }
         owner.drain();
-        if owner.cgroups.has_doomed() || !owner.released.is_empty() {
+        if owner.cgroups.has_doomed() || !owner.released.is_empty() || !owner.overlays.is_empty() {
             // Let the connection tasks write the replies this turn produced first.
             tokio::task::yield_now().await;
             owner.cgroups.remove_doomed();
@@ -438,8 +438,8 @@ impl Owner {
     /// the reply to `kennel start` of a oneshot. Held here, the namespace outlives the
     /// processes; it is let go once the turn's replies are written (`released`), or before
     /// the unit's next start at the latest ([`Owner::release_mounts`]), so the writable
-    /// layer is free again by then. Best effort: a helper already gone leaves nothing to
-    /// hold.
+    /// layer is free again by then (unless the overlay itself is kept for the next start:
+    /// [`Owner::overlays`]). Best effort: a helper already gone leaves nothing to hold.
     fn hold_mounts(&mut self, unit: &str, pid: Pid) {
         if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/mnt")) {
             self.mounts
@@ -474,8 +474,9 @@ impl Owner {
 
     /// Before a new start of `unit`: lets go of its earlier runs' mount namespaces still
     /// held. Whether one is still being torn down (its overlay may still hold the writable
-    /// layer: the new run must then make a new one rather than reuse it; never waited for
-    /// here, a hung unmount must not hold the daemon) is [`Owner::teardown_pending`].
+    /// layer: the new run must then make a new one rather than keep it, unless it mounts
+    /// the kept overlay itself; never waited for here, a hung unmount must not hold the
+    /// daemon) is [`Owner::teardown_pending`].
     pub(super) fn release_mounts(&mut self, unit: &str) {
         self.mounts.retain(|_, (u, _)| u != unit);
         self.released.retain(|(u, _)| u != unit);

@@ -155,6 +155,8 @@ pub fn run(
     }
     let overlay = dirs.overlay.take();
     let pivoted = rootfs::build(c, &dirs, user.as_ref(), overlay)?;
+    // Before any of the service's code runs (it shares this mount namespace).
+    offer_overlay(c, report);
     if let Some(u) = user {
         // The init and the service are the user namespace's root from here on.
         userns::enter(&u.user, signals.is_some())?;
@@ -172,7 +174,7 @@ pub fn run(
                 }
                 None => fork_service(spec, pid_init)?,
             };
-            offer_overlay(c, report);
+            drop(dirs.declined.take());
             close(report);
             // The init inside is as locked down as the service it watches.
             if let Some(sec) = &spec.security {
@@ -186,7 +188,7 @@ pub fn run(
             std::process::exit(code);
         }
         _ => {
-            offer_overlay(c, report);
+            drop(dirs.declined.take());
             reset_signals();
             become_service(spec, false)
         }

@@ -354,16 +354,21 @@ pub struct Outcome {
     pub overlay: Option<OwnedFd>,
 }
 
-/// One read from the helper's channel: its bytes, and a descriptor that came with them.
+/// One read from the helper's channel: its bytes, and a descriptor that came with them
+/// (the first; any other is closed). The descriptor is best effort: ancillary data the
+/// kernel truncated (the daemon out of descriptors) is dropped, never an error.
 fn recv_passing(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     use std::os::fd::FromRawFd;
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
         .map_err(io::Error::from)?;
     let mut passed = None;
-    for c in msg.cmsgs().map_err(io::Error::from)? {
+    let Ok(cmsgs) = msg.cmsgs() else {
+        return Ok((msg.bytes, None));
+    };
+    for c in cmsgs {
         if let ControlMessageOwned::ScmRights(fds) = c {
             for raw in fds {
                 // SAFETY: the kernel just installed this descriptor for us.

@@ -54,6 +54,8 @@ pub struct Dirs {
     pub rootfs: PathBuf,
     /// The overlay a previous run handed back, to mount as it is ([`prepare_dirs`]).
     pub overlay: Option<OwnedFd>,
+    /// One it handed back that this start does not mount, to close once the service runs.
+    pub declined: Option<OwnedFd>,
 }
 
 impl Dirs {
@@ -65,6 +67,7 @@ impl Dirs {
             init: dir.join("init"),
             rootfs: dir.join("rootfs"),
             overlay: None,
+            declined: None,
         }
     }
 }
@@ -112,12 +115,20 @@ pub fn prepare_dirs(c: &ContainerSpec, held: Option<OwnedFd>) -> Result<Dirs, Sp
     let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| fail("create directory", p, e));
     let reset = |p: &Path, label| discard(&c.dir, p, label);
     let init_kept = init_layer_holds(&d.init, &c.init_files, &made);
+    // An overlay the daemon meant to pass but that did not come still holds the writable
+    // layer: as if that run were not known to be gone.
+    let previous_run_gone = c.previous_run_gone && !(c.overlay_passed && held.is_none());
     if let Some(held) = held {
         let writable_kept =
-            c.read_only || (!c.persist && c.previous_run_gone && reuse_writable(&d, &made));
-        if init_kept && writable_kept {
+            c.read_only || (!c.persist && previous_run_gone && reuse_writable(&d, &made));
+        if init_kept && writable_kept && sound_overlay(&held) {
             d.overlay = Some(held);
-        } else if !c.read_only {
+        } else {
+            // Closed later, off the start's path: the last reference to a detached mount
+            // unmounts it, waiting for an RCU grace period.
+            d.declined = Some(held);
+        }
+        if d.overlay.is_none() && !c.read_only {
             // That overlay still holds the writable layer (overlayfs marks its upper and
             // work directories in use): a new overlay gets a new one.
             reset(&d.upper, "upper")?;
@@ -132,7 +143,7 @@ pub fn prepare_dirs(c: &ContainerSpec, held: Option<OwnedFd>) -> Result<Dirs, Sp
         // a unit switched to `persist = true` starts a new one.
         let volatile_left = d.work.join("work/incompat/volatile").exists();
         let keep = (c.persist && !volatile_left)
-            || (!c.persist && c.previous_run_gone && keep_writable(&d, &made));
+            || (!c.persist && previous_run_gone && keep_writable(&d, &made));
         if !keep {
             reset(&d.upper, "upper")?;
             reset(&d.work, "work")?;
@@ -242,6 +253,35 @@ fn reuse_writable(d: &Dirs, made: &Made) -> bool {
             UtimensatFlags::NoFollowSymlink,
         )
         .is_ok()
+}
+
+/// Whether `held` (a detached mount the daemon passed) is an overlay whose upper file
+/// system has not failed a write since it was mounted: a `volatile` overlay then fails
+/// every later sync for good (overlayfs.rst), which a new instance would not.
+fn sound_overlay(held: &OwnedFd) -> bool {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
+    // SAFETY: openat on a descriptor we own with a NUL-terminated path.
+    let fd = unsafe {
+        libc::openat(
+            held.as_raw_fd(),
+            c".".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: openat just returned this descriptor; nothing else owns it.
+    let root = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: fstatfs writes into a zeroed, correctly sized buffer.
+    let kind = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        (libc::fstatfs(root.as_raw_fd(), &mut st) == 0).then_some(st.f_type)
+    };
+    // SAFETY: syncfs on a descriptor we own (no I/O for a volatile overlay: it reports the
+    // error state).
+    kind == Some(OVERLAYFS_SUPER_MAGIC) && unsafe { libc::syncfs(root.as_raw_fd()) } == 0
 }
 
 /// If `upper` is an empty directory as this process makes them, whose only extended

@@ -151,14 +151,24 @@ fn overlay_options(c: &ContainerSpec, d: &Dirs) -> (String, MsFlags, bool) {
     (opts, flags, volatile)
 }
 
-/// What the overlay [`build`] mounts for `c` is made of: an overlay a run handed back is
-/// reused only by a start with the same key.
+/// What the overlay [`build`] mounts for `c` is made of: its options, and each layer's
+/// real path, device and inode (a name re-pointed to another layer, or a layer deleted and
+/// made again, changes it). An overlay a run handed back is reused only by a start with the
+/// same key.
 pub fn overlay_key(c: &ContainerSpec) -> String {
+    use std::os::unix::fs::MetadataExt;
     let (opts, flags, volatile) = overlay_options(c, &Dirs::new(&c.dir));
-    format!(
+    let mut key = format!(
         "{opts};ro={};volatile={volatile}",
         flags.contains(MsFlags::MS_RDONLY)
-    )
+    );
+    for l in &c.layers {
+        match (fs::canonicalize(l), fs::metadata(l)) {
+            (Ok(p), Ok(m)) => key.push_str(&format!(";{}={}:{}", p.display(), m.dev(), m.ino())),
+            _ => key.push_str(";?"),
+        }
+    }
+    key
 }
 
 fn mount_overlay(c: &ContainerSpec, d: &Dirs, idmapped: bool) -> Result<(), SpawnFailure> {

@@ -99,10 +99,10 @@ impl Owner {
 
     /// The overlay the previous run of `unit` handed back, to pass to this start's helper
     /// (setting `overlay_passed`) when it is made of what this start's would be (its key)
-    /// and that run is known to be gone. Otherwise it is let go, and then the writable
-    /// layer it holds is not kept either (`previous_run_gone` false): overlayfs marks it in
-    /// use. Returns it, and the key of this start's overlay if the helper will hand one
-    /// back (`offer_overlay`).
+    /// and that run's processes are known to be gone. Otherwise it is let go, and then the
+    /// writable layer it holds is not kept either (`previous_run_gone` false): overlayfs
+    /// marks it in use. Returns it, and the key of this start's overlay if the helper will
+    /// hand one back (`offer_overlay`).
     fn pass_overlay(
         &mut self,
         unit: &str,
@@ -116,8 +116,12 @@ impl Owner {
             return (None, None);
         };
         let key = c.offer_overlay.then(|| spawn::rootfs::overlay_key(c));
+        // The previous run's processes are all gone (its cgroup is): a mount namespace of it
+        // still being torn down does not matter here, as the kept overlay outlives it.
+        let gone = self.cgroups.previous_run_gone(unit);
         match held {
-            Some((k, fd)) if c.previous_run_gone && key.as_deref() == Some(k.as_str()) => {
+            Some((k, fd)) if gone && key.as_deref() == Some(k.as_str()) => {
+                c.previous_run_gone = true;
                 c.overlay_passed = true;
                 (Some(fd), key)
             }
