@@ -195,8 +195,17 @@ fn attach_program(dir: &Path, prog: &[[u8; 8]]) -> Result<(), CgroupError> {
     attr[4..8].copy_from_slice(&(prog.len() as u32).to_le_bytes());
     attr[8..16].copy_from_slice(&(code.as_ptr() as u64).to_le_bytes());
     attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_le_bytes());
-    let fd = bpf(5, &mut attr).map_err(err)?; // BPF_PROG_LOAD
-                                              // SAFETY: bpf(2) returned a new descriptor that nothing else owns.
+    // BPF_PROG_LOAD. The verifier gives up with EAGAIN when a signal is pending for the
+    // caller (the daemon gets a SIGCHLD at any time); it is delivered on the way out, and
+    // the load tried again, as libbpf does.
+    let mut attempts = 5;
+    let fd = loop {
+        match bpf(5, &mut attr) {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && attempts > 1 => attempts -= 1,
+            other => break other.map_err(err)?,
+        }
+    };
+    // SAFETY: bpf(2) returned a new descriptor that nothing else owns.
     let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     let cg = std::fs::File::open(dir).map_err(err)?;
     let mut attr = [0u8; 128];

@@ -228,10 +228,14 @@ fn keep_writable(d: &Dirs, made: &Made) -> bool {
     {
         return false;
     }
-    // `/`'s times in the container are upper's: now, as a new directory's.
+    times_now(&d.upper)
+}
+
+/// Sets `upper`'s times to now, as a new directory's: they are `/`'s in the container.
+fn times_now(upper: &Path) -> bool {
     utimensat(
         None,
-        &d.upper,
+        upper,
         &TimeSpec::UTIME_NOW,
         &TimeSpec::UTIME_NOW,
         UtimensatFlags::NoFollowSymlink,
@@ -244,15 +248,7 @@ fn keep_writable(d: &Dirs, made: &Made) -> bool {
 /// overlay's, which stays the same instance), and its times are set to now, so that `/`
 /// looks as new as in [`keep_writable`]. `work` is that overlay's and is left alone.
 fn reuse_writable(d: &Dirs, made: &Made) -> bool {
-    blank_upper(&d.upper, made).is_some()
-        && utimensat(
-            None,
-            &d.upper,
-            &TimeSpec::UTIME_NOW,
-            &TimeSpec::UTIME_NOW,
-            UtimensatFlags::NoFollowSymlink,
-        )
-        .is_ok()
+    blank_upper(&d.upper, made).is_some() && times_now(&d.upper)
 }
 
 /// Whether `held` (a detached mount the daemon passed) is an overlay whose upper file
