@@ -185,7 +185,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             () = sleep => owner.sup.handle_timeout(Instant::now()),
         }
         owner.drain();
-        if owner.cgroups.has_doomed() || !owner.released.is_empty() || !owner.overlays.is_empty() {
+        if owner.cgroups.has_doomed() || !owner.released.is_empty() {
             // Let the connection tasks write the replies this turn produced first.
             tokio::task::yield_now().await;
             owner.cgroups.remove_doomed();
@@ -428,7 +428,8 @@ impl Owner {
         if let Some((unit, true)) = self.cgroups.exited(pid) {
             self.sup.handle(Event::OomKilled { unit, pid }, now);
         }
-        self.sup.handle(Event::Exited { pid, status }, now)
+        self.sup.handle(Event::Exited { pid, status }, now);
+        self.sweep_overlays();
     }
 
     /// Holds the mount namespace of container unit `unit`'s run `pid` (its helper, past
@@ -447,10 +448,10 @@ impl Owner {
         }
     }
 
-    /// Lets go of the mount namespaces of ended runs and of overlays no start will use,
-    /// on the blocking pool (the kernel unmounts the tree in the closing thread).
-    fn tear_down_released(&mut self) {
-        // And the overlays of units that no longer exist (a reload removed them).
+    /// The overlays of units that no longer exist go with the mounts of ended runs. A
+    /// reload removes a stopped unit at once and a running one once it has ended: called
+    /// after a command and after an exit, the moments a unit can go.
+    pub(super) fn sweep_overlays(&mut self) {
         let gone: Vec<String> = self
             .overlays
             .keys()
@@ -462,6 +463,11 @@ impl Owner {
                 self.released.push((unit, fd));
             }
         }
+    }
+
+    /// Lets go of the mount namespaces of ended runs and of overlays no start will use,
+    /// on the blocking pool (the kernel unmounts the tree in the closing thread).
+    fn tear_down_released(&mut self) {
         for (unit, ns) in self.released.drain(..) {
             let running = self.teardowns.entry(unit).or_default().clone();
             running.fetch_add(1, Ordering::Relaxed);

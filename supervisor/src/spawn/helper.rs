@@ -143,7 +143,8 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
 fn read_spec(sock: &mut UnixStream) -> Result<(SpawnSpec, Option<OwnedFd>), SpawnFailure> {
     let bad = |e: std::io::Error| fail("read spawn spec", "", e);
     let mut len = [0u8; 4];
-    let (n, passed) = recv_with_fd(sock, &mut len).map_err(bad)?;
+    let (n, passed) = recv_with_fd(sock.as_raw_fd(), &mut len).map_err(bad)?;
+    let passed = passed.map_err(bad)?;
     sock.read_exact(&mut len[n..]).map_err(bad)?;
     let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
     sock.read_exact(&mut body).map_err(bad)?;
@@ -191,29 +192,33 @@ pub(crate) fn join_cgroups(spec: &SpawnSpec, sock: std::os::fd::RawFd) -> Result
     Ok(())
 }
 
-/// The first read of the spec into `buf`, which may carry a file descriptor (the
-/// process's stdin): how many bytes, and the descriptor.
-fn recv_with_fd(sock: &UnixStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<OwnedFd>)> {
+/// One read from a spawn channel into `buf`, which may carry a file descriptor (the
+/// helper's first read: the process's stdin or a container's overlay; the daemon's, from a
+/// container's init: its overlay): how many bytes, and the first descriptor (close-on-exec;
+/// any other is closed), or why the descriptors were lost (the kernel truncated them, the
+/// receiver being out of descriptors).
+pub(crate) fn recv_with_fd(
+    sock: std::os::fd::RawFd,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, std::io::Result<Option<OwnedFd>>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
     let mut iov = [std::io::IoSliceMut::new(buf)];
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(std::io::Error::from)?;
-    let mut fd = None;
-    for c in msg.cmsgs().map_err(std::io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for raw in fds {
-                // SAFETY: the kernel just installed this fd for us.
-                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                fd.get_or_insert(owned);
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(std::io::Error::from)?;
+    let fd = msg.cmsgs().map_err(std::io::Error::from).map(|cmsgs| {
+        let mut fd = None;
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: the kernel just installed this fd for us.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
             }
         }
-    }
+        fd
+    });
     Ok((msg.bytes, fd))
 }
 

@@ -311,8 +311,11 @@ impl Launched {
             loop {
                 stream.readable().await?;
                 let mut buf = [0u8; 4096];
+                // The overlay is best effort: descriptors the kernel truncated (the daemon
+                // out of them) are dropped, never the start's failure.
                 match stream.try_io(tokio::io::Interest::READABLE, || {
-                    recv_passing(stream.as_raw_fd(), &mut buf)
+                    super::helper::recv_with_fd(stream.as_raw_fd(), &mut buf)
+                        .map(|(n, fd)| (n, fd.ok().flatten()))
                 }) {
                     Ok((0, _)) => return Ok(said),
                     Ok((n, fd)) => {
@@ -352,30 +355,4 @@ pub struct Outcome {
     /// A detached clone of the container's overlay, for the next start
     /// (`ContainerSpec::offer_overlay`).
     pub overlay: Option<OwnedFd>,
-}
-
-/// One read from the helper's channel: its bytes, and a descriptor that came with them
-/// (the first; any other is closed). The descriptor is best effort: ancillary data the
-/// kernel truncated (the daemon out of descriptors) is dropped, never an error.
-fn recv_passing(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::FromRawFd;
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-    let mut iov = [io::IoSliceMut::new(buf)];
-    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(io::Error::from)?;
-    let mut passed = None;
-    let Ok(cmsgs) = msg.cmsgs() else {
-        return Ok((msg.bytes, None));
-    };
-    for c in cmsgs {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for raw in fds {
-                // SAFETY: the kernel just installed this descriptor for us.
-                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                passed.get_or_insert(owned);
-            }
-        }
-    }
-    Ok((msg.bytes, passed))
 }

@@ -135,6 +135,7 @@ impl Owner {
             },
         );
         self.sup.handle(Event::Command { id, command, wait }, now);
+        self.sweep_overlays();
     }
 
     /// `freeze` (`Some(delay of the automatic thaw)`) or `thaw` (`None`) the cgroup of a
