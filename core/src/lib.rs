@@ -10,7 +10,8 @@
 //! Files: [`api`] (the vocabulary), `supervisor` (dispatch and settling), `lifecycle`
 //! (the state × input table), `unit` (per-unit record), `backoff` (delays and start
 //! limit), `graph` (dependency questions), `commands` (client commands and waiters),
-//! `shutdown`, `fmt` (texts), `out` (the action queue).
+//! `shutdown`, `fmt` (texts), `out` (the action queue); [`start`] decides how a unit's
+//! process (a container's above all) is started: the start plan.
 
 pub mod api;
 mod backoff;
@@ -20,6 +21,7 @@ mod graph;
 mod lifecycle;
 mod out;
 mod shutdown;
+pub mod start;
 mod supervisor;
 mod unit;
 
