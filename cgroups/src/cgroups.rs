@@ -247,6 +247,12 @@ impl Cgroups {
         Ok(unit)
     }
 
+    /// Whether a unit's cgroup has a unified (v2) directory: pure v2, or a v1 host's
+    /// unified tree (hybrid).
+    pub fn has_unified(&self) -> bool {
+        self.trees.iter().any(|t| t.hierarchy == Hierarchy::Unified)
+    }
+
     /// Whether [`Part::Rest`] has anything to make (v1 hierarchies).
     pub fn has_rest(&self) -> bool {
         self.version == Version::V1 && self.trees.iter().any(|t| t.hierarchy != Hierarchy::Unified)

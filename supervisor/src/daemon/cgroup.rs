@@ -6,9 +6,19 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kennel_cgroups::{Cgroups, Part, Stats, UnitCgroup};
+use kennel_core::start::CgroupLayout;
 use kennel_core::Pid;
 use kennel_units::Unit;
 use tracing::{info, warn};
+
+/// Why the v1 part of a unit's cgroup could not be made ([`UnitCgroups::finish`]): the step
+/// and the error, which a helper waiting for it reports as its own failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {error}")]
+pub struct FinishError {
+    pub step: &'static str,
+    pub error: String,
+}
 
 /// A unit's cgroup while it has a process, with the OOM count seen at its start.
 struct Live {
@@ -86,7 +96,7 @@ impl UnitCgroups {
     /// v2 applies, where the helper can be started at once. Returns the files its helper
     /// must join, the v1 hierarchies' included, which [`UnitCgroups::finish`] makes (with
     /// their limits), before the helper starts or while it does
-    /// (`SpawnSpec::cgroup_later`); whether there are any is [`UnitCgroups::has_rest`].
+    /// (`V1Join::AfterUnshare`).
     pub fn begin(&mut self, unit: &Unit) -> Result<Vec<PathBuf>, String> {
         let layout = match &self.layout {
             Ok(l) => l,
@@ -106,7 +116,7 @@ impl UnitCgroups {
             .create_part(&unit.name, &unit.resources, Part::Unified)
             .map_err(|e| format!("create cgroup: {e}"))?;
         if !layout.has_rest() {
-            restrict_devices(&cgroup, unit)?;
+            restrict_devices(&cgroup, unit).map_err(|e| format!("restrict devices: {e}"))?;
         }
         let procs = cgroup.join_files();
         let dir = cgroup.unified().and_then(|d| std::fs::File::open(d).ok());
@@ -123,14 +133,22 @@ impl UnitCgroups {
         Ok(procs)
     }
 
-    /// Whether the unit cgroups have v1 hierarchies to make after [`UnitCgroups::begin`].
-    pub fn has_rest(&self) -> bool {
-        self.layout.as_ref().is_ok_and(Cgroups::has_rest)
+    /// The layout, for the start plan (`kennel_core::start::Host`).
+    pub fn layout(&self) -> CgroupLayout {
+        match &self.layout {
+            Err(_) => CgroupLayout::None,
+            Ok(l) => match (l.has_rest(), l.has_unified()) {
+                (false, true) => CgroupLayout::V2,
+                (true, true) => CgroupLayout::Hybrid,
+                (true, false) => CgroupLayout::V1,
+                (false, false) => CgroupLayout::None,
+            },
+        }
     }
 
     /// The second part of [`UnitCgroups::begin`]: the v1 hierarchies' directories,
     /// limits and device rules of `unit`, whose cgroup [`UnitCgroups::begin`] made.
-    pub fn finish(&mut self, unit: &Unit) -> Result<(), String> {
+    pub fn finish(&mut self, unit: &Unit) -> Result<(), FinishError> {
         let Ok(layout) = &self.layout else {
             return Ok(());
         };
@@ -139,8 +157,14 @@ impl UnitCgroups {
         }
         let cgroup = layout
             .create_part(&unit.name, &unit.resources, Part::Rest)
-            .map_err(|e| format!("create cgroup: {e}"))?;
-        restrict_devices(&cgroup, unit)?;
+            .map_err(|e| FinishError {
+                step: "create cgroup",
+                error: e.to_string(),
+            })?;
+        restrict_devices(&cgroup, unit).map_err(|error| FinishError {
+            step: "restrict devices",
+            error,
+        })?;
         if let Some(l) = self.live.get_mut(&unit.name) {
             l.oom_base = cgroup.oom_kills();
             l.files = cgroup.stats_files();
@@ -307,9 +331,7 @@ fn restrict_devices(cgroup: &UnitCgroup, unit: &Unit) -> Result<(), String> {
             "rwm",
         ));
     }
-    cgroup
-        .restrict_devices(&rules)
-        .map_err(|e| format!("restrict devices: {e}"))
+    cgroup.restrict_devices(&rules).map_err(|e| e.to_string())
 }
 
 fn remove_ended(unsettled: &mut HashSet<String>, c: &UnitCgroup) {

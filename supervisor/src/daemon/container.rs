@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kennel_core::start::{ContainerPlan, Overlay, Pid1, Writable};
 use kennel_units::{Container, Layer, Namespace, Network, Volume};
 
 use crate::spawn::env::DEFAULT_PATH;
@@ -124,18 +125,10 @@ pub fn spec(
     record
         .write(&dir)
         .map_err(|e| format!("record the layers of {name}: {e}"))?;
-    // An overlay a run hands back is reused by the next start with an empty writable
-    // layer (not `persist`), or none (`read_only`), on layers that are never changed in
-    // place (the store's digest layers: through a kept overlay, a directory changed since
-    // would be seen half as it was); with a user namespace the layers are mounted
-    // idmapped in the helper's own mount namespace, and it is never offered.
-    let offer_overlay =
-        user_ns.is_none() && (c.read_only || !c.persist) && content_addressed(state_dir, &layers);
     Ok(ContainerSpec {
         namespaces: c.namespaces.iter().copied().collect(),
         join_net,
         hostname: c.hostname.clone(),
-        init: c.init && c.namespaces.contains(&Namespace::Pid),
         layers,
         dir: state_dir.join("containers").join(name),
         read_only: c.read_only,
@@ -149,18 +142,20 @@ pub fn spec(
             .map(|d| DeviceNode::of(d))
             .collect::<Result<_, _>>()?,
         user_ns,
-        // Known only once the unit's cgroup is made (owner/spawning.rs).
-        previous_run_gone: false,
-        offer_overlay,
-        // Set with the descriptor, by the start that passes one (owner/spawning.rs).
-        overlay_passed: false,
+        // Decided by the start plan once the unit's cgroup is made (owner/spawning.rs).
+        plan: ContainerPlan {
+            pid1: Pid1::NoPidNamespace,
+            writable: Writable::New,
+            overlay: Overlay::New,
+            offer_overlay: false,
+        },
     })
 }
 
 /// Whether every one of `layers` is one of the store's digest layers
 /// (`STATE/layers/sha256-<hex>`, named by the digest of their content; a name is a symlink
 /// to one), which nothing changes in place.
-fn content_addressed(state_dir: &Path, layers: &[PathBuf]) -> bool {
+pub fn content_addressed(state_dir: &Path, layers: &[PathBuf]) -> bool {
     let Ok(store) = state_dir.join("layers").canonicalize() else {
         return false;
     };
@@ -420,7 +415,6 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o700, "{d}");
         }
-        assert!(s.init);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod exec;
 mod notify;
 mod owner;
 mod probes;
+mod runs;
 mod signals;
 mod trash;
 
@@ -56,6 +57,8 @@ pub enum Input {
         /// The overlay the container's init handed back, with the key of what it is made
         /// of (`spawn::rootfs::overlay_key`).
         overlay: Option<(String, OwnedFd)>,
+        /// The start plan's: hold the run's mount namespace until it ends.
+        hold_mount_ns: bool,
     },
     /// A readiness probe passed.
     Ready { unit: String, pid: Pid },

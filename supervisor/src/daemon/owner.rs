@@ -7,7 +7,6 @@ mod spawning;
 use std::collections::{BTreeSet, HashMap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +20,7 @@ use tracing::{debug, error, info, warn};
 use super::cgroup::UnitCgroups;
 use super::notify::{self, NotifySocket};
 use super::probes::{self, ProbeProcess};
+use super::runs::ContainerRuns;
 use super::trash::Trash;
 use super::{container, exec, signals, Input, Options};
 use crate::control::protocol::{
@@ -29,7 +29,7 @@ use crate::control::protocol::{
 };
 use crate::control::server::{self, Answer, ControlRequest, ExecSession};
 use crate::reaper;
-use crate::spawn::{self, env::DEFAULT_PATH, spec::SecuritySpec, SpawnSpec};
+use crate::spawn::{self, env::DEFAULT_PATH, SpawnSpec};
 
 /// Why the daemon could not start (once running it never fails, it only shuts down).
 #[derive(Debug, thiserror::Error)]
@@ -69,20 +69,9 @@ struct Owner {
     /// Units' helpers whose outcome (exec reached, or a failure) is not known yet, with
     /// their exit if it came first.
     launching: HashMap<Pid, Option<ExitStatus>>,
-    /// The mount namespace of each container unit's current run, by the run's pid, held
-    /// open from its exec until its end: see [`Owner::hold_mounts`].
-    mounts: HashMap<Pid, (String, OwnedFd)>,
-    /// Mount namespaces of runs that ended, and overlays no start will use, to let go once
-    /// the turn's replies are out.
-    released: Vec<(String, OwnedFd)>,
-    /// Per container unit, the overlay its last run handed back (a detached clone of its
-    /// `/`), with the key of what it is made of: the next start mounts it instead of a new
-    /// one when it can (spawning.rs, `pass_overlay`).
-    overlays: HashMap<String, (String, OwnedFd)>,
-    /// Per unit, how many mount namespaces of its ended runs are still being torn down.
-    teardowns: HashMap<String, Arc<AtomicUsize>>,
-    /// `kennel exec` sessions: helper pid -> unit (their exits go through `probe_pids`).
-    sessions: HashMap<Pid, String>,
+    /// Container runs: held mount namespaces and overlays, teardowns, security settings,
+    /// exec sessions.
+    runs: ContainerRuns,
     /// The notify socket of each unit's current start.
     notify: HashMap<String, Arc<NotifySocket>>,
     /// Every unit's cgroup.
@@ -91,9 +80,6 @@ struct Owner {
     trash: Trash,
     /// What to do once stopped, as a machine's init.
     power: Option<PowerAction>,
-    /// The security settings each container unit's current process started with (exec
-    /// and probes join under the same).
-    security: HashMap<String, SecuritySpec>,
     /// Client requests waiting for the core's `Reply`.
     pending: HashMap<RequestId, Pending>,
     next_id: RequestId,
@@ -146,16 +132,11 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         watchers: HashMap::new(),
         probe_pids: HashMap::new(),
         notify: HashMap::new(),
-        sessions: HashMap::new(),
         launching: HashMap::new(),
-        mounts: HashMap::new(),
-        overlays: HashMap::new(),
-        released: Vec::new(),
-        teardowns: HashMap::new(),
+        runs: ContainerRuns::default(),
         cgroups,
         trash,
         pending: HashMap::new(),
-        security: HashMap::new(),
         power: None,
         next_id: UP_ID + 1,
         exit: None,
@@ -185,11 +166,11 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             () = sleep => owner.sup.handle_timeout(Instant::now()),
         }
         owner.drain();
-        if owner.cgroups.has_doomed() || !owner.released.is_empty() {
+        if owner.cgroups.has_doomed() || owner.runs.has_released() {
             // Let the connection tasks write the replies this turn produced first.
             tokio::task::yield_now().await;
             owner.cgroups.remove_doomed();
-            owner.tear_down_released();
+            owner.runs.tear_down_released();
         }
     }
 
@@ -201,9 +182,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     owner.cgroups.remove_all();
     // Held mount namespaces go now, here: as a machine's init, the state file system is
     // unmounted next, which their overlays would keep busy.
-    owner.mounts.clear();
-    owner.overlays.clear();
-    owner.released.clear();
+    owner.runs.clear();
     spawn::zygote::stop();
     let code = owner.exit.unwrap_or(0);
     // A machine's init ends everything itself on its way to power-off (boot::power).
@@ -333,19 +312,11 @@ impl Owner {
                 pid,
                 failure,
                 overlay,
+                hold_mount_ns,
             } => {
                 let held = self.launching.remove(&pid).flatten();
-                if let Some((key, fd)) = overlay {
-                    // For the next start; one it replaces, or that came with a failure,
-                    // goes like an ended run's mounts.
-                    let replaced = match failure {
-                        None => self.overlays.insert(unit.clone(), (key, fd)),
-                        Some(_) => Some((key, fd)),
-                    };
-                    if let Some((_, old)) = replaced {
-                        self.released.push((unit.clone(), old));
-                    }
-                }
+                self.runs
+                    .launched(&unit, pid, failure.is_none(), overlay, hold_mount_ns);
                 // The helper is past its rootfs: the layers it moved aside can go now.
                 if self
                     .sup
@@ -354,9 +325,6 @@ impl Owner {
                     .is_some_and(|u| u.container.is_some())
                 {
                     self.trash.empty(&unit);
-                    if failure.is_none() {
-                        self.hold_mounts(&unit, pid);
-                    }
                 }
                 let event = match failure {
                     None => Event::Spawned { unit, pid },
@@ -387,7 +355,12 @@ impl Owner {
                 now,
             ),
             Input::RunProbe { spec, reply } => {
-                let result = spawn::launch_quiet(&spec)
+                let plan = kennel_core::start::plan(
+                    kennel_core::start::Start::Probe,
+                    Default::default(),
+                    self.host(),
+                );
+                let result = spawn::launch_quiet(&spec, &plan.launch)
                     .map(|launched| {
                         let (tx, exit) = oneshot::channel();
                         self.probe_pids
@@ -406,7 +379,7 @@ impl Owner {
     fn reap(&mut self) {
         let now = Instant::now();
         for (pid, status) in reaper::reap_all() {
-            self.sessions.remove(&pid);
+            self.runs.session_ended(pid);
             match self.probe_pids.remove(&pid) {
                 Some((_, tx)) => {
                     let _ = tx.send(status);
@@ -422,9 +395,7 @@ impl Owner {
     }
 
     fn exited(&mut self, pid: Pid, status: ExitStatus, now: Instant) {
-        if let Some(held) = self.mounts.remove(&pid) {
-            self.released.push(held);
-        }
+        self.runs.exited(pid);
         if let Some((unit, true)) = self.cgroups.exited(pid) {
             self.sup.handle(Event::OomKilled { unit, pid }, now);
         }
@@ -432,67 +403,12 @@ impl Owner {
         self.sweep_overlays();
     }
 
-    /// Holds the mount namespace of container unit `unit`'s run `pid` (its helper, past
-    /// exec). When a container's last process exits, the kernel unmounts its whole tree
-    /// (overlay, /proc, /sys, /dev, volumes) and waits for an RCU grace period, in that
-    /// process's exit, before its parent hears of it: ~1.5 ms between the service's end and
-    /// the reply to `kennel start` of a oneshot. Held here, the namespace outlives the
-    /// processes; it is let go once the turn's replies are written (`released`), or before
-    /// the unit's next start at the latest ([`Owner::release_mounts`]), so the writable
-    /// layer is free again by then (unless the overlay itself is kept for the next start:
-    /// [`Owner::overlays`]). Best effort: a helper already gone leaves nothing to hold.
-    fn hold_mounts(&mut self, unit: &str, pid: Pid) {
-        if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/mnt")) {
-            self.mounts
-                .insert(pid, (unit.to_string(), OwnedFd::from(f)));
-        }
-    }
-
     /// The overlays of units that no longer exist go with the mounts of ended runs. A
     /// reload removes a stopped unit at once and a running one once it has ended: called
     /// after a command and after an exit, the moments a unit can go.
     pub(super) fn sweep_overlays(&mut self) {
-        let gone: Vec<String> = self
-            .overlays
-            .keys()
-            .filter(|u| self.sup.units().get(u.as_str()).is_none())
-            .cloned()
-            .collect();
-        for unit in gone {
-            if let Some((_, fd)) = self.overlays.remove(&unit) {
-                self.released.push((unit, fd));
-            }
-        }
-    }
-
-    /// Lets go of the mount namespaces of ended runs and of overlays no start will use,
-    /// on the blocking pool (the kernel unmounts the tree in the closing thread).
-    fn tear_down_released(&mut self) {
-        for (unit, ns) in self.released.drain(..) {
-            let running = self.teardowns.entry(unit).or_default().clone();
-            running.fetch_add(1, Ordering::Relaxed);
-            tokio::task::spawn_blocking(move || {
-                drop(ns);
-                running.fetch_sub(1, Ordering::Relaxed);
-            });
-        }
-    }
-
-    /// Before a new start of `unit`: lets go of its earlier runs' mount namespaces still
-    /// held. Whether one is still being torn down (its overlay may still hold the writable
-    /// layer: the new run must then make a new one rather than keep it, unless it mounts
-    /// the kept overlay itself; never waited for here, a hung unmount must not hold the
-    /// daemon) is [`Owner::teardown_pending`].
-    pub(super) fn release_mounts(&mut self, unit: &str) {
-        self.mounts.retain(|_, (u, _)| u != unit);
-        self.released.retain(|(u, _)| u != unit);
-    }
-
-    /// Whether a mount namespace of an earlier run of `unit` is still being torn down.
-    pub(super) fn teardown_pending(&self, unit: &str) -> bool {
-        self.teardowns
-            .get(unit)
-            .is_some_and(|n| n.load(Ordering::Relaxed) > 0)
+        let units = self.sup.units();
+        self.runs.sweep(|u| units.get(u).is_some());
     }
 
     fn signal(&mut self, sig: i32) {

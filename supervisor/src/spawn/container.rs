@@ -38,6 +38,7 @@ use super::layers;
 use super::rootfs;
 use super::spec::{ContainerSpec, SpawnFailure, SpawnSpec};
 use super::userns;
+use kennel_core::start::{Launch, Pid1, V1Join};
 use kennel_units::Namespace;
 
 fn flags(ns: &[Namespace]) -> CloneFlags {
@@ -58,12 +59,16 @@ fn flags(ns: &[Namespace]) -> CloneFlags {
 }
 
 /// Run the container path; `report` is the helper's socket to the daemon (close-on-exec).
-/// `held`: the overlay a previous run handed back (`ContainerSpec::overlay_passed`).
+/// `held`: the overlay a previous run handed back (`Overlay::Held`). `launch`: how this
+/// helper was made (into a new pid namespace as its PID 1, or not); `spare_net`: the
+/// zygote gave it a network namespace ready for use.
 pub fn run(
     spec: &SpawnSpec,
     c: &ContainerSpec,
     report: RawFd,
     held: Option<OwnedFd>,
+    launch: Launch,
+    spare_net: bool,
 ) -> Result<Infallible, SpawnFailure> {
     if let Some(path) = &c.join_net {
         let fd = std::fs::File::open(path)
@@ -80,8 +85,9 @@ pub fn run(
     let mut flags = flags(&c.namespaces);
     // The zygote's spare network namespace (`lo` already up), when it gave one: joined
     // instead of created. Closed either way: the service must not inherit it.
+    let given_net = spare_net;
     let mut spare_net = false;
-    if super::helper::given().spare_net {
+    if given_net {
         // SAFETY: the zygote put this descriptor here for this process alone.
         let spare = unsafe { OwnedFd::from_raw_fd(super::zygote::SPARE_NET_FD) };
         if flags.contains(CloneFlags::CLONE_NEWNET) && c.user_ns.is_none() {
@@ -104,21 +110,22 @@ pub fn run(
     };
     // Forked by the zygote right into a new pid namespace, as its PID 1: this process is
     // the container's init, and the daemon's child; no fork, no process left outside.
-    let pid_init = super::helper::given().pid_init && user.is_none();
+    let pid_init = launch.pid_ns() && user.is_none();
     if pid_init {
         flags -= CloneFlags::CLONE_NEWPID;
     }
     // A cgroup namespace is rooted at the cgroups of its creator: with the v1 hierarchies
-    // still to join (`cgroup_later`), it is created after joining them.
+    // still to join (`V1Join::AfterUnshare`), it is created after joining them.
     let cgroup_ns = flags & CloneFlags::CLONE_NEWCGROUP;
-    if spec.cgroup_later {
+    let join_later = spec.v1 == V1Join::AfterUnshare;
+    if join_later {
         flags -= cgroup_ns;
     }
     nix::sched::unshare(flags).map_err(|e| fail("unshare", format!("{flags:?}"), e.desc()))?;
-    if spec.cgroup_later {
+    if join_later {
         // The daemon made the v1 hierarchies meanwhile; before anything of the container
         // (its mounts, the init's fork) is charged.
-        super::helper::join_cgroups(spec, report)?;
+        super::helper::join_cgroups(spec, launch, report)?;
         if !cgroup_ns.is_empty() {
             nix::sched::unshare(cgroup_ns)
                 .map_err(|e| fail("unshare", format!("{cgroup_ns:?}"), e.desc()))?;
@@ -136,8 +143,15 @@ pub fn run(
     // With the tiny init and no user namespace, the service is forked now: it confines
     // itself (seccomp, bounding set) on another CPU while this process builds the rootfs,
     // and goes on when it is complete (`Early`).
-    let early = match (c.init, &signals, &user) {
-        (true, Some(_), None) => Some(fork_service_early(spec, pid_init)?),
+    let init = matches!(c.plan.pid1, Pid1::Init { .. });
+    let early = match (c.plan.pid1, &signals, &user) {
+        (
+            Pid1::Init {
+                service_early: true,
+            },
+            Some(_),
+            None,
+        ) => Some(fork_service_early(spec, pid_init)?),
         _ => None,
     };
 
@@ -162,7 +176,7 @@ pub fn run(
         userns::enter(&u.user, signals.is_some())?;
     }
 
-    match (c.init, signals) {
+    match (init, signals) {
         (true, Some(set)) => {
             let child = match early {
                 // pivot_root moved the waiting service's root with the init's; a chroot
@@ -197,11 +211,11 @@ pub fn run(
 
 /// Hands the daemon a detached clone of the container's overlay (`/`, once built) over
 /// `report`, marked by one NUL byte (a failure report is JSON, which has none), when the
-/// spec asks for it (`ContainerSpec::offer_overlay`). Best effort: without it the next
+/// plan asks for it (`ContainerPlan::offer_overlay`). Best effort: without it the next
 /// start mounts a new overlay.
 fn offer_overlay(c: &ContainerSpec, report: RawFd) {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    if !c.offer_overlay {
+    if !c.plan.offer_overlay {
         return;
     }
     let Some(clone) = rootfs::clone_root() else {

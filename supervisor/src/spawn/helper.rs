@@ -11,7 +11,6 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -20,51 +19,22 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Group, Uid, User};
 
 use super::env;
-use super::spec::{SpawnFailure, SpawnSpec};
+use kennel_core::start::{Launch, Overlay, V1Join};
 
-/// What the zygote gave a helper it forked (zygote.rs); an exec'd helper has none of it,
-/// but may have been started in its cgroup (argv, [`BORN_IN_CGROUP_ARG`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Given {
-    /// Started right inside `SpawnSpec::born_into`.
-    pub in_cgroup: bool,
-    /// A spare network namespace on `zygote::SPARE_NET_FD`.
-    pub spare_net: bool,
-    /// Forked into a new pid namespace, as its PID 1.
-    pub pid_init: bool,
-}
+use super::spec::{Received, SpawnFailure, SpawnSpec};
 
-/// What this helper was given, set once at its start.
-static GIVEN: OnceLock<Given> = OnceLock::new();
-
-/// The argument after [`super::HELPER_ARG`] that tells an exec'd helper it was started
-/// right inside its cgroup (launch/clone.rs).
-pub const BORN_IN_CGROUP_ARG: &str = "born-in-cgroup";
-
-/// What this helper was given (nothing, before [`main`] or [`main_forked`] set it).
-pub(crate) fn given() -> Given {
-    GIVEN.get().copied().unwrap_or_default()
-}
-
-/// The helper role in a child of the zygote, told what the zygote gave it.
-pub fn main_forked(given: Given) -> ! {
-    let _ = GIVEN.set(given);
-    run_role()
+/// The helper role in a child of the zygote; `spare_net`: the zygote gave it its spare
+/// network namespace, on `zygote::SPARE_NET_FD`.
+pub fn main_forked(spare_net: bool) -> ! {
+    run_role(spare_net)
 }
 
 /// Run the helper role (an exec'd helper); never returns.
 pub fn main() -> ! {
-    let in_cgroup = std::env::args_os()
-        .nth(2)
-        .is_some_and(|a| a == BORN_IN_CGROUP_ARG);
-    let _ = GIVEN.set(Given {
-        in_cgroup,
-        ..Given::default()
-    });
-    run_role()
+    run_role(false)
 }
 
-fn run_role() -> ! {
+fn run_role(spare_net: bool) -> ! {
     // fd 0 is the socket: keep it (close-on-exec) on a high fd, and give the service /dev/null.
     let sock = match take_socket() {
         Ok(s) => s,
@@ -74,7 +44,7 @@ fn run_role() -> ! {
         }
     };
     let mut sock = sock;
-    let failure = match run(&mut sock) {
+    let failure = match run(&mut sock, spare_net) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -105,14 +75,18 @@ pub(crate) fn fail(step: &str, subject: impl Into<String>, error: impl ToString)
     }
 }
 
-fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> {
-    let (spec, passed) = read_spec(sock)?;
+fn run(sock: &mut UnixStream, spare_net: bool) -> Result<std::convert::Infallible, SpawnFailure> {
+    let (Received { launch, spec }, passed) = read_spec(sock)?;
     // What came with the spec: the process's stdin, or a container's overlay.
     let mut held = None;
     if let Some(fd) = passed {
         if spec.stdin_passed {
             nix::unistd::dup2(fd.as_raw_fd(), 0).map_err(|e| fail("set up stdin", "", e.desc()))?;
-        } else if spec.container.as_ref().is_some_and(|c| c.overlay_passed) {
+        } else if spec
+            .container
+            .as_ref()
+            .is_some_and(|c| c.plan.overlay == Overlay::Held)
+        {
             held = Some(fd);
         }
     }
@@ -122,16 +96,16 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
     reset_signals();
     // First of all: into the unit's cgroup, so that everything this process becomes or
     // forks is limited and accounted, and dies with the unit. A container whose v1
-    // hierarchies the daemon is still making (`cgroup_later`) joins them once its
-    // namespaces are made (container.rs); it is in the unified one from birth.
-    if !(spec.cgroup_later && spec.container.is_some()) {
-        join_cgroups(&spec, sock.as_raw_fd())?;
+    // hierarchies the daemon is still making (`V1Join::AfterUnshare`) joins them once its
+    // namespaces are made (container.rs).
+    if spec.v1 != V1Join::AfterUnshare {
+        join_cgroups(&spec, launch, sock.as_raw_fd())?;
     }
     if spec.new_session {
         nix::unistd::setsid().map_err(|e| fail("setsid", "", e.desc()))?;
     }
     match (&spec.container, &spec.join) {
-        (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd(), held),
+        (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd(), held, launch, spare_net),
         (None, Some(j)) => super::container::join(&spec, j, sock.as_raw_fd()),
         (None, None) => become_service(&spec, false),
     }
@@ -140,7 +114,7 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
 /// The spec: a length (`u32`, little-endian) then that much JSON, the first read carrying
 /// the process's stdin if passed. Read exactly: what follows on the channel is for
 /// [`join_cgroups`].
-fn read_spec(sock: &mut UnixStream) -> Result<(SpawnSpec, Option<OwnedFd>), SpawnFailure> {
+fn read_spec(sock: &mut UnixStream) -> Result<(Received, Option<OwnedFd>), SpawnFailure> {
     let bad = |e: std::io::Error| fail("read spawn spec", "", e);
     let mut len = [0u8; 4];
     let (n, passed) = recv_with_fd(sock.as_raw_fd(), &mut len).map_err(bad)?;
@@ -148,17 +122,22 @@ fn read_spec(sock: &mut UnixStream) -> Result<(SpawnSpec, Option<OwnedFd>), Spaw
     sock.read_exact(&mut len[n..]).map_err(bad)?;
     let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
     sock.read_exact(&mut body).map_err(bad)?;
-    let spec: SpawnSpec =
+    let order: Received =
         serde_json::from_slice(&body).map_err(|e| fail("decode spawn spec", "", e))?;
-    Ok((spec, passed))
+    Ok((order, passed))
 }
 
 /// Joins the unit's cgroup: every file of `cgroup_procs` (but the one of the cgroup this
-/// process was born in). With `cgroup_later`, first waits for the daemon to have made it
-/// all: EOF on the channel says so; a `SpawnFailure` instead says why it could not.
-/// `0`: the writer itself (see `UnitCgroup::join_files` on why not the pid).
-pub(crate) fn join_cgroups(spec: &SpawnSpec, sock: std::os::fd::RawFd) -> Result<(), SpawnFailure> {
-    if spec.cgroup_later {
+/// process was born in, `launch` says whether it was). With `V1Join::AfterUnshare`, first
+/// waits for the daemon to have made it all: EOF on the channel says so; a `SpawnFailure`
+/// instead says why it could not. `0`: the writer itself (see `UnitCgroup::join_files` on
+/// why not the pid).
+pub(crate) fn join_cgroups(
+    spec: &SpawnSpec,
+    launch: Launch,
+    sock: std::os::fd::RawFd,
+) -> Result<(), SpawnFailure> {
+    if spec.v1 == V1Join::AfterUnshare {
         let mut said = Vec::new();
         // SAFETY: `sock` is this process's channel, open for the whole call; ManuallyDrop
         // keeps it open afterwards.
@@ -179,11 +158,8 @@ pub(crate) fn join_cgroups(spec: &SpawnSpec, sock: std::os::fd::RawFd) -> Result
         }
     }
     for procs in &spec.cgroup_procs {
-        let born_here = spec
-            .born_into
-            .as_ref()
-            .is_some_and(|d| procs.starts_with(d));
-        if born_here && given().in_cgroup {
+        let born_here = spec.unified.as_ref().is_some_and(|d| procs.starts_with(d));
+        if born_here && launch.born_in_cgroup() {
             continue;
         }
         std::fs::write(procs, "0")

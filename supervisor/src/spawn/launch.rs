@@ -1,14 +1,18 @@
-//! The daemon's side of spawning: start the helper (`/proc/self/exe __helper`), hand it the
+//! The daemon's side of spawning: start the helper the way the start plan orders (forked
+//! by the zygote, cloned into the unit's cgroup, or `/proc/self/exe __helper`), hand it the
 //! spec over a socketpair, and learn asynchronously whether it reached exec.
 
 use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::spec::{SpawnFailure, SpawnSpec};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kennel_core::start::{Launch, V1Join};
+
+use super::spec::{Order, SpawnFailure, SpawnSpec};
 use super::zygote::{self, ForkError};
 
 mod clone;
@@ -39,44 +43,136 @@ pub struct Launched {
     channel: UnixStream,
 }
 
-/// Start the helper for `spec` with the given stdout and stderr, and `stdin` (passed over
-/// the spec socket; `spec.stdin_passed` must say so), or /dev/null: forked by the zygote
-/// when there is one (see [`super::zygote`]), else `/proc/self/exe __helper`.
+/// Start the helper for `spec`, trying each way of `order` (the start plan's
+/// [`Launch`] list, best first) until one makes it, with the given stdout and stderr, and
+/// `stdin` (passed over the spec socket; `spec.stdin_passed` must say so), or /dev/null.
+/// `cgroup`: the unit's unified (or v2) cgroup directory, open, for the ways that start the
+/// helper right inside it (`spec.unified` is its path). The helper is told which way made it.
+///
+/// A way that is unavailable (no zygote) or refused as unsupported (`clone3` or its
+/// `CLONE_INTO_CGROUP` unknown to the kernel or refused by a seccomp filter: see
+/// `clone::falls_back`) moves on to the next, and is remembered: a zygote whose plain fork
+/// is refused is retired, a refused `CLONE_INTO_CGROUP` is not tried again
+/// ([`into_cgroup_refused`]). Any other refusal (`EAGAIN` from `pids.max`, `ENOMEM`...) is
+/// the start's failure, and so is a request the zygote took without answering (a helper
+/// may be reading the channel: no second one is started on it).
 pub fn launch(
     spec: &SpawnSpec,
-    stdin: Option<OwnedFd>,
+    order: &[Launch],
+    mut stdin: Option<OwnedFd>,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    cgroup: Option<&std::fs::File>,
 ) -> Result<Launched, LaunchError> {
-    let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
-    let out = Outgoing::new(spec, ours, stdin)?;
-    let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
-    let pid = match zygote::fork(fds, None, wants(spec)) {
-        Ok(pid) => pid,
-        Err(ForkError::Refused(errno)) if !clone::falls_back(errno) => {
-            return Err(LaunchError::Helper(io::Error::from_raw_os_error(errno)))
+    for &how in order {
+        let dir = cgroup.map(AsRawFd::as_raw_fd);
+        if how.born_in_cgroup() && dir.is_none() {
+            continue;
         }
-        Err(ForkError::Lost) => return Err(LaunchError::Helper(lost())),
-        Err(e @ (ForkError::Refused(_) | ForkError::Unavailable)) => {
-            if let ForkError::Refused(errno) = e {
-                zygote::retire(errno);
+        let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
+        let out = Outgoing::new(spec, how, ours, stdin)?;
+        let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
+        let tried = match how {
+            Launch::Zygote {
+                into_cgroup,
+                pid_ns,
+                spare_net,
+            } => {
+                let wants = zygote::Wants {
+                    net: spare_net,
+                    pid: pid_ns,
+                };
+                match zygote::fork(fds, dir.filter(|_| into_cgroup), wants) {
+                    Ok(pid) => Ok(pid),
+                    Err(ForkError::Unavailable) => Err(None),
+                    Err(ForkError::Refused(errno)) if clone::falls_back(errno) => {
+                        if into_cgroup {
+                            refuse_into_cgroup(errno);
+                        } else {
+                            zygote::retire(errno);
+                        }
+                        Err(None)
+                    }
+                    Err(ForkError::Refused(errno)) => Err(Some(refused(
+                        how,
+                        spec,
+                        io::Error::from_raw_os_error(errno),
+                    ))),
+                    Err(ForkError::Lost) => Err(Some(LaunchError::Helper(lost()))),
+                }
             }
-            let child = Command::new("/proc/self/exe")
-                .arg(HELPER_ARG)
-                .env_clear()
-                .stdin(Stdio::from(OwnedFd::from(theirs)))
-                .stdout(Stdio::from(stdout))
-                .stderr(Stdio::from(stderr))
-                .spawn()
-                .map_err(LaunchError::Helper)?;
-            // The Child is dropped without waiting: the daemon's reaper collects every exit.
-            let pid = child.id() as i32;
-            drop(child);
-            return Ok(out.finish(pid));
+            Launch::CloneIntoCgroup => match dir.map(|d| clone::into_cgroup(d, fds)) {
+                None => Err(None),
+                Some(Ok(pid)) => Ok(pid),
+                Some(Err(clone::Error::Unsupported(e))) => {
+                    tracing::debug!("clone3 into the unit's cgroup: {e}; trying the next way");
+                    if let Some(errno) = e.raw_os_error() {
+                        refuse_into_cgroup(errno);
+                    }
+                    Err(None)
+                }
+                Some(Err(clone::Error::Failed(e))) => Err(Some(refused(how, spec, e))),
+                Some(Err(clone::Error::Exec(e))) => Err(Some(LaunchError::Helper(e))),
+            },
+            Launch::Exec => {
+                let child = Command::new("/proc/self/exe")
+                    .arg(HELPER_ARG)
+                    .env_clear()
+                    .stdin(Stdio::from(OwnedFd::from(theirs)))
+                    .stdout(Stdio::from(stdout))
+                    .stderr(Stdio::from(stderr))
+                    .spawn()
+                    .map_err(LaunchError::Helper)?;
+                // The Child is dropped without waiting: the daemon's reaper collects every exit.
+                let pid = child.id() as i32;
+                drop(child);
+                return Ok(out.finish(pid));
+            }
+        };
+        match tried {
+            Ok(pid) => {
+                drop((theirs, stdout, stderr));
+                return Ok(out.finish(pid));
+            }
+            Err(Some(e)) => return Err(e),
+            Err(None) => {
+                drop(theirs);
+                stdin = out.abandon();
+            }
         }
-    };
-    drop((theirs, stdout, stderr));
-    Ok(out.finish(pid))
+    }
+    Err(LaunchError::Helper(io::Error::other(
+        "no way to start the helper was left to try",
+    )))
+}
+
+/// The error of a way `how` that was refused for a reason another way would not cure.
+fn refused(how: Launch, spec: &SpawnSpec, source: io::Error) -> LaunchError {
+    match (&spec.unified, how.born_in_cgroup()) {
+        (Some(cgroup), true) => LaunchError::IntoCgroup {
+            cgroup: cgroup.clone(),
+            source,
+        },
+        _ => LaunchError::Helper(source),
+    }
+}
+
+/// Set once `CLONE_INTO_CGROUP` was refused as unsupported: see [`into_cgroup_refused`].
+static INTO_CGROUP_REFUSED: AtomicBool = AtomicBool::new(false);
+
+fn refuse_into_cgroup(errno: i32) {
+    if !INTO_CGROUP_REFUSED.swap(true, Ordering::Relaxed) {
+        tracing::info!(
+            "clone3 into a cgroup refused ({}); helpers join their cgroups from now on",
+            io::Error::from_raw_os_error(errno)
+        );
+    }
+}
+
+/// Whether this kernel (or a seccomp filter around kennel) refused `clone3` with
+/// `CLONE_INTO_CGROUP`: the start plan's `Host::clone_into_cgroup`.
+pub fn into_cgroup_refused() -> bool {
+    INTO_CGROUP_REFUSED.load(Ordering::Relaxed)
 }
 
 /// Why a spawn fails when the zygote took the request but never answered.
@@ -84,22 +180,8 @@ fn lost() -> io::Error {
     io::Error::other("the spawn zygote took the request but did not answer")
 }
 
-/// What the zygote can prepare for `spec`'s helper: for a container without a user
-/// namespace (whose helper creates the others as its owner, from outside them), the
-/// network namespace when it has one of its own (not `unit:`), and the pid namespace.
-fn wants(spec: &SpawnSpec) -> zygote::Wants {
-    use kennel_units::Namespace;
-    match &spec.container {
-        Some(c) if c.user_ns.is_none() => zygote::Wants {
-            net: c.namespaces.contains(&Namespace::Net) && c.join_net.is_none(),
-            pid: c.namespaces.contains(&Namespace::Pid),
-        },
-        _ => zygote::Wants::default(),
-    }
-}
-
 /// [`launch`] with stdout and stderr on /dev/null (probes).
-pub fn launch_quiet(spec: &SpawnSpec) -> Result<Launched, LaunchError> {
+pub fn launch_quiet(spec: &SpawnSpec, order: &[Launch]) -> Result<Launched, LaunchError> {
     let null = || {
         std::fs::OpenOptions::new()
             .write(true)
@@ -107,75 +189,14 @@ pub fn launch_quiet(spec: &SpawnSpec) -> Result<Launched, LaunchError> {
             .map(OwnedFd::from)
             .map_err(LaunchError::Helper)
     };
-    launch(spec, None, null()?, null()?)
-}
-
-/// [`launch`] with the helper started right inside the cgroup directory `cgroup` (open as
-/// `dir`): `CLONE_INTO_CGROUP`, by the zygote, or else by `clone3` here. The helper
-/// then has no `cgroup.procs` to write there, the one write of its join that waits for an
-/// RCU grace period (see `UnitCgroup::join_files`). Where that is unavailable (kernels
-/// before 5.7, a seccomp filter: see `clone::falls_back`), this is [`launch`]; any other
-/// refusal (`EAGAIN` from `pids.max`, `ENOMEM`...) is the start's failure.
-///
-/// Without the zygote, the helper is cloned here, and the daemon's thread waits until it
-/// has exec'd (`CLONE_VFORK`): only when `idle` says the cgroup is idle (empty, not
-/// frozen), i.e. for a unit's own start; for exec and probes into a running unit the
-/// helper then joins from outside instead ([`launch`]). The zygote never waits for its
-/// child, so through it every spawn can start inside the cgroup.
-pub fn launch_in(
-    spec: &SpawnSpec,
-    stdin: Option<OwnedFd>,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-    (dir, cgroup): (&std::fs::File, &Path),
-    idle: bool,
-) -> Result<Launched, LaunchError> {
-    let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
-    let mut inside = spec.clone();
-    inside.born_into = Some(cgroup.to_path_buf());
-    let out = Outgoing::new(&inside, ours, stdin)?;
-    let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
-    let forked = match zygote::fork(fds, Some(dir.as_raw_fd()), wants(spec)) {
-        Ok(pid) => Ok(pid),
-        Err(ForkError::Refused(errno)) if clone::falls_back(errno) => Err(
-            clone::Error::Unsupported(io::Error::from_raw_os_error(errno)),
-        ),
-        Err(ForkError::Refused(errno)) => {
-            Err(clone::Error::Failed(io::Error::from_raw_os_error(errno)))
-        }
-        Err(ForkError::Lost) => return Err(LaunchError::Helper(lost())),
-        Err(ForkError::Unavailable) if idle => clone::into_cgroup(dir.as_raw_fd(), fds),
-        Err(ForkError::Unavailable) => Err(clone::Error::Unsupported(io::Error::other(
-            "no zygote, and the cgroup may be frozen",
-        ))),
-    };
-    match forked {
-        Ok(pid) => {
-            drop((theirs, stdout, stderr));
-            Ok(out.finish(pid))
-        }
-        Err(clone::Error::Unsupported(e)) => {
-            tracing::debug!(
-                "clone3 into {}: {e}; starting the helper with a join",
-                cgroup.display()
-            );
-            drop(theirs);
-            let stdin = out.abandon();
-            launch(spec, stdin, stdout, stderr)
-        }
-        Err(clone::Error::Failed(source)) => Err(LaunchError::IntoCgroup {
-            cgroup: cgroup.to_path_buf(),
-            source,
-        }),
-        Err(clone::Error::Exec(e)) => Err(LaunchError::Helper(e)),
-    }
+    launch(spec, order, None, null()?, null()?, None)
 }
 
 /// The spec on its way to a helper: written into the channel before the helper exists
 /// (the socket buffers it, so the helper finds it at once instead of waiting for the
 /// daemon to hear its pid), the rest, if the buffer was full, once it does.
 struct Outgoing {
-    /// Keep the channel open after the spec (`SpawnSpec::cgroup_later`): the caller ends
+    /// Keep the channel open after the spec (`V1Join::AfterUnshare`): the caller ends
     /// it with [`Launched::go`] or [`Launched::refuse`].
     hold: bool,
     ours: UnixStream,
@@ -190,15 +211,16 @@ struct Outgoing {
 impl Outgoing {
     fn new(
         spec: &SpawnSpec,
+        launch: Launch,
         ours: UnixStream,
         stdin: Option<OwnedFd>,
     ) -> Result<Outgoing, LaunchError> {
-        let json = serde_json::to_vec(spec).map_err(LaunchError::Encode)?;
+        let json = serde_json::to_vec(&Order { launch, spec }).map_err(LaunchError::Encode)?;
         let len = u32::try_from(json.len())
             .map_err(|_| LaunchError::Encode(serde::ser::Error::custom("spawn spec over 4 GiB")))?;
         let mut body = len.to_le_bytes().to_vec();
         body.extend_from_slice(&json);
-        let hold = spec.cgroup_later;
+        let hold = spec.v1 == V1Join::AfterUnshare;
         let mut out = Outgoing {
             hold,
             ours,
@@ -279,12 +301,12 @@ impl Outgoing {
 }
 
 impl Launched {
-    /// For a spec with `cgroup_later`: the cgroup is complete, the helper may join it.
+    /// For a spec with `V1Join::AfterUnshare`: the cgroup is complete, the helper may join it.
     pub fn go(&self) {
         let _ = self.channel.shutdown(Shutdown::Write);
     }
 
-    /// For a spec with `cgroup_later`: the cgroup could not be completed; the helper
+    /// For a spec with `V1Join::AfterUnshare`: the cgroup could not be completed; the helper
     /// reports `why` as its failure and exits.
     pub fn refuse(&self, why: &SpawnFailure) {
         if let Ok(line) = serde_json::to_vec(why) {
@@ -294,7 +316,7 @@ impl Launched {
     }
 
     /// Resolve once the helper exec'd (no failure) or reported the step that failed, with
-    /// the overlay the container's init handed back, if it did (`offer_overlay`). Must be
+    /// the overlay the container's init handed back, if it did (`ContainerPlan::offer_overlay`). Must be
     /// called inside the tokio runtime.
     pub async fn outcome(self) -> Outcome {
         let lost = |e: io::Error| SpawnFailure {
@@ -353,6 +375,6 @@ pub struct Outcome {
     /// The step that failed; None once the helper exec'd.
     pub failure: Option<SpawnFailure>,
     /// A detached clone of the container's overlay, for the next start
-    /// (`ContainerSpec::offer_overlay`).
+    /// (`ContainerPlan::offer_overlay`).
     pub overlay: Option<OwnedFd>,
 }

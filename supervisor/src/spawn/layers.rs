@@ -12,7 +12,8 @@
 //! - the writable layer, when that run wrote nothing that stayed: `upper` is empty and
 //!   looks as a new directory does, and `work` holds only what overlayfs leaves there
 //!   ([`keep_writable`]); the container cannot tell it from a new one. Only when the
-//!   daemon knows that run's processes are all gone ([`ContainerSpec::previous_run_gone`]);
+//!   daemon knows that run's processes are all gone (the start plan's
+//!   `Writable::KeepIfBlank`);
 //! - the init layer, when it holds exactly this start's files and nothing else
 //!   ([`init_layer_holds`]). It is only ever a read-only lower layer, so keeping it
 //!   unchanged is safe even if the previous run's overlay still existed.
@@ -39,6 +40,8 @@ use std::path::{Component, Path, PathBuf};
 use nix::errno::Errno;
 use nix::sys::stat::{umask, utimensat, Mode, UtimensatFlags};
 use nix::sys::time::TimeSpec;
+
+use kennel_core::start::{Overlay, Writable};
 
 use super::spec::{ContainerSpec, SpawnFailure};
 
@@ -106,21 +109,29 @@ fn discard(dir: &Path, p: &Path, label: &str) -> Result<(), SpawnFailure> {
 
 /// On the host side: an empty writable layer (unless `persist`), the init layer with this
 /// start's files, and the mount point; each kept from the previous run where it already
-/// is what this start needs (see the module's doc). `held`: the overlay the previous run
-/// handed back (`ContainerSpec::overlay_passed`), returned in `Dirs::overlay` when its
-/// layers are all kept, for [`super::rootfs::build`] to mount.
+/// is what this start needs and the start plan allows it (`ContainerPlan::writable`; see
+/// the module's doc). `held`: the overlay the previous run handed back (`Overlay::Held`),
+/// returned in `Dirs::overlay` when its layers are all kept, for
+/// [`super::rootfs::build`] to mount.
 pub fn prepare_dirs(c: &ContainerSpec, held: Option<OwnedFd>) -> Result<Dirs, SpawnFailure> {
     let mut d = Dirs::new(&c.dir);
     let made = Made::here();
     let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| fail("create directory", p, e));
     let reset = |p: &Path, label| discard(&c.dir, p, label);
     let init_kept = init_layer_holds(&d.init, &c.init_files, &made);
-    // An overlay the daemon meant to pass but that did not come still holds the writable
-    // layer: as if that run were not known to be gone.
-    let previous_run_gone = c.previous_run_gone && !(c.overlay_passed && held.is_none());
+    // An overlay the plan passes but that did not come still holds the writable layer: as
+    // if that run were not known to be gone.
+    let writable = match (c.plan.writable, c.plan.overlay, &held) {
+        (Writable::KeepIfBlank, Overlay::Held, None) => Writable::New,
+        (w, _, _) => w,
+    };
+    let read_only = writable == Writable::None;
     if let Some(held) = held {
-        let writable_kept =
-            c.read_only || (!c.persist && previous_run_gone && reuse_writable(&d, &made));
+        let writable_kept = match writable {
+            Writable::None => true,
+            Writable::KeepIfBlank => reuse_writable(&d, &made),
+            Writable::Persist | Writable::New => false,
+        };
         if init_kept && writable_kept && sound_overlay(&held) {
             d.overlay = Some(held);
         } else {
@@ -128,28 +139,30 @@ pub fn prepare_dirs(c: &ContainerSpec, held: Option<OwnedFd>) -> Result<Dirs, Sp
             // unmounts it, waiting for an RCU grace period.
             d.declined = Some(held);
         }
-        if d.overlay.is_none() && !c.read_only {
+        if d.overlay.is_none() && !read_only {
             // That overlay still holds the writable layer (overlayfs marks its upper and
             // work directories in use): a new overlay gets a new one.
             reset(&d.upper, "upper")?;
             reset(&d.work, "work")?;
         }
-    } else if !c.read_only {
-        // Kept from a run that left it empty only when the daemon knows that run's
-        // processes are all gone: one of them could still write into `upper` through its
-        // overlay.
-        // A layer a non-persistent run left (overlayfs's `volatile` mark is in its work
-        // directory, and overlayfs refuses to mount over it) was never meant to be kept:
-        // a unit switched to `persist = true` starts a new one.
-        let volatile_left = d.work.join("work/incompat/volatile").exists();
-        let keep = (c.persist && !volatile_left)
-            || (!c.persist && previous_run_gone && keep_writable(&d, &made));
+    } else if !read_only {
+        let keep = match writable {
+            // A layer a non-persistent run left (overlayfs's `volatile` mark is in its
+            // work directory, and overlayfs refuses to mount over it) was never meant to
+            // be kept: a unit switched to `persist = true` starts a new one.
+            Writable::Persist => !d.work.join("work/incompat/volatile").exists(),
+            // Kept from a run that left it empty only when the daemon knows that run's
+            // processes are all gone (the plan says so): one of them could still write
+            // into `upper` through its overlay.
+            Writable::KeepIfBlank => keep_writable(&d, &made),
+            Writable::New | Writable::None => false,
+        };
         if !keep {
             reset(&d.upper, "upper")?;
             reset(&d.work, "work")?;
         }
     }
-    if !c.read_only {
+    if !read_only {
         mkdir(&d.upper)?;
         mkdir(&d.work)?;
     }

@@ -3,7 +3,23 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use kennel_core::start::{ContainerPlan, Launch, V1Join};
 use serde::{Deserialize, Serialize};
+
+/// What the daemon writes into a helper's channel: which way of the start plan made the
+/// helper, and the spec.
+#[derive(Serialize)]
+pub struct Order<'a> {
+    pub launch: Launch,
+    pub spec: &'a SpawnSpec,
+}
+
+/// An [`Order`], as the helper reads it.
+#[derive(Deserialize)]
+pub struct Received {
+    pub launch: Launch,
+    pub spec: SpawnSpec,
+}
 
 /// Everything the helper needs to turn itself into the service process.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -29,17 +45,13 @@ pub struct SpawnSpec {
     /// anything else, so that everything it becomes and forks is accounted and limited).
     #[serde(default)]
     pub cgroup_procs: Vec<PathBuf>,
-    /// The cgroup directory the helper is being started right inside (`CLONE_INTO_CGROUP`,
-    /// launch_in), if any: a helper born there skips the files of `cgroup_procs` under it
-    /// (it learns at birth whether it was, see `helper::given`).
+    /// The unit's unified (or v2) cgroup directory, whose file of `cgroup_procs` a helper
+    /// started right inside it (`Launch::born_in_cgroup`) does not write.
     #[serde(default)]
-    pub born_into: Option<PathBuf>,
-    /// The daemon is still making the unit cgroup's v1 hierarchies while the helper starts
-    /// (in the unified one from birth): a container's helper joins `cgroup_procs` once its
-    /// namespaces are made, when EOF on the channel says the cgroup is complete (or a
-    /// `SpawnFailure` there says why it is not). See `helper::join_cgroups`.
+    pub unified: Option<PathBuf>,
+    /// When the v1 hierarchies of `cgroup_procs` are joined (the start plan's).
     #[serde(default)]
-    pub cgroup_later: bool,
+    pub v1: V1Join,
     /// Run isolated: namespaces and a rootfs.
     #[serde(default)]
     pub container: Option<ContainerSpec>,
@@ -75,15 +87,13 @@ pub struct JoinSpec {
 
 /// The container part of a spawn, resolved by the daemon (layer names to directories,
 /// named volumes to bind mounts, init layer contents generated).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerSpec {
     /// New namespaces to create.
     pub namespaces: Vec<kennel_units::Namespace>,
     /// Join this network namespace (`/proc/PID/ns/net` of another unit) instead.
     pub join_net: Option<PathBuf>,
     pub hostname: String,
-    /// Run kennel's tiny init as PID 1, with the service as its child.
-    pub init: bool,
     /// Read-only layer directories, bottom first.
     pub layers: Vec<PathBuf>,
     /// `STATE/containers/NAME`: holds `upper/`, `work/`, `init/`, `rootfs/`.
@@ -100,22 +110,8 @@ pub struct ContainerSpec {
     /// A user namespace with these maps (`namespaces = [..., "user"]`).
     #[serde(default)]
     pub user_ns: Option<super::userns::UserNsSpec>,
-    /// Every process of the unit's previous run is known to be gone (the daemon saw its
-    /// cgroup emptied and removed), and with them the overlay they shared: the helper may
-    /// keep a writable layer that run left empty (spawn/layers.rs). False when unknown
-    /// (no cgroups, a kill that timed out): a process of that run could still write into
-    /// it, so it is made anew.
-    #[serde(default)]
-    pub previous_run_gone: bool,
-    /// Once the rootfs is built, hand the daemon a detached clone of the overlay mount
-    /// (the container's `/`), for the next start to reuse (spawn/layers.rs, "The overlay
-    /// itself"). Only where it can be reused: no user namespace, not `persist`.
-    #[serde(default)]
-    pub offer_overlay: bool,
-    /// The overlay a previous run handed back comes with this spec (the descriptor passed
-    /// with it): mounted instead of a new one when the layers it was made of are kept.
-    #[serde(default)]
-    pub overlay_passed: bool,
+    /// The start plan's decisions for this container: PID 1, writable layer, overlay.
+    pub plan: ContainerPlan,
 }
 
 /// A device node: its path (under /dev), 'c' or 'b', numbers and mode bits.

@@ -115,6 +115,12 @@ pub fn start() -> io::Result<()> {
     Ok(())
 }
 
+/// Whether a zygote is running: the start plan's `Host::zygote` (it may still turn out
+/// gone when asked, and the launcher then tries the plan's next way).
+pub fn running() -> bool {
+    ZYGOTE.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+}
+
 /// Stops the zygote (at the daemon's end; it also dies with the daemon, by its parent-death
 /// signal, and on EOF).
 pub fn stop() {
@@ -265,13 +271,7 @@ pub fn main() -> ! {
             let cgroup = with_cgroup.then(|| raw[3]);
             let net = give.as_ref().map(AsRawFd::as_raw_fd);
             match clone_child(cgroup, new_pid) {
-                0 => child(
-                    sock,
-                    [raw[0], raw[1], raw[2]],
-                    net,
-                    cgroup.is_some(),
-                    new_pid,
-                ),
+                0 => child(sock, [raw[0], raw[1], raw[2]], net),
                 n => (n, n > 0 && net.is_some()),
             }
         };
@@ -409,7 +409,7 @@ fn clone_child(cgroup: Option<RawFd>, new_pid: bool) -> i32 {
 
 /// In the child: the descriptors into place (and the spare network namespace, if given,
 /// on [`SPARE_NET_FD`]), nothing else open, then the helper role.
-fn child(sock: RawFd, fds: [RawFd; 3], net: Option<RawFd>, in_cgroup: bool, pid_init: bool) -> ! {
+fn child(sock: RawFd, fds: [RawFd; 3], net: Option<RawFd>) -> ! {
     // SAFETY: plain descriptor operations in the single-threaded child.
     unsafe {
         libc::close(sock);
@@ -434,11 +434,7 @@ fn child(sock: RawFd, fds: [RawFd; 3], net: Option<RawFd>, in_cgroup: bool, pid_
             }
         }
     }
-    super::helper::main_forked(super::helper::Given {
-        in_cgroup,
-        spare_net: net.is_some(),
-        pid_init,
-    })
+    super::helper::main_forked(net.is_some())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! sessions, freeze/thaw for commit, power requests, and the core's replies.
 
 use super::*;
+use kennel_core::start;
 
 /// How old the cgroup figures in a listing of every unit may be (a status of one unit
 /// reads them fresh). Reading them costs ~13 µs per unit (see `UnitCgroups::stats`): with
@@ -33,7 +34,7 @@ impl Owner {
                         for s in all {
                             let r = row(
                                 &mut self.cgroups,
-                                &self.sessions,
+                                self.runs.sessions(),
                                 s,
                                 now,
                                 LISTING_STATS_MAX_AGE,
@@ -46,7 +47,7 @@ impl Owner {
                         Some(s) => Reply::Ok(ReplyBody::Status {
                             units: vec![row(
                                 &mut self.cgroups,
-                                &self.sessions,
+                                self.runs.sessions(),
                                 s,
                                 now,
                                 Duration::ZERO,
@@ -207,19 +208,20 @@ impl Owner {
         spec.stdin_passed = stdio.stdin.is_some();
         // Forked right into the unit's unified cgroup by the zygote where there is one
         // (its `cgroup.procs` write would wait for an RCU grace period); never cloned in
-        // by the daemon itself: a frozen or throttled unit would hold the daemon's thread
-        // until the child execs (launch_in's `idle`).
-        let launched = match self.cgroups.unified_of(&x.unit) {
-            Some((dir, path)) => spawn::launch::launch_in(
-                &spec,
-                stdio.stdin,
-                stdio.stdout,
-                stdio.stderr,
-                (&dir, &path),
-                false,
-            ),
-            None => spawn::launch(&spec, stdio.stdin, stdio.stdout, stdio.stderr),
-        };
+        // by the daemon itself (the start plan's `Start::Exec`): a frozen or throttled unit
+        // would hold the daemon's thread until the child execs.
+        let plan = start::plan(start::Start::Exec, Default::default(), self.host());
+        spec.v1 = plan.v1;
+        let target = self.cgroups.unified_of(&x.unit);
+        spec.unified = target.as_ref().map(|(_, path)| path.clone());
+        let launched = spawn::launch(
+            &spec,
+            &plan.launch,
+            stdio.stdin,
+            stdio.stdout,
+            stdio.stderr,
+            target.as_ref().map(|(dir, _)| dir),
+        );
         let launched = match launched {
             Ok(l) => l,
             Err(e) => {
@@ -234,7 +236,7 @@ impl Owner {
         let epid = launched.pid;
         let (exit_tx, exit_rx) = oneshot::channel();
         self.probe_pids.insert(epid, (x.unit.clone(), exit_tx));
-        self.sessions.insert(epid, x.unit.clone());
+        self.runs.exec_started(epid, &x.unit);
         info!(unit = %x.unit, pid = epid, "exec {:?}", x.argv);
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {

@@ -2,12 +2,13 @@
 //! cgroup), the log pipes, readiness and health watchers.
 
 use super::*;
+use kennel_core::start::{self, PreviousRun, Start, V1Join};
 
 impl Owner {
     pub(super) fn spawn(&mut self, unit: Unit) {
         let now = Instant::now();
         let name = unit.name.clone();
-        self.release_mounts(&name);
+        self.runs.before_start(&name);
         let mut spec = match self.prepare_spawn(&unit) {
             Ok(spec) => spec,
             Err(reason) => {
@@ -38,27 +39,61 @@ impl Owner {
             }
         };
         let ((out_r, out_w), (err_r, err_w)) = pipes;
-        let (held, key) = self.pass_overlay(&name, &mut spec);
         // The unit's own start: its cgroup was just made (prepare_spawn), so the helper can
-        // be started right inside it.
-        let launched = match self.cgroups.start_target(&name) {
-            Some((dir, cgroup)) => {
-                spawn::launch::launch_in(&spec, held, out_w, err_w, (&dir, &cgroup), true)
-            }
-            None => spawn::launch(&spec, held, out_w, err_w),
+        // be started right inside it while it is idle.
+        let target = self.cgroups.start_target(&name);
+        // What this start's overlay would be made of, on the store's layers only.
+        let key = spec
+            .container
+            .as_ref()
+            .filter(|c| container::content_addressed(&self.opts.state_dir, &c.layers))
+            .map(spawn::rootfs::overlay_key);
+        let previous = PreviousRun {
+            processes_gone: self.cgroups.previous_run_gone(&name),
+            teardown_pending: self.runs.teardown_pending(&name),
+            held_overlay: self.runs.held_key(&name),
         };
-        if let Ok(l) = &launched {
-            if spec.cgroup_later {
-                // The v1 hierarchies while the helper makes the namespaces; then EOF on
-                // its channel (or why not) lets it join them.
-                match self.cgroups.finish(&unit) {
-                    Ok(()) => l.go(),
-                    // Reported as a start that made it all first reports it ("STEP: ERROR").
-                    Err(e) => {
-                        let (step, error) = e.split_once(": ").unwrap_or(("create cgroup", &e));
-                        l.refuse(&spawn::helper::fail(step, "", error));
-                    }
-                }
+        let start = Start::Unit {
+            container: unit.container.as_ref(),
+            overlay_key: key.as_deref(),
+            cgroup_idle: target.is_some(),
+        };
+        let plan = start::plan(start, previous, self.host());
+        debug!(unit = %name, ?plan, "start plan");
+        spec.v1 = plan.v1;
+        spec.unified = target.as_ref().map(|(_, path)| path.clone());
+        if let (Some(c), Some(p)) = (spec.container.as_mut(), plan.container) {
+            c.plan = p;
+        }
+        if plan.v1 == V1Join::First {
+            if let Err(e) = self.cgroups.finish(&unit) {
+                self.sup.handle(
+                    Event::SpawnFailed {
+                        unit: name,
+                        pid: None,
+                        reason: e.to_string(),
+                    },
+                    now,
+                );
+                return;
+            }
+        }
+        let held = self.runs.held_overlay(&name, plan.held_overlay);
+        let offered = key.filter(|_| plan.container.is_some_and(|c| c.offer_overlay));
+        let launched = spawn::launch(
+            &spec,
+            &plan.launch,
+            held,
+            out_w,
+            err_w,
+            target.as_ref().map(|(dir, _)| dir),
+        );
+        if let (Ok(l), V1Join::AfterUnshare) = (&launched, plan.v1) {
+            // The v1 hierarchies while the helper makes the namespaces; then EOF on its
+            // channel (or why not) lets it join them.
+            match self.cgroups.finish(&unit) {
+                Ok(()) => l.go(),
+                Err(e) => l.refuse(&spawn::helper::fail(e.step, "", &e.error)),
             }
         }
         match launched {
@@ -68,13 +103,15 @@ impl Owner {
                 let tx = self.tx.clone();
                 let unit_name = name.clone();
                 self.launching.insert(pid, None);
+                let hold_mount_ns = plan.hold_mount_ns;
                 tokio::spawn(async move {
                     let outcome = launched.outcome().await;
                     let _ = tx.send(Input::Launched {
                         unit: unit_name,
                         pid,
                         failure: outcome.failure,
-                        overlay: key.zip(outcome.overlay),
+                        overlay: offered.zip(outcome.overlay),
+                        hold_mount_ns,
                     });
                 });
                 // The core hears `Spawned` once the helper reached exec (Input::Launched):
@@ -94,43 +131,6 @@ impl Owner {
                     now,
                 );
             }
-        }
-    }
-
-    /// The overlay the previous run of `unit` handed back, to pass to this start's helper
-    /// (setting `overlay_passed`) when it is made of what this start's would be (its key)
-    /// and that run's processes are known to be gone. Otherwise it is let go, and then the
-    /// writable layer it holds is not kept either (`previous_run_gone` false): overlayfs
-    /// marks it in use. Returns it, and the key of this start's overlay if the helper will
-    /// hand one back (`offer_overlay`).
-    fn pass_overlay(
-        &mut self,
-        unit: &str,
-        spec: &mut SpawnSpec,
-    ) -> (Option<OwnedFd>, Option<String>) {
-        let held = self.overlays.remove(unit);
-        let Some(c) = spec.container.as_mut() else {
-            if let Some((_, fd)) = held {
-                self.released.push((unit.to_string(), fd));
-            }
-            return (None, None);
-        };
-        let key = c.offer_overlay.then(|| spawn::rootfs::overlay_key(c));
-        // The previous run's processes are all gone (its cgroup is): a mount namespace of it
-        // still being torn down does not matter here, as the kept overlay outlives it.
-        let gone = self.cgroups.previous_run_gone(unit);
-        match held {
-            Some((k, fd)) if gone && key.as_deref() == Some(k.as_str()) => {
-                c.previous_run_gone = true;
-                c.overlay_passed = true;
-                (Some(fd), key)
-            }
-            Some((_, fd)) => {
-                self.released.push((unit.to_string(), fd));
-                c.previous_run_gone = false;
-                (None, key)
-            }
-            None => (None, key),
         }
     }
 
@@ -188,7 +188,7 @@ impl Owner {
                 let security = container::security(c)?;
                 // Kept for exec and probes: they run under the settings the unit started with,
                 // even if a profile file changes or goes away meanwhile.
-                self.security.insert(name.clone(), security.clone());
+                self.runs.record_security(name, security.clone());
                 spec.security = Some(security);
             }
             None => {
@@ -198,19 +198,10 @@ impl Owner {
                 }
             }
         }
+        // The unified (or v2) part; the v1 hierarchies when the start plan says
+        // (`V1Join`). It removes the previous run's cgroup if it was left, which the plan
+        // then knows.
         spec.cgroup_procs = self.cgroups.begin(unit)?;
-        // A container's helper has namespaces to make before it needs the v1 hierarchies:
-        // the daemon makes those meanwhile (spawn, UnitCgroups::finish).
-        spec.cgroup_later = spec.container.is_some() && self.cgroups.has_rest();
-        if !spec.cgroup_later {
-            self.cgroups.finish(unit)?;
-        }
-        if let Some(c) = spec.container.as_mut() {
-            // Only now known: begin removed the previous run's cgroup if it was left.
-            // And its mount namespace: one still being torn down keeps the old overlay.
-            c.previous_run_gone =
-                self.cgroups.previous_run_gone(name) && !self.teardown_pending(name);
-        }
         Ok(spec)
     }
 
@@ -238,8 +229,8 @@ impl Owner {
             user: unit.service.user.clone(),
             new_session: true,
             cgroup_procs: Vec::new(),
-            born_into: None,
-            cgroup_later: false,
+            unified: None,
+            v1: V1Join::None,
             container: None,
             join: None,
             stdin_passed: false,
@@ -269,12 +260,21 @@ impl Owner {
             let _ = container::apply_image(&mut spec, unit, c, &self.opts.state_dir);
             spec.join = Some(exec::join_spec(pid, c));
             // Never unconfined: the security the unit's process started with, or nothing runs.
-            let security = self.security.get(unit).cloned().ok_or_else(|| {
+            let security = self.runs.security(unit).cloned().ok_or_else(|| {
                 format!("unit {unit} has no security settings recorded; restart it")
             })?;
             spec.security = Some(security);
         }
         Ok(spec)
+    }
+
+    /// What the machine offers the start plan now.
+    pub(super) fn host(&self) -> start::Host {
+        start::Host {
+            cgroups: self.cgroups.layout(),
+            zygote: spawn::zygote::running(),
+            clone_into_cgroup: !spawn::launch::into_cgroup_refused(),
+        }
     }
 
     pub(super) fn notify_dir(&self) -> PathBuf {
