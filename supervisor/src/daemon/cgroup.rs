@@ -247,7 +247,7 @@ impl UnitCgroups {
     }
 
     /// The unified (or v2) directory of a unit whose cgroup [`UnitCgroups::begin`]
-    /// just made, open, and its path: where [`crate::spawn::launch::launch_in`] starts the
+    /// just made, open, and its path: where [`crate::spawn::launch::launch`] starts the
     /// unit's own helper. Once only, and only while the cgroup is idle (empty, not
     /// frozen): `clone3` with `CLONE_VFORK` holds the daemon's thread until the child
     /// execs, which in a frozen cgroup is never (`kennel commit` freezes a running unit)

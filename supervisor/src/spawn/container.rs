@@ -10,7 +10,7 @@
 //! moves its root there too; after the chroot fallback it is replaced: `Early::cancel`).
 //!
 //! Processes, for a unit with a pid namespace and `init = true`, when the zygote forked
-//! the helper right into a new pid namespace (`helper::given`):
+//! the helper right into a new pid namespace (`Launch::Zygote { pid_ns: true, .. }`):
 //!
 //! ```text
 //! kennel ─ helper = init (host pid P: the unit's pid; PID 1 inside; forwards signals)
