@@ -261,3 +261,36 @@ fn helpers_are_forked_by_the_zygote_as_kennels_children_and_survive_its_loss() {
     assert_ne!(again, sleeper);
     assert!(crate::harness::children(daemon).contains(&again));
 }
+
+#[test]
+fn all_units_up_counts_from_kennels_start_not_the_machines() {
+    let s = Sandbox::new();
+    s.unit("svc", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    let before = std::time::Instant::now();
+    s.up();
+    s.wait_for("all units up", || {
+        s.daemon_output().contains("all units up")
+    });
+    // kennel started after `before`: the time it reports is at most what passed since.
+    let bound = before.elapsed().as_secs_f64();
+    let out = s.daemon_output();
+    let line = out
+        .lines()
+        .find(|l| l.contains("all units up"))
+        .unwrap_or_default();
+    let after = line.split("all units up").nth(1).unwrap_or_default();
+    let number: String = after
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let secs: f64 = number
+        .parse()
+        .unwrap_or_else(|e| panic!("no time in {line:?}: {e}"));
+    // (+ 5 ms: kennel rounds to hundredths.)
+    assert!(
+        secs <= bound + 0.005,
+        "{secs}s > {bound}s since the test started kennel: {line}"
+    );
+    assert!(line.contains("all units up in "), "{line}");
+}

@@ -98,9 +98,12 @@ struct Owner {
     pending: HashMap<RequestId, Pending>,
     next_id: RequestId,
     exit: Option<i32>,
+    /// When this daemon started: `all units up in 1.23s` counts from here.
+    started: Instant,
 }
 
 pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
+    let started = Instant::now();
     let units = kennel_units::load_paths(std::slice::from_ref(&opts.units)).map_err(|d| {
         DaemonError::InvalidUnits {
             dir: opts.units.clone(),
@@ -159,6 +162,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         power: None,
         next_id: UP_ID + 1,
         exit: None,
+        started,
     };
     owner.reap();
     owner.sup.handle(

@@ -264,7 +264,12 @@ impl Owner {
         if id == UP_ID {
             match &result {
                 Ok(()) => {
-                    info!("all units up (uptime {})", uptime());
+                    let took = format!("{:.2}s", self.started.elapsed().as_secs_f64());
+                    if self.opts.boot {
+                        info!("all units up in {took} (machine up {})", machine_uptime());
+                    } else {
+                        info!("all units up in {took}");
+                    }
                     notify::notify_parent_ready();
                     if self.opts.test_panic && cfg!(feature = "test-panic") {
                         panic!("kennel.test_panic=1: a panic on purpose, to test emergency mode");
@@ -309,8 +314,9 @@ fn row(
     }
 }
 
-/// The machine's uptime as `/proc/uptime` has it (`12.34s`).
-pub(super) fn uptime() -> String {
+/// The machine's uptime as `/proc/uptime` has it (`12.34s`): for kennel as a machine's
+/// init, how long the boot took before kennel's own start.
+fn machine_uptime() -> String {
     std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|s| s.split_whitespace().next().map(|u| format!("{u}s")))
