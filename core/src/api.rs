@@ -202,6 +202,6 @@ pub struct UnitStatus {
     pub ready: bool,
     pub health: HealthState,
     /// Why it is in this state, in a few words: `waiting for db`, `restart in 400ms`,
-    /// `start limit hit (6 starts in 10s)`, `required unit db failed`, `exec /x: not found`.
+    /// `start limit hit: 5 starts within 10s`, `required unit db failed`, `exec /x: not found`.
     pub detail: String,
 }

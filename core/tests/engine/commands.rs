@@ -80,7 +80,7 @@ fn wait_for_up_reports_the_start_limit() {
     assert_eq!(
         h.take_plain().last().cloned(),
         Some(format!(
-            "reply {id} failed db: start limit hit: 2 starts within 10s"
+            "reply {id} failed db: start limit hit: 1 start within 10s"
         ))
     );
 }
