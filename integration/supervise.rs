@@ -294,3 +294,37 @@ fn all_units_up_counts_from_kennels_start_not_the_machines() {
     );
     assert!(line.contains("all units up in "), "{line}");
 }
+
+#[test]
+fn start_of_a_unit_already_up_and_stop_of_one_stopped_say_so() {
+    let s = Sandbox::new();
+    s.unit("svc", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    s.unit(
+        "other",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n",
+    );
+    s.up();
+    s.wait_state("svc", "up");
+    s.wait_state("other", "up");
+    let stderr = |args: &[&str]| {
+        let out = s.kennel(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        err
+    };
+    let pid = s.pid("svc");
+    assert_eq!(stderr(&["start", "svc"]), "kennel: already up: svc\n");
+    assert_eq!(s.pid("svc"), pid, "left as it was");
+    s.ok(&["stop", "other"]);
+    assert_eq!(
+        stderr(&["start", "svc", "other"]),
+        "kennel: started: other\nkennel: already up: svc\n"
+    );
+    s.ok(&["stop", "svc"]);
+    assert_eq!(stderr(&["stop", "svc"]), "kennel: already stopped: svc\n");
+    assert_eq!(
+        stderr(&["stop", "--no-wait", "svc"]),
+        "kennel: already stopped: svc\n"
+    );
+    assert_eq!(stderr(&["start", "svc"]), "kennel: started: svc\n");
+}

@@ -195,14 +195,36 @@ pub fn exit_text(e: ExitStatus) -> String {
     }
 }
 
-fn units_command(args: UnitsArgs, make: fn(Vec<String>, bool) -> RequestBody, verb: &str) -> i32 {
+/// Send a start, stop or restart; once done (with `wait`) say which units it `verb`ed, and
+/// which it found `already` there (the daemon's `already`, e.g. `already up: site`).
+fn units_command(
+    args: UnitsArgs,
+    make: fn(Vec<String>, bool) -> RequestBody,
+    verb: &str,
+    already: &str,
+) -> i32 {
     let wait = !args.no_wait;
-    code(call(&args.client, make(args.units.clone(), wait)).map(|_| {
-        if wait {
-            eprintln!("kennel: {verb}: {}", args.units.join(" "));
-        }
-        EXIT_OK
-    }))
+    code(
+        call(&args.client, make(args.units.clone(), wait)).map(|body| {
+            let there = match body {
+                ReplyBody::Done { already } => already,
+                _ => Vec::new(),
+            };
+            let done: Vec<&str> = args
+                .units
+                .iter()
+                .map(String::as_str)
+                .filter(|u| !there.iter().any(|t| t == u))
+                .collect();
+            if wait && !done.is_empty() {
+                eprintln!("kennel: {verb}: {}", done.join(" "));
+            }
+            if !there.is_empty() {
+                eprintln!("kennel: {already}: {}", there.join(" "));
+            }
+            EXIT_OK
+        }),
+    )
 }
 
 pub fn start(args: UnitsArgs) -> i32 {
@@ -210,6 +232,7 @@ pub fn start(args: UnitsArgs) -> i32 {
         args,
         |units, wait| RequestBody::Start { units, wait },
         "started",
+        "already up",
     )
 }
 
@@ -218,6 +241,7 @@ pub fn stop(args: UnitsArgs) -> i32 {
         args,
         |units, wait| RequestBody::Stop { units, wait },
         "stopped",
+        "already stopped",
     )
 }
 
@@ -226,6 +250,7 @@ pub fn restart(args: UnitsArgs) -> i32 {
         args,
         |units, wait| RequestBody::Restart { units, wait },
         "restarted",
+        "already restarted",
     )
 }
 

@@ -108,8 +108,13 @@ pub enum Reply {
 pub enum ReplyBody {
     /// Status rows, name order.
     Status { units: Vec<StatusRow> },
-    /// The request was carried out (or, without `wait`, accepted).
-    Done,
+    /// The request was carried out (or, without `wait`, accepted). `already`: the units of
+    /// a `start` that were up already, or of a `stop` that had no process already, which it
+    /// left as they were (omitted when none).
+    Done {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        already: Vec<String>,
+    },
     /// The reload's plan.
     Reloaded {
         added: Vec<String>,
@@ -124,6 +129,15 @@ pub enum ReplyBody {
     /// code of kennel's failure to run it (125 cannot join, 126 not executable, 127 not
     /// found) with `error` saying why.
     ExecExited { code: i32, error: Option<String> },
+}
+
+impl ReplyBody {
+    /// `Done` with nothing left as it was.
+    pub fn done() -> ReplyBody {
+        ReplyBody::Done {
+            already: Vec::new(),
+        }
+    }
 }
 
 /// One unit in a status reply: the core's status, and the cgroup's figures while the
@@ -485,7 +499,7 @@ mod tests {
             text,
             format!("{}{units}}}}}", String::from_utf8_lossy(STATUS_HEAD))
         );
-        let done = serde_json::to_string(&Reply::Ok(ReplyBody::Done)).unwrap();
+        let done = serde_json::to_string(&Reply::Ok(ReplyBody::done())).unwrap();
         assert!(serde_json::from_str::<StatusReply>(&done).is_err());
     }
 
@@ -525,8 +539,15 @@ mod tests {
 
     #[test]
     fn reply_wire_format() {
-        let ok = serde_json::to_string(&Reply::Ok(ReplyBody::Done)).unwrap();
+        let ok = serde_json::to_string(&Reply::Ok(ReplyBody::done())).unwrap();
         assert_eq!(ok, r#"{"ok":{"type":"done"}}"#);
+        let already = Reply::Ok(ReplyBody::Done {
+            already: vec!["web".into()],
+        });
+        let text = serde_json::to_string(&already).unwrap();
+        assert_eq!(text, r#"{"ok":{"type":"done","already":["web"]}}"#);
+        let back: Reply = serde_json::from_str(r#"{"ok":{"type":"done"}}"#).unwrap();
+        assert!(matches!(back, Reply::Ok(ReplyBody::Done { already }) if already.is_empty()));
         let err = Reply::Error(ProtoError::new(
             ErrorKind::UnknownUnit,
             "unknown unit \"x\"",

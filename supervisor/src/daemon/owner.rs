@@ -52,7 +52,8 @@ const UP_ID: RequestId = 0;
 /// What a pending client request waits for.
 struct Pending {
     reply: oneshot::Sender<Answer>,
-    /// For a reload: the plan to report once done.
+    /// What to answer once done instead of a bare `Done`: a reload's plan, the units a
+    /// start or stop found already up or stopped.
     plan: Option<ReplyBody>,
 }
 

@@ -125,6 +125,10 @@ impl Owner {
                 }
             }
         };
+        let plan = plan.or_else(|| {
+            let already = self.sup.already(&command);
+            (!already.is_empty()).then_some(ReplyBody::Done { already })
+        });
         let id = self.next_id;
         self.next_id += 1;
         self.pending.insert(
@@ -154,7 +158,7 @@ impl Owner {
             return Reply::Error(ProtoError::new(ErrorKind::NotRunning, msg));
         }
         match container::freeze(self.opts.cgroup_parent.as_deref(), unit, thaw_after) {
-            Ok(()) => Reply::Ok(ReplyBody::Done),
+            Ok(()) => Reply::Ok(ReplyBody::done()),
             Err(e) => Reply::Error(ProtoError::new(ErrorKind::UnitFailed, e)),
         }
     }
@@ -283,7 +287,7 @@ impl Owner {
             return;
         };
         let reply = match result {
-            Ok(()) => Reply::Ok(p.plan.unwrap_or(ReplyBody::Done)),
+            Ok(()) => Reply::Ok(p.plan.unwrap_or_else(ReplyBody::done)),
             Err(e) => Reply::Error(e.into()),
         };
         let _ = p.reply.send(reply.into());
