@@ -127,3 +127,26 @@ fn client_without_a_daemon_says_how_to_start_one() {
     let err = s.fails(&["start", "x"], 3);
     assert!(err.contains("kennel up"), "{err}");
 }
+
+#[test]
+fn requests_are_logged_as_an_operator_reads_them() {
+    let s = Sandbox::new();
+    sleeper(&s);
+    s.up();
+    s.wait_state("svc", "up");
+    s.ok(&["exec", "svc", "sh", "-c", "exit 0"]);
+    s.ok(&["restart", "--no-wait", "svc"]);
+    let out = s.daemon_output();
+    assert!(
+        out.contains("control request: exec in svc: sh -c 'exit 0'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("control request: restart svc (no wait)"),
+        "{out}"
+    );
+    // No Rust struct in sight.
+    for debug in ["ExecRequest", "Restart {", "rows:", "Some("] {
+        assert!(!out.contains(debug), "{debug}: {out}");
+    }
+}

@@ -76,8 +76,22 @@ fn unit_whose_command_is_missing_fails_with_the_exec_error() {
     s.wait_log(
         "ghost",
         "kennel",
-        "spawn failed: exec /nonexistent/ghost: no such file or directory",
+        "exec /nonexistent/ghost: no such file or directory; failed",
     );
+    // Said once: in the unit's log, and in kennel's output (its log lines and the echo of
+    // the unit's output; the summary of `kennel up`'s start aside).
+    let said = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("exec /nonexistent/ghost"))
+            .filter(|l| !l.contains("not all units came up"))
+            .count()
+    };
+    assert_eq!(said(&s.log("ghost")), 1, "{}", s.log("ghost"));
+    s.wait_for("kennel's line on ghost", || {
+        s.daemon_output()
+            .contains("ghost: no such file or directory; failed")
+    });
+    assert_eq!(said(&s.daemon_output()), 1, "{}", s.daemon_output());
 }
 
 #[test]

@@ -287,4 +287,13 @@ fn a_spawn_failure_reported_after_spawned_is_the_exit_reason() {
         (s.state, s.detail.as_str()),
         (State::Failed, "exec /nope: no such file or directory")
     );
+    let notices: Vec<String> = h
+        .take_notices()
+        .into_iter()
+        .filter(|n| n.contains("/nope"))
+        .collect();
+    assert_eq!(
+        notices,
+        ["notice web error: exec /nope: no such file or directory; failed"]
+    );
 }

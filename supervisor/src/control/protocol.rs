@@ -58,6 +58,57 @@ pub enum RequestBody {
     Thaw { unit: String },
 }
 
+/// What an operator reads in kennel's log: the request's kind and its units (`start web db`,
+/// `exec in web: sh -c 'ls /'`), not its fields.
+impl std::fmt::Display for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let no_wait = |wait: &bool| if *wait { "" } else { " (no wait)" };
+        match self {
+            RequestBody::Status { unit: None } => write!(f, "status"),
+            RequestBody::Status { unit: Some(u) } => write!(f, "status {u}"),
+            RequestBody::Start { units, wait } => {
+                write!(f, "start {}{}", units.join(" "), no_wait(wait))
+            }
+            RequestBody::Stop { units, wait } => {
+                write!(f, "stop {}{}", units.join(" "), no_wait(wait))
+            }
+            RequestBody::Restart { units, wait } => {
+                write!(f, "restart {}{}", units.join(" "), no_wait(wait))
+            }
+            RequestBody::Reload { wait } => write!(f, "reload{}", no_wait(wait)),
+            RequestBody::Shutdown => write!(f, "shutdown"),
+            RequestBody::LogPath { unit } => write!(f, "logs {unit}"),
+            RequestBody::Power { action } => write!(f, "{}", action.name()),
+            RequestBody::Exec(x) => {
+                write!(f, "exec in {}", x.unit)?;
+                if x.tty {
+                    write!(f, " (terminal)")?;
+                }
+                if let Some(u) = &x.user {
+                    write!(f, " as {u}")?;
+                }
+                write!(f, ":")?;
+                for a in &x.argv {
+                    write!(f, " {}", shell_word(a))?;
+                }
+                Ok(())
+            }
+            RequestBody::Freeze { unit, .. } => write!(f, "freeze {unit}"),
+            RequestBody::Thaw { unit } => write!(f, "thaw {unit}"),
+        }
+    }
+}
+
+/// `a` as a shell would need it: as it is when plain, else in single quotes.
+fn shell_word(a: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !a.is_empty() && a.chars().all(plain) {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
+}
+
 /// What `kennel poweroff|reboot|halt` asks of a machine's init.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,6 +116,17 @@ pub enum PowerAction {
     Poweroff,
     Reboot,
     Halt,
+}
+
+impl PowerAction {
+    /// `poweroff`, `reboot`, `halt`: the command's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PowerAction::Poweroff => "poweroff",
+            PowerAction::Reboot => "reboot",
+            PowerAction::Halt => "halt",
+        }
+    }
 }
 
 /// `kennel exec` options.
@@ -535,6 +597,41 @@ mod tests {
                 String::from_utf8(want).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn requests_read_as_an_operator_would_type_them() {
+        let exec = RequestBody::Exec(ExecRequest {
+            unit: "web".into(),
+            argv: vec!["sh".into(), "-c".into(), "echo it's $HOME".into()],
+            tty: true,
+            rows: 24,
+            cols: 80,
+            ..ExecRequest::default()
+        });
+        assert_eq!(
+            exec.to_string(),
+            r#"exec in web (terminal): sh -c 'echo it'\''s $HOME'"#
+        );
+        let start = RequestBody::Start {
+            units: vec!["web".into(), "db".into()],
+            wait: true,
+        };
+        assert_eq!(start.to_string(), "start web db");
+        let stop = RequestBody::Stop {
+            units: vec!["web".into()],
+            wait: false,
+        };
+        assert_eq!(stop.to_string(), "stop web (no wait)");
+        let power = RequestBody::Power {
+            action: PowerAction::Reboot,
+        };
+        assert_eq!(power.to_string(), "reboot");
+        let freeze = RequestBody::Freeze {
+            unit: "web".into(),
+            thaw_after_ms: Some(5),
+        };
+        assert_eq!(freeze.to_string(), "freeze web");
     }
 
     #[test]

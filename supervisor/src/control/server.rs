@@ -192,7 +192,7 @@ async fn connection(
                     body,
                     RequestBody::Status { .. } | RequestBody::LogPath { .. }
                 ) {
-                    info!(uid, pid, request = ?body, "control request");
+                    info!(uid, pid, "control request: {body}");
                 }
                 let (tx, rx) = oneshot::channel();
                 if to_owner

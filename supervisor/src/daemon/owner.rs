@@ -532,7 +532,15 @@ impl Owner {
             }
             libc::SIGUSR1 => {
                 for s in self.sup.status(now) {
-                    info!(unit = %s.name, state = ?s.state, pid = ?s.pid, restarts = s.restarts, "{}", s.detail);
+                    let state = format!("{:?}", s.state).to_lowercase();
+                    let pid = s.pid.map_or("-".into(), |p| p.to_string());
+                    let sep = if s.detail.is_empty() { "" } else { "; " };
+                    info!(
+                        unit = %s.name,
+                        "{state}, pid {pid}, {} restarts{sep}{}",
+                        s.restarts,
+                        s.detail
+                    );
                 }
             }
             other => debug!("{} ignored", kennel_units::signal_name(other)),

@@ -15,7 +15,8 @@ impl Owner {
     pub(super) fn power_down(&mut self, action: PowerAction, why: String) {
         let force = self.sup.is_shutting_down();
         info!(
-            "{why}: {action:?}: stopping every unit{}",
+            "{why}: {}: stopping every unit{}",
+            action.name(),
             if force { " at once" } else { "" }
         );
         self.power = Some(action);
@@ -239,7 +240,7 @@ impl Owner {
         let (exit_tx, exit_rx) = oneshot::channel();
         self.probe_pids.insert(epid, (x.unit.clone(), exit_tx));
         self.sessions.insert(epid, x.unit.clone());
-        info!(unit = %x.unit, pid = epid, "exec {:?}", x.argv);
+        info!(unit = %x.unit, "exec session started, pid {epid}");
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {
             let failure = launched.outcome().await.failure;
