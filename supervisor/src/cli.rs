@@ -105,7 +105,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Unit files or directories of unit files.
+    /// Unit files or directories of unit files. A file is checked with the other units of
+    /// its directory as context (its dependencies), their own problems not printed.
     #[arg(default_value = "/etc/kennel/units")]
     pub paths: Vec<PathBuf>,
 }

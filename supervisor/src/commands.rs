@@ -329,9 +329,9 @@ pub fn logs(args: LogsArgs) -> i32 {
 }
 
 pub fn check(args: CheckArgs) -> i32 {
-    match kennel_units::load_paths(&args.paths) {
-        Ok(set) => {
-            println!("{} units OK", set.len());
+    match kennel_units::check_paths(&args.paths) {
+        Ok(n) => {
+            println!("{n} unit{} OK", if n == 1 { "" } else { "s" });
             EXIT_OK
         }
         Err(diags) => {
