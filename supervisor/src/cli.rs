@@ -36,7 +36,7 @@ pub enum Cmd {
     Reload(ReloadArgs),
     /// Stop every unit in reverse dependency order and end the daemon.
     Shutdown(ClientArgs),
-    /// Print a unit's log.
+    /// Print a unit's log (from the files when no daemon runs).
     Logs(LogsArgs),
     /// Be the init of a machine (what kennel does as /sbin/init): mounts, hostname,
     /// modules, units, and power-off at the end. Must be PID 1.
@@ -153,6 +153,10 @@ pub struct LogsArgs {
     /// Print only the last N lines.
     #[arg(short = 'n', long)]
     pub lines: Option<usize>,
+    /// Where to read the log when no daemon answers (default /var/log/kennel). With a
+    /// daemon, its own log directory is used, and another one given here is refused.
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
     #[command(flatten)]
     pub client: ClientArgs,
 }

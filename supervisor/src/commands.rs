@@ -3,6 +3,7 @@
 //! code documented in `docs/cli.md`.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use kennel_core::{ExitStatus, HealthState, UnitStatus};
 
@@ -289,19 +290,12 @@ pub fn shutdown(args: ClientArgs) -> i32 {
     code(call(&args, RequestBody::Shutdown).map(|_| EXIT_OK))
 }
 
+/// Where `kennel logs` reads when no daemon answers and `--log-dir` is not given.
+const DEFAULT_LOG_DIR: &str = "/var/log/kennel";
+
 pub fn logs(args: LogsArgs) -> i32 {
     code((|| {
-        let body = call(
-            &args.client,
-            RequestBody::LogPath {
-                unit: args.unit.clone(),
-            },
-        )?;
-        let ReplyBody::LogPath { path } = body else {
-            eprintln!("kennel: unexpected reply to logs");
-            return Err(EXIT_NO_DAEMON);
-        };
-        let path = std::path::PathBuf::from(path);
+        let path = log_path(&args)?;
         let n = args.lines.unwrap_or(usize::MAX);
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -326,6 +320,74 @@ pub fn logs(args: LogsArgs) -> i32 {
             }
         }
     })())
+}
+
+/// The log of `args.unit`: where the daemon says, or, when no daemon answers, in
+/// `--log-dir` (a unit with no log there is an error then: there is no unit set to tell a
+/// unit that has not logged yet from a typo).
+fn log_path(args: &LogsArgs) -> Result<PathBuf, i32> {
+    let unit = args.unit.clone();
+    let asked = Client::connect(&args.client.socket)
+        .and_then(|mut c| c.call(RequestBody::LogPath { unit: unit.clone() }));
+    match asked {
+        Ok(ReplyBody::LogPath { path }) => {
+            let path = PathBuf::from(path);
+            let theirs = path.parent().unwrap_or(Path::new("/"));
+            if let Some(mine) = &args.log_dir {
+                if !same_dir(mine, theirs) {
+                    eprintln!(
+                        "kennel: the daemon on {} writes its logs in {}, not in --log-dir {}; \
+                         drop --log-dir, or point --socket at the kennel that logs there",
+                        args.client.socket.display(),
+                        theirs.display(),
+                        mine.display()
+                    );
+                    return Err(EXIT_FAILED);
+                }
+            }
+            Ok(path)
+        }
+        Ok(_) => {
+            eprintln!("kennel: unexpected reply to logs");
+            Err(EXIT_NO_DAEMON)
+        }
+        Err(ClientError::NoDaemon { path: socket, .. }) => {
+            if let Err(e) = kennel_units::check_unit_name(&unit) {
+                eprintln!("kennel: {e}");
+                return Err(EXIT_FAILED);
+            }
+            let dir = args
+                .log_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
+            let path = kennel_logs::log_path(&dir, &unit);
+            let rotated = dir.join(format!("{unit}.log.1"));
+            if !path.exists() && !rotated.exists() {
+                eprintln!(
+                    "kennel: no kennel daemon is listening on {}, and {} has no log of {unit:?} \
+                     (--log-dir)",
+                    socket.display(),
+                    dir.display()
+                );
+                return Err(EXIT_FAILED);
+            }
+            eprintln!(
+                "kennel: no kennel daemon is listening on {}; reading {}",
+                socket.display(),
+                path.display()
+            );
+            Ok(path)
+        }
+        Err(e) => Err(client_failure(e)),
+    }
+}
+
+/// Whether two paths name the same directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 pub fn check(args: CheckArgs) -> i32 {
