@@ -383,7 +383,7 @@ fn log_path(args: &LogsArgs) -> Result<PathBuf, i32> {
 }
 
 /// Whether two paths name the same directory.
-fn same_dir(a: &Path, b: &Path) -> bool {
+pub fn same_dir(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,

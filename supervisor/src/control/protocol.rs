@@ -38,6 +38,9 @@ pub enum RequestBody {
     Shutdown,
     /// Where a unit's log is, for `kennel logs` (the client reads the files itself).
     LogPath { unit: String },
+    /// The daemon's directories (state, units, logs), for the commands that work on them
+    /// directly (`kennel image|layer|commit`).
+    Paths,
     /// As a machine's init: stop everything in order, then power off, reboot or halt.
     Power { action: PowerAction },
     /// Run a command in a running unit (its namespaces, cgroup, user, environment). The
@@ -78,6 +81,7 @@ impl std::fmt::Display for RequestBody {
             RequestBody::Reload { wait } => write!(f, "reload{}", no_wait(wait)),
             RequestBody::Shutdown => write!(f, "shutdown"),
             RequestBody::LogPath { unit } => write!(f, "logs {unit}"),
+            RequestBody::Paths => write!(f, "paths"),
             RequestBody::Power { action } => write!(f, "{}", action.name()),
             RequestBody::Exec(x) => {
                 write!(f, "exec in {}", x.unit)?;
@@ -185,6 +189,12 @@ pub enum ReplyBody {
     },
     /// The current log file of a unit.
     LogPath { path: String },
+    /// The daemon's `--state-dir`, `--units` and `--log-dir`, absolute.
+    Paths {
+        state_dir: String,
+        units: String,
+        log_dir: String,
+    },
     /// The exec'd process runs; its stdio came with this message.
     ExecStarted { pid: i32 },
     /// The exec'd process ended: `code` is its exit code (128+N for signal N), or the

@@ -190,7 +190,7 @@ async fn connection(
             Ok(body) => {
                 if !matches!(
                     body,
-                    RequestBody::Status { .. } | RequestBody::LogPath { .. }
+                    RequestBody::Status { .. } | RequestBody::LogPath { .. } | RequestBody::Paths
                 ) {
                     info!(uid, pid, "control request: {body}");
                 }

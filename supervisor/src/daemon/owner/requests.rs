@@ -72,6 +72,16 @@ impl Owner {
                 let _ = req.reply.send(reply.into());
                 return;
             }
+            RequestBody::Paths => {
+                let o = &self.opts;
+                let reply = Reply::Ok(ReplyBody::Paths {
+                    state_dir: o.state_dir.display().to_string(),
+                    units: o.units.display().to_string(),
+                    log_dir: o.log_dir.display().to_string(),
+                });
+                let _ = req.reply.send(reply.into());
+                return;
+            }
             RequestBody::Power { action } => {
                 if !self.opts.boot {
                     let msg = "power requests are for kennel as a machine's init (kennel boot); \
