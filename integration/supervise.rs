@@ -342,3 +342,53 @@ fn start_of_a_unit_already_up_and_stop_of_one_stopped_say_so() {
     );
     assert_eq!(stderr(&["start", "svc"]), "kennel: started: svc\n");
 }
+
+/// The cell of `column` in each row of `kennel status`'s table, by the header's offsets.
+fn table_column(table: &str, column: &str) -> Vec<(String, String)> {
+    let mut lines = table.lines();
+    let header = lines.next().unwrap_or_default();
+    let at = header
+        .find(column)
+        .unwrap_or_else(|| panic!("no {column} in {header:?}"));
+    lines
+        .map(|l| {
+            let name = l.split_whitespace().next().unwrap_or_default().to_string();
+            let cell = l.get(at..).unwrap_or_default();
+            let cell = cell
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            (name, cell)
+        })
+        .collect()
+}
+
+#[test]
+fn status_table_and_json_agree_on_health() {
+    let s = Sandbox::new();
+    s.unit(
+        "plain",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n",
+    );
+    s.unit(
+        "checked",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n\
+         [health]\ncommand = [\"/bin/true\"]\ninterval = \"1h\"\n",
+    );
+    s.up();
+    s.wait_state("plain", "up");
+    s.wait_state("checked", "up");
+    // A unit without [health] has none: null, `-`.
+    assert_eq!(s.status("plain")["health"], serde_json::Value::Null);
+    let table = s.ok(&["status"]);
+    let json = s.status_all();
+    for (name, cell) in table_column(&table, "HEALTH") {
+        let row = json
+            .iter()
+            .find(|r| r["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} not in {json:?}"));
+        let want = row["health"].as_str().unwrap_or("-");
+        assert_eq!(cell, want, "{name}: table {table}\njson {row}");
+    }
+}

@@ -125,10 +125,11 @@ pub fn table(rows: &[StatusRow]) -> String {
                 u.last_exit.map_or("-".into(), exit_text),
                 if u.ready { "yes".into() } else { "no".into() },
                 match u.health {
-                    HealthState::Unknown => "-".into(),
-                    HealthState::Healthy => "healthy".into(),
-                    HealthState::Failing => "failing".into(),
-                    HealthState::Unhealthy => "unhealthy".into(),
+                    None => "-".into(),
+                    Some(HealthState::Unknown) => "unknown".into(),
+                    Some(HealthState::Healthy) => "healthy".into(),
+                    Some(HealthState::Failing) => "failing".into(),
+                    Some(HealthState::Unhealthy) => "unhealthy".into(),
                 },
                 match (r.memory_current, r.memory_peak) {
                     (Some(c), Some(p)) => format!("{} (peak {})", bytes(c), bytes(p)),

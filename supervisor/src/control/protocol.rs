@@ -239,7 +239,7 @@ struct FlatRow {
     restarts: u32,
     last_exit: Option<ExitStatus>,
     ready: bool,
-    health: HealthState,
+    health: Option<HealthState>,
     detail: String,
     #[serde(default)]
     resources: Option<kennel_cgroups::Stats>,
@@ -277,7 +277,7 @@ struct FlatRowRef<'a> {
     restarts: u32,
     last_exit: Option<ExitStatus>,
     ready: bool,
-    health: HealthState,
+    health: Option<HealthState>,
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     resources: &'a Option<kennel_cgroups::Stats>,
@@ -520,7 +520,7 @@ mod tests {
                 restarts: 2,
                 last_exit: Some(ExitStatus::Signal(9)),
                 ready: true,
-                health: HealthState::Healthy,
+                health: Some(HealthState::Healthy),
                 detail: "a \"detail\"".into(),
             },
             resources,
@@ -589,10 +589,11 @@ mod tests {
         stopped.status.last_exit = Some(ExitStatus::Code(3));
         stopped.status.ready = false;
         stopped.status.state = State::Failed;
-        stopped.status.health = HealthState::Unknown;
+        stopped.status.health = None;
         stopped.status.detail = "ünïcode \u{1} \\ \"x\"".into();
         let mut plain = row(Some(stats), vec![]);
         plain.status.last_exit = None;
+        plain.status.health = Some(HealthState::Unknown);
         let samples = [row(None, vec![1, 2]), stopped, plain];
         for n in 0..=samples.len() {
             let units: Vec<StatusRow> = samples[..n].to_vec();
