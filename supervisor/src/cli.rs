@@ -24,7 +24,8 @@ pub enum Cmd {
     Run(RunArgs),
     /// Validate unit files and print every problem as FILE:LINE:COL: message.
     Check(CheckArgs),
-    /// Show units: name, state, pid, uptime, restarts, last exit, ready/health.
+    /// Show units: state, pid, uptime, restarts, last exit, ready, health, memory, CPU,
+    /// tasks, detail.
     Status(StatusArgs),
     /// Start units and wait until they are up (a oneshot: exited successfully).
     Start(UnitsArgs),
