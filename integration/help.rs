@@ -1,10 +1,11 @@
 //! `kennel --help` and docs/cli.md: every subcommand the help lists has its section on the
 //! page, and every option it shows is documented there (or on the page the section links
-//! for it: exec.md, images.md, vm.md); `--help` works for every subcommand.
+//! for it: exec.md, images.md, vm.md); `--help` works for every subcommand. And the
+//! README's `kennel status` example has the columns kennel prints.
 
 use std::process::Command;
 
-use crate::harness::KENNEL;
+use crate::harness::{Sandbox, KENNEL};
 
 /// `kennel ARGS --help`'s output (it must succeed).
 fn help(args: &[&str]) -> String {
@@ -88,4 +89,33 @@ fn cli_md_documents_every_subcommand_and_option_that_help_shows() {
         }
     }
     assert!(missing.is_empty(), "not in docs/cli.md: {missing:#?}");
+}
+
+#[test]
+fn readme_status_example_has_the_columns_status_prints() {
+    let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(readme).expect("read README.md");
+    let example = readme
+        .lines()
+        .skip_while(|l| l.trim() != "$ kennel status")
+        .nth(1)
+        .expect("a `$ kennel status` example in README.md");
+    let s = Sandbox::new();
+    s.unit("db", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    s.up();
+    s.wait_state("db", "up");
+    let printed = s.ok(&["status"]);
+    let header = printed.lines().next().unwrap_or_default();
+    let columns = |l: &str| -> Vec<String> {
+        l.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        columns(example),
+        columns(header),
+        "README: {example}\nkennel: {header}"
+    );
 }
