@@ -88,7 +88,7 @@ struct Owner {
     notify: HashMap<String, Arc<NotifySocket>>,
     /// Every unit's cgroup.
     cgroups: UnitCgroups,
-    /// Empties containers' trash on a thread of its own.
+    /// Empties containers' trash on the runtime's blocking pool.
     trash: Trash,
     /// What to do once stopped, as a machine's init.
     power: Option<PowerAction>,
@@ -127,7 +127,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     if let Err(e) = spawn::zygote::start() {
         warn!("cannot start the spawn zygote ({e}); every helper is exec'd");
     }
-    // Sweeps every container's trash, units removed since included, then waits for more.
+    // Sweeps every container's trash, units removed since included, on the blocking pool.
     let trash = Trash::start(&opts.state_dir);
     let listener = server::bind(&opts.socket, opts.socket_group)?;
     let logs = LogHub::start(&opts.log_dir, opts.echo)?;
