@@ -428,7 +428,7 @@ fn check_paths_reads_a_files_directory_as_context() {
         ["D/b.toml:3:10: dependency cycle: b -> a -> b"]
     );
     // A directory is checked whole, as load_paths does.
-    assert_eq!(shown(check_paths(&[d.clone()])).len(), 4);
+    assert_eq!(shown(check_paths(std::slice::from_ref(&d))).len(), 4);
     // load_paths on the file alone still has no context.
     assert_eq!(
         errors(&d, load_paths(&[d.join("web.toml")])),
