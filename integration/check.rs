@@ -131,3 +131,42 @@ fn every_example_unit_set_checks_ok() {
         assert_eq!(stdout.trim(), format!("{n} units OK"), "{dir}");
     }
 }
+
+#[test]
+fn check_of_one_file_knows_the_units_of_its_directory() {
+    let s = Sandbox::new();
+    s.unit("db", "[service]\ncommand = [\"/bin/true\"]\n");
+    s.unit(
+        "web",
+        "[service]\ncommand = [\"/bin/true\"]\nrequires = [\"db\"]\n",
+    );
+    s.unit(
+        "lost",
+        "[service]\ncommand = [\"/bin/true\"]\nrequires = [\"cache\"]\n",
+    );
+    let check = |file: &str| {
+        std::process::Command::new(KENNEL)
+            .arg("check")
+            .arg(s.units.join(file))
+            .output()
+            .expect("run kennel check")
+    };
+    let out = check("web.toml");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 unit OK\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // A dependency the directory lacks too is still an error (and lost's only).
+    let out = check("lost.toml");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{}/lost.toml:3:13: service.requires: unknown unit \"cache\"\n",
+            s.units.display()
+        )
+    );
+}

@@ -29,6 +29,7 @@ fn kennel_store(s: &Sandbox, args: &[&str]) -> std::process::Output {
     Command::new(KENNEL)
         .args(args)
         .args(["--state-dir", &s.p("state")])
+        .env("KENNEL_SOCKET", &s.socket)
         .stdin(Stdio::null())
         .output()
         .unwrap()
@@ -470,4 +471,77 @@ fn gc_never_removes_a_layer_in_use() {
         listing(&s.path("state/layers/flat"), &[], &[]),
         listing(&reference, &[], &[])
     );
+}
+
+#[test]
+fn store_commands_take_the_daemons_state_dir_and_refuse_another() {
+    let s = Sandbox::new();
+    let rootfs = s.path("rootfs");
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    fs::write(rootfs.join("etc/motd"), "hi\n").unwrap();
+    let rootfs = rootfs.display().to_string();
+    s.unit("svc", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    s.up();
+    // No --state-dir: the daemon's (the sandbox's), not the default /var/lib/kennel (which
+    // the command sees as an empty tmpfs: a client that took it writes nothing on the host).
+    let out = s.output(
+        without_var_lib(&s, &["layer", "import", &rootfs, "--name", "mine"]),
+        "kennel layer import without --state-dir",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(s.state.join("layers/mine").exists());
+    let out = s.output(without_var_lib(&s, &["layer", "ls"]), "kennel layer ls");
+    let ls = String::from_utf8_lossy(&out.stdout);
+    assert!(ls.lines().any(|l| l.starts_with("mine ")), "{ls}");
+    // Another directory is refused, by flag or environment, and nothing is written there.
+    let other = s.p("other");
+    let err = s.fails(
+        &[
+            "layer",
+            "import",
+            &rootfs,
+            "--name",
+            "x",
+            "--state-dir",
+            &other,
+        ],
+        1,
+    );
+    assert!(err.contains(&s.state.display().to_string()), "{err}");
+    assert!(err.contains("--state-dir"), "{err}");
+    let mut cmd = Command::new(KENNEL);
+    cmd.args(["image", "ls"])
+        .env("KENNEL_SOCKET", &s.socket)
+        .env("KENNEL_STATE_DIR", &other);
+    let out = s.output(cmd, "kennel image ls with KENNEL_STATE_DIR");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!s.path("other").exists());
+    // The same directory, however written, is fine.
+    let same = format!("{}/../state", s.units.display());
+    s.ok(&["layer", "ls", "--state-dir", &same]);
+    // Without a daemon, the directory given.
+    s.ok(&["shutdown"]);
+    s.wait_exit();
+    s.ok(&[
+        "layer",
+        "import",
+        &rootfs,
+        "--name",
+        "y",
+        "--state-dir",
+        &other,
+    ]);
+    assert!(s.path("other/layers/y").exists());
+}
+
+/// `kennel ARGS` for this sandbox's daemon, in a mount namespace of its own where /var/lib
+/// is an empty tmpfs: whatever it would write under the default state directory stays there.
+fn without_var_lib(s: &Sandbox, args: &[&str]) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg("mount -t tmpfs kennel-test /var/lib || exit 125; exec \"$@\"")
+        .args(["sh", KENNEL])
+        .args(args)
+        .env("KENNEL_SOCKET", &s.socket);
+    cmd
 }

@@ -177,6 +177,50 @@ fn logs_follow_prints_lines_written_later() {
     while f.next().text != "late line" {}
 }
 
+#[test]
+fn logs_reads_the_files_when_no_daemon_answers() {
+    let s = Sandbox::new();
+    s.script_unit("talker", "echo one\necho two\nexec sleep 100000", "");
+    s.up();
+    s.wait_log("talker", "stdout", "two");
+    let online = s.ok(&["logs", "talker"]);
+    // --log-dir naming another directory than the daemon's is refused.
+    let err = s.fails(&["logs", "--log-dir", "/tmp", "talker"], 1);
+    assert!(err.contains(&s.logs.display().to_string()), "{err}");
+    s.ok(&["shutdown"]);
+    s.wait_exit();
+
+    let logs = s.logs.display().to_string();
+    let out = s.kennel(&["logs", "--log-dir", &logs, "talker"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let offline = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(offline.starts_with(&online), "{offline}\nvs\n{online}");
+    assert_eq!(offline, s.log("talker"));
+    assert!(stderr.contains("no kennel daemon is listening"), "{stderr}");
+    assert!(stderr.contains("talker.log"), "{stderr}");
+    let last = s.kennel(&["logs", "--log-dir", &logs, "-n", "1", "talker"]);
+    let last = String::from_utf8_lossy(&last.stdout).into_owned();
+    assert_eq!(
+        last.lines().collect::<Vec<_>>(),
+        [s.log("talker").lines().last().unwrap_or_default()]
+    );
+    // A name with no log there is an error, not an empty output.
+    let err = s.fails(&["logs", "--log-dir", &logs, "nope"], 1);
+    assert!(err.contains("has no log of \"nope\""), "{err}");
+
+    // -f: what is there, then what a kennel started later appends.
+    let f = Follower::with(&s, &["--log-dir", &logs, "talker"]);
+    while f.next().text != "two" {}
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(s.logs.join("talker.log"))
+        .expect("open the log");
+    std::io::Write::write_all(&mut file, b"2026-01-01T00:00:00.000Z stdout three\n")
+        .expect("append");
+    while f.next().text != "three" {}
+}
+
 /// `kennel logs -f UNIT`, its stdout lines delivered on a channel by a reader thread.
 struct Follower {
     child: std::process::Child,
@@ -185,8 +229,14 @@ struct Follower {
 
 impl Follower {
     fn start(s: &Sandbox, unit: &str) -> Follower {
+        Follower::with(s, &[unit])
+    }
+
+    /// `kennel logs -f ARGS`.
+    fn with(s: &Sandbox, args: &[&str]) -> Follower {
         let mut child = Command::new(KENNEL)
-            .args(["logs", "-f", unit])
+            .args(["logs", "-f"])
+            .args(args)
             .env("KENNEL_SOCKET", &s.socket)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -13,6 +13,7 @@ mod containers;
 mod control;
 mod escape;
 mod exec;
+mod help;
 mod images;
 mod logs;
 mod readiness;

@@ -76,8 +76,22 @@ fn unit_whose_command_is_missing_fails_with_the_exec_error() {
     s.wait_log(
         "ghost",
         "kennel",
-        "spawn failed: exec /nonexistent/ghost: no such file or directory",
+        "exec /nonexistent/ghost: no such file or directory; failed",
     );
+    // Said once: in the unit's log, and in kennel's output (its log lines and the echo of
+    // the unit's output; the summary of `kennel up`'s start aside).
+    let said = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("exec /nonexistent/ghost"))
+            .filter(|l| !l.contains("not all units came up"))
+            .count()
+    };
+    assert_eq!(said(&s.log("ghost")), 1, "{}", s.log("ghost"));
+    s.wait_for("kennel's line on ghost", || {
+        s.daemon_output()
+            .contains("ghost: no such file or directory; failed")
+    });
+    assert_eq!(said(&s.daemon_output()), 1, "{}", s.daemon_output());
 }
 
 #[test]
@@ -260,4 +274,121 @@ fn helpers_are_forked_by_the_zygote_as_kennels_children_and_survive_its_loss() {
     let again = s.host_pid(s.pid("sleeper"));
     assert_ne!(again, sleeper);
     assert!(crate::harness::children(daemon).contains(&again));
+}
+
+#[test]
+fn all_units_up_counts_from_kennels_start_not_the_machines() {
+    let s = Sandbox::new();
+    s.unit("svc", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    let before = std::time::Instant::now();
+    s.up();
+    s.wait_for("all units up", || {
+        s.daemon_output().contains("all units up")
+    });
+    // kennel started after `before`: the time it reports is at most what passed since.
+    let bound = before.elapsed().as_secs_f64();
+    let out = s.daemon_output();
+    let line = out
+        .lines()
+        .find(|l| l.contains("all units up"))
+        .unwrap_or_default();
+    let after = line.split("all units up").nth(1).unwrap_or_default();
+    let number: String = after
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let secs: f64 = number
+        .parse()
+        .unwrap_or_else(|e| panic!("no time in {line:?}: {e}"));
+    // (+ 5 ms: kennel rounds to hundredths.)
+    assert!(
+        secs <= bound + 0.005,
+        "{secs}s > {bound}s since the test started kennel: {line}"
+    );
+    assert!(line.contains("all units up in "), "{line}");
+}
+
+#[test]
+fn start_of_a_unit_already_up_and_stop_of_one_stopped_say_so() {
+    let s = Sandbox::new();
+    s.unit("svc", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    s.unit(
+        "other",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n",
+    );
+    s.up();
+    s.wait_state("svc", "up");
+    s.wait_state("other", "up");
+    let stderr = |args: &[&str]| {
+        let out = s.kennel(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        err
+    };
+    let pid = s.pid("svc");
+    assert_eq!(stderr(&["start", "svc"]), "kennel: already up: svc\n");
+    assert_eq!(s.pid("svc"), pid, "left as it was");
+    s.ok(&["stop", "other"]);
+    assert_eq!(
+        stderr(&["start", "svc", "other"]),
+        "kennel: started: other\nkennel: already up: svc\n"
+    );
+    s.ok(&["stop", "svc"]);
+    assert_eq!(stderr(&["stop", "svc"]), "kennel: already stopped: svc\n");
+    assert_eq!(
+        stderr(&["stop", "--no-wait", "svc"]),
+        "kennel: already stopped: svc\n"
+    );
+    assert_eq!(stderr(&["start", "svc"]), "kennel: started: svc\n");
+}
+
+/// The cell of `column` in each row of `kennel status`'s table, by the header's offsets.
+fn table_column(table: &str, column: &str) -> Vec<(String, String)> {
+    let mut lines = table.lines();
+    let header = lines.next().unwrap_or_default();
+    let at = header
+        .find(column)
+        .unwrap_or_else(|| panic!("no {column} in {header:?}"));
+    lines
+        .map(|l| {
+            let name = l.split_whitespace().next().unwrap_or_default().to_string();
+            let cell = l.get(at..).unwrap_or_default();
+            let cell = cell
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            (name, cell)
+        })
+        .collect()
+}
+
+#[test]
+fn status_table_and_json_agree_on_health() {
+    let s = Sandbox::new();
+    s.unit(
+        "plain",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n",
+    );
+    s.unit(
+        "checked",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n\
+         [health]\ncommand = [\"/bin/true\"]\ninterval = \"1h\"\n",
+    );
+    s.up();
+    s.wait_state("plain", "up");
+    s.wait_state("checked", "up");
+    // A unit without [health] has none: null, `-`.
+    assert_eq!(s.status("plain")["health"], serde_json::Value::Null);
+    let table = s.ok(&["status"]);
+    let json = s.status_all();
+    for (name, cell) in table_column(&table, "HEALTH") {
+        let row = json
+            .iter()
+            .find(|r| r["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} not in {json:?}"));
+        let want = row["health"].as_str().unwrap_or("-");
+        assert_eq!(cell, want, "{name}: table {table}\njson {row}");
+    }
 }

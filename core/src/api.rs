@@ -173,11 +173,11 @@ pub enum State {
     Failed,
 }
 
-/// Health as last seen.
+/// Health as last seen, for a unit with `[health]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthState {
-    /// No `[health]`, or not up yet.
+    /// Not checked yet in this run (or not up).
     Unknown,
     Healthy,
     /// Failing checks, fewer than `retries` in a row so far.
@@ -200,8 +200,9 @@ pub struct UnitStatus {
     pub last_exit: Option<ExitStatus>,
     /// Whether the unit counts as up for its dependents right now.
     pub ready: bool,
-    pub health: HealthState,
+    /// `None` for a unit without `[health]` (`null` in `status --json`, `-` in the table).
+    pub health: Option<HealthState>,
     /// Why it is in this state, in a few words: `waiting for db`, `restart in 400ms`,
-    /// `start limit hit (6 starts in 10s)`, `required unit db failed`, `exec /x: not found`.
+    /// `start limit hit: 5 starts within 10s`, `required unit db failed`, `exec /x: not found`.
     pub detail: String,
 }

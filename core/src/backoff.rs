@@ -19,7 +19,8 @@ pub(crate) struct Backoff {
 /// What to do instead of the restart.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct StartLimitHit {
-    /// `start limit hit: 6 starts within 10s`.
+    /// `start limit hit: 5 starts within 10s`: the starts made within the window (as many as
+    /// `burst` allows, or more if a reload lowered it), the refused one not counted.
     pub(crate) detail: String,
 }
 
@@ -57,11 +58,12 @@ impl Backoff {
             self.consecutive = 0;
         }
         self.prune(cfg, now);
-        let would_be = self.starts.len().saturating_add(1);
-        if would_be > cfg.burst as usize {
+        let made = self.starts.len();
+        if made >= cfg.burst as usize {
             return Err(StartLimitHit {
                 detail: format!(
-                    "start limit hit: {would_be} starts within {}",
+                    "start limit hit: {made} start{} within {}",
+                    if made == 1 { "" } else { "s" },
                     duration(cfg.interval)
                 ),
             });
@@ -121,7 +123,7 @@ mod tests {
         b.record_start(&cfg, t0);
         b.record_start(&cfg, t0 + ms(10));
         let hit = b.next_delay(&cfg, None, t0 + ms(20)).unwrap_err();
-        assert_eq!(hit.detail, "start limit hit: 3 starts within 1s");
+        assert_eq!(hit.detail, "start limit hit: 2 starts within 1s");
         // The first start leaves the window.
         assert_eq!(b.next_delay(&cfg, None, t0 + ms(1000)), Ok(ms(100)));
     }

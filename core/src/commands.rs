@@ -210,6 +210,29 @@ impl Supervisor {
         }
     }
 
+    /// The units named by a `Start` or `Stop` that are already where the command would take
+    /// them, so that it leaves them as they are: for `Start`, the units up (a finished
+    /// oneshot is run again, so it is not among them); for `Stop`, the units with no process
+    /// and no restart to come (inactive, exited, failed). In the command's order; empty for
+    /// other commands and for names not in the set. Ask before handling the command.
+    pub fn already(&self, command: &Command) -> Vec<String> {
+        let (names, there): (&[String], fn(&UnitRt) -> bool) = match command {
+            Command::Start(names) => (names, |rt| {
+                matches!(rt.phase, Phase::Up { .. }) && !rt.stop_queued
+            }),
+            Command::Stop(names) => (names, |rt| {
+                matches!(rt.phase, Phase::Inactive | Phase::Exited | Phase::Failed)
+                    && !rt.restart_pending
+            }),
+            _ => return Vec::new(),
+        };
+        names
+            .iter()
+            .filter(|n| self.units.get(*n).is_some_and(there))
+            .cloned()
+            .collect()
+    }
+
     /// A unit and its stop count now, for a stop waiter.
     fn stop_mark(&self, name: String) -> (String, u64) {
         let stops = self.units.get(&name).map_or(0, |u| u.stops);

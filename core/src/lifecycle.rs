@@ -153,12 +153,12 @@ impl Supervisor {
                 }
                 self.claim_exit(name, pid, now);
             }
+            // A failed spawn gets one notice, once the process is gone: the reason with
+            // what comes next (`exec /x: not found; restart in 1s`), from `process_ended`.
             (Phase::Spawning, Input::SpawnFailed(None, reason)) => {
-                out.notice(name, Level::Error, format!("spawn failed: {reason}"));
                 self.process_ended(name, End::NoProcess(reason), now);
             }
             (Phase::Spawning, Input::SpawnFailed(Some(pid), reason)) => {
-                out.notice(name, Level::Error, format!("spawn failed: {reason}"));
                 rt.phase = Phase::Running {
                     pid,
                     ready_by: None,
@@ -179,7 +179,6 @@ impl Supervisor {
                 Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
                 Input::SpawnFailed(Some(p), reason),
             ) if p == pid => {
-                out.notice(name, Level::Error, format!("spawn failed: {reason}"));
                 rt.detail.clone_from(&reason);
                 rt.spawn_failure = Some(reason);
             }

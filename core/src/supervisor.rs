@@ -287,7 +287,7 @@ impl Supervisor {
             restarts: rt.restarts,
             last_exit: rt.last_exit,
             ready: rt.satisfied(),
-            health: rt.health,
+            health: rt.unit.health.as_ref().map(|_| rt.health),
             detail,
         }
     }

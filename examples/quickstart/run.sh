@@ -6,7 +6,9 @@
 # a notify-ready "db", a oneshot "migrate", a tcp-ready and health-checked "web" that
 # requires both, a crashing "flaky" unit (backoff, then the start limit) and a "ticker"
 # whose log rotates; and two containers on a busybox layer: "site" (httpd serving a
-# read-only volume) and "worker" (own network, a named volume, a memory limit).
+# read-only volume) and "worker" (own network, a named volume, a memory limit). The tour:
+# check, start, status, the containers, exec, the start limit, logs, the rotated log,
+# restart, shutdown.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -58,6 +60,10 @@ sleep 9
 kennel status
 echo "== kennel logs -n 5 flaky"
 kennel logs -n 5 flaky
+echo "== ticker's log rotates at 4K, keeping 2 files"
+for _ in $(seq 300); do [ -f "$work/logs/ticker.log.1" ] && break; sleep 0.1; done
+ls -l "$work"/logs/ticker.log*
+kennel logs -n 2 ticker
 echo "== kennel restart web"
 kennel restart web
 kennel status web
@@ -65,6 +71,6 @@ echo "== kennel shutdown: stops web, then migrate/ticker, then db"
 kennel shutdown
 wait $pid || true
 trap - EXIT
-echo "== the daemon's own output:"
-cat "$work/kennel.out"
+echo "== the daemon's own output (ticker's echoed lines left out):"
+grep -v '^ticker | ' "$work/kennel.out" || true
 echo "== done. Logs are in $work/logs; run with --foreground to keep kennel up."

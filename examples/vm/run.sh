@@ -183,7 +183,7 @@ echo
 ok=1
 if [ -f "$console.all-units-up" ]; then
   read -r secs line <"$console.all-units-up"
-  up=$(sed -n 's/.*all units up (uptime \([0-9.]*\)s).*/\1/p' <<<"$line")
+  up=$(sed -n 's/.*all units up in [0-9.]*s (machine up \([0-9.]*\)s).*/\1/p' <<<"$line")
   printf 'qemu start -> all units up: %.2fs (guest uptime %ss)\n' "$secs" "${up:-?}"
 elif [ -f "$console.not-all-units-up" ]; then
   read -r secs line <"$console.not-all-units-up"

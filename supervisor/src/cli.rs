@@ -24,7 +24,8 @@ pub enum Cmd {
     Run(RunArgs),
     /// Validate unit files and print every problem as FILE:LINE:COL: message.
     Check(CheckArgs),
-    /// Show units: name, state, pid, uptime, restarts, last exit, ready/health.
+    /// Show units: state, pid, uptime, restarts, last exit, ready, health, memory, CPU,
+    /// tasks, detail.
     Status(StatusArgs),
     /// Start units and wait until they are up (a oneshot: exited successfully).
     Start(UnitsArgs),
@@ -36,7 +37,7 @@ pub enum Cmd {
     Reload(ReloadArgs),
     /// Stop every unit in reverse dependency order and end the daemon.
     Shutdown(ClientArgs),
-    /// Print a unit's log.
+    /// Print a unit's log (from the files when no daemon runs).
     Logs(LogsArgs),
     /// Be the init of a machine (what kennel does as /sbin/init): mounts, hostname,
     /// modules, units, and power-off at the end. Must be PID 1.
@@ -105,7 +106,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Unit files or directories of unit files.
+    /// Unit files or directories of unit files. A file is checked with the other units of
+    /// its directory as context (its dependencies), their own problems not printed.
     #[arg(default_value = "/etc/kennel/units")]
     pub paths: Vec<PathBuf>,
 }
@@ -152,6 +154,10 @@ pub struct LogsArgs {
     /// Print only the last N lines.
     #[arg(short = 'n', long)]
     pub lines: Option<usize>,
+    /// Where to read the log when no daemon answers (default /var/log/kennel). With a
+    /// daemon, its own log directory is used, and another one given here is refused.
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
     #[command(flatten)]
     pub client: ClientArgs,
 }

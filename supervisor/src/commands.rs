@@ -3,6 +3,7 @@
 //! code documented in `docs/cli.md`.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use kennel_core::{ExitStatus, HealthState, UnitStatus};
 
@@ -124,10 +125,11 @@ pub fn table(rows: &[StatusRow]) -> String {
                 u.last_exit.map_or("-".into(), exit_text),
                 if u.ready { "yes".into() } else { "no".into() },
                 match u.health {
-                    HealthState::Unknown => "-".into(),
-                    HealthState::Healthy => "healthy".into(),
-                    HealthState::Failing => "failing".into(),
-                    HealthState::Unhealthy => "unhealthy".into(),
+                    None => "-".into(),
+                    Some(HealthState::Unknown) => "unknown".into(),
+                    Some(HealthState::Healthy) => "healthy".into(),
+                    Some(HealthState::Failing) => "failing".into(),
+                    Some(HealthState::Unhealthy) => "unhealthy".into(),
                 },
                 match (r.memory_current, r.memory_peak) {
                     (Some(c), Some(p)) => format!("{} (peak {})", bytes(c), bytes(p)),
@@ -195,14 +197,36 @@ pub fn exit_text(e: ExitStatus) -> String {
     }
 }
 
-fn units_command(args: UnitsArgs, make: fn(Vec<String>, bool) -> RequestBody, verb: &str) -> i32 {
+/// Send a start, stop or restart; once done (with `wait`) say which units it `verb`ed, and
+/// which it found `already` there (the daemon's `already`, e.g. `already up: site`).
+fn units_command(
+    args: UnitsArgs,
+    make: fn(Vec<String>, bool) -> RequestBody,
+    verb: &str,
+    already: &str,
+) -> i32 {
     let wait = !args.no_wait;
-    code(call(&args.client, make(args.units.clone(), wait)).map(|_| {
-        if wait {
-            eprintln!("kennel: {verb}: {}", args.units.join(" "));
-        }
-        EXIT_OK
-    }))
+    code(
+        call(&args.client, make(args.units.clone(), wait)).map(|body| {
+            let there = match body {
+                ReplyBody::Done { already } => already,
+                _ => Vec::new(),
+            };
+            let done: Vec<&str> = args
+                .units
+                .iter()
+                .map(String::as_str)
+                .filter(|u| !there.iter().any(|t| t == u))
+                .collect();
+            if wait && !done.is_empty() {
+                eprintln!("kennel: {verb}: {}", done.join(" "));
+            }
+            if !there.is_empty() {
+                eprintln!("kennel: {already}: {}", there.join(" "));
+            }
+            EXIT_OK
+        }),
+    )
 }
 
 pub fn start(args: UnitsArgs) -> i32 {
@@ -210,6 +234,7 @@ pub fn start(args: UnitsArgs) -> i32 {
         args,
         |units, wait| RequestBody::Start { units, wait },
         "started",
+        "already up",
     )
 }
 
@@ -218,6 +243,7 @@ pub fn stop(args: UnitsArgs) -> i32 {
         args,
         |units, wait| RequestBody::Stop { units, wait },
         "stopped",
+        "already stopped",
     )
 }
 
@@ -226,6 +252,7 @@ pub fn restart(args: UnitsArgs) -> i32 {
         args,
         |units, wait| RequestBody::Restart { units, wait },
         "restarted",
+        "already restarted",
     )
 }
 
@@ -264,19 +291,12 @@ pub fn shutdown(args: ClientArgs) -> i32 {
     code(call(&args, RequestBody::Shutdown).map(|_| EXIT_OK))
 }
 
+/// Where `kennel logs` reads when no daemon answers and `--log-dir` is not given.
+const DEFAULT_LOG_DIR: &str = "/var/log/kennel";
+
 pub fn logs(args: LogsArgs) -> i32 {
     code((|| {
-        let body = call(
-            &args.client,
-            RequestBody::LogPath {
-                unit: args.unit.clone(),
-            },
-        )?;
-        let ReplyBody::LogPath { path } = body else {
-            eprintln!("kennel: unexpected reply to logs");
-            return Err(EXIT_NO_DAEMON);
-        };
-        let path = std::path::PathBuf::from(path);
+        let path = log_path(&args)?;
         let n = args.lines.unwrap_or(usize::MAX);
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -303,10 +323,78 @@ pub fn logs(args: LogsArgs) -> i32 {
     })())
 }
 
+/// The log of `args.unit`: where the daemon says, or, when no daemon answers, in
+/// `--log-dir` (a unit with no log there is an error then: there is no unit set to tell a
+/// unit that has not logged yet from a typo).
+fn log_path(args: &LogsArgs) -> Result<PathBuf, i32> {
+    let unit = args.unit.clone();
+    let asked = Client::connect(&args.client.socket)
+        .and_then(|mut c| c.call(RequestBody::LogPath { unit: unit.clone() }));
+    match asked {
+        Ok(ReplyBody::LogPath { path }) => {
+            let path = PathBuf::from(path);
+            let theirs = path.parent().unwrap_or(Path::new("/"));
+            if let Some(mine) = &args.log_dir {
+                if !same_dir(mine, theirs) {
+                    eprintln!(
+                        "kennel: the daemon on {} writes its logs in {}, not in --log-dir {}; \
+                         drop --log-dir, or point --socket at the kennel that logs there",
+                        args.client.socket.display(),
+                        theirs.display(),
+                        mine.display()
+                    );
+                    return Err(EXIT_FAILED);
+                }
+            }
+            Ok(path)
+        }
+        Ok(_) => {
+            eprintln!("kennel: unexpected reply to logs");
+            Err(EXIT_NO_DAEMON)
+        }
+        Err(ClientError::NoDaemon { path: socket, .. }) => {
+            if let Err(e) = kennel_units::check_unit_name(&unit) {
+                eprintln!("kennel: {e}");
+                return Err(EXIT_FAILED);
+            }
+            let dir = args
+                .log_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
+            let path = kennel_logs::log_path(&dir, &unit);
+            let rotated = dir.join(format!("{unit}.log.1"));
+            if !path.exists() && !rotated.exists() {
+                eprintln!(
+                    "kennel: no kennel daemon is listening on {}, and {} has no log of {unit:?} \
+                     (--log-dir)",
+                    socket.display(),
+                    dir.display()
+                );
+                return Err(EXIT_FAILED);
+            }
+            eprintln!(
+                "kennel: no kennel daemon is listening on {}; reading {}",
+                socket.display(),
+                path.display()
+            );
+            Ok(path)
+        }
+        Err(e) => Err(client_failure(e)),
+    }
+}
+
+/// Whether two paths name the same directory.
+pub fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 pub fn check(args: CheckArgs) -> i32 {
-    match kennel_units::load_paths(&args.paths) {
-        Ok(set) => {
-            println!("{} units OK", set.len());
+    match kennel_units::check_paths(&args.paths) {
+        Ok(n) => {
+            println!("{n} unit{} OK", if n == 1 { "" } else { "s" });
             EXIT_OK
         }
         Err(diags) => {

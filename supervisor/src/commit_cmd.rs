@@ -7,7 +7,7 @@ use kennel_image::commit;
 use crate::commands::EXIT_OK;
 use crate::control::client::{Client, ClientError};
 use crate::control::protocol::{ErrorKind, RequestBody};
-use crate::image_cmd::{fail, parse_ref, CommitArgs};
+use crate::image_cmd::{fail, parse_ref, CommitArgs, Dirs};
 
 /// How long the daemon keeps the unit frozen should this client die before thawing it.
 const THAW_AFTER_MS: u64 = 60_000;
@@ -16,12 +16,13 @@ pub fn commit(a: CommitArgs) -> i32 {
     (|| {
         let r = parse_ref(&a.image)?;
         kennel_units::check_unit_name(&a.unit).map_err(fail)?;
-        let store = kennel_image::Store::open(&a.store.state_dir).map_err(fail)?;
-        let dir = a.store.state_dir.join("containers").join(&a.unit);
+        let dirs = Dirs::resolve(&a.store)?;
+        let store = kennel_image::Store::open(&dirs.state_dir).map_err(fail)?;
+        let dir = dirs.state_dir.join("containers").join(&a.unit);
         let unit = a.unit.clone();
         // Freeze when the daemon runs the unit; no daemon, or the unit is not running:
         // its layer does not change, read it as is.
-        let frozen = match Client::connect(&a.client.socket).and_then(|mut c| {
+        let frozen = match Client::connect(&a.store.client.socket).and_then(|mut c| {
             c.call(RequestBody::Freeze {
                 unit: unit.clone(),
                 thaw_after_ms: Some(THAW_AFTER_MS),
@@ -38,7 +39,7 @@ pub fn commit(a: CommitArgs) -> i32 {
         };
         let snap = commit::snapshot(&dir);
         if frozen {
-            let thawed = Client::connect(&a.client.socket)
+            let thawed = Client::connect(&a.store.client.socket)
                 .and_then(|mut c| c.call(RequestBody::Thaw { unit: unit.clone() }));
             if let Err(e) = thawed {
                 eprintln!(

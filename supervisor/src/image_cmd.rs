@@ -1,6 +1,7 @@
 //! `kennel image ...`, `kennel layer ...` and `kennel commit`: the layer and image store
-//! commands. They work on `--state-dir` directly, without a daemon, except a commit of a
-//! running unit, which asks the daemon to freeze the unit while its writable layer is read.
+//! commands. They work on the state directory directly, without a daemon, except a commit
+//! of a running unit, which asks the daemon to freeze the unit while its writable layer is
+//! read. The directories are the running daemon's when one answers ([`Dirs::resolve`]).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -13,18 +14,84 @@ use kennel_image::{inventory, ImageError, Store};
 use kennel_units::{ImageRef, Layer};
 
 use crate::cli::ClientArgs;
-use crate::commands::{EXIT_FAILED, EXIT_OK};
+use crate::commands::{same_dir, EXIT_FAILED, EXIT_OK};
+use crate::control::client::{Client, ClientError};
+use crate::control::protocol::{ReplyBody, RequestBody};
 
 /// Where the store is, and where the unit files are (their layers count as in use).
 #[derive(Debug, Args, Clone)]
 pub struct StoreArgs {
-    /// State directory (layers in STATE/layers, images in STATE/images).
-    #[arg(long, default_value = "/var/lib/kennel")]
+    /// State directory (layers in STATE/layers, images in STATE/images). Default: the
+    /// running daemon's, else /var/lib/kennel. Another than the running daemon's is refused.
+    #[arg(long, env = "KENNEL_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Directory of unit files: the layers and images they name are in use. Default: the
+    /// running daemon's, else /etc/kennel/units. Another than the daemon's is refused.
+    #[arg(long)]
+    pub units: Option<PathBuf>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// The directories a store command works on.
+pub struct Dirs {
     pub state_dir: PathBuf,
-    /// Directory of unit files: the layers and images they name are in use.
-    #[arg(long, default_value = "/etc/kennel/units")]
     pub units: PathBuf,
 }
+
+impl Dirs {
+    /// The running daemon's directories when one answers on `--socket` (a directory given
+    /// that is not the daemon's is refused: its units, its layers in use, would be another
+    /// kennel's); else those given, or the defaults.
+    pub fn resolve(a: &StoreArgs) -> Result<Dirs, i32> {
+        let given = Dirs {
+            state_dir: a
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            units: a
+                .units
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_UNITS)),
+        };
+        let asked = Client::connect(&a.client.socket).and_then(|mut c| c.call(RequestBody::Paths));
+        let (state_dir, units) = match asked {
+            Ok(ReplyBody::Paths {
+                state_dir, units, ..
+            }) => (PathBuf::from(state_dir), PathBuf::from(units)),
+            // No daemon, or one that may not be asked: the directories as given.
+            Err(ClientError::NoDaemon { .. } | ClientError::Denied { .. }) => return Ok(given),
+            Ok(_) => return Err(fail("kennel sent an unexpected reply to paths")),
+            Err(e) => return Err(fail(e)),
+        };
+        let socket = a.client.socket.display();
+        for (flag, mine, theirs) in [
+            (
+                "--state-dir (or KENNEL_STATE_DIR)",
+                &a.state_dir,
+                &state_dir,
+            ),
+            ("--units", &a.units, &units),
+        ] {
+            if let Some(mine) = mine {
+                if !same_dir(mine, theirs) {
+                    return Err(fail(format!(
+                        "{flag} {} is not the directory of the kennel on {socket}, which uses \
+                         {}; leave {flag} out, or point --socket at the kennel that uses it",
+                        mine.display(),
+                        theirs.display()
+                    )));
+                }
+            }
+        }
+        Ok(Dirs { state_dir, units })
+    }
+}
+
+/// The store when no daemon says otherwise (`kennel up`'s default).
+const DEFAULT_STATE_DIR: &str = "/var/lib/kennel";
+/// The unit directory when no daemon says otherwise (`kennel up`'s default).
+const DEFAULT_UNITS: &str = "/etc/kennel/units";
 
 #[derive(Debug, Args)]
 pub struct ImageArgs {
@@ -129,8 +196,6 @@ pub struct CommitArgs {
     pub image: String,
     #[command(flatten)]
     pub store: StoreArgs,
-    #[command(flatten)]
-    pub client: ClientArgs,
 }
 
 /// Prints `kennel: ERROR` and returns the failure code.
@@ -139,23 +204,26 @@ pub fn fail(e: impl std::fmt::Display) -> i32 {
     EXIT_FAILED
 }
 
-fn store(a: &StoreArgs) -> Result<Store, i32> {
-    Store::open(&a.state_dir).map_err(fail)
+/// The store of the daemon's (or the given) state directory, with the directories.
+fn store(a: &StoreArgs) -> Result<(Store, Dirs), i32> {
+    let dirs = Dirs::resolve(a)?;
+    let store = Store::open(&dirs.state_dir).map_err(fail)?;
+    Ok((store, dirs))
 }
 
 pub fn parse_ref(s: &str) -> Result<ImageRef, i32> {
     ImageRef::parse(s).map_err(fail)
 }
 
-/// The layers the unit files of `a.units` use: (unit, layer names).
-fn unit_users(store: &Store, a: &StoreArgs) -> Vec<(String, Vec<String>)> {
-    if !a.units.is_dir() {
+/// The layers the unit files of `units` use: (unit, layer names).
+fn unit_users(store: &Store, units: &Path) -> Vec<(String, Vec<String>)> {
+    if !units.is_dir() {
         return Vec::new();
     }
-    let Ok(set) = kennel_units::load_paths(std::slice::from_ref(&a.units)) else {
+    let Ok(set) = kennel_units::load_paths(&[units.to_path_buf()]) else {
         eprintln!(
             "kennel: warning: unit files in {} are invalid; their layers are not counted",
-            a.units.display()
+            units.display()
         );
         return Vec::new();
     };
@@ -213,14 +281,14 @@ pub fn image(a: ImageArgs) -> i32 {
     let r = match a.cmd {
         ImageCmd::Import(a) => import(a),
         ImageCmd::Export(a) => (|| {
-            let s = store(&a.store)?;
+            let (s, _) = store(&a.store)?;
             let r = parse_ref(&a.image)?;
             kennel_image::export::export_image(&s, &r, &a.output).map_err(fail)?;
             eprintln!("kennel: exported {r} to {}", a.output.display());
             Ok(EXIT_OK)
         })(),
         ImageCmd::Ls(a) => (|| {
-            let s = store(&a)?;
+            let (s, _) = store(&a)?;
             let mut rows = vec![[
                 "NAME".to_string(),
                 "TAG".into(),
@@ -239,7 +307,7 @@ pub fn image(a: ImageArgs) -> i32 {
             Ok(EXIT_OK)
         })(),
         ImageCmd::Rm(a) => (|| {
-            let s = store(&a.store)?;
+            let (s, _) = store(&a.store)?;
             let mut code = EXIT_OK;
             for i in &a.images {
                 let r = parse_ref(i)?;
@@ -255,7 +323,7 @@ pub fn image(a: ImageArgs) -> i32 {
 }
 
 fn import(a: ImageImportArgs) -> Result<i32, i32> {
-    let s = store(&a.store)?;
+    let (s, _) = store(&a.store)?;
     let opts = ImportOptions {
         name: a.name.as_deref().map(parse_ref).transpose()?,
         unpack: UnpackOptions {
@@ -274,20 +342,20 @@ fn import(a: ImageImportArgs) -> Result<i32, i32> {
 pub fn layer(a: LayerArgs) -> i32 {
     let r = match a.cmd {
         LayerCmd::Import(a) => (|| {
-            let s = store(&a.store)?;
+            let (s, _) = store(&a.store)?;
             let d = layer_import(&s, &a.path, &a.name).map_err(fail)?;
             println!("{} {d}", a.name);
             Ok(EXIT_OK)
         })(),
         LayerCmd::Export(a) => (|| {
-            let s = store(&a.store)?;
+            let (s, _) = store(&a.store)?;
             let d = kennel_image::export::export_layer(&s, &a.layer, &a.output).map_err(fail)?;
             println!("{d}");
             Ok(EXIT_OK)
         })(),
         LayerCmd::Ls(a) => (|| {
-            let s = store(&a)?;
-            let units = unit_users(&s, &a);
+            let (s, dirs) = store(&a)?;
+            let units = unit_users(&s, &dirs.units);
             let mut rows = vec![[
                 "NAME".to_string(),
                 "DIGEST".into(),
@@ -315,8 +383,8 @@ pub fn layer(a: LayerArgs) -> i32 {
             Ok(EXIT_OK)
         })(),
         LayerCmd::Gc(a) => (|| {
-            let s = store(&a)?;
-            let units = unit_users(&s, &a);
+            let (s, dirs) = store(&a)?;
+            let units = unit_users(&s, &dirs.units);
             let removed = inventory::gc(&s, &units).map_err(fail)?;
             for r in &removed {
                 println!("removed {r}");

@@ -41,7 +41,9 @@ fn main() {
         .file_name()
         .unwrap_or_default()
         .to_owned();
-    if name == "init" || std::env::args_os().nth(1).is_some_and(|a| a == "boot") {
+    // (`kennel boot --help` is clap's, below.)
+    let help = std::env::args_os().any(|a| a == "--help" || a == "-h");
+    if name == "init" || (std::env::args_os().nth(1).is_some_and(|a| a == "boot") && !help) {
         boot::main();
     }
     let cli = Cli::parse();

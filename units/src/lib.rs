@@ -3,7 +3,8 @@
 //! - [`model`]: the typed units ([`Unit`], [`Service`], ...), every default applied.
 //! - [`parse_unit`]: one file's text -> a [`Unit`], or all its problems.
 //! - [`load_paths`] / [`load_dir`]: read files and directories into a [`UnitSet`], or every
-//!   problem of every file as [`Diagnostic`]s (`FILE:LINE:COL: message`), sorted.
+//!   problem of every file as [`Diagnostic`]s (`FILE:LINE:COL: message`), sorted;
+//!   [`check_paths`]: `kennel check`'s, a file checked with its directory's units as context.
 //! - [`UnitSet`]: the validated set with its dependency graph (start order, requirers).
 //! - [`parse_duration`], [`parse_size`], [`format_duration`], [`parse_signal`],
 //!   [`signal_name`]: the value syntaxes of unit files.
@@ -35,7 +36,7 @@ pub mod suggest;
 pub use diag::{sort_diagnostics, Diagnostic};
 pub use duration::{format_duration, parse_duration, parse_size, DurationError, SizeError};
 pub use image::ImageRef;
-pub use load::{load_dir, load_paths};
+pub use load::{check_paths, load_dir, load_paths};
 pub use model::*;
 pub use name::check_unit_name;
 pub use parse::parse_unit;

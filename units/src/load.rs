@@ -1,5 +1,7 @@
-//! Loading unit files and directories into a [`UnitSet`]: parse every file, then check
-//! across units (duplicate names, unknown dependencies, cycles), reporting every problem.
+//! Loading unit files and directories into a [`UnitSet`]: read and parse every file, then
+//! check across units (duplicate names, unknown dependencies, cycles), reporting every
+//! problem. Also [`check_paths`], `kennel check`'s: named files with their directory's
+//! units as context. This is the one part of the crate that reads files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -19,6 +21,8 @@ struct Loaded {
     path: PathBuf,
     unit: Option<Unit>,
     deps: Vec<DepRef>,
+    /// Its problems are reported (else it is only context: see [`check_paths`]).
+    checked: bool,
 }
 
 /// Loads the units of one directory (see [`load_paths`]).
@@ -36,9 +40,67 @@ pub fn load_dir(dir: &Path) -> Result<UnitSet, Vec<Diagnostic>> {
 pub fn load_paths(paths: &[PathBuf]) -> Result<UnitSet, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let files = unit_files(paths, &mut diags);
+    let loaded = load_files(files, Vec::new(), &mut diags);
+    if !diags.is_empty() {
+        sort_diagnostics(&mut diags);
+        return Err(diags);
+    }
+    let units = loaded
+        .into_iter()
+        .filter_map(|l| l.unit)
+        .map(|u| (u.name.clone(), u))
+        .collect();
+    Ok(UnitSet::from_validated(units))
+}
+
+/// What `kennel check PATH...` does: checks the units of `paths` (directories and files, as
+/// [`load_paths`] reads them) with, as context, the other `*.toml` units of the directory
+/// of each file named: a dependency on one of those is known, and a cycle through them is
+/// found. Only the problems of the checked files are reported (a broken context file is
+/// not: its unit still counts as existing); a dependency found neither among them nor in
+/// the context is unknown. Returns how many units were checked.
+pub fn check_paths(paths: &[PathBuf]) -> Result<usize, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let files = unit_files(paths, &mut diags);
+    let mut context = Vec::new();
+    let mut seen: BTreeSet<PathBuf> = files.iter().map(|f| canonical(f)).collect();
+    for path in paths.iter().filter(|p| !p.is_dir()) {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        for f in dir_units(dir).unwrap_or_default() {
+            if seen.insert(canonical(&f)) {
+                context.push(f);
+            }
+        }
+    }
+    let context_files: BTreeSet<PathBuf> = context.iter().cloned().collect();
+    let loaded = load_files(files, context, &mut diags);
+    diags.retain(|d| !context_files.contains(&d.file));
+    if !diags.is_empty() {
+        sort_diagnostics(&mut diags);
+        return Err(diags);
+    }
+    Ok(loaded.iter().filter(|l| l.checked).count())
+}
+
+/// `path` made canonical, to tell files apart (as it is if that fails).
+fn canonical(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Read and parse `files` (checked) then `context` (not checked: see [`check_paths`]), and
+/// check across them; every problem goes to `diags`.
+fn load_files(
+    files: Vec<PathBuf>,
+    context: Vec<PathBuf>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Loaded> {
     let mut loaded: Vec<Loaded> = Vec::new();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for path in files {
+    let files = files.into_iter().map(|f| (f, true));
+    for (path, checked) in files.chain(context.into_iter().map(|f| (f, false))) {
         let Some(name) = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -83,19 +145,11 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<UnitSet, Vec<Diagnostic>> {
             path,
             unit: parsed.unit,
             deps: parsed.deps,
+            checked,
         });
     }
-    check_dependencies(&loaded, &mut diags);
-    if !diags.is_empty() {
-        sort_diagnostics(&mut diags);
-        return Err(diags);
-    }
-    let units = loaded
-        .into_iter()
-        .filter_map(|l| l.unit)
-        .map(|u| (u.name.clone(), u))
-        .collect();
-    Ok(UnitSet::from_validated(units))
+    check_dependencies(&loaded, diags);
+    loaded
 }
 
 /// The unit files named by `paths`, directories expanded; the same file named twice is
@@ -141,7 +195,9 @@ fn check_dependencies(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
     for l in loaded {
         for dep in &l.deps {
             if !known.contains(dep.name.as_str()) {
-                let hint = did_you_mean(&dep.name, known.iter().copied());
+                // Never the unit itself: a unit cannot depend on itself.
+                let others = known.iter().copied().filter(|k| *k != l.name);
+                let hint = did_you_mean(&dep.name, others);
                 let message = format!("{}: unknown unit {:?}{hint}", dep.field, dep.name);
                 diags.push(Diagnostic::new(&l.path, dep.line, dep.col, message));
             } else if dep.field == "container.network" {
@@ -166,6 +222,7 @@ fn check_dependencies(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
         })
         .collect();
     for cycle in cycles(&graph) {
+        let cycle = from_a_checked_unit(cycle, loaded);
         let (Some(first), Some(next)) = (cycle.first(), cycle.get(1)) else {
             continue;
         };
@@ -179,6 +236,22 @@ fn check_dependencies(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
             .map_or((1, 1), |d| (d.line, d.col));
         let message = format!("dependency cycle: {}", cycle.join(" -> "));
         diags.push(Diagnostic::new(&l.path, line, col, message));
+    }
+}
+
+/// `a -> b -> c -> a` told from its first checked unit (`b -> c -> a -> b` if `a` is only
+/// context), so that the problem is reported in a checked file when the cycle goes through
+/// one.
+fn from_a_checked_unit(cycle: Vec<String>, loaded: &[Loaded]) -> Vec<String> {
+    let checked = |n: &String| loaded.iter().any(|l| l.name == *n && l.checked);
+    let ring = &cycle[..cycle.len().saturating_sub(1)];
+    match ring.iter().position(checked) {
+        Some(i) if i > 0 => {
+            let mut out: Vec<String> = ring[i..].iter().chain(&ring[..i]).cloned().collect();
+            out.push(ring[i].clone());
+            out
+        }
+        _ => cycle,
     }
 }
 

@@ -110,7 +110,8 @@ pub struct Restart {
     pub max_delay: Duration,
     /// `reset_after`: a run that stayed up this long resets the backoff; default 60s.
     pub reset_after: Duration,
-    /// `burst`: more than this many starts within `interval` => failed; default 5.
+    /// `burst`: at most this many starts within `interval`, then failed instead of one more;
+    /// default 5.
     pub burst: u32,
     /// `interval`: the start-limit window; default 10s.
     pub interval: Duration,

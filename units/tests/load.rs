@@ -388,3 +388,62 @@ fn from_units_handles_network_units() {
         ]
     );
 }
+
+/// `kennel check web.toml`: the other units of web.toml's directory are context.
+#[test]
+fn check_paths_reads_a_files_directory_as_context() {
+    use kennel_units::check_paths;
+    let d = dir(
+        "check-context",
+        &[
+            ("web.toml", &unit("requires = [\"db\"]")),
+            ("db.toml", &unit("")),
+            ("broken.toml", "[service]\ncomand = 1\n"),
+            ("lost.toml", &unit("requires = [\"cache\"]")),
+            ("a.toml", &unit("requires = [\"b\"]")),
+            ("b.toml", &unit("after = [\"a\"]")),
+        ],
+    );
+    let shown = |r: Result<usize, Vec<kennel_units::Diagnostic>>| match r {
+        Ok(n) => vec![format!("{n} ok")],
+        Err(diags) => diags
+            .iter()
+            .map(|x| x.to_string().replace(&format!("{}/", d.display()), "D/"))
+            .collect(),
+    };
+    // Its dependency is in the directory; broken.toml's problems are not web's.
+    assert_eq!(shown(check_paths(&[d.join("web.toml")])), ["1 ok"]);
+    assert_eq!(
+        shown(check_paths(&[d.join("web.toml"), d.join("db.toml")])),
+        ["2 ok"]
+    );
+    // A dependency found nowhere is still unknown.
+    assert_eq!(
+        shown(check_paths(&[d.join("lost.toml")])),
+        ["D/lost.toml:3:13: service.requires: unknown unit \"cache\""]
+    );
+    // A cycle through a context unit is reported in the checked file.
+    assert_eq!(
+        shown(check_paths(&[d.join("b.toml")])),
+        ["D/b.toml:3:10: dependency cycle: b -> a -> b"]
+    );
+    // A directory is checked whole, as load_paths does.
+    assert_eq!(shown(check_paths(std::slice::from_ref(&d))).len(), 4);
+    // load_paths on the file alone still has no context.
+    assert_eq!(
+        errors(&d, load_paths(&[d.join("web.toml")])),
+        ["D/web.toml:3:13: service.requires: unknown unit \"db\""]
+    );
+}
+
+#[test]
+fn unknown_dependency_never_suggests_the_unit_itself() {
+    let d = dir(
+        "no-self-hint",
+        &[("dbx.toml", &unit("requires = [\"db\"]"))],
+    );
+    assert_eq!(
+        errors(&d, load_dir(&d)),
+        ["D/dbx.toml:3:13: service.requires: unknown unit \"db\""]
+    );
+}

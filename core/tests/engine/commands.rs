@@ -80,7 +80,7 @@ fn wait_for_up_reports_the_start_limit() {
     assert_eq!(
         h.take_plain().last().cloned(),
         Some(format!(
-            "reply {id} failed db: start limit hit: 2 starts within 10s"
+            "reply {id} failed db: start limit hit: 1 start within 10s"
         ))
     );
 }
@@ -103,4 +103,35 @@ fn exactly_one_reply_per_command() {
         replies,
         ["reply 1 ok", "reply 2 ok", "reply 3 ok", "reply 4 ok"]
     );
+}
+
+#[test]
+fn already_names_the_units_a_start_or_stop_leaves_as_they_are() {
+    let mut h = Harness::up(vec![
+        unit("web"),
+        unit("slow").ready_tcp(secs(30)),
+        oneshot("job"),
+        unit("dead").policy(RestartPolicy::No),
+        unit("crashy").delays(secs(1), secs(1)),
+    ]);
+    h.exit("job", code(0));
+    h.exit("dead", code(1));
+    h.exit("crashy", code(1));
+    let names = || {
+        ["web", "slow", "job", "dead", "crashy", "nope"]
+            .map(String::from)
+            .to_vec()
+    };
+    // Up; not yet ready; a finished oneshot (run again); failed; waiting to restart.
+    assert_eq!(h.sup.already(&Command::Start(names())), ["web"]);
+    assert_eq!(h.sup.already(&Command::Stop(names())), ["job", "dead"]);
+    assert!(h.sup.already(&Command::Restart(names())).is_empty());
+    h.stop(&["web"], false);
+    assert!(h
+        .sup
+        .already(&Command::Start(vec!["web".into()]))
+        .is_empty());
+    assert!(h.sup.already(&Command::Stop(vec!["web".into()])).is_empty());
+    h.exit("web", sig(15));
+    assert_eq!(h.sup.already(&Command::Stop(vec!["web".into()])), ["web"]);
 }

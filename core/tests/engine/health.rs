@@ -14,9 +14,9 @@ fn consecutive_failures_make_it_unhealthy_and_restart_it() {
     );
     h.health("web", false, "timeout");
     h.health("web", false, "timeout");
-    assert_eq!(h.status("web").health, HealthState::Failing);
+    assert_eq!(h.status("web").health, Some(HealthState::Failing));
     h.health("web", true, "");
-    assert_eq!(h.status("web").health, HealthState::Healthy);
+    assert_eq!(h.status("web").health, Some(HealthState::Healthy));
     h.health("web", false, "timeout");
     h.health("web", false, "timeout");
     assert_eq!(h.take(), Vec::<String>::new());
@@ -34,7 +34,7 @@ fn consecutive_failures_make_it_unhealthy_and_restart_it() {
     let s = h.status("web");
     assert_eq!(
         (s.state, s.health),
-        (State::Stopping, HealthState::Unhealthy)
+        (State::Stopping, Some(HealthState::Unhealthy))
     );
     // Even a clean exit after the stop signal is a failure.
     h.exit("web", OK);
@@ -47,7 +47,7 @@ fn consecutive_failures_make_it_unhealthy_and_restart_it() {
     );
     h.fire();
     assert_eq!(h.take_plain(), ["spawn web", "watch-health web 101"]);
-    assert_eq!(h.status("web").health, HealthState::Unknown);
+    assert_eq!(h.status("web").health, Some(HealthState::Unknown));
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn health_of_an_old_pid_is_ignored() {
     assert_eq!(h.take(), Vec::<String>::new());
     assert_eq!(
         (h.state("web"), h.status("web").health),
-        (State::Up, HealthState::Unknown)
+        (State::Up, Some(HealthState::Unknown))
     );
 }
 
@@ -87,4 +87,12 @@ fn exit_of_a_watched_unit_unwatches_it() {
     h.take();
     h.exit("web", code(1));
     assert_eq!(h.take_plain(), ["signal 100 KILL", "unwatch web"]);
+}
+
+#[test]
+fn a_unit_without_health_checks_has_no_health() {
+    let mut h = Harness::up(vec![unit("web"), unit("db").health(1)]);
+    h.take();
+    assert_eq!(h.status("web").health, None);
+    assert_eq!(h.status("db").health, Some(HealthState::Unknown));
 }

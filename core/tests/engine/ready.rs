@@ -22,7 +22,7 @@ fn ready_event_brings_the_unit_up_and_starts_health_checks() {
     let s = h.status("web");
     assert_eq!(
         (s.state, s.ready, s.health),
-        (State::Up, true, HealthState::Unknown)
+        (State::Up, true, Some(HealthState::Unknown))
     );
     assert_eq!(h.next_timeout(), None);
 }

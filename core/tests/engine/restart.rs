@@ -67,12 +67,12 @@ fn start_limit_fails_the_unit() {
         h.take(),
         [
             "signal 102 KILL",
-            "notice web error: exited with code 1; start limit hit: 4 starts within 10s"
+            "notice web error: exited with code 1; start limit hit: 3 starts within 10s"
         ]
     );
     let s = h.status("web");
     assert_eq!((s.state, s.restarts), (State::Failed, 2));
-    assert_eq!(s.detail, "start limit hit: 4 starts within 10s");
+    assert_eq!(s.detail, "start limit hit: 3 starts within 10s");
     assert_eq!(h.next_timeout(), None);
 
     // A user start resets the counters.
@@ -81,6 +81,27 @@ fn start_limit_fails_the_unit() {
     h.exit("web", code(1));
     assert_eq!(h.fire(), ms(100));
     assert_eq!(h.status("web").restarts, 1);
+}
+
+/// The quickstart's `flaky` (burst 4 within 20s): the message counts the starts that
+/// happened, not the one refused.
+#[test]
+fn start_limit_counts_the_starts_that_happened() {
+    let mut h = Harness::new(vec![unit("web")
+        .delays(ms(200), secs(5))
+        .burst(4, secs(20))]);
+    h.start(&["web"], false);
+    loop {
+        h.advance(secs(1));
+        h.exit("web", code(3));
+        if h.state("web") == State::Failed {
+            break;
+        }
+        h.fire();
+    }
+    let spawns = h.take().iter().filter(|a| *a == "spawn web").count();
+    assert_eq!(spawns, 4);
+    assert_eq!(h.detail("web"), "start limit hit: 4 starts within 20s");
 }
 
 #[test]
@@ -98,7 +119,7 @@ fn starts_older_than_the_interval_do_not_count() {
     h.exit("web", code(1)); // 2 starts within 1s, a third would exceed the burst
     assert_eq!(
         (h.state("web"), h.detail("web")),
-        (State::Failed, "start limit hit: 3 starts within 1s".into())
+        (State::Failed, "start limit hit: 2 starts within 1s".into())
     );
 }
 
@@ -265,5 +286,14 @@ fn a_spawn_failure_reported_after_spawned_is_the_exit_reason() {
     assert_eq!(
         (s.state, s.detail.as_str()),
         (State::Failed, "exec /nope: no such file or directory")
+    );
+    let notices: Vec<String> = h
+        .take_notices()
+        .into_iter()
+        .filter(|n| n.contains("/nope"))
+        .collect();
+    assert_eq!(
+        notices,
+        ["notice web error: exec /nope: no such file or directory; failed"]
     );
 }

@@ -165,7 +165,6 @@ fn spawn_failure_without_a_pid_is_a_failed_start() {
     assert_eq!(
         h.take(),
         [
-            "notice db error: spawn failed: exec /bin/db: not found",
             "notice db error: exec /bin/db: not found; failed",
             format!("reply {id} failed db: exec /bin/db: not found").as_str(),
         ]
@@ -222,9 +221,13 @@ fn spawn_failure_with_a_pid_waits_for_the_exit_in_either_order() {
             assert_eq!(h.status("db").pid, Some(100));
             h.handle(exited);
         }
+        // One notice for the failed spawn, with what follows.
         assert_eq!(
-            h.take_plain(),
-            ["signal 100 KILL"],
+            h.take(),
+            [
+                "signal 100 KILL",
+                "notice db error: mount overlay on /x: EINVAL; failed"
+            ],
             "exit first: {exit_first}"
         );
         let s = h.status("db");

@@ -38,6 +38,9 @@ pub enum RequestBody {
     Shutdown,
     /// Where a unit's log is, for `kennel logs` (the client reads the files itself).
     LogPath { unit: String },
+    /// The daemon's directories (state, units, logs), for the commands that work on them
+    /// directly (`kennel image|layer|commit`).
+    Paths,
     /// As a machine's init: stop everything in order, then power off, reboot or halt.
     Power { action: PowerAction },
     /// Run a command in a running unit (its namespaces, cgroup, user, environment). The
@@ -58,6 +61,58 @@ pub enum RequestBody {
     Thaw { unit: String },
 }
 
+/// What an operator reads in kennel's log: the request's kind and its units (`start web db`,
+/// `exec in web: sh -c 'ls /'`), not its fields.
+impl std::fmt::Display for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let no_wait = |wait: &bool| if *wait { "" } else { " (no wait)" };
+        match self {
+            RequestBody::Status { unit: None } => write!(f, "status"),
+            RequestBody::Status { unit: Some(u) } => write!(f, "status {u}"),
+            RequestBody::Start { units, wait } => {
+                write!(f, "start {}{}", units.join(" "), no_wait(wait))
+            }
+            RequestBody::Stop { units, wait } => {
+                write!(f, "stop {}{}", units.join(" "), no_wait(wait))
+            }
+            RequestBody::Restart { units, wait } => {
+                write!(f, "restart {}{}", units.join(" "), no_wait(wait))
+            }
+            RequestBody::Reload { wait } => write!(f, "reload{}", no_wait(wait)),
+            RequestBody::Shutdown => write!(f, "shutdown"),
+            RequestBody::LogPath { unit } => write!(f, "logs {unit}"),
+            RequestBody::Paths => write!(f, "paths"),
+            RequestBody::Power { action } => write!(f, "{}", action.name()),
+            RequestBody::Exec(x) => {
+                write!(f, "exec in {}", x.unit)?;
+                if x.tty {
+                    write!(f, " (terminal)")?;
+                }
+                if let Some(u) = &x.user {
+                    write!(f, " as {u}")?;
+                }
+                write!(f, ":")?;
+                for a in &x.argv {
+                    write!(f, " {}", shell_word(a))?;
+                }
+                Ok(())
+            }
+            RequestBody::Freeze { unit, .. } => write!(f, "freeze {unit}"),
+            RequestBody::Thaw { unit } => write!(f, "thaw {unit}"),
+        }
+    }
+}
+
+/// `a` as a shell would need it: as it is when plain, else in single quotes.
+fn shell_word(a: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !a.is_empty() && a.chars().all(plain) {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
+}
+
 /// What `kennel poweroff|reboot|halt` asks of a machine's init.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,6 +120,17 @@ pub enum PowerAction {
     Poweroff,
     Reboot,
     Halt,
+}
+
+impl PowerAction {
+    /// `poweroff`, `reboot`, `halt`: the command's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PowerAction::Poweroff => "poweroff",
+            PowerAction::Reboot => "reboot",
+            PowerAction::Halt => "halt",
+        }
+    }
 }
 
 /// `kennel exec` options.
@@ -108,8 +174,13 @@ pub enum Reply {
 pub enum ReplyBody {
     /// Status rows, name order.
     Status { units: Vec<StatusRow> },
-    /// The request was carried out (or, without `wait`, accepted).
-    Done,
+    /// The request was carried out (or, without `wait`, accepted). `already`: the units of
+    /// a `start` that were up already, or of a `stop` that had no process already, which it
+    /// left as they were (omitted when none).
+    Done {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        already: Vec<String>,
+    },
     /// The reload's plan.
     Reloaded {
         added: Vec<String>,
@@ -118,12 +189,27 @@ pub enum ReplyBody {
     },
     /// The current log file of a unit.
     LogPath { path: String },
+    /// The daemon's `--state-dir`, `--units` and `--log-dir`, absolute.
+    Paths {
+        state_dir: String,
+        units: String,
+        log_dir: String,
+    },
     /// The exec'd process runs; its stdio came with this message.
     ExecStarted { pid: i32 },
     /// The exec'd process ended: `code` is its exit code (128+N for signal N), or the
     /// code of kennel's failure to run it (125 cannot join, 126 not executable, 127 not
     /// found) with `error` saying why.
     ExecExited { code: i32, error: Option<String> },
+}
+
+impl ReplyBody {
+    /// `Done` with nothing left as it was.
+    pub fn done() -> ReplyBody {
+        ReplyBody::Done {
+            already: Vec::new(),
+        }
+    }
 }
 
 /// One unit in a status reply: the core's status, and the cgroup's figures while the
@@ -153,7 +239,7 @@ struct FlatRow {
     restarts: u32,
     last_exit: Option<ExitStatus>,
     ready: bool,
-    health: HealthState,
+    health: Option<HealthState>,
     detail: String,
     #[serde(default)]
     resources: Option<kennel_cgroups::Stats>,
@@ -191,7 +277,7 @@ struct FlatRowRef<'a> {
     restarts: u32,
     last_exit: Option<ExitStatus>,
     ready: bool,
-    health: HealthState,
+    health: Option<HealthState>,
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     resources: &'a Option<kennel_cgroups::Stats>,
@@ -434,7 +520,7 @@ mod tests {
                 restarts: 2,
                 last_exit: Some(ExitStatus::Signal(9)),
                 ready: true,
-                health: HealthState::Healthy,
+                health: Some(HealthState::Healthy),
                 detail: "a \"detail\"".into(),
             },
             resources,
@@ -485,7 +571,7 @@ mod tests {
             text,
             format!("{}{units}}}}}", String::from_utf8_lossy(STATUS_HEAD))
         );
-        let done = serde_json::to_string(&Reply::Ok(ReplyBody::Done)).unwrap();
+        let done = serde_json::to_string(&Reply::Ok(ReplyBody::done())).unwrap();
         assert!(serde_json::from_str::<StatusReply>(&done).is_err());
     }
 
@@ -503,10 +589,11 @@ mod tests {
         stopped.status.last_exit = Some(ExitStatus::Code(3));
         stopped.status.ready = false;
         stopped.status.state = State::Failed;
-        stopped.status.health = HealthState::Unknown;
+        stopped.status.health = None;
         stopped.status.detail = "ünïcode \u{1} \\ \"x\"".into();
         let mut plain = row(Some(stats), vec![]);
         plain.status.last_exit = None;
+        plain.status.health = Some(HealthState::Unknown);
         let samples = [row(None, vec![1, 2]), stopped, plain];
         for n in 0..=samples.len() {
             let units: Vec<StatusRow> = samples[..n].to_vec();
@@ -524,9 +611,51 @@ mod tests {
     }
 
     #[test]
+    fn requests_read_as_an_operator_would_type_them() {
+        let exec = RequestBody::Exec(ExecRequest {
+            unit: "web".into(),
+            argv: vec!["sh".into(), "-c".into(), "echo it's $HOME".into()],
+            tty: true,
+            rows: 24,
+            cols: 80,
+            ..ExecRequest::default()
+        });
+        assert_eq!(
+            exec.to_string(),
+            r#"exec in web (terminal): sh -c 'echo it'\''s $HOME'"#
+        );
+        let start = RequestBody::Start {
+            units: vec!["web".into(), "db".into()],
+            wait: true,
+        };
+        assert_eq!(start.to_string(), "start web db");
+        let stop = RequestBody::Stop {
+            units: vec!["web".into()],
+            wait: false,
+        };
+        assert_eq!(stop.to_string(), "stop web (no wait)");
+        let power = RequestBody::Power {
+            action: PowerAction::Reboot,
+        };
+        assert_eq!(power.to_string(), "reboot");
+        let freeze = RequestBody::Freeze {
+            unit: "web".into(),
+            thaw_after_ms: Some(5),
+        };
+        assert_eq!(freeze.to_string(), "freeze web");
+    }
+
+    #[test]
     fn reply_wire_format() {
-        let ok = serde_json::to_string(&Reply::Ok(ReplyBody::Done)).unwrap();
+        let ok = serde_json::to_string(&Reply::Ok(ReplyBody::done())).unwrap();
         assert_eq!(ok, r#"{"ok":{"type":"done"}}"#);
+        let already = Reply::Ok(ReplyBody::Done {
+            already: vec!["web".into()],
+        });
+        let text = serde_json::to_string(&already).unwrap();
+        assert_eq!(text, r#"{"ok":{"type":"done","already":["web"]}}"#);
+        let back: Reply = serde_json::from_str(r#"{"ok":{"type":"done"}}"#).unwrap();
+        assert!(matches!(back, Reply::Ok(ReplyBody::Done { already }) if already.is_empty()));
         let err = Reply::Error(ProtoError::new(
             ErrorKind::UnknownUnit,
             "unknown unit \"x\"",

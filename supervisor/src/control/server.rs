@@ -116,8 +116,12 @@ pub async fn serve(
     }
 }
 
-/// Whether a peer may use the socket: root, or a member of `--socket-group`.
-fn allowed(uid: u32, gid: u32, group: Option<u32>) -> bool {
+/// Whether a peer may use the socket: root, or a process of `--socket-group` (its group,
+/// or one of its supplementary groups as the kernel has them: what let it open the 0660
+/// socket file in the first place). Nothing here blocks the event loop: the groups come
+/// with the connection (`SO_PEERGROUPS`); only on kernels without it (before 4.13) are
+/// the user's groups looked up (NSS, which may go to the network), on the blocking pool.
+async fn allowed(stream: &UnixStream, uid: u32, gid: u32, group: Option<u32>) -> bool {
     if uid == 0 {
         return true;
     }
@@ -125,6 +129,50 @@ fn allowed(uid: u32, gid: u32, group: Option<u32>) -> bool {
     if gid == g {
         return true;
     }
+    match peer_groups(stream) {
+        Ok(groups) => groups.contains(&g),
+        Err(e) => {
+            debug!("control socket: SO_PEERGROUPS: {e}; looking up uid {uid}'s groups");
+            tokio::task::spawn_blocking(move || user_in_group(uid, g))
+                .await
+                .unwrap_or(false)
+        }
+    }
+}
+
+/// The supplementary groups of the process at the other end (`SO_PEERGROUPS`).
+fn peer_groups(stream: &UnixStream) -> io::Result<Vec<u32>> {
+    const GID: usize = std::mem::size_of::<libc::gid_t>();
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut len = (groups.len() * GID) as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `groups`, which holds that many.
+        let rc = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let len = len as usize / GID;
+        if rc == 0 {
+            groups.truncate(len);
+            return Ok(groups);
+        }
+        let e = io::Error::last_os_error();
+        // ERANGE: `len` is what it takes.
+        if e.raw_os_error() == Some(libc::ERANGE) && len > groups.len() {
+            groups.resize(len, 0);
+            continue;
+        }
+        return Err(e);
+    }
+}
+
+/// Whether user `uid` is in group `g` by the user and group databases (NSS: blocking).
+fn user_in_group(uid: u32, g: u32) -> bool {
     let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
         return false;
     };
@@ -148,8 +196,9 @@ async fn connection(
             return;
         }
     };
+    let admitted = allowed(&stream, uid, gid, group).await;
     let (read, mut write) = stream.into_split();
-    if !allowed(uid, gid, group) {
+    if !admitted {
         warn!(
             uid,
             pid, "control socket: refused a client that is not root"
@@ -190,9 +239,9 @@ async fn connection(
             Ok(body) => {
                 if !matches!(
                     body,
-                    RequestBody::Status { .. } | RequestBody::LogPath { .. }
+                    RequestBody::Status { .. } | RequestBody::LogPath { .. } | RequestBody::Paths
                 ) {
-                    info!(uid, pid, request = ?body, "control request");
+                    info!(uid, pid, "control request: {body}");
                 }
                 let (tx, rx) = oneshot::channel();
                 if to_owner

@@ -89,7 +89,10 @@ pub struct Outcome {
 pub fn up(opts: Options) -> Result<Outcome, DaemonError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        // The blocking pool only empties containers' trash (daemon/trash.rs): two threads.
+        // The blocking pool empties containers' trash (daemon/trash.rs), lets go of ended
+        // runs' mount namespaces (owner.rs `tear_down_released`) and, on kernels without
+        // SO_PEERGROUPS, looks up a socket peer's groups (control/server.rs): two threads,
+        // so that a burst queues work rather than starting a thread each.
         .max_blocking_threads(2)
         .build()
         .map_err(DaemonError::Runtime)?;

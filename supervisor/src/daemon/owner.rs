@@ -52,7 +52,8 @@ const UP_ID: RequestId = 0;
 /// What a pending client request waits for.
 struct Pending {
     reply: oneshot::Sender<Answer>,
-    /// For a reload: the plan to report once done.
+    /// What to answer once done instead of a bare `Done`: a reload's plan, the units a
+    /// start or stop found already up or stopped.
     plan: Option<ReplyBody>,
 }
 
@@ -76,7 +77,7 @@ struct Owner {
     notify: HashMap<String, Arc<NotifySocket>>,
     /// Every unit's cgroup.
     cgroups: UnitCgroups,
-    /// Empties containers' trash on a thread of its own.
+    /// Empties containers' trash on the runtime's blocking pool.
     trash: Trash,
     /// What to do once stopped, as a machine's init.
     power: Option<PowerAction>,
@@ -84,9 +85,12 @@ struct Owner {
     pending: HashMap<RequestId, Pending>,
     next_id: RequestId,
     exit: Option<i32>,
+    /// When this daemon started: `all units up in 1.23s` counts from here.
+    started: Instant,
 }
 
 pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
+    let started = Instant::now();
     let units = kennel_units::load_paths(std::slice::from_ref(&opts.units)).map_err(|d| {
         DaemonError::InvalidUnits {
             dir: opts.units.clone(),
@@ -109,7 +113,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     if let Err(e) = spawn::zygote::start() {
         warn!("cannot start the spawn zygote ({e}); every helper is exec'd");
     }
-    // Sweeps every container's trash, units removed since included, then waits for more.
+    // Sweeps every container's trash, units removed since included, on the blocking pool.
     let trash = Trash::start(&opts.state_dir);
     let listener = server::bind(&opts.socket, opts.socket_group)?;
     let logs = LogHub::start(&opts.log_dir, opts.echo)?;
@@ -140,6 +144,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         power: None,
         next_id: UP_ID + 1,
         exit: None,
+        started,
     };
     owner.reap();
     owner.sup.handle(
@@ -443,7 +448,15 @@ impl Owner {
             }
             libc::SIGUSR1 => {
                 for s in self.sup.status(now) {
-                    info!(unit = %s.name, state = ?s.state, pid = ?s.pid, restarts = s.restarts, "{}", s.detail);
+                    let state = format!("{:?}", s.state).to_lowercase();
+                    let pid = s.pid.map_or("-".into(), |p| p.to_string());
+                    let sep = if s.detail.is_empty() { "" } else { "; " };
+                    info!(
+                        unit = %s.name,
+                        "{state}, pid {pid}, {} restarts{sep}{}",
+                        s.restarts,
+                        s.detail
+                    );
                 }
             }
             other => debug!("{} ignored", kennel_units::signal_name(other)),

@@ -6,9 +6,9 @@
 //! does not wait for at shutdown: what is not deleted yet goes at the next start. The trash
 //! of a unit that no longer exists is swept once when the daemon starts.
 //!
-//! (A thread of kennel's own blocked on a channel kept the machine's init from reaching
-//! emergency mode after a panic in the VM test; the blocking pool is what ran this before
-//! and does not.)
+//! (Not a thread of kennel's own waiting on a channel for work: one such thread kept the
+//! machine's init from reaching emergency mode after a panic in the VM test; the blocking
+//! pool does not.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

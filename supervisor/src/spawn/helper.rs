@@ -48,10 +48,15 @@ fn run_role(spare_net: bool) -> ! {
         Ok(never) => match never {},
         Err(f) => f,
     };
-    eprintln!("kennel: {failure}");
-    if let Ok(mut line) = serde_json::to_vec(&failure) {
+    // Told to the daemon, which logs it once (with what follows: a restart, the unit
+    // failed) and tells an exec's client; on stderr (the unit's log, the exec's
+    // client) only when the daemon cannot be told.
+    let told = serde_json::to_vec(&failure).is_ok_and(|mut line| {
         line.push(b'\n');
-        let _ = sock.write_all(&line);
+        sock.write_all(&line).is_ok()
+    });
+    if !told {
+        eprintln!("kennel: {failure}");
     }
     std::process::exit(failure.exit_code)
 }

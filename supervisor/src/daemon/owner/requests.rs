@@ -16,7 +16,8 @@ impl Owner {
     pub(super) fn power_down(&mut self, action: PowerAction, why: String) {
         let force = self.sup.is_shutting_down();
         info!(
-            "{why}: {action:?}: stopping every unit{}",
+            "{why}: {}: stopping every unit{}",
+            action.name(),
             if force { " at once" } else { "" }
         );
         self.power = Some(action);
@@ -69,6 +70,16 @@ impl Owner {
                 } else {
                     Reply::Error(unknown(&unit))
                 };
+                let _ = req.reply.send(reply.into());
+                return;
+            }
+            RequestBody::Paths => {
+                let o = &self.opts;
+                let reply = Reply::Ok(ReplyBody::Paths {
+                    state_dir: o.state_dir.display().to_string(),
+                    units: o.units.display().to_string(),
+                    log_dir: o.log_dir.display().to_string(),
+                });
                 let _ = req.reply.send(reply.into());
                 return;
             }
@@ -126,6 +137,10 @@ impl Owner {
                 }
             }
         };
+        let plan = plan.or_else(|| {
+            let already = self.sup.already(&command);
+            (!already.is_empty()).then_some(ReplyBody::Done { already })
+        });
         let id = self.next_id;
         self.next_id += 1;
         self.pending.insert(
@@ -155,7 +170,7 @@ impl Owner {
             return Reply::Error(ProtoError::new(ErrorKind::NotRunning, msg));
         }
         match container::freeze(self.opts.cgroup_parent.as_deref(), unit, thaw_after) {
-            Ok(()) => Reply::Ok(ReplyBody::Done),
+            Ok(()) => Reply::Ok(ReplyBody::done()),
             Err(e) => Reply::Error(ProtoError::new(ErrorKind::UnitFailed, e)),
         }
     }
@@ -237,7 +252,7 @@ impl Owner {
         let (exit_tx, exit_rx) = oneshot::channel();
         self.probe_pids.insert(epid, (x.unit.clone(), exit_tx));
         self.runs.exec_started(epid, &x.unit);
-        info!(unit = %x.unit, pid = epid, "exec {:?}", x.argv);
+        info!(unit = %x.unit, "exec session started, pid {epid}");
         let (done_tx, done_rx) = oneshot::channel();
         tokio::spawn(async move {
             let failure = launched.outcome().await.failure;
@@ -266,7 +281,12 @@ impl Owner {
         if id == UP_ID {
             match &result {
                 Ok(()) => {
-                    info!("all units up (uptime {})", uptime());
+                    let took = format!("{:.2}s", self.started.elapsed().as_secs_f64());
+                    if self.opts.boot {
+                        info!("all units up in {took} (machine up {})", machine_uptime());
+                    } else {
+                        info!("all units up in {took}");
+                    }
                     notify::notify_parent_ready();
                     if self.opts.test_panic && cfg!(feature = "test-panic") {
                         panic!("kennel.test_panic=1: a panic on purpose, to test emergency mode");
@@ -280,7 +300,7 @@ impl Owner {
             return;
         };
         let reply = match result {
-            Ok(()) => Reply::Ok(p.plan.unwrap_or(ReplyBody::Done)),
+            Ok(()) => Reply::Ok(p.plan.unwrap_or_else(ReplyBody::done)),
             Err(e) => Reply::Error(e.into()),
         };
         let _ = p.reply.send(reply.into());
@@ -311,8 +331,9 @@ fn row(
     }
 }
 
-/// The machine's uptime as `/proc/uptime` has it (`12.34s`).
-pub(super) fn uptime() -> String {
+/// The machine's uptime as `/proc/uptime` has it (`12.34s`): for kennel as a machine's
+/// init, how long the boot took before kennel's own start.
+fn machine_uptime() -> String {
     std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|s| s.split_whitespace().next().map(|u| format!("{u}s")))
