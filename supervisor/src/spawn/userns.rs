@@ -419,6 +419,94 @@ pub fn subid_ranges(text: &str, name: &str) -> Result<Vec<IdMap>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spawn::sys::recorder::Recorder;
+    use nix::errno::Errno;
+
+    /// A descriptor standing for the user namespace's.
+    fn userns_fd(rec: &Recorder) -> OwnedFd {
+        let fd = OwnedFd::from(File::open("/dev/null").unwrap_or_else(|e| panic!("{e}")));
+        rec.name_fd(&fd, "userns");
+        fd
+    }
+
+    #[test]
+    fn an_idmapped_mount_is_a_clone_mapped_then_attached() {
+        let rec = Recorder::new();
+        let user = userns_fd(&rec);
+        let (src, dst) = (Path::new("/srv/data"), Path::new("/c/rootfs/data"));
+        assert_eq!(idmap_onto(&rec, src, dst, &user, false, false), Ok(()));
+        assert_eq!(idmap_over(&rec, src, &user, true, true), Ok(()));
+        rec.assert_calls(&[
+            "open_tree /srv/data CLONE|CLOEXEC",
+            "mount_setattr [tree:/srv/data] EMPTY_PATH set=IDMAP userns=[userns]",
+            "move_mount [tree:/srv/data] -> /c/rootfs/data F_EMPTY_PATH",
+            // Over itself, with its submounts, read-only.
+            "open_tree /srv/data CLONE|CLOEXEC|RECURSIVE",
+            "mount_setattr [tree:/srv/data] EMPTY_PATH|RECURSIVE set=RDONLY|IDMAP userns=[userns]",
+            "move_mount [tree:/srv/data] -> /srv/data F_EMPTY_PATH",
+        ]);
+    }
+
+    #[test]
+    fn each_step_of_an_idmapped_mount_says_what_failed() {
+        let (src, dst) = (Path::new("/srv/data"), Path::new("/c/rootfs/data"));
+        let cases = [
+            (
+                "open_tree",
+                Errno::ENOSYS,
+                "clone mount (open_tree) of /srv/data: Function not implemented (os error 38) (this kernel has no idmapped mounts: Linux 5.12 or later is needed for user namespaces in kennel)",
+                1,
+            ),
+            (
+                "open_tree",
+                Errno::EINVAL,
+                "clone mount (open_tree) of /srv/data: Invalid argument (os error 22)",
+                1,
+            ),
+            (
+                "mount_setattr",
+                Errno::EINVAL,
+                "idmapped mount of /srv/data: Invalid argument (os error 22) (the file system there does not support idmapped mounts on this kernel: ext4, xfs and btrfs do since Linux 5.12, tmpfs since 6.3; or remove \"user\" from container.namespaces)",
+                2,
+            ),
+            (
+                "mount_setattr",
+                Errno::EPERM,
+                "idmapped mount of /srv/data: Operation not permitted (os error 1)",
+                2,
+            ),
+            (
+                "move_mount",
+                Errno::ENOENT,
+                "attach idmapped mount on /c/rootfs/data: No such file or directory (os error 2)",
+                3,
+            ),
+        ];
+        for (call, e, message, made) in cases {
+            let rec = Recorder::new().fail_on(call, e);
+            let user = userns_fd(&rec);
+            let err = idmap_onto(&rec, src, dst, &user, false, false).unwrap_err();
+            assert_eq!(err.to_string(), message, "{call} {e}");
+            assert_eq!(rec.transcript().len(), made, "{call} {e}");
+        }
+    }
+
+    #[test]
+    fn acting_as_the_containers_root_keeps_the_permitted_capabilities_effective() {
+        let permitted: caps::CapsHashSet =
+            [caps::Capability::CAP_SYS_ADMIN, caps::Capability::CAP_MKNOD].into();
+        let rec = Recorder::new().permitted(permitted);
+        let ns = UserNs {
+            user: userns_fd(&rec),
+            root: (100000, 200000),
+            tty_gid: None,
+        };
+        assert_eq!(act_as_root_of(&rec, &ns), Ok(()));
+        rec.assert_calls(&[
+            "set_fs_ids 100000 200000",
+            "set_caps Effective CAP_MKNOD,CAP_SYS_ADMIN",
+        ]);
+    }
 
     #[test]
     fn subid_ranges_follow_each_other_from_zero() {
