@@ -275,7 +275,7 @@ fn inside(sys: &dyn Sys, rootfs: &Path, path: &Path, dir: bool) -> Result<PathBu
     for (i, comp) in comps.iter().enumerate() {
         cur.push(comp);
         let last = i + 1 == comps.len();
-        match sys.lstat(&cur) {
+        match sys.lstat(&cur).map(|st| st.kind) {
             Ok(Kind::Symlink) => {
                 return Err(fail(
                     "mount target",
@@ -597,7 +597,7 @@ const READ_ONLY: &[&str] = &[
 fn mask_paths(sys: &dyn Sys) -> Result<(), SpawnFailure> {
     for p in MASKED {
         let path = Path::new(p);
-        let Ok(kind) = sys.lstat(path) else {
+        let Ok(kind) = sys.lstat(path).map(|st| st.kind) else {
             continue;
         };
         let res = if kind == Kind::Dir {

@@ -1,8 +1,9 @@
 //! The system calls the helper builds a container's filesystem with, behind one trait.
 //!
 //! [`Sys`] is the narrow interface between the spawn code that decides *which* calls to
-//! make (rootfs.rs, the mount parts of userns.rs) and the kernel: mounts and the new mount
-//! API, `pivot_root`, device nodes, the files and directories of mount targets, the
+//! make (layers.rs, rootfs.rs, the mount parts of userns.rs) and the kernel: mounts and
+//! the new mount API, `pivot_root`, device nodes, the files and directories of mount
+//! targets and of the writable and init layers, their attributes and times, the
 //! file-system ids. [`LinuxSys`] makes each call exactly as the code made it before the
 //! trait existed, and is the only implementation the binary uses: callers pass it
 //! explicitly (`rootfs::build` is `build_with(&LinuxSys, ..)`), nothing is chosen by
@@ -14,19 +15,20 @@
 //! What only reads (`lstat`, `stat`, `statvfs`, reading mountinfo, the permitted
 //! capabilities) is answered, not recorded; everything that changes the system is recorded.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, OsString};
 use std::fs;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use caps::errors::CapsError;
 use caps::{CapSet, CapsHashSet};
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
-use nix::sys::stat::{Mode, SFlag};
+use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
 use nix::sys::statvfs::FsFlags;
+use nix::sys::time::TimeSpec;
 
 #[cfg(test)]
 pub mod recorder;
@@ -39,6 +41,29 @@ pub enum Kind {
     Symlink,
     /// A device node, a socket, a fifo.
     Other,
+}
+
+/// What `lstat` tells of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: Kind,
+    pub uid: u32,
+    pub gid: u32,
+    /// The permission bits with setuid, setgid and sticky (`& 0o7777`).
+    pub mode: u32,
+    pub len: u64,
+}
+
+impl Stat {
+    fn of(m: &fs::Metadata) -> Stat {
+        Stat {
+            kind: Kind::of(m.file_type()),
+            uid: m.uid(),
+            gid: m.gid(),
+            mode: m.mode() & 0o7777,
+            len: m.len(),
+        }
+    }
 }
 
 impl Kind {
@@ -112,9 +137,25 @@ pub trait Sys {
     fn symlink(&self, to: &Path, at: &Path) -> io::Result<()>;
     /// `fs::set_permissions` with these mode bits.
     fn chmod(&self, path: &Path, mode: u32) -> io::Result<()>;
+    /// `fs::create_dir_all`.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// `fs::rename`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// `fs::remove_dir_all`.
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// lremovexattr(2).
+    fn lremovexattr(&self, path: &CStr, name: &CStr) -> Result<(), Errno>;
+    /// utimensat(2) relative to the working directory.
+    fn utimensat(
+        &self,
+        path: &Path,
+        atime: &TimeSpec,
+        mtime: &TimeSpec,
+        flags: UtimensatFlags,
+    ) -> Result<(), Errno>;
 
     /// What `path` is, not following a last symlink.
-    fn lstat(&self, path: &Path) -> io::Result<Kind>;
+    fn lstat(&self, path: &Path) -> io::Result<Stat>;
     /// What `path` is, following symlinks.
     fn stat(&self, path: &Path) -> io::Result<Kind>;
     /// `fs::canonicalize`.
@@ -123,6 +164,19 @@ pub trait Sys {
     fn read_to_string(&self, path: &Path) -> io::Result<String>;
     /// The mount flags of the file system at `path` (statvfs(3)).
     fn statvfs(&self, path: &Path) -> Result<FsFlags, Errno>;
+    /// `fs::read`.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The names in the directory `path`; an error if any entry cannot be read.
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
+    /// Whether the directory `path` has no entry (reads one at most).
+    fn is_empty_dir(&self, path: &Path) -> io::Result<bool>;
+    /// llistxattr(2): `path`'s attribute names, NUL-terminated, into `buf`; their length.
+    fn llistxattr(&self, path: &CStr, buf: &mut [u8]) -> Result<usize, Errno>;
+    /// This process's umask (read by setting it, and setting it back at once: the
+    /// helper is single-threaded).
+    fn umask(&self) -> Mode;
+    /// This process's effective uid and gid.
+    fn effective_ids(&self) -> (u32, u32);
 
     /// Sets the file-system uid and gid (setfsuid(2), setfsgid(2)), keeping the
     /// parent-death signal, which any change of ids clears.
@@ -251,8 +305,40 @@ impl Sys for LinuxSys {
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
     }
 
-    fn lstat(&self, path: &Path) -> io::Result<Kind> {
-        fs::symlink_metadata(path).map(|m| Kind::of(m.file_type()))
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::create_dir_all(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::remove_dir_all(path)
+    }
+
+    fn lremovexattr(&self, path: &CStr, name: &CStr) -> Result<(), Errno> {
+        // SAFETY: two valid C strings.
+        let rc = unsafe { libc::lremovexattr(path.as_ptr(), name.as_ptr()) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Errno::last())
+        }
+    }
+
+    fn utimensat(
+        &self,
+        path: &Path,
+        atime: &TimeSpec,
+        mtime: &TimeSpec,
+        flags: UtimensatFlags,
+    ) -> Result<(), Errno> {
+        nix::sys::stat::utimensat(None, path, atime, mtime, flags)
+    }
+
+    fn lstat(&self, path: &Path) -> io::Result<Stat> {
+        fs::symlink_metadata(path).map(|m| Stat::of(&m))
     }
 
     fn stat(&self, path: &Path) -> io::Result<Kind> {
@@ -269,6 +355,39 @@ impl Sys for LinuxSys {
 
     fn statvfs(&self, path: &Path) -> Result<FsFlags, Errno> {
         nix::sys::statvfs::statvfs(path).map(|st| st.flags())
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        fs::read_dir(path)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect()
+    }
+
+    fn is_empty_dir(&self, path: &Path) -> io::Result<bool> {
+        fs::read_dir(path).map(|mut e| e.next().is_none())
+    }
+
+    fn llistxattr(&self, path: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
+        // SAFETY: llistxattr writes at most `buf.len()` bytes into `buf`.
+        let n = unsafe { libc::llistxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).map_err(|_| Errno::last())
+    }
+
+    fn umask(&self) -> Mode {
+        let mask = nix::sys::stat::umask(Mode::empty());
+        nix::sys::stat::umask(mask);
+        mask
+    }
+
+    fn effective_ids(&self) -> (u32, u32) {
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
     }
 
     fn set_fs_ids(&self, uid: u32, gid: u32) {
