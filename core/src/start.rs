@@ -197,6 +197,19 @@ pub struct ContainerPlan {
     pub offer_overlay: bool,
 }
 
+impl Default for ContainerPlan {
+    /// The plan that keeps and offers nothing: a new writable layer and overlay, no pid
+    /// namespace. What a container spec holds until the daemon sets the start's plan.
+    fn default() -> Self {
+        ContainerPlan {
+            pid1: Pid1::NoPidNamespace,
+            writable: Writable::New,
+            overlay: Overlay::New,
+            offer_overlay: false,
+        }
+    }
+}
+
 /// Who is PID 1 of the container's pid namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

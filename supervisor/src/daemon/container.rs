@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kennel_core::start::{ContainerPlan, Overlay, Pid1, Writable};
+use kennel_core::start::ContainerPlan;
 use kennel_units::{Container, Layer, Namespace, Network, Volume};
 
 use crate::spawn::env::DEFAULT_PATH;
@@ -143,12 +143,7 @@ pub fn spec(
             .collect::<Result<_, _>>()?,
         user_ns,
         // Decided by the start plan once the unit's cgroup is made (owner/spawning.rs).
-        plan: ContainerPlan {
-            pid1: Pid1::NoPidNamespace,
-            writable: Writable::New,
-            overlay: Overlay::New,
-            offer_overlay: false,
-        },
+        plan: ContainerPlan::default(),
     })
 }
 

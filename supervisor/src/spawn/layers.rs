@@ -27,23 +27,26 @@
 //! (`rootfs::overlay_key`). It is mounted as it is when its layers are all kept
 //! (`reuse_writable`: an empty writable layer, or none; the init layer as this start
 //! writes it); else this start makes a new writable layer, as that overlay holds it.
+//!
+//! Every file-system call goes through a [`Sys`] ([`prepare_dirs`] passes the real one,
+//! [`LinuxSys`]); tests pass a recorder and assert which directories are made, kept,
+//! moved into the trash and written.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::fs::{self, Metadata};
 use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::sys::stat::{umask, utimensat, Mode, UtimensatFlags};
+use nix::sys::stat::UtimensatFlags;
 use nix::sys::time::TimeSpec;
 
 use kennel_core::start::{Overlay, Writable};
 
 use super::spec::{ContainerSpec, SpawnFailure};
+use super::sys::{Kind, LinuxSys, Stat, Sys};
 
 use super::rootfs::fail;
 
@@ -88,8 +91,8 @@ pub const SCRATCH: &str = "scratch";
 /// Moves `p` into `TRASH` as `LABEL-PID-NANOS` (one rename: deleting a layer can take tens
 /// of milliseconds, most of it waiting for the disk); if that fails, deletes it here. (The
 /// PID of a helper forked into its pid namespace is 1: the time makes the name unique.)
-fn discard(dir: &Path, p: &Path, label: &str) -> Result<(), SpawnFailure> {
-    if fs::symlink_metadata(p).is_err() {
+fn discard(sys: &dyn Sys, dir: &Path, p: &Path, label: &str) -> Result<(), SpawnFailure> {
+    if sys.lstat(p).is_err() {
         return Ok(());
     }
     let trash = dir.join(TRASH);
@@ -97,10 +100,10 @@ fn discard(dir: &Path, p: &Path, label: &str) -> Result<(), SpawnFailure> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |t| t.as_nanos());
     let aside = trash.join(format!("{label}-{}-{nanos}", std::process::id()));
-    if fs::create_dir_all(&trash).is_ok() && fs::rename(p, &aside).is_ok() {
+    if sys.create_dir_all(&trash).is_ok() && sys.rename(p, &aside).is_ok() {
         return Ok(());
     }
-    match fs::remove_dir_all(p) {
+    match sys.remove_dir_all(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(fail("remove old writable layer", p, e)),
@@ -114,11 +117,23 @@ fn discard(dir: &Path, p: &Path, label: &str) -> Result<(), SpawnFailure> {
 /// returned in `Dirs::overlay` when its layers are all kept, for
 /// [`super::rootfs::build`] to mount.
 pub fn prepare_dirs(c: &ContainerSpec, held: Option<OwnedFd>) -> Result<Dirs, SpawnFailure> {
+    prepare_dirs_with(&LinuxSys, c, held)
+}
+
+/// [`prepare_dirs`], making its file-system calls through `sys`.
+pub fn prepare_dirs_with(
+    sys: &dyn Sys,
+    c: &ContainerSpec,
+    held: Option<OwnedFd>,
+) -> Result<Dirs, SpawnFailure> {
     let mut d = Dirs::new(&c.dir);
-    let made = Made::here();
-    let mkdir = |p: &Path| fs::create_dir_all(p).map_err(|e| fail("create directory", p, e));
-    let reset = |p: &Path, label| discard(&c.dir, p, label);
-    let init_kept = init_layer_holds(&d.init, &c.init_files, &made);
+    let made = Made::here(sys);
+    let mkdir = |p: &Path| {
+        sys.create_dir_all(p)
+            .map_err(|e| fail("create directory", p, e))
+    };
+    let reset = |p: &Path, label| discard(sys, &c.dir, p, label);
+    let init_kept = init_layer_holds(sys, &d.init, &c.init_files, &made);
     // An overlay the plan passes but that did not come still holds the writable layer: as
     // if that run were not known to be gone.
     let writable = match (c.plan.writable, c.plan.overlay, &held) {
@@ -129,7 +144,7 @@ pub fn prepare_dirs(c: &ContainerSpec, held: Option<OwnedFd>) -> Result<Dirs, Sp
     if let Some(held) = held {
         let writable_kept = match writable {
             Writable::None => true,
-            Writable::KeepIfBlank => reuse_writable(&d, &made),
+            Writable::KeepIfBlank => reuse_writable(sys, &d, &made),
             Writable::Persist | Writable::New => false,
         };
         if init_kept && writable_kept && sound_overlay(&held) {
@@ -150,11 +165,11 @@ pub fn prepare_dirs(c: &ContainerSpec, held: Option<OwnedFd>) -> Result<Dirs, Sp
             // A layer a non-persistent run left (overlayfs's `volatile` mark is in its
             // work directory, and overlayfs refuses to mount over it) was never meant to
             // be kept: a unit switched to `persist = true` starts a new one.
-            Writable::Persist => !d.work.join("work/incompat/volatile").exists(),
+            Writable::Persist => sys.stat(&d.work.join("work/incompat/volatile")).is_err(),
             // Kept from a run that left it empty only when the daemon knows that run's
             // processes are all gone (the plan says so): one of them could still write
             // into `upper` through its overlay.
-            Writable::KeepIfBlank => keep_writable(&d, &made),
+            Writable::KeepIfBlank => keep_writable(sys, &d, &made),
             Writable::New | Writable::None => false,
         };
         if !keep {
@@ -174,14 +189,15 @@ pub fn prepare_dirs(c: &ContainerSpec, held: Option<OwnedFd>) -> Result<Dirs, Sp
             if let Some(parent) = host.parent() {
                 mkdir(parent)?;
             }
-            fs::write(&host, content).map_err(|e| fail("write init layer file", &host, e))?;
-            let _ = fs::set_permissions(&host, fs::Permissions::from_mode(0o644));
+            sys.write(&host, content.as_bytes())
+                .map_err(|e| fail("write init layer file", &host, e))?;
+            let _ = sys.chmod(&host, 0o644);
         }
     }
     mkdir(&d.init)?;
     mkdir(&d.rootfs)?;
     for layer in &c.layers {
-        if !layer.is_dir() {
+        if sys.stat(layer).map_or(true, |k| k != Kind::Dir) {
             return Err(fail("open layer", layer, "not a directory"));
         }
     }
@@ -197,25 +213,23 @@ struct Made {
 }
 
 impl Made {
-    fn here() -> Made {
-        // The umask can only be read by setting it: set it back at once (the helper is
-        // single-threaded).
-        let mask = umask(Mode::empty());
-        umask(mask);
+    fn here(sys: &dyn Sys) -> Made {
+        let mask = sys.umask();
+        let (uid, gid) = sys.effective_ids();
         Made {
-            uid: nix::unistd::geteuid().as_raw(),
-            gid: nix::unistd::getegid().as_raw(),
+            uid,
+            gid,
             dir_mode: 0o777 & !mask.bits(),
         }
     }
 
-    fn owns(&self, m: &Metadata) -> bool {
-        m.uid() == self.uid && m.gid() == self.gid
+    fn owns(&self, m: &Stat) -> bool {
+        m.uid == self.uid && m.gid == self.gid
     }
 
     /// `m` is a directory (not a symlink to one) as this process would make it.
-    fn dir_like(&self, m: &Metadata) -> bool {
-        m.file_type().is_dir() && self.owns(m) && m.mode() & 0o7777 == self.dir_mode
+    fn dir_like(&self, m: &Stat) -> bool {
+        m.kind == Kind::Dir && self.owns(m) && m.mode == self.dir_mode
     }
 }
 
@@ -225,11 +239,11 @@ impl Made {
 /// the container cannot tell it from a new directory (only its inode number and birth
 /// time differ, as they differ between any two new directories). False if anything is
 /// unexpected: the caller then discards both directories.
-fn keep_writable(d: &Dirs, made: &Made) -> bool {
-    let Some(overlay_xattrs) = blank_upper(&d.upper, made) else {
+fn keep_writable(sys: &dyn Sys, d: &Dirs, made: &Made) -> bool {
+    let Some(overlay_xattrs) = blank_upper(sys, &d.upper, made) else {
         return false;
     };
-    if !clear_workdir(&d.dir, &d.work) {
+    if !clear_workdir(sys, &d.dir, &d.work) {
         return false;
     }
     // overlayfs keeps its instance's uuid on the upper root (`trusted.overlay.uuid`, Linux
@@ -237,17 +251,16 @@ fn keep_writable(d: &Dirs, made: &Made) -> bool {
     // as the fsid in statfs(2). Removed, this mount makes a new one, as on a new layer.
     if !overlay_xattrs
         .iter()
-        .all(|name| remove_xattr(&d.upper, name))
+        .all(|name| remove_xattr(sys, &d.upper, name))
     {
         return false;
     }
-    times_now(&d.upper)
+    times_now(sys, &d.upper)
 }
 
 /// Sets `upper`'s times to now, as a new directory's: they are `/`'s in the container.
-fn times_now(upper: &Path) -> bool {
-    utimensat(
-        None,
+fn times_now(sys: &dyn Sys, upper: &Path) -> bool {
+    sys.utimensat(
         upper,
         &TimeSpec::UTIME_NOW,
         &TimeSpec::UTIME_NOW,
@@ -260,8 +273,8 @@ fn times_now(upper: &Path) -> bool {
 /// as it is: `upper` is blank ([`blank_upper`]; overlayfs's own attributes are that
 /// overlay's, which stays the same instance), and its times are set to now, so that `/`
 /// looks as new as in [`keep_writable`]. `work` is that overlay's and is left alone.
-fn reuse_writable(d: &Dirs, made: &Made) -> bool {
-    blank_upper(&d.upper, made).is_some() && times_now(&d.upper)
+fn reuse_writable(sys: &dyn Sys, d: &Dirs, made: &Made) -> bool {
+    blank_upper(sys, &d.upper, made).is_some() && times_now(sys, &d.upper)
 }
 
 /// Whether `held` (a detached mount the daemon passed) is an overlay whose upper file
@@ -297,12 +310,12 @@ fn sound_overlay(held: &OwnedFd) -> bool {
 /// attributes are overlayfs's own (`trusted.overlay.*`): the names of those. The
 /// container sees this directory's owner, mode, times and attributes as its `/`'s: a
 /// `chmod`, `chown` or `setfattr` of `/` lands here, and then it is not blank.
-fn blank_upper(upper: &Path, made: &Made) -> Option<Vec<CString>> {
-    let meta = fs::symlink_metadata(upper).ok()?;
-    if !made.dir_like(&meta) || fs::read_dir(upper).ok()?.next().is_some() {
+fn blank_upper(sys: &dyn Sys, upper: &Path, made: &Made) -> Option<Vec<CString>> {
+    let meta = sys.lstat(upper).ok()?;
+    if !made.dir_like(&meta) || !sys.is_empty_dir(upper).ok()? {
         return None;
     }
-    let names = xattr_names(upper)?;
+    let names = xattr_names(sys, upper)?;
     names
         .iter()
         .all(|n| n.as_bytes().starts_with(b"trusted.overlay."))
@@ -320,34 +333,32 @@ fn blank_upper(upper: &Path, made: &Made) -> Option<Vec<CString>> {
 /// frees their blocks, which on a file system mounted with `discard` is a synchronous
 /// discard each (0.6 ms of the start, measured on ext4). True if `work` is then empty;
 /// false if anything else is there (an `index` directory of `index=on`, a symlink).
-fn clear_workdir(dir: &Path, work: &Path) -> bool {
-    if !fs::symlink_metadata(work).is_ok_and(|m| m.file_type().is_dir()) {
+fn clear_workdir(sys: &dyn Sys, dir: &Path, work: &Path) -> bool {
+    if !sys.lstat(work).is_ok_and(|m| m.kind == Kind::Dir) {
         return false;
     }
     let scratch = work.join("work");
-    match fs::symlink_metadata(&scratch) {
+    match sys.lstat(&scratch) {
         Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Ok(m) if m.file_type().is_dir() => {
-            if discard(dir, &scratch, SCRATCH).is_err() {
+        Ok(m) if m.kind == Kind::Dir => {
+            if discard(sys, dir, &scratch, SCRATCH).is_err() {
                 return false;
             }
         }
         _ => return false,
     }
-    fs::read_dir(work).is_ok_and(|mut e| e.next().is_none())
+    sys.is_empty_dir(work).unwrap_or(false)
 }
 
 /// The names of `path`'s extended attributes (not following a symlink), or None if they
 /// cannot be read or take more than 4 KiB (far more than overlayfs's own).
-fn xattr_names(path: &Path) -> Option<Vec<CString>> {
+fn xattr_names(sys: &dyn Sys, path: &Path) -> Option<Vec<CString>> {
     let c = CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut buf = vec![0u8; 4096];
-    // SAFETY: llistxattr writes at most `buf.len()` bytes into `buf`.
-    let n = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    let n = match usize::try_from(n) {
+    let n = match sys.llistxattr(&c, &mut buf) {
         Ok(n) => n,
         // A file system without extended attributes has none.
-        Err(_) if Errno::last() == Errno::EOPNOTSUPP => 0,
+        Err(Errno::EOPNOTSUPP) => 0,
         Err(_) => return None,
     };
     buf.truncate(n);
@@ -357,13 +368,11 @@ fn xattr_names(path: &Path) -> Option<Vec<CString>> {
         .collect()
 }
 
-fn remove_xattr(path: &Path, name: &CString) -> bool {
+fn remove_xattr(sys: &dyn Sys, path: &Path, name: &CString) -> bool {
     let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
         return false;
     };
-    // SAFETY: two valid C strings.
-    let rc = unsafe { libc::lremovexattr(c.as_ptr(), name.as_ptr()) };
-    rc == 0 || Errno::last() == Errno::ENODATA
+    matches!(sys.lremovexattr(&c, name), Ok(()) | Err(Errno::ENODATA))
 }
 
 /// The init layer's entries, by path relative to it: each file's content, and each
@@ -390,36 +399,34 @@ fn init_entries(files: &[(PathBuf, String)]) -> Option<BTreeMap<PathBuf, Option<
 /// Whether `init` holds exactly `files` as [`prepare_dirs`] writes them: each file with
 /// its content, mode 0644 and this process's owner, the directories they need as this
 /// process makes them, and nothing else anywhere under it.
-fn init_layer_holds(init: &Path, files: &[(PathBuf, String)], made: &Made) -> bool {
+fn init_layer_holds(sys: &dyn Sys, init: &Path, files: &[(PathBuf, String)], made: &Made) -> bool {
     let Some(want) = init_entries(files) else {
         return false;
     };
-    if !fs::symlink_metadata(init).is_ok_and(|m| made.dir_like(&m)) {
+    if !sys.lstat(init).is_ok_and(|m| made.dir_like(&m)) {
         return false;
     }
     let mut seen = 0;
     let mut dirs = vec![PathBuf::new()];
     while let Some(dir) = dirs.pop() {
-        let Ok(entries) = fs::read_dir(init.join(&dir)) else {
+        let Ok(names) = sys.read_dir(&init.join(&dir)) else {
             return false;
         };
-        for entry in entries {
-            let Ok(entry) = entry else {
+        for name in names {
+            let path = init.join(&dir).join(&name);
+            // Of the entry itself, not following a symlink.
+            let Ok(meta) = sys.lstat(&path) else {
                 return false;
             };
-            // Of the entry itself: `DirEntry::metadata` does not follow a symlink.
-            let Ok(meta) = entry.metadata() else {
-                return false;
-            };
-            let rel = dir.join(entry.file_name());
+            let rel = dir.join(&name);
             match want.get(&rel) {
                 Some(None) if made.dir_like(&meta) => dirs.push(rel),
                 Some(Some(content))
-                    if meta.file_type().is_file()
+                    if meta.kind == Kind::File
                         && made.owns(&meta)
-                        && meta.mode() & 0o7777 == 0o644
-                        && meta.len() == content.len() as u64
-                        && fs::read(entry.path()).is_ok_and(|b| b == content.as_bytes()) => {}
+                        && meta.mode == 0o644
+                        && meta.len == content.len() as u64
+                        && sys.read(&path).is_ok_and(|b| b == content.as_bytes()) => {}
                 _ => return false,
             }
             seen += 1;
@@ -431,6 +438,9 @@ fn init_layer_holds(init: &Path, files: &[(PathBuf, String)], made: &Made) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::stat::utimensat;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn tempdir() -> tempfile::TempDir {
         tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
@@ -503,24 +513,36 @@ mod tests {
         let init = dir.path().join("init");
         fs::create_dir(&init).unwrap_or_else(|e| panic!("mkdir: {e}"));
         let made = made_as(&init);
-        assert!(!init_layer_holds(&init, &files(), &made), "empty");
+        assert!(
+            !init_layer_holds(&LinuxSys, &init, &files(), &made),
+            "empty"
+        );
         write(&init, &files());
-        assert!(init_layer_holds(&init, &files(), &made));
-        assert!(!init_layer_holds(&dir.path().join("none"), &files(), &made));
+        assert!(init_layer_holds(&LinuxSys, &init, &files(), &made));
+        assert!(!init_layer_holds(
+            &LinuxSys,
+            &dir.path().join("none"),
+            &files(),
+            &made
+        ));
 
         // Other content, even of the same length.
         let mut other = files();
         other[0].1 = "api\n".into();
-        assert!(!init_layer_holds(&init, &other, &made));
+        assert!(!init_layer_holds(&LinuxSys, &init, &other, &made));
         // A file fewer expected, or one more.
-        assert!(!init_layer_holds(&init, &files()[..2], &made));
+        assert!(!init_layer_holds(&LinuxSys, &init, &files()[..2], &made));
         let mut more = files();
         more.push(("/etc/extra".into(), String::new()));
-        assert!(!init_layer_holds(&init, &more, &made));
+        assert!(!init_layer_holds(&LinuxSys, &init, &more, &made));
 
         let hostname = init.join("etc/hostname");
         let check = |what: &str, expect: bool| {
-            assert_eq!(init_layer_holds(&init, &files(), &made), expect, "{what}");
+            assert_eq!(
+                init_layer_holds(&LinuxSys, &init, &files(), &made),
+                expect,
+                "{what}"
+            );
         };
         fs::set_permissions(&hostname, fs::Permissions::from_mode(0o600))
             .unwrap_or_else(|e| panic!("chmod: {e}"));
@@ -555,8 +577,8 @@ mod tests {
         };
         fs::remove_file(&hostname).unwrap_or_else(|e| panic!("rm: {e}"));
         write(&init, &files());
-        assert!(init_layer_holds(&init, &files(), &made));
-        assert!(!init_layer_holds(&init, &files(), &strict));
+        assert!(init_layer_holds(&LinuxSys, &init, &files(), &made));
+        assert!(!init_layer_holds(&LinuxSys, &init, &files(), &strict));
     }
 
     /// A container directory as a run that wrote nothing leaves it after a volatile mount.
@@ -579,7 +601,7 @@ mod tests {
         let old = TimeSpec::new(1_000_000_000, 0);
         utimensat(None, &d.upper, &old, &old, UtimensatFlags::NoFollowSymlink)
             .unwrap_or_else(|e| panic!("utimensat: {e}"));
-        assert!(keep_writable(&d, &made));
+        assert!(keep_writable(&LinuxSys, &d, &made));
         let mtime = fs::symlink_metadata(&d.upper).map_or(0, |m| m.mtime());
         assert!(mtime > 1_000_000_000, "upper's times were left: {mtime}");
         let left: Vec<_> = fs::read_dir(&d.work)
@@ -592,7 +614,7 @@ mod tests {
         assert_eq!(trashed.len(), 1, "{trashed:?}");
         assert!(trashed[0].join("incompat/volatile/dirty").is_file());
         // Kept again: nothing to remove is fine too.
-        assert!(keep_writable(&d, &made));
+        assert!(keep_writable(&LinuxSys, &d, &made));
     }
 
     /// What is in the trash of the container directory `d`.
@@ -614,7 +636,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("write: {e}"));
         fs::write(d.work.join("work/incompat/volatile/dirty"), "x")
             .unwrap_or_else(|e| panic!("write: {e}"));
-        assert!(keep_writable(&d, &made));
+        assert!(keep_writable(&LinuxSys, &d, &made));
         assert!(!d.work.join("work").exists());
         let trashed = trashed(&d);
         assert_eq!(trashed.len(), 1, "{trashed:?}");
@@ -657,13 +679,16 @@ mod tests {
             let d = left_by_a_run(dir.path());
             let made = made_as(&d.upper);
             spoil(&d);
-            assert!(!keep_writable(&d, &made), "{what}");
+            assert!(!keep_writable(&LinuxSys, &d, &made), "{what}");
         }
         let dir = tempdir();
         let d = Dirs::new(dir.path());
-        assert!(!keep_writable(&d, &made_as(dir.path())), "no upper");
+        assert!(
+            !keep_writable(&LinuxSys, &d, &made_as(dir.path())),
+            "no upper"
+        );
         fs::create_dir(&d.upper).unwrap_or_else(|e| panic!("mkdir: {e}"));
-        assert!(!keep_writable(&d, &made_as(&d.upper)), "no work");
+        assert!(!keep_writable(&LinuxSys, &d, &made_as(&d.upper)), "no work");
     }
 
     /// overlayfs's own attributes on the upper root are removed, so that the next mount
@@ -687,8 +712,11 @@ mod tests {
             )
         };
         assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
-        assert_eq!(xattr_names(&d.upper).map(|n| n.len()), Some(1));
-        assert!(keep_writable(&d, &made));
-        assert_eq!(xattr_names(&d.upper), Some(Vec::new()));
+        assert_eq!(xattr_names(&LinuxSys, &d.upper).map(|n| n.len()), Some(1));
+        assert!(keep_writable(&LinuxSys, &d, &made));
+        assert_eq!(xattr_names(&LinuxSys, &d.upper), Some(Vec::new()));
     }
 }
+
+#[cfg(test)]
+mod recorded;

@@ -4,20 +4,23 @@
 //!
 //! Every mount happens in the container's own mount namespace, so nothing is left mounted
 //! on the host when the container ends, whatever happened.
+//!
+//! Every system call goes through a [`Sys`] ([`build`] passes the real one, [`LinuxSys`]);
+//! the tests below pass a recorder and assert the exact calls of a start, in order.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::{makedev, Mode, SFlag};
 
 use super::layers::Dirs;
 use super::spec::{ContainerSpec, MountSpec, SpawnFailure};
+use super::sys::{Kind, LinuxSys, Sys};
 use super::userns::{self, UserNs};
 
 /// A failed step of building the rootfs (also of preparing its directories, layers.rs).
@@ -50,13 +53,24 @@ pub fn build(
     user: Option<&UserNs>,
     overlay: Option<OwnedFd>,
 ) -> Result<bool, SpawnFailure> {
+    build_with(&LinuxSys, c, d, user, overlay)
+}
+
+/// [`build`], making its system calls through `sys`.
+pub fn build_with(
+    sys: &dyn Sys,
+    c: &ContainerSpec,
+    d: &Dirs,
+    user: Option<&UserNs>,
+    overlay: Option<OwnedFd>,
+) -> Result<bool, SpawnFailure> {
     let root = Path::new("/");
-    mount(
-        None::<&str>,
+    sys.mount(
+        None,
         root,
-        None::<&str>,
+        None,
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
+        None,
     )
     .map_err(|e| fail("make mounts private", root, errno(e)))?;
     if let Some(u) = user {
@@ -68,11 +82,11 @@ pub fn build(
             .chain([c.dir.as_path()])
         {
             if !done.contains(&dir) {
-                userns::idmap_over(dir, &u.user, false, false)?;
+                userns::idmap_over(sys, dir, &u.user, false, false)?;
                 done.push(dir);
             }
         }
-        userns::act_as_root_of(u)?;
+        userns::act_as_root_of(sys, u)?;
     }
     let owner = user.map(|u| Owner {
         uid: u.root.0,
@@ -81,37 +95,37 @@ pub fn build(
     });
 
     match overlay {
-        Some(held) => attach(held, &d.rootfs)?,
-        None => mount_overlay(c, d, user.is_some())?,
+        Some(held) => attach(sys, held, &d.rootfs)?,
+        None => mount_overlay(sys, c, d, user.is_some())?,
     }
 
     let r = &d.rootfs;
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount_fs(r, "/proc", "proc", nosuid, None)?;
-    if let Err(e) = mount_fs(r, "/sys", "sysfs", nosuid | MsFlags::MS_RDONLY, None) {
+    mount_fs(sys, r, "/proc", "proc", nosuid, None)?;
+    if let Err(e) = mount_fs(sys, r, "/sys", "sysfs", nosuid | MsFlags::MS_RDONLY, None) {
         // Without a network namespace of its own, sysfs cannot be mounted afresh: bind the
         // host's, read-only.
-        let target = inside(r, Path::new("/sys"), true)?;
-        mount(
-            Some("/sys"),
+        let target = inside(sys, r, Path::new("/sys"), true)?;
+        sys.mount(
+            Some(Path::new("/sys")),
             &target,
-            None::<&str>,
+            None,
             MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
+            None,
         )
         .map_err(|_| e)?;
-        remount_ro(&target)?;
+        remount_ro(sys, &target)?;
     }
-    build_dev(r, owner.as_ref())?;
+    build_dev(sys, r, owner.as_ref())?;
     for d in &c.devices {
-        let p = inside(r, &d.path, true)?;
-        let _ = fs::remove_dir(&p);
+        let p = inside(sys, r, &d.path, true)?;
+        let _ = sys.remove_dir(&p);
         let kind = if d.kind == 'b' {
             SFlag::S_IFBLK
         } else {
             SFlag::S_IFCHR
         };
-        mknod(
+        sys.mknod(
             &p,
             kind,
             Mode::from_bits_truncate(d.mode),
@@ -120,10 +134,10 @@ pub fn build(
         .map_err(|e| fail("mknod", &d.path, errno(e)))?;
     }
     for v in &c.volumes {
-        mount_volume(r, v, user, owner.as_ref())?;
+        mount_volume(sys, r, v, user, owner.as_ref())?;
     }
-    let pivoted = pivot(r)?;
-    mask_paths()?;
+    let pivoted = pivot(sys, r)?;
+    mask_paths(sys)?;
     Ok(pivoted)
 }
 
@@ -171,7 +185,12 @@ pub fn overlay_key(c: &ContainerSpec) -> String {
     key
 }
 
-fn mount_overlay(c: &ContainerSpec, d: &Dirs, idmapped: bool) -> Result<(), SpawnFailure> {
+fn mount_overlay(
+    sys: &dyn Sys,
+    c: &ContainerSpec,
+    d: &Dirs,
+    idmapped: bool,
+) -> Result<(), SpawnFailure> {
     let (opts, flags, volatile) = overlay_options(c, d);
     // Kernels before 5.10 refuse `volatile`: then mount without it.
     let with_volatile = format!("{opts},volatile");
@@ -180,8 +199,9 @@ fn mount_overlay(c: &ContainerSpec, d: &Dirs, idmapped: bool) -> Result<(), Spaw
     } else {
         opts.as_str()
     };
-    mount(
-        Some("overlay"),
+    let overlay = Path::new("overlay");
+    sys.mount(
+        Some(overlay),
         &d.rootfs,
         Some("overlay"),
         flags,
@@ -189,8 +209,8 @@ fn mount_overlay(c: &ContainerSpec, d: &Dirs, idmapped: bool) -> Result<(), Spaw
     )
     .or_else(|e| {
         if volatile && e == Errno::EINVAL {
-            mount(
-                Some("overlay"),
+            sys.mount(
+                Some(overlay),
                 &d.rootfs,
                 Some("overlay"),
                 flags,
@@ -214,37 +234,20 @@ fn mount_overlay(c: &ContainerSpec, d: &Dirs, idmapped: bool) -> Result<(), Spaw
     })
 }
 
-/// `move_mount(2)`: the source is the descriptor itself.
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-/// `open_tree(2)`: a detached copy of the mount, not the mount itself.
-const OPEN_TREE_CLONE: libc::c_uint = 0x1;
-
 /// Mounts `held` (a detached overlay mount a previous run handed back: [`clone_root`]) on
 /// `target`: the same overlay instance, its layers as that run left them (empty, as
 /// layers.rs checked). Linux 5.2.
-fn attach(held: OwnedFd, target: &Path) -> Result<(), SpawnFailure> {
+fn attach(sys: &dyn Sys, held: OwnedFd, target: &Path) -> Result<(), SpawnFailure> {
     let path = CString::new(target.as_os_str().as_bytes())
         .map_err(|_| fail("mount the kept overlay on", target, "path contains NUL"))?;
-    // SAFETY: move_mount with a descriptor we own, an empty C string (the descriptor is
-    // the source), and a NUL-terminated target path.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            held.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if rc != 0 {
-        return Err(fail(
-            "mount the kept overlay on",
-            target,
-            errno(Errno::last()),
-        ));
-    }
-    Ok(())
+    sys.move_mount(
+        held.as_raw_fd(),
+        c"",
+        libc::AT_FDCWD,
+        &path,
+        libc::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| fail("mount the kept overlay on", target, errno(e)))
 }
 
 /// A detached copy of this mount namespace's root mount (the container's overlay, once
@@ -252,23 +255,18 @@ fn attach(held: OwnedFd, target: &Path) -> Result<(), SpawnFailure> {
 /// with `OPEN_TREE_CLONE`, without the mounts under it. None where unsupported (before
 /// Linux 5.2) or refused.
 pub fn clone_root() -> Option<OwnedFd> {
-    // SAFETY: open_tree with a NUL-terminated path; the result is a new descriptor.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
+    LinuxSys
+        .open_tree(
             libc::AT_FDCWD,
-            c"/".as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+            c"/",
+            libc::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
         )
-    };
-    let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-    // SAFETY: open_tree just returned this descriptor; nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        .ok()
 }
 
 /// `rootfs + path`, refusing to walk through a symlink (which could point out of the
 /// rootfs), creating missing directories (the last one as a file when `dir` is false).
-fn inside(rootfs: &Path, path: &Path, dir: bool) -> Result<PathBuf, SpawnFailure> {
+fn inside(sys: &dyn Sys, rootfs: &Path, path: &Path, dir: bool) -> Result<PathBuf, SpawnFailure> {
     let mut cur = rootfs.to_path_buf();
     let comps: Vec<_> = path
         .components()
@@ -277,8 +275,8 @@ fn inside(rootfs: &Path, path: &Path, dir: bool) -> Result<PathBuf, SpawnFailure
     for (i, comp) in comps.iter().enumerate() {
         cur.push(comp);
         let last = i + 1 == comps.len();
-        match fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {
+        match sys.lstat(&cur).map(|st| st.kind) {
+            Ok(Kind::Symlink) => {
                 return Err(fail(
                     "mount target",
                     path,
@@ -287,23 +285,27 @@ fn inside(rootfs: &Path, path: &Path, dir: bool) -> Result<PathBuf, SpawnFailure
             }
             Ok(_) => {}
             Err(_) if last && !dir => {
-                fs::write(&cur, b"").map_err(|e| fail("create mount target", path, e))?;
+                sys.write(&cur, b"")
+                    .map_err(|e| fail("create mount target", path, e))?;
             }
-            Err(_) => fs::create_dir(&cur).map_err(|e| fail("create mount target", path, e))?,
+            Err(_) => sys
+                .mkdir(&cur)
+                .map_err(|e| fail("create mount target", path, e))?,
         }
     }
     Ok(cur)
 }
 
 fn mount_fs(
+    sys: &dyn Sys,
     r: &Path,
     at: &str,
     fstype: &str,
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<(), SpawnFailure> {
-    let target = inside(r, Path::new(at), true)?;
-    mount(Some(fstype), &target, Some(fstype), flags, data)
+    let target = inside(sys, r, Path::new(at), true)?;
+    sys.mount(Some(Path::new(fstype)), &target, Some(fstype), flags, data)
         .map_err(|e| fail(&format!("mount {fstype} on"), &target, errno(e)))
 }
 
@@ -311,7 +313,7 @@ fn mount_fs(
 /// under it, since a read-only remount applies to one mount only and would leave the
 /// submounts of a bound tree writable. Each mount keeps its own nosuid, nodev, noexec and
 /// atime flags.
-fn remount_ro(target: &Path) -> Result<(), SpawnFailure> {
+fn remount_ro(sys: &dyn Sys, target: &Path) -> Result<(), SpawnFailure> {
     let path = CString::new(target.as_os_str().as_bytes())
         .map_err(|_| fail("remount read-only", target, "path contains NUL"))?;
     // One call for the whole tree, setting the read-only flag alone (Linux 5.12). Before,
@@ -322,48 +324,23 @@ fn remount_ro(target: &Path) -> Result<(), SpawnFailure> {
         propagation: 0,
         userns_fd: 0,
     };
-    match mount_setattr(libc::AT_FDCWD, &path, libc::AT_RECURSIVE, &attr) {
+    match sys.mount_setattr(libc::AT_FDCWD, &path, libc::AT_RECURSIVE, &attr) {
         Ok(()) => Ok(()),
-        Err(Errno::ENOSYS | Errno::EINVAL) => remount_ro_each(target),
+        Err(Errno::ENOSYS | Errno::EINVAL) => remount_ro_each(sys, target),
         Err(e) => Err(fail("remount read-only", target, errno(e))),
-    }
-}
-
-/// mount_setattr(2), which nix does not wrap: set and clear the properties of `attr` on
-/// the mount at `path` under `dirfd` (with `AT_EMPTY_PATH` and an empty path: the mount
-/// `dirfd` is), with `AT_RECURSIVE` also on every mount under it.
-pub(super) fn mount_setattr(
-    dirfd: RawFd,
-    path: &CStr,
-    flags: libc::c_int,
-    attr: &libc::mount_attr,
-) -> Result<(), Errno> {
-    // SAFETY: a valid C string and a correctly sized, initialized struct, which the kernel
-    // only reads.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            dirfd,
-            path.as_ptr(),
-            flags,
-            attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if rc < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
     }
 }
 
 /// [`remount_ro`] on kernels without mount_setattr: the mounts under `target` from
 /// /proc/self/mountinfo, each remounted read-only with the flags it has (a bind remount
 /// replaces them all).
-fn remount_ro_each(target: &Path) -> Result<(), SpawnFailure> {
+fn remount_ro_each(sys: &dyn Sys, target: &Path) -> Result<(), SpawnFailure> {
     let mut points = vec![target.to_path_buf()];
-    let real = fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+    let real = sys
+        .canonicalize(target)
+        .unwrap_or_else(|_| target.to_path_buf());
+    let mountinfo = sys
+        .read_to_string(Path::new("/proc/self/mountinfo"))
         .map_err(|e| fail("read mounts under", target, e))?;
     for line in mountinfo.lines() {
         let Some(point) = line.split(' ').nth(4).map(unescape_mount_point) else {
@@ -376,7 +353,7 @@ fn remount_ro_each(target: &Path) -> Result<(), SpawnFailure> {
     }
     for p in &points {
         let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-        if let Ok(st) = nix::sys::statvfs::statvfs(p) {
+        if let Ok(st) = sys.statvfs(p) {
             use nix::sys::statvfs::FsFlags;
             for (has, keep) in [
                 (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
@@ -386,12 +363,12 @@ fn remount_ro_each(target: &Path) -> Result<(), SpawnFailure> {
                 (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
                 (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
             ] {
-                if st.flags().contains(has) {
+                if st.contains(has) {
                     flags |= keep;
                 }
             }
         }
-        mount(None::<&str>, p.as_path(), None::<&str>, flags, None::<&str>)
+        sys.mount(None, p.as_path(), None, flags, None)
             .map_err(|e| fail("remount read-only", p, errno(e)))?;
     }
     Ok(())
@@ -438,9 +415,10 @@ impl Owner {
 }
 
 /// `/dev` as a tmpfs with the standard nodes, devpts, shm and the fd links.
-fn build_dev(r: &Path, owner: Option<&Owner>) -> Result<(), SpawnFailure> {
+fn build_dev(sys: &dyn Sys, r: &Path, owner: Option<&Owner>) -> Result<(), SpawnFailure> {
     let ids = Owner::tmpfs(owner);
     mount_fs(
+        sys,
         r,
         "/dev",
         "tmpfs",
@@ -457,7 +435,7 @@ fn build_dev(r: &Path, owner: Option<&Owner>) -> Result<(), SpawnFailure> {
         ("tty", 5, 0),
     ] {
         let p = dev.join(name);
-        mknod(
+        sys.mknod(
             &p,
             SFlag::S_IFCHR,
             Mode::from_bits_truncate(0o666),
@@ -465,7 +443,7 @@ fn build_dev(r: &Path, owner: Option<&Owner>) -> Result<(), SpawnFailure> {
         )
         .map_err(|e| fail("mknod", &p, errno(e)))?;
         // The umask may have trimmed the mode.
-        let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o666));
+        let _ = sys.chmod(&p, 0o666);
     }
     // Terminals belong to the container's tty group (5), or no group when the map leaves
     // it out.
@@ -474,6 +452,7 @@ fn build_dev(r: &Path, owner: Option<&Owner>) -> Result<(), SpawnFailure> {
         Some(o) => o.tty_gid.map(|g| format!(",gid={g}")).unwrap_or_default(),
     };
     mount_fs(
+        sys,
         r,
         "/dev/pts",
         "devpts",
@@ -481,6 +460,7 @@ fn build_dev(r: &Path, owner: Option<&Owner>) -> Result<(), SpawnFailure> {
         Some(&format!("newinstance,ptmxmode=0666,mode=0620{tty}")),
     )?;
     mount_fs(
+        sys,
         r,
         "/dev/shm",
         "tmpfs",
@@ -495,12 +475,14 @@ fn build_dev(r: &Path, owner: Option<&Owner>) -> Result<(), SpawnFailure> {
         ("stderr", "/proc/self/fd/2"),
     ] {
         let p = dev.join(link);
-        std::os::unix::fs::symlink(to, &p).map_err(|e| fail("symlink", &p, e))?;
+        sys.symlink(Path::new(to), &p)
+            .map_err(|e| fail("symlink", &p, e))?;
     }
     Ok(())
 }
 
 fn mount_volume(
+    sys: &dyn Sys,
     r: &Path,
     v: &MountSpec,
     user: Option<&UserNs>,
@@ -513,10 +495,12 @@ fn mount_volume(
             read_only,
             idmap,
         } => {
-            let meta = fs::metadata(source).map_err(|e| fail("bind volume source", source, e))?;
-            let dst = inside(r, target, meta.is_dir())?;
+            let kind = sys
+                .stat(source)
+                .map_err(|e| fail("bind volume source", source, e))?;
+            let dst = inside(sys, r, target, kind == Kind::Dir)?;
             if let (true, Some(u)) = (*idmap, user) {
-                return userns::idmap_onto(source, &dst, &u.user, true, *read_only).map_err(
+                return userns::idmap_onto(sys, source, &dst, &u.user, true, *read_only).map_err(
                     |mut e| {
                         e.error.push_str(&format!(
                             " (for the volume on {}: or set idmap = false on it)",
@@ -526,12 +510,12 @@ fn mount_volume(
                     },
                 );
             }
-            mount(
+            sys.mount(
                 Some(source.as_path()),
                 &dst,
-                None::<&str>,
+                None,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
+                None,
             )
             .map_err(|e| {
                 fail(
@@ -541,18 +525,18 @@ fn mount_volume(
                 )
             })?;
             if *read_only {
-                remount_ro(&dst)?;
+                remount_ro(sys, &dst)?;
             }
         }
         MountSpec::Tmpfs { target, size } => {
-            let dst = inside(r, target, true)?;
+            let dst = inside(sys, r, target, true)?;
             let ids = Owner::tmpfs(owner);
             let data = match size {
                 Some(s) => format!("mode=1777,size={s}{ids}"),
                 None => format!("mode=1777{ids}"),
             };
-            mount(
-                Some("tmpfs"),
+            sys.mount(
+                Some(Path::new("tmpfs")),
                 &dst,
                 Some("tmpfs"),
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
@@ -566,22 +550,24 @@ fn mount_volume(
 
 /// Make `r` the root: `pivot_root(".", ".")` and detach the old root; where pivot_root is
 /// refused (an initramfs root has no parent mount), move the mount and chroot instead.
-fn pivot(r: &Path) -> Result<bool, SpawnFailure> {
-    nix::unistd::chdir(r).map_err(|e| fail("chdir", r, errno(e)))?;
-    let pivoted = match nix::unistd::pivot_root(".", ".") {
+fn pivot(sys: &dyn Sys, r: &Path) -> Result<bool, SpawnFailure> {
+    let (dot, root) = (Path::new("."), Path::new("/"));
+    sys.chdir(r).map_err(|e| fail("chdir", r, errno(e)))?;
+    let pivoted = match sys.pivot_root(dot, dot) {
         Ok(()) => {
-            umount2(".", MntFlags::MNT_DETACH).map_err(|e| fail("detach old root", r, errno(e)))?;
+            sys.umount2(dot, MntFlags::MNT_DETACH)
+                .map_err(|e| fail("detach old root", r, errno(e)))?;
             true
         }
         Err(Errno::EINVAL) => {
-            mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            sys.mount(Some(dot), root, None, MsFlags::MS_MOVE, None)
                 .map_err(|e| fail("move rootfs to /", r, errno(e)))?;
-            nix::unistd::chroot(".").map_err(|e| fail("chroot", r, errno(e)))?;
+            sys.chroot(dot).map_err(|e| fail("chroot", r, errno(e)))?;
             false
         }
         Err(e) => return Err(fail("pivot_root", r, errno(e))),
     };
-    nix::unistd::chdir("/").map_err(|e| fail("chdir", Path::new("/"), errno(e)))?;
+    sys.chdir(root).map_err(|e| fail("chdir", root, errno(e)))?;
     Ok(pivoted)
 }
 
@@ -608,45 +594,48 @@ const READ_ONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-fn mask_paths() -> Result<(), SpawnFailure> {
+fn mask_paths(sys: &dyn Sys) -> Result<(), SpawnFailure> {
     for p in MASKED {
         let path = Path::new(p);
-        let Ok(meta) = fs::symlink_metadata(path) else {
+        let Ok(kind) = sys.lstat(path).map(|st| st.kind) else {
             continue;
         };
-        let res = if meta.is_dir() {
-            mount(
-                Some("tmpfs"),
+        let res = if kind == Kind::Dir {
+            sys.mount(
+                Some(Path::new("tmpfs")),
                 path,
                 Some("tmpfs"),
                 MsFlags::MS_RDONLY,
                 Some("size=0"),
             )
         } else {
-            mount(
-                Some("/dev/null"),
+            sys.mount(
+                Some(Path::new("/dev/null")),
                 path,
-                None::<&str>,
+                None,
                 MsFlags::MS_BIND,
-                None::<&str>,
+                None,
             )
         };
         res.map_err(|e| fail("mask", path, errno(e)))?;
     }
     for p in READ_ONLY {
         let path = Path::new(p);
-        if fs::symlink_metadata(path).is_err() {
+        if sys.lstat(path).is_err() {
             continue;
         }
-        mount(
+        sys.mount(
             Some(path),
             path,
-            None::<&str>,
+            None,
             MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
+            None,
         )
         .map_err(|e| fail("bind for read-only", path, errno(e)))?;
-        remount_ro(path)?;
+        remount_ro(sys, path)?;
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -87,7 +87,7 @@ pub struct JoinSpec {
 
 /// The container part of a spawn, resolved by the daemon (layer names to directories,
 /// named volumes to bind mounts, init layer contents generated).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContainerSpec {
     /// New namespaces to create.
     pub namespaces: Vec<kennel_units::Namespace>,

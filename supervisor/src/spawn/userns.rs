@@ -24,7 +24,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use kennel_units::IdMap;
@@ -33,6 +33,7 @@ use nix::unistd::ForkResult;
 use serde::{Deserialize, Serialize};
 
 use super::spec::SpawnFailure;
+use super::sys::Sys;
 
 /// The maps, resolved by the daemon (the unit's, or `/etc/subuid` and `/etc/subgid`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,16 +238,18 @@ fn write_map(pid: libc::pid_t, file: &str, map: &[IdMap]) -> Result<(), SpawnFai
 /// the container's), recursively with its submounts when `recursive`, read-only when
 /// `read_only`.
 pub fn idmap_over(
+    sys: &dyn Sys,
     path: &Path,
     user: &OwnedFd,
     recursive: bool,
     read_only: bool,
 ) -> Result<(), SpawnFailure> {
-    idmap_onto(path, path, user, recursive, read_only)
+    idmap_onto(sys, path, path, user, recursive, read_only)
 }
 
 /// Mount `source` idmapped with `user` on `target` (see [`idmap_over`]).
 pub fn idmap_onto(
+    sys: &dyn Sys,
     source: &Path,
     target: &Path,
     user: &OwnedFd,
@@ -260,20 +263,19 @@ pub fn idmap_onto(
     };
     let (src, dst) = (c(source)?, c(target)?);
     let rec = if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: open_tree with a valid C string; the result is a new descriptor we own.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
+    let tree = sys
+        .open_tree(
             libc::AT_FDCWD,
-            src.as_ptr(),
+            &src,
             libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | rec as libc::c_uint,
         )
-    };
-    if fd < 0 {
-        return Err(fail("clone mount (open_tree) of", shown, last_error("")));
-    }
-    // SAFETY: open_tree returned this descriptor; nothing else owns it.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        .map_err(|e| {
+            fail(
+                "clone mount (open_tree) of",
+                shown.clone(),
+                errno_error(e, ""),
+            )
+        })?;
     let mut attr_set = libc::MOUNT_ATTR_IDMAP;
     if read_only {
         attr_set |= libc::MOUNT_ATTR_RDONLY;
@@ -285,9 +287,7 @@ pub fn idmap_onto(
         userns_fd: user.as_raw_fd() as u64,
     };
     let empty = c"";
-    if let Err(e) =
-        super::rootfs::mount_setattr(tree.as_raw_fd(), empty, libc::AT_EMPTY_PATH | rec, &attr)
-    {
+    if let Err(e) = sys.mount_setattr(tree.as_raw_fd(), empty, libc::AT_EMPTY_PATH | rec, &attr) {
         return Err(fail(
             "idmapped mount of",
             shown,
@@ -297,29 +297,25 @@ pub fn idmap_onto(
             ),
         ));
     }
-    // SAFETY: move_mount of our detached tree onto a C string path.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            dst.as_ptr(),
-            libc::MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if rc < 0 {
-        return Err(fail(
+    sys.move_mount(
+        tree.as_raw_fd(),
+        empty,
+        libc::AT_FDCWD,
+        &dst,
+        libc::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| {
+        fail(
             "attach idmapped mount on",
             target.display().to_string(),
-            last_error(""),
-        ));
-    }
-    Ok(())
+            errno_error(e, ""),
+        )
+    })
 }
 
-fn last_error(hint: &str) -> String {
-    describe(std::io::Error::last_os_error(), hint)
+/// [`describe`] for what a system call returned.
+fn errno_error(e: nix::errno::Errno, hint: &str) -> String {
+    describe(std::io::Error::from(e), hint)
 }
 
 /// `e`, with `hint` on EINVAL and what ENOSYS means for an idmapped mount.
@@ -339,26 +335,12 @@ fn describe(e: std::io::Error, hint: &str) -> String {
 /// container root's, and the overlay's own copy-up runs as it), keeping every capability
 /// effective (changing the fsuid drops the file ones) and the parent-death signal (which
 /// any change of ids clears: the container's init must still die with its relay).
-pub fn act_as_root_of(ns: &UserNs) -> Result<(), SpawnFailure> {
-    let mut pdeathsig: libc::c_int = 0;
-    // SAFETY: prctl writes the signal number into a local int; setfsgid/setfsuid take ids.
-    unsafe {
-        libc::prctl(
-            libc::PR_GET_PDEATHSIG,
-            &mut pdeathsig as *mut libc::c_int,
-            0,
-            0,
-            0,
-        );
-        libc::setfsgid(ns.root.1);
-        libc::setfsuid(ns.root.0);
-        if pdeathsig != 0 {
-            libc::prctl(libc::PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0);
-        }
-    }
-    let permitted =
-        caps::read(None, caps::CapSet::Permitted).map_err(|e| fail("read capabilities", "", e))?;
-    caps::set(None, caps::CapSet::Effective, &permitted)
+pub fn act_as_root_of(sys: &dyn Sys, ns: &UserNs) -> Result<(), SpawnFailure> {
+    sys.set_fs_ids(ns.root.0, ns.root.1);
+    let permitted = sys
+        .read_caps(caps::CapSet::Permitted)
+        .map_err(|e| fail("read capabilities", "", e))?;
+    sys.set_caps(caps::CapSet::Effective, &permitted)
         .map_err(|e| fail("raise capabilities", "", e))
 }
 
@@ -437,6 +419,94 @@ pub fn subid_ranges(text: &str, name: &str) -> Result<Vec<IdMap>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spawn::sys::recorder::Recorder;
+    use nix::errno::Errno;
+
+    /// A descriptor standing for the user namespace's.
+    fn userns_fd(rec: &Recorder) -> OwnedFd {
+        let fd = OwnedFd::from(File::open("/dev/null").unwrap_or_else(|e| panic!("{e}")));
+        rec.name_fd(&fd, "userns");
+        fd
+    }
+
+    #[test]
+    fn an_idmapped_mount_is_a_clone_mapped_then_attached() {
+        let rec = Recorder::new();
+        let user = userns_fd(&rec);
+        let (src, dst) = (Path::new("/srv/data"), Path::new("/c/rootfs/data"));
+        assert_eq!(idmap_onto(&rec, src, dst, &user, false, false), Ok(()));
+        assert_eq!(idmap_over(&rec, src, &user, true, true), Ok(()));
+        rec.assert_calls(&[
+            "open_tree /srv/data CLONE|CLOEXEC",
+            "mount_setattr [tree:/srv/data] EMPTY_PATH set=IDMAP userns=[userns]",
+            "move_mount [tree:/srv/data] -> /c/rootfs/data F_EMPTY_PATH",
+            // Over itself, with its submounts, read-only.
+            "open_tree /srv/data CLONE|CLOEXEC|RECURSIVE",
+            "mount_setattr [tree:/srv/data] EMPTY_PATH|RECURSIVE set=RDONLY|IDMAP userns=[userns]",
+            "move_mount [tree:/srv/data] -> /srv/data F_EMPTY_PATH",
+        ]);
+    }
+
+    #[test]
+    fn each_step_of_an_idmapped_mount_says_what_failed() {
+        let (src, dst) = (Path::new("/srv/data"), Path::new("/c/rootfs/data"));
+        let cases = [
+            (
+                "open_tree",
+                Errno::ENOSYS,
+                "clone mount (open_tree) of /srv/data: Function not implemented (os error 38) (this kernel has no idmapped mounts: Linux 5.12 or later is needed for user namespaces in kennel)",
+                1,
+            ),
+            (
+                "open_tree",
+                Errno::EINVAL,
+                "clone mount (open_tree) of /srv/data: Invalid argument (os error 22)",
+                1,
+            ),
+            (
+                "mount_setattr",
+                Errno::EINVAL,
+                "idmapped mount of /srv/data: Invalid argument (os error 22) (the file system there does not support idmapped mounts on this kernel: ext4, xfs and btrfs do since Linux 5.12, tmpfs since 6.3; or remove \"user\" from container.namespaces)",
+                2,
+            ),
+            (
+                "mount_setattr",
+                Errno::EPERM,
+                "idmapped mount of /srv/data: Operation not permitted (os error 1)",
+                2,
+            ),
+            (
+                "move_mount",
+                Errno::ENOENT,
+                "attach idmapped mount on /c/rootfs/data: No such file or directory (os error 2)",
+                3,
+            ),
+        ];
+        for (call, e, message, made) in cases {
+            let rec = Recorder::new().fail_on(call, e);
+            let user = userns_fd(&rec);
+            let err = idmap_onto(&rec, src, dst, &user, false, false).unwrap_err();
+            assert_eq!(err.to_string(), message, "{call} {e}");
+            assert_eq!(rec.transcript().len(), made, "{call} {e}");
+        }
+    }
+
+    #[test]
+    fn acting_as_the_containers_root_keeps_the_permitted_capabilities_effective() {
+        let permitted: caps::CapsHashSet =
+            [caps::Capability::CAP_SYS_ADMIN, caps::Capability::CAP_MKNOD].into();
+        let rec = Recorder::new().permitted(permitted);
+        let ns = UserNs {
+            user: userns_fd(&rec),
+            root: (100000, 200000),
+            tty_gid: None,
+        };
+        assert_eq!(act_as_root_of(&rec, &ns), Ok(()));
+        rec.assert_calls(&[
+            "set_fs_ids 100000 200000",
+            "set_caps Effective CAP_MKNOD,CAP_SYS_ADMIN",
+        ]);
+    }
 
     #[test]
     fn subid_ranges_follow_each_other_from_zero() {
