@@ -285,18 +285,31 @@ pub(crate) fn become_service(
     exec(&spec.argv, &vars)
 }
 
-/// Undo what the daemon's signal handling left behind: an exec keeps the mask and ignored
-/// dispositions, and a service must start with neither.
+/// Every signal disposition back to its default and an empty mask, whatever this process
+/// inherited (the daemon's handling, or what kennel itself was started with: under
+/// `nohup`, SIGHUP ignored): an exec keeps ignored dispositions and the mask, and every
+/// process kennel starts must begin with neither. Only system calls: also called between
+/// fork and exec (`kennel run`).
 pub(crate) fn reset_signals() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    for sig in 1..=libc::SIGRTMAX() {
+    // The raw system call: glibc's sigaction refuses the real-time signals it reserves
+    // (32, 33), which an exec inherits ignored like any other. A zeroed kernel sigaction
+    // is SIG_DFL, no flags, an empty mask, on every architecture's layout.
+    let default = [0u64; 4];
+    for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: setting the default disposition installs no Rust handler; errors (for
-        // signals glibc reserves) are irrelevant.
+        // SAFETY: rt_sigaction reads `default` (large enough for any layout) and writes
+        // nothing (no old action); errors are irrelevant.
         unsafe {
-            libc::signal(sig, libc::SIG_DFL);
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null::<u8>(),
+                8usize,
+            );
         }
     }
 }
