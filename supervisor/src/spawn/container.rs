@@ -37,8 +37,12 @@ use super::init;
 use super::layers;
 use super::rootfs;
 use super::spec::{ContainerSpec, SpawnFailure, SpawnSpec};
+use super::title;
 use super::userns;
 use kennel_units::Namespace;
+
+/// What [`fork_into_pid_namespace`] forks a container's init for (else an exec).
+const INIT_ROLE: &str = "container init";
 
 fn flags(ns: &[Namespace]) -> CloneFlags {
     let mut f = CloneFlags::CLONE_NEWNS;
@@ -126,9 +130,10 @@ pub fn run(
     }
 
     let signals = if pid_init {
+        title::set(title::INIT);
         Some(init::block_all_signals())
     } else if flags.contains(CloneFlags::CLONE_NEWPID) {
-        Some(fork_into_pid_namespace(report, "container init")?)
+        Some(fork_into_pid_namespace(report, INIT_ROLE)?)
     } else {
         None
     };
@@ -225,6 +230,7 @@ fn service_first_steps(pid_init: bool) -> Result<(), SpawnFailure> {
     if pid_init {
         nix::unistd::setsid().map_err(|e| fail("setsid", "service", e.desc()))?;
     }
+    title::set(title::HELPER);
     reset_signals();
     Ok(())
 }
@@ -438,6 +444,7 @@ fn fork_into_pid_namespace(report: RawFd, what: &str) -> Result<libc::sigset_t, 
     match unsafe { nix::unistd::fork() } {
         Err(e) => Err(fail("fork", what, e.desc())),
         Ok(ForkResult::Parent { child }) => {
+            title::set(title::RELAY);
             close(report);
             let code = init::supervise(child.as_raw(), child.as_raw(), &set);
             std::process::exit(code);
@@ -448,6 +455,9 @@ fn fork_into_pid_namespace(report: RawFd, what: &str) -> Result<libc::sigset_t, 
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
             }
             nix::unistd::setsid().map_err(|e| fail("setsid", what, e.desc()))?;
+            if what == INIT_ROLE {
+                title::set(title::INIT);
+            }
             Ok(set)
         }
     }

@@ -49,6 +49,7 @@ pub(crate) fn given() -> Given {
 /// The helper role in a child of the zygote, told what the zygote gave it.
 pub fn main_forked(given: Given) -> ! {
     let _ = GIVEN.set(given);
+    super::title::set(super::title::HELPER);
     run_role()
 }
 
@@ -61,6 +62,8 @@ pub fn main() -> ! {
         in_cgroup,
         ..Given::default()
     });
+    super::title::locate();
+    super::title::set(super::title::HELPER);
     run_role()
 }
 

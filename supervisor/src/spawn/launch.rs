@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -62,6 +63,7 @@ pub fn launch(
                 zygote::retire(errno);
             }
             let child = Command::new("/proc/self/exe")
+                .arg0(super::title::HELPER)
                 .arg(HELPER_ARG)
                 .env_clear()
                 .stdin(Stdio::from(OwnedFd::from(theirs)))

@@ -76,8 +76,10 @@ pub(super) fn into_cgroup(cgroup: RawFd, fds: [RawFd; 3]) -> Result<i32, Error> 
     // Born right in the cgroup: the helper skips joining it (helper.rs).
     let born = std::ffi::CString::new(crate::spawn::helper::BORN_IN_CGROUP_ARG)
         .map_err(|e| Error::Failed(io::Error::other(e)))?;
+    let name = std::ffi::CString::new(crate::spawn::title::HELPER)
+        .map_err(|e| Error::Failed(io::Error::other(e)))?;
     let argv: [*const libc::c_char; 4] =
-        [path.as_ptr(), arg.as_ptr(), born.as_ptr(), std::ptr::null()];
+        [name.as_ptr(), arg.as_ptr(), born.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let mut report = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two descriptors into `report`.
