@@ -263,8 +263,9 @@ fn a_terminal_session_works_in_a_user_namespaced_container() {
         ),
     );
     t.wait_line("/ #");
-    t.keys(&["echo id=$(id -u) size=$(stty size)", "Enter"]);
-    t.wait_line("id=0 size=30 100");
+    t.keys(&["echo id=$(id -u) size=$(stty size) tty=$(tty)", "Enter"]);
+    // A terminal of the container's own devpts.
+    t.wait_line("id=0 size=30 100 tty=/dev/pts/0");
     t.keys(&["exit 4", "Enter"]);
     t.wait_line("EXIT=4");
 }

@@ -424,11 +424,14 @@ pub fn join(
         }
     }
     drop(opened);
-    if !new_pid {
-        return become_service(spec, false);
+    if new_pid {
+        fork_into_pid_namespace(report, "exec")?;
+        reset_signals();
     }
-    fork_into_pid_namespace(report, "exec")?;
-    reset_signals();
+    // In the unit's mount namespace: on its devpts.
+    if let Some(size) = spec.tty {
+        super::terminal::attach(size, report)?;
+    }
     become_service(spec, false)
 }
 

@@ -136,7 +136,12 @@ fn run(sock: &mut UnixStream) -> Result<std::convert::Infallible, SpawnFailure> 
     match (&spec.container, &spec.join) {
         (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd(), held),
         (None, Some(j)) => super::container::join(&spec, j, sock.as_raw_fd()),
-        (None, None) => become_service(&spec, false),
+        (None, None) => {
+            if let Some(size) = spec.tty {
+                super::terminal::attach(size, sock.as_raw_fd())?;
+            }
+            become_service(&spec, false)
+        }
     }
 }
 
@@ -262,7 +267,7 @@ pub(crate) fn become_service(
     }
     vars.extend(spec.env.iter().cloned());
 
-    if spec.tty {
+    if spec.tty.is_some() {
         // SAFETY: ioctl on fd 0 with an integer argument.
         if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
             return Err(fail(
@@ -270,6 +275,11 @@ pub(crate) fn become_service(
                 "",
                 std::io::Error::last_os_error(),
             ));
+        }
+        // The terminal is the user's, as a login's is (its group stays devpts's `tty`).
+        if let Some(uid) = who.uid {
+            nix::unistd::fchown(0, Some(uid), None)
+                .map_err(|e| fail("give the terminal to", uid.to_string(), e.desc()))?;
         }
     }
     let root = who

@@ -296,7 +296,8 @@ impl Launched {
     }
 
     /// Resolve once the helper exec'd (no failure) or reported the step that failed, with
-    /// the overlay the container's init handed back, if it did (`offer_overlay`). Must be
+    /// the overlay the container's init handed back, if it did (`offer_overlay`), and the
+    /// master of the terminal the helper made (`tty`). Must be
     /// called inside the tokio runtime.
     pub async fn outcome(self) -> Outcome {
         let lost = |e: io::Error| SpawnFailure {
@@ -306,6 +307,7 @@ impl Launched {
             exit_code: 125,
         };
         let mut overlay = None;
+        let mut terminal = None;
         let read = async {
             self.channel.set_nonblocking(true)?;
             let stream = tokio::net::UnixStream::from_std(self.channel)?;
@@ -322,8 +324,11 @@ impl Launched {
                     Ok((0, _)) => return Ok(said),
                     Ok((n, fd)) => {
                         said.extend_from_slice(&buf[..n]);
-                        if fd.is_some() {
-                            overlay = fd;
+                        // A read ends with the one byte that came with a descriptor.
+                        match (fd, buf[..n].last()) {
+                            (Some(fd), Some(&super::terminal::MARK)) => terminal = Some(fd),
+                            (Some(fd), _) => overlay = Some(fd),
+                            (None, _) => {}
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -334,8 +339,9 @@ impl Launched {
         let failure = match read.await {
             Err(e) => Some(lost(e)),
             Ok(mut said) => {
-                // The overlay's marker: one NUL byte, which no JSON report has.
-                said.retain(|b| *b != 0);
+                // The descriptors' marks (the overlay's NUL byte, the terminal's), which no
+                // JSON report has.
+                said.retain(|b| *b != 0 && *b != super::terminal::MARK);
                 (!said.is_empty()).then(|| {
                     serde_json::from_slice::<SpawnFailure>(&said).unwrap_or_else(|e| SpawnFailure {
                         step: "spawn".into(),
@@ -346,7 +352,11 @@ impl Launched {
                 })
             }
         };
-        Outcome { failure, overlay }
+        Outcome {
+            failure,
+            overlay,
+            terminal,
+        }
     }
 }
 
@@ -357,4 +367,6 @@ pub struct Outcome {
     /// A detached clone of the container's overlay, for the next start
     /// (`ContainerSpec::offer_overlay`).
     pub overlay: Option<OwnedFd>,
+    /// The master of the process's terminal (`SpawnSpec::tty`).
+    pub terminal: Option<OwnedFd>,
 }

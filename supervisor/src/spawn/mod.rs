@@ -11,6 +11,7 @@ pub mod rootfs;
 pub mod seccomp_profile;
 pub mod security;
 pub mod spec;
+pub mod terminal;
 pub mod title;
 pub mod userns;
 pub mod zygote;

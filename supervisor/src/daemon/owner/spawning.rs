@@ -243,7 +243,7 @@ impl Owner {
             container: None,
             join: None,
             stdin_passed: false,
-            tty: false,
+            tty: None,
             security: None,
         }
     }
