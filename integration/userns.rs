@@ -315,3 +315,17 @@ fn limits_and_the_oom_score_apply_inside_a_user_namespace() {
     let exec = s.exec_ok(&["web", "cat", "/proc/self/oom_score_adj"]);
     assert_eq!(exec.trim(), "500");
 }
+
+#[test]
+fn stopped_by_sigterm_through_the_relay_it_says_killed_by_sigterm() {
+    let s = Rig::new();
+    s.sh_container("web", &format!("echo started; {STAY}"), &userns());
+    s.up();
+    s.wait_started("web");
+    s.ok(&["stop", "web"]);
+    s.wait_log("web", "kennel", "killed by SIGTERM; stopped");
+    assert_eq!(
+        s.status("web")["last_exit"],
+        serde_json::json!({ "signal": libc::SIGTERM })
+    );
+}

@@ -55,7 +55,7 @@ pub fn run(argv: &[String], signal_group: bool) -> i32 {
     drop(child); // the reaper in `supervise` collects it
     give_terminal_to(pid);
     let target = if signal_group { -pid } else { pid };
-    init::supervise(pid, target, &all)
+    init::supervise(pid, target, &all).as_code()
 }
 
 /// If stdin is our controlling terminal, make the child's process group its foreground,

@@ -56,6 +56,8 @@ pub enum Input {
         /// The overlay the container's init handed back, with the key of what it is made
         /// of (`spawn::rootfs::overlay_key`).
         overlay: Option<(String, OwnedFd)>,
+        /// The container init's note of how its service ended (`spawn::init::exit_note`).
+        exit_note: Option<OwnedFd>,
     },
     /// A readiness probe passed.
     Ready { unit: String, pid: Pid },

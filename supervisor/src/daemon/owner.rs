@@ -81,6 +81,9 @@ struct Owner {
     overlays: HashMap<String, (String, OwnedFd)>,
     /// Per unit, how many mount namespaces of its ended runs are still being torn down.
     teardowns: HashMap<String, Arc<AtomicUsize>>,
+    /// Per run (its pid), the note its container's init leaves of how the service ended:
+    /// read at the run's exit (`spawn::init::noted`).
+    exit_notes: HashMap<Pid, OwnedFd>,
     /// `kennel exec` sessions: helper pid -> unit (their exits go through `probe_pids`).
     sessions: HashMap<Pid, String>,
     /// The notify socket of each unit's current start.
@@ -147,6 +150,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         probe_pids: HashMap::new(),
         notify: HashMap::new(),
         sessions: HashMap::new(),
+        exit_notes: HashMap::new(),
         launching: HashMap::new(),
         mounts: HashMap::new(),
         overlays: HashMap::new(),
@@ -333,8 +337,12 @@ impl Owner {
                 pid,
                 failure,
                 overlay,
+                exit_note,
             } => {
                 let held = self.launching.remove(&pid).flatten();
+                if let (None, Some(note)) = (&failure, exit_note) {
+                    self.exit_notes.insert(pid, note);
+                }
                 if let Some((key, fd)) = overlay {
                     // For the next start; one it replaces, or that came with a failure,
                     // goes like an ended run's mounts.
@@ -422,6 +430,10 @@ impl Owner {
     }
 
     fn exited(&mut self, pid: Pid, status: ExitStatus, now: Instant) {
+        let status = match self.exit_notes.remove(&pid) {
+            Some(note) => spawn::init::noted(status, &note),
+            None => status,
+        };
         if let Some(held) = self.mounts.remove(&pid) {
             self.released.push(held);
         }

@@ -180,6 +180,7 @@ pub fn run(
                 None => fork_service(spec, pid_init)?,
             };
             drop(dirs.declined.take());
+            let note = init::exit_note(report);
             close(report);
             // The init inside is as locked down as the service it watches.
             if let Some(sec) = &spec.security {
@@ -189,8 +190,9 @@ pub fn run(
                     eprintln!("kennel init: {e}");
                 }
             }
-            let code = init::supervise(child.as_raw(), child.as_raw(), &set);
-            std::process::exit(code);
+            let status = init::supervise(child.as_raw(), child.as_raw(), &set);
+            init::note_exit(note.as_ref(), status);
+            std::process::exit(status.as_code());
         }
         _ => {
             drop(dirs.declined.take());
@@ -449,8 +451,8 @@ fn fork_into_pid_namespace(report: RawFd, what: &str) -> Result<libc::sigset_t, 
         Ok(ForkResult::Parent { child }) => {
             title::set(title::RELAY);
             close(report);
-            let code = init::supervise(child.as_raw(), child.as_raw(), &set);
-            std::process::exit(code);
+            let status = init::supervise(child.as_raw(), child.as_raw(), &set);
+            std::process::exit(status.as_code());
         }
         Ok(ForkResult::Child) => {
             // SAFETY: prctl with integer arguments.

@@ -308,6 +308,7 @@ impl Launched {
         };
         let mut overlay = None;
         let mut terminal = None;
+        let mut exit_note = None;
         let read = async {
             self.channel.set_nonblocking(true)?;
             let stream = tokio::net::UnixStream::from_std(self.channel)?;
@@ -327,6 +328,7 @@ impl Launched {
                         // A read ends with the one byte that came with a descriptor.
                         match (fd, buf[..n].last()) {
                             (Some(fd), Some(&super::terminal::MARK)) => terminal = Some(fd),
+                            (Some(fd), Some(&super::init::EXIT_NOTE_MARK)) => exit_note = Some(fd),
                             (Some(fd), _) => overlay = Some(fd),
                             (None, _) => {}
                         }
@@ -339,9 +341,11 @@ impl Launched {
         let failure = match read.await {
             Err(e) => Some(lost(e)),
             Ok(mut said) => {
-                // The descriptors' marks (the overlay's NUL byte, the terminal's), which no
-                // JSON report has.
-                said.retain(|b| *b != 0 && *b != super::terminal::MARK);
+                // The descriptors' marks (the overlay's NUL byte, the exit note's, the
+                // terminal's), which no JSON report has.
+                said.retain(|b| {
+                    ![0, super::init::EXIT_NOTE_MARK, super::terminal::MARK].contains(b)
+                });
                 (!said.is_empty()).then(|| {
                     serde_json::from_slice::<SpawnFailure>(&said).unwrap_or_else(|e| SpawnFailure {
                         step: "spawn".into(),
@@ -356,6 +360,7 @@ impl Launched {
             failure,
             overlay,
             terminal,
+            exit_note,
         }
     }
 }
@@ -369,4 +374,7 @@ pub struct Outcome {
     pub overlay: Option<OwnedFd>,
     /// The master of the process's terminal (`SpawnSpec::tty`).
     pub terminal: Option<OwnedFd>,
+    /// The read end of the container init's note of how its service ended
+    /// (`init::exit_note`).
+    pub exit_note: Option<OwnedFd>,
 }

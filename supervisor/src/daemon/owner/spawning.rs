@@ -75,6 +75,7 @@ impl Owner {
                         pid,
                         failure: outcome.failure,
                         overlay: key.zip(outcome.overlay),
+                        exit_note: outcome.exit_note,
                     });
                 });
                 // The core hears `Spawned` once the helper reached exec (Input::Launched):
