@@ -61,7 +61,7 @@ fn kennels_own_processes_say_what_they_are_inside_and_outside() {
     s.up();
     s.wait_started("web");
     // Outside: the container's init (the unit's pid) and the zygote, a child of kennel.
-    let init = s.host_pid(s.pid("web") as i64);
+    let init = s.host_pid(s.pid("web"));
     let one = |name: &str| (vec![name.to_string()], name.to_string());
     assert_eq!(names(init), one("kennel-init"), "the unit's pid");
     let kids: Vec<_> = crate::harness::children(s.daemon_pid())
