@@ -42,6 +42,57 @@ fn container_sees_only_its_own_processes_under_kennels_init() {
     assert_eq!(exe, fs::canonicalize(KENNEL).expect("kennel path"));
 }
 
+/// A process's command line as its words, and its command name (`comm`).
+fn names(host_pid: i32) -> (Vec<String>, String) {
+    let cmdline = fs::read(format!("/proc/{host_pid}/cmdline")).unwrap_or_default();
+    let words = cmdline
+        .split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    let comm = fs::read_to_string(format!("/proc/{host_pid}/comm")).unwrap_or_default();
+    (words, comm.trim_end().to_string())
+}
+
+#[test]
+fn kennels_own_processes_say_what_they_are_inside_and_outside() {
+    let s = Rig::new();
+    s.sh_container("web", &format!("echo started; {STAY}"), "");
+    s.up();
+    s.wait_started("web");
+    // Outside: the container's init (the unit's pid) and the zygote, a child of kennel.
+    let init = s.host_pid(s.pid("web"));
+    let one = |name: &str| (vec![name.to_string()], name.to_string());
+    assert_eq!(names(init), one("kennel-init"), "the unit's pid");
+    let kids: Vec<_> = crate::harness::children(s.daemon_pid())
+        .into_iter()
+        .map(names)
+        .collect();
+    assert!(
+        kids.contains(&one("kennel-zygote")),
+        "kennel's children: {kids:?}"
+    );
+    // Inside: PID 1 is kennel's init, and no process shows a host path.
+    let ps = s.exec_ok(&["web", "ps", "-o", "pid,comm,args"]);
+    let first = ps
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("1"))
+        .unwrap_or_else(|| panic!("no PID 1 in {ps}"));
+    assert_eq!(
+        first.split_whitespace().collect::<Vec<_>>(),
+        ["1", "kennel-init", "kennel-init"],
+        "{ps}"
+    );
+    assert!(!ps.contains("/proc/self/exe") && !ps.contains("__"), "{ps}");
+    // An exec's relay, outside the container's pid namespace.
+    let mut client = s.exec_child(&["web", "sleep", "1003"]);
+    s.wait_for("the exec session", || !s.execs("web").is_empty());
+    let relay = s.host_pid(s.execs("web")[0]);
+    assert_eq!(names(relay), one("kennel-relay"), "the exec's relay");
+    client.kill().expect("kill the exec client");
+    client.wait().expect("wait for the exec client");
+}
+
 #[test]
 fn hostname_is_the_unit_name_or_the_configured_one() {
     let s = Rig::new();

@@ -50,6 +50,50 @@ fn tty_session_has_the_units_hostname_window_size_ctrl_c_and_exit_code() {
 }
 
 #[test]
+fn tty_is_a_terminal_of_the_containers_own_devpts_that_tty_and_ps_name() {
+    let s = Rig::new();
+    s.sh_container("web", "echo started; exec sleep 100000", "");
+    s.unit("plain", "[service]\ncommand = [\"sleep\", \"100000\"]\n");
+    s.up();
+    s.wait_started("web");
+    s.wait_state("plain", "up");
+    let exec = format!("KENNEL_SOCKET={} {KENNEL} exec -t", s.socket.display());
+    let t = Tmux::start(
+        100,
+        30,
+        &format!(
+            "{exec} web sh -c 'echo TTY=$(tty); ps -o tty,args; echo PTS=$(ls /dev/pts)'; \
+             {exec} -u 65534 web sh -c 'echo OWNER=$(stat -c %u $(tty))'; \
+             {exec} plain sh -c 'echo PLAIN=$(tty)'; sleep 100000"
+        ),
+    );
+    // A plain unit's: the host's devpts, whichever number is free there.
+    s.wait_for("the plain unit's terminal", || {
+        t.screen().iter().any(|l| l.starts_with("PLAIN=/dev/pts/"))
+    });
+    let screen = t.screen();
+    let after = |prefix: &str| {
+        screen
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line:\n{}", screen.join("\n")))
+            .to_string()
+    };
+    // The container's devpts: its first terminal, the only one there (and ptmx).
+    let tty = after("TTY=");
+    assert_eq!(tty, "/dev/pts/0", "{}", screen.join("\n"));
+    assert_eq!(after("PTS="), "0 ptmx", "{}", screen.join("\n"));
+    // Given to the user the command runs as, as a login's terminal is.
+    assert_eq!(after("OWNER="), "65534", "{}", screen.join("\n"));
+    // busybox ps names a terminal by its numbers: that of /dev/pts/0, 136:0.
+    let ps = screen
+        .iter()
+        .find(|l| l.contains("ps -o tty,args"))
+        .unwrap_or_else(|| panic!("no ps line:\n{}", screen.join("\n")));
+    assert_eq!(ps.split_whitespace().next(), Some("136,0"), "{ps}");
+}
+
+#[test]
 fn binary_stdin_round_trips_through_exec_i() {
     let s = web();
     let mut data = vec![0u8; 50 << 20];

@@ -52,6 +52,9 @@ pub struct Sandbox {
     /// Host files that kennel sees replaced (bind-mounted over in its own mount namespace
     /// only): (the host path, the sandbox file over it).
     covers: RefCell<Vec<(PathBuf, PathBuf)>>,
+    /// The signals `kennel up` is started with ignored and blocked (none unless a test
+    /// says: [`Sandbox::inherit_signals`]); never what the test runner happened to have.
+    inherited: RefCell<Signals>,
 }
 
 impl Sandbox {
@@ -75,6 +78,7 @@ impl Sandbox {
             ),
             daemon: RefCell::new(None),
             covers: RefCell::new(Vec::new()),
+            inherited: RefCell::new(Signals::default()),
         };
         fs::create_dir_all(&s.units).expect("mkdir units");
         s
@@ -192,6 +196,15 @@ impl Sandbox {
             .push((PathBuf::from(path), self.path(&name)));
     }
 
+    /// Start `kennel up` (after this) with `ignored` signals ignored and `blocked` ones
+    /// blocked, as a parent like `nohup` would leave them.
+    pub fn inherit_signals(&self, ignored: &[i32], blocked: &[i32]) {
+        *self.inherited.borrow_mut() = Signals {
+            ignored: ignored.to_vec(),
+            blocked: blocked.to_vec(),
+        };
+    }
+
     /// `kennel up` on this sandbox in its own namespaces, with `extra` arguments (which may
     /// name another `--cgroup-parent` than the sandbox's).
     fn up_command(&self, extra: &[&str]) -> Command {
@@ -228,6 +241,7 @@ impl Sandbox {
         cmd.args(extra)
             .env("KENNEL_LOG", "debug")
             .stdin(Stdio::null());
+        self.inherited.borrow().apply(&mut cmd);
         cmd
     }
 
@@ -758,6 +772,73 @@ impl Conn {
     }
 }
 
+/// The signal dispositions and mask a command is started with: every disposition at its
+/// default and an empty mask, but `ignored` ignored and `blocked` blocked. Set explicitly,
+/// so that no test depends on what the test runner inherited.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    pub ignored: Vec<i32>,
+    pub blocked: Vec<i32>,
+}
+
+impl Signals {
+    /// Start `cmd` with these dispositions and this mask.
+    pub fn apply(&self, cmd: &mut Command) {
+        use std::os::unix::process::CommandExt;
+        let this = self.clone();
+        // SAFETY: the closure runs between fork and exec and makes only system calls
+        // (rt_sigaction, sigprocmask) on local data.
+        unsafe {
+            cmd.pre_exec(move || {
+                for sig in 1..=64 {
+                    if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                        continue;
+                    }
+                    // A zeroed kernel sigaction is SIG_DFL; SIG_IGN is 1 (the raw call also
+                    // reaches 32 and 33, which glibc's wrapper refuses).
+                    let mut act = [0u64; 4];
+                    if this.ignored.contains(&sig) {
+                        act[0] = 1;
+                    }
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        act.as_ptr(),
+                        std::ptr::null::<u8>(),
+                        8usize,
+                    );
+                }
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                for &sig in &this.blocked {
+                    libc::sigaddset(&mut set, sig);
+                }
+                if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// The bits of `signals` as /proc/PID/status shows a signal set (`SigIgn`, `SigBlk`).
+pub fn sig_mask(signals: &[i32]) -> u64 {
+    signals.iter().fold(0, |m, s| m | 1 << (s - 1))
+}
+
+/// The `SigIgn` and `SigBlk` masks of a `/proc/PID/status` text.
+pub fn sig_fields(status: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or_else(|| panic!("no {name} in {status:?}"))
+    };
+    (field("SigIgn:"), field("SigBlk:"))
+}
+
 /// `kennel run ARGS`, as PID 1 of its own pid namespace or as a plain child of the test.
 pub struct Run {
     child: Child,
@@ -767,25 +848,23 @@ pub struct Run {
 impl Run {
     /// Start `kennel run ARGS` as PID 1 of a new pid + mount namespace.
     pub fn in_namespace(args: &[&str]) -> Run {
-        let child = Command::new("unshare")
-            .args(UNSHARE)
+        let mut cmd = Command::new("unshare");
+        cmd.args(UNSHARE)
             .arg(KENNEL)
             .arg("run")
             .args(args)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn unshare kennel run");
+            .stdin(Stdio::null());
+        Signals::default().apply(&mut cmd);
+        let child = cmd.spawn().expect("spawn unshare kennel run");
         Run { child, ns: true }
     }
 
     /// Start `kennel run ARGS` as a plain child of the test (not PID 1).
     pub fn plain(args: &[&str]) -> Run {
-        let child = Command::new(KENNEL)
-            .arg("run")
-            .args(args)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn kennel run");
+        let mut cmd = Command::new(KENNEL);
+        cmd.arg("run").args(args).stdin(Stdio::null());
+        Signals::default().apply(&mut cmd);
+        let child = cmd.spawn().expect("spawn kennel run");
         Run { child, ns: false }
     }
 

@@ -11,6 +11,7 @@ mod cgroups;
 mod check;
 mod containers;
 mod control;
+mod dispositions;
 mod escape;
 mod exec;
 mod help;

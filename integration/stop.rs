@@ -113,3 +113,26 @@ fn stop_right_after_start_is_not_lost() {
         assert_eq!(st["last_exit"]["signal"], libc::SIGTERM, "{st}");
     }
 }
+
+#[test]
+fn a_container_and_a_plain_service_stopped_by_sigterm_both_say_killed_by_sigterm() {
+    let s = crate::ctr::Rig::new();
+    s.unit("plain", "[service]\ncommand = [\"sleep\", \"100000\"]\n");
+    s.container("ctr", &["sleep", "100000"], "");
+    // Its service exits 143 of its own accord: that stays an exit code.
+    s.container("exits", &["/bin/sh", "-c", "exit 143"], "");
+    s.up();
+    s.wait_state("plain", "up");
+    s.wait_state("ctr", "up");
+    s.ok(&["stop", "plain", "ctr"]);
+    let signal = serde_json::json!({ "signal": libc::SIGTERM });
+    for unit in ["plain", "ctr"] {
+        s.wait_log(unit, "kennel", "killed by SIGTERM; stopped");
+        assert_eq!(s.status(unit)["last_exit"], signal, "{unit}");
+    }
+    s.wait_log("exits", "kennel", "exited with code 143");
+    assert_eq!(
+        s.status("exits")["last_exit"],
+        serde_json::json!({ "code": 143 })
+    );
+}

@@ -243,7 +243,7 @@ fn helpers_are_forked_by_the_zygote_as_kennels_children_and_survive_its_loss() {
     let zygote = kids
         .iter()
         .copied()
-        .find(|&p| cmdline(p).get(1).map(String::as_str) == Some("__zygote"))
+        .find(|&p| cmdline(p).first().map(String::as_str) == Some("kennel-zygote"))
         .unwrap_or_else(|| panic!("no zygote among kennel's children {kids:?}"));
     let sleeper = s.host_pid(s.pid("sleeper"));
     assert!(

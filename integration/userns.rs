@@ -263,8 +263,9 @@ fn a_terminal_session_works_in_a_user_namespaced_container() {
         ),
     );
     t.wait_line("/ #");
-    t.keys(&["echo id=$(id -u) size=$(stty size)", "Enter"]);
-    t.wait_line("id=0 size=30 100");
+    t.keys(&["echo id=$(id -u) size=$(stty size) tty=$(tty)", "Enter"]);
+    // A terminal of the container's own devpts.
+    t.wait_line("id=0 size=30 100 tty=/dev/pts/0");
     t.keys(&["exit 4", "Enter"]);
     t.wait_line("EXIT=4");
 }
@@ -313,4 +314,18 @@ fn limits_and_the_oom_score_apply_inside_a_user_namespace() {
     );
     let exec = s.exec_ok(&["web", "cat", "/proc/self/oom_score_adj"]);
     assert_eq!(exec.trim(), "500");
+}
+
+#[test]
+fn stopped_by_sigterm_through_the_relay_it_says_killed_by_sigterm() {
+    let s = Rig::new();
+    s.sh_container("web", &format!("echo started; {STAY}"), &userns());
+    s.up();
+    s.wait_started("web");
+    s.ok(&["stop", "web"]);
+    s.wait_log("web", "kennel", "killed by SIGTERM; stopped");
+    assert_eq!(
+        s.status("web")["last_exit"],
+        serde_json::json!({ "signal": libc::SIGTERM })
+    );
 }

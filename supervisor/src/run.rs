@@ -25,21 +25,18 @@ pub fn run(argv: &[String], signal_group: bool) -> i32 {
         }
     }
     let all = init::block_all_signals();
-    // std resets SIGPIPE in the child before exec, but not the signal mask: without this
-    // the command would start with every signal blocked and never see a forwarded one.
+    // std resets SIGPIPE in the child before exec, but neither the signal mask (every
+    // signal is blocked here: the command would never see a forwarded one) nor what kennel
+    // found ignored (under `nohup`, SIGHUP): the command starts with every disposition at
+    // its default and an empty mask, as every process kennel starts.
     let mut command = Command::new(prog);
     command.args(args).process_group(0);
-    // SAFETY: the closure runs between fork and exec and only calls sigemptyset and
-    // sigprocmask, which are async-signal-safe, on a local set.
+    // SAFETY: the closure runs between fork and exec and makes only system calls
+    // (sigprocmask, rt_sigaction), which are async-signal-safe.
     unsafe {
         command.pre_exec(|| {
-            let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
+            crate::spawn::helper::reset_signals();
+            Ok(())
         });
     }
     let child = match command.spawn() {
@@ -58,7 +55,7 @@ pub fn run(argv: &[String], signal_group: bool) -> i32 {
     drop(child); // the reaper in `supervise` collects it
     give_terminal_to(pid);
     let target = if signal_group { -pid } else { pid };
-    init::supervise(pid, target, &all)
+    init::supervise(pid, target, &all).as_code()
 }
 
 /// If stdin is our controlling terminal, make the child's process group its foreground,

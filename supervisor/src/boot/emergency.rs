@@ -3,6 +3,7 @@
 //! console, and still powers off, reboots or halts on the usual signals (which
 //! `kennel poweroff` sends when no daemon answers).
 
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use super::console;
@@ -64,11 +65,17 @@ fn start_shell() -> Option<i32> {
     if !std::path::Path::new("/bin/sh").exists() {
         return None;
     }
-    // std resets the signal mask in the child before exec.
-    match Command::new("/bin/sh")
-        .env("PATH", crate::spawn::env::DEFAULT_PATH)
-        .spawn()
-    {
+    let mut shell = Command::new("/bin/sh");
+    shell.env("PATH", crate::spawn::env::DEFAULT_PATH);
+    // Every disposition at its default and an empty mask, as every process kennel starts.
+    // SAFETY: the closure runs between fork and exec and makes only system calls.
+    unsafe {
+        shell.pre_exec(|| {
+            crate::spawn::helper::reset_signals();
+            Ok(())
+        });
+    }
+    match shell.spawn() {
         Ok(c) => Some(c.id() as i32),
         Err(e) => {
             console::line(&format!("EMERGENCY: cannot start /bin/sh: {e}"));

@@ -1,5 +1,6 @@
-//! The daemon's parts of `kennel exec`: which namespaces to join, and the stdio (a PTY,
-//! or pipes) whose far ends go to the client.
+//! The daemon's parts of `kennel exec`: which namespaces to join, and the stdio (pipes
+//! whose far ends go to the client; a terminal is made by the helper, in the unit's
+//! namespaces: spawn/terminal.rs).
 
 use std::os::fd::OwnedFd;
 
@@ -44,8 +45,9 @@ fn first_child(pid: i32) -> Option<i32> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// The process's ends (`stdin`, `stdout`, `stderr`) and the client's (`client`: the PTY
-/// master; or stdin's write end when interactive, then stdout's and stderr's read ends).
+/// The process's ends (`stdin`, `stdout`, `stderr`) and the client's (`client`: stdin's
+/// write end when interactive, then stdout's and stderr's read ends). With a terminal,
+/// /dev/null and none: the helper makes the terminal and hands its master back.
 pub struct Stdio {
     pub stdin: Option<OwnedFd>,
     pub stdout: OwnedFd,
@@ -56,22 +58,17 @@ pub struct Stdio {
 impl Stdio {
     pub fn new(x: &ExecRequest) -> std::io::Result<Stdio> {
         if x.tty {
-            let size = nix::pty::Winsize {
-                ws_row: x.rows,
-                ws_col: x.cols,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
+            let null = || {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/null")
+                    .map(OwnedFd::from)
             };
-            let pty = nix::pty::openpty(Some(&size), None).map_err(std::io::Error::from)?;
-            set_cloexec(&pty.master)?;
-            set_cloexec(&pty.slave)?;
-            let out = pty.slave.try_clone()?;
-            let err = pty.slave.try_clone()?;
             return Ok(Stdio {
-                stdin: Some(pty.slave),
-                stdout: out,
-                stderr: err,
-                client: vec![pty.master],
+                stdin: None,
+                stdout: null()?,
+                stderr: null()?,
+                client: Vec::new(),
             });
         }
         let (out_r, out_w) = pipe()?;
@@ -97,11 +94,4 @@ impl Stdio {
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
-}
-
-fn set_cloexec(fd: &OwnedFd) -> std::io::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    use std::os::fd::AsRawFd;
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
-    Ok(())
 }

@@ -59,6 +59,8 @@ pub enum Input {
         overlay: Option<(String, OwnedFd)>,
         /// The start plan's: hold the run's mount namespace until it ends.
         hold_mount_ns: bool,
+        /// The container init's note of how its service ended (`spawn::init::exit_note`).
+        exit_note: Option<OwnedFd>,
     },
     /// A readiness probe passed.
     Ready { unit: String, pid: Pid },

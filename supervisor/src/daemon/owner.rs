@@ -20,7 +20,7 @@ use tracing::{debug, error, info, warn};
 use super::cgroup::UnitCgroups;
 use super::notify::{self, NotifySocket};
 use super::probes::{self, ProbeProcess};
-use super::runs::ContainerRuns;
+use super::runs::{ContainerRuns, Handed};
 use super::trash::Trash;
 use super::{container, exec, signals, Input, Options};
 use crate::control::protocol::{
@@ -70,8 +70,8 @@ struct Owner {
     /// Units' helpers whose outcome (exec reached, or a failure) is not known yet, with
     /// their exit if it came first.
     launching: HashMap<Pid, Option<ExitStatus>>,
-    /// Container runs: held mount namespaces and overlays, teardowns, security settings,
-    /// exec sessions.
+    /// Container runs: held mount namespaces and overlays, teardowns, the init's exit
+    /// notes, security settings, exec sessions.
     runs: ContainerRuns,
     /// The notify socket of each unit's current start.
     notify: HashMap<String, Arc<NotifySocket>>,
@@ -318,10 +318,19 @@ impl Owner {
                 failure,
                 overlay,
                 hold_mount_ns,
+                exit_note,
             } => {
                 let held = self.launching.remove(&pid).flatten();
-                self.runs
-                    .launched(&unit, pid, failure.is_none(), overlay, hold_mount_ns);
+                self.runs.launched(
+                    &unit,
+                    pid,
+                    failure.is_none(),
+                    Handed {
+                        overlay,
+                        hold_mount_ns,
+                        exit_note,
+                    },
+                );
                 // The helper is past its rootfs: the layers it moved aside can go now.
                 if self
                     .sup
@@ -400,7 +409,7 @@ impl Owner {
     }
 
     fn exited(&mut self, pid: Pid, status: ExitStatus, now: Instant) {
-        self.runs.exited(pid);
+        let status = self.runs.exited(pid, status);
         if let Some((unit, true)) = self.cgroups.exited(pid) {
             self.sup.handle(Event::OomKilled { unit, pid }, now);
         }

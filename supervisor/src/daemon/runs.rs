@@ -11,9 +11,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use kennel_core::start::HeldOverlay;
-use kennel_core::Pid;
+use kennel_core::{ExitStatus, Pid};
 
 use crate::spawn::spec::SecuritySpec;
+
+/// What a container's helper handed back once it reached exec (or failed), and what the
+/// start plan said to hold.
+pub struct Handed {
+    /// The overlay its init handed back, with the key of what it is made of.
+    pub overlay: Option<(String, OwnedFd)>,
+    /// The start plan's: hold the run's mount namespace until it ends.
+    pub hold_mount_ns: bool,
+    /// The init's note of how the service ended (`spawn::init::exit_note`).
+    pub exit_note: Option<OwnedFd>,
+}
 
 #[derive(Default)]
 pub struct ContainerRuns {
@@ -32,6 +43,9 @@ pub struct ContainerRuns {
     /// The security settings each container unit's current process started with (exec
     /// and probes join under the same).
     security: HashMap<String, SecuritySpec>,
+    /// Per run (its pid), the note its container's init leaves of how the service ended:
+    /// read at the run's exit (`spawn::init::noted`).
+    exit_notes: HashMap<Pid, OwnedFd>,
     /// `kennel exec` sessions: helper pid -> unit (their exits go through the probe pids).
     sessions: HashMap<Pid, String>,
 }
@@ -74,22 +88,24 @@ impl ContainerRuns {
         }
     }
 
-    /// `unit`'s helper `pid` reached exec (`ok`) or failed, and handed back `overlay` (with
-    /// its key) if it did. With `hold_mount_ns` (the plan's), the run's mount namespace is
+    /// `unit`'s helper `pid` reached exec (`ok`) or failed, and handed back an overlay (with
+    /// its key) and an exit note if it did. With `hold_mount_ns` (the plan's), the run's
+    /// mount namespace is
     /// held from now until the run ends: when a container's last process exits, the
     /// kernel unmounts its whole tree and waits for an RCU grace period in that exit,
     /// before its parent hears of it (~1.5 ms between the service's end and the reply to
     /// `kennel start` of a oneshot). Held here, the namespace outlives the processes and
     /// goes once the turn's replies are written, or before the unit's next start at the
     /// latest. Best effort: a helper already gone leaves nothing to hold.
-    pub fn launched(
-        &mut self,
-        unit: &str,
-        pid: Pid,
-        ok: bool,
-        overlay: Option<(String, OwnedFd)>,
-        hold_mount_ns: bool,
-    ) {
+    pub fn launched(&mut self, unit: &str, pid: Pid, ok: bool, handed: Handed) {
+        let Handed {
+            overlay,
+            hold_mount_ns,
+            exit_note,
+        } = handed;
+        if let (true, Some(note)) = (ok, exit_note) {
+            self.exit_notes.insert(pid, note);
+        }
         if let Some((key, fd)) = overlay {
             // For the next start; one it replaces, or that came with a failure, goes like
             // an ended run's mounts.
@@ -109,10 +125,16 @@ impl ContainerRuns {
         }
     }
 
-    /// Process `pid` ended: its run's mount namespace, if held, goes with the turn.
-    pub fn exited(&mut self, pid: Pid) {
+    /// Process `pid` ended with `status`: its run's mount namespace, if held, goes with the
+    /// turn. Returns the status as its init noted it: killed by the signal that ended the
+    /// service, where the init exited 128+N for it.
+    pub fn exited(&mut self, pid: Pid, status: ExitStatus) -> ExitStatus {
         if let Some(held) = self.mounts.remove(&pid) {
             self.released.push(held);
+        }
+        match self.exit_notes.remove(&pid) {
+            Some(note) => crate::spawn::init::noted(status, &note),
+            None => status,
         }
     }
 

@@ -37,9 +37,13 @@ use super::init;
 use super::layers;
 use super::rootfs;
 use super::spec::{ContainerSpec, SpawnFailure, SpawnSpec};
+use super::title;
 use super::userns;
 use kennel_core::start::{Launch, Pid1, V1Join};
 use kennel_units::Namespace;
+
+/// What [`fork_into_pid_namespace`] forks a container's init for (else an exec).
+const INIT_ROLE: &str = "container init";
 
 fn flags(ns: &[Namespace]) -> CloneFlags {
     let mut f = CloneFlags::CLONE_NEWNS;
@@ -133,9 +137,10 @@ pub fn run(
     }
 
     let signals = if pid_init {
+        title::set(title::INIT);
         Some(init::block_all_signals())
     } else if flags.contains(CloneFlags::CLONE_NEWPID) {
-        Some(fork_into_pid_namespace(report, "container init")?)
+        Some(fork_into_pid_namespace(report, INIT_ROLE)?)
     } else {
         None
     };
@@ -189,6 +194,7 @@ pub fn run(
                 None => fork_service(spec, pid_init)?,
             };
             drop(dirs.declined.take());
+            let note = init::exit_note(report);
             close(report);
             // The init inside is as locked down as the service it watches.
             if let Some(sec) = &spec.security {
@@ -198,8 +204,9 @@ pub fn run(
                     eprintln!("kennel init: {e}");
                 }
             }
-            let code = init::supervise(child.as_raw(), child.as_raw(), &set);
-            std::process::exit(code);
+            let status = init::supervise(child.as_raw(), child.as_raw(), &set);
+            init::note_exit(note.as_ref(), status);
+            std::process::exit(status.as_code());
         }
         _ => {
             drop(dirs.declined.take());
@@ -239,6 +246,7 @@ fn service_first_steps(pid_init: bool) -> Result<(), SpawnFailure> {
     if pid_init {
         nix::unistd::setsid().map_err(|e| fail("setsid", "service", e.desc()))?;
     }
+    title::set(title::HELPER);
     reset_signals();
     Ok(())
 }
@@ -432,11 +440,14 @@ pub fn join(
         }
     }
     drop(opened);
-    if !new_pid {
-        return become_service(spec, false);
+    if new_pid {
+        fork_into_pid_namespace(report, "exec")?;
+        reset_signals();
     }
-    fork_into_pid_namespace(report, "exec")?;
-    reset_signals();
+    // In the unit's mount namespace: on its devpts.
+    if let Some(size) = spec.tty {
+        super::terminal::attach(size, report)?;
+    }
     become_service(spec, false)
 }
 
@@ -452,9 +463,10 @@ fn fork_into_pid_namespace(report: RawFd, what: &str) -> Result<libc::sigset_t, 
     match unsafe { nix::unistd::fork() } {
         Err(e) => Err(fail("fork", what, e.desc())),
         Ok(ForkResult::Parent { child }) => {
+            title::set(title::RELAY);
             close(report);
-            let code = init::supervise(child.as_raw(), child.as_raw(), &set);
-            std::process::exit(code);
+            let status = init::supervise(child.as_raw(), child.as_raw(), &set);
+            std::process::exit(status.as_code());
         }
         Ok(ForkResult::Child) => {
             // SAFETY: prctl with integer arguments.
@@ -462,6 +474,9 @@ fn fork_into_pid_namespace(report: RawFd, what: &str) -> Result<libc::sigset_t, 
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
             }
             nix::unistd::setsid().map_err(|e| fail("setsid", what, e.desc()))?;
+            if what == INIT_ROLE {
+                title::set(title::INIT);
+            }
             Ok(set)
         }
     }

@@ -26,11 +26,14 @@ use super::spec::{Received, SpawnFailure, SpawnSpec};
 /// The helper role in a child of the zygote; `spare_net`: the zygote gave it its spare
 /// network namespace, on `zygote::SPARE_NET_FD`.
 pub fn main_forked(spare_net: bool) -> ! {
+    super::title::set(super::title::HELPER);
     run_role(spare_net)
 }
 
 /// Run the helper role (an exec'd helper); never returns.
 pub fn main() -> ! {
+    super::title::locate();
+    super::title::set(super::title::HELPER);
     run_role(false)
 }
 
@@ -112,7 +115,12 @@ fn run(sock: &mut UnixStream, spare_net: bool) -> Result<std::convert::Infallibl
     match (&spec.container, &spec.join) {
         (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd(), held, launch, spare_net),
         (None, Some(j)) => super::container::join(&spec, j, sock.as_raw_fd()),
-        (None, None) => become_service(&spec, false),
+        (None, None) => {
+            if let Some(size) = spec.tty {
+                super::terminal::attach(size, sock.as_raw_fd())?;
+            }
+            become_service(&spec, false)
+        }
     }
 }
 
@@ -240,7 +248,7 @@ pub(crate) fn become_service(
     }
     vars.extend(spec.env.iter().cloned());
 
-    if spec.tty {
+    if spec.tty.is_some() {
         // SAFETY: ioctl on fd 0 with an integer argument.
         if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
             return Err(fail(
@@ -248,6 +256,11 @@ pub(crate) fn become_service(
                 "",
                 std::io::Error::last_os_error(),
             ));
+        }
+        // The terminal is the user's, as a login's is (its group stays devpts's `tty`).
+        if let Some(uid) = who.uid {
+            nix::unistd::fchown(0, Some(uid), None)
+                .map_err(|e| fail("give the terminal to", uid.to_string(), e.desc()))?;
         }
     }
     let root = who
@@ -266,18 +279,31 @@ pub(crate) fn become_service(
     exec(&spec.argv, &vars)
 }
 
-/// Undo what the daemon's signal handling left behind: an exec keeps the mask and ignored
-/// dispositions, and a service must start with neither.
+/// Every signal disposition back to its default and an empty mask, whatever this process
+/// inherited (the daemon's handling, or what kennel itself was started with: under
+/// `nohup`, SIGHUP ignored): an exec keeps ignored dispositions and the mask, and every
+/// process kennel starts must begin with neither. Only system calls: also called between
+/// fork and exec (`kennel run`).
 pub(crate) fn reset_signals() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    for sig in 1..=libc::SIGRTMAX() {
+    // The raw system call: glibc's sigaction refuses the real-time signals it reserves
+    // (32, 33), which an exec inherits ignored like any other. A zeroed kernel sigaction
+    // is SIG_DFL, no flags, an empty mask, on every architecture's layout.
+    let default = [0u64; 4];
+    for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: setting the default disposition installs no Rust handler; errors (for
-        // signals glibc reserves) are irrelevant.
+        // SAFETY: rt_sigaction reads `default` (large enough for any layout) and writes
+        // nothing (no old action); errors are irrelevant.
         unsafe {
-            libc::signal(sig, libc::SIG_DFL);
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null::<u8>(),
+                8usize,
+            );
         }
     }
 }

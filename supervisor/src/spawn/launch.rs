@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,6 +117,7 @@ pub fn launch(
             },
             Launch::Exec => {
                 let child = Command::new("/proc/self/exe")
+                    .arg0(super::title::HELPER)
                     .arg(HELPER_ARG)
                     .env_clear()
                     .stdin(Stdio::from(OwnedFd::from(theirs)))
@@ -316,7 +318,8 @@ impl Launched {
     }
 
     /// Resolve once the helper exec'd (no failure) or reported the step that failed, with
-    /// the overlay the container's init handed back, if it did (`ContainerPlan::offer_overlay`). Must be
+    /// the overlay the container's init handed back, if it did (`ContainerPlan::offer_overlay`),
+    /// and the master of the terminal the helper made (`tty`). Must be
     /// called inside the tokio runtime.
     pub async fn outcome(self) -> Outcome {
         let lost = |e: io::Error| SpawnFailure {
@@ -326,6 +329,8 @@ impl Launched {
             exit_code: 125,
         };
         let mut overlay = None;
+        let mut terminal = None;
+        let mut exit_note = None;
         let read = async {
             self.channel.set_nonblocking(true)?;
             let stream = tokio::net::UnixStream::from_std(self.channel)?;
@@ -342,8 +347,12 @@ impl Launched {
                     Ok((0, _)) => return Ok(said),
                     Ok((n, fd)) => {
                         said.extend_from_slice(&buf[..n]);
-                        if fd.is_some() {
-                            overlay = fd;
+                        // A read ends with the one byte that came with a descriptor.
+                        match (fd, buf[..n].last()) {
+                            (Some(fd), Some(&super::terminal::MARK)) => terminal = Some(fd),
+                            (Some(fd), Some(&super::init::EXIT_NOTE_MARK)) => exit_note = Some(fd),
+                            (Some(fd), _) => overlay = Some(fd),
+                            (None, _) => {}
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -354,8 +363,11 @@ impl Launched {
         let failure = match read.await {
             Err(e) => Some(lost(e)),
             Ok(mut said) => {
-                // The overlay's marker: one NUL byte, which no JSON report has.
-                said.retain(|b| *b != 0);
+                // The descriptors' marks (the overlay's NUL byte, the exit note's, the
+                // terminal's), which no JSON report has.
+                said.retain(|b| {
+                    ![0, super::init::EXIT_NOTE_MARK, super::terminal::MARK].contains(b)
+                });
                 (!said.is_empty()).then(|| {
                     serde_json::from_slice::<SpawnFailure>(&said).unwrap_or_else(|e| SpawnFailure {
                         step: "spawn".into(),
@@ -366,7 +378,12 @@ impl Launched {
                 })
             }
         };
-        Outcome { failure, overlay }
+        Outcome {
+            failure,
+            overlay,
+            terminal,
+            exit_note,
+        }
     }
 }
 
@@ -377,4 +394,9 @@ pub struct Outcome {
     /// A detached clone of the container's overlay, for the next start
     /// (`ContainerPlan::offer_overlay`).
     pub overlay: Option<OwnedFd>,
+    /// The master of the process's terminal (`SpawnSpec::tty`).
+    pub terminal: Option<OwnedFd>,
+    /// The read end of the container init's note of how its service ended
+    /// (`init::exit_note`).
+    pub exit_note: Option<OwnedFd>,
 }

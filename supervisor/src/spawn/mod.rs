@@ -12,6 +12,8 @@ pub mod seccomp_profile;
 pub mod security;
 pub mod spec;
 pub mod sys;
+pub mod terminal;
+pub mod title;
 pub mod userns;
 pub mod zygote;
 

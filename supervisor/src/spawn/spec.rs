@@ -61,12 +61,22 @@ pub struct SpawnSpec {
     /// The daemon passed the process's stdin over the socket (SCM_RIGHTS).
     #[serde(default)]
     pub stdin_passed: bool,
-    /// stdin is a terminal: make it the controlling terminal.
+    /// A terminal of this size for the process (`kennel exec -t`): the helper makes it on
+    /// the devpts of the mount namespace the process runs in (a container's own), puts it
+    /// on 0, 1 and 2 as the controlling terminal, and hands its master to the daemon
+    /// (spawn/terminal.rs).
     #[serde(default)]
-    pub tty: bool,
+    pub tty: Option<TtySize>,
     /// Lock the process down before exec (containers, and what is exec'd into them).
     #[serde(default)]
     pub security: Option<SecuritySpec>,
+}
+
+/// A terminal's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtySize {
+    pub rows: u16,
+    pub cols: u16,
 }
 
 /// A container's security settings, with a seccomp profile already compiled by the

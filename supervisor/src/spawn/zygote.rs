@@ -40,6 +40,7 @@
 use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -99,6 +100,7 @@ pub fn start() -> io::Result<()> {
     let (ours, theirs) = UnixStream::pair()?;
     ours.set_read_timeout(Some(ANSWER_TIMEOUT))?;
     let child = Command::new("/proc/self/exe")
+        .arg0(super::title::ZYGOTE)
         .arg(ZYGOTE_ARG)
         .arg(std::process::id().to_string())
         .env_clear()
@@ -235,6 +237,9 @@ pub fn main() -> ! {
             std::process::exit(125);
         }
     };
+    // Its name, and so its children's until they take theirs (title.rs).
+    super::title::locate();
+    super::title::set(super::title::ZYGOTE);
     // The zygote's own network namespace, to come back to after making a spare.
     let home = std::fs::File::open("/proc/self/ns/net")
         .ok()

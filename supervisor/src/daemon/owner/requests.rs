@@ -219,7 +219,10 @@ impl Owner {
                 return;
             }
         };
-        spec.tty = x.tty;
+        spec.tty = x.tty.then_some(spawn::spec::TtySize {
+            rows: x.rows,
+            cols: x.cols,
+        });
         spec.stdin_passed = stdio.stdin.is_some();
         // Forked right into the unit's unified cgroup by the zygote where there is one
         // (its `cgroup.procs` write would wait for an RCU grace period); never cloned in
@@ -254,8 +257,55 @@ impl Owner {
         self.runs.exec_started(epid, &x.unit);
         info!(unit = %x.unit, "exec session started, pid {epid}");
         let (done_tx, done_rx) = oneshot::channel();
+        let session = ExecSession {
+            pid: epid,
+            fds: stdio.client,
+            done: done_rx,
+        };
+        // With a terminal, the client's end is the master the helper made in the unit's
+        // namespaces: the answer waits for it.
+        let waiting = if x.tty {
+            Some((reply, session))
+        } else {
+            let _ = reply.send(Answer::Exec(session));
+            None
+        };
         tokio::spawn(async move {
-            let failure = launched.outcome().await.failure;
+            let outcome = launched.outcome().await;
+            let failure = outcome.failure;
+            let mut exit_rx = exit_rx;
+            if let Some((reply, mut session)) = waiting {
+                let terminal = match (&failure, outcome.terminal) {
+                    (None, Some(master)) => Ok(master),
+                    (Some(f), _) => Err((f.exit_code, f.to_string())),
+                    (None, None) => {
+                        // Running, but without the terminal the client would drive: ended.
+                        // Not yet reaped (its exit would be in `exit_rx`), so still ours.
+                        if exit_rx.try_recv().is_err() {
+                            // SAFETY: kill(2) of our own unreaped child and its group.
+                            unsafe {
+                                libc::kill(-epid, libc::SIGKILL);
+                                libc::kill(epid, libc::SIGKILL);
+                            }
+                        }
+                        Err((125, "the helper did not hand its terminal back".into()))
+                    }
+                };
+                match terminal {
+                    Ok(master) => {
+                        session.fds = vec![master];
+                        let _ = reply.send(Answer::Exec(session));
+                    }
+                    Err((code, error)) => {
+                        let body = ReplyBody::ExecExited {
+                            code,
+                            error: Some(error),
+                        };
+                        let _ = reply.send(Reply::Ok(body).into());
+                        return;
+                    }
+                }
+            }
             let status = exit_rx.await;
             let body = match failure {
                 Some(f) => ReplyBody::ExecExited {
@@ -269,12 +319,6 @@ impl Owner {
             };
             let _ = done_tx.send(body);
         });
-        let session = ExecSession {
-            pid: epid,
-            fds: stdio.client,
-            done: done_rx,
-        };
-        let _ = reply.send(Answer::Exec(session));
     }
 
     pub(super) fn reply(&mut self, id: RequestId, result: Result<(), kennel_core::CommandError>) {

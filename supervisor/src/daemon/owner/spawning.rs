@@ -112,6 +112,7 @@ impl Owner {
                         failure: outcome.failure,
                         overlay: offered.zip(outcome.overlay),
                         hold_mount_ns,
+                        exit_note: outcome.exit_note,
                     });
                 });
                 // The core hears `Spawned` once the helper reached exec (Input::Launched):
@@ -234,7 +235,7 @@ impl Owner {
             container: None,
             join: None,
             stdin_passed: false,
-            tty: false,
+            tty: None,
             security: None,
         }
     }

@@ -74,7 +74,9 @@ pub(super) fn into_cgroup(cgroup: RawFd, fds: [RawFd; 3]) -> Result<i32, Error> 
     let path: &CStr = c"/proc/self/exe";
     let arg = std::ffi::CString::new(HELPER_ARG).map_err(|e| Error::Failed(io::Error::other(e)))?;
     // Born right in the cgroup: the spec it reads says so (`Launch::CloneIntoCgroup`).
-    let argv: [*const libc::c_char; 3] = [path.as_ptr(), arg.as_ptr(), std::ptr::null()];
+    let name = std::ffi::CString::new(crate::spawn::title::HELPER)
+        .map_err(|e| Error::Failed(io::Error::other(e)))?;
+    let argv: [*const libc::c_char; 3] = [name.as_ptr(), arg.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let mut report = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two descriptors into `report`.
