@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::ctr::{toml_list, Rig};
-use crate::harness::KENNEL;
+use crate::harness::{skip, Missing, KENNEL};
 
 /// Keep a container's service running once its script is done.
 const STAY: &str = "exec sleep 100000";
@@ -514,7 +514,10 @@ fn a_listed_device_is_openable_inside_and_only_that_one() {
             })
         })
     else {
-        eprintln!("skipped: none of /dev/fuse, /dev/net/tun, /dev/loop-control on this host");
+        skip(
+            Missing::Host,
+            "none of /dev/fuse, /dev/net/tun, /dev/loop-control on this host",
+        );
         return;
     };
     let s = Rig::new();

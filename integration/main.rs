@@ -5,6 +5,7 @@
 
 mod ctr;
 mod harness;
+mod skip;
 
 mod bench;
 mod cgroups;
