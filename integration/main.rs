@@ -5,6 +5,7 @@
 
 mod ctr;
 mod harness;
+mod host_lock;
 mod skip;
 
 mod bench;
