@@ -59,8 +59,10 @@ pub fn skip(missing: Missing, why: &str) {
     let ci = is_ci(std::env::var("CI").ok().as_deref());
     match verdict(ci, missing) {
         Verdict::Skip => {
-            // Straight to the process's stderr: libtest captures eprintln! of a test.
-            let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {name}: {why}");
+            // Straight to the process's stderr (libtest captures eprintln! of a test), in
+            // one write, so that the line stays whole beside other tests' output.
+            let line = format!("SKIPPED: {name}: {why}\n");
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
         Verdict::Fail => panic!(
             "{name}: cannot run: {why}; under CI (CI=true) this is a failure, not a skip: \
