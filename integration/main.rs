@@ -9,6 +9,7 @@ mod host_lock;
 mod skip;
 
 mod bench;
+mod bench_report;
 mod cgroups;
 mod check;
 mod containers;
