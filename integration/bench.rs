@@ -1,12 +1,17 @@
 //! The benchmark (`bench/run.sh`, see docs/performance.md) runs end to end: its `--quick`
 //! mode (a few runs of each measurement) exits 0 and writes its report into a temporary
-//! directory (`--out`), never over docs/performance.md. Nothing here checks a time: a
-//! benchmark is never a test assert.
+//! directory (`--out`), never over docs/performance.md, and the report holds numbers for
+//! every peer it ran and the targets' ratios ([`bench_report`](crate::bench_report)).
+//! Nothing here checks a time: a benchmark is never a test assert. crun and runc change the host's /dev/null (they
+//! `fchown` their stdio): the run takes the host's turn ([`touch_host`]), so that no test
+//! watching the host runs meanwhile.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use crate::harness::touch_host;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,6 +27,7 @@ fn bench_quick_runs_end_to_end() {
         .prefix("kennel-bench-out-")
         .tempdir()
         .expect("tempdir");
+    let turn = touch_host();
     let started = Instant::now();
     let output = Command::new("bash")
         .arg(repo.join("bench/run.sh"))
@@ -35,6 +41,7 @@ fn bench_quick_runs_end_to_end() {
         .stdin(Stdio::null())
         .output()
         .expect("run bash bench/run.sh --quick");
+    drop(turn);
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -58,6 +65,13 @@ fn bench_quick_runs_end_to_end() {
             "performance.md has no {section:?}:\n{md}"
         );
     }
+    let json = std::fs::read_to_string(out.path().join("performance.json"))
+        .unwrap_or_else(|e| panic!("no performance.json: {e}\n{log}"));
+    let bad = crate::bench_report::problems(&json, &md);
+    assert!(
+        bad.is_empty(),
+        "the report lacks numbers: {bad:#?}\n{md}\n{log}"
+    );
     for svg in ["performance-start.svg", "performance-rss.svg"] {
         let text = std::fs::read_to_string(out.path().join(svg))
             .unwrap_or_else(|e| panic!("no {svg}: {e}\n{log}"));

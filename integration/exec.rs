@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 
 use crate::ctr::{Rig, Tmux};
-use crate::harness::{alive, KENNEL};
+use crate::harness::{alive, skip, Missing, KENNEL};
 
 /// A container unit `web` that prints `started` once set up, then sleeps.
 fn web() -> Rig {
@@ -310,7 +310,11 @@ fn exec_into_a_frozen_unit_does_not_hold_up_the_daemon() {
         .into_iter()
         .find(|d| d.join("cgroup.freeze").exists())
     else {
-        return; // no v2 freezer on this kernel
+        skip(
+            Missing::Host,
+            "no cgroup v2 freezer (cgroup.freeze) on this kernel",
+        );
+        return;
     };
     let before = procs(&unified);
     fs::write(unified.join("cgroup.freeze"), "1").expect("freeze the unit");

@@ -3,6 +3,9 @@
 //! (with everything in that namespace) when the test ends, pass or fail. Also the helpers
 //! the tests share: service scripts, marker files, log records, raw control connections,
 //! and [`Run`], a `kennel run` either as PID 1 of its own pid namespace or as a plain child.
+//! A test that cannot run on this machine says so through [`skip`] (never a silent return);
+//! tests that watch the host and tests that change it take turns ([`watch_host`],
+//! [`touch_host`]).
 
 use std::cell::RefCell;
 use std::fs;
@@ -15,6 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub use crate::host_lock::{touch_host, watch_host, HostLock};
+pub use crate::skip::{skip, Missing};
 
 /// The binary under test.
 pub const KENNEL: &str = env!("CARGO_BIN_EXE_kennel");

@@ -5,8 +5,11 @@
 
 mod ctr;
 mod harness;
+mod host_lock;
+mod skip;
 
 mod bench;
+mod bench_report;
 mod cgroups;
 mod check;
 mod containers;

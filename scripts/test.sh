@@ -2,7 +2,10 @@
 # kennel's whole test suite, as root, on a fresh Debian 12 machine with Rust installed:
 # installs the system packages the tests need, then runs every test of the workspace
 # (unit tests, and the integration tests that run the real binary as PID 1 of private
-# pid + mount namespaces).
+# pid + mount namespaces), all of them even after a failure (--no-fail-fast). Ends with the
+# totals over every test binary on one line, `N passed, N failed, N skipped` (a skipped
+# test prints `SKIPPED: TEST: WHY` and is not counted as passed), and exits non-zero if
+# anything failed. Arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test.sh: the integration tests need root" >&2; exit 1; }
@@ -16,4 +19,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
-cargo test --workspace --locked "$@"
+log=$(mktemp "${TMPDIR:-/tmp}/kennel-test.XXXXXX")
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# libtest's summary of each binary: `test result: ok. 8 passed; 0 failed; 0 ignored; ...`.
+read -r passed failed < <(awk '/^test result: / {
+    for (i = 2; i <= NF; i++) {
+      if ($i == "passed;") p += $(i - 1)
+      if ($i == "failed;") f += $(i - 1)
+    }
+  } END { print p + 0, f + 0 }' "$log")
+skipped=$(grep -c '^SKIPPED: ' "$log" || true)
+echo
+echo "$((passed - skipped)) passed, $failed failed, $skipped skipped"
+if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
+  echo "test.sh: cargo test failed (exit $status) without a failed test: a build error or a test binary that did not finish, see above" >&2
+fi
+if [ "$status" = 0 ] && [ "$failed" != 0 ]; then
+  status=1
+fi
+exit "$status"

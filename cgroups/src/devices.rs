@@ -217,6 +217,11 @@ fn attach_program(dir: &Path, prog: &[[u8; 8]]) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// Skipping out loud, as every test crate of the workspace does.
+#[cfg(test)]
+#[path = "../../integration/skip.rs"]
+mod skip;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,8 +253,7 @@ mod tests {
     /// The kernel's verifier accepts the program (needs root; attaches nothing).
     #[test]
     fn the_kernel_loads_the_program() {
-        if !nix_is_root() {
-            eprintln!("skipped: needs root");
+        if !super::skip::need_root() {
             return;
         }
         let code: Vec<u8> = program(&default_rules())
@@ -266,10 +270,5 @@ mod tests {
         let fd = bpf(5, &mut attr).expect("BPF_PROG_LOAD");
         // SAFETY: closing the descriptor just returned.
         unsafe { libc::close(fd as i32) };
-    }
-
-    fn nix_is_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
     }
 }

@@ -2,6 +2,8 @@
 //! daemon's side that launches it.
 
 pub mod container;
+#[cfg(test)]
+mod default_filter_tests;
 pub mod env;
 pub mod helper;
 pub mod init;
