@@ -10,6 +10,10 @@
 #              performance.json go (default: docs). Only the part of performance.md between
 #              the bench:begin/bench:end markers is rewritten; other sections are kept.
 #
+#   BENCH_ARGS="--only start,exec" runs only those parts (start, restart, exec, reaping,
+#   footprint, vm); they replace their parts of DIR/performance.json's last run, and the
+#   report says which parts were measured again, when.
+#
 # Needs root. Installs what it needs from Debian (crun runc tini s6 busybox-static hyperfine
 # qemu-system-x86 cpio kmod xz-utils file gcc python3), builds kennel (release) unless
 # KENNEL=path is given, and in the full mode tries `cargo install horust` (into
@@ -87,6 +91,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 cmd="bash bench/run.sh"
 [ $quick = 1 ] && cmd+=" --quick"
+[ -n "${BENCH_ARGS:-}" ] && cmd="BENCH_ARGS=\"$BENCH_ARGS\" $cmd"
 args=(--out "$out" --work "$work" --kennel "$kennel" --outer-ns "/proc/$$/ns/mnt" --command "$cmd")
 [ $quick = 1 ] && args+=(--quick)
 [ -n "$horust" ] && args+=(--horust "$horust" --horust-version "$(cargo install --list --root "$tools" 2>/dev/null | awk '/^horust /{print $2; exit}' | tr -d :)")
