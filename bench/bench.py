@@ -860,7 +860,7 @@ def svg_start(r, path):
         return left + (math.log10(max(v, 0.1)) - l0) / (l1 - l0) * (W - left - 20)
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
          f'<rect width="{W}" height="{H}" fill="white"/>',
-         f'<text x="{W/2}" y="18" text-anchor="middle" font-size="14">Container start latency, /bin/true (each dot a run; | p50, : p90)</text>']
+         f'<text x="{W/2}" y="18" text-anchor="middle" font-size="14">Container start latency, /bin/true, warm runs (each dot a run; | p50, : p90)</text>']
     colors = ["#c0392b", "#e67e22", "#2471a3", "#17a589", "#7f8c8d", "#8e44ad"]
     rng = random.Random(2)
     for i, n in enumerate(names):

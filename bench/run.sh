@@ -68,9 +68,11 @@ fi
 # --- Horust, the closest Rust peer (full mode; --quick uses it only if already built) -----
 horust= horust_note=
 tools=$repo/target/bench-tools
+footprint=1  # Horust is measured only in the footprint part
+case "${BENCH_ARGS:-}" in *--only*) case "$BENCH_ARGS" in *footprint*) ;; *) footprint=0 ;; esac ;; esac
 if [ -x "$tools/bin/horust" ]; then
   horust=$tools/bin/horust
-elif [ $quick = 0 ]; then
+elif [ $quick = 0 ] && [ $footprint = 1 ]; then
   log "cargo install horust (into $tools)"
   mkdir -p "$tools"
   if cargo install --quiet horust --root "$tools" >"$tools/horust-install.log" 2>&1; then
@@ -79,6 +81,8 @@ elif [ $quick = 0 ]; then
     horust_note="cargo install horust failed: $(grep -m1 -E '^error' "$tools/horust-install.log" || tail -n1 "$tools/horust-install.log")"
     log "$horust_note (continuing without it)"
   fi
+elif [ $footprint = 0 ]; then
+  horust_note="not built (not needed by BENCH_ARGS=$BENCH_ARGS)"
 else
   horust_note="not built (--quick does not build it; the full run does)"
 fi
