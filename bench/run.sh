@@ -10,6 +10,10 @@
 #              performance.json go (default: docs). Only the part of performance.md between
 #              the bench:begin/bench:end markers is rewritten; other sections are kept.
 #
+#   BENCH_ARGS="--only start,exec" runs only those parts (start, restart, exec, reaping,
+#   footprint, vm); they replace their parts of DIR/performance.json's last run, and the
+#   report says which parts were measured again, when.
+#
 # Needs root. Installs what it needs from Debian (crun runc tini s6 busybox-static hyperfine
 # qemu-system-x86 cpio kmod xz-utils file gcc python3), builds kennel (release) unless
 # KENNEL=path is given, and in the full mode tries `cargo install horust` (into
@@ -64,9 +68,11 @@ fi
 # --- Horust, the closest Rust peer (full mode; --quick uses it only if already built) -----
 horust= horust_note=
 tools=$repo/target/bench-tools
+footprint=1  # Horust is measured only in the footprint part
+case "${BENCH_ARGS:-}" in *--only*) case "$BENCH_ARGS" in *footprint*) ;; *) footprint=0 ;; esac ;; esac
 if [ -x "$tools/bin/horust" ]; then
   horust=$tools/bin/horust
-elif [ $quick = 0 ]; then
+elif [ $quick = 0 ] && [ $footprint = 1 ]; then
   log "cargo install horust (into $tools)"
   mkdir -p "$tools"
   if cargo install --quiet horust --root "$tools" >"$tools/horust-install.log" 2>&1; then
@@ -75,6 +81,8 @@ elif [ $quick = 0 ]; then
     horust_note="cargo install horust failed: $(grep -m1 -E '^error' "$tools/horust-install.log" || tail -n1 "$tools/horust-install.log")"
     log "$horust_note (continuing without it)"
   fi
+elif [ $footprint = 0 ]; then
+  horust_note="not built (not needed by BENCH_ARGS=$BENCH_ARGS)"
 else
   horust_note="not built (--quick does not build it; the full run does)"
 fi
@@ -87,6 +95,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 cmd="bash bench/run.sh"
 [ $quick = 1 ] && cmd+=" --quick"
+[ -n "${BENCH_ARGS:-}" ] && cmd="BENCH_ARGS=\"$BENCH_ARGS\" $cmd"
 args=(--out "$out" --work "$work" --kennel "$kennel" --outer-ns "/proc/$$/ns/mnt" --command "$cmd")
 [ $quick = 1 ] && args+=(--quick)
 [ -n "$horust" ] && args+=(--horust "$horust" --horust-version "$(cargo install --list --root "$tools" 2>/dev/null | awk '/^horust /{print $2; exit}' | tr -d :)")
