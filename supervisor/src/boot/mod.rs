@@ -37,7 +37,7 @@ pub fn main() -> ! {
         .try_init();
 
     set_hostname(&cmd);
-    if let Err(e) = crate::spawn::container::loopback_up() {
+    if let Err(e) = crate::spawn::helper::container::loopback_up() {
         console::line(&format!("bring up lo: {e}"));
     }
     // Ctrl-Alt-Del sends SIGINT to init rather than rebooting at once.

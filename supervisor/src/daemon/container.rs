@@ -8,8 +8,8 @@ use kennel_core::start::ContainerPlan;
 use kennel_units::{Container, Layer, Namespace, Network, Volume};
 
 use crate::spawn::env::DEFAULT_PATH;
+use crate::spawn::helper::userns::UserNsSpec;
 use crate::spawn::spec::{ContainerSpec, DeviceNode, MountSpec, SecuritySpec};
-use crate::spawn::userns::UserNsSpec;
 
 /// Where the notify socket appears inside a container.
 pub const NOTIFY_INSIDE: &str = "/run/kennel/notify";
@@ -193,7 +193,7 @@ pub fn user_maps(c: &Container, subuid: &Path, subgid: &Path) -> Result<UserNsSp
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
             Err(e) => return Err(format!("read {}: {e}", path.display())),
         };
-        let maps = crate::spawn::userns::subid_ranges(&text, "kennel")
+        let maps = crate::spawn::helper::userns::subid_ranges(&text, "kennel")
             .map_err(|e| format!("{}: {e}", path.display()))?;
         if maps.is_empty() {
             return Err(missing());
@@ -216,13 +216,13 @@ pub fn user_maps(c: &Container, subuid: &Path, subgid: &Path) -> Result<UserNsSp
 }
 
 /// Deletes what earlier starts of container `name` moved into its trash
-/// ([`crate::spawn::layers::TRASH`]): old writable and init layers. Blocking: called on the
+/// ([`crate::spawn::helper::layers::TRASH`]): old writable and init layers. Blocking: called on the
 /// trash thread (daemon/trash.rs). Best effort: what is left goes at the next start.
 pub fn empty_trash(state_dir: &Path, name: &str) {
     let trash = state_dir
         .join("containers")
         .join(name)
-        .join(crate::spawn::layers::TRASH);
+        .join(crate::spawn::helper::layers::TRASH);
     let Ok(entries) = std::fs::read_dir(&trash) else {
         return;
     };

@@ -1,6 +1,6 @@
 //! The daemon's parts of `kennel exec`: which namespaces to join, and the stdio (pipes
 //! whose far ends go to the client; a terminal is made by the helper, in the unit's
-//! namespaces: spawn/terminal.rs).
+//! namespaces: spawn/helper/terminal.rs).
 
 use std::os::fd::OwnedFd;
 

@@ -55,7 +55,7 @@ pub enum Input {
         pid: Pid,
         failure: Option<SpawnFailure>,
         /// The overlay the container's init handed back, with the key of what it is made
-        /// of (`spawn::rootfs::overlay_key`).
+        /// of (`spawn::helper::rootfs::overlay_key`).
         overlay: Option<(String, OwnedFd)>,
         /// The start plan's: hold the run's mount namespace until it ends.
         hold_mount_ns: bool,

@@ -110,7 +110,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     // Helpers are forked from here on (spawn/zygote.rs); its exit, too, is the reaper's.
     // After the cgroup setup: on v2 that moves kennel into a leaf, and the zygote must be
     // born there too (no process may stay in the parent whose controllers it enables).
-    if let Err(e) = spawn::zygote::start() {
+    if let Err(e) = spawn::launch::zygote::start() {
         warn!("cannot start the spawn zygote ({e}); every helper is exec'd");
     }
     // Sweeps every container's trash, units removed since included, on the blocking pool.
@@ -188,7 +188,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     // Held mount namespaces go now, here: as a machine's init, the state file system is
     // unmounted next, which their overlays would keep busy.
     owner.runs.clear();
-    spawn::zygote::stop();
+    spawn::launch::zygote::stop();
     let code = owner.exit.unwrap_or(0);
     // A machine's init ends everything itself on its way to power-off (boot::power).
     if nix::unistd::getpid().as_raw() == 1 && !owner.opts.boot {

@@ -1,6 +1,6 @@
 //! Emptying containers' trash (`STATE/containers/NAME/.trash`, where a start moves the
 //! previous run's writable and init layers when it cannot keep them, and overlayfs's
-//! scratch directory of a writable layer it keeps: spawn/layers.rs `discard`) off the
+//! scratch directory of a writable layer it keeps: spawn/helper/layers.rs `discard`) off the
 //! event loop, on the runtime's blocking pool, which daemon::up caps at
 //! two threads (a burst of starts queues work there instead of starting a thread each) and
 //! does not wait for at shutdown: what is not deleted yet goes at the next start. The trash
@@ -49,7 +49,7 @@ fn containers(state_dir: &Path) -> BTreeSet<String> {
     };
     entries
         .flatten()
-        .filter(|e| e.path().join(crate::spawn::layers::TRASH).is_dir())
+        .filter(|e| e.path().join(crate::spawn::helper::layers::TRASH).is_dir())
         .filter_map(|e| e.file_name().into_string().ok())
         .collect()
 }
@@ -77,7 +77,7 @@ mod tests {
             Err(e) => panic!("tempdir: {e}"),
         };
         let c = state.path().join("containers");
-        let trash = |n: &str| c.join(n).join(crate::spawn::layers::TRASH);
+        let trash = |n: &str| c.join(n).join(crate::spawn::helper::layers::TRASH);
         layer(&trash("gone"), "w-1");
         layer(&trash("web"), "w-2");
         layer(&trash("web"), "i-3");

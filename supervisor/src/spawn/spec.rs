@@ -64,7 +64,7 @@ pub struct SpawnSpec {
     /// A terminal of this size for the process (`kennel exec -t`): the helper makes it on
     /// the devpts of the mount namespace the process runs in (a container's own), puts it
     /// on 0, 1 and 2 as the controlling terminal, and hands its master to the daemon
-    /// (spawn/terminal.rs).
+    /// (spawn/helper/terminal.rs).
     #[serde(default)]
     pub tty: Option<TtySize>,
     /// Lock the process down before exec (containers, and what is exec'd into them).
@@ -119,7 +119,7 @@ pub struct ContainerSpec {
     pub devices: Vec<DeviceNode>,
     /// A user namespace with these maps (`namespaces = [..., "user"]`).
     #[serde(default)]
-    pub user_ns: Option<super::userns::UserNsSpec>,
+    pub user_ns: Option<super::helper::userns::UserNsSpec>,
     /// The start plan's decisions for this container: PID 1, writable layer, overlay.
     pub plan: ContainerPlan,
 }

@@ -1,4 +1,5 @@
-//! The zygote (`kennel __zygote`): one helper-to-be, exec'd once when the daemon starts,
+//! The zygote process (`kennel-zygote`; the daemon's end is `spawn::launch::zygote`): one
+//! helper-to-be, exec'd once when the daemon starts,
 //! that forks a fresh helper for each spawn. A spawn then costs a fork of this small,
 //! single-threaded process instead of an exec of the whole kennel binary (loading it,
 //! relocating it, starting Rust's runtime: ~2 ms of every start, restart, exec and probe
@@ -37,15 +38,11 @@
 //! thread by its real id (`raise`, `abort`). The helper's own forks go through glibc's
 //! `fork`, which sets the id in each new child.
 
-use std::io::{self, IoSlice, IoSliceMut, Read};
+use std::io::{self, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 /// The argument that selects the zygote role.
 pub const ZYGOTE_ARG: &str = "__zygote";
@@ -54,179 +51,16 @@ pub const ZYGOTE_ARG: &str = "__zygote";
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Request flag: a cgroup directory comes with the descriptors.
-const WITH_CGROUP: u8 = 1;
+pub(crate) const WITH_CGROUP: u8 = 1;
 /// Request flag: the helper will create a network namespace (a container of its own
 /// network, without a user namespace): give it the spare.
-const WANTS_NET: u8 = 2;
+pub(crate) const WANTS_NET: u8 = 2;
 /// Request flag: the helper is a container's with a pid namespace of its own (and no user
 /// namespace): fork it right into a new one (`CLONE_NEWPID`), as its PID 1, so that no
 /// process of kennel's has to stay outside to wait for the namespace's init.
-const NEW_PID: u8 = 4;
+pub(crate) const NEW_PID: u8 = 4;
 /// Where a child given the spare network namespace finds it.
 pub const SPARE_NET_FD: RawFd = 3;
-
-/// How long the daemon waits for the zygote's answer before it gives up on it (it answers
-/// in well under a millisecond; a stopped or wedged zygote must not hold the daemon).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Why the zygote made no helper.
-#[derive(Debug)]
-pub enum ForkError {
-    /// There is no zygote (not started, died, or stopped answering): start the helper the
-    /// classic way.
-    Unavailable,
-    /// The kernel refused the fork with this errno; nothing was started.
-    Refused(i32),
-    /// The request went out but no answer came: a helper may have been forked and be
-    /// reading the channel, so the caller must not start another on it; the spawn fails
-    /// (and no zygote is asked again).
-    Lost,
-}
-
-/// The daemon's end of a running zygote.
-struct Zygote {
-    pid: i32,
-    sock: UnixStream,
-}
-
-/// The daemon's zygote, if any. A mutex only so that this can be a static: the daemon
-/// launches from its one event-loop thread.
-static ZYGOTE: Mutex<Option<Zygote>> = Mutex::new(None);
-
-/// Starts the zygote, replacing any earlier one. The daemon calls it once its SIGCHLD
-/// handling is in place (the zygote is its child, and so is every helper it forks). On
-/// failure, spawns start helpers the classic way.
-pub fn start() -> io::Result<()> {
-    let (ours, theirs) = UnixStream::pair()?;
-    ours.set_read_timeout(Some(ANSWER_TIMEOUT))?;
-    let child = Command::new("/proc/self/exe")
-        .arg0(super::title::ZYGOTE)
-        .arg(ZYGOTE_ARG)
-        .arg(std::process::id().to_string())
-        .env_clear()
-        .stdin(Stdio::from(OwnedFd::from(theirs)))
-        .stdout(Stdio::null())
-        .spawn()?;
-    let pid = child.id() as i32;
-    // Never waited for here: the daemon's reaper collects it like any child.
-    drop(child);
-    let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(old) = slot.replace(Zygote { pid, sock: ours }) {
-        kill(old.pid);
-    }
-    Ok(())
-}
-
-/// Whether a zygote is running: the start plan's `Host::zygote` (it may still turn out
-/// gone when asked, and the launcher then tries the plan's next way).
-pub fn running() -> bool {
-    ZYGOTE.lock().unwrap_or_else(|p| p.into_inner()).is_some()
-}
-
-/// Stops the zygote (at the daemon's end; it also dies with the daemon, by its parent-death
-/// signal, and on EOF).
-pub fn stop() {
-    let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(z) = slot.take() {
-        kill(z.pid);
-    }
-}
-
-fn kill(pid: i32) {
-    // SAFETY: kill(2) of our own child, which the reaper collects.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
-}
-
-/// What a helper will do that the zygote can prepare.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Wants {
-    /// It creates a network namespace: give it the spare, if one is ready.
-    pub net: bool,
-    /// It is PID 1 of a new pid namespace: fork it into one.
-    pub pid: bool,
-}
-
-/// Has the zygote fork a helper with `fds` (spawn channel, stdout, stderr) as its 0, 1, 2,
-/// inside the cgroup directory `cgroup` if given, prepared as `wants` says. The caller still
-/// owns (and closes) `fds`.
-pub fn fork(fds: [RawFd; 3], cgroup: Option<RawFd>, wants: Wants) -> Result<i32, ForkError> {
-    let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(z) = slot.as_ref() else {
-        return Err(ForkError::Unavailable);
-    };
-    let mut sent = false;
-    match ask(&z.sock, fds, cgroup, wants, &mut sent) {
-        Ok(n) if n > 0 => Ok(n),
-        Ok(n) if n < 0 => Err(ForkError::Refused(-n)),
-        Ok(_) | Err(_) => {
-            // Gone or wedged: never ask it again; the classic way from now on.
-            if let Some(z) = slot.take() {
-                tracing::warn!(
-                    pid = z.pid,
-                    "the spawn zygote stopped answering; helpers are exec'd from now on"
-                );
-                kill(z.pid);
-            }
-            Err(if sent {
-                ForkError::Lost
-            } else {
-                ForkError::Unavailable
-            })
-        }
-    }
-}
-
-/// No zygote from now on: this kernel (or a seccomp filter around kennel) refuses the
-/// `clone3` it needs, where the classic exec of the helper works.
-pub fn retire(errno: i32) {
-    let mut slot = ZYGOTE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(z) = slot.take() {
-        tracing::info!(
-            pid = z.pid,
-            "clone3 refused ({}); helpers are exec'd from now on",
-            io::Error::from_raw_os_error(errno)
-        );
-        kill(z.pid);
-    }
-}
-
-/// The zygote's answer; `sent` says whether the request went out at all.
-fn ask(
-    sock: &UnixStream,
-    fds: [RawFd; 3],
-    cgroup: Option<RawFd>,
-    wants: Wants,
-    sent: &mut bool,
-) -> io::Result<i32> {
-    let mut all = fds.to_vec();
-    all.extend(cgroup);
-    let mut flags = 0;
-    if cgroup.is_some() {
-        flags |= WITH_CGROUP;
-    }
-    if wants.net {
-        flags |= WANTS_NET;
-    }
-    if wants.pid {
-        flags |= NEW_PID;
-    }
-    let flag = [flags];
-    let iov = [IoSlice::new(&flag)];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&all)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )?;
-    *sent = true;
-    // The socket's read timeout (ANSWER_TIMEOUT, set at start) bounds the wait.
-    let mut answer = [0u8; 4];
-    (&*sock).read_exact(&mut answer)?;
-    Ok(i32::from_ne_bytes(answer))
-}
 
 /// Run the zygote role; never returns.
 pub fn main() -> ! {
@@ -317,7 +151,7 @@ fn make_spare_net(home: &OwnedFd) -> Option<OwnedFd> {
     let made = std::fs::File::open("/proc/thread-self/ns/net")
         .ok()
         .map(OwnedFd::from)
-        .filter(|_| super::container::loopback_up().is_ok());
+        .filter(|_| super::helper::container::loopback_up().is_ok());
     if nix::sched::setns(home, nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
         // Stuck in the spare: no child may be given this process's namespace as new.
         eprintln!("kennel zygote: cannot return to its network namespace");
@@ -440,18 +274,4 @@ fn child(sock: RawFd, fds: [RawFd; 3], net: Option<RawFd>) -> ! {
         }
     }
     super::helper::main_forked(net.is_some())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn without_a_zygote_forks_are_unavailable() {
-        stop();
-        assert!(matches!(
-            fork([0, 1, 2], None, Wants::default()),
-            Err(ForkError::Unavailable)
-        ));
-    }
 }

@@ -47,7 +47,7 @@ impl Owner {
             .container
             .as_ref()
             .filter(|c| container::content_addressed(&self.opts.state_dir, &c.layers))
-            .map(spawn::rootfs::overlay_key);
+            .map(spawn::helper::rootfs::overlay_key);
         let previous = PreviousRun {
             processes_gone: self.cgroups.previous_run_gone(&name),
             teardown_pending: self.runs.teardown_pending(&name),
@@ -273,7 +273,7 @@ impl Owner {
     pub(super) fn host(&self) -> start::Host {
         start::Host {
             cgroups: self.cgroups.layout(),
-            zygote: spawn::zygote::running(),
+            zygote: spawn::launch::zygote::running(),
             clone_into_cgroup: !spawn::launch::into_cgroup_refused(),
         }
     }

@@ -19,9 +19,9 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{makedev, Mode, SFlag};
 
 use super::layers::Dirs;
-use super::spec::{ContainerSpec, MountSpec, SpawnFailure};
-use super::sys::{Kind, LinuxSys, Sys};
 use super::userns::{self, UserNs};
+use crate::spawn::spec::{ContainerSpec, MountSpec, SpawnFailure};
+use crate::spawn::sys::{Kind, LinuxSys, Sys};
 
 /// A failed step of building the rootfs (also of preparing its directories, layers.rs).
 pub(crate) fn fail(step: &str, subject: &Path, error: impl ToString) -> SpawnFailure {

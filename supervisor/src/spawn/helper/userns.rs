@@ -32,8 +32,8 @@ use nix::sched::CloneFlags;
 use nix::unistd::ForkResult;
 use serde::{Deserialize, Serialize};
 
-use super::spec::SpawnFailure;
-use super::sys::Sys;
+use crate::spawn::spec::SpawnFailure;
+use crate::spawn::sys::Sys;
 
 /// The maps, resolved by the daemon (the unit's, or `/etc/subuid` and `/etc/subgid`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,9 +13,9 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-use super::helper::fail;
-use super::seccomp_profile::Program;
-use super::spec::SpawnFailure;
+use super::fail;
+use crate::spawn::seccomp_profile::Program;
+use crate::spawn::spec::SpawnFailure;
 
 /// Before the user changes: the descriptors sealed, limits, OOM score, then (unless
 /// `confined` already did: [`confine`]) the seccomp filter and the bounding set, and

@@ -32,13 +32,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use nix::sched::CloneFlags;
 use nix::unistd::{ForkResult, Pid};
 
-use super::helper::{become_service, fail, reset_signals};
-use super::init;
 use super::layers;
 use super::rootfs;
-use super::spec::{ContainerSpec, SpawnFailure, SpawnSpec};
-use super::title;
 use super::userns;
+use super::{become_service, fail, reset_signals};
+use crate::spawn::init;
+use crate::spawn::spec::{ContainerSpec, SpawnFailure, SpawnSpec};
+use crate::spawn::title;
 use kennel_core::start::{Launch, Pid1, V1Join};
 use kennel_units::Namespace;
 
@@ -93,7 +93,7 @@ pub fn run(
     let mut spare_net = false;
     if given_net {
         // SAFETY: the zygote put this descriptor here for this process alone.
-        let spare = unsafe { OwnedFd::from_raw_fd(super::zygote::SPARE_NET_FD) };
+        let spare = unsafe { OwnedFd::from_raw_fd(crate::spawn::zygote::SPARE_NET_FD) };
         if flags.contains(CloneFlags::CLONE_NEWNET) && c.user_ns.is_none() {
             nix::sched::setns(&spare, CloneFlags::CLONE_NEWNET)
                 .map_err(|e| fail("join network namespace", "(new)", e.desc()))?;
@@ -129,7 +129,7 @@ pub fn run(
     if join_later {
         // The daemon made the v1 hierarchies meanwhile; before anything of the container
         // (its mounts, the init's fork) is charged.
-        super::helper::join_cgroups(spec, launch, report)?;
+        super::join_cgroups(spec, launch, report)?;
         if !cgroup_ns.is_empty() {
             nix::sched::unshare(cgroup_ns)
                 .map_err(|e| fail("unshare", format!("{cgroup_ns:?}"), e.desc()))?;
@@ -403,7 +403,7 @@ pub(crate) fn loopback_up() -> Result<(), SpawnFailure> {
 /// staying outside to relay signals and pass the exit code on.
 pub fn join(
     spec: &SpawnSpec,
-    j: &super::spec::JoinSpec,
+    j: &crate::spawn::spec::JoinSpec,
     report: RawFd,
 ) -> Result<Infallible, SpawnFailure> {
     const ORDER: &[(&str, CloneFlags)] = &[

@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use kennel_core::start::{Launch, V1Join};
 
 use super::spec::{Order, SpawnFailure, SpawnSpec};
-use super::zygote::{self, ForkError};
+use zygote::ForkError;
 
 mod clone;
+pub mod zygote;
 
 /// The argument that selects the helper role.
 pub const HELPER_ARG: &str = "__helper";
@@ -349,7 +350,7 @@ impl Launched {
                         said.extend_from_slice(&buf[..n]);
                         // A read ends with the one byte that came with a descriptor.
                         match (fd, buf[..n].last()) {
-                            (Some(fd), Some(&super::terminal::MARK)) => terminal = Some(fd),
+                            (Some(fd), Some(&super::helper::terminal::MARK)) => terminal = Some(fd),
                             (Some(fd), Some(&super::init::EXIT_NOTE_MARK)) => exit_note = Some(fd),
                             (Some(fd), _) => overlay = Some(fd),
                             (None, _) => {}
@@ -366,7 +367,12 @@ impl Launched {
                 // The descriptors' marks (the overlay's NUL byte, the exit note's, the
                 // terminal's), which no JSON report has.
                 said.retain(|b| {
-                    ![0, super::init::EXIT_NOTE_MARK, super::terminal::MARK].contains(b)
+                    ![
+                        0,
+                        super::init::EXIT_NOTE_MARK,
+                        super::helper::terminal::MARK,
+                    ]
+                    .contains(b)
                 });
                 (!said.is_empty()).then(|| {
                     serde_json::from_slice::<SpawnFailure>(&said).unwrap_or_else(|e| SpawnFailure {

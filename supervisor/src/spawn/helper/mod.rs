@@ -18,6 +18,15 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Group, Uid, User};
 
+pub mod container;
+#[cfg(test)]
+mod default_filter_tests;
+pub mod layers;
+pub mod rootfs;
+pub mod security;
+pub mod terminal;
+pub mod userns;
+
 use super::env;
 use kennel_core::start::{Launch, Overlay, V1Join};
 
@@ -113,11 +122,11 @@ fn run(sock: &mut UnixStream, spare_net: bool) -> Result<std::convert::Infallibl
         nix::unistd::setsid().map_err(|e| fail("setsid", "", e.desc()))?;
     }
     match (&spec.container, &spec.join) {
-        (Some(c), _) => super::container::run(&spec, c, sock.as_raw_fd(), held, launch, spare_net),
-        (None, Some(j)) => super::container::join(&spec, j, sock.as_raw_fd()),
+        (Some(c), _) => container::run(&spec, c, sock.as_raw_fd(), held, launch, spare_net),
+        (None, Some(j)) => container::join(&spec, j, sock.as_raw_fd()),
         (None, None) => {
             if let Some(size) = spec.tty {
-                super::terminal::attach(size, sock.as_raw_fd())?;
+                terminal::attach(size, sock.as_raw_fd())?;
             }
             become_service(&spec, false)
         }
@@ -214,7 +223,7 @@ pub(crate) fn recv_with_fd(
 /// The last steps of every spawn: the user, the environment, the working directory, exec.
 /// In a container this runs after `pivot_root`, so the user is looked up in the
 /// container's `/etc/passwd` and the command in its PATH. `confined`: the seccomp filter and the bounding set are already in place
-/// ([`super::security::confine`]).
+/// ([`security::confine`]).
 pub(crate) fn become_service(
     spec: &SpawnSpec,
     confined: bool,
@@ -267,11 +276,11 @@ pub(crate) fn become_service(
         .uid
         .map_or_else(|| Uid::current().is_root(), |u| u.is_root());
     if let Some(sec) = &spec.security {
-        super::security::before_user(&sec.settings, root, &sec.profile, confined)?;
+        security::before_user(&sec.settings, root, &sec.profile, confined)?;
     }
     drop_privileges(&who, db)?;
     if let Some(sec) = &spec.security {
-        super::security::after_user(&sec.settings, root)?;
+        security::after_user(&sec.settings, root)?;
     }
     let dir = spec.working_dir.as_deref().unwrap_or(Path::new("/"));
     nix::unistd::chdir(dir).map_err(|e| fail("chdir", dir.display().to_string(), e.desc()))?;

@@ -10,8 +10,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
-use super::helper::fail;
-use super::spec::{SpawnFailure, TtySize};
+use super::fail;
+use crate::spawn::spec::{SpawnFailure, TtySize};
 
 /// The byte that comes with the terminal's master on the helper's channel (a failure
 /// report is JSON, which has no such byte; the overlay's mark is 0).

@@ -45,8 +45,8 @@ use nix::sys::time::TimeSpec;
 
 use kennel_core::start::{Overlay, Writable};
 
-use super::spec::{ContainerSpec, SpawnFailure};
-use super::sys::{Kind, LinuxSys, Stat, Sys};
+use crate::spawn::spec::{ContainerSpec, SpawnFailure};
+use crate::spawn::sys::{Kind, LinuxSys, Stat, Sys};
 
 use super::rootfs::fail;
 
