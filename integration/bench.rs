@@ -2,16 +2,14 @@
 //! mode (a few runs of each measurement) exits 0 and writes its report into a temporary
 //! directory (`--out`), never over docs/performance.md, and the report holds numbers for
 //! every peer it ran and the targets' ratios ([`bench_report`](crate::bench_report)).
-//! Nothing here checks a time: a benchmark is never a test assert. crun and runc change the host's /dev/null (they
-//! `fchown` their stdio): the run takes the host's turn ([`touch_host`]), so that no test
-//! watching the host runs meanwhile.
+//! Nothing here checks a time: a benchmark is never a test assert. crun and runc change the
+//! host's /dev/null (they `fchown` their stdio), which no test watches: the escape tests
+//! watch their own kennel's private one ([`Sandbox::private_null`](crate::harness::Sandbox::private_null)).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-
-use crate::harness::touch_host;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,7 +25,6 @@ fn bench_quick_runs_end_to_end() {
         .prefix("kennel-bench-out-")
         .tempdir()
         .expect("tempdir");
-    let turn = touch_host();
     let started = Instant::now();
     let output = Command::new("bash")
         .arg(repo.join("bench/run.sh"))
@@ -41,7 +38,6 @@ fn bench_quick_runs_end_to_end() {
         .stdin(Stdio::null())
         .output()
         .expect("run bash bench/run.sh --quick");
-    drop(turn);
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -4,8 +4,9 @@
 //! `ATTEMPT NAME blocked ERRNO` or `ATTEMPT NAME SUCCEEDED` for each. In a default
 //! container, as its service and through `kennel exec`, every attempt must be blocked,
 //! for the expected reason, and the host's state that an attempt would change must be the
-//! same afterwards. Each attempt is chosen so that its success would be harmless (see the
-//! program's header). Then each loosening key of `[container]` shows its effect.
+//! same afterwards (kennel's side of it, its mount namespace and its /dev/null, private to
+//! the test: [`HostState`]). Each attempt is chosen so that its success would be harmless
+//! (see the program's header). Then each loosening key of `[container]` shows its effect.
 //!
 //! The same suite runs again in a container with a user namespace, where the attempts must
 //! fail the same way (and the process is an unprivileged id on the host besides).
@@ -19,7 +20,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::ctr::{toml_list, Rig};
-use crate::harness::{skip, watch_host, HostLock, Missing, KENNEL};
+use crate::harness::{skip, Missing, KENNEL};
 
 /// Keep a container's service running once its script is done.
 const STAY: &str = "exec sleep 100000";
@@ -248,27 +249,36 @@ fn assert_default_status(how: &str, lines: &[String]) {
     assert_eq!(get("Seccomp"), "2", "{how}: {f:?}");
 }
 
-/// The host's state that the attempts would change, taken before and compared after; no
-/// test that changes the host (the benchmark's crun and runc move /dev/null's ctime) runs
-/// from the one to the other ([`watch_host`]).
+/// What the attempts would change, taken before and compared after. The kernel's knobs,
+/// the kennel binary and the clock are the machine's; the host side of the test's kennel,
+/// which is what a container escapes into, is the sandbox's own: kennel's mount namespace
+/// and its private /dev/null ([`Sandbox::private_null`](crate::harness::Sandbox::private_null)), so that
+/// nothing outside the test (crun or runc of another run, which `fchown` the machine's
+/// /dev/null) moves what is compared.
 #[derive(Debug)]
 struct HostState {
-    /// This test's turn to watch the host, held until the comparison.
-    _watch: HostLock,
     files: BTreeMap<String, Option<String>>,
-    /// Mounts of the test process's (the host's) mount namespace: (mount point, type).
+    /// Mounts of kennel's mount namespace (where its containers' mounts must never show):
+    /// (mount point, type).
     mounts: Vec<(String, String)>,
     /// The kennel binary (which /proc/1/exe of a container names): size and mtime.
     kennel: (u64, i64),
-    /// The host's /dev/null (which a leaked descriptor would expose): mode, owner, ctime.
+    /// kennel's /dev/null (which a leaked descriptor would expose): mode, owner, ctime.
     null: (u32, u32, u32, i64, i64),
     wall: SystemTime,
     mono: Instant,
 }
 
+/// A rig whose kennel (once up) has a /dev/null of its own, which [`HostState`] watches.
+fn watched_rig() -> Rig {
+    let s = Rig::new();
+    s.private_null();
+    s
+}
+
 impl HostState {
-    fn take() -> HostState {
-        let turn = watch_host();
+    /// The state now, of the running kennel of `s` (made by [`watched_rig`]).
+    fn take(s: &Rig) -> HostState {
         let mut files = BTreeMap::new();
         let mut watch: Vec<String> = [
             "/proc/sys/kernel/hostname",
@@ -299,12 +309,10 @@ impl HostState {
             files.insert(f, v);
         }
         let meta = fs::metadata(KENNEL).expect("kennel binary");
-        let n = fs::metadata("/dev/null").expect("stat /dev/null");
         HostState {
-            _watch: turn,
-            null: (n.mode(), n.uid(), n.gid(), n.ctime(), n.ctime_nsec()),
+            null: kennels_null(s),
             files,
-            mounts: host_mounts(),
+            mounts: kennels_mounts(s),
             kennel: (meta.len(), meta.mtime()),
             wall: SystemTime::now(),
             mono: Instant::now(),
@@ -313,17 +321,23 @@ impl HostState {
 
     /// Assert that nothing changed since `self` was taken (the clock: wall time went on
     /// with the monotonic clock, within a few seconds).
-    fn assert_unchanged(&self, how: &str) {
-        let now = HostState::take();
+    fn assert_unchanged(&self, s: &Rig, how: &str) {
+        let now = HostState::take(s);
         assert_eq!(self.files, now.files, "{how}: host files changed");
         let new: Vec<_> = now
             .mounts
             .iter()
             .filter(|m| !self.mounts.contains(m))
             .collect();
-        assert!(new.is_empty(), "{how}: new mounts on the host: {new:?}");
+        assert!(
+            new.is_empty(),
+            "{how}: new mounts on kennel's host side: {new:?}"
+        );
         assert_eq!(self.kennel, now.kennel, "{how}: the kennel binary changed");
-        assert_eq!(self.null, now.null, "{how}: the host's /dev/null changed");
+        assert_eq!(
+            self.null, now.null,
+            "{how}: kennel's /dev/null changed (mode, uid, gid, ctime)"
+        );
         let wall = now
             .wall
             .duration_since(self.wall)
@@ -337,10 +351,36 @@ impl HostState {
     }
 }
 
-/// The host's mounts (the test process's mount namespace; kennel and its containers live
-/// in namespaces of their own), leaving out the sandboxes' own directories.
-fn host_mounts() -> Vec<(String, String)> {
-    let text = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+/// Mode, owner and ctime of the sandbox's /dev/null node, after checking that it is what
+/// kennel has as /dev/null and as its stdin (else the watch would watch nothing).
+fn kennels_null(s: &Rig) -> (u32, u32, u32, i64, i64) {
+    let node = s
+        .covering("/dev/null")
+        .expect("a private /dev/null (watched_rig)");
+    let n = fs::metadata(&node).unwrap_or_else(|e| panic!("stat {}: {e}", node.display()));
+    let daemon = s.daemon_pid();
+    for seen in [
+        format!("/proc/{daemon}/root/dev/null"),
+        format!("/proc/{daemon}/fd/0"),
+    ] {
+        let m = fs::metadata(&seen).unwrap_or_else(|e| panic!("stat {seen}: {e}"));
+        assert_eq!(
+            (m.dev(), m.ino()),
+            (n.dev(), n.ino()),
+            "{seen} is not the sandbox's /dev/null {}",
+            node.display()
+        );
+    }
+    (n.mode(), n.uid(), n.gid(), n.ctime(), n.ctime_nsec())
+}
+
+/// The mounts of kennel's mount namespace: the one its containers' mounts would reach by
+/// escaping or propagating (its containers' roots are mounted in their own namespaces, so
+/// kennel's own mounts stay as they were). Private: the host's mounts never propagate into
+/// it, nor its into the host's, which is why the host's own table would show nothing.
+fn kennels_mounts(s: &Rig) -> Vec<(String, String)> {
+    let file = format!("/proc/{}/mountinfo", s.daemon_pid());
+    let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {file}: {e}"));
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
@@ -349,7 +389,6 @@ fn host_mounts() -> Vec<(String, String)> {
             let fstype = f.get(sep + 1)?.to_string();
             Some((point, fstype))
         })
-        .filter(|(p, _)| !p.contains("kennel-"))
         .collect()
 }
 
@@ -387,15 +426,17 @@ fn a_user_namespaced_container_service_blocks_every_escape_the_same_way() {
 
 /// The attempts as the service of a container with `container` keys.
 fn service_suite(how: &str, container: &str) {
-    let s = Rig::new();
+    let s = watched_rig();
     let args = attempt_args(&s);
-    let before = HostState::take();
+    // kennel first (the state is its host side's), then the container.
+    s.up();
+    let before = HostState::take(&s);
     let script = format!(
         "/bin/attempts {}; /bin/attempts status; echo finished; {STAY}",
         args.join(" ")
     );
     sh_unit(&s, "web", &script, "", container);
-    s.up();
+    s.ok(&["reload"]);
     let out = s.wait_stdout("web", "finished", 1);
     let also = if container.is_empty() {
         &[][..]
@@ -404,7 +445,7 @@ fn service_suite(how: &str, container: &str) {
     };
     assert_all_blocked(how, &out, &s, also);
     assert_default_status(how, &out);
-    before.assert_unchanged(how);
+    before.assert_unchanged(&s, how);
     // The container is still whole: the attempts did not take its init down.
     assert_eq!(s.state("web"), "up");
     s.exec_ok(&["web", "true"]);
@@ -422,12 +463,12 @@ fn kennel_exec_into_a_user_namespaced_container_is_held_the_same_way() {
 
 /// The attempts through `kennel exec` into a container with `container` keys.
 fn exec_suite(how: &str, container: &str) {
-    let s = Rig::new();
+    let s = watched_rig();
     let args = attempt_args(&s);
     sh_unit(&s, "web", &format!("echo started; {STAY}"), "", container);
     s.up();
     s.wait_started("web");
-    let before = HostState::take();
+    let before = HostState::take(&s);
     let mut argv = vec!["web", "/bin/attempts"];
     argv.extend(args.iter().map(String::as_str));
     let out = lines(&s.exec_ok(&argv));
@@ -455,12 +496,12 @@ fn exec_suite(how: &str, container: &str) {
     );
     assert_eq!(f.get("NoNewPrivs").map(String::as_str), Some("1"), "{grep}");
     assert_eq!(f.get("Seccomp").map(String::as_str), Some("2"), "{grep}");
-    before.assert_unchanged(how);
+    before.assert_unchanged(&s, how);
 }
 
 #[test]
 fn added_sys_admin_can_mount_inside_and_nothing_shows_on_the_host() {
-    let s = Rig::new();
+    let s = watched_rig();
     unit(
         &s,
         "admin",
@@ -469,14 +510,14 @@ fn added_sys_admin_can_mount_inside_and_nothing_shows_on_the_host() {
     );
     s.up();
     s.wait_state("admin", "up");
-    let before = HostState::take();
+    let before = HostState::take(&s);
     let out = lines(&s.exec_ok(&["admin", "/bin/attempts", "mount_tmpfs", "status"]));
     assert_eq!(outcomes(&out).get("mount_tmpfs"), Some(&Ok(())), "{out:?}");
     let f = status_fields(&out);
     // SYS_ADMIN is bit 21, on top of the default set; the filter and no_new_privs stay.
     assert_eq!(f["CapEff"], "00000000a82425fb", "{f:?}");
     assert_eq!(f["Seccomp"], "2", "{f:?}");
-    // A mount that stays: visible inside, never on the host.
+    // A mount that stays: visible inside, never in kennel's namespace.
     s.exec_ok(&[
         "admin",
         "sh",
@@ -485,7 +526,7 @@ fn added_sys_admin_can_mount_inside_and_nothing_shows_on_the_host() {
     ]);
     let mounts = s.exec_ok(&["admin", "cat", "/proc/mounts"]);
     assert!(mounts.contains(" /tmp/m tmpfs "), "{mounts}");
-    before.assert_unchanged("SYS_ADMIN");
+    before.assert_unchanged(&s, "SYS_ADMIN");
 }
 
 #[test]

@@ -3,9 +3,7 @@
 //! (with everything in that namespace) when the test ends, pass or fail. Also the helpers
 //! the tests share: service scripts, marker files, log records, raw control connections,
 //! and [`Run`], a `kennel run` either as PID 1 of its own pid namespace or as a plain child.
-//! A test that cannot run on this machine says so through [`skip`] (never a silent return);
-//! tests that watch the host and tests that change it take turns ([`watch_host`],
-//! [`touch_host`]).
+//! A test that cannot run on this machine says so through [`skip`] (never a silent return).
 
 use std::cell::RefCell;
 use std::fs;
@@ -19,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use crate::host_lock::{touch_host, watch_host, HostLock};
 pub use crate::skip::{skip, Missing};
 
 /// The binary under test.
@@ -56,7 +53,7 @@ pub struct Sandbox {
     /// borrow the sandbox while it checks on the daemon).
     daemon: RefCell<Option<Child>>,
     /// Host files that kennel sees replaced (bind-mounted over in its own mount namespace
-    /// only): (the host path, the sandbox file over it).
+    /// only): (the host path, the sandbox file or node over it).
     covers: RefCell<Vec<(PathBuf, PathBuf)>>,
     /// The signals `kennel up` is started with ignored and blocked (none unless a test
     /// says: [`Sandbox::inherit_signals`]); never what the test runner happened to have.
@@ -202,6 +199,50 @@ impl Sandbox {
             .push((PathBuf::from(path), self.path(&name)));
     }
 
+    /// Give kennel (started after this) a /dev/null of its own: a fresh `1:3` character
+    /// device in the sandbox, bind-mounted over /dev/null in kennel's mount namespace only,
+    /// and kennel's stdin opened on it there. Whatever kennel and its helpers open as
+    /// /dev/null is then this node, which nothing outside the test touches (crun and runc
+    /// `fchown` their stdio, which is the host's /dev/null, and so move its ctime). Returns
+    /// the node's path.
+    pub fn private_null(&self) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let node = self.path("null");
+        let c = std::ffi::CString::new(node.as_os_str().as_bytes()).expect("path without NUL");
+        // SAFETY: mknod on a NUL-terminated path this function owns.
+        let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+        assert_eq!(
+            rc,
+            0,
+            "mknod {}: {}",
+            node.display(),
+            std::io::Error::last_os_error()
+        );
+        // The umask may have trimmed the mode.
+        fs::set_permissions(&node, fs::Permissions::from_mode(0o666)).expect("chmod null");
+        // A file system mounted nodev would refuse it (and so would its bind mount).
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&node)
+            .unwrap_or_else(|e| panic!("open {} (nodev?): {e}", node.display()));
+        self.covers
+            .borrow_mut()
+            .push((PathBuf::from("/dev/null"), node.clone()));
+        node
+    }
+
+    /// The sandbox file or node kennel sees as the host file `path` ([`Sandbox::cover`],
+    /// [`Sandbox::private_null`]), if any.
+    pub fn covering(&self, path: &str) -> Option<PathBuf> {
+        let covers = self.covers.borrow();
+        let found = covers
+            .iter()
+            .rev()
+            .find(|(host, _)| host == Path::new(path));
+        found.map(|(_, file)| file.clone())
+    }
+
     /// Start `kennel up` (after this) with `ignored` signals ignored and `blocked` ones
     /// blocked, as a parent like `nohup` would leave them.
     pub fn inherit_signals(&self, ignored: &[i32], blocked: &[i32]) {
@@ -218,14 +259,15 @@ impl Sandbox {
         cmd.args(UNSHARE);
         let covers = self.covers.borrow();
         if !covers.is_empty() {
-            // A shell as PID 1 first, which mounts and then execs kennel (PID 1 then).
+            // A shell as PID 1 first, which mounts and then execs kennel (PID 1 then), with
+            // stdin on /dev/null as kennel's namespace has it (which may be covered).
             let mut script = String::new();
             for (i, _) in covers.iter().enumerate() {
                 let (a, b) = (2 * i + 1, 2 * i + 2);
                 script.push_str(&format!("mount --bind \"${a}\" \"${b}\" || exit 125; "));
             }
             let n = 2 * covers.len();
-            script.push_str(&format!("shift {n}; exec \"$@\""));
+            script.push_str(&format!("shift {n}; exec \"$@\" </dev/null"));
             cmd.args(["sh", "-c", &script, "sh"]);
             for (host, file) in covers.iter() {
                 cmd.arg(file).arg(host);

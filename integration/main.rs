@@ -5,7 +5,6 @@
 
 mod ctr;
 mod harness;
-mod host_lock;
 mod skip;
 
 mod bench;
