@@ -393,10 +393,14 @@ class Bench:
         state = os.path.join(self.work, "k-start", "state")
         no_units = os.path.join(self.work, "no-units")
         os.makedirs(no_units, exist_ok=True)
+        # A store command asks the daemon on its socket (--socket, else KENNEL_SOCKET, else
+        # the default one) for its directories and refuses others: name a socket where no
+        # daemon listens, so that a kennel running on this machine is never asked.
+        no_daemon = ["--socket", os.path.join(self.work, "no-daemon.sock")]
         store = []
         for name, d in (("bb1", self.bb1), ("bb2", self.bb2)):
             subprocess.run([self.kennel, "layer", "import", "--name", name, "--state-dir", state,
-                            "--units", no_units, d], check=True, stdout=DEVNULL)
+                            "--units", no_units, *no_daemon, d], check=True, stdout=DEVNULL)
             store.append(os.path.realpath(os.path.join(state, "layers", name)))
         k = Kennel(self, "start", {
             "ctr": self.container_toml(["/bin/true"], True, True, ["bb1", "bb2"]),

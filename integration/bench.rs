@@ -5,11 +5,16 @@
 //! Nothing here checks a time: a benchmark is never a test assert. crun and runc change the
 //! host's /dev/null (they `fchown` their stdio), which no test watches: the escape tests
 //! watch their own kennel's private one ([`Sandbox::private_null`](crate::harness::Sandbox::private_null)).
+//! A kennel daemon answers on `KENNEL_SOCKET` meanwhile: the benchmark's store commands
+//! (`kennel layer import` into its own state directory) must not ask it, or it would
+//! refuse them (its state directory is another).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use crate::harness::Sandbox;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,6 +30,10 @@ fn bench_quick_runs_end_to_end() {
         .prefix("kennel-bench-out-")
         .tempdir()
         .expect("tempdir");
+    // A daemon on the socket a store command asks when given none (KENNEL_SOCKET stands
+    // for the default socket, which a test may not take).
+    let other = Sandbox::new();
+    other.up();
     let started = Instant::now();
     let output = Command::new("bash")
         .arg(repo.join("bench/run.sh"))
@@ -34,6 +43,7 @@ fn bench_quick_runs_end_to_end() {
         .env("KENNEL_VM_KERNEL_CACHE", repo.join("target/vm-kernel"))
         .env_remove("KENNEL")
         .env_remove("BENCH_ARGS")
+        .env("KENNEL_SOCKET", &other.socket)
         .current_dir(&repo)
         .stdin(Stdio::null())
         .output()
