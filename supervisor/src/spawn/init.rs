@@ -24,18 +24,8 @@ pub const EXIT_NOTE_MARK: u8 = 1;
 /// daemon over `report`; the write end, for [`note_exit`]. None if either step fails
 /// (then the run's end is reported as the exit code alone).
 pub fn exit_note(report: RawFd) -> Option<OwnedFd> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
-    let fds = [read.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(&[EXIT_NOTE_MARK])];
-    sendmsg::<()>(
-        report,
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .ok()?;
+    super::helper::send_marked(report, EXIT_NOTE_MARK, &read).ok()?;
     Some(write)
 }
 

@@ -12,14 +12,7 @@ impl Owner {
         let mut spec = match self.prepare_spawn(&unit) {
             Ok(spec) => spec,
             Err(reason) => {
-                self.sup.handle(
-                    Event::SpawnFailed {
-                        unit: name,
-                        pid: None,
-                        reason,
-                    },
-                    now,
-                );
+                self.spawn_failed(name, reason, now);
                 return;
             }
         };
@@ -27,14 +20,7 @@ impl Owner {
             (Ok(o), Ok(e)) => (o, e),
             (Err(err), _) | (_, Err(err)) => {
                 let reason = format!("create output pipes: {err}");
-                self.sup.handle(
-                    Event::SpawnFailed {
-                        unit: name,
-                        pid: None,
-                        reason,
-                    },
-                    now,
-                );
+                self.spawn_failed(name, reason, now);
                 return;
             }
         };
@@ -67,14 +53,7 @@ impl Owner {
         }
         if plan.v1 == V1Join::First {
             if let Err(e) = self.cgroups.finish(&unit) {
-                self.sup.handle(
-                    Event::SpawnFailed {
-                        unit: name,
-                        pid: None,
-                        reason: e.to_string(),
-                    },
-                    now,
-                );
+                self.spawn_failed(name, e.to_string(), now);
                 return;
             }
         }
@@ -123,16 +102,21 @@ impl Owner {
                 self.cgroups.spawned(&name, pid);
             }
             Err(e) => {
-                self.sup.handle(
-                    Event::SpawnFailed {
-                        unit: name,
-                        pid: None,
-                        reason: e.to_string(),
-                    },
-                    now,
-                );
+                self.spawn_failed(name, e.to_string(), now);
             }
         }
+    }
+
+    /// A start of `unit` that failed before a helper existed.
+    fn spawn_failed(&mut self, unit: String, reason: String, now: Instant) {
+        self.sup.handle(
+            Event::SpawnFailed {
+                unit,
+                pid: None,
+                reason,
+            },
+            now,
+        );
     }
 
     /// Everything the helper needs to start `unit`: notify socket, container, cgroup.

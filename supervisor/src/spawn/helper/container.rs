@@ -221,22 +221,13 @@ pub fn run(
 /// plan asks for it (`ContainerPlan::offer_overlay`). Best effort: without it the next
 /// start mounts a new overlay.
 fn offer_overlay(c: &ContainerSpec, report: RawFd) {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     if !c.plan.offer_overlay {
         return;
     }
     let Some(clone) = rootfs::clone_root() else {
         return;
     };
-    let fds = [clone.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(&[0])];
-    let _ = sendmsg::<()>(
-        report,
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    );
+    let _ = super::send_marked(report, 0, &clone);
 }
 
 /// In the service, forked by the init: out of the init's process group when the init is

@@ -220,6 +220,28 @@ pub(crate) fn recv_with_fd(
     Ok((msg.bytes, fd))
 }
 
+/// Hands the daemon `fd` over the helper's channel `report`, marked by the one byte `mark`
+/// (the kind of descriptor: the kept overlay, the init's exit note, a terminal). A failure
+/// report is JSON, which has none of these bytes.
+pub(crate) fn send_marked(
+    report: std::os::fd::RawFd,
+    mark: u8,
+    fd: &impl AsRawFd,
+) -> nix::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd.as_raw_fd()];
+    let byte = [mark];
+    let iov = [std::io::IoSlice::new(&byte)];
+    sendmsg::<()>(
+        report,
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map(|_| ())
+}
+
 /// The last steps of every spawn: the user, the environment, the working directory, exec.
 /// In a container this runs after `pivot_root`, so the user is looked up in the
 /// container's `/etc/passwd` and the command in its PATH. `confined`: the seccomp filter and the bounding set are already in place

@@ -122,16 +122,7 @@ fn open_peer(pts: &OwnedFd, master: &OwnedFd) -> Result<OwnedFd, SpawnFailure> {
 }
 
 fn send(report: RawFd, master: &OwnedFd) -> Result<(), SpawnFailure> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let fds = [master.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(&[MARK])];
-    sendmsg::<()>(
-        report,
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(|e| fail("hand the terminal to kennel", "", e.desc()))?;
+    super::send_marked(report, MARK, master)
+        .map_err(|e| fail("hand the terminal to kennel", "", e.desc()))?;
     Ok(())
 }
