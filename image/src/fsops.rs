@@ -76,7 +76,7 @@ pub fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 pub(crate) fn set_mtime(path: &Path, mtime: u64) {
     let Ok(c) = cpath(path) else { return };
     let t = libc::timespec {
-        tv_sec: mtime as libc::time_t,
+        tv_sec: mtime as _,
         tv_nsec: 0,
     };
     let times = [t, t];

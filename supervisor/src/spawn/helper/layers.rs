@@ -299,7 +299,7 @@ fn sound_overlay(held: &OwnedFd) -> bool {
     // SAFETY: fstatfs writes into a zeroed, correctly sized buffer.
     let kind = unsafe {
         let mut st: libc::statfs = std::mem::zeroed();
-        (libc::fstatfs(root.as_raw_fd(), &mut st) == 0).then_some(st.f_type)
+        (libc::fstatfs(root.as_raw_fd(), &mut st) == 0).then_some(st.f_type as libc::c_long)
     };
     // SAFETY: syncfs on a descriptor we own (no I/O for a volatile overlay: it reports the
     // error state).

@@ -355,13 +355,15 @@ fn remount_ro_each(sys: &dyn Sys, target: &Path) -> Result<(), SpawnFailure> {
         let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         if let Ok(st) = sys.statvfs(p) {
             use nix::sys::statvfs::FsFlags;
+            // Linux's ST_RELATIME (statvfs(3)); nix names it only for glibc.
+            const ST_RELATIME: FsFlags = FsFlags::from_bits_retain(0x1000);
             for (has, keep) in [
                 (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
                 (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
                 (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
                 (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
                 (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-                (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+                (ST_RELATIME, MsFlags::MS_RELATIME),
             ] {
                 if st.contains(has) {
                     flags |= keep;
