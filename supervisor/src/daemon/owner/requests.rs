@@ -171,7 +171,7 @@ impl Owner {
         }
         match container::freeze(self.opts.cgroup_parent.as_deref(), unit, thaw_after) {
             Ok(()) => Reply::Ok(ReplyBody::done()),
-            Err(e) => Reply::Error(ProtoError::new(ErrorKind::UnitFailed, e)),
+            Err(e) => Reply::Error(ProtoError::new(ErrorKind::UnitFailed, e.to_string())),
         }
     }
 
@@ -196,7 +196,7 @@ impl Owner {
             Err(e) => {
                 let body = ReplyBody::ExecExited {
                     code: 125,
-                    error: Some(e),
+                    error: Some(e.to_string()),
                 };
                 let _ = reply.send(Reply::Ok(body).into());
                 return;
