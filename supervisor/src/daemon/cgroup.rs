@@ -300,10 +300,10 @@ impl UnitCgroups {
     }
 
     /// The statistics of `unit`, whose main process is `pid`, read again unless the last
-    /// reading is younger than `max_age` (`Duration::ZERO`: always read). Each file read costs ~3 µs in the kernel
-    /// (seq_file under kernfs) even through a kept-open file, four per unit: 13 ms for a
-    /// listing of 1,000 units, which repeated listings (a dashboard polling `status`) would
-    /// pay on every request.
+    /// reading is younger than `max_age` (`Duration::ZERO`: always read). Reading the four
+    /// statistics files costs kernel time even through kept-open files, which repeated
+    /// listings of many units (a dashboard polling `status`) would pay on every request
+    /// (docs/performance.md).
     pub fn stats(
         &mut self,
         unit: &str,

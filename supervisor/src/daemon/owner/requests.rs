@@ -5,9 +5,9 @@ use super::*;
 use kennel_core::start;
 
 /// How old the cgroup figures in a listing of every unit may be (a status of one unit
-/// reads them fresh). Reading them costs ~13 µs per unit (see `UnitCgroups::stats`): with
-/// this bound, a client polling the listing pays it at most once a second. Documented in
-/// docs/control.md.
+/// reads them fresh). Reading them costs kernel time per unit (see `UnitCgroups::stats`):
+/// with this bound, a client polling the listing pays it at most once a second. Documented
+/// in docs/control.md.
 const LISTING_STATS_MAX_AGE: Duration = Duration::from_secs(1);
 
 impl Owner {
