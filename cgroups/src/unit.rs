@@ -165,9 +165,9 @@ impl UnitCgroup {
     /// What a single-threaded process writes `0` into to join the unit, the unified tree
     /// first (see [`populated`](Self::populated)): `cgroup.procs` in the unified tree, `tasks` in each v1
     /// hierarchy. A `cgroup.procs` write takes the kernel's global threadgroup lock, whose
-    /// first taking after a quiet moment waits for an RCU grace period (5-15 ms on this
-    /// machine, most of a container start); `0` into `tasks` moves only the calling thread
-    /// and skips that lock (kernels >= 6.0; older ones take it, as before). The unified
+    /// first taking after a quiet moment waits for an RCU grace period (kennel's
+    /// docs/performance.md); `0` into `tasks` moves only the calling thread and skips that
+    /// lock (kernels >= 6.0; older ones take it). The unified
     /// directory's file is skipped by a helper started inside it (`CLONE_INTO_CGROUP`).
     pub fn join_files(&self) -> Vec<PathBuf> {
         self.join_order()

@@ -326,21 +326,21 @@ impl Unpacker<'_> {
     }
 
     /// A file already extracted in this layer, reached without crossing a symlink.
-    fn existing_in_layer(&self, comps: &[&OsStr]) -> std::result::Result<PathBuf, String> {
+    fn existing_in_layer(&self, comps: &[&OsStr]) -> std::result::Result<PathBuf, NoLinkTarget> {
         let mut p = self.dest.to_path_buf();
         for (i, c) in comps.iter().enumerate() {
             p.push(c);
-            let m = fs::symlink_metadata(&p).map_err(|_| "not in this layer".to_string())?;
+            let m = fs::symlink_metadata(&p).map_err(|_| NoLinkTarget::Missing)?;
             let last = i + 1 == comps.len();
             if !last && !m.is_dir() {
-                return Err("goes through a symlink or a file".into());
+                return Err(NoLinkTarget::ThroughNonDirectory);
             }
             if last && (m.is_dir() || is_whiteout(&m)) {
-                return Err("not a file".into());
+                return Err(NoLinkTarget::NotAFile);
             }
         }
         if comps.is_empty() {
-            return Err("the layer root".into());
+            return Err(NoLinkTarget::LayerRoot);
         }
         Ok(p)
     }
@@ -429,3 +429,16 @@ fn xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Vec<(String, Vec
 #[cfg(test)]
 #[path = "unpack_tests.rs"]
 mod tests;
+
+/// Why a hardlink's target is not a file already extracted in the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum NoLinkTarget {
+    #[error("not in this layer")]
+    Missing,
+    #[error("goes through a symlink or a file")]
+    ThroughNonDirectory,
+    #[error("not a file")]
+    NotAFile,
+    #[error("the layer root")]
+    LayerRoot,
+}

@@ -19,6 +19,38 @@ use crate::control::protocol::{
 /// kennel's own failures, as Docker numbers them.
 pub const EXIT_CANNOT_RUN: i32 = 125;
 
+/// Why `kennel exec` could not run the command or relay its stdio.
+#[derive(Debug, thiserror::Error)]
+enum ExecError {
+    #[error("-e {0:?}: expected KEY=VALUE")]
+    EnvSyntax(String),
+    #[error("cannot reach kennel on {} ({source}); start one with `kennel up`", socket.display())]
+    Connect {
+        socket: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Encode(serde_json::Error),
+    #[error("send request: {0}")]
+    Send(io::Error),
+    #[error("read reply: {0}")]
+    Read(io::Error),
+    /// The daemon's refusal, as it worded it.
+    #[error("{0}")]
+    Refused(String),
+    #[error("kennel sent {got} descriptors, expected {expected}")]
+    Descriptors { got: usize, expected: usize },
+    #[error("unexpected reply {0:?}")]
+    UnexpectedReply(Box<ReplyBody>),
+    /// Setting up the relay: the signal pipe, the descriptors.
+    #[error("{0}")]
+    Setup(io::Error),
+    #[error("no pty")]
+    NoPty,
+    #[error("poll: {0}")]
+    Poll(nix::errno::Errno),
+}
+
 pub fn exec(args: ExecArgs) -> i32 {
     match run(args) {
         Ok(code) => code,
@@ -29,13 +61,13 @@ pub fn exec(args: ExecArgs) -> i32 {
     }
 }
 
-fn run(args: ExecArgs) -> Result<i32, String> {
+fn run(args: ExecArgs) -> Result<i32, ExecError> {
     let (rows, cols) = window_size(0).unwrap_or((24, 80));
     let mut env = Vec::new();
     for e in &args.env {
         let (k, v) = e
             .split_once('=')
-            .ok_or(format!("-e {e:?}: expected KEY=VALUE"))?;
+            .ok_or_else(|| ExecError::EnvSyntax(e.clone()))?;
         env.push((k.to_string(), v.to_string()));
     }
     let req = ExecRequest {
@@ -49,31 +81,25 @@ fn run(args: ExecArgs) -> Result<i32, String> {
         rows,
         cols,
     };
-    let sock = UnixStream::connect(&args.client.socket).map_err(|e| {
-        format!(
-            "cannot reach kennel on {} ({e}); start one with `kennel up`",
-            args.client.socket.display()
-        )
+    let sock = UnixStream::connect(&args.client.socket).map_err(|source| ExecError::Connect {
+        socket: args.client.socket.clone(),
+        source,
     })?;
     let mut line = serde_json::to_vec(&Request {
         version: PROTOCOL_VERSION,
         body: RequestBody::Exec(req),
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(ExecError::Encode)?;
     line.push(b'\n');
-    (&sock)
-        .write_all(&line)
-        .map_err(|e| format!("send request: {e}"))?;
+    (&sock).write_all(&line).map_err(ExecError::Send)?;
     let mut conn = Conn {
         sock,
         buf: Vec::new(),
     };
-    let (reply, fds) = conn
-        .recv_line(true)
-        .map_err(|e| format!("read reply: {e}"))?;
+    let (reply, fds) = conn.recv_line(true).map_err(ExecError::Read)?;
     let what = format!("{} in unit {}", args.command.join(" "), args.unit);
     match reply {
-        Reply::Error(e) => Err(e.message),
+        Reply::Error(e) => Err(ExecError::Refused(e.message)),
         Reply::Ok(ReplyBody::ExecExited { code, error }) => {
             if let Some(e) = error {
                 eprintln!("kennel exec: {what}: {e}");
@@ -87,10 +113,10 @@ fn run(args: ExecArgs) -> Result<i32, String> {
                 2 + usize::from(args.interactive)
             };
             if fds.len() != expected {
-                return Err(format!(
-                    "kennel sent {} descriptors, expected {expected}",
-                    fds.len()
-                ));
+                return Err(ExecError::Descriptors {
+                    got: fds.len(),
+                    expected,
+                });
             }
             let (code, error) = relay(&mut conn, fds, &args)?;
             if let Some(e) = error {
@@ -98,7 +124,7 @@ fn run(args: ExecArgs) -> Result<i32, String> {
             }
             Ok(code)
         }
-        Reply::Ok(other) => Err(format!("unexpected reply {other:?}")),
+        Reply::Ok(other) => Err(ExecError::UnexpectedReply(Box::new(other))),
     }
 }
 
@@ -203,7 +229,7 @@ fn relay(
     conn: &mut Conn,
     fds: Vec<OwnedFd>,
     args: &ExecArgs,
-) -> Result<(i32, Option<String>), String> {
+) -> Result<(i32, Option<String>), ExecError> {
     let tty = args.tty;
     let stdin_is_tty = nix::unistd::isatty(0).unwrap_or(false);
     let _raw = if tty && stdin_is_tty {
@@ -212,8 +238,8 @@ fn relay(
         None
     };
     // Signals that would end this client: handled, so the terminal is restored.
-    let (sig_r, sig_w) = UnixStream::pair().map_err(|e| e.to_string())?;
-    sig_r.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let (sig_r, sig_w) = UnixStream::pair().map_err(ExecError::Setup)?;
+    sig_r.set_nonblocking(true).map_err(ExecError::Setup)?;
     // With a terminal in raw mode, Ctrl-C is a byte for the process, not a signal for us;
     // these come from elsewhere (kill, a closed terminal) and end this client.
     let mut terminating = Vec::new();
@@ -228,18 +254,18 @@ fn relay(
             continue;
         }
         signal_hook::low_level::pipe::register_raw(sig, sig_w.as_raw_fd())
-            .map_err(|e| e.to_string())?;
+            .map_err(ExecError::Setup)?;
         if sig != libc::SIGWINCH {
             let flag = Arc::new(AtomicBool::new(false));
-            signal_hook::flag::register(sig, flag.clone()).map_err(|e| e.to_string())?;
+            signal_hook::flag::register(sig, flag.clone()).map_err(ExecError::Setup)?;
             terminating.push((sig, flag));
         }
     }
 
     let mut fds = fds.into_iter();
     let (mut input, output, errput) = if tty {
-        let master = fds.next().ok_or("no pty")?;
-        let dup = master.try_clone().map_err(|e| e.to_string())?;
+        let master = fds.next().ok_or(ExecError::NoPty)?;
+        let dup = master.try_clone().map_err(ExecError::Setup)?;
         (Some(dup), Some(master), None)
     } else {
         let input = if args.interactive { fds.next() } else { None };
@@ -248,7 +274,7 @@ fn relay(
     if let Some(fd) = &input {
         // Never block on the process's stdin: a process that is not reading while its own
         // output fills up would otherwise deadlock with us.
-        set_nonblocking(fd.as_raw_fd()).map_err(|e| e.to_string())?;
+        set_nonblocking(fd.as_raw_fd()).map_err(ExecError::Setup)?;
     }
     let mut pending: Vec<u8> = Vec::new();
     let mut stdin_eof = false;
@@ -306,7 +332,7 @@ fn relay(
         let n = match poll(&mut polls, timeout) {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(format!("poll: {e}")),
+            Err(e) => return Err(ExecError::Poll(e)),
         };
         if n == 0 {
             if let Some(done) = exit {
@@ -385,9 +411,7 @@ fn relay(
                     }
                 }
                 's' => {
-                    let (reply, _) = conn
-                        .recv_line(false)
-                        .map_err(|e| format!("read reply: {e}"))?;
+                    let (reply, _) = conn.recv_line(false).map_err(ExecError::Read)?;
                     exit = Some(match reply {
                         Reply::Ok(ReplyBody::ExecExited { code, error }) => (code, error),
                         Reply::Error(e) => (EXIT_CANNOT_RUN, Some(e.message)),

@@ -112,14 +112,29 @@ fn up(a: cli::UpArgs) -> i32 {
     }
 }
 
+/// A `--socket-group` that names no group.
+#[derive(Debug, thiserror::Error)]
+enum GroupError {
+    #[error("no group named {0:?} in /etc/group")]
+    Unknown(String),
+    #[error("look up group {group:?}: {source}")]
+    Lookup {
+        group: String,
+        source: nix::errno::Errno,
+    },
+}
+
 /// A group name or number to its gid.
-fn resolve_group(g: &str) -> Result<u32, String> {
+fn resolve_group(g: &str) -> Result<u32, GroupError> {
     if let Ok(n) = g.parse::<u32>() {
         return Ok(n);
     }
     match nix::unistd::Group::from_name(g) {
         Ok(Some(grp)) => Ok(grp.gid.as_raw()),
-        Ok(None) => Err(format!("no group named {g:?} in /etc/group")),
-        Err(e) => Err(format!("look up group {g:?}: {e}")),
+        Ok(None) => Err(GroupError::Unknown(g.to_string())),
+        Err(source) => Err(GroupError::Lookup {
+            group: g.to_string(),
+            source,
+        }),
     }
 }

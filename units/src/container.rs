@@ -80,9 +80,16 @@ impl Container {
     }
 }
 
+/// A string that is not a hostname.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid hostname {0:?}: use labels of 1 to 63 letters, digits and -, separated by \".\", not starting or ending with \"-\", 253 characters at most"
+)]
+pub struct InvalidHostname(pub String);
+
 /// Checks a hostname: dot-separated labels of 1 to 63 ASCII letters, digits and `-`, a
 /// label neither starting nor ending with `-`, at most 253 characters in all.
-pub fn check_hostname(name: &str) -> Result<(), String> {
+pub fn check_hostname(name: &str) -> Result<(), InvalidHostname> {
     let label_ok = |l: &str| {
         (1..=63).contains(&l.len())
             && !l.starts_with('-')
@@ -92,26 +99,39 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
     if name.len() <= 253 && name.split('.').all(label_ok) {
         Ok(())
     } else {
-        Err(format!(
-            "invalid hostname {name:?}: use labels of 1 to 63 letters, digits and -, separated by \".\", not starting or ending with \"-\", 253 characters at most"
-        ))
+        Err(InvalidHostname(name.to_string()))
     }
+}
+
+/// A string that is not a cpuset CPU list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CpuListError {
+    /// Not numbers and ranges separated by commas.
+    #[error(
+        "invalid CPU list {list:?}: expected CPU numbers and ranges such as \"0\", \"0-3\" or \"0,2-3\""
+    )]
+    Syntax { list: String },
+    /// A CPU number beyond `u32`.
+    #[error("invalid CPU list {list:?}: {number} is too large")]
+    TooLarge { list: String, number: String },
+    /// A range `A-B` with `A > B`.
+    #[error("invalid CPU list {list:?}: the range {from}-{to} is reversed")]
+    Reversed { list: String, from: u32, to: u32 },
 }
 
 /// Checks a cpuset CPU list: comma-separated CPU numbers and ranges `A-B` with `A <= B`,
 /// no spaces (`"0"`, `"0-3"`, `"0,2-3"`).
-pub fn check_cpu_list(list: &str) -> Result<(), String> {
-    let syntax = || {
-        format!(
-            "invalid CPU list {list:?}: expected CPU numbers and ranges such as \"0\", \"0-3\" or \"0,2-3\""
-        )
-    };
-    let number = |s: &str| -> Result<u32, String> {
+pub fn check_cpu_list(list: &str) -> Result<(), CpuListError> {
+    let number = |s: &str| -> Result<u32, CpuListError> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(syntax());
+            return Err(CpuListError::Syntax {
+                list: list.to_string(),
+            });
         }
-        s.parse()
-            .map_err(|_| format!("invalid CPU list {list:?}: {s} is too large"))
+        s.parse().map_err(|_| CpuListError::TooLarge {
+            list: list.to_string(),
+            number: s.to_string(),
+        })
     };
     for item in list.split(',') {
         match item.split_once('-') {
@@ -119,11 +139,13 @@ pub fn check_cpu_list(list: &str) -> Result<(), String> {
                 number(item)?;
             }
             Some((a, b)) => {
-                let (a, b) = (number(a)?, number(b)?);
-                if a > b {
-                    return Err(format!(
-                        "invalid CPU list {list:?}: the range {a}-{b} is reversed"
-                    ));
+                let (from, to) = (number(a)?, number(b)?);
+                if from > to {
+                    return Err(CpuListError::Reversed {
+                        list: list.to_string(),
+                        from,
+                        to,
+                    });
                 }
             }
         }
@@ -356,7 +378,11 @@ mod tests {
             assert!(check_cpu_list(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            check_cpu_list("3-1"),
+            check_cpu_list("99999999999").map_err(|e| e.to_string()),
+            Err("invalid CPU list \"99999999999\": 99999999999 is too large".to_string())
+        );
+        assert_eq!(
+            check_cpu_list("3-1").map_err(|e| e.to_string()),
             Err("invalid CPU list \"3-1\": the range 3-1 is reversed".to_string())
         );
     }

@@ -14,15 +14,45 @@ pub struct ImageRef {
     pub tag: String,
 }
 
+/// A string that is not `NAME[:TAG]`: `invalid image "web:": the tag has ...`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image {input:?}: {problem}")]
+pub struct ImageRefError {
+    /// The string as given.
+    pub input: String,
+    /// Which part is wrong.
+    pub problem: ImageRefProblem,
+}
+
+/// The part of an image reference that is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ImageRefProblem {
+    /// Empty or longer than 255 characters.
+    #[error("the name must have 1 to 255 characters")]
+    NameLength,
+    /// A component of the name is empty, starts wrong or holds other characters.
+    #[error(
+        "the name is made of components of letters, digits and . _ - separated by /, each starting with a letter or digit"
+    )]
+    NameComponent,
+    /// The tag is empty, too long, starts wrong or holds other characters.
+    #[error("the tag has 1 to 128 letters, digits and . _ -, not starting with . or -")]
+    Tag,
+}
+
 impl ImageRef {
     /// Parses `NAME[:TAG]`; the error says what is wrong, without the key's name.
-    pub fn parse(s: &str) -> Result<ImageRef, String> {
+    pub fn parse(s: &str) -> Result<ImageRef, ImageRefError> {
         let (name, tag) = match s.rsplit_once(':') {
             Some((n, t)) => (n, t),
             None => (s, "latest"),
         };
-        check_name(name).map_err(|e| format!("invalid image {s:?}: {e}"))?;
-        check_tag(tag).map_err(|e| format!("invalid image {s:?}: {e}"))?;
+        let invalid = |problem| ImageRefError {
+            input: s.to_string(),
+            problem,
+        };
+        check_name(name).map_err(invalid)?;
+        check_tag(tag).map_err(invalid)?;
         Ok(ImageRef {
             name: name.to_string(),
             tag: tag.to_string(),
@@ -31,8 +61,8 @@ impl ImageRef {
 }
 
 impl FromStr for ImageRef {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ImageRefError;
+    fn from_str(s: &str) -> Result<Self, ImageRefError> {
         ImageRef::parse(s)
     }
 }
@@ -43,9 +73,9 @@ impl fmt::Display for ImageRef {
     }
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+fn check_name(name: &str) -> Result<(), ImageRefProblem> {
     if name.is_empty() || name.len() > 255 {
-        return Err("the name must have 1 to 255 characters".into());
+        return Err(ImageRefProblem::NameLength);
     }
     for part in name.split('/') {
         let ok = !part.is_empty()
@@ -54,16 +84,13 @@ fn check_name(name: &str) -> Result<(), String> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !ok {
-            return Err(
-                "the name is made of components of letters, digits and . _ - separated by /, each starting with a letter or digit"
-                    .into(),
-            );
+            return Err(ImageRefProblem::NameComponent);
         }
     }
     Ok(())
 }
 
-fn check_tag(tag: &str) -> Result<(), String> {
+fn check_tag(tag: &str) -> Result<(), ImageRefProblem> {
     let ok = (1..=128).contains(&tag.len())
         && !tag.starts_with(['.', '-'])
         && tag
@@ -72,7 +99,7 @@ fn check_tag(tag: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("the tag has 1 to 128 letters, digits and . _ -, not starting with . or -".into())
+        Err(ImageRefProblem::Tag)
     }
 }
 
@@ -98,5 +125,9 @@ mod tests {
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            ImageRef::parse("web:").unwrap_err().to_string(),
+            "invalid image \"web:\": the tag has 1 to 128 letters, digits and . _ -, not starting with . or -"
+        );
     }
 }

@@ -35,10 +35,10 @@ pub mod suggest;
 
 pub use diag::{sort_diagnostics, Diagnostic};
 pub use duration::{format_duration, parse_duration, parse_size, DurationError, SizeError};
-pub use image::ImageRef;
+pub use image::{ImageRef, ImageRefError};
 pub use load::{check_paths, load_dir, load_paths};
 pub use model::*;
-pub use name::check_unit_name;
+pub use name::{check_unit_name, InvalidUnitName};
 pub use parse::parse_unit;
 pub use set::UnitSet;
 pub use signal::{parse_signal, signal_name, SignalError};

@@ -116,7 +116,7 @@ fn load_files(
             continue;
         };
         if let Err(e) = check_unit_name(&name) {
-            diags.push(Diagnostic::at_start(&path, e));
+            diags.push(Diagnostic::at_start(&path, e.to_string()));
             continue;
         }
         if let Some(first) = seen.get(&name) {

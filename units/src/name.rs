@@ -1,8 +1,13 @@
 //! Unit names: the file stem of `DIR/NAME.toml`, `[A-Za-z0-9_.@-]+`, not starting with '.'.
 
-/// Checks a unit name; the error says what is wrong, e.g.
+/// A string that is not a unit name; displays as
 /// `invalid unit name "a b": use only letters, digits and _ . @ -, not starting with "."`.
-pub fn check_unit_name(name: &str) -> Result<(), String> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid unit name {0:?}: use only letters, digits and _ . @ -, not starting with \".\"")]
+pub struct InvalidUnitName(pub String);
+
+/// Checks a unit name; the error says what is wrong.
+pub fn check_unit_name(name: &str) -> Result<(), InvalidUnitName> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name
@@ -11,9 +16,7 @@ pub fn check_unit_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid unit name {name:?}: use only letters, digits and _ . @ -, not starting with \".\""
-        ))
+        Err(InvalidUnitName(name.to_string()))
     }
 }
 
@@ -29,5 +32,9 @@ mod tests {
         for bad in ["", ".hidden", "a b", "a/b", "é", "a:b"] {
             assert!(check_unit_name(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            check_unit_name("a b").unwrap_err().to_string(),
+            "invalid unit name \"a b\": use only letters, digits and _ . @ -, not starting with \".\""
+        );
     }
 }

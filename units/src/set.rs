@@ -29,7 +29,7 @@ impl UnitSet {
         let mut map = BTreeMap::new();
         for mut unit in units {
             if let Err(e) = check_unit_name(&unit.name) {
-                errors.push(e);
+                errors.push(e.to_string());
             }
             if let Some(dep) = unit.container.as_ref().and_then(|c| c.network_unit()) {
                 // Joining a unit's network namespace requires it.

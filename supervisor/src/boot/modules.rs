@@ -17,13 +17,40 @@ pub struct BootConfig {
     pub modules: Vec<String>,
 }
 
+/// A `boot.toml` that cannot be read, or a module that cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("module {name} not found in {}/modules.dep", dir.display())]
+    NotFound { name: String, dir: PathBuf },
+    #[error("{0}")]
+    Open(std::io::Error),
+    #[error("{}", .0.desc())]
+    Init(nix::errno::Errno),
+}
+
 impl BootConfig {
     /// Read the file; a missing file is an empty config.
-    pub fn read(path: &Path) -> Result<BootConfig, String> {
+    pub fn read(path: &Path) -> Result<BootConfig, ModuleError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(text) => toml::from_str(&text).map_err(|source| ModuleError::Parse {
+                path: path.to_path_buf(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BootConfig::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(source) => Err(ModuleError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 }
@@ -60,17 +87,15 @@ impl ModDep {
     }
 
     /// Files to load for `name`, dependencies first.
-    pub fn plan(&self, name: &str) -> Result<Vec<PathBuf>, String> {
+    pub fn plan(&self, name: &str) -> Result<Vec<PathBuf>, ModuleError> {
         let want = name.replace('-', "_");
         let (file, deps) = self
             .entries
             .iter()
             .find(|(f, _)| module_name(f) == want)
-            .ok_or_else(|| {
-                format!(
-                    "module {name} not found in {}/modules.dep",
-                    self.dir.display()
-                )
+            .ok_or_else(|| ModuleError::NotFound {
+                name: name.to_string(),
+                dir: self.dir.clone(),
             })?;
         // modules.dep lists the transitive dependencies, the deepest last.
         let mut files: Vec<PathBuf> = deps.iter().rev().map(|d| self.dir.join(d)).collect();
@@ -112,14 +137,14 @@ pub fn load(names: &[String]) -> Vec<String> {
                     }
                 }
             }
-            Err(e) => lines.push(e),
+            Err(e) => lines.push(e.to_string()),
         }
     }
     lines
 }
 
-fn insert(file: &Path) -> Result<(), String> {
-    let f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+fn insert(file: &Path) -> Result<(), ModuleError> {
+    let f = std::fs::File::open(file).map_err(ModuleError::Open)?;
     let params = CString::default();
     let compressed = file
         .extension()
@@ -132,7 +157,7 @@ fn insert(file: &Path) -> Result<(), String> {
     };
     match finit_module(&f, &params, flags) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
-        Err(e) => Err(e.desc().to_string()),
+        Err(e) => Err(ModuleError::Init(e)),
     }
 }
 
@@ -160,7 +185,10 @@ mod tests {
             ]
         );
         assert_eq!(module_name("x/c-dep.ko"), "c_dep");
-        assert!(dep.plan("nope").unwrap_err().contains("not found"));
+        assert_eq!(
+            dep.plan("nope").unwrap_err().to_string(),
+            "module nope not found in /lib/modules/6.1/modules.dep"
+        );
     }
 
     #[test]
@@ -171,6 +199,9 @@ mod tests {
         std::fs::write(&p, "modules = [\"overlay\"]\n").unwrap();
         assert_eq!(BootConfig::read(&p).unwrap().modules, ["overlay"]);
         std::fs::write(&p, "modulez = []\n").unwrap();
-        assert!(BootConfig::read(&p).unwrap_err().contains("unknown field"));
+        assert!(BootConfig::read(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field"));
     }
 }

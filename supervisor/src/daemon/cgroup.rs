@@ -3,21 +3,47 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kennel_cgroups::{Cgroups, Part, Stats, UnitCgroup};
+use kennel_cgroups::{CgroupError, Cgroups, Part, Stats, UnitCgroup};
 use kennel_core::start::CgroupLayout;
 use kennel_core::Pid;
 use kennel_units::Unit;
 use tracing::{info, warn};
 
-/// Why the v1 part of a unit's cgroup could not be made ([`UnitCgroups::finish`]): the step
-/// and the error, which a helper waiting for it reports as its own failure.
+/// A step of making a unit's cgroup that failed: the step and the error, which a helper
+/// waiting for the v1 part ([`UnitCgroups::finish`]) reports as its own failure.
 #[derive(Debug, thiserror::Error)]
-#[error("{step}: {error}")]
-pub struct FinishError {
+#[error("{step}: {cause}")]
+pub struct StepError {
+    /// `create cgroup` or `restrict devices`.
     pub step: &'static str,
-    pub error: String,
+    pub cause: StepCause,
+}
+
+/// What went wrong in a [`StepError`].
+#[derive(Debug, thiserror::Error)]
+pub enum StepCause {
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    /// A `container.devices` entry that is not a device node.
+    #[error(transparent)]
+    Device(#[from] crate::spawn::spec::DeviceNodeError),
+}
+
+/// Why a unit's cgroup could not be made before its start ([`UnitCgroups::begin`]).
+#[derive(Debug, thiserror::Error)]
+pub enum BeginError {
+    /// The unit has `[resources]` and the machine no usable cgroups.
+    #[error("[resources] needs cgroups, which are unavailable: {0}")]
+    Unavailable(Arc<CgroupError>),
+    #[error(transparent)]
+    Step(#[from] StepError),
+}
+
+fn step(step: &'static str) -> impl FnOnce(StepCause) -> StepError {
+    move |cause| StepError { step, cause }
 }
 
 /// A unit's cgroup while it has a process, with the OOM count seen at its start.
@@ -34,7 +60,7 @@ struct Live {
 
 pub struct UnitCgroups {
     /// The detected layout, or why there is none (then units with `[resources]` fail).
-    layout: Result<Cgroups, String>,
+    layout: Result<Cgroups, Arc<CgroupError>>,
     live: HashMap<String, Live>,
     /// Cgroups of runs that ended, emptied, whose directories are still to be removed:
     /// that waits until the replies of the turn are written ([`UnitCgroups::remove_doomed`]),
@@ -80,7 +106,7 @@ impl UnitCgroups {
             }
             Err(e) => {
                 warn!("cgroups unavailable ({e}); units run without their own cgroup and [resources] units cannot start");
-                Err(e.to_string())
+                Err(Arc::new(e))
             }
         };
         UnitCgroups {
@@ -97,13 +123,11 @@ impl UnitCgroups {
     /// must join, the v1 hierarchies' included, which [`UnitCgroups::finish`] makes (with
     /// their limits), before the helper starts or while it does
     /// (`V1Join::AfterUnshare`).
-    pub fn begin(&mut self, unit: &Unit) -> Result<Vec<PathBuf>, String> {
+    pub fn begin(&mut self, unit: &Unit) -> Result<Vec<PathBuf>, BeginError> {
         let layout = match &self.layout {
             Ok(l) => l,
             Err(why) if !unit.resources.is_empty() => {
-                return Err(format!(
-                    "[resources] needs cgroups, which are unavailable: {why}"
-                ))
+                return Err(BeginError::Unavailable(why.clone()))
             }
             Err(_) => return Ok(Vec::new()),
         };
@@ -114,9 +138,9 @@ impl UnitCgroups {
         }
         let cgroup = layout
             .create_part(&unit.name, &unit.resources, Part::Unified)
-            .map_err(|e| format!("create cgroup: {e}"))?;
+            .map_err(|e| step("create cgroup")(e.into()))?;
         if !layout.has_rest() {
-            restrict_devices(&cgroup, unit).map_err(|e| format!("restrict devices: {e}"))?;
+            restrict_devices(&cgroup, unit).map_err(step("restrict devices"))?;
         }
         let procs = cgroup.join_files();
         let dir = cgroup.unified().and_then(|d| std::fs::File::open(d).ok());
@@ -148,7 +172,7 @@ impl UnitCgroups {
 
     /// The second part of [`UnitCgroups::begin`]: the v1 hierarchies' directories,
     /// limits and device rules of `unit`, whose cgroup [`UnitCgroups::begin`] made.
-    pub fn finish(&mut self, unit: &Unit) -> Result<(), FinishError> {
+    pub fn finish(&mut self, unit: &Unit) -> Result<(), StepError> {
         let Ok(layout) = &self.layout else {
             return Ok(());
         };
@@ -157,14 +181,8 @@ impl UnitCgroups {
         }
         let cgroup = layout
             .create_part(&unit.name, &unit.resources, Part::Rest)
-            .map_err(|e| FinishError {
-                step: "create cgroup",
-                error: e.to_string(),
-            })?;
-        restrict_devices(&cgroup, unit).map_err(|error| FinishError {
-            step: "restrict devices",
-            error,
-        })?;
+            .map_err(|e| step("create cgroup")(e.into()))?;
+        restrict_devices(&cgroup, unit).map_err(step("restrict devices"))?;
         if let Some(l) = self.live.get_mut(&unit.name) {
             l.oom_base = cgroup.oom_kills();
             l.files = cgroup.stats_files();
@@ -282,10 +300,10 @@ impl UnitCgroups {
     }
 
     /// The statistics of `unit`, whose main process is `pid`, read again unless the last
-    /// reading is younger than `max_age` (`Duration::ZERO`: always read). Each file read costs ~3 µs in the kernel
-    /// (seq_file under kernfs) even through a kept-open file, four per unit: 13 ms for a
-    /// listing of 1,000 units, which repeated listings (a dashboard polling `status`) would
-    /// pay on every request.
+    /// reading is younger than `max_age` (`Duration::ZERO`: always read). Reading the four
+    /// statistics files costs kernel time even through kept-open files, which repeated
+    /// listings of many units (a dashboard polling `status`) would pay on every request
+    /// (docs/performance.md).
     pub fn stats(
         &mut self,
         unit: &str,
@@ -317,7 +335,7 @@ impl UnitCgroups {
 /// Removes the cgroup `c` of a run that ended, noting in `unsettled` whether all that
 /// run's processes are known gone.
 /// A container unit's device rules on its cgroup (v1 devices hierarchy, or v2 eBPF).
-fn restrict_devices(cgroup: &UnitCgroup, unit: &Unit) -> Result<(), String> {
+fn restrict_devices(cgroup: &UnitCgroup, unit: &Unit) -> Result<(), StepCause> {
     let Some(c) = &unit.container else {
         return Ok(());
     };
@@ -331,7 +349,7 @@ fn restrict_devices(cgroup: &UnitCgroup, unit: &Unit) -> Result<(), String> {
             "rwm",
         ));
     }
-    cgroup.restrict_devices(&rules).map_err(|e| e.to_string())
+    Ok(cgroup.restrict_devices(&rules)?)
 }
 
 fn remove_ended(unsettled: &mut HashSet<String>, c: &UnitCgroup) {
@@ -362,7 +380,9 @@ mod tests {
     #[test]
     fn without_cgroups_no_previous_run_is_known_gone() {
         let cgroups = UnitCgroups {
-            layout: Err("none here".into()),
+            layout: Err(Arc::new(CgroupError::NotMounted {
+                path: PathBuf::from("/proc/self/mountinfo"),
+            })),
             live: HashMap::new(),
             doomed: Vec::new(),
             unsettled: HashSet::new(),

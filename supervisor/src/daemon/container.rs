@@ -5,14 +5,91 @@
 use std::path::{Path, PathBuf};
 
 use kennel_core::start::ContainerPlan;
-use kennel_units::{Container, Layer, Namespace, Network, Volume};
+use kennel_image::ImageError;
+use kennel_units::{Container, ImageRef, Layer, Namespace, Network, Volume};
 
 use crate::spawn::env::DEFAULT_PATH;
-use crate::spawn::helper::userns::UserNsSpec;
-use crate::spawn::spec::{ContainerSpec, DeviceNode, MountSpec, SecuritySpec};
+use crate::spawn::helper::userns::{SubidError, UserNsSpec};
+use crate::spawn::seccomp_profile::SeccompProfileError;
+use crate::spawn::spec::{ContainerSpec, DeviceNode, DeviceNodeError, MountSpec, SecuritySpec};
 
 /// Where the notify socket appears inside a container.
 pub const NOTIFY_INSIDE: &str = "/run/kennel/notify";
+
+/// Why a unit's `[container]` could not be turned into what its helper needs.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// The image, or the record of the layers the container was started on.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(
+        "layer {name:?} not found: {} is not a directory (put the layer there, or name an absolute directory)",
+        dir.display()
+    )]
+    LayerNotFound { name: String, dir: PathBuf },
+    #[error("layer {} is not a directory", .0.display())]
+    LayerNotADirectory(PathBuf),
+    /// `network = "unit:NAME"` while NAME has no process.
+    #[error("network unit:{0}: unit {0} is not running")]
+    NetworkUnitDown(String),
+    #[error(transparent)]
+    UserMaps(#[from] UserMapsError),
+    #[error("{step} {}: {source}", dir.display())]
+    PrivateDir {
+        step: &'static str,
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("create volume {name} at {}: {source}", dir.display())]
+    Volume {
+        name: String,
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("record the layers of {unit}: {source}")]
+    Record { unit: String, source: ImageError },
+    #[error(transparent)]
+    Device(#[from] DeviceNodeError),
+    #[error("seccomp profile: {0}")]
+    Seccomp(#[from] SeccompProfileError),
+    #[error("image {0} has no Entrypoint or Cmd, and the unit sets no service.command")]
+    NoCommand(ImageRef),
+}
+
+/// Why a unit with a user namespace has no id maps.
+#[derive(Debug, thiserror::Error)]
+pub enum UserMapsError {
+    /// Neither the unit's map nor a `kennel` entry of `path`.
+    #[error(
+        "container.namespaces has \"user\" and container.{key} is not set, so kennel maps the container's ids to the ranges of the \"kennel\" entry of {}, which has none: add a line such as kennel:100000:65536 to /etc/subuid and /etc/subgid, or set container.uid_map and container.gid_map",
+        path.display()
+    )]
+    NoEntry { key: &'static str, path: PathBuf },
+    #[error("read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Entry { path: PathBuf, source: SubidError },
+}
+
+/// Why `kennel commit` could not freeze or thaw a unit's cgroup.
+#[derive(Debug, thiserror::Error)]
+pub enum FreezeError {
+    #[error("cgroups: {0}")]
+    Cgroups(kennel_cgroups::CgroupError),
+    #[error("freeze {unit}: {source}")]
+    Freeze {
+        unit: String,
+        source: kennel_cgroups::CgroupError,
+    },
+    #[error("thaw {unit}: {source}")]
+    Thaw {
+        unit: String,
+        source: kennel_cgroups::CgroupError,
+    },
+}
 
 /// Resolve `c` for unit `name`. `net_pid` is the main pid of the unit whose network
 /// namespace this one joins (`network = "unit:NAME"`), if it runs.
@@ -22,13 +99,12 @@ pub fn spec(
     state_dir: &Path,
     net_pid: Option<i32>,
     notify_socket: Option<&Path>,
-) -> Result<ContainerSpec, String> {
+) -> Result<ContainerSpec, ContainerError> {
     // The image's layers first (bottom), then `rootfs` on top.
     let mut layers = Vec::new();
     let mut image_config = None;
     if let Some(r) = &c.image {
-        let (img, dirs) =
-            kennel_image::runtime::resolve(state_dir, r).map_err(|e| e.to_string())?;
+        let (img, dirs) = kennel_image::runtime::resolve(state_dir, r)?;
         layers.extend(dirs);
         image_config = Some(img.config);
     }
@@ -39,11 +115,11 @@ pub fn spec(
         };
         if !dir.is_dir() {
             return Err(match l {
-                Layer::Named(n) => format!(
-                    "layer {n:?} not found: {} is not a directory (put the layer there, or name an absolute directory)",
-                    dir.display()
-                ),
-                Layer::Path(p) => format!("layer {} is not a directory", p.display()),
+                Layer::Named(n) => ContainerError::LayerNotFound {
+                    name: n.clone(),
+                    dir,
+                },
+                Layer::Path(p) => ContainerError::LayerNotADirectory(p.clone()),
             });
         }
         layers.push(dir);
@@ -51,7 +127,7 @@ pub fn spec(
     let join_net = match &c.network {
         Network::Unit(other) => match net_pid {
             Some(pid) => Some(PathBuf::from(format!("/proc/{pid}/ns/net"))),
-            None => return Err(format!("network unit:{other}: unit {other} is not running")),
+            None => return Err(ContainerError::NetworkUnitDown(other.clone())),
         },
         _ => None,
     };
@@ -93,8 +169,11 @@ pub fn spec(
             } => {
                 private_dir(&state_dir.join("volumes"))?;
                 let dir = state_dir.join("volumes").join(vol);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| format!("create volume {vol} at {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(&dir).map_err(|source| ContainerError::Volume {
+                    name: vol.clone(),
+                    dir: dir.clone(),
+                    source,
+                })?;
                 MountSpec::Bind {
                     source: dir,
                     target: target.clone(),
@@ -124,7 +203,10 @@ pub fn spec(
     };
     record
         .write(&dir)
-        .map_err(|e| format!("record the layers of {name}: {e}"))?;
+        .map_err(|source| ContainerError::Record {
+            unit: name.to_string(),
+            source,
+        })?;
     Ok(ContainerSpec {
         namespaces: c.namespaces.iter().copied().collect(),
         join_net,
@@ -167,42 +249,58 @@ pub fn content_addressed(state_dir: &Path, layers: &[PathBuf]) -> bool {
 /// there (a setuid-root file in its writable layer or a volume: with a user namespace the
 /// ids on disk are the container's, so its root's files are root's) must be out of reach of
 /// the host's other users and of a process that escaped as an unprivileged id.
-fn private_dir(dir: &Path) -> Result<(), String> {
+fn private_dir(dir: &Path) -> Result<(), ContainerError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    let meta = std::fs::metadata(dir).map_err(|e| format!("stat {}: {e}", dir.display()))?;
+    let failed = |step| {
+        move |source| ContainerError::PrivateDir {
+            step,
+            dir: dir.to_path_buf(),
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(failed("create"))?;
+    let meta = std::fs::metadata(dir).map_err(failed("stat"))?;
     if meta.permissions().mode() & 0o777 != 0o700 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("chmod 0700 {}: {e}", dir.display()))?;
+            .map_err(failed("chmod 0700"))?;
     }
     Ok(())
 }
 
 /// The id maps of a unit with a user namespace: its `uid_map` and `gid_map`, or else the
 /// ranges of the `kennel` entries of `subuid` and `subgid` (`/etc/subuid`, `/etc/subgid`).
-pub fn user_maps(c: &Container, subuid: &Path, subgid: &Path) -> Result<UserNsSpec, String> {
-    let read = |path: &Path, key: &str| -> Result<Vec<kennel_units::IdMap>, String> {
-        let missing = || {
-            format!(
-                "container.namespaces has \"user\" and container.{key} is not set, so kennel maps the container's ids to the ranges of the \"kennel\" entry of {}, which has none: add a line such as kennel:100000:65536 to /etc/subuid and /etc/subgid, or set container.uid_map and container.gid_map",
-                path.display()
-            )
+pub fn user_maps(c: &Container, subuid: &Path, subgid: &Path) -> Result<UserNsSpec, UserMapsError> {
+    let read =
+        |path: &Path, key: &'static str| -> Result<Vec<kennel_units::IdMap>, UserMapsError> {
+            let missing = || UserMapsError::NoEntry {
+                key,
+                path: path.to_path_buf(),
+            };
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+                Err(source) => {
+                    return Err(UserMapsError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                }
+            };
+            let maps =
+                crate::spawn::helper::userns::subid_ranges(&text, "kennel").map_err(|source| {
+                    UserMapsError::Entry {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                })?;
+            if maps.is_empty() {
+                return Err(missing());
+            }
+            Ok(maps)
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
-            Err(e) => return Err(format!("read {}: {e}", path.display())),
-        };
-        let maps = crate::spawn::helper::userns::subid_ranges(&text, "kennel")
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if maps.is_empty() {
-            return Err(missing());
-        }
-        Ok(maps)
-    };
     // Each from the unit if it sets it (gid_map already defaults to uid_map), else from
     // the files.
-    let pick = |own: &[kennel_units::IdMap], path: &Path, key: &str| {
+    let pick = |own: &[kennel_units::IdMap], path: &Path, key: &'static str| {
         if own.is_empty() {
             read(path, key)
         } else {
@@ -235,12 +333,11 @@ pub fn empty_trash(state_dir: &Path, name: &str) {
 
 /// The security settings for the helper, with a seccomp profile compiled here (the
 /// profile file is read on the host).
-pub fn security(c: &Container) -> Result<SecuritySpec, String> {
+pub fn security(c: &Container) -> Result<SecuritySpec, ContainerError> {
     let settings = c.security.clone();
     let profile = match &settings.seccomp {
         kennel_units::security::Seccomp::Profile(path) => {
-            crate::spawn::seccomp_profile::compile_file(path, &settings.capabilities())
-                .map_err(|e| format!("seccomp profile: {e}"))?
+            crate::spawn::seccomp_profile::compile_file(path, &settings.capabilities())?
         }
         _ => Vec::new(),
     };
@@ -256,12 +353,12 @@ pub fn apply_image(
     name: &str,
     c: &Container,
     state_dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), ContainerError> {
     let Some(image) = &c.image else {
         return Ok(());
     };
     let dir = state_dir.join("containers").join(name);
-    let record = kennel_image::runtime::ContainerRecord::read(&dir).map_err(|e| e.to_string())?;
+    let record = kennel_image::runtime::ContainerRecord::read(&dir)?;
     let d = record
         .config
         .as_ref()
@@ -270,9 +367,7 @@ pub fn apply_image(
     if spec.argv.is_empty() {
         spec.argv = d.argv();
         if spec.argv.is_empty() {
-            return Err(format!(
-                "image {image} has no Entrypoint or Cmd, and the unit sets no service.command"
-            ));
+            return Err(ContainerError::NoCommand(image.clone()));
         }
     }
     for (k, v) in d.env {
@@ -292,16 +387,26 @@ pub fn apply_image(
 
 /// Freezes (`thaw_after: Some(ms)`, thawed by itself after that) or thaws (`None`) the
 /// cgroup of unit `name`, for `kennel commit`.
-pub fn freeze(parent: Option<&str>, name: &str, thaw_after: Option<u64>) -> Result<(), String> {
+pub fn freeze(
+    parent: Option<&str>,
+    name: &str,
+    thaw_after: Option<u64>,
+) -> Result<(), FreezeError> {
     let cgroup = kennel_cgroups::Cgroups::detect(parent)
-        .map_err(|e| format!("cgroups: {e}"))?
+        .map_err(FreezeError::Cgroups)?
         .unit(name);
     match thaw_after {
-        None => cgroup.thaw().map_err(|e| format!("thaw {name}: {e}")),
+        None => cgroup.thaw().map_err(|source| FreezeError::Thaw {
+            unit: name.to_string(),
+            source,
+        }),
         Some(ms) => {
-            cgroup.freeze().map_err(|e| {
+            cgroup.freeze().map_err(|source| {
                 let _ = cgroup.thaw();
-                format!("freeze {name}: {e}")
+                FreezeError::Freeze {
+                    unit: name.to_string(),
+                    source,
+                }
             })?;
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
@@ -392,7 +497,9 @@ mod tests {
     #[test]
     fn resolves_layers_and_named_volumes() {
         let state = tempfile::tempdir().unwrap();
-        let err = spec("web", &container(), state.path(), None, None).unwrap_err();
+        let err = spec("web", &container(), state.path(), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("layer \"base\" not found"), "{err}");
         std::fs::create_dir_all(state.path().join("layers/base")).unwrap();
         let s = spec("web", &container(), state.path(), None, None).unwrap();
@@ -418,7 +525,7 @@ mod tests {
         let (subuid, subgid) = (dir.path().join("subuid"), dir.path().join("subgid"));
         let mut c = container();
         c.namespaces.insert(Namespace::User);
-        let err = user_maps(&c, &subuid, &subgid).unwrap_err();
+        let err = user_maps(&c, &subuid, &subgid).unwrap_err().to_string();
         assert!(err.contains("container.uid_map is not set"), "{err}");
         assert!(
             err.contains("add a line such as kennel:100000:65536"),
@@ -430,7 +537,7 @@ mod tests {
         assert_eq!(m.root().unwrap(), (200000, 300000));
         assert_eq!(m.gid_map[0].size, 1000);
         std::fs::write(&subgid, "alice:1:2\n").unwrap();
-        let err = user_maps(&c, &subuid, &subgid).unwrap_err();
+        let err = user_maps(&c, &subuid, &subgid).unwrap_err().to_string();
         assert!(err.contains("container.gid_map is not set"), "{err}");
         // A gid_map alone is the unit's; the uids still come from /etc/subuid.
         c.gid_map = vec![kennel_units::IdMap {
@@ -458,7 +565,7 @@ mod tests {
         let mut c = container();
         c.network = Network::Unit("db".into());
         let err = spec("web", &c, state.path(), None, None).unwrap_err();
-        assert_eq!(err, "network unit:db: unit db is not running");
+        assert_eq!(err.to_string(), "network unit:db: unit db is not running");
         let s = spec("web", &c, state.path(), Some(42), None).unwrap();
         assert_eq!(s.join_net, Some(PathBuf::from("/proc/42/ns/net")));
     }

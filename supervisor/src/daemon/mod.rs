@@ -74,7 +74,7 @@ pub enum Input {
     /// A probe task asks the owner to start a probe process and route its exit back.
     RunProbe {
         spec: Box<SpawnSpec>,
-        reply: oneshot::Sender<Result<probes::ProbeProcess, String>>,
+        reply: oneshot::Sender<Result<probes::ProbeProcess, crate::spawn::launch::LaunchError>>,
     },
 }
 

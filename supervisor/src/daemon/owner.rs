@@ -374,17 +374,15 @@ impl Owner {
                     Default::default(),
                     self.host(),
                 );
-                let result = spawn::launch_quiet(&spec, &plan.launch)
-                    .map(|launched| {
-                        let (tx, exit) = oneshot::channel();
-                        self.probe_pids
-                            .insert(launched.pid, (spec.unit.clone(), tx));
-                        ProbeProcess {
-                            pid: launched.pid,
-                            exit,
-                        }
-                    })
-                    .map_err(|e| e.to_string());
+                let result = spawn::launch_quiet(&spec, &plan.launch).map(|launched| {
+                    let (tx, exit) = oneshot::channel();
+                    self.probe_pids
+                        .insert(launched.pid, (spec.unit.clone(), tx));
+                    ProbeProcess {
+                        pid: launched.pid,
+                        exit,
+                    }
+                });
                 let _ = reply.send(result);
             }
         }

@@ -11,7 +11,23 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::notify::NotifySocket;
 use super::Input;
+use crate::spawn::launch::LaunchError;
 use crate::spawn::SpawnSpec;
+
+/// Why a probe command did not pass; a failed health check's detail.
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    #[error("kennel is stopping")]
+    Stopping,
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error("check exited with code {0}")]
+    Exited(i32),
+    #[error("check killed by {}", kennel_units::signal_name(*.0))]
+    Killed(i32),
+    #[error("check timed out after {}", format_duration(*.0))]
+    TimedOut(Duration),
+}
 
 /// A probe process the owner started: its pid and the channel its exit arrives on.
 pub struct ProbeProcess {
@@ -24,27 +40,25 @@ async fn run_probe(
     tx: &mpsc::UnboundedSender<Input>,
     spec: &SpawnSpec,
     limit: Duration,
-) -> Result<(), String> {
+) -> Result<(), ProbeError> {
     let (reply, rx) = oneshot::channel();
     tx.send(Input::RunProbe {
         spec: Box::new(spec.clone()),
         reply,
     })
-    .map_err(|_| "kennel is stopping".to_string())?;
-    let proc = rx.await.map_err(|_| "kennel is stopping".to_string())??;
+    .map_err(|_| ProbeError::Stopping)?;
+    let proc = rx.await.map_err(|_| ProbeError::Stopping)??;
     match tokio::time::timeout(limit, proc.exit).await {
         Ok(Ok(ExitStatus::Code(0))) => Ok(()),
-        Ok(Ok(ExitStatus::Code(c))) => Err(format!("check exited with code {c}")),
-        Ok(Ok(ExitStatus::Signal(s))) => {
-            Err(format!("check killed by {}", kennel_units::signal_name(s)))
-        }
-        Ok(Err(_)) => Err("kennel is stopping".into()),
+        Ok(Ok(ExitStatus::Code(c))) => Err(ProbeError::Exited(c)),
+        Ok(Ok(ExitStatus::Signal(s))) => Err(ProbeError::Killed(s)),
+        Ok(Err(_)) => Err(ProbeError::Stopping),
         Err(_) => {
             // SAFETY: kill(2) on the probe's own process group.
             unsafe {
                 libc::kill(-proc.pid, libc::SIGKILL);
             }
-            Err(format!("check timed out after {}", format_duration(limit)))
+            Err(ProbeError::TimedOut(limit))
         }
     }
 }
@@ -107,7 +121,7 @@ pub async fn health(
         tokio::time::sleep(health.interval).await;
         let (ok, detail) = match run_probe(&tx, &spec, health.timeout).await {
             Ok(()) => (true, String::from("ok")),
-            Err(d) => (false, d),
+            Err(d) => (false, d.to_string()),
         };
         if tx
             .send(Input::Health {

@@ -93,8 +93,8 @@ impl ContainerRuns {
     /// mount namespace is
     /// held from now until the run ends: when a container's last process exits, the
     /// kernel unmounts its whole tree and waits for an RCU grace period in that exit,
-    /// before its parent hears of it (~1.5 ms between the service's end and the reply to
-    /// `kennel start` of a oneshot). Held here, the namespace outlives the processes and
+    /// before its parent hears of it, which would delay the reply to `kennel start` of a
+    /// oneshot (docs/performance.md). Held here, the namespace outlives the processes and
     /// goes once the turn's replies are written, or before the unit's next start at the
     /// latest. Best effort: a helper already gone leaves nothing to hold.
     pub fn launched(&mut self, unit: &str, pid: Pid, ok: bool, handed: Handed) {

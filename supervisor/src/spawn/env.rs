@@ -37,19 +37,44 @@ impl Env {
         }
     }
 
-    /// `KEY=VALUE` C strings for execve; `Err(key)` names a variable containing NUL.
-    pub fn to_cstrings(&self) -> Result<Vec<CString>, String> {
+    /// `KEY=VALUE` C strings for execve; the error names a variable containing NUL.
+    pub fn to_cstrings(&self) -> Result<Vec<CString>, NulInVariable> {
         self.vars
             .iter()
-            .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(|_| k.clone()))
+            .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(|_| NulInVariable(k.clone())))
             .collect()
+    }
+}
+
+/// A variable whose name or value contains NUL, which execve cannot pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("variable {0} contains NUL")]
+pub struct NulInVariable(pub String);
+
+/// A line of an `environment_file` that is not an assignment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvFileError {
+    #[error("expected KEY=VALUE, found {text:?}")]
+    NotAssignment { line: usize, text: String },
+    #[error("invalid variable name {name:?}")]
+    InvalidName { line: usize, name: String },
+}
+
+impl EnvFileError {
+    /// The line number, from 1.
+    pub fn line(&self) -> usize {
+        match self {
+            EnvFileError::NotAssignment { line, .. } | EnvFileError::InvalidName { line, .. } => {
+                *line
+            }
+        }
     }
 }
 
 /// Parse an `environment_file`: `KEY=VALUE` lines; blank lines and `#` comments skipped; an
 /// optional `export ` prefix; a value wrapped in matching single or double quotes is
-/// unwrapped. `Err((line, message))` for a line that is not an assignment.
-pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
+/// unwrapped. An error for the first line that is not an assignment.
+pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvFileError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -58,14 +83,20 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, Strin
         }
         let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
         let Some((key, value)) = line.split_once('=') else {
-            return Err((i + 1, format!("expected KEY=VALUE, found {line:?}")));
+            return Err(EnvFileError::NotAssignment {
+                line: i + 1,
+                text: line.to_string(),
+            });
         };
         let key = key.trim();
         let valid = !key.is_empty()
             && !key.starts_with(|c: char| c.is_ascii_digit())
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err((i + 1, format!("invalid variable name {key:?}")));
+            return Err(EnvFileError::InvalidName {
+                line: i + 1,
+                name: key.to_string(),
+            });
         }
         let value = value.trim();
         let unquoted = ['"', '\'']
@@ -101,8 +132,12 @@ mod tests {
 
     #[test]
     fn env_file_errors_name_the_line() {
-        assert_eq!(parse_env_file("A=1\nnonsense\n").unwrap_err().0, 2);
-        assert_eq!(parse_env_file("1A=x").unwrap_err().0, 1);
+        let e = parse_env_file("A=1\nnonsense\n").unwrap_err();
+        assert_eq!(e.line(), 2);
+        assert_eq!(e.to_string(), "expected KEY=VALUE, found \"nonsense\"");
+        let e = parse_env_file("1A=x").unwrap_err();
+        assert_eq!(e.line(), 1);
+        assert_eq!(e.to_string(), "invalid variable name \"1A\"");
     }
 
     #[test]

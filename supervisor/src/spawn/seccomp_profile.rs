@@ -9,7 +9,7 @@
 //! other action whose listed syscalls get that action and everything else is allowed.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -63,7 +63,31 @@ struct Arg {
     op: String,
 }
 
-fn action(name: &str, errno: Option<u32>) -> Result<Value, String> {
+/// A profile that cannot be read or compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompProfileError {
+    #[error("read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("unsupported action {0}")]
+    Action(String),
+    #[error("unsupported argument operator {0}")]
+    Operator(String),
+    /// seccompiler refused the filter built from the profile.
+    #[error(transparent)]
+    Compile(#[from] seccompiler::Error),
+    #[error("no program")]
+    NoProgram,
+}
+
+fn action(name: &str, errno: Option<u32>) -> Result<Value, SeccompProfileError> {
     Ok(match name {
         "SCMP_ACT_ALLOW" => json!("allow"),
         "SCMP_ACT_ERRNO" => json!({ "errno": errno.unwrap_or(libc::EPERM as u32) }),
@@ -72,11 +96,11 @@ fn action(name: &str, errno: Option<u32>) -> Result<Value, String> {
         "SCMP_ACT_TRAP" => json!("trap"),
         "SCMP_ACT_LOG" => json!("log"),
         "SCMP_ACT_TRACE" => json!({ "trace": errno.unwrap_or(0) }),
-        other => return Err(format!("unsupported action {other}")),
+        other => return Err(SeccompProfileError::Action(other.to_string())),
     })
 }
 
-fn condition(a: &Arg) -> Result<Value, String> {
+fn condition(a: &Arg) -> Result<Value, SeccompProfileError> {
     let op = match a.op.as_str() {
         "SCMP_CMP_EQ" => json!("eq"),
         "SCMP_CMP_NE" => json!("ne"),
@@ -85,7 +109,7 @@ fn condition(a: &Arg) -> Result<Value, String> {
         "SCMP_CMP_GT" => json!("gt"),
         "SCMP_CMP_GE" => json!("ge"),
         "SCMP_CMP_MASKED_EQ" => json!({ "masked_eq": a.value }),
-        other => return Err(format!("unsupported argument operator {other}")),
+        other => return Err(SeccompProfileError::Operator(other.to_string())),
     };
     let val = if a.op == "SCMP_CMP_MASKED_EQ" {
         a.value_two
@@ -118,10 +142,9 @@ fn known(name: &str) -> bool {
     seccompiler::compile_from_json(doc.to_string().as_bytes(), arch()).is_ok()
 }
 
-fn compile(doc: Value) -> Result<Program, String> {
-    let mut map = seccompiler::compile_from_json(doc.to_string().as_bytes(), arch())
-        .map_err(|e| e.to_string())?;
-    let prog = map.remove("t").ok_or("no program")?;
+fn compile(doc: Value) -> Result<Program, SeccompProfileError> {
+    let mut map = seccompiler::compile_from_json(doc.to_string().as_bytes(), arch())?;
+    let prog = map.remove("t").ok_or(SeccompProfileError::NoProgram)?;
     Ok(prog
         .into_iter()
         .map(|i| (i.code, i.jt, i.jf, i.k))
@@ -130,10 +153,15 @@ fn compile(doc: Value) -> Result<Program, String> {
 
 /// Compile the profile at `path` for a container with capability set `caps` (names
 /// without `CAP_`).
-pub fn compile_file(path: &Path, caps: &[String]) -> Result<Vec<Program>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    let p: Profile = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn compile_file(path: &Path, caps: &[String]) -> Result<Vec<Program>, SeccompProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SeccompProfileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let p: Profile = serde_json::from_str(&text).map_err(|source| SeccompProfileError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let has = |c: &String| caps.iter().any(|x| format!("CAP_{x}") == *c || x == c);
     let default = action(&p.default_action, p.default_errno_ret)?;
     let mut listed: Vec<Value> = Vec::new();
@@ -206,6 +234,7 @@ mod tests {
         assert_eq!(progs.len(), 2);
         assert!(compile_file(Path::new("/nonexistent.json"), &[])
             .unwrap_err()
-            .contains("read /nonexistent.json"));
+            .to_string()
+            .starts_with("read /nonexistent.json: "));
     }
 }

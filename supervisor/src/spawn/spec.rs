@@ -134,18 +134,34 @@ pub struct DeviceNode {
     pub mode: u32,
 }
 
+/// A `container.devices` entry that is not a host device node.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceNodeError {
+    #[error("device {}: {source}", path.display())]
+    Stat {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("device {}: not a device node", path.display())]
+    NotADevice { path: PathBuf },
+}
+
 impl DeviceNode {
     /// Look a host device node up.
-    pub fn of(path: &std::path::Path) -> Result<DeviceNode, String> {
+    pub fn of(path: &std::path::Path) -> Result<DeviceNode, DeviceNodeError> {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("device {}: {e}", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|source| DeviceNodeError::Stat {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let kind = if meta.file_type().is_char_device() {
             'c'
         } else if meta.file_type().is_block_device() {
             'b'
         } else {
-            return Err(format!("device {}: not a device node", path.display()));
+            return Err(DeviceNodeError::NotADevice {
+                path: path.to_path_buf(),
+            });
         };
         let rdev = meta.rdev();
         Ok(DeviceNode {

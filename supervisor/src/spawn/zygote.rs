@@ -1,36 +1,15 @@
-//! The zygote process (`kennel-zygote`; the daemon's end is `spawn::launch::zygote`): one
-//! helper-to-be, exec'd once when the daemon starts,
-//! that forks a fresh helper for each spawn. A spawn then costs a fork of this small,
-//! single-threaded process instead of an exec of the whole kennel binary (loading it,
-//! relocating it, starting Rust's runtime: ~2 ms of every start, restart, exec and probe
-//! on the development machine).
+//! The zygote process (`kennel-zygote`; the daemon's end is `spawn::launch::zygote`):
+//! exec'd once when the daemon starts, it forks a fresh helper for each spawn, so that a
+//! spawn costs a fork of this small, single-threaded process rather than an exec of the
+//! whole kennel binary (docs/performance.md, "Why the start path looks like this").
 //!
-//! Each child is created with `CLONE_PARENT`, so its parent is the daemon, as if the
-//! daemon had started it: the daemon's one reaper collects it, and its exit status is the
-//! daemon's to read. For a unit's own start it is created right inside the unit's cgroup
+//! Each child is cloned with `CLONE_PARENT`, so the daemon is its parent (its one reaper
+//! collects it), and for a unit's own start right into the unit's cgroup
 //! (`CLONE_INTO_CGROUP`). The zygote never waits for a child, so a frozen or throttled
-//! cgroup holds up that child only.
-//!
-//! Protocol, over the socket that is the zygote's stdin: the daemon sends one byte of
-//! flags ([`WITH_CGROUP`]: a cgroup directory is passed; [`WANTS_NET`]: the helper will
-//! create a network namespace) with the descriptors, by `SCM_RIGHTS`: the spawn channel,
-//! stdout, stderr and, optionally, the cgroup directory. The zygote answers with an `i32`
-//! (native byte order): the child's pid, or `-errno`. The child moves the three
-//! descriptors onto 0, 1 and 2 (and a spare network namespace onto [`SPARE_NET_FD`]),
-//! closes every other, and runs the helper role exactly as a freshly exec'd helper does,
-//! told what it was given ([`super::helper::main_forked`]). The daemon writes the spec into
-//! the spawn channel before it asks for the fork, so the child finds it waiting.
-//!
-//! **A spare network namespace.** Creating a network namespace is the costliest step of a
-//! container's start after the rootfs (~1 ms here: the loopback device, sysctl tables,
-//! IPv6 setup). The zygote keeps one made in advance, `lo` up, and hands it to the next
-//! helper that asks ([`WANTS_NET`]), which joins it instead of creating one (spawn/
-//! container.rs); it makes the next spare once no request came for 10 ms (not at once:
-//! that would compete for the CPUs with the container being started).
-//!
-//! Where `clone3` is refused (kernels before 5.3, a seccomp filter around kennel answering
-//! ENOSYS or EPERM), the zygote is retired at the first refusal and helpers are exec'd. A spare is new and unused: only ever given once. It is made by the zygote, so
-//! the kernel charges its memory to the daemon's cgroup rather than the unit's.
+//! cgroup holds up that child only. It also keeps a spare network namespace for the next
+//! container helper that needs one ([`WANTS_NET`]). Where `clone3` is refused (kernels
+//! before 5.3, a seccomp filter answering ENOSYS or EPERM), the zygote is retired at the
+//! first refusal and helpers are exec'd.
 //!
 //! The child of a raw `clone` keeps glibc's cached thread id of the zygote; that is safe
 //! here as after `vfork`: the zygote is single-threaded and holds no lock when it clones
@@ -63,6 +42,20 @@ pub(crate) const NEW_PID: u8 = 4;
 pub const SPARE_NET_FD: RawFd = 3;
 
 /// Run the zygote role; never returns.
+///
+/// Protocol, over the socket that is the zygote's stdin: the daemon sends one byte of
+/// flags ([`WITH_CGROUP`], [`WANTS_NET`], [`NEW_PID`]) with the descriptors, by
+/// `SCM_RIGHTS`: the spawn channel, stdout, stderr and, optionally, the cgroup directory.
+/// The zygote answers with an `i32` (native byte order): the child's pid, or `-errno`. The
+/// child moves the three descriptors onto 0, 1 and 2 (and a spare network namespace onto
+/// [`SPARE_NET_FD`]), closes every other, and runs the helper role exactly as a freshly
+/// exec'd helper does, told what it was given ([`super::helper::main_forked`]). The daemon
+/// writes the spec into the spawn channel before it asks for the fork, so the child finds
+/// it waiting.
+///
+/// A spare network namespace, `lo` up, is made by the zygote (so the kernel charges its
+/// memory to the daemon's cgroup rather than the unit's) and given once, new and unused;
+/// the helper joins it instead of creating one (spawn/helper/container.rs).
 pub fn main() -> ! {
     let sock = match setup() {
         Ok(s) => s,

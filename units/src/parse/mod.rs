@@ -70,7 +70,7 @@ pub(crate) fn parse_file(name: &str, path: &Path, text: &str) -> ParsedFile {
     let mut cx = Ctx::new(path, text);
     let mut deps = Vec::new();
     if let Err(e) = check_unit_name(name) {
-        cx.error(None, e);
+        cx.error(None, e.to_string());
     }
     let doc = match ImDocument::parse(text) {
         Ok(doc) => doc,

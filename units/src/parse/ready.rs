@@ -87,14 +87,23 @@ pub(crate) fn ready(
     })
 }
 
+/// A string that is not a `HOST:PORT` address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TcpAddressError {
+    /// Not `HOST:PORT`.
+    #[error(
+        "invalid address {0:?}: expected HOST:PORT such as \"127.0.0.1:8080\", \"localhost:5432\" or \"[::1]:8080\""
+    )]
+    Syntax(String),
+    /// The port is 0 or above 65535.
+    #[error("invalid address {0:?}: the port must be in 1..=65535")]
+    Port(String),
+}
+
 /// Checks a `HOST:PORT` address: HOST a name, an IPv4 address or a bracketed IPv6 address,
 /// PORT in 1..=65535.
-fn check_tcp(addr: &str) -> Result<(), String> {
-    let bad = || {
-        format!(
-            "invalid address {addr:?}: expected HOST:PORT such as \"127.0.0.1:8080\", \"localhost:5432\" or \"[::1]:8080\""
-        )
-    };
+fn check_tcp(addr: &str) -> Result<(), TcpAddressError> {
+    let bad = || TcpAddressError::Syntax(addr.to_string());
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
     if let Some(inner) = host.strip_prefix('[') {
         let ip = inner.strip_suffix(']').ok_or_else(bad)?;
@@ -113,9 +122,7 @@ fn check_tcp(addr: &str) -> Result<(), String> {
     }
     match port.parse::<u32>() {
         Ok(1..=65535) => Ok(()),
-        _ => Err(format!(
-            "invalid address {addr:?}: the port must be in 1..=65535"
-        )),
+        _ => Err(TcpAddressError::Port(addr.to_string())),
     }
 }
 
@@ -151,7 +158,7 @@ mod tests {
             assert!(check_tcp(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            check_tcp("h:0"),
+            check_tcp("h:0").map_err(|e| e.to_string()),
             Err("invalid address \"h:0\": the port must be in 1..=65535".to_string())
         );
     }

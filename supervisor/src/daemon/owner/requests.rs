@@ -5,9 +5,9 @@ use super::*;
 use kennel_core::start;
 
 /// How old the cgroup figures in a listing of every unit may be (a status of one unit
-/// reads them fresh). Reading them costs ~13 µs per unit (see `UnitCgroups::stats`): with
-/// this bound, a client polling the listing pays it at most once a second. Documented in
-/// docs/control.md.
+/// reads them fresh). Reading them costs kernel time per unit (see `UnitCgroups::stats`):
+/// with this bound, a client polling the listing pays it at most once a second. Documented
+/// in docs/control.md.
 const LISTING_STATS_MAX_AGE: Duration = Duration::from_secs(1);
 
 impl Owner {
@@ -171,7 +171,7 @@ impl Owner {
         }
         match container::freeze(self.opts.cgroup_parent.as_deref(), unit, thaw_after) {
             Ok(()) => Reply::Ok(ReplyBody::done()),
-            Err(e) => Reply::Error(ProtoError::new(ErrorKind::UnitFailed, e)),
+            Err(e) => Reply::Error(ProtoError::new(ErrorKind::UnitFailed, e.to_string())),
         }
     }
 
@@ -196,7 +196,7 @@ impl Owner {
             Err(e) => {
                 let body = ReplyBody::ExecExited {
                     code: 125,
-                    error: Some(e),
+                    error: Some(e.to_string()),
                 };
                 let _ = reply.send(Reply::Ok(body).into());
                 return;

@@ -4,6 +4,33 @@
 use super::*;
 use kennel_core::start::{self, PreviousRun, Start, V1Join};
 
+/// Why a unit's start could not be prepared ([`Owner::prepare_spawn`]); the core hears it
+/// as the reason of a failed start.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PrepareError {
+    #[error(transparent)]
+    UserMaps(#[from] container::UserMapsError),
+    #[error("bind notify socket {}: {source}", path.display())]
+    NotifySocket {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Container(#[from] container::ContainerError),
+    #[error(transparent)]
+    Cgroup(#[from] super::super::cgroup::BeginError),
+}
+
+/// Why a probe or an exec cannot run inside a unit ([`Owner::unit_spec`]).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum UnitSpecError {
+    #[error("unknown unit {0:?}")]
+    UnknownUnit(String),
+    /// Never unconfined: without the settings its process started with, nothing runs.
+    #[error("unit {0} has no security settings recorded; restart it")]
+    NoSecurity(String),
+}
+
 impl Owner {
     pub(super) fn spawn(&mut self, unit: Unit) {
         let now = Instant::now();
@@ -12,7 +39,7 @@ impl Owner {
         let mut spec = match self.prepare_spawn(&unit) {
             Ok(spec) => spec,
             Err(reason) => {
-                self.spawn_failed(name, reason, now);
+                self.spawn_failed(name, reason.to_string(), now);
                 return;
             }
         };
@@ -72,7 +99,7 @@ impl Owner {
             // channel (or why not) lets it join them.
             match self.cgroups.finish(&unit) {
                 Ok(()) => l.go(),
-                Err(e) => l.refuse(&spawn::helper::fail(e.step, "", &e.error)),
+                Err(e) => l.refuse(&spawn::helper::fail(e.step, "", &e.cause)),
             }
         }
         match launched {
@@ -120,7 +147,7 @@ impl Owner {
     }
 
     /// Everything the helper needs to start `unit`: notify socket, container, cgroup.
-    pub(super) fn prepare_spawn(&mut self, unit: &Unit) -> Result<SpawnSpec, String> {
+    pub(super) fn prepare_spawn(&mut self, unit: &Unit) -> Result<SpawnSpec, PrepareError> {
         let name = &unit.name;
         self.notify.remove(name);
         let mut notify_path = None;
@@ -146,8 +173,12 @@ impl Owner {
                 )?;
                 owner = kennel_units::IdMap::to_host(&maps.uid_map, owner.unwrap_or(0));
             }
-            let sock = NotifySocket::bind(&dir, name, owner)
-                .map_err(|e| format!("bind notify socket {}: {e}", dir.join(name).display()))?;
+            let sock = NotifySocket::bind(&dir, name, owner).map_err(|source| {
+                PrepareError::NotifySocket {
+                    path: dir.join(name),
+                    source,
+                }
+            })?;
             notify_path = Some(sock.path.clone());
             self.notify.insert(name.clone(), Arc::new(sock));
         }
@@ -231,12 +262,12 @@ impl Owner {
         unit: &str,
         argv: Vec<String>,
         pid: Pid,
-    ) -> Result<SpawnSpec, String> {
+    ) -> Result<SpawnSpec, UnitSpecError> {
         let u = self
             .sup
             .units()
             .get(unit)
-            .ok_or_else(|| format!("unknown unit {unit:?}"))?;
+            .ok_or_else(|| UnitSpecError::UnknownUnit(unit.to_string()))?;
         let mut spec = self.base_spec(u, argv);
         spec.cgroup_procs = self.cgroups.procs_of(unit);
         if let Some(c) = &u.container {
@@ -245,9 +276,11 @@ impl Owner {
             let _ = container::apply_image(&mut spec, unit, c, &self.opts.state_dir);
             spec.join = Some(exec::join_spec(pid, c));
             // Never unconfined: the security the unit's process started with, or nothing runs.
-            let security = self.runs.security(unit).cloned().ok_or_else(|| {
-                format!("unit {unit} has no security settings recorded; restart it")
-            })?;
+            let security = self
+                .runs
+                .security(unit)
+                .cloned()
+                .ok_or_else(|| UnitSpecError::NoSecurity(unit.to_string()))?;
             spec.security = Some(security);
         }
         Ok(spec)

@@ -3,11 +3,10 @@
 //! `work`), the init layer (`init`) and the mount point (`rootfs`).
 //!
 //! A start needs an empty writable layer (unless `persist`) and an init layer holding
-//! exactly this start's files. Making them anew costs new inodes and deleting the old
-//! ones, which on a file system that churns inodes is a large share of the helper's time
-//! (ext4 without a journal skips recently freed inodes when it allocates one: a quarter
-//! of the helper's CPU in `__ext4_new_inode` in one profile). So a start keeps what the
-//! previous run left in the state this start needs:
+//! exactly this start's files. Making them anew means creating inodes and deleting the old
+//! ones, which some file systems make slow (docs/performance.md, "Why the start path looks
+//! like this"). So a start keeps what the previous run left in the state this start
+//! needs:
 //!
 //! - the writable layer, when that run wrote nothing that stayed: `upper` is empty and
 //!   looks as a new directory does, and `work` holds only what overlayfs leaves there
@@ -331,7 +330,7 @@ fn blank_upper(sys: &dyn Sys, upper: &Path, made: &Made) -> Option<Vec<CString>>
 /// whatever happened before. The rest of `work/work` is overlayfs's scratch space, which
 /// a mount empties anyway. It goes into the trash in one rename: deleting its directories
 /// frees their blocks, which on a file system mounted with `discard` is a synchronous
-/// discard each (0.6 ms of the start, measured on ext4). True if `work` is then empty;
+/// discard each, on the start's path (docs/performance.md). True if `work` is then empty;
 /// false if anything else is there (an `index` directory of `index=on`, a symlink).
 fn clear_workdir(sys: &dyn Sys, dir: &Path, work: &Path) -> bool {
     if !sys.lstat(work).is_ok_and(|m| m.kind == Kind::Dir) {

@@ -268,11 +268,11 @@ pub(crate) fn become_service(
     if let Some(file) = &spec.environment_file {
         let text = std::fs::read_to_string(file)
             .map_err(|e| fail("read environment_file", file.display().to_string(), e))?;
-        let parsed = env::parse_env_file(&text).map_err(|(line, msg)| {
+        let parsed = env::parse_env_file(&text).map_err(|e| {
             fail(
                 "read environment_file",
-                format!("{}:{line}", file.display()),
-                msg,
+                format!("{}:{}", file.display(), e.line()),
+                e,
             )
         })?;
         vars.extend(parsed);
@@ -371,30 +371,44 @@ enum Accounts {
     Files,
 }
 
+/// Why an account could not be looked up.
+#[derive(Debug, thiserror::Error)]
+enum AccountsError {
+    /// The name service failed.
+    #[error("{}", .0.desc())]
+    NameService(nix::errno::Errno),
+    /// `/etc/passwd` or `/etc/group` exists but cannot be read.
+    #[error("read {path}: {source}")]
+    Read {
+        path: &'static str,
+        source: std::io::Error,
+    },
+}
+
 impl Accounts {
-    fn user_by_uid(self, uid: u32) -> Result<Option<Account>, String> {
+    fn user_by_uid(self, uid: u32) -> Result<Option<Account>, AccountsError> {
         match self {
             Accounts::Host => User::from_uid(Uid::from_raw(uid))
                 .map(|u| u.map(Account::from))
-                .map_err(|e| e.desc().to_string()),
+                .map_err(AccountsError::NameService),
             Accounts::Files => Ok(passwd()?.into_iter().find(|a| a.uid == uid)),
         }
     }
 
-    fn user_by_name(self, name: &str) -> Result<Option<Account>, String> {
+    fn user_by_name(self, name: &str) -> Result<Option<Account>, AccountsError> {
         match self {
             Accounts::Host => User::from_name(name)
                 .map(|u| u.map(Account::from))
-                .map_err(|e| e.desc().to_string()),
+                .map_err(AccountsError::NameService),
             Accounts::Files => Ok(passwd()?.into_iter().find(|a| a.name == name)),
         }
     }
 
-    fn group_by_name(self, name: &str) -> Result<Option<u32>, String> {
+    fn group_by_name(self, name: &str) -> Result<Option<u32>, AccountsError> {
         match self {
             Accounts::Host => Group::from_name(name)
                 .map(|g| g.map(|g| g.gid.as_raw()))
-                .map_err(|e| e.desc().to_string()),
+                .map_err(AccountsError::NameService),
             Accounts::Files => Ok(groups()?.into_iter().find(|g| g.0 == name).map(|g| g.1)),
         }
     }
@@ -402,7 +416,7 @@ impl Accounts {
 
 /// `/etc/passwd` of the current root as accounts (`name:x:uid:gid:gecos:dir:shell`);
 /// malformed lines are skipped, a missing file is empty.
-fn passwd() -> Result<Vec<Account>, String> {
+fn passwd() -> Result<Vec<Account>, AccountsError> {
     let text = read_db("/etc/passwd")?;
     Ok(text
         .lines()
@@ -423,7 +437,7 @@ fn passwd() -> Result<Vec<Account>, String> {
 }
 
 /// `/etc/group` of the current root: (name, gid, members).
-fn groups() -> Result<Vec<(String, u32, Vec<String>)>, String> {
+fn groups() -> Result<Vec<(String, u32, Vec<String>)>, AccountsError> {
     let text = read_db("/etc/group")?;
     Ok(text
         .lines()
@@ -442,11 +456,11 @@ fn groups() -> Result<Vec<(String, u32, Vec<String>)>, String> {
         .collect())
 }
 
-fn read_db(path: &str) -> Result<String, String> {
+fn read_db(path: &'static str) -> Result<String, AccountsError> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(format!("read {path}: {e}")),
+        Err(source) => Err(AccountsError::Read { path, source }),
     }
 }
 
@@ -546,7 +560,7 @@ fn exec(argv: &[String], vars: &env::Env) -> Result<std::convert::Infallible, Sp
         .collect::<Result<Vec<_>, _>>()?;
     let envp = vars
         .to_cstrings()
-        .map_err(|k| fail("exec", k, "environment contains NUL"))?;
+        .map_err(|e| fail("exec", e.0, "environment contains NUL"))?;
     let prog = &argv[0];
     let candidates: Vec<String> = if prog.contains('/') {
         vec![prog.clone()]

@@ -369,9 +369,24 @@ pub fn become_root() -> Result<(), SpawnFailure> {
     nix::unistd::setresuid(u, u, u).map_err(|e| fail("setuid", "0", e.desc()))
 }
 
+/// A line of `/etc/subuid` or `/etc/subgid` for the name looked up that kennel cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubidError {
+    #[error("line {line}: expected {name}:START:COUNT, found {text:?}")]
+    Syntax {
+        line: usize,
+        name: String,
+        text: String,
+    },
+    #[error(
+        "line {line}: the range starts at host id 0 (root); use an unprivileged range such as {name}:100000:65536"
+    )]
+    Root { line: usize, name: String },
+}
+
 /// The ranges of `name` in an `/etc/subuid` or `/etc/subgid` text (`NAME:START:COUNT`
 /// lines), mapped in order from container id 0. Empty when `name` has none.
-pub fn subid_ranges(text: &str, name: &str) -> Result<Vec<IdMap>, String> {
+pub fn subid_ranges(text: &str, name: &str) -> Result<Vec<IdMap>, SubidError> {
     let mut maps = Vec::new();
     let mut next: u64 = 0;
     for (i, line) in text.lines().enumerate() {
@@ -383,11 +398,10 @@ pub fn subid_ranges(text: &str, name: &str) -> Result<Vec<IdMap>, String> {
         if f.first() != Some(&name) {
             continue;
         }
-        let bad = || {
-            format!(
-                "line {}: expected {name}:START:COUNT, found {line:?}",
-                i + 1
-            )
+        let bad = || SubidError::Syntax {
+            line: i + 1,
+            name: name.to_string(),
+            text: line.to_string(),
         };
         let [_, start, count] = f.as_slice() else {
             return Err(bad());
@@ -397,10 +411,10 @@ pub fn subid_ranges(text: &str, name: &str) -> Result<Vec<IdMap>, String> {
             _ => return Err(bad()),
         };
         if start == 0 {
-            return Err(format!(
-                "line {}: the range starts at host id 0 (root); use an unprivileged range such as {name}:100000:65536",
-                i + 1
-            ));
+            return Err(SubidError::Root {
+                line: i + 1,
+                name: name.to_string(),
+            });
         }
         let container = u32::try_from(next).map_err(|_| bad())?;
         if u64::from(start) + u64::from(count) > 1 << 32 || next + u64::from(count) > 1 << 32 {
@@ -529,10 +543,14 @@ mod tests {
         assert_eq!(subid_ranges(text, "nobody").unwrap(), []);
         assert!(subid_ranges("kennel:0:10\n", "kennel")
             .unwrap_err()
+            .to_string()
             .contains("host id 0"));
-        assert!(subid_ranges("kennel:x:10\n", "kennel")
-            .unwrap_err()
-            .contains("line 1: expected kennel:START:COUNT"));
+        assert_eq!(
+            subid_ranges("kennel:x:10\n", "kennel")
+                .unwrap_err()
+                .to_string(),
+            "line 1: expected kennel:START:COUNT, found \"kennel:x:10\""
+        );
         assert!(subid_ranges("kennel:1:0\n", "kennel").is_err());
         assert!(subid_ranges("kennel:4294967295:2\n", "kennel").is_err());
     }

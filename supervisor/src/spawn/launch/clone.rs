@@ -2,10 +2,10 @@
 //! cannot do. As `posix_spawn` does, the child shares the daemon's memory (`CLONE_VM`) on
 //! a stack of its own, the daemon's thread waits until it has exec'd (`CLONE_VFORK`), and
 //! every signal is blocked across it; the child only moves three descriptors into place
-//! and execs (`child_main`: plain system calls, no allocation, no lock). Copying the
-//! daemon's memory instead (a fork) cost 3 ms per spawn at 1,000 units. x86_64 only (the
-//! switch to the child's stack is a few instructions of assembly); elsewhere the caller
-//! starts the helper the usual way.
+//! and execs (`child_main`: plain system calls, no allocation, no lock). Sharing the
+//! daemon's memory rather than copying it (a fork) keeps a spawn's cost independent of the
+//! daemon's size (docs/performance.md). x86_64 only (the switch to the child's stack is a
+//! few instructions of assembly); elsewhere the caller starts the helper the usual way.
 
 use std::ffi::CStr;
 use std::io;
