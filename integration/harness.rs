@@ -58,6 +58,9 @@ pub struct Sandbox {
     /// The signals `kennel up` is started with ignored and blocked (none unless a test
     /// says: [`Sandbox::inherit_signals`]); never what the test runner happened to have.
     inherited: RefCell<Signals>,
+    /// Mount every cgroup file system read-only in kennel's mount namespace (as a container
+    /// runtime does by default): [`Sandbox::read_only_cgroups`].
+    ro_cgroups: std::cell::Cell<bool>,
 }
 
 impl Sandbox {
@@ -82,6 +85,7 @@ impl Sandbox {
             daemon: RefCell::new(None),
             covers: RefCell::new(Vec::new()),
             inherited: RefCell::new(Signals::default()),
+            ro_cgroups: std::cell::Cell::new(false),
         };
         fs::create_dir_all(&s.units).expect("mkdir units");
         s
@@ -243,6 +247,13 @@ impl Sandbox {
         found.map(|(_, file)| file.clone())
     }
 
+    /// Make kennel (started after this) find every cgroup file system mounted read-only, as
+    /// Docker, podman and Kubernetes give it to a container: remounted so in kennel's own
+    /// mount namespace only.
+    pub fn read_only_cgroups(&self) {
+        self.ro_cgroups.set(true);
+    }
+
     /// Start `kennel up` (after this) with `ignored` signals ignored and `blocked` ones
     /// blocked, as a parent like `nohup` would leave them.
     pub fn inherit_signals(&self, ignored: &[i32], blocked: &[i32]) {
@@ -258,10 +269,16 @@ impl Sandbox {
         let mut cmd = Command::new("unshare");
         cmd.args(UNSHARE);
         let covers = self.covers.borrow();
-        if !covers.is_empty() {
+        if !covers.is_empty() || self.ro_cgroups.get() {
             // A shell as PID 1 first, which mounts and then execs kennel (PID 1 then), with
             // stdin on /dev/null as kennel's namespace has it (which may be covered).
             let mut script = String::new();
+            if self.ro_cgroups.get() {
+                script.push_str(
+                    "for m in $(awk '$9 ~ /^cgroup2?$/ {print $5}' /proc/self/mountinfo); do \
+                     mount -o remount,bind,ro \"$m\" || exit 125; done; ",
+                );
+            }
             for (i, _) in covers.iter().enumerate() {
                 let (a, b) = (2 * i + 1, 2 * i + 2);
                 script.push_str(&format!("mount --bind \"${a}\" \"${b}\" || exit 125; "));

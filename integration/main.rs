@@ -19,6 +19,7 @@ mod exec;
 mod help;
 mod images;
 mod logs;
+mod nocgroups;
 mod readiness;
 mod reaping;
 mod reload;

@@ -67,6 +67,8 @@ pub(crate) struct Tree {
     pub mount: PathBuf,
     /// This process's cgroup, relative to the mount: `/` or `/a/b`.
     pub self_rel: String,
+    /// Mounted read-only (the `ro` mount option).
+    pub read_only: bool,
 }
 
 /// The detected layout: the version and the hierarchies kennel uses.
@@ -85,6 +87,8 @@ struct Mount {
     /// The mount's root within its hierarchy (`/` unless a subtree was bind-mounted).
     root: String,
     point: String,
+    /// The `ro` per-mount option.
+    read_only: bool,
     /// v1: the controllers and `name=` among the super options.
     controllers: Vec<String>,
 }
@@ -123,7 +127,7 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
         };
         let left: Vec<&str> = left.split_whitespace().collect();
         let right: Vec<&str> = right.split_whitespace().collect();
-        if left.len() < 5 || right.len() < 3 {
+        if left.len() < 6 || right.len() < 3 {
             continue;
         }
         let cgroup2 = match right[0] {
@@ -144,6 +148,7 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
             cgroup2,
             root: unescape(left[3]),
             point: unescape(left[4]),
+            read_only: left[5].split(',').any(|o| o == "ro"),
             controllers,
         });
     }
@@ -219,6 +224,7 @@ pub(crate) fn detect_layout(
             },
             mount: under_root(&m.point),
             self_rel: relative(path, &m.root),
+            read_only: m.read_only,
         });
     }
     let has_v1_controller = trees
@@ -232,11 +238,18 @@ pub(crate) fn detect_layout(
             hierarchy: Hierarchy::Unified,
             mount: under_root(&m.point),
             self_rel: relative(p, &m.root),
+            read_only: m.read_only,
         }),
         (Some(_), None) if !has_v1_controller => return Err(not_listed("cgroup2")),
         _ => None,
     };
 
+    // A container runtime's default: the container's own cgroup, bind-mounted read-only.
+    if let Some(t) = trees.iter().chain(&unified_tree).find(|t| t.read_only) {
+        return Err(CgroupError::ReadOnly {
+            path: t.mount.clone(),
+        });
+    }
     if has_v1_controller {
         trees.extend(unified_tree);
         Ok(Layout {

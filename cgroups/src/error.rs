@@ -60,6 +60,13 @@ pub enum CgroupError {
         /// The mount table read (`/proc/self/mountinfo`).
         path: PathBuf,
     },
+    /// A cgroup hierarchy kennel would use is mounted read-only (what Docker, podman and
+    /// Kubernetes give a container by default): no unit cgroup can be made in it.
+    #[error("{} is mounted read-only", path.display())]
+    ReadOnly {
+        /// The mount point.
+        path: PathBuf,
+    },
     /// A file under `/proc` (or a sample of one) could not be understood.
     #[error("parse {}: {what}", path.display())]
     Parse {

@@ -125,6 +125,49 @@ fn mount_root_of_a_bind_mounted_subtree_is_stripped() {
     );
 }
 
+/// podman's default on a v1 host: the container's own cgroups, bind-mounted read-only
+/// (the mount option `ro`; the super options still say `rw`).
+const PODMAN_RO_MOUNTINFO: &str = "\
+88 81 0:48 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw,mode=755
+89 88 0:29 /libpod_parent/libpod-0f49 /sys/fs/cgroup/cpu ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,cpu
+92 88 0:32 /libpod_parent/libpod-0f49 /sys/fs/cgroup/memory ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,memory
+";
+
+const PODMAN_SELF: &str = "4:memory:/libpod_parent/libpod-0f49\n1:cpu:/libpod_parent/libpod-0f49\n0::/libpod_parent/libpod-0f49\n";
+
+#[test]
+fn read_only_cgroup_mounts_are_an_error_naming_the_mount() {
+    let root = tempfile::tempdir().unwrap();
+    let err = Cgroups::detect_at(root.path(), None, PODMAN_SELF, PODMAN_RO_MOUNTINFO).unwrap_err();
+    assert!(matches!(err, CgroupError::ReadOnly { .. }), "{err}");
+    let cpu = root.path().join("sys/fs/cgroup/cpu");
+    assert_eq!(
+        err.to_string(),
+        format!("{} is mounted read-only", cpu.display())
+    );
+}
+
+#[test]
+fn the_same_mounts_writable_are_used_at_their_root() {
+    // `podman run --privileged`: the same bind mounts, `rw`.
+    let root = tempfile::tempdir().unwrap();
+    let rw = PODMAN_RO_MOUNTINFO.replace(" ro,", " rw,");
+    let cg = Cgroups::detect_at(root.path(), None, PODMAN_SELF, &rw).unwrap();
+    let dirs: Vec<_> = cg
+        .unit("web")
+        .dirs()
+        .iter()
+        .map(|d| d.path.clone())
+        .collect();
+    assert_eq!(
+        dirs,
+        [
+            root.path().join("sys/fs/cgroup/cpu/web"),
+            root.path().join("sys/fs/cgroup/memory/web")
+        ]
+    );
+}
+
 fn limits() -> Resources {
     Resources {
         memory_max: Some(32 << 20),

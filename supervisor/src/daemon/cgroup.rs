@@ -12,6 +12,8 @@ use kennel_core::Pid;
 use kennel_units::Unit;
 use tracing::{info, warn};
 
+use super::leftovers;
+
 /// A step of making a unit's cgroup that failed: the step and the error, which a helper
 /// waiting for the v1 part ([`UnitCgroups::finish`]) reports as its own failure.
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +38,22 @@ pub enum StepCause {
 #[derive(Debug, thiserror::Error)]
 pub enum BeginError {
     /// The unit has `[resources]` and the machine no usable cgroups.
-    #[error("[resources] needs cgroups, which are unavailable: {0}")]
+    #[error("[resources] needs cgroups, which are unavailable: {0}{remedy}", remedy = remedy(.0))]
     Unavailable(Arc<CgroupError>),
     #[error(transparent)]
     Step(#[from] StepError),
+}
+
+/// What to do about cgroups being unavailable, when there is something to do: a container
+/// runtime mounts them read-only unless told otherwise.
+fn remedy(why: &CgroupError) -> &'static str {
+    match why {
+        CgroupError::ReadOnly { .. } => {
+            " (give the container writable cgroups: `--privileged`, or on a cgroup v2 host \
+             `--cgroupns=private` with /sys/fs/cgroup mounted read-write; see docs/containers.md)"
+        }
+        _ => "",
+    }
 }
 
 fn step(step: &'static str) -> impl FnOnce(StepCause) -> StepError {
@@ -75,6 +89,9 @@ pub struct UnitCgroups {
     /// name: a listing looks up every unit, and an integer key in a small table costs far
     /// less than a name in `live` (whose entries are large and scattered in memory).
     sampled: HashMap<Pid, (Instant, Stats)>,
+    /// Without usable cgroups: each running unit's main process, by pid, whose leftovers
+    /// [`leftovers::kill`] finds at the end of its run.
+    bare: HashMap<Pid, String>,
 }
 
 impl UnitCgroups {
@@ -105,7 +122,10 @@ impl UnitCgroups {
                 Ok(c)
             }
             Err(e) => {
-                warn!("cgroups unavailable ({e}); units run without their own cgroup and [resources] units cannot start");
+                warn!(
+                    "cgroups unavailable ({e}); units run without their own cgroup and [resources] units cannot start{}",
+                    remedy(&e)
+                );
                 Err(Arc::new(e))
             }
         };
@@ -115,6 +135,7 @@ impl UnitCgroups {
             doomed: Vec::new(),
             unsettled,
             sampled: HashMap::new(),
+            bare: HashMap::new(),
         }
     }
 
@@ -195,6 +216,8 @@ impl UnitCgroups {
         self.sampled.remove(&pid);
         if let Some(l) = self.live.get_mut(unit) {
             l.pid = Some(pid);
+        } else if self.layout.is_err() {
+            self.bare.insert(pid, unit.to_string());
         }
     }
 
@@ -217,6 +240,15 @@ impl UnitCgroups {
     /// double-forked or called setsid left the group, not the cgroup). Once its main
     /// process is gone, the emptied cgroup is set aside for [`UnitCgroups::remove_doomed`].
     pub fn kill(&mut self, pid: Pid, main_alive: bool) {
+        if !main_alive {
+            if let Some(unit) = self.bare.remove(&pid) {
+                let n = leftovers::kill(pid, &unit);
+                if n > 0 {
+                    info!(unit = %unit, "killed {n} process(es) its run left behind (no cgroup)");
+                }
+                return;
+            }
+        }
         let Some(name) = self.unit_of(pid).map(str::to_string) else {
             return;
         };
@@ -387,6 +419,7 @@ mod tests {
             doomed: Vec::new(),
             unsettled: HashSet::new(),
             sampled: HashMap::new(),
+            bare: HashMap::new(),
         };
         assert!(!cgroups.previous_run_gone("web"));
     }

@@ -4,6 +4,7 @@
 mod cgroup;
 mod container;
 mod exec;
+mod leftovers;
 mod notify;
 mod owner;
 mod probes;
