@@ -179,3 +179,32 @@ fn failed_oneshot_keeps_its_dependent_from_starting() {
     assert!(s.starts("app").is_empty(), "app must never start");
     assert_eq!(s.read("saw"), None);
 }
+
+/// `kennel status --ready` (a container's healthcheck): 0 once every unit is up or a
+/// oneshot finished, 1 naming the units that are not while one is still starting.
+#[test]
+fn status_ready_exits_0_only_when_every_unit_is_ready() {
+    let s = Sandbox::new();
+    s.script_unit(
+        "dep",
+        &gated("exec sleep 100000"),
+        &format!(
+            "[ready]\ncommand = [\"/bin/test\", \"-e\", \"{}\"]\ntimeout = \"1h\"\n",
+            s.p("dep.ready")
+        ),
+    );
+    s.unit("web", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    s.script_unit("once", "exit 0", "type = \"oneshot\"\n");
+    s.up();
+    s.wait_state("web", "up");
+    s.wait_state("once", "exited");
+    let out = s.kennel(&["status", "--ready"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("not ready:\n  dep (starting"), "{text}");
+    assert!(!text.contains("web") && !text.contains("once"), "{text}");
+    assert_eq!(s.ok(&["status", "--ready", "web", "once"]), "ready\n");
+    s.touch("go");
+    s.wait_state("dep", "up");
+    assert_eq!(s.ok(&["status", "--ready"]), "ready\n");
+}

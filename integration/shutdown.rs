@@ -1,6 +1,7 @@
-//! Shutdown of the daemon: SIGTERM stops units in reverse dependency order and exits 0, a
-//! second SIGTERM forces it, `kennel shutdown` does the same, and the signals kennel does
-//! not act on cannot end it.
+//! Shutdown of the daemon: SIGTERM stops units in reverse dependency order and exits 0 (1
+//! when a unit did not stop cleanly), a second SIGTERM forces it, `--stop-budget` bounds
+//! it, `--main` ends kennel with the main unit's exit code, `kennel shutdown` does the
+//! same, and the signals kennel does not act on cannot end it.
 
 use crate::harness::{alive, Sandbox};
 
@@ -68,9 +69,16 @@ fn second_sigterm_forces_the_shutdown() {
         st["state"] == "stopping" && s.state("easy") == "inactive"
     });
     s.signal_daemon(libc::SIGTERM);
-    // With stop_timeout at 1h, only the forced shutdown can end the daemon.
+    // With stop_timeout at 1h, only the forced shutdown can end the daemon; stubborn was
+    // killed, not stopped, and the exit code says so.
     let st = s.wait_exit();
-    assert_eq!(st.code(), Some(0), "{}", s.daemon_output());
+    assert_eq!(st.code(), Some(1), "{}", s.daemon_output());
+    assert!(
+        s.daemon_output()
+            .contains("not every unit stopped cleanly: stubborn"),
+        "{}",
+        s.daemon_output()
+    );
     assert!(
         s.daemon_output().contains("forced shutdown"),
         "{}",
@@ -116,4 +124,80 @@ fn signals_kennel_does_not_act_on_do_not_end_it() {
     assert_eq!(st["pid"].as_i64(), Some(pid), "{st}");
     s.signal_daemon(libc::SIGTERM);
     assert_eq!(s.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn the_stop_budget_kills_what_is_left_and_the_exit_code_is_1() {
+    let s = Sandbox::new();
+    s.script_unit(
+        "stubborn",
+        "trap '' TERM\ntouch $D/trapped\nexec sleep 100000",
+        "stop_timeout = \"1h\"\n",
+    );
+    s.up_with(&["--stop-budget", "1s"]);
+    s.wait_state("stubborn", "up");
+    s.wait_file_exists("trapped");
+    s.signal_daemon(libc::SIGTERM);
+    // With stop_timeout at 1h, only the budget can end the daemon.
+    let st = s.wait_exit();
+    let out = s.daemon_output();
+    assert_eq!(st.code(), Some(1), "{out}");
+    assert!(
+        out.contains("shutdown budget of 1s spent: killing every unit left"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_failed_unit_makes_the_exit_code_1() {
+    let s = Sandbox::new();
+    s.unit(
+        "broken",
+        "[service]\ncommand = [\"/bin/false\"]\n[restart]\npolicy = \"no\"\n",
+    );
+    s.unit(
+        "fine",
+        "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n",
+    );
+    s.up();
+    s.wait_state("broken", "failed");
+    s.wait_state("fine", "up");
+    s.signal_daemon(libc::SIGTERM);
+    let st = s.wait_exit();
+    let out = s.daemon_output();
+    assert_eq!(st.code(), Some(1), "{out}");
+    assert!(
+        out.contains("not every unit stopped cleanly: broken"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_main_unit_ending_ends_kennel_with_its_exit_code() {
+    let s = Sandbox::new();
+    s.script_unit(
+        "job",
+        "while [ ! -e $D/side.trapped ]; do sleep 0.05; done\nexit 3",
+        "[restart]\npolicy = \"no\"\n",
+    );
+    s.script_unit("side", &recorder("side"), "");
+    s.up_with(&["--main", "job"]);
+    let st = s.wait_exit();
+    let out = s.daemon_output();
+    assert_eq!(st.code(), Some(3), "{out}");
+    assert!(
+        out.contains("main unit job ended (exit code 3): shutting down"),
+        "{out}"
+    );
+    assert_eq!(s.lines("stops"), ["side"], "{out}");
+}
+
+#[test]
+fn a_main_unit_that_is_not_there_is_refused_at_start() {
+    let s = Sandbox::new();
+    s.unit("web", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    let out = s.up_output(&["--main", "wbe"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--main wbe: no unit wbe in"), "{err}");
 }

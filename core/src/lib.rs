@@ -26,4 +26,4 @@ mod supervisor;
 mod unit;
 
 pub use api::*;
-pub use supervisor::Supervisor;
+pub use supervisor::{Ending, Supervisor};

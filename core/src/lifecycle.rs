@@ -45,7 +45,7 @@ pub(crate) enum Input {
 const FAR: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// `now + d` without overflow.
-fn later(now: Instant, d: Duration) -> Instant {
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
     now.checked_add(d.min(FAR)).unwrap_or(now)
 }
 
@@ -362,9 +362,57 @@ impl Supervisor {
         }
     }
 
+    /// The main process is gone (or was never created): [`Supervisor::run_ended`], then
+    /// what the end means for kennel itself: during the shutdown, whether the unit stopped
+    /// cleanly; for the main unit (`Ending::main`), a run that will not be followed by
+    /// another ends kennel with its exit code.
+    fn process_ended(&mut self, name: &str, end: End, now: Instant) {
+        let shutting_down = self.is_shutting_down();
+        let Some(rt) = self.units.get(name) else {
+            return;
+        };
+        let killed = rt.killed;
+        let stop = rt.unit.service.stop_signal.number;
+        let (clean, code) = match &end {
+            End::Exit(_, status) => {
+                let clean = !killed
+                    && match *status {
+                        ExitStatus::Code(c) => {
+                            rt.unit.service.success_exit_codes.contains(&c) || c == 128 + stop
+                        }
+                        ExitStatus::Signal(s) => s == stop,
+                    };
+                (clean, status.as_code())
+            }
+            End::NoProcess(_) => (false, 1),
+        };
+        self.run_ended(name, end, now);
+        if shutting_down && !clean {
+            if let Some(s) = self.shutdown.as_mut() {
+                s.unclean.insert(name.to_string());
+            }
+        }
+        if self.ending.main.as_deref() == Some(name) {
+            let over = shutting_down
+                || self.units.get(name).is_none_or(|rt| {
+                    matches!(rt.phase, Phase::Exited | Phase::Failed | Phase::Inactive)
+                });
+            if over && self.main_exit.is_none() {
+                self.main_exit = Some(code);
+                if !shutting_down {
+                    self.out.global_notice(
+                        Level::Info,
+                        format!("main unit {name} ended (exit code {code}): shutting down"),
+                    );
+                    self.begin_shutdown(now);
+                }
+            }
+        }
+    }
+
     /// The main process is gone (or was never created): kill its leftovers, then stop,
     /// restart by policy, or settle as Exited / Failed.
-    fn process_ended(&mut self, name: &str, end: End, now: Instant) {
+    fn run_ended(&mut self, name: &str, end: End, now: Instant) {
         let shutting_down = self.is_shutting_down();
         let Some(rt) = self.units.get_mut(name) else {
             return;

@@ -1,11 +1,14 @@
 //! The shutdown plan: stop everything in reverse dependency order (or kill everything when
 //! forced), then answer the shutdown waiters and emit `Exit` exactly once.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
-use crate::api::{Action, CommandError, Level, RequestId};
+use crate::api::{Action, CommandError, ExitStatus, Level, RequestId};
+use crate::lifecycle::later;
 use crate::lifecycle::Input;
 use crate::supervisor::Supervisor;
+use crate::unit::Phase;
 
 /// Shutdown progress.
 #[derive(Debug, Default)]
@@ -16,6 +19,12 @@ pub(crate) struct Shutdown {
     pub(crate) waiters: Vec<RequestId>,
     /// `Exit` was emitted: the supervisor is done.
     pub(crate) exited: bool,
+    /// When the shutdown budget is spent (`Ending::budget`).
+    pub(crate) deadline: Option<Instant>,
+    /// Units that did not stop cleanly: failed before the shutdown, killed at their stop
+    /// timeout or at the budget, or ended with another status than a success or their stop
+    /// signal. Any makes kennel's exit code 1.
+    pub(crate) unclean: BTreeSet<String>,
 }
 
 impl Supervisor {
@@ -41,7 +50,17 @@ impl Supervisor {
         if self.is_shutting_down() {
             return;
         }
-        self.shutdown = Some(Shutdown::default());
+        let unclean = self
+            .units
+            .values()
+            .filter(|u| u.phase == Phase::Failed)
+            .map(|u| u.name().to_string())
+            .collect();
+        self.shutdown = Some(Shutdown {
+            deadline: self.ending.budget.map(|b| later(now, b)),
+            unclean,
+            ..Shutdown::default()
+        });
         self.out.global_notice(Level::Info, "shutting down");
         for w in std::mem::take(&mut self.waiters) {
             self.reply(w.id(), Err(CommandError::ShuttingDown));
@@ -64,6 +83,60 @@ impl Supervisor {
         for id in std::mem::take(&mut s.waiters) {
             self.out.push(Action::Reply { id, result: Ok(()) });
         }
-        self.out.push(Action::Exit { code: 0 });
+        if !s.unclean.is_empty() {
+            let names: Vec<&str> = s.unclean.iter().map(String::as_str).collect();
+            self.out.global_notice(
+                Level::Warn,
+                format!("not every unit stopped cleanly: {}", names.join(", ")),
+            );
+        }
+        let code = match self.main_exit {
+            Some(code) => code,
+            None if s.unclean.is_empty() => 0,
+            None => 1,
+        };
+        self.out.push(Action::Exit { code });
+    }
+
+    /// The shutdown budget is spent: kill every unit still running.
+    pub(crate) fn budget_timeout(&mut self, now: Instant) {
+        let Some(s) = self.shutdown.as_mut() else {
+            return;
+        };
+        if s.forced || s.deadline.is_none_or(|t| t > now) {
+            return;
+        }
+        s.forced = true;
+        let budget = self
+            .ending
+            .budget
+            .map(crate::fmt::duration)
+            .unwrap_or_default();
+        self.out.global_notice(
+            Level::Warn,
+            format!("shutdown budget of {budget} spent: killing every unit left"),
+        );
+    }
+
+    /// The main unit failed without a run to end (a dependency failed, its start limit):
+    /// kennel ends as if its run had ended.
+    pub(crate) fn check_main(&mut self, now: Instant) {
+        if self.main_exit.is_some() || self.is_shutting_down() {
+            return;
+        }
+        let Some(main) = self.ending.main.as_deref() else {
+            return;
+        };
+        let Some(rt) = self.units.get(main) else {
+            return;
+        };
+        if rt.phase != Phase::Failed {
+            return;
+        }
+        let code = rt.last_exit.map_or(1, ExitStatus::as_code);
+        let note = format!("main unit {main} failed ({}): shutting down", rt.detail);
+        self.main_exit = Some(code);
+        self.out.global_notice(Level::Info, note);
+        self.begin_shutdown(now);
     }
 }

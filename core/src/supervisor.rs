@@ -2,7 +2,7 @@
 //! then settles the consequences across units (dependency waits, stop order, waiters,
 //! shutdown).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kennel_units::UnitSet;
 
@@ -78,6 +78,22 @@ pub struct Supervisor {
     /// Exits reported for pids no unit claims yet, kept while a spawn is in flight (the
     /// reaper can see a child exit before its spawn result arrives).
     pub(crate) unclaimed: Vec<(Pid, ExitStatus)>,
+    /// How kennel itself ends: the shutdown budget and the main unit.
+    pub(crate) ending: Ending,
+    /// The exit code of the main unit's last run, once it ended for good.
+    pub(crate) main_exit: Option<i32>,
+}
+
+/// How kennel itself ends (`kennel up --stop-budget`, `--main`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ending {
+    /// The whole shutdown's time: when it is spent, every unit still running gets SIGKILL
+    /// (a container runtime kills everything at its own timeout; this comes first).
+    pub budget: Option<Duration>,
+    /// The main unit: when its run ends and no other follows (its restart policy, its
+    /// start limit, a stop), kennel shuts down and exits with that run's exit code
+    /// (128 + N for signal N), as `tini` does with its child.
+    pub main: Option<String>,
 }
 
 impl Supervisor {
@@ -95,7 +111,16 @@ impl Supervisor {
             waiters: Vec::new(),
             shutdown: None,
             unclaimed: Vec::new(),
+            ending: Ending::default(),
+            main_exit: None,
         }
+    }
+
+    /// The same supervisor, ending as `ending` says.
+    #[must_use]
+    pub fn with_ending(mut self, ending: Ending) -> Self {
+        self.ending = ending;
+        self
     }
 
     /// Feed one event that happened at `now`.
@@ -139,7 +164,16 @@ impl Supervisor {
         if self.has_exited() {
             return None;
         }
-        self.units.values().filter_map(|u| u.phase.deadline()).min()
+        let budget = self
+            .shutdown
+            .as_ref()
+            .filter(|s| !s.forced)
+            .and_then(|s| s.deadline);
+        self.units
+            .values()
+            .filter_map(|u| u.phase.deadline())
+            .chain(budget)
+            .min()
     }
 
     /// Fire every deadline that is due at `now`.
@@ -156,6 +190,7 @@ impl Supervisor {
         for name in due {
             self.step(&name, Input::Timer, now);
         }
+        self.budget_timeout(now);
         self.settle(now);
     }
 
@@ -251,6 +286,7 @@ impl Supervisor {
         if !self.units.values().any(|u| u.phase == Phase::Spawning) {
             self.unclaimed.clear();
         }
+        self.check_main(now);
         self.check_waiters();
         self.check_shutdown();
     }

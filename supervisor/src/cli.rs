@@ -90,8 +90,22 @@ pub struct UpArgs {
     /// Do not echo service output to kennel's stdout (it still goes to the log files).
     #[arg(long)]
     pub quiet: bool,
+    /// The main unit: when its run ends and no other follows (its restart policy, its start
+    /// limit, a stop), kennel stops the other units and exits with that run's exit code
+    /// (128+N if killed by signal N), as tini does with its child.
+    #[arg(long, value_name = "UNIT")]
+    pub main: Option<String>,
+    /// Time for the whole shutdown (e.g. `8s`): when it is spent, every unit still running
+    /// gets SIGKILL. Default: 8s when kennel is PID 1 of a container (podman, Docker,
+    /// Kubernetes; below their 10s and 30s stop timeouts), none otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = parse_budget)]
+    pub stop_budget: Option<std::time::Duration>,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+fn parse_budget(s: &str) -> Result<std::time::Duration, String> {
+    kennel_units::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +133,11 @@ pub struct StatusArgs {
     /// Print JSON (the protocol's status rows) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Say only whether every unit (or every unit named) is ready: up (and not unhealthy)
+    /// or a oneshot that finished successfully. Exit 0 if so, 1 if not (naming the units
+    /// that are not), 3 without a daemon: a container healthcheck.
+    #[arg(long, conflicts_with = "json")]
+    pub ready: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -71,6 +71,9 @@ pub fn status(args: StatusArgs) -> i32 {
         } else {
             all
         };
+        if args.ready {
+            return readiness(&units);
+        }
         let written = if args.json {
             serde_json::to_writer_pretty(&mut out, &units)
                 .map_err(std::io::Error::from)
@@ -80,6 +83,33 @@ pub fn status(args: StatusArgs) -> i32 {
         };
         finish_output(written.and_then(|()| out.flush()))
     })())
+}
+
+/// `status --ready`: `ready`, or `not ready:` and one line per unit that is not, with its
+/// state and detail.
+fn readiness(units: &[StatusRow]) -> Result<i32, i32> {
+    let not: Vec<&StatusRow> = units
+        .iter()
+        .filter(|r| !r.status.ready || r.status.health == Some(kennel_core::HealthState::Unhealthy))
+        .collect();
+    if not.is_empty() {
+        println!("ready");
+        return Ok(EXIT_OK);
+    }
+    println!("not ready:");
+    for r in not {
+        let state = format!("{:?}", r.status.state).to_lowercase();
+        let health = match r.status.health {
+            Some(kennel_core::HealthState::Unhealthy) => ", unhealthy",
+            _ => "",
+        };
+        let sep = if r.status.detail.is_empty() { "" } else { ": " };
+        println!(
+            "  {} ({state}{health}{sep}{})",
+            r.status.name, r.status.detail
+        );
+    }
+    Err(EXIT_FAILED)
 }
 
 /// The exit code once the status is written (or not).

@@ -102,6 +102,19 @@ fn up(a: cli::UpArgs) -> i32 {
         boot: false,
         test_panic: false,
         echo: !a.quiet,
+        ending: kennel_core::Ending {
+            budget: a.stop_budget.or_else(|| {
+                let runtime = container_runtime()?;
+                (std::process::id() == 1).then(|| {
+                    tracing::info!(
+                        "PID 1 of a {runtime} container: the shutdown takes at most {} (--stop-budget)",
+                        kennel_units::duration::format_duration(CONTAINER_STOP_BUDGET)
+                    );
+                    CONTAINER_STOP_BUDGET
+                })
+            }),
+            main: a.main,
+        },
     };
     match daemon::up(opts) {
         Ok(outcome) => outcome.code,
@@ -110,6 +123,26 @@ fn up(a: cli::UpArgs) -> i32 {
             commands::EXIT_FAILED
         }
     }
+}
+
+/// The shutdown budget as PID 1 of a container runtime's container: below podman's and
+/// Docker's default stop timeout (10s) and Kubernetes' grace period (30s).
+const CONTAINER_STOP_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Which container runtime made the container kennel runs in, by the marks each leaves:
+/// podman's `container` variable and /run/.containerenv, Docker's /.dockerenv, the
+/// variables Kubernetes gives every pod.
+fn container_runtime() -> Option<String> {
+    if let Ok(name) = std::env::var("container") {
+        return Some(name);
+    }
+    if std::path::Path::new("/run/.containerenv").exists() {
+        return Some("podman".into());
+    }
+    if std::path::Path::new("/.dockerenv").exists() {
+        return Some("docker".into());
+    }
+    std::env::var_os("KUBERNETES_SERVICE_HOST").map(|_| "kubernetes".into())
 }
 
 /// A `--socket-group` that names no group.

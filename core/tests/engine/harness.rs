@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kennel_core::{
-    Action, Command, CommandError, Event, ExitStatus, Level, Pid, RequestId, State, Supervisor,
-    UnitStatus,
+    Action, Command, CommandError, Ending, Event, ExitStatus, Level, Pid, RequestId, State,
+    Supervisor, UnitStatus,
 };
 use kennel_units::{Health, Ready, ReadyProbe, RestartPolicy, ServiceType, Signal, Unit, UnitSet};
 
@@ -182,6 +182,8 @@ pub struct Harness {
     pids: BTreeMap<String, Pid>,
     /// Every action since the last `take`.
     log: Vec<Action>,
+    /// The code of the `Exit` action, once emitted.
+    exit: Option<i32>,
 }
 
 impl Harness {
@@ -195,7 +197,21 @@ impl Harness {
             next_id: 1,
             pids: BTreeMap::new(),
             log: Vec::new(),
+            exit: None,
         }
+    }
+
+    /// Like [`Harness::up`], with kennel ending as `ending` says.
+    pub fn with_ending(units: Vec<Unit>, ending: Ending) -> Self {
+        let mut h = Harness::new(units);
+        h.sup = Supervisor::new(set(h.sup.units().iter().cloned().collect())).with_ending(ending);
+        h.command(Command::Up, false);
+        h
+    }
+
+    /// The code of the `Exit` action, if it was emitted (whether taken or not).
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit
     }
 
     /// Started with `Up` (wait = false) and every notice/reply of that dropped.
@@ -216,6 +232,9 @@ impl Harness {
         while let Some(action) = self.sup.poll_action() {
             if let (true, Action::Spawn { unit }) = (self.auto_spawn, &action) {
                 spawned.push(unit.name.clone());
+            }
+            if let Action::Exit { code } = action {
+                self.exit = Some(code);
             }
             self.log.push(action);
         }

@@ -1,6 +1,7 @@
 //! Shutdown: reverse dependency order, forced kill, exactly one Exit, refused commands.
 
-use kennel_core::{Command, Event, State};
+use kennel_core::{Command, Ending, Event, State};
+use kennel_units::RestartPolicy;
 
 use crate::harness::*;
 
@@ -72,7 +73,16 @@ fn second_signal_kills_everything() {
     h.exit("proxy", sig(9));
     assert!(!h.take_plain().contains(&"exit 0".to_string()));
     h.exit("web", sig(9));
-    assert_eq!(h.take_plain(), ["signal 101 KILL", "exit 0"]);
+    // Killed, not stopped: the exit code says so.
+    assert_eq!(
+        h.take(),
+        [
+            "signal 101 KILL",
+            "notice web info: killed by SIGKILL; stopped",
+            "notice - warn: not every unit stopped cleanly: db, proxy, web",
+            "exit 1"
+        ]
+    );
 }
 
 #[test]
@@ -173,4 +183,122 @@ fn shutdown_command_without_wait_replies_at_once() {
             "exit 0".into()
         ]
     );
+}
+
+fn ending(budget: Option<u64>, main: Option<&str>) -> Ending {
+    Ending {
+        budget: budget.map(secs),
+        main: main.map(str::to_string),
+    }
+}
+
+#[test]
+fn the_budget_kills_what_is_left_when_it_is_spent_and_the_exit_code_says_so() {
+    let mut h = Harness::with_ending(
+        vec![unit("db"), unit("web").requires(&["db"])],
+        ending(Some(8), None),
+    );
+    h.take();
+    h.handle(Event::Shutdown { force: false });
+    assert_eq!(h.take_plain(), ["signal 101 TERM", "signal 101 CONT"]);
+    // web's own stop_timeout (10s by default) is longer than the budget.
+    assert_eq!(h.next_timeout(), Some(secs(8)));
+    h.advance(secs(8));
+    assert_eq!(
+        h.take(),
+        [
+            "notice - warn: shutdown budget of 8s spent: killing every unit left",
+            "signal 100 KILL",
+            "signal 101 KILL",
+        ]
+    );
+    h.exit("web", sig(9));
+    h.exit("db", sig(9));
+    assert_eq!(
+        h.take_notices(),
+        [
+            "notice web info: killed by SIGKILL; stopped",
+            "notice db info: killed by SIGKILL; stopped",
+            "notice - warn: not every unit stopped cleanly: db, web"
+        ]
+    );
+    assert_eq!(h.exit_code(), Some(1));
+}
+
+#[test]
+fn stopped_by_the_stop_signal_or_143_is_clean_and_exits_0() {
+    let mut h = Harness::with_ending(vec![unit("db"), unit("web")], ending(Some(8), None));
+    h.take();
+    h.handle(Event::Shutdown { force: false });
+    h.exit("web", sig(15));
+    h.exit("db", code(143));
+    assert_eq!(h.exit_code(), Some(0));
+}
+
+#[test]
+fn a_unit_failed_before_the_shutdown_makes_the_exit_code_1() {
+    let mut h = Harness::up(vec![unit("db"), unit("web").policy(RestartPolicy::No)]);
+    h.exit("web", code(2));
+    assert_eq!(h.state("web"), State::Failed);
+    h.take();
+    h.handle(Event::Shutdown { force: false });
+    h.exit("db", sig(15));
+    assert_eq!(
+        h.take_notices(),
+        [
+            "notice - info: shutting down",
+            "notice db info: killed by SIGTERM; stopped",
+            "notice - warn: not every unit stopped cleanly: web"
+        ]
+    );
+    assert_eq!(h.exit_code(), Some(1));
+}
+
+#[test]
+fn the_main_unit_ending_for_good_ends_kennel_with_its_exit_code() {
+    let mut h = Harness::with_ending(
+        vec![
+            unit("db"),
+            unit("web").requires(&["db"]).policy(RestartPolicy::No),
+        ],
+        ending(None, Some("web")),
+    );
+    h.take();
+    h.exit("web", code(3));
+    assert_eq!(
+        h.take(),
+        [
+            "signal 101 KILL",
+            "notice web error: exited with code 3; failed",
+            "notice - info: main unit web ended (exit code 3): shutting down",
+            "notice - info: shutting down",
+            "signal 100 TERM",
+            "signal 100 CONT",
+        ]
+    );
+    h.exit("db", sig(15));
+    assert_eq!(h.exit_code(), Some(3));
+}
+
+#[test]
+fn a_main_unit_that_restarts_does_not_end_kennel() {
+    let mut h = Harness::with_ending(
+        vec![unit("web")
+            .policy(RestartPolicy::Always)
+            .delays(ms(0), ms(0))],
+        ending(None, Some("web")),
+    );
+    h.take();
+    h.exit("web", code(3));
+    assert!(!h.sup.is_shutting_down());
+    assert_eq!(h.exit_code(), None);
+}
+
+#[test]
+fn the_main_unit_stopped_by_the_shutdown_gives_128_plus_the_signal() {
+    let mut h = Harness::with_ending(vec![unit("web")], ending(None, Some("web")));
+    h.take();
+    h.handle(Event::Shutdown { force: false });
+    h.exit("web", sig(15));
+    assert_eq!(h.exit_code(), Some(143));
 }

@@ -66,6 +66,7 @@ pub fn main() -> ! {
         echo: true,
         boot: true,
         test_panic: cmd.test_panic,
+        ending: kennel_core::Ending::default(),
     };
     let run = std::panic::catch_unwind(move || daemon::up(opts));
     match run {

@@ -43,6 +43,8 @@ pub struct Options {
     pub test_panic: bool,
     /// Echo each service line to kennel's stdout as `NAME | line`.
     pub echo: bool,
+    /// `--stop-budget` and `--main`: how kennel itself ends.
+    pub ending: kennel_core::Ending,
 }
 
 /// What the tasks around the owner tell it.

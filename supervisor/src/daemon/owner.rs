@@ -38,6 +38,8 @@ pub enum DaemonError {
     Runtime(std::io::Error),
     #[error("invalid units in {dir}:\n{problems}")]
     InvalidUnits { dir: PathBuf, problems: String },
+    #[error("--main {main}: no unit {main} in {}", dir.display())]
+    NoMainUnit { main: String, dir: PathBuf },
     #[error("install signal handlers: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
@@ -97,6 +99,14 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             problems: render(&d),
         }
     })?;
+    if let Some(main) = &opts.ending.main {
+        if units.get(main).is_none() {
+            return Err(DaemonError::NoMainUnit {
+                main: main.clone(),
+                dir: opts.units.clone(),
+            });
+        }
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Handlers first: no child may exit unseen.
     let signal_task = signals::install(tx.clone()).map_err(DaemonError::Signals)?;
@@ -128,9 +138,10 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         std::process::id()
     );
 
+    let ending = opts.ending.clone();
     let mut owner = Owner {
         opts,
-        sup: Supervisor::new(units),
+        sup: Supervisor::new(units).with_ending(ending),
         logs,
         tx,
         watchers: HashMap::new(),
