@@ -470,6 +470,7 @@ mod tests {
             init: true,
             read_only: false,
             persist: false,
+            cgroup: Default::default(),
             hosts: BTreeMap::from([("db".to_string(), "10.0.0.2".to_string())]),
             dns: Some(vec!["192.0.2.53".into()]),
             volumes: vec![Volume::Named {
