@@ -387,9 +387,7 @@ fn unit_plan(
     let cgroup_fs = match (c.cgroup, host.cgroups) {
         (CgroupAccess::None, _) | (_, CgroupLayout::None) => CgroupFs::None,
         (CgroupAccess::Delegate, CgroupLayout::V2) => CgroupFs::Unified,
-        (CgroupAccess::Delegate, CgroupLayout::V1 | CgroupLayout::Hybrid) => {
-            CgroupFs::Hierarchies
-        }
+        (CgroupAccess::Delegate, CgroupLayout::V1 | CgroupLayout::Hybrid) => CgroupFs::Hierarchies,
     };
     StartPlan {
         launch,

@@ -2,8 +2,8 @@
 //! previous run, what the host offers -> the exact plan.
 
 use kennel_core::start::{
-    plan, CgroupFs, CgroupLayout, ContainerPlan, HeldOverlay, Host, Launch, Overlay, Pid1, PreviousRun,
-    Start, StartPlan, V1Join, Writable,
+    plan, CgroupFs, CgroupLayout, ContainerPlan, HeldOverlay, Host, Launch, Overlay, Pid1,
+    PreviousRun, Start, StartPlan, V1Join, Writable,
 };
 use kennel_units::container::{Container, Layer};
 use kennel_units::{CgroupAccess, Namespace, Network};

@@ -290,7 +290,9 @@ fn cgroup(
         let hint = did_you_mean(&s, CgroupAccess::KEYWORDS.iter().copied());
         cx.error(
             item.span(),
-            format!("container.cgroup: unknown value {s:?}: expected \"none\" or \"delegate\"{hint}"),
+            format!(
+                "container.cgroup: unknown value {s:?}: expected \"none\" or \"delegate\"{hint}"
+            ),
         );
         return None;
     };
