@@ -226,6 +226,7 @@ pub fn spec(
         user_ns,
         // Decided by the start plan once the unit's cgroup is made (owner/spawning.rs).
         plan: ContainerPlan::default(),
+        cgroup_hierarchies: Vec::new(),
     })
 }
 
