@@ -175,7 +175,10 @@ fn mount_cgroup_fs(sys: &dyn Sys, r: &Path, c: &ContainerSpec) -> Result<(), Spa
                 let at = format!("{CGROUP_FS}/{name}");
                 mount_fs(sys, r, &at, fstype, flags, data.as_deref())?;
                 if let Hierarchy::V1 { controllers } = h {
-                    for one in controllers.iter().filter(|c| controllers.len() > 1 && !c.starts_with("name=")) {
+                    for one in controllers
+                        .iter()
+                        .filter(|c| controllers.len() > 1 && !c.starts_with("name="))
+                    {
                         let link = inside(sys, r, Path::new(CGROUP_FS), true)?.join(one);
                         sys.symlink(Path::new(&name), &link)
                             .map_err(|e| fail("symlink", &link, e))?;
