@@ -19,6 +19,7 @@ mod exec;
 mod help;
 mod images;
 mod logs;
+mod nested;
 mod nocgroups;
 mod readiness;
 mod reaping;

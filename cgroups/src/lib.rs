@@ -49,7 +49,7 @@ pub use detect::Hierarchy;
 pub use devices::{default_rules, DeviceRule};
 pub use error::CgroupError;
 pub use stats::{Stats, StatsFiles};
-pub use unit::{UnitCgroup, UnitDir};
+pub use unit::{UnitCgroup, UnitDir, PAYLOAD_LEAF};
 
 /// The cgroup version of the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -20,6 +20,11 @@ const RMDIR_WAIT: Duration = Duration::from_secs(2);
 /// How long [`UnitCgroup::freeze`] waits for the kernel to report frozen.
 const FREEZE_WAIT: Duration = Duration::from_secs(2);
 
+/// The child of a delegated unit cgroup ([`UnitCgroup::delegate`]) that holds the unit's
+/// processes and is given to them: the root of a container's cgroup namespace. (The name
+/// systemd-nspawn gives the same child.)
+pub const PAYLOAD_LEAF: &str = "payload";
+
 /// One directory of a unit cgroup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitDir {
@@ -36,6 +41,10 @@ pub struct UnitCgroup {
     name: String,
     version: Version,
     dirs: Vec<UnitDir>,
+    /// The unit's processes live in [`PAYLOAD_LEAF`] below each directory
+    /// ([`delegate`](Self::delegate)).
+    #[serde(default)]
+    delegated: bool,
     /// Soft failures from [`Cgroups::create`](crate::Cgroups::create); not sent anywhere.
     #[serde(skip)]
     warnings: Vec<String>,
@@ -67,6 +76,7 @@ impl UnitCgroup {
             name: name.to_string(),
             version,
             dirs,
+            delegated: false,
             warnings: Vec::new(),
         }
     }
@@ -136,6 +146,62 @@ impl UnitCgroup {
         .or_else(|| self.dirs.first().map(|d| d.path.as_path()))
     }
 
+    /// Whether the unit's processes live in its [`PAYLOAD_LEAF`] child.
+    pub fn delegated(&self) -> bool {
+        self.delegated
+    }
+
+    /// Delegates the unit's subtree to its processes: makes the child [`PAYLOAD_LEAF`]
+    /// in the directories of `part` (the unified tree's, the v1 hierarchies', or all:
+    /// [`Cgroups::create_part`](crate::Cgroups::create_part)'s two steps), and from now on
+    /// joins, [`entry`](Self::entry) and the files of [`join_files`](Self::join_files)
+    /// name that child, while limits, statistics, kills, freezing and removal stay on the
+    /// unit's directory, which the processes never see (a cgroup namespace rooted at the
+    /// child). Limits are hierarchical: whatever they make below the child is held by the
+    /// unit's. On v2 the controllers the unit's directory offers are enabled in its
+    /// `cgroup.subtree_control` for the child (the unit's directory then holds no
+    /// process: the no-internal-processes rule). Made after the unit's device rules: a v1
+    /// devices cgroup copies its parent's rules when it is created, and its parent's
+    /// cannot be narrowed while it has children. Idempotent.
+    pub fn delegate(&mut self, part: crate::Part) -> Result<(), CgroupError> {
+        self.delegated = true;
+        for d in &self.dirs {
+            let unified = self.version == Version::V2 || d.hierarchy == Hierarchy::Unified;
+            match part {
+                crate::Part::All => {}
+                crate::Part::Unified if unified => {}
+                crate::Part::Rest if !unified => {}
+                crate::Part::Unified | crate::Part::Rest => continue,
+            }
+            if self.version == Version::V2 {
+                v2::enable_controllers(&d.path)?;
+            }
+            let payload = d.path.join(PAYLOAD_LEAF);
+            fs::mkdir_chain(&d.path, &payload)?;
+            if d.hierarchy.has("cpuset") {
+                // Filled from the unit's, which is (stopping the walk there).
+                v1::init_cpuset(&d.path, &payload)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the unit's processes go in `dir`: the directory itself, or its
+    /// [`PAYLOAD_LEAF`] when delegated.
+    fn entry_of(&self, dir: &Path) -> PathBuf {
+        if self.delegated {
+            dir.join(PAYLOAD_LEAF)
+        } else {
+            dir.to_path_buf()
+        }
+    }
+
+    /// The unified (or v2) directory a process of the unit is started in or moved into:
+    /// [`unified`](Self::unified), or its [`PAYLOAD_LEAF`] when delegated.
+    pub fn entry(&self) -> Option<PathBuf> {
+        self.unified().map(|d| self.entry_of(d))
+    }
+
     /// The directories in join order: the unified tree first, then each v1 hierarchy. A
     /// process kennel moves into the unit is in the unified directory before it is in any
     /// v1 one, so the unified tree's `populated` covers every process of the unit
@@ -154,11 +220,11 @@ impl UnitCgroup {
 
     /// Every `cgroup.procs` the spawn helper must write its own pid into before exec (and
     /// before it unshares a cgroup namespace), the unified tree first (see
-    /// [`populated`](Self::populated)). Writing `0` means "the writing process" and is
-    /// right in any pid namespace.
+    /// [`populated`](Self::populated)); in the [`PAYLOAD_LEAF`] when delegated. Writing
+    /// `0` means "the writing process" and is right in any pid namespace.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.join_order()
-            .map(|d| d.path.join("cgroup.procs"))
+            .map(|d| self.entry_of(&d.path).join("cgroup.procs"))
             .collect()
     }
 
@@ -171,11 +237,20 @@ impl UnitCgroup {
     /// directory's file is skipped by a helper started inside it (`CLONE_INTO_CGROUP`).
     pub fn join_files(&self) -> Vec<PathBuf> {
         self.join_order()
-            .map(|d| match (self.version, &d.hierarchy) {
-                (Version::V1, Hierarchy::V1 { .. }) => d.path.join("tasks"),
-                _ => d.path.join("cgroup.procs"),
+            .map(|d| {
+                let dir = self.entry_of(&d.path);
+                match (self.version, &d.hierarchy) {
+                    (Version::V1, Hierarchy::V1 { .. }) => dir.join("tasks"),
+                    _ => dir.join("cgroup.procs"),
+                }
             })
             .collect()
+    }
+
+    /// The hierarchies the unit has a directory in, in join order (the unified tree
+    /// first): what a delegated container mounts.
+    pub fn hierarchies(&self) -> Vec<Hierarchy> {
+        self.join_order().map(|d| d.hierarchy.clone()).collect()
     }
 
     /// Moves `pid` (its whole thread group) into the unit, in every hierarchy; `0` is the

@@ -17,8 +17,9 @@
 //!   right after the `unshare` (pipelined);
 //! - for a container ([`ContainerPlan`]): **who is PID 1** ([`Pid1`]), **the writable
 //!   layer** ([`Writable`]), **the overlay** ([`Overlay`]: a new one, or the one the
-//!   previous run handed back), and whether the built overlay is **offered** back for the
-//!   next start;
+//!   previous run handed back), whether the built overlay is **offered** back for the
+//!   next start, and **the cgroup file system it sees** ([`CgroupFs`]: none, or its
+//!   delegated subtree as cgroup2 or as the host's v1 hierarchies);
 //! - **what the daemon does with the overlay it holds** ([`HeldOverlay`]) and whether it
 //!   **holds the run's mount namespace** until the run ends (its teardown off the reply
 //!   path).
@@ -29,7 +30,7 @@
 
 use std::collections::BTreeSet;
 
-use kennel_units::{Container, Namespace};
+use kennel_units::{CgroupAccess, Container, Namespace};
 use serde::{Deserialize, Serialize};
 
 /// What the machine offers, as the shell found it.
@@ -195,6 +196,31 @@ pub struct ContainerPlan {
     /// Once the rootfs is built, hand the daemon a detached clone of the overlay for the
     /// next start (store layers, no user namespace, no writable layer to keep).
     pub offer_overlay: bool,
+    /// What is mounted at `/sys/fs/cgroup` inside.
+    #[serde(default)]
+    pub cgroup_fs: CgroupFs,
+}
+
+/// The cgroup file system a container sees at `/sys/fs/cgroup` (`[container] cgroup`).
+///
+/// With one, the unit's processes live in the child `payload` of the unit's cgroup (the
+/// daemon makes it and the helper joins it, daemon/cgroup.rs), the helper creates the
+/// cgroup namespace there, and each mount, made inside that namespace, has `payload` as
+/// its root: the container sees its own subtree, writable, and never the unit's
+/// directory, whose files hold its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupFs {
+    /// None (`cgroup = "none"`, or no cgroups on the host): sysfs's empty directory.
+    #[default]
+    None,
+    /// Pure v2: cgroup2 at `/sys/fs/cgroup`, the controllers enabled for it in the unit's
+    /// `cgroup.subtree_control`.
+    Unified,
+    /// v1 or hybrid: a tmpfs at `/sys/fs/cgroup` (read-only once filled) with each of the
+    /// unit's hierarchies at `/sys/fs/cgroup/CONTROLLERS` (`name=systemd` at `systemd`),
+    /// and the unified tree at `/sys/fs/cgroup/unified` on hybrid hosts.
+    Hierarchies,
 }
 
 impl Default for ContainerPlan {
@@ -206,6 +232,7 @@ impl Default for ContainerPlan {
             writable: Writable::New,
             overlay: Overlay::New,
             offer_overlay: false,
+            cgroup_fs: CgroupFs::None,
         }
     }
 }
@@ -355,6 +382,13 @@ fn unit_plan(
             HeldOverlay::None => Writable::New,
         }
     };
+    // The container's own subtree, as the host's layout has it; nothing to delegate
+    // without cgroups (such a unit does not get this far: its cgroup cannot be made).
+    let cgroup_fs = match (c.cgroup, host.cgroups) {
+        (CgroupAccess::None, _) | (_, CgroupLayout::None) => CgroupFs::None,
+        (CgroupAccess::Delegate, CgroupLayout::V2) => CgroupFs::Unified,
+        (CgroupAccess::Delegate, CgroupLayout::V1 | CgroupLayout::Hybrid) => CgroupFs::Hierarchies,
+    };
     StartPlan {
         launch,
         v1,
@@ -363,6 +397,7 @@ fn unit_plan(
             writable,
             overlay,
             offer_overlay,
+            cgroup_fs,
         }),
         held_overlay,
         hold_mount_ns: true,

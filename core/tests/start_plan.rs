@@ -2,11 +2,11 @@
 //! previous run, what the host offers -> the exact plan.
 
 use kennel_core::start::{
-    plan, CgroupLayout, ContainerPlan, HeldOverlay, Host, Launch, Overlay, Pid1, PreviousRun,
-    Start, StartPlan, V1Join, Writable,
+    plan, CgroupFs, CgroupLayout, ContainerPlan, HeldOverlay, Host, Launch, Overlay, Pid1,
+    PreviousRun, Start, StartPlan, V1Join, Writable,
 };
 use kennel_units::container::{Container, Layer};
-use kennel_units::{Namespace, Network};
+use kennel_units::{CgroupAccess, Namespace, Network};
 
 const KEY: &str = "lowerdir=/s/init:/s/layers/sha256-aa;ro=false;volatile=true";
 
@@ -77,6 +77,7 @@ fn ctr(pid1: Pid1, writable: Writable, overlay: Overlay, offer: bool) -> Option<
         writable,
         overlay,
         offer_overlay: offer,
+        cgroup_fs: CgroupFs::None,
     })
 }
 
@@ -412,6 +413,70 @@ fn container_starts() {
     ];
     for (what, start, previous, host, want) in rows {
         assert_eq!(plan(start, previous, host), want, "{what}");
+    }
+}
+
+/// `cgroup = "delegate"`: the container's subtree is mounted as the host has it; the rest
+/// of the plan is a container's like any other.
+#[test]
+fn delegated_cgroup_subtree() {
+    let delegate = Container {
+        cgroup: CgroupAccess::Delegate,
+        ..web()
+    };
+    let with = |cgroup_fs| {
+        ctr(INIT_EARLY, Writable::New, Overlay::New, true).map(|c| ContainerPlan { cgroup_fs, ..c })
+    };
+    type Row<'a> = (&'a str, Host, StartPlan);
+    let rows: Vec<Row> = vec![
+        (
+            "v2: cgroup2 at /sys/fs/cgroup",
+            V2,
+            StartPlan {
+                launch: container_launch(),
+                v1: V1Join::None,
+                container: with(CgroupFs::Unified),
+                held_overlay: HeldOverlay::None,
+                hold_mount_ns: true,
+            },
+        ),
+        (
+            "hybrid: each hierarchy (and the unified tree) under a tmpfs",
+            host(CgroupLayout::Hybrid),
+            StartPlan {
+                launch: container_launch(),
+                v1: V1Join::AfterUnshare,
+                container: with(CgroupFs::Hierarchies),
+                held_overlay: HeldOverlay::None,
+                hold_mount_ns: true,
+            },
+        ),
+        (
+            "v1 only: each hierarchy under a tmpfs",
+            host(CgroupLayout::V1),
+            StartPlan {
+                launch: vec![zygote(false, true, true), Launch::Exec],
+                v1: V1Join::AfterUnshare,
+                container: with(CgroupFs::Hierarchies),
+                held_overlay: HeldOverlay::None,
+                hold_mount_ns: true,
+            },
+        ),
+        (
+            "no cgroups: nothing to delegate",
+            host(CgroupLayout::None),
+            StartPlan {
+                launch: vec![zygote(false, true, true), Launch::Exec],
+                v1: V1Join::None,
+                container: with(CgroupFs::None),
+                held_overlay: HeldOverlay::None,
+                hold_mount_ns: true,
+            },
+        ),
+    ];
+    for (what, host, want) in rows {
+        let start = unit(Some(&delegate), Some(KEY));
+        assert_eq!(plan(start, FIRST, host), want, "{what}");
     }
 }
 

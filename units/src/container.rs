@@ -36,6 +36,9 @@ pub struct Container {
     pub read_only: bool,
     /// `persist`: keep the writable layer across restarts (default: fresh on each start).
     pub persist: bool,
+    /// `cgroup`: the cgroup file system the container sees; default none.
+    #[serde(default)]
+    pub cgroup: CgroupAccess,
     /// `hosts`: extra `/etc/hosts` lines, name -> address.
     pub hosts: BTreeMap<String, String>,
     /// `dns`: nameservers for `/etc/resolv.conf`; `None`: a copy of the host's.
@@ -64,6 +67,7 @@ impl Container {
             init: true,
             read_only: false,
             persist: false,
+            cgroup: CgroupAccess::None,
             hosts: BTreeMap::new(),
             dns: None,
             security: crate::security::Security::default(),
@@ -245,6 +249,34 @@ impl Namespace {
     pub fn defaults() -> BTreeSet<Namespace> {
         use Namespace::*;
         [Pid, Mount, Uts, Ipc, Net, Cgroup].into_iter().collect()
+    }
+}
+
+/// `cgroup`: what of the cgroup file system a container sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupAccess {
+    /// `"none"`: no cgroup file system (`/sys/fs/cgroup` is sysfs's empty directory).
+    #[default]
+    None,
+    /// `"delegate"`: a subtree of its own, writable: the unit's processes live in the
+    /// child `payload` of the unit's cgroup, which is the root of the container's cgroup
+    /// namespace and mounted at `/sys/fs/cgroup`; the unit's limits stay on the unit's
+    /// cgroup, out of the container's sight. For a supervisor inside (kennel, systemd).
+    Delegate,
+}
+
+impl CgroupAccess {
+    /// Every value, as unit files write it.
+    pub const KEYWORDS: [&'static str; 2] = ["none", "delegate"];
+
+    /// The value a unit-file keyword names.
+    pub fn from_keyword(keyword: &str) -> Option<CgroupAccess> {
+        match keyword {
+            "none" => Some(CgroupAccess::None),
+            "delegate" => Some(CgroupAccess::Delegate),
+            _ => None,
+        }
     }
 }
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::container::{Container, IdMap, Layer, Namespace, Network, Resources, Volume};
+pub use crate::container::{
+    CgroupAccess, Container, IdMap, Layer, Namespace, Network, Resources, Volume,
+};
 
 /// One unit: `DIR/NAME.toml`, NAME being the file stem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

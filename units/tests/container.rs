@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use kennel_units::{
-    parse_unit, Container, IdMap, Layer, Namespace, Network, Resources, Unit, Volume,
+    parse_unit, CgroupAccess, Container, IdMap, Layer, Namespace, Network, Resources, Unit, Volume,
 };
 
 fn parse(text: &str) -> Unit {
@@ -72,6 +72,7 @@ network = "none"
 init = false
 read_only = true
 persist = false
+cgroup = "none"
 hosts = {{ db = "127.0.0.1", "cache.local" = "::1" }}
 dns = ["192.0.2.53", "2001:db8::53"]
 volumes = [
@@ -107,6 +108,7 @@ volumes = [
         init: false,
         read_only: true,
         persist: false,
+        cgroup: CgroupAccess::None,
         hosts: BTreeMap::from([
             ("db".into(), "127.0.0.1".into()),
             ("cache.local".into(), "::1".into()),
@@ -165,6 +167,7 @@ fn container_defaults() {
     assert_eq!(got.hostname, "web");
     assert_eq!(got.network, Network::None);
     assert!(got.init && !got.read_only && !got.persist);
+    assert_eq!(got.cgroup, CgroupAccess::None);
     assert!(got.hosts.is_empty() && got.volumes.is_empty());
     assert_eq!(got.dns, None);
     assert!(unit.resources.is_empty());
@@ -431,6 +434,38 @@ fn init_read_only_persist_errors() {
         ["u/web.toml:6:11: container.persist: cannot be true with read_only = true (a read-only container has no writable layer to keep)"]
     );
     assert!(container("persist = true\n").persist);
+}
+
+#[test]
+fn cgroup_values_and_errors() {
+    assert_eq!(container("cgroup = \"none\"\n").cgroup, CgroupAccess::None);
+    assert_eq!(
+        container("cgroup = \"delegate\"\n").cgroup,
+        CgroupAccess::Delegate
+    );
+    assert_eq!(
+        errors(&c("cgroup = \"delegated\"\n")),
+        ["u/web.toml:5:10: container.cgroup: unknown value \"delegated\": expected \"none\" or \"delegate\"; did you mean \"delegate\"?"]
+    );
+    assert_eq!(
+        errors(&c("cgroup = true\n")),
+        ["u/web.toml:5:10: container.cgroup: expected \"none\" or \"delegate\", found boolean true"]
+    );
+    assert_eq!(
+        errors(&c("namespaces = [\"pid\", \"net\"]\ncgroup = \"delegate\"\n")),
+        ["u/web.toml:6:10: container.cgroup: \"delegate\" needs the \"cgroup\" namespace (the delegated subtree is its root); add \"cgroup\" to container.namespaces"]
+    );
+    assert_eq!(
+        errors(&c(
+            "namespaces = [\"pid\", \"net\", \"cgroup\", \"user\"]\nuid_map = [\"0 100000 65536\"]\ncgroup = \"delegate\"\n"
+        )),
+        ["u/web.toml:7:10: container.cgroup: \"delegate\" cannot be used with the \"user\" namespace yet (the delegated subtree belongs to the host's root, not the container's)"]
+    );
+    // Without a cgroup namespace, "none" is fine.
+    assert_eq!(
+        container("namespaces = [\"pid\", \"net\"]\ncgroup = \"none\"\n").cgroup,
+        CgroupAccess::None
+    );
 }
 
 #[test]

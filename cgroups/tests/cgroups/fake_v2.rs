@@ -185,3 +185,31 @@ fn v2_stats_oom_freeze_and_stale() {
 
     assert_eq!(cg.stale().unwrap(), ["db", "web"]);
 }
+
+/// A delegated unit on v2: the controllers the unit offers are enabled for its `payload`
+/// child, where its processes go; the limits stay on the unit.
+#[test]
+fn delegate_enables_the_controllers_for_the_payload_and_joins_it() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let web = r.join("sys/fs/cgroup/kt/web");
+    cgroup(&web, V2_FILES);
+    let cg = detect(r, Some("kt"), V2_SELF);
+    let mut unit = cg.create("web", &limits()).unwrap();
+    assert_eq!(unit.entry(), Some(web.clone()));
+    unit.delegate(kennel_cgroups::Part::Unified).unwrap();
+    assert!(web.join("payload").is_dir());
+    assert_eq!(
+        read(web.join("cgroup.subtree_control")),
+        "+cpuset +cpu +io +memory +pids"
+    );
+    assert_eq!(read(web.join("memory.max")), "33554432");
+    assert_eq!(unit.entry(), Some(web.join("payload")));
+    assert_eq!(unit.join_files(), [web.join("payload/cgroup.procs")]);
+    assert_eq!(unit.procs_files(), [web.join("payload/cgroup.procs")]);
+    assert_eq!(unit.hierarchies(), [Hierarchy::Unified]);
+    // Sent to the helper and back, it still joins the payload.
+    let json = serde_json::to_string(&unit).unwrap();
+    let back: kennel_cgroups::UnitCgroup = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.join_files(), unit.join_files());
+}

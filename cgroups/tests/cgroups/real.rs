@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use kennel_cgroups::{Cgroups, Hierarchy, UnitCgroup, Version};
+use kennel_cgroups::{Cgroups, Hierarchy, Part, UnitCgroup, Version, PAYLOAD_LEAF};
 use kennel_units::Resources;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -359,4 +359,88 @@ fn idle_means_empty_and_not_frozen() {
     go(&mut kid);
     assert!(!unit.idle(), "a populated cgroup is not idle");
     unit.remove().unwrap();
+}
+
+/// A delegated unit (a container with a supervisor inside): its processes live in the
+/// `payload` child, the limits stay on the unit's directory above it; what they make
+/// below the child (an inner supervisor's own unit cgroups, with processes) is killed and
+/// removed with the unit, deepest first.
+#[test]
+fn a_delegated_unit_keeps_its_limits_above_its_payload_and_goes_whole() {
+    let Some(mut s) = Scratch::new() else { return };
+    let res = Resources {
+        memory_max: Some(64 << 20),
+        pids_max: Some(100),
+        ..Default::default()
+    };
+    let mut unit = s.create("nest", &res);
+    unit.delegate(Part::Unified).unwrap();
+    unit.delegate(Part::Rest).unwrap();
+    assert!(unit.delegated());
+    for d in unit.dirs() {
+        assert!(d.path.join(PAYLOAD_LEAF).is_dir(), "{}", d.path.display());
+    }
+    assert_eq!(
+        unit.entry(),
+        unit.unified().map(|u| u.join(PAYLOAD_LEAF)),
+        "processes start in the payload"
+    );
+    let (limit, pids) = match unit.version() {
+        Version::V1 => ("memory.limit_in_bytes", "pids.max"),
+        Version::V2 => ("memory.max", "pids.max"),
+    };
+    assert_eq!(read(dir(&unit, "memory").join(limit)), "67108864");
+    assert_eq!(read(dir(&unit, "pids").join(pids)), "100");
+    // The payload's own files are unlimited: the container sees those, not the unit's.
+    assert_ne!(
+        read(dir(&unit, "memory").join(PAYLOAD_LEAF).join(limit)),
+        "67108864"
+    );
+    if unit.version() == Version::V2 {
+        let control = read(dir(&unit, "memory").join("cgroup.subtree_control"));
+        assert!(control.contains("memory"), "{control}");
+        assert!(control.contains("pids"), "{control}");
+    }
+
+    // The payload, and below it an inner unit with a process of its own.
+    let mut outer = held_sh("exec sleep 1000");
+    unit.join(outer.pid()).unwrap();
+    go(&mut outer);
+    let mut inner = held_sh("exec sleep 1001");
+    for d in unit.dirs() {
+        let sub = d.path.join(PAYLOAD_LEAF).join("inner");
+        fs::create_dir(&sub).unwrap();
+        let cpuset = matches!(&d.hierarchy, Hierarchy::V1 { controllers } if controllers.iter().any(|c| c == "cpuset"));
+        if cpuset {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let v = read(d.path.join(PAYLOAD_LEAF).join(f));
+                fs::write(sub.join(f), v).unwrap();
+            }
+        }
+        fs::write(sub.join("cgroup.procs"), inner.pid().to_string()).unwrap();
+    }
+    go(&mut inner);
+    let own = fs::read_to_string(format!("/proc/{}/cgroup", outer.pid())).unwrap();
+    let has_memory = |l: &&str| match unit.version() {
+        Version::V2 => l.starts_with("0::"),
+        Version::V1 => l
+            .split(':')
+            .nth(1)
+            .is_some_and(|c| c.split(',').any(|c| c == "memory")),
+    };
+    let memory_line = own.lines().find(has_memory).unwrap();
+    assert!(memory_line.ends_with("/nest/payload"), "{own}");
+    let all = unit.pids().unwrap();
+    assert!(
+        all.contains(&outer.pid()) && all.contains(&inner.pid()),
+        "{all:?}"
+    );
+
+    unit.remove().unwrap();
+    for kid in [&mut outer, &mut inner] {
+        assert_eq!(kid.0.wait().unwrap().signal(), Some(libc::SIGKILL));
+    }
+    for d in unit.dirs() {
+        assert!(!d.path.exists(), "{} left", d.path.display());
+    }
 }

@@ -40,6 +40,9 @@ pub enum BeginError {
     /// The unit has `[resources]` and the machine no usable cgroups.
     #[error("[resources] needs cgroups, which are unavailable: {0}{remedy}", remedy = remedy(.0))]
     Unavailable(Arc<CgroupError>),
+    /// `[container] cgroup = "delegate"` and the machine has no usable cgroups.
+    #[error("container.cgroup = \"delegate\" needs cgroups, which are unavailable: {0}")]
+    NothingToDelegate(Arc<CgroupError>),
     #[error(transparent)]
     Step(#[from] StepError),
 }
@@ -150,6 +153,7 @@ impl UnitCgroups {
             Err(why) if !unit.resources.is_empty() => {
                 return Err(BeginError::Unavailable(why.clone()))
             }
+            Err(why) if delegates(unit) => return Err(BeginError::NothingToDelegate(why.clone())),
             Err(_) => return Ok(Vec::new()),
         };
         // Its previous run's cgroup, not removed yet: remove it before making the new one.
@@ -157,14 +161,19 @@ impl UnitCgroups {
             let ended = self.doomed.swap_remove(i);
             remove_ended(&mut self.unsettled, &ended);
         }
-        let cgroup = layout
+        let mut cgroup = layout
             .create_part(&unit.name, &unit.resources, Part::Unified)
             .map_err(|e| step("create cgroup")(e.into()))?;
         if !layout.has_rest() {
             restrict_devices(&cgroup, unit).map_err(step("restrict devices"))?;
         }
+        if delegates(unit) {
+            cgroup
+                .delegate(Part::Unified)
+                .map_err(|e| step("delegate cgroup")(e.into()))?;
+        }
         let procs = cgroup.join_files();
-        let dir = cgroup.unified().and_then(|d| std::fs::File::open(d).ok());
+        let dir = cgroup.entry().and_then(|d| std::fs::File::open(d).ok());
         self.live.insert(
             unit.name.clone(),
             Live {
@@ -200,10 +209,15 @@ impl UnitCgroups {
         if !layout.has_rest() {
             return Ok(());
         }
-        let cgroup = layout
+        let mut cgroup = layout
             .create_part(&unit.name, &unit.resources, Part::Rest)
             .map_err(|e| step("create cgroup")(e.into()))?;
         restrict_devices(&cgroup, unit).map_err(step("restrict devices"))?;
+        if delegates(unit) {
+            cgroup
+                .delegate(Part::Rest)
+                .map_err(|e| step("delegate cgroup")(e.into()))?;
+        }
         if let Some(l) = self.live.get_mut(&unit.name) {
             l.oom_base = cgroup.oom_kills();
             l.files = cgroup.stats_files();
@@ -309,14 +323,14 @@ impl UnitCgroups {
         if !l.cgroup.idle() {
             return None;
         }
-        Some((dir, l.cgroup.unified()?.to_path_buf()))
+        Some((dir, l.cgroup.entry()?))
     }
 
     /// The unified (or v2) directory of running unit `unit`, opened now, and its path:
     /// where an exec's helper is forked right in (by the zygote, which does not wait for
     /// it, so a frozen unit holds up that helper only).
     pub fn unified_of(&self, unit: &str) -> Option<(std::fs::File, PathBuf)> {
-        let path = self.live.get(unit)?.cgroup.unified()?.to_path_buf();
+        let path = self.live.get(unit)?.cgroup.entry()?;
         let dir = std::fs::File::open(&path).ok()?;
         Some((dir, path))
     }
@@ -328,6 +342,15 @@ impl UnitCgroups {
         self.live
             .get(unit)
             .map(|l| l.cgroup.join_files())
+            .unwrap_or_default()
+    }
+
+    /// The hierarchies of `unit`'s cgroup (made by [`UnitCgroups::begin`]), for the
+    /// mounts of a container its subtree is delegated to.
+    pub fn hierarchies_of(&self, unit: &str) -> Vec<kennel_cgroups::Hierarchy> {
+        self.live
+            .get(unit)
+            .map(|l| l.cgroup.hierarchies())
             .unwrap_or_default()
     }
 
@@ -364,8 +387,14 @@ impl UnitCgroups {
     }
 }
 
-/// Removes the cgroup `c` of a run that ended, noting in `unsettled` whether all that
-/// run's processes are known gone.
+/// Whether `unit`'s processes get a subtree of their own (`[container] cgroup =
+/// "delegate"`): they live in the `payload` child of its cgroup (`UnitCgroup::delegate`).
+fn delegates(unit: &Unit) -> bool {
+    unit.container
+        .as_ref()
+        .is_some_and(|c| c.cgroup == kennel_units::CgroupAccess::Delegate)
+}
+
 /// A container unit's device rules on its cgroup (v1 devices hierarchy, or v2 eBPF).
 fn restrict_devices(cgroup: &UnitCgroup, unit: &Unit) -> Result<(), StepCause> {
     let Some(c) = &unit.container else {
@@ -384,6 +413,8 @@ fn restrict_devices(cgroup: &UnitCgroup, unit: &Unit) -> Result<(), StepCause> {
     Ok(cgroup.restrict_devices(&rules)?)
 }
 
+/// Removes the cgroup `c` of a run that ended, noting in `unsettled` whether all that
+/// run's processes are known gone.
 fn remove_ended(unsettled: &mut HashSet<String>, c: &UnitCgroup) {
     if remove(c) {
         unsettled.remove(c.name());

@@ -226,6 +226,7 @@ pub fn spec(
         user_ns,
         // Decided by the start plan once the unit's cgroup is made (owner/spawning.rs).
         plan: ContainerPlan::default(),
+        cgroup_hierarchies: Vec::new(),
     })
 }
 
@@ -470,6 +471,7 @@ mod tests {
             init: true,
             read_only: false,
             persist: false,
+            cgroup: Default::default(),
             hosts: BTreeMap::from([("db".to_string(), "10.0.0.2".to_string())]),
             dns: Some(vec!["192.0.2.53".into()]),
             volumes: vec![Volume::Named {

@@ -120,8 +120,14 @@ pub struct ContainerSpec {
     /// A user namespace with these maps (`namespaces = [..., "user"]`).
     #[serde(default)]
     pub user_ns: Option<super::helper::userns::UserNsSpec>,
-    /// The start plan's decisions for this container: PID 1, writable layer, overlay.
+    /// The start plan's decisions for this container: PID 1, writable layer, overlay,
+    /// the cgroup file system.
     pub plan: ContainerPlan,
+    /// The hierarchies of the unit's cgroup, the unified tree first: what is mounted
+    /// under `/sys/fs/cgroup` when the plan delegates the subtree as v1 hierarchies
+    /// (`CgroupFs::Hierarchies`).
+    #[serde(default)]
+    pub cgroup_hierarchies: Vec<kennel_cgroups::Hierarchy>,
 }
 
 /// A device node: its path (under /dev), 'c' or 'b', numbers and mode bits.

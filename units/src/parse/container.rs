@@ -10,7 +10,7 @@ use toml_edit::{Item, Key, TableLike, Value};
 
 use super::value::{describe, describe_value, Ctx};
 use crate::container::{check_cpu_list, check_hostname};
-use crate::model::{Container, IdMap, Layer, Namespace, Network, Resources, Volume};
+use crate::model::{CgroupAccess, Container, IdMap, Layer, Namespace, Network, Resources, Volume};
 use crate::name::check_unit_name;
 use crate::suggest::did_you_mean;
 
@@ -25,6 +25,7 @@ const CONTAINER_KEYS: &[&str] = &[
     "init",
     "read_only",
     "persist",
+    "cgroup",
     "hosts",
     "dns",
     "volumes",
@@ -212,6 +213,11 @@ pub(crate) fn container(
         }
     }
 
+    // cgroup
+    if let Some(item) = t.get("cgroup") {
+        c.cgroup = cgroup(cx, item, &c.namespaces).unwrap_or_default();
+    }
+
     // hosts, dns
     if let Some(item) = t.get("hosts") {
         if let Some(hosts) = cx.table("container.hosts", item) {
@@ -269,6 +275,44 @@ pub(crate) fn container(
         // The network unit is still returned: the cross-unit checks see it.
         None => (None, network_unit),
     }
+}
+
+/// `cgroup`: `"none"` or `"delegate"`; `delegate` needs the container's own cgroup
+/// namespace (its root is the delegated subtree) and no user namespace (the subtree's
+/// files belong to the host's root).
+fn cgroup(
+    cx: &mut Ctx,
+    item: &Item,
+    namespaces: &std::collections::BTreeSet<Namespace>,
+) -> Option<CgroupAccess> {
+    let s = cx.string("container.cgroup", item, "\"none\" or \"delegate\"")?;
+    let Some(access) = CgroupAccess::from_keyword(&s) else {
+        let hint = did_you_mean(&s, CgroupAccess::KEYWORDS.iter().copied());
+        cx.error(
+            item.span(),
+            format!(
+                "container.cgroup: unknown value {s:?}: expected \"none\" or \"delegate\"{hint}"
+            ),
+        );
+        return None;
+    };
+    if access == CgroupAccess::Delegate {
+        if !namespaces.contains(&Namespace::Cgroup) {
+            cx.error(
+                item.span(),
+                "container.cgroup: \"delegate\" needs the \"cgroup\" namespace (the delegated subtree is its root); add \"cgroup\" to container.namespaces",
+            );
+            return None;
+        }
+        if namespaces.contains(&Namespace::User) {
+            cx.error(
+                item.span(),
+                "container.cgroup: \"delegate\" cannot be used with the \"user\" namespace yet (the delegated subtree belongs to the host's root, not the container's)",
+            );
+            return None;
+        }
+    }
+    Some(access)
 }
 
 /// `rootfs`: an array of layer names and absolute paths, each listed once; not empty

@@ -77,6 +77,9 @@ impl Owner {
         spec.unified = target.as_ref().map(|(_, path)| path.clone());
         if let (Some(c), Some(p)) = (spec.container.as_mut(), plan.container) {
             c.plan = p;
+            if p.cgroup_fs != start::CgroupFs::None {
+                c.cgroup_hierarchies = self.cgroups.hierarchies_of(&name);
+            }
         }
         if plan.v1 == V1Join::First {
             if let Err(e) = self.cgroups.finish(&unit) {

@@ -18,6 +18,9 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{makedev, Mode, SFlag};
 
+use kennel_cgroups::Hierarchy;
+use kennel_core::start::CgroupFs;
+
 use super::layers::Dirs;
 use super::userns::{self, UserNs};
 use crate::spawn::spec::{ContainerSpec, MountSpec, SpawnFailure};
@@ -116,6 +119,7 @@ pub fn build_with(
         .map_err(|_| e)?;
         remount_ro(sys, &target)?;
     }
+    mount_cgroup_fs(sys, r, c)?;
     build_dev(sys, r, owner.as_ref())?;
     for d in &c.devices {
         let p = inside(sys, r, &d.path, true)?;
@@ -139,6 +143,59 @@ pub fn build_with(
     let pivoted = pivot(sys, r)?;
     mask_paths(sys)?;
     Ok(pivoted)
+}
+
+/// Where a container sees its cgroup file system.
+const CGROUP_FS: &str = "/sys/fs/cgroup";
+
+/// `/sys/fs/cgroup` of a container whose cgroup subtree is delegated to it (the plan's
+/// [`CgroupFs`]), mounted writable in its cgroup namespace (created at the unit's
+/// `payload`, which each mount then has as its root): cgroup2 on v2; on v1 and hybrid
+/// hosts a tmpfs, read-only once filled, with each of the unit's v1 hierarchies at the
+/// name of its controllers (`name=systemd` at `systemd`; each of co-mounted controllers
+/// also a symlink, `cpu -> cpu,cpuacct`) and the unified tree at `unified`.
+fn mount_cgroup_fs(sys: &dyn Sys, r: &Path, c: &ContainerSpec) -> Result<(), SpawnFailure> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match c.plan.cgroup_fs {
+        CgroupFs::None => Ok(()),
+        CgroupFs::Unified => mount_fs(sys, r, CGROUP_FS, "cgroup2", flags, None),
+        CgroupFs::Hierarchies => {
+            mount_fs(sys, r, CGROUP_FS, "tmpfs", flags, Some("mode=755"))?;
+            for h in &c.cgroup_hierarchies {
+                let (name, fstype, data) = match h {
+                    Hierarchy::Unified => ("unified".to_string(), "cgroup2", None),
+                    Hierarchy::V1 { controllers } => {
+                        let names: Vec<&str> = controllers
+                            .iter()
+                            .map(|c| c.strip_prefix("name=").unwrap_or(c))
+                            .collect();
+                        (names.join(","), "cgroup", Some(controllers.join(",")))
+                    }
+                };
+                let at = format!("{CGROUP_FS}/{name}");
+                mount_fs(sys, r, &at, fstype, flags, data.as_deref())?;
+                if let Hierarchy::V1 { controllers } = h {
+                    for one in controllers
+                        .iter()
+                        .filter(|c| controllers.len() > 1 && !c.starts_with("name="))
+                    {
+                        let link = inside(sys, r, Path::new(CGROUP_FS), true)?.join(one);
+                        sys.symlink(Path::new(&name), &link)
+                            .map_err(|e| fail("symlink", &link, e))?;
+                    }
+                }
+            }
+            let target = inside(sys, r, Path::new(CGROUP_FS), true)?;
+            sys.mount(
+                None,
+                &target,
+                None,
+                MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+                None,
+            )
+            .map_err(|e| fail("remount read-only", &target, errno(e)))
+        }
+    }
 }
 
 /// The overlay's options (without `volatile`), its mount flags, and whether it is mounted

@@ -664,3 +664,79 @@ fn user_namespace_failures_say_what_to_do() {
         err.error
     );
 }
+
+/// `cgroup = "delegate"` on a v2 host: cgroup2 at `/sys/fs/cgroup`, writable, right after
+/// sysfs (the helper made the cgroup namespace at the unit's `payload` before).
+#[test]
+fn a_delegated_cgroup_on_v2_is_cgroup2_at_sys_fs_cgroup() {
+    let rec = machine().dirs(["/c/rootfs/sys/fs", "/c/rootfs/sys/fs/cgroup"]);
+    let mut c = container(&["/layers/base"]);
+    c.plan.cgroup_fs = CgroupFs::Unified;
+    c.cgroup_hierarchies = vec![Hierarchy::Unified];
+    assert_eq!(build(&rec, &c), Ok(true));
+    assert_eq!(
+        window(&rec, "mount sysfs", 3),
+        [
+            "mount sysfs /c/rootfs/sys sysfs RDONLY|NOSUID|NODEV|NOEXEC -",
+            "mount cgroup2 /c/rootfs/sys/fs/cgroup cgroup2 NOSUID|NODEV|NOEXEC -",
+            "mount tmpfs /c/rootfs/dev tmpfs NOSUID|STRICTATIME mode=755,size=65536k",
+        ]
+    );
+}
+
+/// On a hybrid host: a tmpfs holding each of the unit's hierarchies (co-mounted ones once,
+/// with a symlink per controller; `name=systemd` at `systemd`) and the unified tree, then
+/// made read-only.
+#[test]
+fn a_delegated_cgroup_on_hybrid_is_each_hierarchy_under_a_read_only_tmpfs() {
+    // sysfs has the directory (the kernel's mount point for cgroup file systems).
+    let rec = machine().dirs(["/c/rootfs/sys/fs", "/c/rootfs/sys/fs/cgroup"]);
+    let mut c = container(&["/layers/base"]);
+    c.plan.cgroup_fs = CgroupFs::Hierarchies;
+    let v1 = |c: &[&str]| Hierarchy::V1 {
+        controllers: c.iter().map(|s| s.to_string()).collect(),
+    };
+    c.cgroup_hierarchies = vec![
+        Hierarchy::Unified,
+        v1(&["cpu", "cpuacct"]),
+        v1(&["memory"]),
+        v1(&["name=systemd"]),
+    ];
+    assert_eq!(build(&rec, &c), Ok(true));
+    assert_eq!(
+        window(&rec, "mount sysfs", 12),
+        [
+            "mount sysfs /c/rootfs/sys sysfs RDONLY|NOSUID|NODEV|NOEXEC -",
+            "mount tmpfs /c/rootfs/sys/fs/cgroup tmpfs NOSUID|NODEV|NOEXEC mode=755",
+            "mkdir /c/rootfs/sys/fs/cgroup/unified",
+            "mount cgroup2 /c/rootfs/sys/fs/cgroup/unified cgroup2 NOSUID|NODEV|NOEXEC -",
+            "mkdir /c/rootfs/sys/fs/cgroup/cpu,cpuacct",
+            "mount cgroup /c/rootfs/sys/fs/cgroup/cpu,cpuacct cgroup NOSUID|NODEV|NOEXEC cpu,cpuacct",
+            "symlink /c/rootfs/sys/fs/cgroup/cpu -> cpu,cpuacct",
+            "symlink /c/rootfs/sys/fs/cgroup/cpuacct -> cpu,cpuacct",
+            "mkdir /c/rootfs/sys/fs/cgroup/memory",
+            "mount cgroup /c/rootfs/sys/fs/cgroup/memory cgroup NOSUID|NODEV|NOEXEC memory",
+            "mkdir /c/rootfs/sys/fs/cgroup/systemd",
+            "mount cgroup /c/rootfs/sys/fs/cgroup/systemd cgroup NOSUID|NODEV|NOEXEC name=systemd",
+        ]
+    );
+    assert_eq!(
+        window(&rec, "REMOUNT", 2),
+        [
+            "mount - /c/rootfs/sys/fs/cgroup - RDONLY|NOSUID|NODEV|NOEXEC|REMOUNT -",
+            "mount tmpfs /c/rootfs/dev tmpfs NOSUID|STRICTATIME mode=755,size=65536k",
+        ]
+    );
+}
+
+/// Without `cgroup = "delegate"` nothing is mounted there.
+#[test]
+fn no_cgroup_file_system_by_default() {
+    let rec = machine();
+    assert_eq!(build(&rec, &container(&["/layers/base"])), Ok(true));
+    assert!(
+        !rec.transcript().iter().any(|l| l.contains("cgroup")),
+        "{:?}",
+        rec.transcript()
+    );
+}
