@@ -58,9 +58,9 @@ pub struct Sandbox {
     /// The signals `kennel up` is started with ignored and blocked (none unless a test
     /// says: [`Sandbox::inherit_signals`]); never what the test runner happened to have.
     inherited: RefCell<Signals>,
-    /// Mount every cgroup file system read-only in kennel's mount namespace (as a container
-    /// runtime does by default): [`Sandbox::read_only_cgroups`].
-    ro_cgroups: std::cell::Cell<bool>,
+    /// Shell commands run in kennel's mount namespace before kennel starts
+    /// ([`Sandbox::before_up`]).
+    before: RefCell<Vec<String>>,
 }
 
 impl Sandbox {
@@ -85,7 +85,7 @@ impl Sandbox {
             daemon: RefCell::new(None),
             covers: RefCell::new(Vec::new()),
             inherited: RefCell::new(Signals::default()),
-            ro_cgroups: std::cell::Cell::new(false),
+            before: RefCell::new(Vec::new()),
         };
         fs::create_dir_all(&s.units).expect("mkdir units");
         s
@@ -251,7 +251,16 @@ impl Sandbox {
     /// Docker, podman and Kubernetes give it to a container: remounted so in kennel's own
     /// mount namespace only.
     pub fn read_only_cgroups(&self) {
-        self.ro_cgroups.set(true);
+        self.before_up(
+            "for m in $(awk '$9 ~ /^cgroup2?$/ {print $5}' /proc/self/mountinfo); do \
+             mount -o remount,bind,ro \"$m\" || exit 125; done",
+        );
+    }
+
+    /// Run `sh` (a shell command) in kennel's mount namespace, before kennel starts: mounts
+    /// made there are kennel's only, and go with the namespace.
+    pub fn before_up(&self, sh: &str) {
+        self.before.borrow_mut().push(sh.to_string());
     }
 
     /// Start `kennel up` (after this) with `ignored` signals ignored and `blocked` ones
@@ -264,20 +273,18 @@ impl Sandbox {
     }
 
     /// `kennel up` on this sandbox in its own namespaces, with `extra` arguments (which may
-    /// name another `--cgroup-parent` than the sandbox's).
+    /// name another `--cgroup-parent` or `--log-dir` than the sandbox's).
     fn up_command(&self, extra: &[&str]) -> Command {
         let mut cmd = Command::new("unshare");
         cmd.args(UNSHARE);
         let covers = self.covers.borrow();
-        if !covers.is_empty() || self.ro_cgroups.get() {
+        let before = self.before.borrow();
+        if !covers.is_empty() || !before.is_empty() {
             // A shell as PID 1 first, which mounts and then execs kennel (PID 1 then), with
             // stdin on /dev/null as kennel's namespace has it (which may be covered).
             let mut script = String::new();
-            if self.ro_cgroups.get() {
-                script.push_str(
-                    "for m in $(awk '$9 ~ /^cgroup2?$/ {print $5}' /proc/self/mountinfo); do \
-                     mount -o remount,bind,ro \"$m\" || exit 125; done; ",
-                );
+            for sh in before.iter() {
+                script.push_str(&format!("{{ {sh}; }} || exit 125; "));
             }
             for (i, _) in covers.iter().enumerate() {
                 let (a, b) = (2 * i + 1, 2 * i + 2);
@@ -294,12 +301,13 @@ impl Sandbox {
             .arg("up")
             .arg("--units")
             .arg(&self.units)
-            .arg("--log-dir")
-            .arg(&self.logs)
             .arg("--state-dir")
             .arg(&self.state)
             .arg("--socket")
             .arg(&self.socket);
+        if !extra.contains(&"--log-dir") {
+            cmd.arg("--log-dir").arg(&self.logs);
+        }
         if !extra.contains(&"--cgroup-parent") {
             cmd.arg("--cgroup-parent").arg(&self.cgroup_parent);
         }

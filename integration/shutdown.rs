@@ -201,3 +201,18 @@ fn a_main_unit_that_is_not_there_is_refused_at_start() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("--main wbe: no unit wbe in"), "{err}");
 }
+
+/// A read-only root (podman --read-only, Kubernetes' readOnlyRootFilesystem): kennel
+/// cannot make its log directory and says what to give it.
+#[test]
+fn a_read_only_log_directory_is_refused_with_the_way_out() {
+    let s = Sandbox::new();
+    s.unit("web", "[service]\ncommand = [\"/bin/sleep\", \"100000\"]\n");
+    let ro = s.p("ro");
+    s.before_up(&format!("mkdir -p {ro} && mount -t tmpfs -o ro tmpfs {ro}"));
+    let out = s.up_output(&["--log-dir", &format!("{ro}/log")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("read-only file system"), "{err}");
+    assert!(err.contains("give --log-dir on a writable mount"), "{err}");
+}

@@ -120,6 +120,9 @@ fn up(a: cli::UpArgs) -> i32 {
         Ok(outcome) => outcome.code,
         Err(e) => {
             eprintln!("kennel: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("kennel: {hint}");
+            }
             commands::EXIT_FAILED
         }
     }

@@ -48,6 +48,25 @@ pub enum DaemonError {
     Logs(#[from] kennel_logs::LogError),
 }
 
+impl DaemonError {
+    /// What to do about it, where the error alone does not say.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            DaemonError::Logs(kennel_logs::LogError::CreateDir { source, .. })
+                if source.raw_os_error() == Some(libc::EROFS) =>
+            {
+                Some(
+                    "the root file system is read-only (podman or docker --read-only, Kubernetes' \
+                     readOnlyRootFilesystem): give --log-dir on a writable mount, e.g. \
+                     --log-dir /run/kennel/log (podman mounts a tmpfs on /run) or an emptyDir volume; \
+                     the units' output also goes to kennel's stdout",
+                )
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The request id of the initial `Up`; its reply means "all units up".
 const UP_ID: RequestId = 0;
 
