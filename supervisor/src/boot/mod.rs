@@ -5,6 +5,7 @@
 mod cmdline;
 pub mod console;
 pub mod emergency;
+mod fstab;
 mod modules;
 mod mounts;
 pub mod power;
@@ -15,6 +16,39 @@ pub use cmdline::Cmdline;
 
 use crate::daemon;
 use power::PowerAction;
+
+/// What kennel says of /etc/fstab: it reads it, but does not mount its entries yet, and says
+/// which (a user must not believe /tmp or swap are set up when they are not). The root's
+/// line is left out: the kernel or the initramfs mounted it.
+fn fstab_notice(text: Option<&str>) -> Vec<String> {
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    match fstab::parse(text) {
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        Ok(entries) => {
+            let wanted: Vec<String> = entries
+                .iter()
+                .filter(|e| e.target != "/" && !e.noauto)
+                .map(|e| {
+                    if e.is_swap() {
+                        format!("swap {}", e.source)
+                    } else {
+                        format!("{} ({})", e.target, e.fstype)
+                    }
+                })
+                .collect();
+            if wanted.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "/etc/fstab: not mounted, kennel does not mount fstab entries yet: {}",
+                    wanted.join(", ")
+                )]
+            }
+        }
+    }
+}
 
 /// Boot the machine and run it until power-off. Never returns (PID 1 must not exit).
 pub fn main() -> ! {
@@ -51,6 +85,9 @@ pub fn main() -> ! {
             }
         }
         Err(e) => console::line(&format!("boot.toml: {e}")),
+    }
+    for l in fstab_notice(std::fs::read_to_string("/etc/fstab").ok().as_deref()) {
+        console::line(&l);
     }
 
     let opts = daemon::Options {
@@ -95,5 +132,26 @@ fn set_hostname(cmd: &Cmdline) {
             Ok(()) => console::line(&format!("hostname {name}")),
             Err(e) => console::line(&format!("sethostname {name}: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fstab_notice;
+
+    #[test]
+    fn fstab_entries_kennel_does_not_mount_are_named() {
+        assert!(fstab_notice(None).is_empty());
+        assert!(fstab_notice(Some("UUID=1 / ext4 defaults 0 1\n")).is_empty());
+        assert_eq!(
+            fstab_notice(Some(
+                "UUID=1 / ext4 defaults 0 1\ntmpfs /tmp tmpfs size=1M 0 0\n/swapfile none swap sw\n/dev/x /mnt auto noauto\n"
+            )),
+            ["/etc/fstab: not mounted, kennel does not mount fstab entries yet: /tmp (tmpfs), swap /swapfile"]
+        );
+        assert_eq!(
+            fstab_notice(Some("/dev/a /a\n")),
+            ["/etc/fstab:1: 2 field(s), at least 3 needed (source, mount point, type)"]
+        );
     }
 }
