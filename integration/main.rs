@@ -5,6 +5,8 @@
 
 mod ctr;
 mod harness;
+mod podman_images;
+mod podman_util;
 mod skip;
 
 mod bench;
@@ -19,6 +21,7 @@ mod exec;
 mod help;
 mod images;
 mod logs;
+mod podman;
 mod readiness;
 mod reaping;
 mod reload;
