@@ -5,8 +5,9 @@
 //! shows the units' lines, `podman stop` is an ordered shutdown ending in exit 0, a
 //! crashing unit is restarted, units run with the read-only cgroups podman gives by
 //! default, `[resources]` limits hold with writable ones (`--privileged`), `kennel status
-//! --ready` works as a healthcheck, and `kennel up --main` hands the main unit's exit
-//! code to the runtime.
+//! --ready` works as a healthcheck, `kennel up --main` hands the main unit's exit code to
+//! the runtime, and the Containerfile of docs/containers.md builds and passes its
+//! HEALTHCHECK.
 
 use crate::podman_images::{busybox_tar, debian_tar, tar_names};
 use crate::podman_util::{static_kennel, Podman};
@@ -323,4 +324,75 @@ fn up_main_ends_the_container_with_the_main_units_exit_code() {
     assert!(logs.contains("main | main running"), "{logs}");
     // The others were stopped by kennel, not left to the runtime's kill.
     assert!(logs.contains("stopped unit=\"web\""), "{logs}");
+}
+
+/// The Containerfile of docs/containers.md's recipes, as written there.
+fn documented_containerfile() -> String {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/containers.md"
+    ))
+    .expect("read docs/containers.md");
+    let start = doc
+        .find("```dockerfile\n")
+        .expect("a ```dockerfile block in docs/containers.md")
+        + "```dockerfile\n".len();
+    let len = doc[start..].find("```").expect("the block's end");
+    doc[start..start + len].to_string()
+}
+
+#[test]
+fn the_documented_containerfile_builds_an_image_whose_healthcheck_passes() {
+    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+        return;
+    };
+    let ctx = p.path("context");
+    std::fs::create_dir_all(ctx.join("units")).expect("mkdir context");
+    std::fs::write(ctx.join("Containerfile"), documented_containerfile()).expect("write");
+    std::fs::copy("/bin/busybox", ctx.join("busybox")).expect("copy busybox");
+    crate::podman_util::run(
+        "strip",
+        &[
+            "-o",
+            &ctx.join("kennel").display().to_string(),
+            &kennel.display().to_string(),
+        ],
+    );
+    // Only busybox itself in the image: no /bin/sh, no /tmp.
+    let units = [
+        (
+            "web",
+            "[service]\ncommand = [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"127.0.0.1:8080\", \"-h\", \"/\"]\n\
+             [ready]\ntcp = \"127.0.0.1:8080\"\n",
+        ),
+        (
+            "once",
+            "[service]\ntype = \"oneshot\"\ncommand = [\"/bin/busybox\", \"echo\", \"oneshot ran\"]\n",
+        ),
+    ];
+    for (name, toml) in units {
+        std::fs::write(ctx.join(format!("units/{name}.toml")), toml).expect("write unit");
+    }
+    p.ok(&[
+        "build",
+        "--format",
+        "docker",
+        "--network",
+        "none",
+        "-t",
+        "localhost/kennel-recipe:test",
+        &ctx.display().to_string(),
+    ]);
+    let c = "kennel-recipe";
+    p.run(c, &[], "localhost/kennel-recipe:test", &[]);
+    p.wait_states(c, &[("web", "up"), ("once", "exited")]);
+    // podman runs the image's HEALTHCHECK command inside the container.
+    let health = p.output(&["healthcheck", "run", c]);
+    assert!(
+        health.status.success(),
+        "healthcheck: {health:?}\n{}",
+        p.logs(c)
+    );
+    p.ok(&["stop", "-t", "10", c]);
+    assert_eq!(p.exit_code(c), 0, "{}", p.logs(c));
 }
