@@ -9,6 +9,8 @@
 //! the runtime, and the Containerfile of docs/containers.md builds and passes its
 //! HEALTHCHECK.
 
+use std::path::PathBuf;
+
 use crate::podman_images::{busybox_tar, debian_tar, tar_names};
 use crate::podman_util::{static_kennel, Podman};
 
@@ -52,6 +54,12 @@ const DEBIAN_SET: [(&str, &str); 4] = [
     BUSYBOX_SET[2],
     BUSYBOX_SET[3],
 ];
+
+/// The static kennel and a podman, or `None` after one skip saying what is missing.
+fn setup() -> Option<(PathBuf, Podman)> {
+    let kennel = static_kennel()?;
+    Some((kennel, Podman::new()?))
+}
 
 /// The lines of `logs` holding `text`, in order.
 fn lines_with<'a>(logs: &'a str, text: &str) -> Vec<&'a str> {
@@ -123,7 +131,7 @@ fn lifecycle(p: &Podman, image: &str, extra: &[&str]) {
 
 #[test]
 fn busybox_image_without_libc_runs_kennel_as_entrypoint_with_read_only_cgroups() {
-    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+    let Some((kennel, p)) = setup() else {
         return;
     };
     let tar = busybox_tar(p.dir.path(), &kennel, &BUSYBOX_SET);
@@ -139,7 +147,7 @@ fn busybox_image_without_libc_runs_kennel_as_entrypoint_with_read_only_cgroups()
 
 #[test]
 fn busybox_image_runs_kennel_as_entrypoint_with_writable_cgroups() {
-    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+    let Some((kennel, p)) = setup() else {
         return;
     };
     let tar = busybox_tar(p.dir.path(), &kennel, &BUSYBOX_SET);
@@ -149,7 +157,7 @@ fn busybox_image_runs_kennel_as_entrypoint_with_writable_cgroups() {
 
 #[test]
 fn debian_image_runs_the_static_kennel_as_entrypoint_with_read_only_cgroups() {
-    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+    let Some((kennel, p)) = setup() else {
         return;
     };
     let Some(tar) = debian_tar(p.dir.path(), &kennel, &DEBIAN_SET) else {
@@ -177,7 +185,7 @@ const PLAIN_SET: [(&str, &str); 3] = [
 
 #[test]
 fn read_only_cgroups_units_run_without_a_cgroup_after_one_warning() {
-    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+    let Some((kennel, p)) = setup() else {
         return;
     };
     let tar = busybox_tar(p.dir.path(), &kennel, &PLAIN_SET);
@@ -208,7 +216,7 @@ fn read_only_cgroups_units_run_without_a_cgroup_after_one_warning() {
 
 #[test]
 fn read_only_cgroups_a_resources_unit_fails_saying_what_to_give_the_container() {
-    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+    let Some((kennel, p)) = setup() else {
         return;
     };
     let limited = "[service]\ncommand = [\"/bin/sleep\", \"1000000\"]\n\
@@ -229,7 +237,7 @@ fn read_only_cgroups_a_resources_unit_fails_saying_what_to_give_the_container() 
 
 #[test]
 fn writable_cgroups_enforce_a_resources_memory_limit() {
-    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+    let Some((kennel, p)) = setup() else {
         return;
     };
     let limited = "[service]\ncommand = [\"/bin/sleep\", \"1000000\"]\n\
@@ -265,7 +273,7 @@ fn writable_cgroups_enforce_a_resources_memory_limit() {
 
 #[test]
 fn status_ready_is_a_healthcheck_exit_0_when_all_up_else_1() {
-    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+    let Some((kennel, p)) = setup() else {
         return;
     };
     let never = "[service]\ncommand = [\"/bin/sleep\", \"1000000\"]\n\
@@ -304,7 +312,7 @@ fn status_ready_is_a_healthcheck_exit_0_when_all_up_else_1() {
 
 #[test]
 fn up_main_ends_the_container_with_the_main_units_exit_code() {
-    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+    let Some((kennel, p)) = setup() else {
         return;
     };
     let main = "[service]\ncommand = [\"/bin/sh\", \"-c\", \"echo main running; exit 3\"]\n\
@@ -343,7 +351,7 @@ fn documented_containerfile() -> String {
 
 #[test]
 fn the_documented_containerfile_builds_an_image_whose_healthcheck_passes() {
-    let (Some(kennel), Some(p)) = (static_kennel(), Podman::new()) else {
+    let Some((kennel, p)) = setup() else {
         return;
     };
     let ctx = p.path("context");
