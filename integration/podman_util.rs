@@ -230,12 +230,26 @@ impl Podman {
     }
 
     /// Wait until every `units` (name, state) holds in the container; fails the test with
-    /// the container's logs if not within [`PATIENCE`].
+    /// the container's logs if not within [`PATIENCE`], or at once when one of them is
+    /// `failed` (which it stays) while another state is awaited.
     pub fn wait_states(&self, name: &str, units: &[(&str, &str)]) {
         self.wait_for(name, &format!("states {units:?}"), || {
             let Some(rows) = self.status(name) else {
                 return false;
             };
+            let given_up = rows.iter().find(|r| {
+                r["state"] == "failed"
+                    && units
+                        .iter()
+                        .any(|(u, st)| r["name"] == *u && *st != "failed")
+            });
+            if let Some(row) = given_up {
+                panic!(
+                    "unit failed while waiting for states {units:?} in container {name}: {row}\n\
+                     --- podman logs ---\n{}",
+                    self.logs(name)
+                );
+            }
             units
                 .iter()
                 .all(|(u, st)| rows.iter().any(|r| r["name"] == *u && r["state"] == *st))
