@@ -5,6 +5,8 @@
 
 mod ctr;
 mod harness;
+mod podman_images;
+mod podman_util;
 mod skip;
 
 mod bench;
@@ -21,6 +23,7 @@ mod images;
 mod logs;
 mod nested;
 mod nocgroups;
+mod podman;
 mod readiness;
 mod reaping;
 mod reload;

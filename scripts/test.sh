@@ -5,11 +5,13 @@
 # pid + mount namespaces), all of them even after a failure (--no-fail-fast). Ends with the
 # totals over every test binary on one line, `N passed, N failed, N skipped` (a skipped
 # test prints `SKIPPED: TEST: WHY` and is not counted as passed), and exits non-zero if
-# anything failed. Arguments go to `cargo test`.
+# anything failed. Arguments go to `cargo test`. Before the tests it builds the static
+# (musl) kennel that the podman tests put in their images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test.sh: the integration tests need root" >&2; exit 1; }
-packages=(busybox-static util-linux procps qemu-system-x86 cpio kmod xz-utils file umoci skopeo crun runc tini s6 hyperfine gcc libc6-dev python3 tmux perl)
+packages=(busybox-static util-linux procps qemu-system-x86 cpio kmod xz-utils file umoci skopeo crun runc tini s6 hyperfine gcc libc6-dev python3 tmux perl
+  musl-tools podman conmon debootstrap binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -18,6 +20,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+# The static kennel (integration/podman.rs finds it at
+# target/x86_64-unknown-linux-musl/release/kennel; without it those tests skip, or fail
+# under CI).
+if rustup target add x86_64-unknown-linux-musl &&
+  cargo build --release --locked --target x86_64-unknown-linux-musl -p kennel; then
+  :
+else
+  echo "test.sh: could not build the static kennel; the podman tests will say so" >&2
 fi
 log=$(mktemp "${TMPDIR:-/tmp}/kennel-test.XXXXXX")
 trap 'rm -f "$log"' EXIT
