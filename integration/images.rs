@@ -4,7 +4,7 @@
 //! mismatches and interrupted imports leave nothing behind; gc keeps what is in use.
 
 #[path = "images_util.rs"]
-mod util;
+pub(crate) mod util;
 
 use std::fs;
 use std::process::{Command, Stdio};

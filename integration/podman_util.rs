@@ -59,20 +59,7 @@ pub fn test_cache() -> PathBuf {
     target.join("test-cache")
 }
 
-/// Runs a command that must succeed; its stdout.
-pub fn run(prog: &str, args: &[&str]) -> String {
-    let out = Command::new(prog)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {prog}: {e}"));
-    assert!(
-        out.status.success(),
-        "{prog} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use crate::images::util::run;
 
 /// Whether `prog --version` runs.
 fn have(prog: &str) -> bool {

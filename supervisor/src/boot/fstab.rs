@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use super::mounts::unescape;
+
 /// Where an entry's file system comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -78,31 +80,6 @@ pub struct FstabError {
     pub what: String,
 }
 
-/// Decodes fstab's octal escapes (`\040` for a space).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-            let digits = &bytes[i + 1..i + 4];
-            if digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let v = digits
-                    .iter()
-                    .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
-                if let Ok(v) = u8::try_from(v) {
-                    out.push(v);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The entries of an fstab text, or every line that is wrong.
 pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<FstabError>> {
     let mut entries = Vec::new();
@@ -143,9 +120,7 @@ fn entry(line: usize, content: &str) -> Result<Entry, String> {
     let target = unescape(fields[1]);
     let fstype = unescape(fields[2]);
     if fstype != "swap" && target != "none" && !target.starts_with('/') {
-        return Err(format!(
-            "mount point {target:?} is not an absolute path"
-        ));
+        return Err(format!("mount point {target:?} is not an absolute path"));
     }
     let mut e = Entry {
         line,
@@ -269,12 +244,5 @@ tmpfs           /tmp            tmpfs   size=64M,mode=1777,noatime 0 0
                 "/etc/fstab:5: 7 fields, at most 6 (source, mount point, type, options, dump, pass)",
             ]
         );
-    }
-
-    #[test]
-    fn escapes_decode_and_bad_ones_stay() {
-        assert_eq!(unescape(r"/a\040b"), "/a b");
-        assert_eq!(unescape(r"/a\09"), r"/a\09");
-        assert_eq!(unescape(r"/end\"), r"/end\");
     }
 }

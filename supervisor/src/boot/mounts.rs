@@ -87,23 +87,30 @@ pub fn unmount_all() -> Vec<String> {
     lines
 }
 
-/// mountinfo escapes spaces and friends as octal (`\040`).
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let b = s.as_bytes();
+/// Decodes the octal escapes of mountinfo and fstab (`\040` for a space), byte by byte (a
+/// path need not be ASCII); a backslash not followed by three octal digits stays.
+pub(super) fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Ok(n) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(n as char);
-                i += 4;
-                continue;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let digits = &bytes[i + 1..i + 4];
+            if digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
+                let v = digits
+                    .iter()
+                    .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+                if let Ok(v) = u8::try_from(v) {
+                    out.push(v);
+                    i += 4;
+                    continue;
+                }
             }
         }
-        out.push(b[i] as char);
+        out.push(bytes[i]);
         i += 1;
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -111,6 +118,9 @@ mod tests {
     #[test]
     fn unescapes_octal() {
         assert_eq!(super::unescape(r"/mnt/a\040b"), "/mnt/a b");
+        assert_eq!(super::unescape("/mnt/\\303\\251t\\303\\251"), "/mnt/été");
+        assert_eq!(super::unescape(r"/a\09"), r"/a\09");
+        assert_eq!(super::unescape(r"/end\"), r"/end\");
         assert_eq!(super::unescape("/plain"), "/plain");
     }
 }
