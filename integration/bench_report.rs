@@ -21,10 +21,34 @@ const RATIOS: [(&str, &str, &str, &str); 2] = [
 /// The container entry point's ratio lines: the row's start, the memory kind, kennel's
 /// services, the peer and its services (bench/entrypoint.py, the static kennel).
 const ENTRY_RATIOS: [(&str, &str, &str, &str, &str); 4] = [
-    ("| container PID 1, 10 services: PSS", "pss_kb", "10", "s6", "10"),
-    ("| container PID 1, 10 services: RSS", "rss_kb", "10", "s6", "10"),
-    ("| container PID 1, 1 service: PSS", "pss_kb", "1", "tini", "1"),
-    ("| container PID 1, 1 service: RSS", "rss_kb", "1", "tini", "1"),
+    (
+        "| container PID 1, 10 services: PSS",
+        "pss_kb",
+        "10",
+        "s6",
+        "10",
+    ),
+    (
+        "| container PID 1, 10 services: RSS",
+        "rss_kb",
+        "10",
+        "s6",
+        "10",
+    ),
+    (
+        "| container PID 1, 1 service: PSS",
+        "pss_kb",
+        "1",
+        "tini",
+        "1",
+    ),
+    (
+        "| container PID 1, 1 service: RSS",
+        "rss_kb",
+        "1",
+        "tini",
+        "1",
+    ),
 ];
 
 /// Everything wrong with the report (none: it holds what it must).
@@ -123,7 +147,9 @@ fn entrypoint(ep: &Value, md: &str, bad: &mut Vec<String>) {
             ep["memory"]["kennel"][n][kind].as_f64(),
             ep["memory"][peer][pn][kind].as_f64(),
         ) else {
-            bad.push(format!("entrypoint: no {kind} of kennel ({n}) and {peer} ({pn})"));
+            bad.push(format!(
+                "entrypoint: no {kind} of kennel ({n}) and {peer} ({pn})"
+            ));
             continue;
         };
         match ratio_in(md, row) {
