@@ -287,6 +287,8 @@ class Bench:
         self.work = a.work
         self.kennel = os.path.abspath(a.kennel)
         self.horust = a.horust
+        self.kennel_static = os.path.abspath(a.kennel_static) if a.kennel_static else ""
+        self.entrypoint_live = None
         self.outer = ["nsenter", f"--mount={a.outer_ns}", "--"] if a.outer_ns else []
         self.procs = []
         self.mounts = []
@@ -804,14 +806,26 @@ class Bench:
         self.r["started"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         self.setup()
         phases = [("start", self.start), ("restart", self.restart), ("exec", self.exec_),
-                  ("reaping", self.reaping), ("footprint", self.footprint), ("vm", self.vm)]
+                  ("reaping", self.reaping), ("footprint", self.footprint), ("vm", self.vm),
+                  ("entrypoint", self.entrypoint)]
         for name, fn in phases:
             t = time.monotonic()
             fn()
             log(f"{name}: done in {time.monotonic() - t:.0f}s")
         self.r["load_end"] = os.getloadavg()
 
+    # --- 9. entry point of a container (bench/entrypoint.py) ---
+    def entrypoint(self):
+        if not self.kennel_static:
+            self.r["skipped"].setdefault("entrypoint", "no static kennel")
+            return
+        import entrypoint
+        log("entry point: kennel, s6 and tini as PID 1 of podman containers")
+        self.r["entrypoint"] = entrypoint.measure(self, self.kennel_static)
+
     def cleanup(self):
+        if self.entrypoint_live:
+            self.entrypoint_live.cleanup()
         for p in self.procs:
             kill_tree(p)
         for rt in ("crun", "runc"):
@@ -947,6 +961,112 @@ def table_times(data, kennel_key, peers_note=None):
     return "\n".join(rows)
 
 
+def mib(kb):
+    return f"{kb / 1024:.2f} MiB"
+
+
+def entrypoint_targets(ep):
+    """Issue 19's goals: at most s6's memory at 10 services, within 2x tini's at 1 (static
+    kennel, PID 1 of a podman container); PSS and RSS each."""
+    m = ep["memory"]
+    k1, k10 = m["kennel"]["1"], m["kennel"]["10"]
+    s10, t1 = m["s6"]["10"], m["tini"]["1"]
+    out = []
+    for kind in ("pss", "rss"):
+        a, b = k10[kind + "_kb"], s10[kind + "_kb"]
+        out.append((f"container PID 1, 10 services: {kind.upper()} ≤ s6's",
+                    f"{mib(a)} vs {mib(b)} (ratio {ratio(a, b)})", a <= b))
+    for kind in ("pss", "rss"):
+        a, b = k1[kind + "_kb"], t1[kind + "_kb"]
+        out.append((f"container PID 1, 1 service: {kind.upper()} ≤ 2× tini's",
+                    f"{mib(a)} vs {mib(b)} (ratio {ratio(a, b)})", a <= 2 * b))
+    return out
+
+
+def entrypoint_section(ep):
+    v = ep["versions"]
+    m, up, sz = ep["memory"], ep["up"], ep["sizes"]
+    L = ["## 9. Entry point of a container (issue 19)", ""]
+    L.append("kennel as PID 1 of a podman container, beside tini-static and s6-svscan, in one run. "
+             f"{v['podman']}, `--runtime runc` ({v['runc']}), `--network none`, a podman store of "
+             "the bench's own (`--root`, `--runroot`, `--tmpdir`, cgroupfs). One image, made by "
+             "`podman import` from a tar: busybox-static, the static kennel (musl, stripped: what "
+             "goes into an image; `kennel`), the glibc kennel with the libraries `ldd` names "
+             "(`kennel (glibc)`, for comparison), tini-static, and Debian's s6-svscan and "
+             "s6-supervise with theirs (Debian builds s6 dynamically linked, against libskarnet "
+             "and glibc; s6-overlay ships static binaries). Each service, whatever its PID 1, is "
+             "`sh -c 'touch /marks/NAME; exec sleep ...'`: a kennel unit, an s6 service "
+             "directory's `run` script, tini's child. kennel runs its units without cgroups "
+             "(podman's read-only cgroup mounts).")
+    L.append("")
+    L.append("**Memory**: one container at a time (two containers of one image would share its "
+             "files' page cache and halve each other's PSS), measured 1 s after the host saw "
+             "every service's marker. RSS and PSS from /proc/PID/smaps_rollup, summed over every "
+             "process of the container except the services (the `sleep`s): kennel's daemon "
+             "(PID 1) and its zygote; s6-svscan and one s6-supervise per service; tini. "
+             f"The median over {len(m['kennel']['1']['rss_kb_runs'])} container(s) of each, min-max "
+             "beside it; PSS split into anonymous memory (the program's own: heap, stacks, "
+             "written data) and file pages (its binary's and libraries' pages in use).")
+    L.append("")
+    L.append("| PID 1 | services | processes counted | RSS | RSS min-max | PSS | PSS min-max | PSS anon | PSS file |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for tool in ("kennel", "kennel (glibc)", "s6", "tini"):
+        for n in sorted(m.get(tool, {}), key=int):
+            d = m[tool][n]
+            names = {}
+            for x in d["names"]:
+                names[x] = names.get(x, 0) + 1
+            counted = ", ".join(f"{x}" if c == 1 else f"{c} × {x}" for x, c in names.items())
+            L.append(f"| {tool} | {n} | {counted} | {mib(d['rss_kb'])} | "
+                     f"{mib(min(d['rss_kb_runs']))}-{mib(max(d['rss_kb_runs']))} | {mib(d['pss_kb'])} | "
+                     f"{mib(min(d['pss_kb_runs']))}-{mib(max(d['pss_kb_runs']))} | "
+                     f"{mib(d['pss_anon_kb'])} | {mib(d['pss_file_kb'])} |")
+    L.append("")
+    L.append("| ratio | RSS | PSS |")
+    L.append("|---|---|---|")
+    for what, a, b in (("kennel / tini, 1 service", ("kennel", "1"), ("tini", "1")),
+                       ("kennel / s6, 1 service", ("kennel", "1"), ("s6", "1")),
+                       ("kennel / s6, 10 services", ("kennel", "10"), ("s6", "10")),
+                       ("kennel (glibc) / s6, 10 services", ("kennel (glibc)", "10"), ("s6", "10")),
+                       ("kennel (glibc) / kennel, 10 services", ("kennel (glibc)", "10"), ("kennel", "10"))):
+        x, y = m[a[0]][a[1]], m[b[0]][b[1]]
+        L.append(f"| {what} | {ratio(x['rss_kb'], y['rss_kb'])} | {ratio(x['pss_kb'], y['pss_kb'])} |")
+    L.append("")
+    L.append("**Time to all services up**: from the start of `podman run -d` until the host "
+             "sees every service's marker in the bind-mounted directory (polled every 2 ms), "
+             f"{ISOLATION_S * 1000:.0f} ms after the previous container was removed, the "
+             "configurations in a shuffled order each round, after one round not counted. "
+             "tini's, with its one child, is the floor: what podman, conmon and runc take "
+             "before any PID 1 starts its services. The last column is when `podman run -d` "
+             "itself returned.")
+    L.append("")
+    L.append("| PID 1 | services | runs | p50 | p90 | min | max | kennel/this (p50) | `podman run -d` returned, p50 |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for n in sorted(up, key=int):
+        k = up[n]["kennel"]
+        for tool, d in up[n].items():
+            L.append(f"| {tool} | {n} | {d['n']} | {ms(d['p50'])} | {ms(d['p90'])} | {ms(d['min'])} | "
+                     f"{ms(d['max'])} | {'-' if tool == 'kennel' else ratio(k['p50'], d['p50'])} | "
+                     f"{ms(d['returned']['p50'])} |")
+    L.append("")
+    L.append("**Binaries** (stripped, as in the image; as built in brackets):")
+    L.append("")
+    L.append("| binary | bytes |")
+    L.append("|---|---|")
+    for b, d in sz.items():
+        extra = f" ({d['unstripped']:,})" if d.get("unstripped", d["bytes"]) != d["bytes"] else ""
+        L.append(f"| {b} | {d['bytes']:,}{extra} |")
+    if "s6-svscan" in sz and "s6-supervise" in sz:
+        both = sz["s6-svscan"]["bytes"] + sz["s6-supervise"]["bytes"]
+        lib = sz.get("libskarnet", {}).get("bytes", 0)
+        L.append(f"| s6-svscan + s6-supervise | {both:,}"
+                 + (f"; with libskarnet {both + lib:,} (and glibc)" if lib else "") + " |")
+    L.append("")
+    L.append(f"Versions: {v['tini']}, s6 {v['s6']}, busybox {v['busybox']}; kennel built by {v['rustc']}.")
+    L.append("")
+    return L
+
+
 def report(r, out_dir, command):
     m = r["machine"]
     L = []
@@ -999,6 +1119,9 @@ def report(r, out_dir, command):
         keys = list(s)
         a, b = s[keys[1]]["p50"], s[keys[0]]["p50"]
         t.append((f"status at {keys[1]} ≤ 2× status at 1 unit", f"{ms(a)} vs {ms(b)} (×{a / b:.2f})", a <= 2 * b))
+    ep = r.get("entrypoint")
+    if ep:
+        t += entrypoint_targets(ep)
     L.append("## Targets")
     L.append("")
     if r.get("updated"):
@@ -1176,6 +1299,8 @@ def report(r, out_dir, command):
             L.append(f"| {op} {sc['n']} units | {d['n']} | {d['p50']:.2f} s | {d['p90']:.2f} s | {d['min']:.2f} s | "
                      f"{d['max']:.2f} s | {ms(d['p50'] * 1000 / sc['n'])} |")
         L.append("")
+    if ep:
+        L += entrypoint_section(ep)
     if r["skipped"]:
         L.append("## Skipped")
         L.append("")
@@ -1216,12 +1341,16 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--kennel", required=True)
     ap.add_argument("--horust", default="")
+    ap.add_argument("--kennel-static", default="",
+                    help="the static (musl) kennel, for the entrypoint part")
+    ap.add_argument("--kennel-static-note", default="",
+                    help="why there is no static kennel (the entrypoint part is skipped)")
     ap.add_argument("--horust-note", default="")
     ap.add_argument("--horust-version", default="")
     ap.add_argument("--outer-ns", default="")
     ap.add_argument("--command", default="bash bench/run.sh")
     ap.add_argument("--only", default="",
-                    help="comma-separated phases (start, restart, exec, reaping, footprint, vm); their "
+                    help="comma-separated phases (start, restart, exec, reaping, footprint, vm, entrypoint); their "
                          "parts replace those of OUT/performance.json's run (of the same --quick), the "
                          "rest of the report is kept from it")
     a = ap.parse_args()
@@ -1231,6 +1360,8 @@ def main():
         b.r["horust_version"] = a.horust_version or "?"
     if a.horust_note:
         b.r["skipped"]["horust"] = a.horust_note
+    if a.kennel_static_note:
+        b.r["skipped"]["entrypoint"] = a.kennel_static_note
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     phases = [p for p in a.only.split(",") if p]
     unknown = [p for p in phases if p not in PHASE_KEYS]
@@ -1259,7 +1390,8 @@ def main():
 # What each phase writes into the results.
 PHASE_KEYS = {"start": ["start", "start_isolated"], "restart": ["restart"],
               "exec": ["exec", "exec_isolated"], "reaping": ["reaping"],
-              "footprint": ["footprint", "idle", "status", "scale"], "vm": ["vm"]}
+              "footprint": ["footprint", "idle", "status", "scale"], "vm": ["vm"],
+              "entrypoint": ["entrypoint"]}
 
 
 def merge(new, phases, command, path):
@@ -1278,6 +1410,10 @@ def merge(new, phases, command, path):
             old.pop(key, None)
             if key in new:
                 old[key] = new[key]
+        if ph in ("vm", "entrypoint"):  # a skip is the phase's result too
+            old.setdefault("skipped", {}).pop(ph, None)
+            if ph in new["skipped"]:
+                old["skipped"][ph] = new["skipped"][ph]
         if ph == "exec":
             old.setdefault("notes", {}).pop("exec", None)
             if "exec" in new["notes"]:

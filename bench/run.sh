@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # kennel side by side with crun, runc, tini, s6, busybox init (and Horust): container start,
-# restart, exec, reaping, footprint and idle CPU, control round trip, VM boot, scale.
+# restart, exec, reaping, footprint and idle CPU, control round trip, VM boot, scale, and
+# kennel as PID 1 of a podman container (memory and time to all services up, the static
+# kennel beside tini-static and s6).
 #
 #   bash bench/run.sh [--quick] [--out DIR]
 #
@@ -11,17 +13,20 @@
 #              the bench:begin/bench:end markers is rewritten; other sections are kept.
 #
 #   BENCH_ARGS="--only start,exec" runs only those parts (start, restart, exec, reaping,
-#   footprint, vm); they replace their parts of DIR/performance.json's last run, and the
+#   footprint, vm, entrypoint); they replace their parts of DIR/performance.json's last run, and the
 #   report says which parts were measured again, when.
 #
 # Needs root. Installs what it needs from Debian (crun runc tini s6 busybox-static hyperfine
-# qemu-system-x86 cpio kmod xz-utils file gcc python3), builds kennel (release) unless
-# KENNEL=path is given, and in the full mode tries `cargo install horust` (into
+# qemu-system-x86 cpio kmod xz-utils file gcc python3 podman conmon musl-tools), builds
+# kennel (release) unless KENNEL=path is given, the static kennel (`rustup target add
+# x86_64-unknown-linux-musl`, then the musl release build) unless KENNEL_STATIC=path is
+# given (a failure skips the entrypoint part and says why in the report), and in the full mode tries `cargo install horust` (into
 # target/bench-tools; a failure is recorded in the report and the run goes on).
 # Everything runs in namespaces and cgroups of its own and is removed at the end: the OCI
 # bundles' overlays and crun's cgroup mask live in a private mount namespace, each kennel
 # and s6 is PID 1 of its own pid namespace, crun/runc containers are under a cgroup of their
-# own, qemu is killed when the marker is seen.
+# own, qemu is killed when the marker is seen, podman's containers, image and store (its own,
+# under the work directory) are removed.
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -44,7 +49,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 # --- the peers and tools, from Debian ---------------------------------------------------
 packages=(crun runc tini s6 busybox-static hyperfine qemu-system-x86 cpio kmod xz-utils file
-  gcc libc6-dev python3 util-linux procps)
+  gcc libc6-dev python3 util-linux procps podman conmon musl-tools binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -64,6 +69,24 @@ else
   kennel=$repo/target/release/kennel
 fi
 [ -x "$kennel" ] || { log "no kennel binary at $kennel"; exit 1; }
+
+# --- the static kennel, for the entrypoint part (what goes into an image) ------------------
+static= static_note=
+entrypoint=1
+case "${BENCH_ARGS:-}" in *--only*) case "$BENCH_ARGS" in *entrypoint*) ;; *) entrypoint=0 ;; esac ;; esac
+if [ -n "${KENNEL_STATIC:-}" ]; then
+  static=$(realpath "$KENNEL_STATIC")
+elif [ $entrypoint = 1 ]; then
+  musl=x86_64-unknown-linux-musl
+  log "building the static kennel ($musl, release)"
+  if { rustup target list --installed 2>/dev/null | grep -qx $musl || rustup target add $musl >&2; } &&
+    cargo build --release --locked --target $musl -p kennel >&2; then
+    static=$repo/target/$musl/release/kennel
+  else
+    static_note="the static kennel did not build (rustup target add $musl, cargo build --target $musl)"
+    log "$static_note (continuing without the entrypoint part)"
+  fi
+fi
 
 # --- Horust, the closest Rust peer (full mode; --quick uses it only if already built) -----
 horust= horust_note=
@@ -100,6 +123,8 @@ args=(--out "$out" --work "$work" --kennel "$kennel" --outer-ns "/proc/$$/ns/mnt
 [ $quick = 1 ] && args+=(--quick)
 [ -n "$horust" ] && args+=(--horust "$horust" --horust-version "$(cargo install --list --root "$tools" 2>/dev/null | awk '/^horust /{print $2; exit}' | tr -d :)")
 [ -n "$horust_note" ] && args+=(--horust-note "$horust_note")
+[ -n "$static" ] && args+=(--kennel-static "$static")
+[ -n "$static_note" ] && args+=(--kennel-static-note "$static_note")
 log "uptime: $(uptime)"
 unshare --mount --propagation private -- /usr/bin/python3 "$repo/bench/bench.py" "${args[@]}" ${BENCH_ARGS:-}
 log "uptime: $(uptime)"

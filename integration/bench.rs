@@ -65,6 +65,7 @@ fn bench_quick_runs_end_to_end() {
         "## 1. Container start",
         "## 3. Exec",
         "## 5. Footprint",
+        "## 9. Entry point of a container (issue 19)",
     ] {
         assert!(
             md.contains(section),

@@ -1,20 +1,54 @@
 //! What a benchmark report (`performance.json` and `performance.md`, written by
 //! `bench/run.sh`) must hold to show that the benchmark measured something: for every peer
 //! it reports, runs whose times are positive and finite and a summary that agrees with
-//! them; the footprint and reaping figures positive; and the targets' ratio lines (kennel
-//! against crun, start and exec) present and equal to the ratio of the reported medians.
+//! them; the footprint, reaping and container entry point's memory figures positive; and
+//! the targets' ratio lines (kennel against crun, start and exec; kennel as a container's
+//! PID 1 against s6 and tini, memory) present and equal to the ratio of the reported figures.
 //! Never a bound on a time: a benchmark is not a test assert.
 
 use serde_json::Value;
 
 /// The sections every run of the benchmark (`--quick` too) measures.
-const REQUIRED: [&str; 3] = ["start", "exec", "footprint"];
+const REQUIRED: [&str; 4] = ["start", "exec", "footprint", "entrypoint"];
 
 /// The targets' ratio lines: the row's start in the Targets table, the section, kennel's
 /// peer name and crun's.
 const RATIOS: [(&str, &str, &str, &str); 2] = [
     ("| container start", "start", "kennel", "crun run"),
     ("| exec", "exec", "kennel exec", "crun exec"),
+];
+
+/// The container entry point's ratio lines: the row's start, the memory kind, kennel's
+/// services, the peer and its services (bench/entrypoint.py, the static kennel).
+const ENTRY_RATIOS: [(&str, &str, &str, &str, &str); 4] = [
+    (
+        "| container PID 1, 10 services: PSS",
+        "pss_kb",
+        "10",
+        "s6",
+        "10",
+    ),
+    (
+        "| container PID 1, 10 services: RSS",
+        "rss_kb",
+        "10",
+        "s6",
+        "10",
+    ),
+    (
+        "| container PID 1, 1 service: PSS",
+        "pss_kb",
+        "1",
+        "tini",
+        "1",
+    ),
+    (
+        "| container PID 1, 1 service: RSS",
+        "rss_kb",
+        "1",
+        "tini",
+        "1",
+    ),
 ];
 
 /// Everything wrong with the report (none: it holds what it must).
@@ -58,6 +92,9 @@ pub fn problems(json: &str, md: &str) -> Vec<String> {
             positive(&format!("reaping: {peer} per_s"), &v["per_s"], &mut bad);
         }
     }
+    if let Some(ep) = r.get("entrypoint") {
+        entrypoint(ep, md, &mut bad);
+    }
     for (row, section, kennel, crun) in RATIOS {
         let p50 = |peer: &str| r[section][peer]["p50"].as_f64();
         let (Some(k), Some(c)) = (p50(kennel), p50(crun)) else {
@@ -78,6 +115,52 @@ pub fn problems(json: &str, md: &str) -> Vec<String> {
         }
     }
     bad
+}
+
+/// The container entry point: memory of every PID 1 positive, times to all up a series,
+/// and the goals' ratio lines those of the reported medians.
+fn entrypoint(ep: &Value, md: &str, bad: &mut Vec<String>) {
+    match ep["memory"].as_object().filter(|m| !m.is_empty()) {
+        None => bad.push("entrypoint: no memory".into()),
+        Some(m) => {
+            for (tool, sizes) in m {
+                for (n, v) in sizes.as_object().into_iter().flatten() {
+                    for kind in ["rss_kb", "pss_kb"] {
+                        positive(&format!("entrypoint {tool} {n}: {kind}"), &v[kind], bad);
+                    }
+                }
+            }
+        }
+    }
+    match ep["up"].as_object().filter(|u| !u.is_empty()) {
+        None => bad.push("entrypoint: no times to all up".into()),
+        Some(up) => {
+            for (n, tools) in up {
+                for (tool, v) in tools.as_object().into_iter().flatten() {
+                    series(&format!("entrypoint up {n}: {tool}"), v, bad);
+                }
+            }
+        }
+    }
+    for (row, kind, n, peer, pn) in ENTRY_RATIOS {
+        let (Some(k), Some(p)) = (
+            ep["memory"]["kennel"][n][kind].as_f64(),
+            ep["memory"][peer][pn][kind].as_f64(),
+        ) else {
+            bad.push(format!(
+                "entrypoint: no {kind} of kennel ({n}) and {peer} ({pn})"
+            ));
+            continue;
+        };
+        match ratio_in(md, row) {
+            None => bad.push(format!("performance.md: no row {row:?} with a (ratio X)")),
+            Some(x) if (x - k / p).abs() > 0.006 => bad.push(format!(
+                "{row}: ratio {x} is not kennel {k} / {peer} {p} = {:.3}",
+                k / p
+            )),
+            Some(_) => {}
+        }
+    }
 }
 
 /// One peer's measurement: `ms` (its runs) non-empty, every run positive and finite,
@@ -166,6 +249,18 @@ mod tests {
             (
                 "no reaping",
                 Box::new(|r| r["reaping"]["tini"]["per_s"] = Value::Null),
+            ),
+            (
+                "no pss",
+                Box::new(|r| r["entrypoint"]["memory"]["s6"]["10"]["pss_kb"] = 0.into()),
+            ),
+            (
+                "no entry point runs",
+                Box::new(|r| r["entrypoint"]["up"]["1"]["s6"]["ms"] = Value::Array(vec![])),
+            ),
+            (
+                "other memory",
+                Box::new(|r| r["entrypoint"]["memory"]["tini"]["1"]["rss_kb"] = 1.0.into()),
             ),
             (
                 "other medians",
