@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::mounts::unescape;
+use crate::octal::unescape;
 
 /// Where an entry's file system comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -65,7 +65,7 @@ pub fn unmount_all() -> Vec<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut targets: Vec<String> = info
         .lines()
-        .filter_map(|l| l.split_whitespace().nth(4).map(unescape))
+        .filter_map(|l| l.split_whitespace().nth(4).map(crate::octal::unescape))
         .collect();
     targets.reverse();
     for t in targets {
@@ -85,42 +85,4 @@ pub fn unmount_all() -> Vec<String> {
         lines.push(format!("remount / read-only: {e}"));
     }
     lines
-}
-
-/// Decodes the octal escapes of mountinfo and fstab (`\040` for a space), byte by byte (a
-/// path need not be ASCII); a backslash not followed by three octal digits stays.
-pub(super) fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-            let digits = &bytes[i + 1..i + 4];
-            if digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let v = digits
-                    .iter()
-                    .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
-                if let Ok(v) = u8::try_from(v) {
-                    out.push(v);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn unescapes_octal() {
-        assert_eq!(super::unescape(r"/mnt/a\040b"), "/mnt/a b");
-        assert_eq!(super::unescape("/mnt/\\303\\251t\\303\\251"), "/mnt/été");
-        assert_eq!(super::unescape(r"/a\09"), r"/a\09");
-        assert_eq!(super::unescape(r"/end\"), r"/end\");
-        assert_eq!(super::unescape("/plain"), "/plain");
-    }
 }

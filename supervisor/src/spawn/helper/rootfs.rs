@@ -400,7 +400,7 @@ fn remount_ro_each(sys: &dyn Sys, target: &Path) -> Result<(), SpawnFailure> {
         .read_to_string(Path::new("/proc/self/mountinfo"))
         .map_err(|e| fail("read mounts under", target, e))?;
     for line in mountinfo.lines() {
-        let Some(point) = line.split(' ').nth(4).map(unescape_mount_point) else {
+        let Some(point) = line.split(' ').nth(4).map(crate::octal::unescape) else {
             continue;
         };
         let p = PathBuf::from(point);
@@ -431,30 +431,6 @@ fn remount_ro_each(sys: &dyn Sys, target: &Path) -> Result<(), SpawnFailure> {
             .map_err(|e| fail("remount read-only", p, errno(e)))?;
     }
     Ok(())
-}
-
-/// A mount point as /proc/self/mountinfo writes it: space, tab, newline and backslash
-/// are octal escapes (`\040`).
-fn unescape_mount_point(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (b[i], oct) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// With a user namespace: the host ids of the container's root and `tty` group, which own
