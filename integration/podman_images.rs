@@ -62,17 +62,7 @@ pub fn busybox_tar(dir: &Path, kennel: &Path, units: &[(&str, &str)]) -> PathBuf
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod");
     add_kennel(&root, kennel, "bin/kennel", units);
     let tar = dir.join("busybox.tar");
-    run(
-        "tar",
-        &[
-            "-C",
-            &root.display().to_string(),
-            "--numeric-owner",
-            "-cf",
-            &tar.display().to_string(),
-            ".",
-        ],
-    );
+    tar_dir(&root, &tar);
     tar
 }
 
@@ -168,6 +158,17 @@ fn cached_debian() -> Option<PathBuf> {
         return None;
     }
     let partial = cache.join(format!("{DEBIAN_TAR}.partial"));
+    tar_dir(&root, &partial);
+    fs::rename(&partial, &tar).expect("rename the Debian tar");
+    run(
+        "rm",
+        &["-rf", "--one-file-system", &root.display().to_string()],
+    );
+    Some(tar)
+}
+
+/// `tar` of everything in `root`, with numeric owners (an image's files are root's).
+fn tar_dir(root: &Path, tar: &Path) {
     run(
         "tar",
         &[
@@ -175,14 +176,8 @@ fn cached_debian() -> Option<PathBuf> {
             &root.display().to_string(),
             "--numeric-owner",
             "-cf",
-            &partial.display().to_string(),
+            &tar.display().to_string(),
             ".",
         ],
     );
-    fs::rename(&partial, &tar).expect("rename the Debian tar");
-    run(
-        "rm",
-        &["-rf", "--one-file-system", &root.display().to_string()],
-    );
-    Some(tar)
 }

@@ -376,12 +376,9 @@ impl Supervisor {
         let (clean, code) = match &end {
             End::Exit(_, status) => {
                 let clean = !killed
-                    && match *status {
-                        ExitStatus::Code(c) => {
-                            rt.unit.service.success_exit_codes.contains(&c) || c == 128 + stop
-                        }
-                        ExitStatus::Signal(s) => s == stop,
-                    };
+                    && (rt.succeeded_with(*status)
+                        || *status == ExitStatus::Signal(stop)
+                        || *status == ExitStatus::Code(128 + stop));
                 (clean, status.as_code())
             }
             End::NoProcess(_) => (false, 1),
@@ -445,7 +442,7 @@ impl Supervisor {
             }
             (End::Exit(_, status), None, _) => {
                 rt.last_exit = Some(status);
-                let ok = matches!(status, ExitStatus::Code(c) if rt.unit.service.success_exit_codes.contains(&c));
+                let ok = rt.succeeded_with(status);
                 (ok, exit_detail(status), exit_phrase(status))
             }
         };

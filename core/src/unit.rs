@@ -125,6 +125,11 @@ pub(crate) struct UnitRt {
 }
 
 impl UnitRt {
+    /// Whether a run that ended with `status` succeeded: one of its success exit codes.
+    pub(crate) fn succeeded_with(&self, status: ExitStatus) -> bool {
+        matches!(status, ExitStatus::Code(c) if self.unit.service.success_exit_codes.contains(&c))
+    }
+
     pub(crate) fn new(unit: Unit) -> Self {
         UnitRt {
             unit,
