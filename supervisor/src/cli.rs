@@ -42,6 +42,9 @@ pub enum Cmd {
     /// Be the init of a machine (what kennel does as /sbin/init): mounts, hostname,
     /// modules, units, and power-off at the end. Must be PID 1.
     Boot,
+    /// What `kennel boot` did with /etc/fstab: each line's mount or swap, and whether it is
+    /// still in place.
+    Mounts(MountsArgs),
     /// Stop every unit in order and power the machine off (kennel as its init).
     Poweroff(ClientArgs),
     /// Stop every unit in order and reboot the machine.
@@ -58,6 +61,13 @@ pub enum Cmd {
     Layer(crate::image_cmd::LayerArgs),
     /// Save a unit's writable layer as a new image on top of the unit's layers.
     Commit(crate::image_cmd::CommitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MountsArgs {
+    /// The records `kennel boot` wrote.
+    #[arg(long, default_value = "/run/kennel/mounts.json")]
+    pub records: std::path::PathBuf,
 }
 
 /// Where the client finds the daemon.

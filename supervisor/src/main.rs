@@ -77,6 +77,7 @@ fn main() {
         Cmd::Commit(a) => commit_cmd::commit(a),
         Cmd::Exec(a) => attach::exec(a),
         Cmd::Boot => boot::main(),
+        Cmd::Mounts(a) => boot::fsmount::show(&a.records),
         Cmd::Poweroff(a) => commands::power(a, PowerAction::Poweroff),
         Cmd::Reboot(a) => commands::power(a, PowerAction::Reboot),
         Cmd::Halt(a) => commands::power(a, PowerAction::Halt),
@@ -88,6 +89,7 @@ fn up(a: cli::UpArgs) -> i32 {
     // Absolute paths: they end up in mount options and in containers' specs.
     let abs = |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p);
     let opts = daemon::Options {
+        generated_units: Vec::new(),
         units: abs(a.units),
         state_dir: abs(a.state_dir),
         log_dir: abs(a.log_dir),
@@ -136,7 +138,7 @@ const CONTAINER_STOP_BUDGET: std::time::Duration = std::time::Duration::from_sec
 /// Which container runtime made the container kennel runs in, by the marks each leaves:
 /// podman's `container` variable and /run/.containerenv, Docker's /.dockerenv, the
 /// variables Kubernetes gives every pod.
-fn container_runtime() -> Option<String> {
+pub fn container_runtime() -> Option<String> {
     if let Ok(name) = std::env::var("container") {
         return Some(name);
     }

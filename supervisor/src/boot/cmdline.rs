@@ -15,6 +15,12 @@ pub struct Cmdline {
     /// `kennel.test_panic=1`: panic once the units are up (only honoured by builds with the
     /// `test-panic` feature).
     pub test_panic: bool,
+    /// The kernel's `rw` (true) or `ro` (false, the default), the last one given.
+    pub rw: bool,
+    /// `fsck.mode=`, `fsck.repair=`, `fastboot`, `forcefsck`.
+    pub fsck: super::fsck::Policy,
+    /// Words of those families with a value kennel does not know (said on the console).
+    pub unknown: Vec<String>,
 }
 
 impl Cmdline {
@@ -24,7 +30,13 @@ impl Cmdline {
 
     pub fn parse(text: &str) -> Cmdline {
         let mut c = Cmdline::default();
+        (c.fsck, c.unknown) = super::fsck::Policy::parse(text);
         for word in text.split_whitespace() {
+            match word {
+                "rw" => c.rw = true,
+                "ro" => c.rw = false,
+                _ => {}
+            }
             let Some((key, value)) = word.split_once('=') else {
                 continue;
             };
@@ -54,5 +66,7 @@ mod tests {
         assert_eq!(c.log.as_deref(), Some("debug"));
         assert!(c.test_panic);
         assert_eq!(Cmdline::parse("ro quiet"), Cmdline::default());
+        assert!(Cmdline::parse("ro rw").rw);
+        assert!(!Cmdline::parse("rw ro").rw);
     }
 }

@@ -52,8 +52,12 @@ pub struct Entry {
     /// this entry needs first.
     pub requires: Vec<String>,
     /// Every other option, in order, for the file system (`size=64M`, `noatime`, ...);
-    /// `defaults` and the other `x-systemd.*` options are left out.
+    /// `defaults` and the `x-*` options are left out.
     pub options: Vec<String>,
+    /// `x-systemd.device-timeout=`: how long to wait for the device to appear.
+    pub device_timeout: Option<std::time::Duration>,
+    /// The `x-systemd.*` options kennel does not act on (said on the console).
+    pub unread: Vec<String>,
     /// fsck's pass: 0 no check, 1 the root, 2 the rest.
     pub pass: u8,
 }
@@ -133,6 +137,8 @@ fn entry(line: usize, content: &str) -> Result<Entry, String> {
         read_only: None,
         requires: Vec::new(),
         options: Vec::new(),
+        device_timeout: None,
+        unread: Vec::new(),
         pass: 0,
     };
     for opt in fields.get(3).map_or("defaults", |o| o).split(',') {
@@ -150,7 +156,11 @@ fn entry(line: usize, content: &str) -> Result<Entry, String> {
                     .or_else(|| opt.strip_prefix("x-systemd.requires="))
                 {
                     e.requires.push(unescape(v));
-                } else if !opt.starts_with("x-systemd.") && !opt.starts_with("x-") {
+                } else if let Some(v) = opt.strip_prefix("x-systemd.device-timeout=") {
+                    e.device_timeout = Some(timeout(v)?);
+                } else if opt.starts_with("x-systemd.") {
+                    e.unread.push(opt.to_string());
+                } else if !opt.starts_with("x-") {
                     e.options.push(opt.to_string());
                 }
             }
@@ -168,6 +178,21 @@ fn entry(line: usize, content: &str) -> Result<Entry, String> {
             .ok_or_else(|| format!("pass field {pass:?} is not 0, 1 or 2"))?;
     }
     Ok(e)
+}
+
+/// A systemd time span as fstab gives it: `5`, `5s`, `500ms`, `2min`, `0` (no wait).
+fn timeout(v: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("x-systemd.device-timeout={v}: not a time (e.g. 5s, 500ms, 2min)");
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let ms = match unit.trim() {
+        "" | "s" | "sec" => n.saturating_mul(1000),
+        "ms" | "msec" => n,
+        "m" | "min" => n.saturating_mul(60_000),
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 fn source(s: &str) -> Result<Source, String> {
@@ -201,7 +226,7 @@ UUID=0a1b-2c3d  /               ext4    errors=remount-ro 0       1
 LABEL=data      /srv/data       ext4    defaults,nofail,x-systemd.device-timeout=5s 0 2
 PARTUUID=77-02  /boot           vfat    umask=0077      0       1
 tmpfs           /tmp            tmpfs   size=64M,mode=1777,noatime 0 0
-/srv/data/www   /var/www        none    bind,ro,x-systemd.requires-mounts-for=/srv/data 0 0
+/srv/data/www   /var/www        none    bind,ro,x-systemd.requires-mounts-for=/srv/data,x-systemd.automount 0 0
 /swapfile       none            swap    sw      0       0
 /dev/vdc        /mnt/usb        auto    noauto,user 0 0
 /srv/My\\040Files /mnt/files    none    rbind
@@ -216,11 +241,13 @@ tmpfs           /tmp            tmpfs   size=64M,mode=1777,noatime 0 0
         assert_eq!(e[0].options, ["errors=remount-ro"]);
         assert_eq!(e[1].source, Source::Label("data".into()));
         assert!(e[1].nofail && e[1].options.is_empty(), "{:?}", e[1]);
+        assert_eq!(e[1].device_timeout, Some(std::time::Duration::from_secs(5)));
         assert_eq!(e[2].source.to_string(), "PARTUUID=77-02");
         assert_eq!(e[3].options, ["size=64M", "mode=1777", "noatime"]);
         assert_eq!(e[4].bind, Some(Bind::Plain));
         assert_eq!(e[4].read_only, Some(true));
         assert_eq!(e[4].requires, ["/srv/data"]);
+        assert_eq!(e[4].unread, ["x-systemd.automount"]);
         assert!(e[5].is_swap());
         assert!(e[6].noauto);
         assert_eq!(e[6].options, ["user"]);

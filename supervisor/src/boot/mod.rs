@@ -1,14 +1,24 @@
 //! kennel as the init of a machine (`/sbin/init`, or `kennel boot`): early mounts, the
-//! hostname, loopback, kernel modules, then the supervisor on `/etc/kennel/units`; at the
-//! end an ordered power-off; and if anything goes wrong, emergency mode instead of death.
+//! root checked and made writable, /etc/fstab and swap, the hostname, machine-id, sysctls,
+//! loopback, kernel modules, a getty on the console, then the supervisor on
+//! `/etc/kennel/units`; at the end an ordered power-off; and if anything goes wrong,
+//! emergency mode instead of death.
 
+mod blockdev;
 mod cmdline;
 pub mod console;
 pub mod emergency;
+mod fsck;
+pub mod fsmount;
+mod fsorder;
 mod fstab;
+mod getty;
 mod modules;
+mod mountopts;
 mod mounts;
 pub mod power;
+mod rootfs;
+mod setup;
 
 use std::path::{Path, PathBuf};
 
@@ -16,39 +26,6 @@ pub use cmdline::Cmdline;
 
 use crate::daemon;
 use power::PowerAction;
-
-/// What kennel says of /etc/fstab: it reads it, but does not mount its entries yet, and says
-/// which (a user must not believe /tmp or swap are set up when they are not). The root's
-/// line is left out: the kernel or the initramfs mounted it.
-fn fstab_notice(text: Option<&str>) -> Vec<String> {
-    let Some(text) = text else {
-        return Vec::new();
-    };
-    match fstab::parse(text) {
-        Err(errors) => errors.iter().map(ToString::to_string).collect(),
-        Ok(entries) => {
-            let wanted: Vec<String> = entries
-                .iter()
-                .filter(|e| e.target != "/" && !e.noauto)
-                .map(|e| {
-                    if e.is_swap() {
-                        format!("swap {}", e.source)
-                    } else {
-                        format!("{} ({})", e.target, e.fstype)
-                    }
-                })
-                .collect();
-            if wanted.is_empty() {
-                Vec::new()
-            } else {
-                vec![format!(
-                    "/etc/fstab: not mounted, kennel does not mount fstab entries yet: {}",
-                    wanted.join(", ")
-                )]
-            }
-        }
-    }
-}
 
 /// Boot the machine and run it until power-off. Never returns (PID 1 must not exit).
 pub fn main() -> ! {
@@ -70,7 +47,31 @@ pub fn main() -> ! {
         .with_writer(std::io::stderr)
         .try_init();
 
+    for w in &cmd.unknown {
+        console::line(&format!(
+            "kernel command line: {w}: unknown value, the default is used"
+        ));
+    }
+    // In a container (kennel as /sbin/init of a podman or Docker image) the host owns the
+    // disks, swap, sysctls and the clock: none of that is touched, even when privileged.
+    let machine = crate::container_runtime();
+    if let Some(rt) = &machine {
+        console::line(&format!(
+            "in a {rt} container: fsck, /etc/fstab, swap, sysctls, the clock and the random seed are the host's; left alone"
+        ));
+    }
+    let machine = machine.is_none();
+    let fstab = if machine { read_fstab() } else { Vec::new() };
+    if machine {
+        setup::clock();
+        let root_entry = fstab.iter().find(|e| e.target == "/");
+        if let Err(e) = rootfs::prepare(root_entry, cmd.rw, cmd.fsck) {
+            emergency::run(&e.to_string());
+        }
+    }
+
     set_hostname(&cmd);
+    setup::machine_id();
     if let Err(e) = crate::spawn::helper::container::loopback_up() {
         console::line(&format!("bring up lo: {e}"));
     }
@@ -78,23 +79,47 @@ pub fn main() -> ! {
     if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
         console::line(&format!("disable Ctrl-Alt-Del: {e}"));
     }
-    match modules::BootConfig::read(Path::new("/etc/kennel/boot.toml")) {
-        Ok(cfg) => {
-            for l in modules::load(&cfg.modules) {
-                console::line(&l);
-            }
+    let cfg = match modules::BootConfig::read(Path::new("/etc/kennel/boot.toml")) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            console::line(&format!("boot.toml: {e}"));
+            modules::BootConfig::default()
         }
-        Err(e) => console::line(&format!("boot.toml: {e}")),
+    };
+    let mut wanted = cfg.modules.clone();
+    for m in setup::modules_to_load(Path::new("/")) {
+        if !wanted.contains(&m) {
+            wanted.push(m);
+        }
     }
-    for l in fstab_notice(std::fs::read_to_string("/etc/fstab").ok().as_deref()) {
+    for l in modules::load(&wanted) {
         console::line(&l);
+    }
+    if machine {
+        setup::sysctl();
+        if let Err(e) = fsmount::mount_all(&fstab, cmd.fsck) {
+            emergency::run(&e.to_string());
+        }
+        setup::clean_tmp();
+        setup::random_seed(true);
+    }
+
+    let units = cmd
+        .units
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/etc/kennel/units"));
+    let mut generated_units = Vec::new();
+    if cfg.getty {
+        let (dir, lines) = getty::generate(&units);
+        for l in lines {
+            console::line(&l);
+        }
+        generated_units.extend(dir);
     }
 
     let opts = daemon::Options {
-        units: cmd
-            .units
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/etc/kennel/units")),
+        units,
+        generated_units,
         state_dir: PathBuf::from("/var/lib/kennel"),
         log_dir: PathBuf::from("/var/log/kennel"),
         socket: PathBuf::from("/run/kennel/kennel.sock"),
@@ -120,6 +145,26 @@ pub fn main() -> ! {
     }
 }
 
+/// /etc/fstab's entries; a file with wrong lines is an emergency naming them (mounting
+/// the rest would leave the machine half set up without anyone knowing).
+fn read_fstab() -> Vec<fstab::Entry> {
+    let text = match std::fs::read_to_string("/etc/fstab") {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            console::line(&format!("/etc/fstab: {e}; nothing mounted from it"));
+            return Vec::new();
+        }
+    };
+    match fstab::parse(&text) {
+        Ok(entries) => entries,
+        Err(errors) => {
+            let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            emergency::run(&all.join("; "))
+        }
+    }
+}
+
 fn set_hostname(cmd: &Cmdline) {
     let name = cmd.hostname.clone().or_else(|| {
         std::fs::read_to_string("/etc/hostname")
@@ -132,26 +177,5 @@ fn set_hostname(cmd: &Cmdline) {
             Ok(()) => console::line(&format!("hostname {name}")),
             Err(e) => console::line(&format!("sethostname {name}: {e}")),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fstab_notice;
-
-    #[test]
-    fn fstab_entries_kennel_does_not_mount_are_named() {
-        assert!(fstab_notice(None).is_empty());
-        assert!(fstab_notice(Some("UUID=1 / ext4 defaults 0 1\n")).is_empty());
-        assert_eq!(
-            fstab_notice(Some(
-                "UUID=1 / ext4 defaults 0 1\ntmpfs /tmp tmpfs size=1M 0 0\n/swapfile none swap sw\n/dev/x /mnt auto noauto\n"
-            )),
-            ["/etc/fstab: not mounted, kennel does not mount fstab entries yet: /tmp (tmpfs), swap /swapfile"]
-        );
-        assert_eq!(
-            fstab_notice(Some("/dev/a /a\n")),
-            ["/etc/fstab:1: 2 field(s), at least 3 needed (source, mount point, type)"]
-        );
     }
 }

@@ -9,12 +9,28 @@ use nix::kmod::{finit_module, ModuleInitFlags};
 use serde::Deserialize;
 
 /// `/etc/kennel/boot.toml`.
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct BootConfig {
     /// Module names to load at boot, e.g. `["overlay"]`.
     #[serde(default)]
     pub modules: Vec<String>,
+    /// A login (`getty@TTY` unit) on each console (see boot::getty); `false`: none.
+    #[serde(default = "yes")]
+    pub getty: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for BootConfig {
+    fn default() -> Self {
+        BootConfig {
+            modules: Vec::new(),
+            getty: true,
+        }
+    }
 }
 
 /// A `boot.toml` that cannot be read, or a module that cannot be loaded.

@@ -58,31 +58,79 @@ fn is_mounted(path: &str) -> bool {
         .any(|l| l.split_whitespace().nth(4) == Some(path))
 }
 
-/// Unmount everything but `/`, innermost first; what cannot be unmounted (busy) is
-/// remounted read-only. Returns the lines to log.
+/// A file system with no data of its own to lose (detached without ceremony).
+fn pseudo(fstype: &str) -> bool {
+    matches!(
+        fstype,
+        "proc"
+            | "sysfs"
+            | "devtmpfs"
+            | "devpts"
+            | "tmpfs"
+            | "mqueue"
+            | "cgroup"
+            | "cgroup2"
+            | "securityfs"
+            | "debugfs"
+            | "tracefs"
+            | "configfs"
+            | "fusectl"
+            | "pstore"
+            | "bpf"
+            | "hugetlbfs"
+            | "binfmt_misc"
+            | "efivarfs"
+            | "autofs"
+            | "ramfs"
+            | "rootfs"
+    )
+}
+
+/// Unmount everything but `/`, innermost first, then remount `/` read-only, so that each
+/// file system is clean for the next boot. A busy file system is remounted read-only (its
+/// data written out) before it is detached. Returns the lines to say.
 pub fn unmount_all() -> Vec<String> {
     let mut lines = Vec::new();
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut targets: Vec<String> = info
+    let mut mounts: Vec<(String, String)> = info
         .lines()
-        .filter_map(|l| l.split_whitespace().nth(4).map(crate::octal::unescape))
+        .filter_map(|l| {
+            let target = l.split_whitespace().nth(4).map(crate::octal::unescape)?;
+            let fstype = l
+                .split(" - ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .to_string();
+            Some((target, fstype))
+        })
         .collect();
-    targets.reverse();
-    for t in targets {
+    mounts.reverse();
+    let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    for (t, fstype) in mounts {
         if t == "/" {
             continue;
         }
-        if umount2(Path::new(&t), MntFlags::MNT_DETACH).is_err() {
-            let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-            match mount(None::<&str>, Path::new(&t), None::<&str>, ro, None::<&str>) {
-                Ok(()) => lines.push(format!("remounted {t} read-only")),
-                Err(e) => lines.push(format!("cannot unmount {t}: {e}")),
+        if pseudo(&fstype) {
+            let _ = umount2(Path::new(&t), MntFlags::MNT_DETACH);
+            continue;
+        }
+        match umount2(Path::new(&t), MntFlags::empty()) {
+            Ok(()) => lines.push(format!("unmounted {t}")),
+            Err(e) => {
+                match mount(None::<&str>, Path::new(&t), None::<&str>, ro, None::<&str>) {
+                    Ok(()) => lines.push(format!("{t} busy ({e}): remounted read-only")),
+                    Err(e2) => lines.push(format!(
+                        "cannot unmount {t} ({e}) nor make it read-only ({e2})"
+                    )),
+                }
+                let _ = umount2(Path::new(&t), MntFlags::MNT_DETACH);
             }
         }
     }
-    let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    if let Err(e) = mount(None::<&str>, "/", None::<&str>, ro, None::<&str>) {
-        lines.push(format!("remount / read-only: {e}"));
+    match mount(None::<&str>, "/", None::<&str>, ro, None::<&str>) {
+        Ok(()) => lines.push("remounted / read-only".into()),
+        Err(e) => lines.push(format!("remount / read-only: {e}")),
     }
     lines
 }

@@ -57,8 +57,18 @@ pub fn finish(action: PowerAction) -> ! {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // In a container, swap and the seed are the host's (see boot::main).
+    let machine = crate::container_runtime().is_none();
+    if machine {
+        super::setup::random_seed(false);
+    }
     console::line("syncing filesystems");
     nix::unistd::sync();
+    if machine {
+        for l in super::fsmount::swap_off_all() {
+            console::line(&l);
+        }
+    }
     for l in super::mounts::unmount_all() {
         console::line(&l);
     }

@@ -27,6 +27,9 @@ pub use owner::DaemonError;
 pub struct Options {
     /// The unit directory (`--units`).
     pub units: PathBuf,
+    /// Directories of units made for this run (a machine's getty units, see
+    /// `boot::getty`): each file is loaded unless the unit directory has one of that name.
+    pub generated_units: Vec<PathBuf>,
     /// State: `--state-dir` (layers and containers live here once containers land).
     pub state_dir: PathBuf,
     /// `--log-dir`: `NAME.log` and its rotations.
@@ -45,6 +48,29 @@ pub struct Options {
     pub echo: bool,
     /// `--stop-budget` and `--main`: how kennel itself ends.
     pub ending: kennel_core::Ending,
+}
+
+impl Options {
+    /// What units are loaded from: the unit directory, and each generated unit the
+    /// directory does not have a file of its own for (looked at on each load, so that a
+    /// user's copy takes over at the next reload).
+    pub fn unit_paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![self.units.clone()];
+        for dir in &self.generated_units {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut files: Vec<PathBuf> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .filter(|p| p.file_name().is_some_and(|n| !self.units.join(n).exists()))
+                .collect();
+            files.sort();
+            paths.extend(files);
+        }
+        paths
+    }
 }
 
 /// What the tasks around the owner tell it.

@@ -112,12 +112,11 @@ struct Owner {
 
 pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     let started = Instant::now();
-    let units = kennel_units::load_paths(std::slice::from_ref(&opts.units)).map_err(|d| {
-        DaemonError::InvalidUnits {
+    let units =
+        kennel_units::load_paths(&opts.unit_paths()).map_err(|d| DaemonError::InvalidUnits {
             dir: opts.units.clone(),
             problems: render(&d),
-        }
-    })?;
+        })?;
     if let Some(main) = &opts.ending.main {
         if units.get(main).is_none() {
             return Err(DaemonError::NoMainUnit {

@@ -117,7 +117,7 @@ impl Owner {
             RequestBody::Restart { units, wait } => (Command::Restart(units), wait, None),
             RequestBody::Shutdown => (Command::Shutdown, true, None),
             RequestBody::Reload { wait } => {
-                match kennel_units::load_paths(std::slice::from_ref(&self.opts.units)) {
+                match kennel_units::load_paths(&self.opts.unit_paths()) {
                     Ok(set) => {
                         let plan = reload_plan(self.sup.units(), &set);
                         (Command::Reload(set), wait, Some(plan))
