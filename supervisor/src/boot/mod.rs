@@ -19,6 +19,7 @@ mod mounts;
 pub mod power;
 mod rootfs;
 mod setup;
+mod udev;
 
 use std::path::{Path, PathBuf};
 
@@ -109,6 +110,13 @@ pub fn main() -> ! {
         .clone()
         .unwrap_or_else(|| PathBuf::from("/etc/kennel/units"));
     let mut generated_units = Vec::new();
+    if cfg.udev {
+        let (dir, line) = udev::generate(&units);
+        if let Some(l) = line {
+            console::line(&l);
+        }
+        generated_units.extend(dir);
+    }
     if cfg.getty {
         let (dir, lines) = getty::generate(&units);
         for l in lines {
@@ -116,6 +124,7 @@ pub fn main() -> ! {
         }
         generated_units.extend(dir);
     }
+    generated_units.dedup();
 
     let opts = daemon::Options {
         units,

@@ -18,6 +18,9 @@ pub struct BootConfig {
     /// A login (`getty@TTY` unit) on each console (see boot::getty); `false`: none.
     #[serde(default = "yes")]
     pub getty: bool,
+    /// A `udev` unit when the system has udev (see boot::udev); `false`: none.
+    #[serde(default = "yes")]
+    pub udev: bool,
 }
 
 fn yes() -> bool {
@@ -29,6 +32,7 @@ impl Default for BootConfig {
         BootConfig {
             modules: Vec::new(),
             getty: true,
+            udev: true,
         }
     }
 }
