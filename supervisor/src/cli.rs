@@ -42,6 +42,10 @@ pub enum Cmd {
     /// Be the init of a machine (what kennel does as /sbin/init): mounts, hostname,
     /// modules, units, and power-off at the end. Must be PID 1.
     Boot,
+    /// What `kennel boot` does for the network (ip=, boot.toml's [[network]]), then wait for
+    /// the DHCP clients it started. For tests, in a network namespace of their own.
+    #[command(hide = true)]
+    NetUp,
     /// Stop every unit in order and power the machine off (kennel as its init).
     Poweroff(ClientArgs),
     /// Stop every unit in order and reboot the machine.

@@ -8,6 +8,7 @@ pub mod emergency;
 mod fstab;
 mod modules;
 mod mounts;
+pub mod net;
 pub mod power;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +87,8 @@ pub fn main() -> ! {
         }
         Err(e) => console::line(&format!("boot.toml: {e}")),
     }
+    // DHCP clients keep running for renewals, children of PID 1 (reaped, stopped at power-off).
+    net::up(&cmd);
     for l in fstab_notice(std::fs::read_to_string("/etc/fstab").ok().as_deref()) {
         console::line(&l);
     }

@@ -9,12 +9,15 @@ use nix::kmod::{finit_module, ModuleInitFlags};
 use serde::Deserialize;
 
 /// `/etc/kennel/boot.toml`.
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BootConfig {
     /// Module names to load at boot, e.g. `["overlay"]`.
     #[serde(default)]
     pub modules: Vec<String>,
+    /// `[[network]]` tables: read and checked by `boot::net` (config.rs).
+    #[serde(default)]
+    pub network: Vec<toml::Table>,
 }
 
 /// A `boot.toml` that cannot be read, or a module that cannot be loaded.
