@@ -275,10 +275,11 @@ fn ip_dhcp_gets_a_lease_from_udhcpd_and_renews_releases_and_rebinds() {
     let mut r = Rig::new();
     // No device named: the first Ethernet interface, which appears only after kennel
     // started (a driver still loading): it waits.
-    r.start("root=/dev/vda ro ip=dhcp", "", false);
+    // A name server on the command line replaces the lease's.
+    r.start("root=/dev/vda ro ip=::::::dhcp:10.99.0.54", "", false);
     r.veth("10.99.0.1/24");
     r.udhcpd();
-    r.wait_console("net eth0: 10.99.0.");
+    r.wait_console("net: /etc/resolv.conf");
     let console = r.console();
     let line = console
         .lines()
@@ -307,10 +308,10 @@ fn ip_dhcp_gets_a_lease_from_udhcpd_and_renews_releases_and_rebinds() {
     assert_eq!(
         r.resolv_conf().as_deref(),
         Some(
-            "# written by kennel at boot (DHCP on eth0)\nsearch test.example\nnameserver 10.99.0.53\n"
+            "# written by kennel at boot (ip= on the command line, DHCP on eth0)\nsearch test.example\nnameserver 10.99.0.54\n"
         )
     );
-    assert!(console.contains("kennel: net: /etc/resolv.conf: nameserver 10.99.0.53\n"));
+    assert!(console.contains("kennel: net: /etc/resolv.conf: nameserver 10.99.0.54\n"));
 
     // The client keeps running, a child of kennel: a release (SIGUSR2) runs the script's
     // deconfig, which takes exactly the lease's address off; a renew (SIGUSR1) binds again.
@@ -399,14 +400,15 @@ fn static_ip_wins_over_boot_toml_and_finds_the_address_already_set() {
 }
 
 #[test]
-fn boot_toml_network_on_a_read_only_root_says_resolv_conf_is_not_written() {
+fn boot_toml_network_on_a_read_only_root_with_a_gateway_on_the_link_says_resolv_conf_is_not_written(
+) {
     if !can_run() {
         return;
     }
     let mut r = Rig::new();
     fs::write(
         r.path("etc/kennel/boot.toml"),
-        "modules = []\n\n[[network]]\ninterface = \"eth0\"\naddress = \"10.99.2.2/24\"\n\
+        "modules = []\n\n[[network]]\ninterface = \"eth0\"\naddress = \"10.99.2.2/32\"\n\
          gateway = \"10.99.2.1\"\ndns = [\"10.99.2.53\"]\n",
     )
     .expect("boot.toml");
@@ -416,15 +418,16 @@ fn boot_toml_network_on_a_read_only_root_says_resolv_conf_is_not_written() {
     let console = r.console();
     assert_eq!(code, 0, "{console}");
     for line in [
-        "kennel: net eth0: 10.99.2.2/24 via 10.99.2.1 (/etc/kennel/boot.toml)",
+        "kennel: net eth0: 10.99.2.2/32 via 10.99.2.1 (/etc/kennel/boot.toml)",
         "kennel: net: name servers 10.99.2.53 not written: /etc/resolv.conf: the file system is read-only: not written",
     ] {
         assert!(console.lines().any(|l| l == line), "{line:?} not in:\n{console}");
     }
-    assert_eq!(r.addresses(), ["10.99.2.2/24"]);
+    assert_eq!(r.addresses(), ["10.99.2.2/32"]);
+    // A gateway outside the address's network (a /32, as clouds give): on the link.
     assert_eq!(
         r.default_route(),
-        "default via 10.99.2.1 dev eth0 proto static"
+        "default via 10.99.2.1 dev eth0 proto static onlink"
     );
     assert_eq!(r.resolv_conf(), None);
 }

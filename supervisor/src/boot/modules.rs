@@ -15,9 +15,10 @@ pub struct BootConfig {
     /// Module names to load at boot, e.g. `["overlay"]`.
     #[serde(default)]
     pub modules: Vec<String>,
-    /// `[[network]]` tables: read and checked by `boot::net` (config.rs).
+    /// `[[network]]` tables: read and checked by `boot::net` (config.rs), which says what
+    /// is wrong with them; any value here, so that they never stop the modules.
     #[serde(default)]
-    pub network: Vec<toml::Table>,
+    pub network: Option<toml::Value>,
 }
 
 /// A `boot.toml` that cannot be read, or a module that cannot be loaded.

@@ -379,6 +379,18 @@ wait = "soon"
     }
 
     #[test]
+    fn a_broken_network_never_stops_the_modules() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("boot.toml");
+        for network in ["network = \"eth0\"", "[[network]]\nadress = 1"] {
+            std::fs::write(&p, format!("modules = [\"overlay\"]\n{network}\n")).unwrap();
+            let modules = crate::boot::modules::BootConfig::read(&p).unwrap().modules;
+            assert_eq!(modules, ["overlay"], "{network}");
+            assert!(read(&p).is_err());
+        }
+    }
+
+    #[test]
     fn missing_file_is_no_network() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(&dir.path().join("boot.toml")).unwrap(), []);

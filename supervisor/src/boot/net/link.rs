@@ -227,10 +227,12 @@ impl Netlink {
             .block_on(self.handle.route().add(build(false)).replace().execute())
             .map_err(request(what.clone()));
         match first {
-            Err(e) if e.errno() == Some(libc::ENETUNREACH) => self
+            // No route to the gateway ("Nexthop has invalid gateway"): on the link, as a
+            // gateway outside a /32 (clouds) is; if that fails too, the first error says more.
+            Err(e) if matches!(e.errno(), Some(libc::ENETUNREACH | libc::EINVAL)) => self
                 .rt
                 .block_on(self.handle.route().add(build(true)).replace().execute())
-                .map_err(request(what)),
+                .map_err(|_| e),
             other => other,
         }
     }
