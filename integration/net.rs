@@ -300,7 +300,7 @@ fn ip_dhcp_gets_a_lease_from_udhcpd_and_renews_releases_and_rebinds() {
         address.starts_with("10.99.0.1") && address.ends_with("/24"),
         "{address}"
     );
-    assert_eq!(r.addresses(), [address.clone()]);
+    assert_eq!(r.addresses(), std::slice::from_ref(&address));
     assert_eq!(
         r.default_route(),
         "default via 10.99.0.1 dev eth0 proto dhcp"
