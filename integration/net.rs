@@ -456,3 +456,26 @@ fn dhcp_without_a_client_installed_is_said_and_boot_goes_on() {
     );
     assert_eq!(r.addresses(), Vec::<String>::new());
 }
+
+#[test]
+fn an_interface_that_never_appears_is_said_after_its_wait() {
+    if !can_run() {
+        return;
+    }
+    let mut r = Rig::new();
+    fs::write(
+        r.path("etc/kennel/boot.toml"),
+        "[[network]]\ninterface = \"eth7\"\naddress = \"10.99.4.2/24\"\nwait = \"300ms\"\n",
+    )
+    .expect("boot.toml");
+    r.start("ro", "", false);
+    let code = r.wait_exit();
+    let console = r.console();
+    assert_eq!(code, 0, "{console}");
+    assert!(
+        console
+            .lines()
+            .any(|l| l == "kennel: net eth7: no such interface after 300ms: not configured"),
+        "{console}"
+    );
+}

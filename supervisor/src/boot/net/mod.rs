@@ -56,17 +56,21 @@ pub fn up(cmd: &Cmdline) -> Vec<Child> {
     let mut clients = Vec::new();
     for iface in &p.ifaces {
         let deadline = Instant::now() + iface.wait;
-        let shown = iface
-            .name
-            .as_deref()
-            .unwrap_or("(first Ethernet interface)");
         let link = match nl.wait_link(iface.name.as_deref(), deadline) {
             Ok(l) => l,
             Err(e) => {
-                console::line(&format!(
-                    "net {shown}: {e} after {}: not configured",
-                    kennel_units::format_duration(iface.wait)
-                ));
+                let wait = kennel_units::format_duration(iface.wait);
+                console::line(&match (&e, &iface.name) {
+                    (link::NetlinkError::NoLink(_), Some(name)) => {
+                        format!("net {name}: no such interface after {wait}: not configured")
+                    }
+                    (link::NetlinkError::NoLink(_), None) => {
+                        format!("net: no Ethernet interface after {wait}: not configured")
+                    }
+                    (e, name) => {
+                        format!("net {}: {e}: not configured", name.as_deref().unwrap_or(""))
+                    }
+                });
                 continue;
             }
         };
