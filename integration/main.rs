@@ -22,6 +22,7 @@ mod help;
 mod images;
 mod logs;
 mod nested;
+mod net;
 mod nocgroups;
 mod podman;
 mod readiness;

@@ -45,6 +45,10 @@ pub enum Cmd {
     /// What `kennel boot` did with /etc/fstab: each line's mount or swap, and whether it is
     /// still in place.
     Mounts(MountsArgs),
+    /// What `kennel boot` does for the network (ip=, boot.toml's [[network]]), then wait for
+    /// the DHCP clients it started. For tests, in a network namespace of their own.
+    #[command(hide = true)]
+    NetUp,
     /// Stop every unit in order and power the machine off (kennel as its init).
     Poweroff(ClientArgs),
     /// Stop every unit in order and reboot the machine.

@@ -42,6 +42,10 @@ fn main() {
         .file_name()
         .unwrap_or_default()
         .to_owned();
+    // As its DHCP client's script (a symlink of that name, made by the boot).
+    if name == boot::net::script::SCRIPT_NAME {
+        boot::net::script::main();
+    }
     // (`kennel boot --help` is clap's, below.)
     let help = std::env::args_os().any(|a| a == "--help" || a == "-h");
     if name == "init" || (std::env::args_os().nth(1).is_some_and(|a| a == "boot") && !help) {
@@ -78,6 +82,7 @@ fn main() {
         Cmd::Exec(a) => attach::exec(a),
         Cmd::Boot => boot::main(),
         Cmd::Mounts(a) => boot::fsmount::show(&a.records),
+        Cmd::NetUp => boot::net::up_and_hold(&boot::Cmdline::read()),
         Cmd::Poweroff(a) => commands::power(a, PowerAction::Poweroff),
         Cmd::Reboot(a) => commands::power(a, PowerAction::Reboot),
         Cmd::Halt(a) => commands::power(a, PowerAction::Halt),

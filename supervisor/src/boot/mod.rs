@@ -16,6 +16,7 @@ mod getty;
 mod modules;
 mod mountopts;
 mod mounts;
+pub mod net;
 pub mod power;
 mod rootfs;
 mod setup;
@@ -97,6 +98,10 @@ pub fn main() -> ! {
         console::line(&l);
     }
     if machine {
+        // The network before the mounts (which may need it) and the units; in a container
+        // the runtime made it. DHCP clients keep running for renewals, children of PID 1
+        // (reaped, stopped at power-off).
+        net::up(&cmd);
         setup::sysctl();
         if let Err(e) = fsmount::mount_all(&fstab, cmd.fsck) {
             emergency::run(&e.to_string());

@@ -9,12 +9,16 @@ use nix::kmod::{finit_module, ModuleInitFlags};
 use serde::Deserialize;
 
 /// `/etc/kennel/boot.toml`.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BootConfig {
     /// Module names to load at boot, e.g. `["overlay"]`.
     #[serde(default)]
     pub modules: Vec<String>,
+    /// `[[network]]` tables: read and checked by `boot::net` (config.rs), which says what
+    /// is wrong with them; any value here, so that they never stop the modules.
+    #[serde(default)]
+    pub network: Option<toml::Value>,
     /// A login (`getty@TTY` unit) on each console (see boot::getty); `false`: none.
     #[serde(default = "yes")]
     pub getty: bool,
@@ -33,6 +37,7 @@ impl Default for BootConfig {
             modules: Vec::new(),
             getty: true,
             udev: true,
+            network: None,
         }
     }
 }
