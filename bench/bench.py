@@ -710,9 +710,13 @@ class Bench:
             return
         out = os.path.join(REPO, "target", "bench-vm")
         log("vm: building the kernel and initramfs with examples/vm/build.sh")
-        env = dict(os.environ, KENNEL_VM_BINARY=self.kennel,
-                   KENNEL_VM_KERNEL_CACHE=os.environ.get("KENNEL_VM_KERNEL_CACHE",
-                                                         os.path.join(REPO, "target", "vm-kernel")))
+        # The VM's kennel is the static one (what build.sh puts in an initramfs); without
+        # --kennel-static, build.sh builds it.
+        env = dict(os.environ, KENNEL_VM_KERNEL_CACHE=os.environ.get(
+            "KENNEL_VM_KERNEL_CACHE", os.path.join(REPO, "target", "vm-kernel")))
+        env.pop("KENNEL_VM_BINARY", None)
+        if self.kennel_static:
+            env["KENNEL_VM_BINARY"] = self.kennel_static
         with open(os.path.join(self.work, "vm-build.log"), "w") as lf:
             r = subprocess.run(["bash", os.path.join(REPO, "examples/vm/build.sh"), out], env=env,
                                stdin=DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
