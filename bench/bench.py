@@ -736,6 +736,10 @@ class Bench:
                 with open(os.path.join(ud, "marker.toml"), "w") as f:
                     f.write('[service]\ncommand = ["/bin/sh", "-c", ' + json.dumps(marker) +
                             ']\ntype = "oneshot"\n\n[restart]\npolicy = "no"\n')
+                # The example's boot.toml loads overlay.ko for its containers; busybox init
+                # loads no module and the marker needs none: the same work for both.
+                with open(os.path.join(t, "etc/kennel/boot.toml"), "w") as f:
+                    f.write("# bench.py: no module (busybox init loads none either)\nmodules = []\n")
             else:
                 # Same tree (same size to unpack); /sbin/init -> busybox, kennel kept aside.
                 os.rename(os.path.join(t, "sbin/init"), os.path.join(t, "sbin/kennel"))
