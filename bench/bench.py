@@ -1277,8 +1277,9 @@ def report(r, out_dir, command):
         L.append("## 7. VM boot")
         L.append("")
         L.append(f"qemu (TCG, `-m 512 -smp 2`), Debian's kernel {vm['kernel']}, `-append \"{vm['cmdline']}\"`, "
-                 "the same initramfs tree (examples/vm/build.sh) but for init: kennel with one oneshot unit, "
-                 "or `/sbin/init -> busybox` with an `/etc/inittab` whose `sysinit` runs the same command. "
+                 "the same initramfs tree (examples/vm/build.sh: the static kennel, busybox-static) but for init: "
+                 "kennel with one oneshot unit (and no module to load: the example's boot.toml loads overlay.ko for "
+                 "its containers), or `/sbin/init -> busybox` with an `/etc/inittab` whose `sysinit` runs the same command. "
                  "The command prints `BENCH-MARKER` on the console; time from qemu's start to that line "
                  "(and, for kennel, to its `all units up`).")
         L.append("")
