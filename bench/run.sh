@@ -20,7 +20,8 @@
 # qemu-system-x86 cpio kmod xz-utils file gcc python3 podman conmon musl-tools), builds
 # kennel (release) unless KENNEL=path is given, the static kennel (`rustup target add
 # x86_64-unknown-linux-musl`, then the musl release build) unless KENNEL_STATIC=path is
-# given (a failure skips the entrypoint part and says why in the report), and in the full mode tries `cargo install horust` (into
+# given (the entrypoint part's, and the VM's /sbin/init; a failure skips the entrypoint part
+# and says why in the report), and in the full mode tries `cargo install horust` (into
 # target/bench-tools; a failure is recorded in the report and the run goes on).
 # Everything runs in namespaces and cgroups of its own and is removed at the end: the OCI
 # bundles' overlays and crun's cgroup mask live in a private mount namespace, each kennel
@@ -70,13 +71,13 @@ else
 fi
 [ -x "$kennel" ] || { log "no kennel binary at $kennel"; exit 1; }
 
-# --- the static kennel, for the entrypoint part (what goes into an image) ------------------
+# --- the static kennel, for the entrypoint and vm parts (what goes into an image) ---------
 static= static_note=
-entrypoint=1
-case "${BENCH_ARGS:-}" in *--only*) case "$BENCH_ARGS" in *entrypoint*) ;; *) entrypoint=0 ;; esac ;; esac
+want_static=1
+case "${BENCH_ARGS:-}" in *--only*) case "$BENCH_ARGS" in *entrypoint*|*vm*) ;; *) want_static=0 ;; esac ;; esac
 if [ -n "${KENNEL_STATIC:-}" ]; then
   static=$(realpath "$KENNEL_STATIC")
-elif [ $entrypoint = 1 ]; then
+elif [ $want_static = 1 ]; then
   musl=x86_64-unknown-linux-musl
   log "building the static kennel ($musl, release)"
   if { rustup target list --installed 2>/dev/null | grep -qx $musl || rustup target add $musl >&2; } &&
@@ -84,7 +85,7 @@ elif [ $entrypoint = 1 ]; then
     static=$repo/target/$musl/release/kennel
   else
     static_note="the static kennel did not build (rustup target add $musl, cargo build --target $musl)"
-    log "$static_note (continuing without the entrypoint part)"
+    log "$static_note (continuing without the entrypoint part; the vm part's build.sh tries again)"
   fi
 fi
 

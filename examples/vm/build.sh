@@ -5,7 +5,10 @@
 #   bash examples/vm/build.sh [OUT_DIR]          (default: target/vm)
 #
 # Writes OUT_DIR/vmlinuz and OUT_DIR/initramfs.cpio.gz (the tree they come from is
-# OUT_DIR/tree). Needs root (apt-get, device nodes in the tree). Reruns are fast: the
+# OUT_DIR/tree). kennel is the static build (x86_64-unknown-linux-musl, README "Static
+# build"): no loader and no shared libraries to map and relocate at each exec, which under
+# TCG is ~30 ms of every start of /sbin/init and of its zygote (docs/performance.md, section
+# 7). A KENNEL_VM_BINARY linked against glibc still works: its libraries are copied in. Needs root (apt-get, device nodes in the tree). Reruns are fast: the
 # kernel package is downloaded and extracted once, into the kernel cache.
 #
 # Environment:
@@ -40,6 +43,7 @@ declare -A need=(
   [gzip]=gzip
   [ldd]=libc-bin
   [file]=file
+  [musl-gcc]=musl-tools
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -109,16 +113,22 @@ cargo=${CARGO:-cargo}
 if [ -n "${KENNEL_VM_BINARY:-}" ]; then
   kennel=$KENNEL_VM_BINARY
   log "using the kennel binary $kennel (KENNEL_VM_BINARY)"
-elif [ -n "${KENNEL_VM_FEATURES:-}" ]; then
-  tdir=$repo/target/vm-features
-  log "building kennel (release, features: $KENNEL_VM_FEATURES) in $tdir"
-  CARGO_TARGET_DIR=$tdir "$cargo" build --release -p kennel --features "$KENNEL_VM_FEATURES" >&2
 else
-  tdir=${CARGO_TARGET_DIR:-$repo/target}
-  log "building kennel (release)"
-  "$cargo" build --release -p kennel >&2
+  musl=x86_64-unknown-linux-musl
+  rustup target list --installed 2>/dev/null | grep -qx $musl || rustup target add $musl >&2 \
+    || die "rustup target add $musl failed (the VM's kennel is the static build)"
+  if [ -n "${KENNEL_VM_FEATURES:-}" ]; then
+    tdir=$repo/target/vm-features
+    log "building the static kennel (release, features: $KENNEL_VM_FEATURES) in $tdir"
+    CARGO_TARGET_DIR=$tdir "$cargo" build --release --locked --target $musl -p kennel \
+      --features "$KENNEL_VM_FEATURES" >&2
+  else
+    tdir=${CARGO_TARGET_DIR:-$repo/target}
+    log "building the static kennel (release, $musl)"
+    "$cargo" build --release --locked --target $musl -p kennel >&2
+  fi
+  kennel=$tdir/$musl/release/kennel
 fi
-kennel=${kennel:-$tdir/release/kennel}
 [ -x "$kennel" ] || die "no kennel binary at $kennel"
 
 # --- the tree ---------------------------------------------------------------------------
@@ -134,8 +144,9 @@ mknod -m 666 "$t/dev/null" c 1 3
 # kennel: /sbin/init is the binary, /bin/kennel a symlink to it (argv[0] "init" boots).
 cp "$kennel" "$t/sbin/init"
 ln -s /sbin/init "$t/bin/kennel"
-# Its shared libraries and the loader, at the paths ldd shows (kennel links glibc).
-{ ldd "$kennel" || true; } | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | sort -u \
+# A dynamically linked kennel (a glibc KENNEL_VM_BINARY): its shared libraries and the
+# loader, at the paths ldd shows. The static build needs none.
+{ ldd "$kennel" 2>/dev/null || true; } | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | sort -u \
   | while read -r lib; do
       mkdir -p "$t$(dirname "$lib")"
       cp -L "$lib" "$t$lib"

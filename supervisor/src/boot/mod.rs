@@ -46,6 +46,7 @@ pub fn main() -> ! {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
+        .with_timer(console::SinceBoot)
         .with_writer(std::io::stderr)
         .try_init();
 
@@ -144,6 +145,7 @@ pub fn main() -> ! {
         test_panic: cmd.test_panic,
         ending: kennel_core::Ending::default(),
     };
+    tracing::debug!("early setup done, supervising {}", opts.units.display());
     let run = std::panic::catch_unwind(move || daemon::up(opts));
     match run {
         Ok(Ok(outcome)) => power::finish(outcome.power.unwrap_or(PowerAction::Poweroff)),

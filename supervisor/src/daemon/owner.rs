@@ -125,6 +125,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             });
         }
     }
+    debug!(units = units.len(), "units read");
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Handlers first: no child may exit unseen.
     let signal_task = signals::install(tx.clone()).map_err(DaemonError::Signals)?;
@@ -134,13 +135,16 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             warn!("cannot become a child subreaper ({e}); orphans will go to the host's init");
         }
     }
+    debug!("signal handlers installed");
     let cgroups = UnitCgroups::setup(opts.cgroup_parent.as_deref(), units.names());
+    debug!("cgroups ready");
     // Helpers are forked from here on (spawn/zygote.rs); its exit, too, is the reaper's.
     // After the cgroup setup: on v2 that moves kennel into a leaf, and the zygote must be
     // born there too (no process may stay in the parent whose controllers it enables).
     if let Err(e) = spawn::launch::zygote::start() {
         warn!("cannot start the spawn zygote ({e}); every helper is exec'd");
     }
+    debug!("zygote started");
     // Sweeps every container's trash, units removed since included, on the blocking pool.
     let trash = Trash::start(&opts.state_dir);
     let listener = server::bind(&opts.socket, opts.socket_group)?;
