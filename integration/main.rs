@@ -34,3 +34,4 @@ mod stop;
 mod supervise;
 mod userns;
 mod vm;
+mod vm_disk;

@@ -14,7 +14,7 @@
 #                         `kennel poweroff` into the emergency shell (again every 20 s).
 # The prompts are matched on the text as it comes, partial lines included (`login: `,
 # `Password: ` and the shell's `# ` end no line). Each step is noted in LOG as a line
-# `disk-console: ...`. Writes LOG.all-units-up (seconds since T0 and the line) on the first
+# `disk-console: ...` (and on stderr). Writes LOG.all-units-up (seconds since T0 and the line) on the first
 # `all units up`, like console.pl.
 use strict;
 use warnings;
@@ -39,8 +39,10 @@ my %seen;
 
 sub note {
     my ($msg) = @_;
-    printf $out "disk-console: %.1fs %s\n", time - $t0, $msg;
+    my $l = sprintf "disk-console: %.1fs %s\n", time - $t0, $msg;
+    print $out $l;
     $out->flush;
+    print STDERR $l;
 }
 
 sub line {

@@ -21,6 +21,8 @@
 #                   not exist (UUID=0badf00d-..., no nofail): kennel must enter emergency
 #                   mode naming that line; the script then types `kennel poweroff` into the
 #                   emergency shell.
+#   --answer        stop (kill qemu) as soon as the daemon answers through the forwarded
+#                   port: the boot time of any of the images, by hand.
 #   --init I        boot root-I.img (systemd or busybox as /sbin/init; built with
 #                   disk.sh --init I) instead of kennel's root.img; no checks there.
 #   --rw            root mounted read-write by the initramfs (`rw` instead of `ro`).
@@ -47,13 +49,14 @@ cd "$repo"
 log() { echo "vm/run-disk: $*" >&2; }
 export PATH="$PATH:/usr/sbin:/sbin"
 
-check=0 broken=0 init=kennel rootmode=ro
+check=0 broken=0 answer=0 init=kennel rootmode=ro
 out=${KENNEL_VM_DISK_OUT:-target/vm-disk}
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --check) check=1 ;;
     --broken-fstab) broken=1 ;;
+    --answer) answer=1 ;;
     --init) init=${2:?--init needs kennel, systemd or busybox}; shift ;;
     --init=*) init=${1#--init=} ;;
     --rw) rootmode=rw ;;
@@ -66,8 +69,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 case "$init" in kennel|systemd|busybox) ;; *) echo "vm/run-disk: --init $init: one of kennel, systemd, busybox" >&2; exit 2 ;; esac
-if [ $check = 1 ] && [ $broken = 1 ]; then
-  echo "vm/run-disk: --check does not go with --broken-fstab" >&2
+if [ $((check + broken + answer)) -gt 1 ]; then
+  echo "vm/run-disk: one of --check, --broken-fstab, --answer" >&2
   exit 2
 fi
 if [ "$init" != kennel ] && { [ $check = 1 ] || [ $broken = 1 ]; }; then
@@ -143,7 +146,7 @@ qemu=(qemu-system-x86_64 -m "${KENNEL_VM_MEM:-512}" -smp "${KENNEL_VM_SMP:-2}" "
   -nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$port-:80"
   -nographic -no-reboot)
 interactive=0
-[ $check = 0 ] && [ $broken = 0 ] && interactive=1
+[ $check = 0 ] && [ $broken = 0 ] && [ $answer = 0 ] && interactive=1
 timeout_s=${KENNEL_VM_TIMEOUT:-600}
 [ $interactive = 1 ] && timeout_s=0
 
@@ -205,6 +208,11 @@ while kill -0 "$qpid" 2>/dev/null; do
     kill "$qpid" 2>/dev/null || true
     break
   fi
+  if [ $answer = 1 ] && [ -f "$run/http-ok" ]; then
+    log "the daemon answered; killing qemu (--answer)"
+    kill "$qpid" 2>/dev/null || true
+    break
+  fi
   sleep 0.2
 done
 set +e
@@ -233,15 +241,19 @@ if [ -f "$console.all-units-up" ]; then
   read -r secs line <"$console.all-units-up"
   up=$(sed -n 's/.*all units up in [0-9.]*s (machine up \([0-9.]*\)s).*/\1/p' <<<"$line")
   printf 'qemu start -> all units up: %.2fs (guest uptime %ss)\n' "$secs" "${up:-?}"
-elif [ "$init" = kennel ] && [ $broken = 0 ]; then
+elif [ "$init" = kennel ] && [ $broken = 0 ] && [ $answer = 0 ]; then
   echo "qemu start -> all units up: never (no 'all units up' on the console)"
   ok=0
 fi
 seen 'Kernel panic' && problems+=("Kernel panic on the console")
 seen 'Attempted to kill init' && problems+=("'Attempted to kill init' on the console")
 [ $timed_out = 1 ] && problems+=("timed out after ${timeout_s}s")
-seen 'reboot: Power down' || problems+=("no 'reboot: Power down': the guest did not power off")
-[ "$qrc" = 0 ] || [ $timed_out = 1 ] || problems+=("qemu exited $qrc")
+if [ $answer = 1 ]; then
+  [ -f "$run/http-ok" ] || problems+=("the daemon never answered")
+else
+  seen 'reboot: Power down' || problems+=("no 'reboot: Power down': the guest did not power off")
+  [ "$qrc" = 0 ] || [ $timed_out = 1 ] || problems+=("qemu exited $qrc")
+fi
 if [ $check = 1 ]; then
   seen 'CHECKS DONE' || problems+=("no CHECKS DONE")
   grep -q 'CHECK [^ ]* FAIL' "$console" && problems+=("checks failed: $(grep -o 'CHECK [^ ]* FAIL.*' "$console" | tr '\n' ';')")
