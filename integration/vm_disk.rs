@@ -61,11 +61,7 @@ impl Boot {
         let failed: Vec<&str> = self
             .out
             .lines()
-            .filter(|l| {
-                names
-                    .iter()
-                    .any(|n| l.contains(&format!("CHECK {n} FAIL")))
-            })
+            .filter(|l| names.iter().any(|n| l.contains(&format!("CHECK {n} FAIL"))))
             .collect();
         assert!(
             failed.is_empty(),
@@ -205,7 +201,13 @@ fn vm_disk_fstab_entries_are_mounted() {
     let Some(b) = check_boot() else {
         return;
     };
-    b.assert_checks_ok(&["tmp-tmpfs", "tmp-mode", "data-by-uuid", "bind-shared", "swap"]);
+    b.assert_checks_ok(&[
+        "tmp-tmpfs",
+        "tmp-mode",
+        "data-by-uuid",
+        "bind-shared",
+        "swap",
+    ]);
 }
 
 #[test]
@@ -250,7 +252,12 @@ fn vm_disk_broken_fstab_line_gives_emergency_mode_naming_it() {
     };
     // The script checks for EMERGENCY with the line's UUID near it, and types
     // `kennel poweroff` into the emergency shell.
-    assert_eq!(b.code, Some(0), "run-disk.sh --broken-fstab failed:\n{}", b.out);
+    assert_eq!(
+        b.code,
+        Some(0),
+        "run-disk.sh --broken-fstab failed:\n{}",
+        b.out
+    );
     // kennel names the line: its number in the boot's fstab (disk.sh's comment and five
     // lines, then the broken one: line 7) or its mount point, and its source.
     let named = b.out.lines().any(|l| {
