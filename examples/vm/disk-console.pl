@@ -77,13 +77,14 @@ my @login = (
     [qr/CHECKS WAITING login/, undef],
     ['http', undef],
     # The getty may have printed its prompt long before: an empty line makes it ask again
-    # (the step's fourth field: type that every 10 s until the prompt shows).
+    # (the step's fourth field: type that after 2 s, then every 10 s, until the prompt shows).
     [qr/login: /, 'root', undef, ''],
     [qr/Password: /, 'kennel', 'the password'],
     [qr/# $/m, 'echo "LOGIN $(id -un)" >/run/kennelvm-login; echo LOGIN-$((6*7)) $(tty); exit'],
 );
 my $step = 0;
 my $step_since = time;
+my $nudge_at = 0;
 my $emerg_next = 0;
 my $sel = IO::Select->new(\*STDIN);
 
@@ -92,9 +93,13 @@ sub advance {
     if ($login_in && $step < @login) {
         my ($want, $send, $shown, $nudge) = @{$login[$step]};
         my $hit = 0;
-        if (defined $nudge && $now - $step_since > 10) {
-            type($login_in, $nudge, 'an empty line (for the prompt again)');
-            $step_since = $now;
+        if (defined $nudge && $now >= $nudge_at) {
+            if ($nudge_at) {
+                type($login_in, $nudge, 'an empty line (for the prompt again)');
+                $nudge_at = $now + 10;
+            } else {
+                $nudge_at = $now + 2;    # the first: 2 s into the step, then every 10 s
+            }
         }
         if ($want eq 'http') {
             if (-e $http_done) { $hit = 1; }
