@@ -109,7 +109,7 @@ def measure(b):
             times[v].append(boot(b, out, IMAGES[v], console) * 1000)
     with open(os.path.join(out, "kernel-version")) as f:
         kernel = f.read().strip()
-    res = {"cmdline": CMDLINE, "kernel": kernel, "boots": {v: bench.summary(t) for v, t in times.items()}}
+    res = {"cmdline": CMDLINE, "kernel": kernel, "boots": {v: {"ms": t, **bench.summary(t)} for v, t in times.items()}}
     # Keep one console of each for whoever wants to see where the time went.
     keep = os.path.join(out, "bench-consoles")
     shutil.rmtree(keep, ignore_errors=True)
