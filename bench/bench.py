@@ -306,6 +306,7 @@ class Bench:
         self.footprint_ns = [1, 100] if q else [1, 100, 1000]
         self.idle_s = 10 if q else 60
         self.n_vm = 1 if q else 5
+        self.n_disk = 1 if q else 5
         self.scale_n = 100 if q else 1000
         self.scale_rounds = 2 if q else 5
         self.restart_s = 2 if q else 10
@@ -815,7 +816,7 @@ class Bench:
         self.setup()
         phases = [("start", self.start), ("restart", self.restart), ("exec", self.exec_),
                   ("reaping", self.reaping), ("footprint", self.footprint), ("vm", self.vm),
-                  ("entrypoint", self.entrypoint)]
+                  ("entrypoint", self.entrypoint), ("disk", self.disk)]
         for name, fn in phases:
             t = time.monotonic()
             fn()
@@ -830,6 +831,18 @@ class Bench:
         import entrypoint
         log("entry point: kennel, s6 and tini as PID 1 of podman containers")
         self.r["entrypoint"] = entrypoint.measure(self, self.kennel_static)
+
+    # --- 10. disk boot: kennel, systemd, busybox init (bench/disk.py) ---
+    def disk(self):
+        if not shutil.which("qemu-system-x86_64"):
+            self.r["skipped"]["disk"] = "qemu-system-x86_64 not installed"
+            return
+        import disk
+        res, why = disk.measure(self)
+        if res is None:
+            self.r["skipped"]["disk"] = why
+        else:
+            self.r["disk"] = res
 
     def cleanup(self):
         if self.entrypoint_live:
@@ -1130,6 +1143,10 @@ def report(r, out_dir, command):
     ep = r.get("entrypoint")
     if ep:
         t += entrypoint_targets(ep)
+    dk = r.get("disk")
+    if dk:
+        import disk
+        t += disk.targets(dk)
     L.append("## Targets")
     L.append("")
     if r.get("updated"):
@@ -1310,6 +1327,8 @@ def report(r, out_dir, command):
         L.append("")
     if ep:
         L += entrypoint_section(ep)
+    if dk:
+        L += disk.section(dk)
     if r["skipped"]:
         L.append("## Skipped")
         L.append("")
@@ -1359,7 +1378,7 @@ def main():
     ap.add_argument("--outer-ns", default="")
     ap.add_argument("--command", default="bash bench/run.sh")
     ap.add_argument("--only", default="",
-                    help="comma-separated phases (start, restart, exec, reaping, footprint, vm, entrypoint); their "
+                    help="comma-separated phases (start, restart, exec, reaping, footprint, vm, entrypoint, disk); their "
                          "parts replace those of OUT/performance.json's run (of the same --quick), the "
                          "rest of the report is kept from it")
     a = ap.parse_args()
@@ -1400,7 +1419,7 @@ def main():
 PHASE_KEYS = {"start": ["start", "start_isolated"], "restart": ["restart"],
               "exec": ["exec", "exec_isolated"], "reaping": ["reaping"],
               "footprint": ["footprint", "idle", "status", "scale"], "vm": ["vm"],
-              "entrypoint": ["entrypoint"]}
+              "entrypoint": ["entrypoint"], "disk": ["disk"]}
 
 
 def merge(new, phases, command, path):
@@ -1419,7 +1438,7 @@ def merge(new, phases, command, path):
             old.pop(key, None)
             if key in new:
                 old[key] = new[key]
-        if ph in ("vm", "entrypoint"):  # a skip is the phase's result too
+        if ph in ("vm", "entrypoint", "disk"):  # a skip is the phase's result too
             old.setdefault("skipped", {}).pop(ph, None)
             if ph in new["skipped"]:
                 old["skipped"][ph] = new["skipped"][ph]

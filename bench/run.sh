@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # kennel side by side with crun, runc, tini, s6, busybox init (and Horust): container start,
-# restart, exec, reaping, footprint and idle CPU, control round trip, VM boot, scale, and
+# restart, exec, reaping, footprint and idle CPU, control round trip, VM boot, scale,
 # kennel as PID 1 of a podman container (memory and time to all services up, the static
-# kennel beside tini-static and s6).
+# kennel beside tini-static and s6), and a Debian disk boot with kennel, systemd or busybox
+# init as /sbin/init (time until its daemon answers; the images are examples/vm/disk.sh's).
 #
 #   bash bench/run.sh [--quick] [--out DIR]
 #
@@ -13,7 +14,7 @@
 #              the bench:begin/bench:end markers is rewritten; other sections are kept.
 #
 #   BENCH_ARGS="--only start,exec" runs only those parts (start, restart, exec, reaping,
-#   footprint, vm, entrypoint); they replace their parts of DIR/performance.json's last run, and the
+#   footprint, vm, entrypoint, disk); they replace their parts of DIR/performance.json's last run, and the
 #   report says which parts were measured again, when.
 #
 # Needs root. Installs what it needs from Debian (crun runc tini s6 busybox-static hyperfine
@@ -50,7 +51,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 # --- the peers and tools, from Debian ---------------------------------------------------
 packages=(crun runc tini s6 busybox-static hyperfine qemu-system-x86 cpio kmod xz-utils file
-  gcc libc6-dev python3 util-linux procps podman conmon musl-tools binutils)
+  gcc libc6-dev python3 util-linux procps podman conmon musl-tools binutils debootstrap e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -3,7 +3,8 @@
 //! it reports, runs whose times are positive and finite and a summary that agrees with
 //! them; the footprint, reaping and container entry point's memory figures positive; and
 //! the targets' ratio lines (kennel against crun, start and exec; kennel as a container's
-//! PID 1 against s6 and tini, memory) present and equal to the ratio of the reported figures.
+//! PID 1 against s6 and tini, memory; the disk boot against systemd's) present and equal to
+//! the ratio of the reported figures.
 //! Never a bound on a time: a benchmark is not a test assert.
 
 use serde_json::Value;
@@ -95,6 +96,9 @@ pub fn problems(json: &str, md: &str) -> Vec<String> {
     if let Some(ep) = r.get("entrypoint") {
         entrypoint(ep, md, &mut bad);
     }
+    if let Some(disk) = r.get("disk") {
+        disk_boot(disk, md, &mut bad);
+    }
     for (row, section, kennel, crun) in RATIOS {
         let p50 = |peer: &str| r[section][peer]["p50"].as_f64();
         let (Some(k), Some(c)) = (p50(kennel), p50(crun)) else {
@@ -160,6 +164,30 @@ fn entrypoint(ep: &Value, md: &str, bad: &mut Vec<String>) {
             )),
             Some(_) => {}
         }
+    }
+}
+
+/// The disk boot (bench/disk.py): a series of boot times for each init, and the target's
+/// ratio line (kennel / systemd) that of the reported medians.
+fn disk_boot(disk: &Value, md: &str, bad: &mut Vec<String>) {
+    for init in ["kennel", "systemd", "busybox init"] {
+        series(&format!("disk: {init}"), &disk["boots"][init], bad);
+    }
+    let row = "| disk boot to the daemon answering";
+    let (Some(k), Some(s)) = (
+        disk["boots"]["kennel"]["p50"].as_f64(),
+        disk["boots"]["systemd"]["p50"].as_f64(),
+    ) else {
+        bad.push("disk: no p50 of kennel and systemd".into());
+        return;
+    };
+    match ratio_in(md, row) {
+        None => bad.push(format!("performance.md: no row {row:?} with a (ratio X)")),
+        Some(x) if (x - k / s).abs() > 0.006 => bad.push(format!(
+            "{row}: ratio {x} is not kennel {k} / systemd {s} = {:.3}",
+            k / s
+        )),
+        Some(_) => {}
     }
 }
 
@@ -265,6 +293,19 @@ mod tests {
             (
                 "other medians",
                 Box::new(|r| r["start"]["kennel"]["p50"] = 20.0.into()),
+            ),
+            (
+                "no disk boots",
+                Box::new(|r| r["disk"]["boots"]["systemd"]["ms"] = Value::Array(vec![])),
+            ),
+            (
+                "another disk boot median",
+                Box::new(|r| {
+                    let max = r["disk"]["boots"]["kennel"]["max"].clone();
+                    r["disk"]["boots"]["kennel"]["p50"] = max;
+                    let min = r["disk"]["boots"]["systemd"]["min"].clone();
+                    r["disk"]["boots"]["systemd"]["p50"] = min;
+                }),
             ),
         ];
         for (what, change) in cases {

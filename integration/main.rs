@@ -35,3 +35,4 @@ mod stop;
 mod supervise;
 mod userns;
 mod vm;
+mod vm_disk;

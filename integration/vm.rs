@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use crate::harness::{skip, Missing};
 
-/// One VM at a time.
-static VM: Mutex<()> = Mutex::new(());
+/// One VM at a time (the disk boots of vm_disk.rs too).
+pub(crate) static VM: Mutex<()> = Mutex::new(());
 
 /// The repository's root.
 fn repo() -> PathBuf {
