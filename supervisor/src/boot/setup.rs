@@ -249,7 +249,9 @@ struct RtcTime {
 }
 
 /// `RTC_RD_TIME`: `_IOR('p', 0x09, struct rtc_time)`.
-const RTC_RD_TIME: libc::c_ulong = 0x8024_7009;
+/// (`libc::Ioctl` is a `c_ulong` on glibc, a `c_int` on musl: the same bits.)
+#[allow(clippy::unnecessary_cast)]
+const RTC_RD_TIME: libc::Ioctl = 0x8024_7009_u32 as libc::Ioctl;
 
 /// Set the clock from the RTC (read as UTC) if it is before [`CLOCK_FLOOR`]: a kernel
 /// without `RTC_HCTOSYS` leaves it at 1970.
