@@ -207,6 +207,7 @@ fn vm_disk_fstab_entries_are_mounted() {
         "data-by-uuid",
         "bind-shared",
         "swap",
+        "kennel-mounts",
     ]);
 }
 

@@ -69,6 +69,16 @@ if awk 'NR > 1 && $1 == "/swapfile" { f = 1 } END { exit !f }' /proc/swaps; then
   fail swap "/proc/swaps: $(tr '\n' ';' </proc/swaps)"
 fi
 
+# `kennel mounts`: each fstab line's record, and whether it is in place now.
+km=$(kennel mounts 2>&1)
+if echo "$km" | grep -q '^4 *\/data .*in place *mounted$' \
+   && echo "$km" | grep -q ' swap .*in place *swap on$' \
+   && echo "$km" | grep -q '^3 *\/tmp .*in place *mounted$'; then
+  ok kennel-mounts
+else
+  fail kennel-mounts "$(echo "$km" | tr '\n' ';')"
+fi
+
 # --- early setup: sysctl, machine-id, hostname ----------------------------------------------
 s=$(cat /proc/sys/vm/swappiness)
 if [ "$s" = 13 ]; then ok sysctl; else fail sysctl "vm.swappiness is $s, /etc/sysctl.d says 13"; fi
