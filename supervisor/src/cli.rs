@@ -49,6 +49,10 @@ pub enum Cmd {
     /// the DHCP clients it started. For tests, in a network namespace of their own.
     #[command(hide = true)]
     NetUp,
+    /// One CNI operation (ADD, CHECK, DEL) of a network's plugin chain for a container's
+    /// network namespace: what the daemon runs as a child for `network = "cni:NAME"`.
+    #[command(hide = true)]
+    Cni(CniArgs),
     /// Stop every unit in order and power the machine off (kennel as its init).
     Poweroff(ClientArgs),
     /// Stop every unit in order and reboot the machine.
@@ -231,4 +235,64 @@ pub struct ExecArgs {
     pub command: Vec<String>,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CniArgs {
+    #[command(subcommand)]
+    pub command: CniCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CniCmd {
+    /// Run the chain's ADD; print the result (CNI 1.0.0 JSON) on stdout.
+    Add(CniOpArgs),
+    /// Run the chain's CHECK against the cached result of the ADD.
+    Check(CniOpArgs),
+    /// Run the chain's DEL in reverse, with the configuration and result the ADD cached.
+    Del(CniOpArgs),
+    /// List the attachments the cache holds (network, container id, ifname, netns,
+    /// addresses), one JSON object a line.
+    Ls(CniLsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CniLsArgs {
+    /// Where each ADD's configuration and result are kept.
+    #[arg(long, default_value = "/var/lib/kennel/cni")]
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CniOpArgs {
+    /// The network: NAME.conflist, or a .conflist/.conf/.json whose "name" is NAME.
+    #[arg(long)]
+    pub network: String,
+    /// Where the network configurations are.
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub conf_dir: PathBuf,
+    /// Where plugins are looked up, in order (repeat; default /usr/lib/cni, /opt/cni/bin).
+    #[arg(long)]
+    pub plugin_dir: Vec<PathBuf>,
+    /// Where each ADD's configuration and result are kept for DEL and CHECK.
+    #[arg(long, default_value = "/var/lib/kennel/cni")]
+    pub cache_dir: PathBuf,
+    /// CNI_CONTAINERID.
+    #[arg(long)]
+    pub container_id: String,
+    /// CNI_NETNS: the network namespace's path (required for add and check).
+    #[arg(long)]
+    pub netns: Option<PathBuf>,
+    /// CNI_IFNAME.
+    #[arg(long, default_value = "eth0")]
+    pub ifname: String,
+    /// A CNI_ARGS pair KEY=VALUE (repeat).
+    #[arg(long)]
+    pub arg: Vec<String>,
+    /// Capability arguments, a JSON object (e.g. {"portMappings":[...]}).
+    #[arg(long)]
+    pub capability_args: Option<String>,
+    /// How long one plugin call may take before it is killed (e.g. 60s).
+    #[arg(long, default_value = "60s", value_parser = parse_budget)]
+    pub timeout: std::time::Duration,
 }

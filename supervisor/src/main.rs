@@ -9,6 +9,7 @@ mod commit_cmd;
 mod control;
 mod daemon;
 mod image_cmd;
+mod net;
 mod octal;
 mod reaper;
 mod run;
@@ -83,6 +84,7 @@ fn main() {
         Cmd::Boot => boot::main(),
         Cmd::Mounts(a) => boot::fsmount::show(&a.records),
         Cmd::NetUp => boot::net::up_and_hold(&boot::Cmdline::read()),
+        Cmd::Cni(a) => net::cni::command::main(a),
         Cmd::Poweroff(a) => commands::power(a, PowerAction::Poweroff),
         Cmd::Reboot(a) => commands::power(a, PowerAction::Reboot),
         Cmd::Halt(a) => commands::power(a, PowerAction::Halt),

@@ -1,0 +1,3 @@
+//! Container networks: what the daemon sets up so that a container gets an address.
+
+pub mod cni;
