@@ -13,6 +13,7 @@ mod bench;
 mod bench_report;
 mod cgroups;
 mod check;
+mod cni;
 mod containers;
 mod control;
 mod dispositions;

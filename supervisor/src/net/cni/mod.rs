@@ -157,7 +157,7 @@ pub fn add(paths: &CniPaths, list: &ConfList, a: &Attachment) -> Result<CniResul
                 prev = Some(out.ok_or_else(|| plugin_err(list, i, "ADD", PluginError::NoResult))?)
             }
             Err(add) => {
-                let undo = run_del(paths, list, prev.as_ref(), a);
+                let undo = run_del(paths, list, prev.as_ref(), a, true);
                 return Err(match undo {
                     Ok(()) => {
                         cache::remove(&paths.cache_dir, &list.name, a.container_id, a.ifname)?;
@@ -266,7 +266,7 @@ pub fn del(paths: &CniPaths, name: &str, a: &Attachment) -> Result<(), CniError>
     if a.capability_args.is_null() {
         a.capability_args = caps;
     }
-    run_del(paths, &list, prev.as_ref(), &a)?;
+    run_del(paths, &list, prev.as_ref(), &a, false)?;
     cache::remove(&paths.cache_dir, name, a.container_id, a.ifname)
 }
 
@@ -275,18 +275,30 @@ pub fn cached(paths: &CniPaths) -> Vec<CachedAttachment> {
     cache::list(&paths.cache_dir)
 }
 
-/// DEL through the chain in reverse; prevResult only from 0.4.0 on (as libcni).
+/// DEL through the chain in reverse; prevResult only from 0.4.0 on (as libcni). Goes on
+/// past a failing plugin (DEL is idempotent: a retry repeats the whole chain) and returns the
+/// first error. `undo` (after a failed ADD) passes over plugins that are not installed: they
+/// cannot have made anything.
 fn run_del(
     paths: &CniPaths,
     list: &ConfList,
     prev: Option<&Value>,
     a: &Attachment,
+    undo: bool,
 ) -> Result<(), CniError> {
     let prev = prev.filter(|_| list.has_check());
+    let mut first = None;
     for i in (0..list.plugins.len()).rev() {
-        call(paths, list, i, "DEL", prev, a)?;
+        match call(paths, list, i, "DEL", prev, a) {
+            Ok(_) => {}
+            Err(CniError::PluginNotFound { .. }) if undo => {}
+            Err(e) => {
+                tracing::warn!(network = %list.name, plugin = list.plugin_type(i), "CNI DEL: {e}");
+                first.get_or_insert(e);
+            }
+        }
     }
-    Ok(())
+    first.map_or(Ok(()), Err)
 }
 
 /// The spec's rules for the container id and the interface name (they also name cache files).
