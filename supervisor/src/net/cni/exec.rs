@@ -106,7 +106,18 @@ pub fn run(exe: &Path, conf: &Value, env: &Env) -> Result<Option<Value>, PluginE
         path: exe.display().to_string(),
         source,
     };
-    let mut child = cmd.spawn().map_err(spawn)?;
+    // ETXTBSY: the file is still open for writing somewhere (a plugin being installed, or a
+    // test's script while another thread forks); that passes.
+    let mut tries = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 5 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => break r.map_err(spawn)?,
+        }
+    };
     let pid = child.id() as i32;
     let input = serde_json::to_vec(conf).unwrap_or_default();
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
