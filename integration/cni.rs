@@ -383,7 +383,7 @@ fn cni_del_removes_the_veth_and_the_lease_and_again_is_fine() {
 }
 
 #[test]
-fn cni_del_after_the_conflist_was_removed_uses_the_cache() {
+fn cni_del_after_the_conflist_and_the_netns_are_gone_uses_the_cache() {
     if !can_run() {
         return;
     }
@@ -402,9 +402,14 @@ fn cni_del_after_the_conflist_was_removed_uses_the_cache() {
         "{}",
         text(&out)
     );
+    // As after a crash: the container's namespace is gone too (unmounted, its file removed).
+    let c = rig.path("c");
+    nix::mount::umount2(&c, nix::mount::MntFlags::MNT_DETACH).expect("umount the netns");
+    fs::remove_file(&c).expect("rm the netns file");
     rig.ok("del", "net1", "c");
     assert_eq!(rig.veths(), Vec::<String>::new());
     assert_eq!(rig.leases("net1"), Vec::<String>::new());
+    assert!(!rig.path("cache/net1").exists());
 }
 
 #[test]
