@@ -288,9 +288,11 @@ fn cni_add_gives_eth0_the_result_address_and_containers_talk() {
         return;
     }
     let mut rig = Rig::new();
+    // tuning sets eth0's MTU.
+    let more = format!(r#"{PORTMAP_FIREWALL},{{"type":"tuning","mtu":1400}}"#);
     rig.write_conf(
         "net1.conflist",
-        &conflist(rig.dir.path(), "net1", "1.0.0", PORTMAP_FIREWALL),
+        &conflist(rig.dir.path(), "net1", "1.0.0", &more),
     );
     let (a, b) = (rig.container("a"), rig.container("b"));
     let ra = rig.add("net1", "a", &[]);
@@ -300,6 +302,12 @@ fn cni_add_gives_eth0_the_result_address_and_containers_talk() {
     assert_ne!(ia, ib);
     assert!(eth0_addresses(&a).contains(&ia), "{}", eth0_addresses(&a));
     assert!(eth0_addresses(&b).contains(&ib));
+    let link = in_ns(&a, &["ip", "link", "show", "eth0"]);
+    assert!(
+        String::from_utf8_lossy(&link.stdout).contains("mtu 1400"),
+        "{}",
+        text(&link)
+    );
     let ip_b = ib.split('/').next().unwrap().to_string();
     let ping = in_ns(&a, &["ping", "-c", "1", "-W", "5", &ip_b]);
     assert!(ping.status.success(), "ping a -> b: {}", text(&ping));
