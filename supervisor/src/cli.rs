@@ -280,7 +280,8 @@ pub struct CniOpArgs {
     /// CNI_CONTAINERID.
     #[arg(long)]
     pub container_id: String,
-    /// CNI_NETNS: the network namespace's path (required for add and check).
+    /// CNI_NETNS: the network namespace's path (required for add and check; del without it
+    /// uses the one the add cached).
     #[arg(long)]
     pub netns: Option<PathBuf>,
     /// CNI_IFNAME.

@@ -220,8 +220,8 @@ pub fn check(paths: &CniPaths, list: &ConfList, a: &Attachment) -> Result<(), Cn
 /// Runs the chain's DEL in reverse, with the configuration and the result the ADD cached
 /// (the configuration file may have changed or gone since), then removes the record. With no
 /// record, the current configuration is used; with neither, there is nothing to delete.
-/// Idempotent, as the spec wants. An empty `args` / null `capability_args` take the cached
-/// ones.
+/// Idempotent, as the spec wants. An empty `netns` / `args` / null `capability_args` take
+/// the cached ones.
 pub fn del(paths: &CniPaths, name: &str, a: &Attachment) -> Result<(), CniError> {
     check_attachment(a, false)?;
     if let Err(why) = conf::check_name(name) {
@@ -260,6 +260,10 @@ pub fn del(paths: &CniPaths, name: &str, a: &Attachment) -> Result<(), CniError>
         },
     };
     let mut a = a.clone();
+    let netns = cached.as_ref().map(|e| e.netns.clone()).unwrap_or_default();
+    if a.netns.as_os_str().is_empty() {
+        a.netns = &netns;
+    }
     if a.args.is_empty() {
         a.args = &args;
     }
@@ -598,6 +602,7 @@ esac
         // DEL after the configuration is gone: from the cache, in reverse, with the result.
         std::fs::remove_file(f.dir.path().join("conf/n.conflist")).unwrap();
         let no_args = Attachment {
+            netns: Path::new(""),
             args: &[],
             capability_args: Value::Null,
             ..att(&args)
@@ -614,6 +619,10 @@ esac
         assert!(
             f.log("first.DEL.env").contains("CNI_ARGS=IP=10.5.0.9;K=V"),
             "the cached args"
+        );
+        assert!(
+            f.log("first.DEL.env").contains("CNI_NETNS=/ns\n"),
+            "the cached netns"
         );
         assert!(cached(&f.paths).is_empty());
         assert!(!f.dir.path().join("cache/n").exists());
