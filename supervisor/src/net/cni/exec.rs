@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -40,6 +40,8 @@ pub enum PluginError {
     Failed { status: String, stderr: String },
     #[error("still running after {0:?}: killed")]
     Timeout(Duration),
+    #[error("exited, but what it started still held its stdout after {0:?}: killed")]
+    StdoutHeld(Duration),
     #[error("start {path}: {source}")]
     Spawn {
         path: String,
@@ -122,19 +124,22 @@ pub fn run(exe: &Path, conf: &Value, env: &Env) -> Result<Option<Value>, PluginE
     let input = serde_json::to_vec(conf).unwrap_or_default();
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     // A plugin that does not read its stdin gets EPIPE here, which is its business.
-    let writer = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         if let Some(mut s) = stdin {
             let _ = s.write_all(&input);
         }
     });
+    // Each pipe is read to its end in a thread of its own, which sends what it read.
     let read = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(mut p) = pipe {
                 let _ = p.read_to_end(&mut buf);
             }
-            buf
-        })
+            let _ = tx.send(buf);
+        });
+        rx
     };
     let out = read(stdout.map(|s| Box::new(s) as Box<dyn Read + Send>));
     let err = read(stderr.map(|s| Box::new(s) as Box<dyn Read + Send>));
@@ -142,21 +147,34 @@ pub fn run(exe: &Path, conf: &Value, env: &Env) -> Result<Option<Value>, PluginE
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
     });
+    let deadline = Instant::now() + env.timeout;
+    let kill = || {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    };
     let status = match rx.recv_timeout(env.timeout) {
         Ok(s) => s,
         Err(_) => {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            kill();
             let _ = rx.recv();
             return Err(PluginError::Timeout(env.timeout));
         }
     };
     let status = status.map_err(spawn)?;
-    let _ = writer.join();
-    let out = out.join().unwrap_or_default();
-    let err = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+    // The pipes end with the plugin, unless something it started keeps them open: that is
+    // killed with its process group once the time is up.
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let out = match out.recv_timeout(left()) {
+        Ok(out) => out,
+        Err(_) => {
+            kill();
+            return Err(PluginError::StdoutHeld(env.timeout));
+        }
+    };
+    let err = err.recv_timeout(left()).unwrap_or_default();
+    let err = String::from_utf8_lossy(&err).into_owned();
     if !err.trim().is_empty() {
         tracing::debug!(plugin = %exe.display(), stderr = %err.trim(), "plugin stderr");
     }

@@ -507,6 +507,7 @@ echo "$n $CNI_COMMAND" >> "$d/order"
 [ "$CNI_COMMAND" = ADD ] || exit 0
 case $n in
   slow) exec sleep 10 ;;
+  held) sleep 10 & exit 0 ;;
   failing) echo '{"cniVersion":"1.0.0","code":7,"msg":"bad config","details":"field x"}'; exit 1 ;;
   first) echo '{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","sandbox":"/ns"}],"ips":[{"version":"4","address":"10.5.0.2/16","interface":0}]}' ;;
   *) echo '{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","sandbox":"/ns"}],"ips":[{"version":"4","address":"10.5.0.3/16","interface":0}]}' ;;
@@ -523,7 +524,7 @@ esac
         for sub in ["conf", "bin", "log", "cache"] {
             std::fs::create_dir(dir.path().join(sub)).unwrap();
         }
-        for p in ["first", "second", "slow", "failing"] {
+        for p in ["first", "second", "slow", "failing", "held"] {
             let f = dir.path().join("bin").join(p);
             std::fs::write(&f, PLUGIN).unwrap();
             std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -656,6 +657,17 @@ esac
             "{e}"
         );
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_plugin_whose_child_holds_its_stdout_is_killed_at_the_timeout() {
+        let f = fixture(&["held"]);
+        let list = load(&f.paths, "n").unwrap();
+        let e = add(&f.paths, &list, &att(&[])).unwrap_err().to_string();
+        assert!(
+            e.contains("plugin held: ADD: exited, but what it started still held its stdout"),
+            "{e}"
+        );
     }
 
     #[test]
