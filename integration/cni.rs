@@ -520,6 +520,11 @@ fn cni_portmap_publishes_a_port_to_the_host() {
     expect_pong(|| rig.host_cmd(&[BUSYBOX, "nc", &format!("{SUBNET}.1"), "8080"]));
     let _ = server.kill();
     let _ = server.wait();
+    // And through 127.0.0.1 (portmap's "snat", on by default, with route_localnet).
+    let mut server = pong_server(&c, 80);
+    expect_pong(|| rig.host_cmd(&[BUSYBOX, "nc", "127.0.0.1", "8080"]));
+    let _ = server.kill();
+    let _ = server.wait();
     rig.ok("del", "net1", "c");
     let nat = rig.host(&["iptables", "-t", "nat", "-S"]);
     assert!(
