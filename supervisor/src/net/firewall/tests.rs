@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -185,6 +185,29 @@ fn serve(ns: String, name: &'static str, tcp: Vec<u16>, udp: Vec<u16>) -> Server
     Servers(stop)
 }
 
+/// A TCP server on [::]:PORT (for the IPv6 checks; it would take IPv4 too).
+fn serve6(ns: String, name: &'static str, port: u16) -> Servers {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (ns, stop2) = (File::open(&ns).unwrap(), stop.clone());
+    std::thread::spawn(move || {
+        setns(&ns, CloneFlags::CLONE_NEWNET).unwrap();
+        let l = TcpListener::bind(("::", port)).unwrap();
+        l.set_nonblocking(true).unwrap();
+        ready_tx.send(()).unwrap();
+        while !stop2.load(Ordering::SeqCst) {
+            match l.accept() {
+                Ok((mut c, peer)) => {
+                    let _ = c.write_all(format!("{name}:{port}<-{}", peer.ip()).as_bytes());
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    ready_rx.recv().unwrap();
+    Servers(stop)
+}
+
 /// What a TCP server at `to` answers, or None (refused, dropped: 1 s).
 fn tcp(to: &str) -> Option<String> {
     let addr: SocketAddr = to.parse().unwrap();
@@ -304,15 +327,22 @@ fn firewall_rules_with_real_traffic() {
             other.child.id()
         ));
         ip("addr add 192.0.2.1/24 dev up0");
+        ip("addr add fd00:2::1/64 dev up0 nodad");
+        ip("addr add fd89::1/64 dev kbr0 nodad");
         ip("link set up0 up");
         other.ip("addr add 192.0.2.2/24 dev eth0");
+        other.ip("addr add fd00:2::2/64 dev eth0 nodad");
         other.ip("link set eth0 up");
         let c1 = container("c1", "kbr0", "10.201.0.2/24", "10.201.0.1");
+        c1.ip("addr add fd89::2/64 dev eth0 nodad");
+        c1.ip("route add default via fd89::1");
         let c2 = container("c2", "kbr0", "10.201.0.3/24", "10.201.0.1");
         let c3 = container("c3", "kbr1", "10.202.0.2/24", "10.202.0.1");
         let c4 = container("c4", "kbr2", "10.203.0.2/24", "10.203.0.1");
         let _s = [
             serve(other.ns_path(), "other", vec![9999], vec![]),
+            serve6(other.ns_path(), "other6", 9998),
+            serve6(c1.ns_path(), "c1v6", 8600),
             serve(
                 c1.ns_path(),
                 "c1",
@@ -322,8 +352,9 @@ fn firewall_rules_with_real_traffic() {
             serve(c2.ns_path(), "c2", vec![80], vec![]),
             serve(c3.ns_path(), "c3", vec![80], vec![]),
         ];
-        let (a, b, i) = (
-            net("a", "kbr0", "10.201.0.0", false),
+        let mut a = net("a", "kbr0", "10.201.0.0", false);
+        a.subnets.push(("fd89::".parse().unwrap(), 64));
+        let (b, i) = (
             net("b", "kbr1", "10.202.0.0", false),
             net("i", "kbr2", "10.203.0.0", true),
         );
@@ -418,6 +449,15 @@ fn firewall_rules_with_real_traffic() {
             fw.publish("web3", "nope", &web1).is_err(),
             "publishing on a network without rules"
         );
+        fw.publish("web6", "a", &[port(Proto::Tcp, 8080, 1, "fd89::2", 8600)])
+            .unwrap();
+        let mut on_v6_localhost = port(Proto::Tcp, 8090, 1, "fd89::2", 8600);
+        on_v6_localhost.host_ip = Some("::1".parse().unwrap());
+        let err = fw.publish("web6", "a", &[on_v6_localhost]);
+        assert!(
+            matches!(err, Err(FirewallError::NotSupported(_))),
+            "{err:?}"
+        );
 
         // From another host (DNAT in prerouting): TCP, UDP, a range, a shifted range.
         assert_eq!(
@@ -441,6 +481,19 @@ fn firewall_rules_with_real_traffic() {
             Some("c1:8001<-192.0.2.2")
         );
         assert_eq!(from(&other, tcp, "192.0.2.1:9003"), None, "past the range");
+        // IPv6: from another host, from the host, hairpin.
+        assert_eq!(
+            from(&other, tcp, "[fd00:2::1]:8080").as_deref(),
+            Some("c1v6:8600<-fd00:2::2")
+        );
+        assert_eq!(
+            tcp("[fd00:2::1]:8080").as_deref(),
+            Some("c1v6:8600<-fd00:2::1")
+        );
+        assert_eq!(
+            from(&c1, tcp, "[fd00:2::1]:8080").as_deref(),
+            Some("c1v6:8600<-fd89::1")
+        );
         // From the host itself (output chain): 127.0.0.1 (route_localnet + masquerade)
         // and the host's address.
         assert_eq!(tcp("127.0.0.1:8080").as_deref(), Some("c1:80<-10.201.0.1"));
@@ -474,7 +527,7 @@ fn firewall_rules_with_real_traffic() {
         // What kennel finds after a crash, from a new handle.
         drop(fw);
         let mut fw = Firewall::open().unwrap();
-        assert_eq!(fw.published().unwrap(), ["web1", "web2"]);
+        assert_eq!(fw.published().unwrap(), ["web1", "web2", "web6"]);
         assert_eq!(fw.networks().unwrap(), ["a", "b", "i"]);
 
         // Used from another namespace's thread: refused.
@@ -509,7 +562,7 @@ fn firewall_rules_with_real_traffic() {
             Some("c2:80<-192.0.2.2")
         );
         fw.unpublish("web1").unwrap();
-        assert_eq!(fw.published().unwrap(), ["web2"]);
+        assert_eq!(fw.published().unwrap(), ["web2", "web6"]);
 
         // publish replaces the unit's earlier rules.
         fw.publish("web2", "a", &[port(Proto::Tcp, 8082, 1, "10.201.0.3", 80)])
