@@ -29,11 +29,12 @@ mod sysctl;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 use netlink::{Nl, Op};
 use rules::{RuleSpec, Tag, CHAINS};
@@ -111,7 +112,9 @@ impl From<netlink_bindings::utils::ErrorContext> for FirewallError {
 
 /// kennel's nftables rules in one network namespace (the opening thread's).
 pub struct Firewall {
-    nl: Nl,
+    /// In a RefCell so that the read-only calls (`published`, `networks`) take `&self`
+    /// while a dump still needs the socket mutably.
+    nl: RefCell<Nl>,
     /// (dev, inode) of the namespace the socket belongs to.
     netns: (u64, u64),
 }
@@ -125,7 +128,7 @@ impl Firewall {
     /// Opens a netlink socket in the calling thread's network namespace; changes nothing.
     pub fn open() -> Result<Firewall, FirewallError> {
         let netns = thread_netns()?;
-        let nl = Nl::open()?;
+        let nl = RefCell::new(Nl::open()?);
         Ok(Firewall { nl, netns })
     }
 
@@ -138,7 +141,9 @@ impl Firewall {
 
     fn apply(&mut self, ops: &[Op]) -> Result<(), FirewallError> {
         self.nl
+            .get_mut()
             .apply(ops)
+            .map(|_| ())
             .map_err(|e| FirewallError::Apply(e.to_string()))
     }
 
@@ -148,7 +153,7 @@ impl Firewall {
         base: &'a [RuleSpec],
         ops: Vec<Op<'a>>,
     ) -> Result<Vec<Op<'a>>, FirewallError> {
-        if self.nl.table_exists()? {
+        if self.nl.get_mut().table_exists()? {
             return Ok(ops);
         }
         let mut all = vec![Op::NewTable];
@@ -162,6 +167,7 @@ impl Firewall {
     fn delete_tagged(&mut self, tag: &Tag) -> Result<Vec<(String, u64)>, FirewallError> {
         Ok(self
             .nl
+            .get_mut()
             .rules()?
             .into_iter()
             .filter(|r| r.tag.as_ref() == Some(tag))
@@ -210,7 +216,9 @@ impl Firewall {
     /// Replaces the unit's earlier rules: DNAT from other hosts, from the host itself
     /// (incl. 127.0.0.1: output chain + route_localnet + masquerade), hairpin (a container
     /// reaching itself or a neighbour through the host address). `network` is the network
-    /// the container addresses are on; its rules (ensure_network) must exist.
+    /// the container addresses are on; its rules (ensure_network) must exist. One
+    /// transaction up to 100 changes (old rules deleted + new ones; a shifted range is a
+    /// rule a port), several beyond; on an error the unit is left with no rules.
     pub fn publish(
         &mut self,
         unit: &str,
@@ -219,7 +227,7 @@ impl Firewall {
     ) -> Result<(), FirewallError> {
         self.check_ns()?;
         let rules = rules::port_rules(unit, ports)?;
-        let listed = self.nl.rules()?;
+        let listed = self.nl.get_mut().rules()?;
         if !rules.is_empty()
             && !listed
                 .iter()
@@ -247,7 +255,16 @@ impl Firewall {
             replaced,
             "firewall: published ports"
         );
-        self.apply(&ops)
+        let result = self.apply(&ops);
+        drop(ops);
+        if result.is_err() {
+            // Several transactions (a large range) may have half-succeeded: leave the unit
+            // with no rules rather than some.
+            if let Err(e) = self.unpublish(unit) {
+                warn!(unit, error = %e, "firewall: removing a half-published unit's rules");
+            }
+        }
+        result
     }
 
     /// Removes exactly the unit's rules. No error if it has none.
@@ -265,7 +282,7 @@ impl Firewall {
     }
 
     /// For cleanup after a crash: the units that have rules now (sorted).
-    pub fn published(&mut self) -> Result<Vec<String>, FirewallError> {
+    pub fn published(&self) -> Result<Vec<String>, FirewallError> {
         self.tagged(|t| match t {
             Tag::Unit(u) => Some(u),
             _ => None,
@@ -273,20 +290,18 @@ impl Firewall {
     }
 
     /// The networks that have rules now (sorted).
-    pub fn networks(&mut self) -> Result<Vec<String>, FirewallError> {
+    pub fn networks(&self) -> Result<Vec<String>, FirewallError> {
         self.tagged(|t| match t {
             Tag::Network(n) => Some(n),
             _ => None,
         })
     }
 
-    fn tagged(
-        &mut self,
-        pick: impl Fn(Tag) -> Option<String>,
-    ) -> Result<Vec<String>, FirewallError> {
+    fn tagged(&self, pick: impl Fn(Tag) -> Option<String>) -> Result<Vec<String>, FirewallError> {
         self.check_ns()?;
         let names: BTreeSet<String> = self
             .nl
+            .borrow_mut()
             .rules()?
             .into_iter()
             .filter_map(|r| r.tag.and_then(&pick))
@@ -298,7 +313,7 @@ impl Firewall {
     /// No error if there is none.
     pub fn remove_all(&mut self) -> Result<(), FirewallError> {
         self.check_ns()?;
-        if self.nl.table_exists()? {
+        if self.nl.get_mut().table_exists()? {
             self.apply(&[Op::DelTable])?;
         }
         Ok(())

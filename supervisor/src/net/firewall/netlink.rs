@@ -96,82 +96,105 @@ impl Nl {
         Ok(out)
     }
 
-    /// Sends `ops` as one transaction: the kernel applies all of them or none.
-    pub fn apply(&mut self, ops: &[Op]) -> Result<(), ApplyError> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let mut c = Chained::new(self.sock.reserve_seq(ops.len() as u32 + 2));
-        c.request().op_batch_begin_do(&batch_header());
-        let table = TABLE.as_bytes();
-        for op in ops {
-            match op {
-                Op::NewTable => {
-                    // NLM_F_CREATE without EXCL: no error if it exists.
-                    c.request()
-                        .set_create()
-                        .op_newtable_do(&inet())
-                        .encode()
-                        .push_name_bytes(table);
-                }
-                Op::NewChain(spec) => {
-                    let req = c.request().set_create().op_newchain_do(&inet());
-                    let mut e = req
-                        .into_encoder()
-                        .push_table_bytes(table)
-                        .push_name_bytes(spec.name.as_bytes());
-                    if let Some((kind, hook, prio)) = spec.base {
-                        e = e
-                            .nested_hook()
-                            .push_num(hook)
-                            .push_priority(prio)
-                            .end_nested()
-                            .push_type_bytes(kind.as_bytes())
-                            .push_policy(POLICY_ACCEPT);
-                    }
-                    drop(e);
-                }
-                Op::NewRule(rule) => {
-                    let ud = rule
-                        .tag
-                        .userdata()
-                        .map_err(|e| ApplyError::Rule(e.to_string()))?;
-                    let e = c
-                        .request()
-                        .set_create()
-                        .set_append()
-                        .op_newrule_do(&inet())
-                        .into_encoder()
-                        .push_table_bytes(table)
-                        .push_chain_bytes(rule.chain.as_bytes())
-                        .push_userdata(&ud)
-                        .nested_expressions();
-                    drop(expr::push_all(e, &rule.exprs).end_nested());
-                }
-                Op::DelRule { chain, handle } => {
-                    c.request()
-                        .op_delrule_do(&inet())
-                        .encode()
-                        .push_table_bytes(table)
-                        .push_chain_bytes(chain.as_bytes())
-                        .push_handle(*handle);
-                }
-                Op::DelTable => {
-                    c.request()
-                        .op_deltable_do(&inet())
-                        .encode()
-                        .push_name_bytes(table);
+    /// Sends `ops` as one transaction (the kernel applies all of them or none), or as
+    /// several of at most BATCH_OPS changes each (more do not fit in the socket's
+    /// buffers), each of them atomic. Returns how many transactions it took.
+    pub fn apply(&mut self, ops: &[Op]) -> Result<usize, ApplyError> {
+        let mut rest = ops;
+        let mut sent = 0;
+        while !rest.is_empty() {
+            let mut c = Chained::new(self.sock.reserve_seq(rest.len() as u32 + 2));
+            c.request().op_batch_begin_do(&batch_header());
+            let mut n = 0;
+            for op in rest {
+                encode(&mut c, op)?;
+                n += 1;
+                if n == BATCH_OPS || c.buf().len() > BATCH_BYTES {
+                    break;
                 }
             }
+            c.request().op_batch_end_do(&batch_header());
+            let c = c.finalize();
+            self.sock
+                .request_chained(&c)
+                .map_err(ApplyError::Io)?
+                .recv_all()
+                .map_err(ApplyError::Kernel)?;
+            rest = &rest[n..];
+            sent += 1;
         }
-        c.request().op_batch_end_do(&batch_header());
-        let c = c.finalize();
-        self.sock
-            .request_chained(&c)
-            .map_err(ApplyError::Io)?
-            .recv_all()
-            .map_err(ApplyError::Kernel)
+        Ok(sent)
     }
+}
+
+/// A batch is one sendmsg, which the socket's send buffer bounds (net.core.wmem_default,
+/// 208 KiB by default): stay well below it.
+const BATCH_BYTES: usize = 128 * 1024;
+/// Each message of a batch is acknowledged, and the kernel queues all the acks before we
+/// read one: past a few hundred the receive buffer overflows (ENOBUFS).
+const BATCH_OPS: usize = 100;
+
+fn encode(c: &mut Chained, op: &Op) -> Result<(), ApplyError> {
+    let table = TABLE.as_bytes();
+    match op {
+        Op::NewTable => {
+            // NLM_F_CREATE without EXCL: no error if it exists.
+            c.request()
+                .set_create()
+                .op_newtable_do(&inet())
+                .encode()
+                .push_name_bytes(table);
+        }
+        Op::NewChain(spec) => {
+            let req = c.request().set_create().op_newchain_do(&inet());
+            let mut e = req
+                .into_encoder()
+                .push_table_bytes(table)
+                .push_name_bytes(spec.name.as_bytes());
+            if let Some((kind, hook, prio)) = spec.base {
+                e = e
+                    .nested_hook()
+                    .push_num(hook)
+                    .push_priority(prio)
+                    .end_nested()
+                    .push_type_bytes(kind.as_bytes())
+                    .push_policy(POLICY_ACCEPT);
+            }
+            drop(e);
+        }
+        Op::NewRule(rule) => {
+            let ud = rule
+                .tag
+                .userdata()
+                .map_err(|e| ApplyError::Rule(e.to_string()))?;
+            let e = c
+                .request()
+                .set_create()
+                .set_append()
+                .op_newrule_do(&inet())
+                .into_encoder()
+                .push_table_bytes(table)
+                .push_chain_bytes(rule.chain.as_bytes())
+                .push_userdata(&ud)
+                .nested_expressions();
+            drop(expr::push_all(e, &rule.exprs).end_nested());
+        }
+        Op::DelRule { chain, handle } => {
+            c.request()
+                .op_delrule_do(&inet())
+                .encode()
+                .push_table_bytes(table)
+                .push_chain_bytes(chain.as_bytes())
+                .push_handle(*handle);
+        }
+        Op::DelTable => {
+            c.request()
+                .op_deltable_do(&inet())
+                .encode()
+                .push_name_bytes(table);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]

@@ -531,14 +531,11 @@ fn firewall_rules_with_real_traffic() {
         assert_eq!(fw.networks().unwrap(), ["a", "b", "i"]);
 
         // Used from another namespace's thread: refused.
+        let (fw_there, other_ns) = (&mut fw, other.ns_path());
         let err = std::thread::scope(|s| {
-            s.spawn(|| {
-                setns(
-                    File::open(other.ns_path()).unwrap(),
-                    CloneFlags::CLONE_NEWNET,
-                )
-                .unwrap();
-                fw.published()
+            s.spawn(move || {
+                setns(File::open(other_ns).unwrap(), CloneFlags::CLONE_NEWNET).unwrap();
+                fw_there.published().and(fw_there.unpublish("web1"))
             })
             .join()
             .unwrap()
@@ -605,6 +602,21 @@ fn firewall_rules_with_real_traffic() {
             median(pubs),
             median(unpubs)
         );
+
+        // A large shifted range: one rule a port, in one transaction.
+        let t = Instant::now();
+        fw.publish(
+            "big",
+            "a",
+            &[port(Proto::Udp, 20000, 2000, "10.201.0.2", 30000)],
+        )
+        .unwrap();
+        eprintln!(
+            "firewall cost: publish of a 2000-port shifted range {:?}",
+            t.elapsed()
+        );
+        assert_eq!(count(&rule_comments(), "kennel unit=big"), 2000);
+        fw.unpublish("big").unwrap();
 
         // remove_all: kennel's table goes, the foreign one stays as it was.
         fw.remove_all().unwrap();
