@@ -499,6 +499,18 @@ fn firewall_rules_with_real_traffic() {
         assert_eq!(tcp("127.0.0.1:8080").as_deref(), Some("c1:80<-10.201.0.1"));
         assert_eq!(udp("127.0.0.1:5353").as_deref(), Some("c1:53<-10.201.0.1"));
         assert_eq!(tcp("192.0.2.1:8081").as_deref(), Some("c2:80<-192.0.2.1"));
+        // On one host address only: 127.0.0.1, so not from the other host.
+        let mut local_only = port(Proto::Tcp, 8083, 1, "10.201.0.2", 80);
+        local_only.host_ip = Some("127.0.0.1".parse().unwrap());
+        fw.publish("local", "a", &[local_only]).unwrap();
+        assert_eq!(tcp("127.0.0.1:8083").as_deref(), Some("c1:80<-10.201.0.1"));
+        assert_eq!(tcp("192.0.2.1:8083"), None, "published on 127.0.0.1 only");
+        assert_eq!(
+            from(&other, tcp, "192.0.2.1:8083"),
+            None,
+            "published on 127.0.0.1 only"
+        );
+        fw.unpublish("local").unwrap();
         // Hairpin: a container through a host address, to itself and to a neighbour.
         assert_eq!(
             from(&c1, tcp, "192.0.2.1:8080").as_deref(),
