@@ -615,7 +615,36 @@ fn firewall_rules_with_real_traffic() {
             median(unpubs)
         );
 
-        // A large shifted range: one rule a port, in one transaction.
+        // With 500 units' rules in the table (publish reads the table first).
+        for n in 0..500u16 {
+            let name = format!("many{n}");
+            fw.publish(
+                &name,
+                "a",
+                &[port(Proto::Tcp, 40000 + n, 1, "10.201.0.2", 80)],
+            )
+            .unwrap();
+        }
+        let (mut pubs, mut unpubs) = (Vec::new(), Vec::new());
+        for _ in 0..20 {
+            let t = Instant::now();
+            fw.publish("bench", "a", &[port(Proto::Tcp, 6000, 1, "10.201.0.2", 80)])
+                .unwrap();
+            pubs.push(t.elapsed());
+            let t = Instant::now();
+            fw.unpublish("bench").unwrap();
+            unpubs.push(t.elapsed());
+        }
+        eprintln!(
+            "firewall cost with 500 units published: publish median {:?}, unpublish median {:?}",
+            median(pubs),
+            median(unpubs)
+        );
+        for n in 0..500u16 {
+            fw.unpublish(&format!("many{n}")).unwrap();
+        }
+
+        // A large shifted range: one rule a port, in several transactions.
         let t = Instant::now();
         fw.publish(
             "big",
@@ -629,6 +658,11 @@ fn firewall_rules_with_real_traffic() {
         );
         assert_eq!(count(&rule_comments(), "kennel unit=big"), 2000);
         fw.unpublish("big").unwrap();
+        assert_eq!(
+            count(&rule_comments(), "kennel unit=big"),
+            0,
+            "a dump of 2,000 rules read whole"
+        );
 
         // remove_all: kennel's table goes, the foreign one stays as it was.
         fw.remove_all().unwrap();
