@@ -55,7 +55,9 @@ pub struct NetworkRules {
     pub bridge: String,
     /// The network's subnets (address, prefix length), IPv4 and/or IPv6.
     pub subnets: Vec<(IpAddr, u8)>,
-    /// No route out of the host, nothing in but published ports of... nothing: see the docs.
+    /// No way out of the host nor to other networks, and nothing in from outside the
+    /// bridge is forwarded in (published ports included); containers on it still reach
+    /// each other, and the host itself reaches them.
     pub internal: bool,
 }
 
