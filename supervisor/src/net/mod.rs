@@ -1,3 +1,5 @@
-//! Container networks: what the daemon sets up so that a container gets an address.
+//! Container networks: the pieces the daemon uses to give containers addresses, names and
+//! published ports (see docs/networking.md).
 
 pub mod cni;
+pub mod firewall;
