@@ -28,8 +28,8 @@ pub fn unit(daemon: &str) -> String {
          [service]\n\
          command = [{daemon:?}]\n\n\
          [ready]\n\
-         command = [\"/bin/sh\", \"-c\", \"udevadm trigger --type=subsystems --action=add && udevadm trigger --type=devices --action=add && udevadm settle --timeout=60\"]\n\
-         timeout = \"90s\"\n"
+         command = [\"/bin/sh\", \"-c\", \"udevadm trigger --type=subsystems --action=add && udevadm trigger --type=devices --action=add && udevadm settle --timeout=180\"]\n\
+         timeout = \"200s\"\n"
     )
 }
 

@@ -132,6 +132,14 @@ fi
 
 if [ $failed = 0 ]; then echo "CHECKS DONE all ok"; else echo "CHECKS DONE with failures"; fi
 if has_word kennelvm.check; then
+  # The boot ends with kennel's `all units up` line, which the tests look for: on a slow
+  # (TCG, loaded) machine udev's coldplug may still be settling now. Wait for it, at most
+  # 300 s, so that the power-off does not cut the boot short.
+  i=0
+  while kennel status --json 2>/dev/null | grep -q '"state": *"starting"' && [ $i -lt 1500 ]; do
+    sleep 0.2
+    i=$((i + 1))
+  done
   echo "checks: kennel poweroff"
   exec kennel poweroff
 fi
