@@ -422,12 +422,22 @@ pub fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 pub fn check(args: CheckArgs) -> i32 {
-    match kennel_units::check_paths(&args.paths) {
-        Ok(n) => {
+    // A broken network file is reported, and units are then checked against the networks
+    // that are valid (the built-in one at least).
+    let (networks, mut diags) = match kennel_units::Networks::load(&args.networks) {
+        Ok(n) => (n, Vec::new()),
+        Err(d) => (kennel_units::Networks::builtin(), d),
+    };
+    let result = kennel_units::check_paths_with(&args.paths, &networks);
+    match result {
+        Ok(n) if diags.is_empty() => {
             println!("{n} unit{} OK", if n == 1 { "" } else { "s" });
             EXIT_OK
         }
-        Err(diags) => {
+        Ok(_) | Err(_) => {
+            if let Err(d) = result {
+                diags.extend(d);
+            }
             for d in &diags {
                 println!("{d}");
             }

@@ -9,6 +9,7 @@ mod commit_cmd;
 mod control;
 mod daemon;
 mod image_cmd;
+mod net;
 mod octal;
 mod reaper;
 mod run;
@@ -96,6 +97,7 @@ fn up(a: cli::UpArgs) -> i32 {
     let opts = daemon::Options {
         generated_units: Vec::new(),
         units: abs(a.units),
+        networks: abs(a.networks),
         state_dir: abs(a.state_dir),
         log_dir: abs(a.log_dir),
         socket: abs(a.client.socket),

@@ -116,26 +116,25 @@ impl Owner {
             RequestBody::Stop { units, wait } => (Command::Stop(units), wait, None),
             RequestBody::Restart { units, wait } => (Command::Restart(units), wait, None),
             RequestBody::Shutdown => (Command::Shutdown, true, None),
-            RequestBody::Reload { wait } => {
-                match kennel_units::load_paths(&self.opts.unit_paths()) {
-                    Ok(set) => {
-                        let plan = reload_plan(self.sup.units(), &set);
-                        (Command::Reload(set), wait, Some(plan))
-                    }
-                    Err(diags) => {
-                        let msg = format!(
-                            "units in {} are invalid; nothing was changed:\n{}",
-                            self.opts.units.display(),
-                            render(&diags)
-                        );
-                        warn!("reload refused: {msg}");
-                        let _ = req.reply.send(
-                            Reply::Error(ProtoError::new(ErrorKind::InvalidUnits, msg)).into(),
-                        );
-                        return;
-                    }
+            RequestBody::Reload { wait } => match self.opts.load() {
+                Ok((set, networks)) => {
+                    self.net.set_networks(networks);
+                    let plan = reload_plan(self.sup.units(), &set);
+                    (Command::Reload(set), wait, Some(plan))
                 }
-            }
+                Err(diags) => {
+                    let msg = format!(
+                        "units in {} are invalid; nothing was changed:\n{}",
+                        self.opts.units.display(),
+                        render(&diags)
+                    );
+                    warn!("reload refused: {msg}");
+                    let _ = req
+                        .reply
+                        .send(Reply::Error(ProtoError::new(ErrorKind::InvalidUnits, msg)).into());
+                    return;
+                }
+            },
         };
         let plan = plan.or_else(|| {
             let already = self.sup.already(&command);
