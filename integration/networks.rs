@@ -104,3 +104,149 @@ fn two_containers_on_the_default_bridge_talk_by_address() {
     assert_eq!(netns_files(&r), ["web"]);
     assert_eq!(leases(&r, "kennel").len(), 2);
 }
+
+/// A unit keeps its address across its restarts and kennel's, even after a `kill -9` of
+/// kennel; what that crash left (the pinned namespace files, a veth of kennel's) is removed
+/// when kennel starts again.
+#[test]
+fn addresses_are_stable_across_restarts_and_a_crash_leaves_nothing() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    let script = format!("{PRINT_ADDR}; echo started; exec sleep 1000");
+    r.sh_container("svc", &script, "network = \"bridge\"\n");
+    r.sh_container("other", &script, "network = \"bridge\"\n");
+    r.up();
+    r.wait_started("svc");
+    r.wait_started("other");
+    let first = printed_addrs(&r, "svc", 1).remove(0);
+    r.ok(&["restart", "svc"]);
+    let addrs = printed_addrs(&r, "svc", 2);
+    assert_eq!(addrs, [first.clone(), first.clone()]);
+    assert_eq!(veths(&r).len(), 2, "{:?}", veths(&r));
+    assert_eq!(netns_files(&r), ["other", "svc"]);
+
+    r.signal_daemon(libc::SIGKILL);
+    r.wait_exit();
+    // The files stay after a crash; so would veths if kennel's mount namespace had outlived
+    // it (here it ended with kennel): one is made to stand for them.
+    assert_eq!(netns_files(&r), ["other", "svc"]);
+    let out = r.in_net("ip link add kv-0123456789ab type veth peer name kvtest-peer");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(veths(&r), ["kv-0123456789ab"]);
+
+    r.up();
+    let addrs = printed_addrs(&r, "svc", 3);
+    assert_eq!(addrs[2], first, "{addrs:?}");
+    r.wait_state("other", "up");
+    assert_eq!(veths(&r).len(), 2, "{:?}", veths(&r));
+    assert!(!veths(&r).contains(&"kv-0123456789ab".to_string()));
+    assert_eq!(netns_files(&r), ["other", "svc"]);
+    let l = leases(&r, "kennel");
+    assert_eq!(l.len(), 2, "{l:?}");
+    assert_eq!(l["svc"], first.as_str());
+    let out = r.daemon_output();
+    assert!(out.contains("removed network leftovers"), "{out}");
+}
+
+#[test]
+fn a_static_address_is_used_and_kept_out_of_the_pool() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    let script = format!("{PRINT_ADDR}; echo started; exec sleep 1000");
+    // `a` sorts first and would get 10.89.0.2 if the static address were not reserved.
+    r.sh_container("a", &script, "network = \"bridge\"\n");
+    r.sh_container(
+        "b",
+        &script,
+        "network = \"bridge\"\naddress = \"10.89.0.2\"\n",
+    );
+    r.up();
+    r.wait_started("a");
+    r.wait_started("b");
+    assert_eq!(printed_addrs(&r, "b", 1), ["10.89.0.2"]);
+    assert_eq!(printed_addrs(&r, "a", 1), ["10.89.0.3"]);
+}
+
+/// 200 start/stop cycles of a container on the bridge leave no veth, no namespace and one
+/// lease, released when the unit is removed.
+#[test]
+fn start_stop_cycles_leave_nothing_behind() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    r.unit(
+        "once",
+        "[service]\ncommand = [\"/bin/true\"]\ntype = \"oneshot\"\n[container]\nrootfs = [\"busybox\"]\nnetwork = \"bridge\"\n",
+    );
+    r.sh_container(
+        "keep",
+        "echo started; exec sleep 1000",
+        "network = \"bridge\"\n",
+    );
+    r.up();
+    r.wait_started("keep");
+    r.wait_state("once", "exited");
+    for _ in 0..200 {
+        r.ok(&["start", "once"]);
+    }
+    assert_eq!(veths(&r).len(), 1, "{:?}", veths(&r));
+    assert_eq!(netns_files(&r), ["keep"]);
+    assert_eq!(leases(&r, "kennel").len(), 2);
+    r.ok(&["stop", "keep"]);
+    assert_eq!(veths(&r), Vec::<String>::new());
+    assert_eq!(netns_files(&r), Vec::<String>::new());
+    // A unit removed from the set gives its lease back.
+    r.remove_unit("once");
+    r.ok(&["reload"]);
+    let l = leases(&r, "kennel");
+    assert_eq!(l.keys().collect::<Vec<_>>(), ["keep"]);
+}
+
+#[test]
+fn check_reports_network_problems_with_positions() {
+    let s = Sandbox::new();
+    let nets = s.path("networks");
+    fs::create_dir_all(&nets).unwrap();
+    fs::write(nets.join("back.toml"), "subnet = \"10.90.0.0/24\"\n").unwrap();
+    fs::write(nets.join("bad.toml"), "subnet = \"10.91.0.0/33\"\n").unwrap();
+    let unit = |c: &str| {
+        format!("[service]\ncommand = [\"/bin/true\"]\n[container]\nrootfs = [\"busybox\"]\n{c}")
+    };
+    s.unit(
+        "a",
+        &unit("network = \"bridge:back\"\naddress = \"10.90.0.9\"\nports = [\"8080:80\"]\n"),
+    );
+    s.unit(
+        "b",
+        &unit(
+            "network = \"bridge:back\"\naddress = \"10.90.0.9\"\nports = [\"127.0.0.1:8080:81\"]\n",
+        ),
+    );
+    s.unit("c", &unit("network = \"bridge:nope\"\n"));
+    s.unit("d", &unit("network = \"host\"\nports = [\"1:1\"]\n"));
+    let out = std::process::Command::new(crate::harness::KENNEL)
+        .arg("check")
+        .arg("--networks")
+        .arg(&nets)
+        .arg(&s.units)
+        .output()
+        .expect("run kennel check");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let (n, u) = (nets.display(), s.units.display());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!("{n}/bad.toml:1:10: subnet: invalid subnet \"10.91.0.0/33\": the prefix must be 8..=30"),
+            format!("{u}/b.toml:6:11: container.address: 10.90.0.9 is already unit \"a\"'s on network \"back\"; pick another"),
+            format!("{u}/b.toml:7:10: container.ports: host port 8080/tcp is already published by unit \"a\" (8080:80/tcp); pick another host port"),
+            format!("{u}/c.toml:5:11: container.network: unknown network \"nope\"; define it in a file nope.toml of the networks directory (kennel --networks)"),
+            format!("{u}/d.toml:6:9: container.ports: needs network = \"bridge\" or \"bridge:NAME\" (the container has no address of its own on a network kennel manages)"),
+        ]
+    );
+}

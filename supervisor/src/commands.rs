@@ -424,10 +424,7 @@ pub fn same_dir(a: &Path, b: &Path) -> bool {
 pub fn check(args: CheckArgs) -> i32 {
     // A broken network file is reported, and units are then checked against the networks
     // that are valid (the built-in one at least).
-    let (networks, mut diags) = match kennel_units::Networks::load(&args.networks) {
-        Ok(n) => (n, Vec::new()),
-        Err(d) => (kennel_units::Networks::builtin(), d),
-    };
+    let (networks, mut diags) = kennel_units::Networks::load_partial(&args.networks);
     let result = kennel_units::check_paths_with(&args.paths, &networks);
     match result {
         Ok(n) if diags.is_empty() => {

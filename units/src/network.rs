@@ -269,16 +269,26 @@ impl Networks {
     /// Reads every `*.toml` of `dir` (a missing directory: the built-in network only).
     /// Returns every problem of every file, sorted.
     pub fn load(dir: &Path) -> Result<Networks, Vec<Diagnostic>> {
+        let (nets, diags) = Networks::load_partial(dir);
+        if diags.is_empty() {
+            Ok(nets)
+        } else {
+            Err(diags)
+        }
+    }
+
+    /// What [`Networks::load`] reads, with the valid networks even when other files have
+    /// problems (for `kennel check`, which then still checks units against them).
+    pub fn load_partial(dir: &Path) -> (Networks, Vec<Diagnostic>) {
         let mut nets = Networks::builtin();
         let mut diags = Vec::new();
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(nets),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (nets, diags),
             Err(e) => {
-                return Err(vec![Diagnostic::at_start(
-                    dir,
-                    format!("cannot read the networks directory: {e}"),
-                )])
+                let d =
+                    Diagnostic::at_start(dir, format!("cannot read the networks directory: {e}"));
+                return (nets, vec![d]);
             }
         };
         let mut files: Vec<PathBuf> = entries
@@ -335,12 +345,8 @@ impl Networks {
                 ));
             }
         }
-        if diags.is_empty() {
-            Ok(nets)
-        } else {
-            sort_diagnostics(&mut diags);
-            Err(diags)
-        }
+        sort_diagnostics(&mut diags);
+        (nets, diags)
     }
 }
 
