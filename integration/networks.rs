@@ -76,6 +76,9 @@ fn two_containers_on_the_default_bridge_talk_by_address() {
     let web = printed_addrs(&r, "web", 1).remove(0);
     assert!(web.starts_with("10.89."), "web's address: {web:?}");
     assert_eq!(leases(&r, "kennel")["web"], web.as_str());
+    let st = r.status("web");
+    assert_eq!(st["network"]["name"], "kennel", "{st}");
+    assert_eq!(st["network"]["addresses"][0], web.as_str(), "{st}");
     let out = r.stdout("web");
     assert!(out.contains(&"search dns.kennel".to_string()), "{out:?}");
     assert!(out.contains(&"nameserver 10.89.0.1".to_string()), "{out:?}");
@@ -103,6 +106,42 @@ fn two_containers_on_the_default_bridge_talk_by_address() {
     assert_eq!(veths(&r).len(), 1, "{:?}", veths(&r));
     assert_eq!(netns_files(&r), ["web"]);
     assert_eq!(leases(&r, "kennel").len(), 2);
+    // `kennel network inspect`: both leases, web running, client not.
+    let text = r.ok(&["network", "inspect", "kennel", "--json"]);
+    let n: serde_json::Value = serde_json::from_str(&text).expect("inspect json");
+    assert_eq!(n["subnet"], "10.89.0.0/16", "{n}");
+    assert_eq!(n["bridge"], "kennel0", "{n}");
+    let l = n["leases"].as_array().expect("leases");
+    let summary: Vec<(String, String, bool)> = l
+        .iter()
+        .map(|x| {
+            (
+                x["unit"].as_str().unwrap_or_default().to_string(),
+                x["addresses"][0].as_str().unwrap_or_default().to_string(),
+                x["running"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("client".to_string(), client, false),
+            ("web".to_string(), web, true)
+        ]
+    );
+    let ls = r.ok(&["network", "ls"]);
+    assert!(
+        ls.lines().any(|l| l.starts_with("kennel ")
+            && l.contains("10.89.0.0/16")
+            && l.contains("kennel0")),
+        "{ls}"
+    );
+    let out = r.kennel(&["network", "inspect", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown network \"nope\""),
+        "{out:?}"
+    );
 }
 
 /// A unit keeps its address across its restarts and kennel's, even after a `kill -9` of

@@ -59,6 +59,8 @@ pub enum Cmd {
     Exec(ExecArgs),
     /// Send an sd_notify message (READY=1 ...) to $NOTIFY_SOCKET, from inside a service.
     Notify(NotifyArgs),
+    /// Bridge networks: ls, inspect (settings, leases, members).
+    Network(crate::net_cmd::NetworkArgs),
     /// Images: import (OCI layout, docker-archive), export, ls, rm.
     Image(crate::image_cmd::ImageArgs),
     /// Layers: import a root filesystem, export, ls, gc.

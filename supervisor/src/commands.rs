@@ -139,9 +139,10 @@ pub fn table(rows: &[StatusRow]) -> String {
         "MEM",
         "CPU",
         "TASKS",
+        "NETWORK",
         "DETAIL",
     ];
-    let rows: Vec<[String; 12]> = rows
+    let rows: Vec<[String; 13]> = rows
         .iter()
         .map(|row| {
             let u: &UnitStatus = &row.status;
@@ -169,6 +170,15 @@ pub fn table(rows: &[StatusRow]) -> String {
                 r.cpu_usage_ns
                     .map_or("-".into(), |ns| format!("{:.2}s", ns as f64 / 1e9)),
                 r.tasks.map_or("-".into(), |t| t.to_string()),
+                match &row.network {
+                    None => "-".into(),
+                    Some(n) => {
+                        let mut cells = vec![n.name.clone()];
+                        cells.extend(n.addresses.iter().cloned());
+                        cells.extend(n.ports.iter().cloned());
+                        cells.join(" ")
+                    }
+                },
                 match row.execs.as_slice() {
                     [] => u.detail.clone(),
                     execs => {

@@ -24,8 +24,8 @@ use super::runs::{ContainerRuns, Handed};
 use super::trash::Trash;
 use super::{container, exec, signals, Input, Options};
 use crate::control::protocol::{
-    ErrorKind, ExecRequest, PowerAction, ProtoError, Reply, ReplyBody, RequestBody, StatusEncoder,
-    StatusRow,
+    ErrorKind, ExecRequest, NetStatus, PowerAction, ProtoError, Reply, ReplyBody, RequestBody,
+    StatusEncoder, StatusRow,
 };
 use crate::control::server::{self, Answer, ControlRequest, ExecSession};
 use crate::reaper;

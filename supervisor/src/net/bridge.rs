@@ -316,18 +316,6 @@ pub fn detach(netns_path: PathBuf, veth: String) -> Result<(), LinkError> {
     })?
 }
 
-/// The host ends of kennel's veths (`kv-...`) in the calling thread's namespace.
-pub fn kennel_veths() -> Result<Vec<String>, LinkError> {
-    netns::on_thread(|| -> Result<Vec<String>, LinkError> {
-        let host = Netlink::open()?;
-        Ok(host
-            .link_names()?
-            .into_iter()
-            .filter(|n| n.starts_with(VETH_PREFIX))
-            .collect())
-    })?
-}
-
 /// Removes what crashed runs left: every pinned namespace under `netns_dir` and every
 /// `kv-` veth whose unit is not in `keep` (units with a live attachment). Returns what
 /// was removed, for the log.

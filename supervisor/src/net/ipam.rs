@@ -72,6 +72,7 @@ pub struct Leases {
 
 impl Leases {
     /// No leases yet.
+    #[cfg(test)]
     pub fn new(def: NetworkDef) -> Leases {
         Leases {
             def,
@@ -130,6 +131,7 @@ impl Leases {
     }
 
     /// The lease of `unit`, if it has one.
+    #[cfg(test)]
     pub fn get(&self, unit: &str) -> Option<Lease> {
         self.file.leases.get(unit).map(|a| self.with_v6(*a))
     }

@@ -4,11 +4,10 @@
 //! (`CNI_NETNS`). What `ip netns add` does, without its process.
 
 use std::io;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{setns, unshare, CloneFlags};
+use nix::sched::{unshare, CloneFlags};
 
 /// Why a namespace could not be made, joined or removed.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +38,7 @@ pub fn dir(state_dir: &Path) -> PathBuf {
 }
 
 /// Moves the CALLING THREAD into a new network namespace and pins it at `path` (created;
-/// its directory too). Call it on a thread of its own that ends afterwards (or that
-/// [`enter`]s back): the daemon's runtime thread must never change namespace. `lo` is not
+/// its directory too). Call it on a thread of its own that ends afterwards : the daemon's runtime thread must never change namespace. `lo` is not
 /// up yet: the caller brings it up with its netlink socket of the new namespace.
 pub fn create_here(path: &Path) -> Result<(), NetnsError> {
     if let Some(dir) = path.parent() {
@@ -65,16 +63,6 @@ pub fn create_here(path: &Path) -> Result<(), NetnsError> {
     )
     .map_err(|e| NetnsError::Io {
         step: "bind-mount the network namespace on",
-        path: path.to_path_buf(),
-        source: e.into(),
-    })
-}
-
-/// Moves the calling thread into the namespace pinned at `path`.
-pub fn enter(path: &Path) -> Result<(), NetnsError> {
-    let f = std::fs::File::open(path).map_err(io_err("open", path))?;
-    setns(f.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| NetnsError::Io {
-        step: "join the network namespace",
         path: path.to_path_buf(),
         source: e.into(),
     })
