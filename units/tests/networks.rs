@@ -79,7 +79,10 @@ fn check_reports_network_problems_at_the_value() {
         &[("back.toml", "subnet = \"10.90.0.0/24\"\n")],
     );
     let nets = Networks::load(&nets).unwrap();
-    let e = errors(&d, check_paths_with(&[d.clone()], &nets).unwrap_err());
+    let e = errors(
+        &d,
+        check_paths_with(std::slice::from_ref(&d), &nets).unwrap_err(),
+    );
     let expected = [
         "D/a.toml:5:11: container.network: unknown network \"backk\"; did you mean \"back\"?; define it in a file backk.toml of the networks directory (kennel --networks)",
         "D/b.toml:6:11: container.address: 10.90.0.5 is not an address of network \"kennel\" (10.89.0.0/16, not the gateway 10.89.0.1, the network or the broadcast address); pick another",
