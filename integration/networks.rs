@@ -289,3 +289,55 @@ fn check_reports_network_problems_with_positions() {
         ]
     );
 }
+
+/// A network of its own (`--networks`): its subnet, an IPv6 subnet beside it, its mtu and
+/// bridge name; two containers talk over IPv6.
+#[test]
+fn a_network_of_its_own_with_ipv6_and_an_mtu() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    let nets = r.path("networks");
+    fs::create_dir_all(&nets).unwrap();
+    fs::write(
+        nets.join("back.toml"),
+        "subnet = \"10.90.0.0/24\"\nsubnet6 = \"fd89:90::/64\"\nmtu = 1400\nbridge = \"br-back\"\n",
+    )
+    .unwrap();
+    r.sh_container(
+        "web",
+        "ip -o addr show eth0; ip -o link show eth0; echo hello-over-v6 > /tmp/index.html; \
+         echo started; exec httpd -f -p 80 -h /tmp",
+        "network = \"bridge:back\"\n",
+    );
+    r.s.up_with(&[
+        "--cgroup-parent",
+        &r.cgroup.name,
+        "--networks",
+        &nets.display().to_string(),
+    ]);
+    r.wait_started("web");
+    let out = r.stdout("web").join("\n");
+    assert!(out.contains("inet 10.90.0.2/24"), "{out}");
+    assert!(out.contains("inet6 fd89:90::2/64"), "{out}");
+    assert!(out.contains("mtu 1400"), "{out}");
+    let host = String::from_utf8_lossy(&r.in_net("ip -o addr show br-back").stdout).to_string();
+    assert!(
+        host.contains("10.90.0.1/24") && host.contains("fd89:90::1/64"),
+        "{host}"
+    );
+    r.unit(
+        "client",
+        "[service]\ncommand = [\"/bin/sh\", \"-c\", \"printf 'GET /index.html HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc fd89:90::2 80\"]\n\
+         type = \"oneshot\"\n[container]\nrootfs = [\"busybox\"]\nnetwork = \"bridge:back\"\n",
+    );
+    r.ok(&["reload"]);
+    r.wait_state("client", "exited");
+    let out = r.stdout("client");
+    assert!(
+        out.contains(&"hello-over-v6".to_string()),
+        "{out:?}\n{}",
+        r.daemon_output()
+    );
+}

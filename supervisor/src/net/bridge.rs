@@ -10,6 +10,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use futures_util::stream::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
@@ -164,6 +165,9 @@ impl Netlink {
             .map_err(request(format!("bring {what} up")))
     }
 
+    /// `ip addr replace`; an IPv6 address without duplicate address detection (`nodad`:
+    /// kennel hands out each address once, and DAD would leave it tentative, unusable, for
+    /// a second or more after the start).
     fn add_address(
         &self,
         index: u32,
@@ -171,14 +175,14 @@ impl Netlink {
         prefix: u8,
         what: &str,
     ) -> Result<(), LinkError> {
+        let mut req = self.handle.address().add(index, addr, prefix).replace();
+        if addr.is_ipv6() {
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
         self.rt
-            .block_on(
-                self.handle
-                    .address()
-                    .add(index, addr, prefix)
-                    .replace()
-                    .execute(),
-            )
+            .block_on(req.execute())
             .map_err(request(format!("add {addr}/{prefix} to {what}")))
     }
 
