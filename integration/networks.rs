@@ -341,3 +341,29 @@ fn a_network_of_its_own_with_ipv6_and_an_mtu() {
         r.daemon_output()
     );
 }
+
+/// `network = "unit:NAME"` joins a bridge container's namespace: same `eth0`, same address.
+#[test]
+fn a_unit_can_join_a_bridge_containers_network() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    r.sh_container(
+        "web",
+        &format!("{PRINT_ADDR}; echo started; exec sleep 1000"),
+        "network = \"bridge\"\n",
+    );
+    r.sh_container(
+        "side",
+        &format!("{PRINT_ADDR}; echo started; exec sleep 1000"),
+        "network = \"unit:web\"\n",
+    );
+    r.up();
+    r.wait_started("side");
+    let web = printed_addrs(&r, "web", 1);
+    assert_eq!(printed_addrs(&r, "side", 1), web);
+    // Only web has a namespace and a veth of its own.
+    assert_eq!(netns_files(&r), ["web"]);
+    assert_eq!(veths(&r).len(), 1);
+}
