@@ -351,6 +351,16 @@ fn a_network_of_its_own_with_ipv6_and_an_mtu() {
         "{out:?}\n{}",
         r.daemon_output()
     );
+    assert!(r.path("state/networks/back/leases.json").exists());
+    // The network's file removed (and its units): at the reload, its bridge and leases go.
+    r.remove_unit("web");
+    r.remove_unit("client");
+    fs::remove_file(nets.join("back.toml")).unwrap();
+    r.ok(&["reload"]);
+    r.wait_for("the bridge of the removed network to go", || {
+        !r.in_net("ip link show br-back").status.success()
+    });
+    assert!(!r.path("state/networks/back").exists());
 }
 
 /// `network = "unit:NAME"` joins a bridge container's namespace: same `eth0`, same address.

@@ -69,6 +69,9 @@ pub struct Networking {
     attached: HashMap<String, Attached>,
     /// The pid of each attached unit's run: its exit detaches the unit.
     pids: HashMap<Pid, String>,
+    /// Networks whose file is gone but whose members still run: network -> its bridge,
+    /// removed once the last member is detached.
+    doomed: BTreeMap<String, String>,
 }
 
 impl Networking {
@@ -79,12 +82,13 @@ impl Networking {
             leases: BTreeMap::new(),
             attached: HashMap::new(),
             pids: HashMap::new(),
+            doomed: BTreeMap::new(),
         }
     }
 
-    /// A reload's networks. Leases of a changed network that fall outside it go; the
-    /// bridge of a removed network stays until removed by hand (docs/networking.md): a
-    /// unit still running may be on it.
+    /// A reload's networks. Leases of a changed network that fall outside it go. A
+    /// removed network's bridge and leases go now, or once its last running member is
+    /// detached.
     pub fn set_networks(&mut self, networks: Networks) {
         self.leases.retain(|name, l| match networks.get(name) {
             Some(def) => {
@@ -93,7 +97,37 @@ impl Networking {
             }
             None => false,
         });
+        let gone: Vec<NetworkDef> = self
+            .networks
+            .iter()
+            .filter(|d| networks.get(&d.name).is_none())
+            .cloned()
+            .collect();
         self.networks = networks;
+        for def in gone {
+            self.doomed.insert(def.name.clone(), def.bridge.clone());
+            self.remove_if_unused(&def.name);
+        }
+    }
+
+    /// A network whose file is gone, once no member runs: its bridge and leases.
+    fn remove_if_unused(&mut self, network: &str) {
+        if self.attached.values().any(|a| a.network == network) {
+            return;
+        }
+        let Some(bridge) = self.doomed.remove(network) else {
+            return;
+        };
+        // Firewall: `remove_network(network)`. DNS: `stop_network(network)`.
+        if let Err(e) = bridge::delete_link(bridge.clone()) {
+            warn!("network {network} was removed, but not its bridge {bridge}: {e}");
+        }
+        let dir = self.state_dir.join("networks").join(network);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => info!("network {network} removed: bridge {bridge}, leases"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!("remove {}: {e}", dir.display()),
+        }
     }
 
     fn leases(&mut self, network: &str) -> Result<&mut Leases, NetError> {
@@ -119,6 +153,23 @@ impl Networking {
             Ok(removed) if removed.is_empty() => {}
             Ok(removed) => info!("removed network leftovers: {}", removed.join(", ")),
             Err(e) => warn!("cannot remove network leftovers: {e}"),
+        }
+        // Networks whose file went while kennel was stopped: their bridge (recorded in
+        // their leases file) and leases.
+        let dirs = std::fs::read_dir(self.state_dir.join("networks"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for name in dirs {
+            if self.networks.get(&name).is_none() {
+                if let Some(bridge) = Leases::recorded_bridge(&self.state_dir, &name) {
+                    self.doomed.insert(name.clone(), bridge);
+                    self.remove_if_unused(&name);
+                }
+            }
         }
         // Firewall: its `published()` / `networks()` minus what runs / exists, then
         // `unpublish` / `remove_network` each (net::firewall).
@@ -219,6 +270,7 @@ impl Networking {
                 "network {}: cannot remove the veth or namespace: {e}", a.network
             );
         }
+        self.remove_if_unused(&a.network);
     }
 
     /// The leases of units that are gone from the unit set (`exists` says which are

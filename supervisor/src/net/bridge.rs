@@ -141,23 +141,6 @@ impl Netlink {
         }
     }
 
-    /// The names of every link.
-    pub fn link_names(&self) -> Result<Vec<String>, LinkError> {
-        let msgs: Vec<LinkMessage> = self
-            .rt
-            .block_on(self.handle.link().get().execute().try_collect())
-            .map_err(request("list links"))?;
-        Ok(msgs
-            .iter()
-            .filter_map(|m| {
-                m.attributes.iter().find_map(|a| match a {
-                    LinkAttribute::IfName(n) => Some(n.clone()),
-                    _ => None,
-                })
-            })
-            .collect())
-    }
-
     fn set_up(&self, index: u32, what: &str) -> Result<(), LinkError> {
         let msg = LinkUnspec::new_with_index(index).up().build();
         self.rt
@@ -318,6 +301,11 @@ pub fn detach(netns_path: PathBuf, veth: String) -> Result<(), LinkError> {
         netns::remove(&netns_path)?;
         deleted
     })?
+}
+
+/// Deletes link `name` (a bridge of a network that is gone); nothing when it is not there.
+pub fn delete_link(name: String) -> Result<(), LinkError> {
+    netns::on_thread(move || Netlink::open()?.delete(&name))?
 }
 
 /// Removes what crashed runs left: each pinned namespace under `netns_dir` whose unit is

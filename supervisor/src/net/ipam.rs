@@ -45,6 +45,10 @@ struct File {
     /// are not reused at once after a release (a peer's ARP cache, a stale DNS answer).
     #[serde(default)]
     next: u32,
+    /// The network's bridge, for removing it once the network's file is gone (maybe while
+    /// kennel was stopped).
+    #[serde(default)]
+    bridge: Option<String>,
 }
 
 /// The addresses a unit gets on a network.
@@ -74,10 +78,18 @@ impl Leases {
     /// No leases yet.
     #[cfg(test)]
     pub fn new(def: NetworkDef) -> Leases {
-        Leases {
-            def,
+        let mut l = Leases {
+            def: def.clone(),
             file: File::default(),
-        }
+        };
+        l.set_def(def);
+        l
+    }
+
+    /// The bridge recorded in the leases file of network `network`, if there is one.
+    pub fn recorded_bridge(state_dir: &Path, network: &str) -> Option<String> {
+        let bytes = std::fs::read(Leases::path(state_dir, network)).ok()?;
+        serde_json::from_slice::<File>(&bytes).ok()?.bridge
     }
 
     /// `STATE/networks/NAME/leases.json`.
@@ -123,6 +135,7 @@ impl Leases {
         self.file
             .leases
             .retain(|_, a| def.assignable(IpAddr::V4(*a)));
+        self.file.bridge = Some(def.bridge.clone());
         self.def = def;
     }
 
