@@ -72,6 +72,7 @@ fn check_reports_network_problems_at_the_value() {
             ("e.toml", &unit("network = \"host\"\nports = [\"80:80\"]\naddress = \"10.89.0.9\"\naliases = [\"x\"]")),
             ("f.toml", &unit("network = \"bridge\"\nports = [\"9000-9003:1-2\", \"70000:1\", \"1:1\", \"1:2\"]")),
             ("g.toml", &unit("network = \"bridge\"\naddress = \"10.89.0.1\"")),
+            ("h.toml", &unit("network = \"bridge\"\naddress = \"fd00::1\"")),
         ],
     );
     let nets = dir(
@@ -95,6 +96,7 @@ fn check_reports_network_problems_at_the_value() {
         "D/f.toml:6:27: container.ports[1]: invalid port mapping \"70000:1\": \"70000\" is not a port (1..=65535)",
         "D/f.toml:6:45: container.ports[3]: host port 1 is already published by container.ports[2]",
         "D/g.toml:6:11: container.address: 10.89.0.1 is not an address of network \"kennel\" (10.89.0.0/16, not the gateway 10.89.0.1, the network or the broadcast address); pick another",
+        "D/h.toml:6:11: container.address: expected an IPv4 address (on a network with subnet6, the IPv6 address is the one at the same offset)",
     ];
     assert_eq!(e, expected);
 }

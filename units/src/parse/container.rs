@@ -651,6 +651,10 @@ fn addressing(cx: &mut Ctx, t: &dyn TableLike, c: &mut Container, net: &mut NetR
     if let Some(item) = t.get("address") {
         if let Some(s) = cx.string("container.address", item, "an IP address string") {
             match s.parse::<IpAddr>() {
+                Ok(IpAddr::V6(_)) if bridge => cx.error(
+                    item.span(),
+                    "container.address: expected an IPv4 address (on a network with subnet6, the IPv6 address is the one at the same offset)",
+                ),
                 Ok(a) if bridge => {
                     c.address = Some(a);
                     let (line, col) = cx.pos(item.span());
