@@ -230,11 +230,14 @@ pub fn attach(a: AttachSpec) -> Result<(), LinkError> {
 }
 
 fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
+    let t0 = std::time::Instant::now();
     let host = Netlink::open()?;
     // A leftover of a run whose stop never finished (a crash) would make the add fail.
     host.delete(&a.veth)?;
     let bridge = host.ensure_bridge(&a.bridge)?;
+    let t1 = std::time::Instant::now();
     netns::create_here(&a.netns)?;
+    let t2 = std::time::Instant::now();
     let inner = Netlink::open()?;
     inner.set_up(1, "lo")?;
     let ns = std::fs::File::open(&a.netns).map_err(|source| LinkError::Request {
@@ -289,6 +292,13 @@ fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
             .block_on(inner.handle.route().add(route).replace().execute())
             .map_err(request(format!("default route via {g6}")))?;
     }
+    tracing::debug!(
+        "{}: bridge {:?}, netns {:?}, veth and eth0 {:?}",
+        a.veth,
+        t1 - t0,
+        t2 - t1,
+        t2.elapsed()
+    );
     Ok(())
 }
 
