@@ -410,3 +410,34 @@ fn a_cni_network_fails_its_start_clearly_until_supported() {
     );
     assert_eq!(netns_files(&r), Vec::<String>::new());
 }
+
+/// A start that fails after its network was made (a seccomp profile that is not there,
+/// read after the network; a command not found, in the helper) leaves no namespace and no
+/// veth; the lease stays.
+#[test]
+fn a_failed_start_leaves_no_veth_or_namespace() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    r.unit(
+        "profile",
+        "[service]\ncommand = [\"/bin/true\"]\n[restart]\npolicy = \"no\"\n[container]\nrootfs = [\"busybox\"]\nnetwork = \"bridge\"\nseccomp = \"/nonexistent/profile.json\"\n",
+    );
+    r.unit(
+        "nocmd",
+        "[service]\ncommand = [\"/bin/no-such-command\"]\n[restart]\npolicy = \"no\"\n[container]\nrootfs = [\"busybox\"]\nnetwork = \"bridge\"\n",
+    );
+    r.up();
+    r.wait_state("profile", "failed");
+    r.wait_state("nocmd", "failed");
+    assert!(
+        r.detail("profile").contains("seccomp"),
+        "{}",
+        r.detail("profile")
+    );
+    assert_eq!(netns_files(&r), Vec::<String>::new());
+    assert_eq!(veths(&r), Vec::<String>::new());
+    let l = leases(&r, "kennel");
+    assert_eq!(l.len(), 2, "{l:?}");
+}

@@ -203,6 +203,14 @@ impl NetworkDef {
         }
     }
 
+    /// The subnets as (network address, prefix), IPv4 first: what the firewall's
+    /// `NetworkRules.subnets` and the DNS server's `serve_network` take.
+    pub fn subnets(&self) -> Vec<(IpAddr, u8)> {
+        let mut v = vec![(IpAddr::V4(self.subnet.addr), self.subnet.prefix)];
+        v.extend(self.subnet6.map(|s| (IpAddr::V6(s.addr), s.prefix)));
+        v
+    }
+
     /// Whether `a` is an address of this network a container may have: a host address of
     /// a subnet, not a gateway.
     pub fn assignable(&self, a: IpAddr) -> bool {
@@ -703,6 +711,13 @@ mod tests {
         assert_eq!(d.gateway, "10.90.0.1".parse::<Ipv4Addr>().unwrap());
         assert_eq!(d.gateway6, Some("fd89:90::1".parse().unwrap()));
         assert_eq!(d.bridge, "kbr-back");
+        assert_eq!(
+            d.subnets(),
+            [
+                ("10.90.0.0".parse().unwrap(), 24),
+                ("fd89:90::".parse().unwrap(), 64)
+            ]
+        );
         let e = parse_network(
             "back",
             p,

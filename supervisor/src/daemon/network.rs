@@ -224,10 +224,10 @@ impl Networking {
             source,
         })?;
         debug!(unit = %name, "network {network}: {} in {:?}", lease.v4, started.elapsed());
-        // Firewall: `ensure_network(&NetworkRules { name, bridge, subnets, internal })`
+        // Firewall: `ensure_network(&NetworkRules { name, bridge, subnets: def.subnets(), internal })`
         // (idempotent), then `publish(&name, &network, &PortRule for each of c.ports
         // with container_ip = lease.v4)`; an error fails the start: detach and return it.
-        // DNS: `serve_network(&network, def.gateway, 53, subnets)` once per network, then
+        // DNS: `serve_network(&network, def.gateway, 53, def.subnets())` once per network, then
         // `set(&network, &name, lease.addrs())` and the same for each of c.aliases.
         self.attached.insert(
             name.clone(),

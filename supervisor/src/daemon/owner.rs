@@ -378,6 +378,10 @@ impl Owner {
                 {
                     self.trash.empty(&unit);
                 }
+                if failure.is_some() {
+                    // The start failed: what was set up for it goes now (the lease stays).
+                    self.net.detach(&unit);
+                }
                 let event = match failure {
                     None => Event::Spawned { unit, pid },
                     Some(f) => Event::SpawnFailed {
