@@ -50,6 +50,8 @@ pub struct Attached {
     /// The host end of its veth.
     pub veth: String,
     pub ports: Vec<PortMap>,
+    /// Its names on the network besides the unit name (`container.aliases`).
+    pub aliases: Vec<String>,
 }
 
 /// One network as `kennel network ls|inspect` shows it.
@@ -238,6 +240,7 @@ impl Networking {
                 netns: spec.netns,
                 veth: spec.veth,
                 ports: c.ports.clone(),
+                aliases: c.aliases.clone(),
             },
         );
         Ok(self.attached.get(&name))
@@ -263,7 +266,8 @@ impl Networking {
         let Some(a) = self.attached.remove(unit) else {
             return;
         };
-        // Firewall: `unpublish(unit)`. DNS: `remove(&a.network, unit)` and each alias.
+        // Firewall: `unpublish(unit)`. DNS: `remove(&a.network, unit)` and the same for
+        // each of `a.aliases`.
         if let Err(e) = bridge::detach(a.netns.clone(), a.veth.clone()) {
             warn!(
                 unit,
