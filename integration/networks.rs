@@ -12,8 +12,19 @@ use crate::harness::Sandbox;
 const PRINT_ADDR: &str =
     "echo addr=$(ip -4 -o addr show eth0 | sed -n 's/.* inet \\([0-9.]*\\)\\/.*/\\1/p')";
 
+/// Root, and `ip` (iproute2) for the test's own look into kennel's network namespace.
 fn can_run() -> bool {
-    crate::skip::need_root()
+    if !crate::skip::need_root() {
+        return false;
+    }
+    if !["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists())
+    {
+        crate::harness::skip(crate::harness::Missing::Provided, "needs iproute2 (ip)");
+        return false;
+    }
+    true
 }
 
 /// The `kv-` veths in kennel's namespace.

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test.sh: the integration tests need root" >&2; exit 1; }
-packages=(busybox-static util-linux procps qemu-system-x86 cpio kmod xz-utils file umoci skopeo crun runc tini s6 hyperfine gcc libc6-dev python3 tmux perl
+packages=(busybox-static util-linux iproute2 procps qemu-system-x86 cpio kmod xz-utils file umoci skopeo crun runc tini s6 hyperfine gcc libc6-dev python3 tmux perl
   musl-tools podman conmon debootstrap binutils e2fsprogs curl)
 missing=()
 for p in "${packages[@]}"; do
