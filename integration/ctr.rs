@@ -129,7 +129,16 @@ impl Deref for Rig {
 
 impl Rig {
     pub fn new() -> Rig {
-        let s = Sandbox::new();
+        Rig::on(Sandbox::new())
+    }
+
+    /// A rig whose kennel runs in a network namespace of the test's own
+    /// ([`Sandbox::with_net`]).
+    pub fn with_net() -> Rig {
+        Rig::on(Sandbox::new().with_net())
+    }
+
+    fn on(s: Sandbox) -> Rig {
         let layers = s.state.join("layers");
         fs::create_dir_all(&layers).expect("mkdir layers");
         let out = Command::new("cp")

@@ -61,6 +61,10 @@ pub struct Sandbox {
     /// Shell commands run in kennel's mount namespace before kennel starts
     /// ([`Sandbox::before_up`]).
     before: RefCell<Vec<String>>,
+    /// With [`Sandbox::with_net`]: `unshare --net sleep`, holding the network namespace
+    /// kennel runs in (made by the test; it outlives a kennel killed with SIGKILL, as the
+    /// host's would), killed on drop.
+    net: RefCell<Option<Child>>,
 }
 
 impl Sandbox {
@@ -86,9 +90,50 @@ impl Sandbox {
             covers: RefCell::new(Vec::new()),
             inherited: RefCell::new(Signals::default()),
             before: RefCell::new(Vec::new()),
+            net: RefCell::new(None),
         };
         fs::create_dir_all(&s.units).expect("mkdir units");
         s
+    }
+
+    /// A sandbox whose kennel runs in a network namespace of the test's own (kept across
+    /// kennel restarts), never the host's: for the network tests. `lo` is up in it.
+    pub fn with_net(self) -> Sandbox {
+        let holder = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec sleep infinity",
+            ])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn unshare --net");
+        let pid = holder.id();
+        *self.net.borrow_mut() = Some(holder);
+        let ours = fs::read_link("/proc/self/ns/net").expect("our netns");
+        self.wait_for("the test's network namespace", || {
+            fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|n| n != ours)
+        });
+        self
+    }
+
+    /// The network namespace kennel runs in (`/proc/PID/ns/net` of its holder), with
+    /// [`Sandbox::with_net`].
+    pub fn netns(&self) -> Option<String> {
+        let n = self.net.borrow();
+        n.as_ref().map(|c| format!("/proc/{}/ns/net", c.id()))
+    }
+
+    /// Runs `script` with `sh -c` in kennel's network namespace (made by
+    /// [`Sandbox::with_net`]); returns its output.
+    pub fn in_net(&self, script: &str) -> Output {
+        let ns = self.netns().expect("a sandbox with_net");
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={ns}"))
+            .args(["--", "sh", "-c", script]);
+        self.output(cmd, &format!("in kennel's netns: {script}"))
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -275,7 +320,14 @@ impl Sandbox {
     /// `kennel up` on this sandbox in its own namespaces, with `extra` arguments (which may
     /// name another `--cgroup-parent` or `--log-dir` than the sandbox's).
     fn up_command(&self, extra: &[&str]) -> Command {
-        let mut cmd = Command::new("unshare");
+        let mut cmd = match self.netns() {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={ns}")).args(["--", "unshare"]);
+                c
+            }
+            None => Command::new("unshare"),
+        };
         cmd.args(UNSHARE);
         let covers = self.covers.borrow();
         let before = self.before.borrow();
@@ -616,6 +668,10 @@ impl Drop for Sandbox {
             // unshare --kill-child SIGKILLs kennel, which takes its whole pid namespace.
             let _ = d.kill();
             let _ = d.wait();
+        }
+        if let Some(mut n) = self.net.borrow_mut().take() {
+            let _ = n.kill();
+            let _ = n.wait();
         }
         remove_cgroups(&cgroup_dirs(self.cgroup_parent.trim_start_matches('/')));
     }

@@ -24,6 +24,7 @@ mod images;
 mod logs;
 mod nested;
 mod net;
+mod networks;
 mod nocgroups;
 mod podman;
 mod readiness;

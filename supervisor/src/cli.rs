@@ -63,6 +63,8 @@ pub enum Cmd {
     Exec(ExecArgs),
     /// Send an sd_notify message (READY=1 ...) to $NOTIFY_SOCKET, from inside a service.
     Notify(NotifyArgs),
+    /// Bridge networks: ls, inspect (settings, leases, members).
+    Network(crate::net_cmd::NetworkArgs),
     /// Images: import (OCI layout, docker-archive), export, ls, rm.
     Image(crate::image_cmd::ImageArgs),
     /// Layers: import a root filesystem, export, ls, gc.
@@ -91,6 +93,10 @@ pub struct UpArgs {
     /// Directory of unit files (NAME.toml).
     #[arg(long, default_value = "/etc/kennel/units")]
     pub units: PathBuf,
+    /// Directory of network files (NAME.toml), the bridge networks units join with
+    /// `network = "bridge:NAME"`; a missing directory: only the built-in network `kennel`.
+    #[arg(long, default_value = "/etc/kennel/networks")]
+    pub networks: PathBuf,
     /// State directory.
     #[arg(long, default_value = "/var/lib/kennel")]
     pub state_dir: PathBuf,
@@ -142,6 +148,10 @@ pub struct CheckArgs {
     /// its directory as context (its dependencies), their own problems not printed.
     #[arg(default_value = "/etc/kennel/units")]
     pub paths: Vec<PathBuf>,
+    /// Directory of network files (NAME.toml): their problems are reported too, and units
+    /// are checked against them (unknown network, address outside it or taken).
+    #[arg(long, default_value = "/etc/kennel/networks")]
+    pub networks: PathBuf,
 }
 
 #[derive(Debug, Args)]

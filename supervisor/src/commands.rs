@@ -139,9 +139,10 @@ pub fn table(rows: &[StatusRow]) -> String {
         "MEM",
         "CPU",
         "TASKS",
+        "NETWORK",
         "DETAIL",
     ];
-    let rows: Vec<[String; 12]> = rows
+    let rows: Vec<[String; 13]> = rows
         .iter()
         .map(|row| {
             let u: &UnitStatus = &row.status;
@@ -169,6 +170,15 @@ pub fn table(rows: &[StatusRow]) -> String {
                 r.cpu_usage_ns
                     .map_or("-".into(), |ns| format!("{:.2}s", ns as f64 / 1e9)),
                 r.tasks.map_or("-".into(), |t| t.to_string()),
+                match &row.network {
+                    None => "-".into(),
+                    Some(n) => {
+                        let mut cells = vec![n.name.clone()];
+                        cells.extend(n.addresses.iter().cloned());
+                        cells.extend(n.ports.iter().cloned());
+                        cells.join(" ")
+                    }
+                },
                 match row.execs.as_slice() {
                     [] => u.detail.clone(),
                     execs => {
@@ -422,12 +432,19 @@ pub fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 pub fn check(args: CheckArgs) -> i32 {
-    match kennel_units::check_paths(&args.paths) {
-        Ok(n) => {
+    // A broken network file is reported, and units are then checked against the networks
+    // that are valid (the built-in one at least).
+    let (networks, mut diags) = kennel_units::Networks::load_partial(&args.networks);
+    let result = kennel_units::check_paths_with(&args.paths, &networks);
+    match result {
+        Ok(n) if diags.is_empty() => {
             println!("{n} unit{} OK", if n == 1 { "" } else { "s" });
             EXIT_OK
         }
-        Err(diags) => {
+        Ok(_) | Err(_) => {
+            if let Err(d) = result {
+                diags.extend(d);
+            }
             for d in &diags {
                 println!("{d}");
             }

@@ -10,6 +10,7 @@ mod control;
 mod daemon;
 mod image_cmd;
 mod net;
+mod net_cmd;
 mod octal;
 mod reaper;
 mod run;
@@ -78,6 +79,7 @@ fn main() {
         Cmd::Logs(a) => commands::logs(a),
         Cmd::Notify(a) => commands::notify(a),
         Cmd::Image(a) => image_cmd::image(a),
+        Cmd::Network(a) => net_cmd::network(a),
         Cmd::Layer(a) => image_cmd::layer(a),
         Cmd::Commit(a) => commit_cmd::commit(a),
         Cmd::Exec(a) => attach::exec(a),
@@ -98,6 +100,7 @@ fn up(a: cli::UpArgs) -> i32 {
     let opts = daemon::Options {
         generated_units: Vec::new(),
         units: abs(a.units),
+        networks: abs(a.networks),
         state_dir: abs(a.state_dir),
         log_dir: abs(a.log_dir),
         socket: abs(a.client.socket),

@@ -29,6 +29,16 @@ pub struct Container {
     pub hostname: String,
     /// `network`; default none.
     pub network: Network,
+    /// `address`: a static address on a bridge network (default: allocated, stable per
+    /// unit).
+    #[serde(default)]
+    pub address: Option<std::net::IpAddr>,
+    /// `ports`: host ports published to the container (bridge and CNI networks).
+    #[serde(default)]
+    pub ports: Vec<crate::network::PortMap>,
+    /// `aliases`: extra names of the unit on its bridge network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// `init`: kennel's tiny init as PID 1 inside; default true when there is a pid
     /// namespace (and must be false without one).
     pub init: bool,
@@ -64,6 +74,9 @@ impl Container {
             gid_map: Vec::new(),
             hostname: hostname.to_string(),
             network: Network::None,
+            address: None,
+            ports: Vec::new(),
+            aliases: Vec::new(),
             init: true,
             read_only: false,
             persist: false,
@@ -291,6 +304,20 @@ pub enum Network {
     /// `unit:NAME`: join that unit's network namespace (NAME is then required and ordered
     /// before this unit).
     Unit(String),
+    /// `bridge` (the network `kennel`) or `bridge:NAME`: a network namespace of its own,
+    /// made by the daemon, on the bridge of network NAME (`NETWORKS_DIR/NAME.toml`).
+    Bridge(String),
+    /// `cni:NAME`: a network namespace of its own, set up by the CNI plugins of
+    /// `NAME.conflist`.
+    Cni(String),
+}
+
+impl Network {
+    /// Whether the daemon makes the container's network namespace before its start
+    /// (a bridge or CNI network).
+    pub fn is_managed(&self) -> bool {
+        matches!(self, Network::Bridge(_) | Network::Cni(_))
+    }
 }
 
 /// One entry of `volumes`.

@@ -11,7 +11,8 @@ use crate::diag::{sort_diagnostics, Diagnostic};
 use crate::graph::{cycles, Graph};
 use crate::model::{Network, Unit};
 use crate::name::check_unit_name;
-use crate::parse::{parse_file, DepRef};
+use crate::network::Networks;
+use crate::parse::{parse_file, DepRef, NetRefs};
 use crate::set::UnitSet;
 use crate::suggest::did_you_mean;
 
@@ -21,6 +22,8 @@ struct Loaded {
     path: PathBuf,
     unit: Option<Unit>,
     deps: Vec<DepRef>,
+    /// Its network, address and ports.
+    net: NetRefs,
     /// Its problems are reported (else it is only context: see [`check_paths`]).
     checked: bool,
 }
@@ -38,9 +41,16 @@ pub fn load_dir(dir: &Path) -> Result<UnitSet, Vec<Diagnostic>> {
 /// On failure, returns every problem of every file, sorted by file, line and column.
 /// Problems with a whole file (unreadable, bad name, duplicate) are placed at 1:1.
 pub fn load_paths(paths: &[PathBuf]) -> Result<UnitSet, Vec<Diagnostic>> {
+    load_paths_with(paths, &Networks::builtin())
+}
+
+/// [`load_paths`] with the bridge networks units may join (`kennel up --networks`): a
+/// unit on an unknown network, an address outside its network or taken by another unit,
+/// and a host port published twice are errors at the value.
+pub fn load_paths_with(paths: &[PathBuf], networks: &Networks) -> Result<UnitSet, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let files = unit_files(paths, &mut diags);
-    let loaded = load_files(files, Vec::new(), &mut diags);
+    let loaded = load_files(files, Vec::new(), networks, &mut diags);
     if !diags.is_empty() {
         sort_diagnostics(&mut diags);
         return Err(diags);
@@ -60,6 +70,11 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<UnitSet, Vec<Diagnostic>> {
 /// not: its unit still counts as existing); a dependency found neither among them nor in
 /// the context is unknown. Returns how many units were checked.
 pub fn check_paths(paths: &[PathBuf]) -> Result<usize, Vec<Diagnostic>> {
+    check_paths_with(paths, &Networks::builtin())
+}
+
+/// [`check_paths`] with the bridge networks units may join (see [`load_paths_with`]).
+pub fn check_paths_with(paths: &[PathBuf], networks: &Networks) -> Result<usize, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let files = unit_files(paths, &mut diags);
     let mut context = Vec::new();
@@ -76,7 +91,7 @@ pub fn check_paths(paths: &[PathBuf]) -> Result<usize, Vec<Diagnostic>> {
         }
     }
     let context_files: BTreeSet<PathBuf> = context.iter().cloned().collect();
-    let loaded = load_files(files, context, &mut diags);
+    let loaded = load_files(files, context, networks, &mut diags);
     diags.retain(|d| !context_files.contains(&d.file));
     if !diags.is_empty() {
         sort_diagnostics(&mut diags);
@@ -95,6 +110,7 @@ fn canonical(path: &Path) -> PathBuf {
 fn load_files(
     files: Vec<PathBuf>,
     context: Vec<PathBuf>,
+    networks: &Networks,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Loaded> {
     let mut loaded: Vec<Loaded> = Vec::new();
@@ -145,11 +161,74 @@ fn load_files(
             path,
             unit: parsed.unit,
             deps: parsed.deps,
+            net: parsed.net,
             checked,
         });
     }
     check_dependencies(&loaded, diags);
+    check_networks(&loaded, networks, diags);
     loaded
+}
+
+/// Across units: each bridge network exists, each static address is a host address of its
+/// network other than the gateway and no other unit's, no host port is published twice.
+/// A problem between two units is reported at the second (in name order).
+fn check_networks(loaded: &[Loaded], networks: &Networks, diags: &mut Vec<Diagnostic>) {
+    let mut order: Vec<&Loaded> = loaded.iter().collect();
+    order.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut addresses: BTreeMap<(String, std::net::IpAddr), &str> = BTreeMap::new();
+    let mut ports: Vec<(crate::network::PortMap, &str)> = Vec::new();
+    for l in order {
+        let mut on = None;
+        if let Some((net, line, col)) = &l.net.network {
+            match networks.get(net) {
+                Some(def) => on = Some(def),
+                None => {
+                    let hint = did_you_mean(net, networks.names());
+                    diags.push(Diagnostic::new(
+                        &l.path,
+                        *line,
+                        *col,
+                        format!("container.network: unknown network {net:?}{hint}; define it in a file {net}.toml of the networks directory (kennel --networks)"),
+                    ));
+                }
+            }
+        }
+        if let (Some(def), Some((addr, line, col))) = (on, &l.net.address) {
+            let problem = if !def.assignable(*addr) {
+                let subnets = match def.subnet6 {
+                    Some(s6) => format!("{} or {s6}", def.subnet),
+                    None => def.subnet.to_string(),
+                };
+                Some(format!(
+                    "container.address: {addr} is not an address of network {:?} ({subnets}, not the gateway {}, the network or the broadcast address); pick another",
+                    def.name, def.gateway
+                ))
+            } else if let Some(other) = addresses.get(&(def.name.clone(), *addr)) {
+                Some(format!(
+                    "container.address: {addr} is already unit {other:?}'s on network {:?}; pick another",
+                    def.name
+                ))
+            } else {
+                addresses.insert((def.name.clone(), *addr), &l.name);
+                None
+            };
+            if let Some(message) = problem {
+                diags.push(Diagnostic::new(&l.path, *line, *col, message));
+            }
+        }
+        for (p, line, col) in &l.net.ports {
+            match ports.iter().find(|(q, _)| q.clashes(p)) {
+                Some((q, other)) => diags.push(Diagnostic::new(
+                    &l.path,
+                    *line,
+                    *col,
+                    format!("container.ports: host port {}/{} is already published by unit {other:?} ({q}); pick another host port", p.host_port, p.proto),
+                )),
+                None => ports.push((*p, &l.name)),
+            }
+        }
+    }
 }
 
 /// The unit files named by `paths`, directories expanded; the same file named twice is

@@ -105,6 +105,9 @@ volumes = [
         }],
         hostname: "www.example".into(),
         network: Network::None,
+        address: None,
+        ports: Vec::new(),
+        aliases: Vec::new(),
         init: false,
         read_only: true,
         persist: false,
@@ -347,15 +350,15 @@ fn namespace_errors() {
 fn network_errors() {
     assert_eq!(
         errors(&c("network = \"hots\"\n")),
-        ["u/web.toml:5:11: container.network: invalid value \"hots\": expected \"none\", \"host\" or \"unit:NAME\"; did you mean \"host\"?"]
+        ["u/web.toml:5:11: container.network: invalid value \"hots\": expected \"none\", \"host\", \"unit:NAME\", \"bridge\", \"bridge:NAME\" or \"cni:NAME\"; did you mean \"host\"?"]
     );
     assert_eq!(
-        errors(&c("network = \"bridge\"\n")),
-        ["u/web.toml:5:11: container.network: invalid value \"bridge\": expected \"none\", \"host\" or \"unit:NAME\""]
+        errors(&c("network = \"brige\"\n")),
+        ["u/web.toml:5:11: container.network: invalid value \"brige\": expected \"none\", \"host\", \"unit:NAME\", \"bridge\", \"bridge:NAME\" or \"cni:NAME\"; did you mean \"bridge\"?"]
     );
     assert_eq!(
         errors(&c("network = true\n")),
-        ["u/web.toml:5:11: container.network: expected one of \"none\", \"host\" or \"unit:NAME\", found boolean true"]
+        ["u/web.toml:5:11: container.network: expected one of \"none\", \"host\", \"unit:NAME\", \"bridge\", \"bridge:NAME\" or \"cni:NAME\", found boolean true"]
     );
     assert_eq!(
         errors(&c("network = \"unit:a b\"\n")),
@@ -368,6 +371,10 @@ fn network_errors() {
     assert_eq!(
         errors(&c("network = \"unit:web\"\n")),
         ["u/web.toml:5:11: container.network: a unit cannot join its own network namespace"]
+    );
+    assert_eq!(
+        errors(&c("network = \"bridge:a b\"\n")),
+        ["u/web.toml:5:11: container.network: invalid network name \"a b\": use only letters, digits and _ . @ -, not starting with \".\""]
     );
 }
 

@@ -134,6 +134,7 @@ pub fn main() -> ! {
 
     let opts = daemon::Options {
         units,
+        networks: PathBuf::from("/etc/kennel/networks"),
         generated_units,
         state_dir: PathBuf::from("/var/lib/kennel"),
         log_dir: PathBuf::from("/var/log/kennel"),

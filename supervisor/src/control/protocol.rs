@@ -59,6 +59,12 @@ pub enum RequestBody {
     },
     /// Thaw a unit frozen by `freeze`.
     Thaw { unit: String },
+    /// The bridge networks with their leases and members (`kennel network ls|inspect`):
+    /// every one, or the one named.
+    Networks {
+        #[serde(default)]
+        name: Option<String>,
+    },
 }
 
 /// What an operator reads in kennel's log: the request's kind and its units (`start web db`,
@@ -82,6 +88,8 @@ impl std::fmt::Display for RequestBody {
             RequestBody::Shutdown => write!(f, "shutdown"),
             RequestBody::LogPath { unit } => write!(f, "logs {unit}"),
             RequestBody::Paths => write!(f, "paths"),
+            RequestBody::Networks { name: None } => write!(f, "networks"),
+            RequestBody::Networks { name: Some(n) } => write!(f, "network {n}"),
             RequestBody::Power { action } => write!(f, "{}", action.name()),
             RequestBody::Exec(x) => {
                 write!(f, "exec in {}", x.unit)?;
@@ -195,6 +203,8 @@ pub enum ReplyBody {
         units: String,
         log_dir: String,
     },
+    /// Bridge networks, name order.
+    Networks { networks: Vec<NetworkRow> },
     /// The exec'd process runs; its stdio came with this message.
     ExecStarted { pid: i32 },
     /// The exec'd process ended: `code` is its exit code (128+N for signal N), or the
@@ -226,6 +236,48 @@ pub struct StatusRow {
     pub resources: Option<kennel_cgroups::Stats>,
     /// Pids of the `kennel exec` sessions running in the unit.
     pub execs: Vec<i32>,
+    /// A container on a bridge network, while it runs: the network, its addresses, its
+    /// published ports.
+    pub network: Option<NetStatus>,
+}
+
+/// One bridge network in a `networks` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRow {
+    pub name: String,
+    /// Its file; `None` for the built-in `kennel` network.
+    pub file: Option<String>,
+    pub subnet: String,
+    pub subnet6: Option<String>,
+    pub gateway: String,
+    pub gateway6: Option<String>,
+    pub bridge: String,
+    pub internal: bool,
+    pub mtu: Option<u32>,
+    /// Upstream name servers (`dns`); `None`: the host's.
+    pub dns: Option<Vec<String>>,
+    /// Every unit with a lease, name order: the members are those `running`.
+    pub leases: Vec<LeaseRow>,
+}
+
+/// A unit's lease on a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRow {
+    pub unit: String,
+    pub addresses: Vec<String>,
+    /// It is attached now (its container runs on the network).
+    pub running: bool,
+}
+
+/// A running container's place on its network, in a status row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetStatus {
+    /// The network's name (`kennel`, `backend`).
+    pub name: String,
+    /// Its addresses, IPv4 first.
+    pub addresses: Vec<String>,
+    /// Its published ports, as written in `ports` (`8080:80/tcp`).
+    pub ports: Vec<String>,
 }
 
 /// A [`StatusRow`] as it is on the wire. Same fields, same order as [`UnitStatus`]
@@ -245,6 +297,8 @@ struct FlatRow {
     resources: Option<kennel_cgroups::Stats>,
     #[serde(default)]
     execs: Vec<i32>,
+    #[serde(default)]
+    network: Option<NetStatus>,
 }
 
 impl From<FlatRow> for StatusRow {
@@ -263,6 +317,7 @@ impl From<FlatRow> for StatusRow {
             },
             resources: f.resources,
             execs: f.execs,
+            network: f.network,
         }
     }
 }
@@ -283,6 +338,8 @@ struct FlatRowRef<'a> {
     resources: &'a Option<kennel_cgroups::Stats>,
     #[serde(skip_serializing_if = "<[i32]>::is_empty")]
     execs: &'a [i32],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: &'a Option<NetStatus>,
 }
 
 impl Serialize for StatusRow {
@@ -300,6 +357,7 @@ impl Serialize for StatusRow {
             detail: &s.detail,
             resources: &self.resources,
             execs: &self.execs,
+            network: &self.network,
         }
         .serialize(ser)
     }
@@ -394,6 +452,10 @@ impl StatusEncoder {
             b.extend_from_slice(br#","execs":"#);
             serde_json::to_writer(&mut *b, &row.execs)?;
         }
+        if let Some(n) = &row.network {
+            b.extend_from_slice(br#","network":"#);
+            serde_json::to_writer(&mut *b, n)?;
+        }
         b.push(b'}');
         Ok(())
     }
@@ -460,6 +522,8 @@ pub enum ErrorKind {
     ShuttingDown,
     /// `reload` found invalid unit files; the message lists every problem.
     InvalidUnits,
+    /// No network of that name.
+    UnknownNetwork,
 }
 
 impl ProtoError {
@@ -525,6 +589,7 @@ mod tests {
             },
             resources,
             execs,
+            network: None,
         }
     }
 
@@ -536,7 +601,13 @@ mod tests {
             cpu_usage_ns: Some(3),
             tasks: Some(4),
         };
-        for r in [row(None, vec![]), row(Some(stats), vec![7, 8])] {
+        let mut on_net = row(None, vec![]);
+        on_net.network = Some(NetStatus {
+            name: "kennel".into(),
+            addresses: vec!["10.89.0.2".into()],
+            ports: vec!["8080:80/tcp".into()],
+        });
+        for r in [row(None, vec![]), row(Some(stats), vec![7, 8]), on_net] {
             let mut want = serde_json::to_value(&r.status).unwrap();
             let obj = want.as_object_mut().unwrap();
             if let Some(s) = &r.resources {
@@ -544,6 +615,9 @@ mod tests {
             }
             if !r.execs.is_empty() {
                 obj.insert("execs".into(), serde_json::to_value(&r.execs).unwrap());
+            }
+            if let Some(n) = &r.network {
+                obj.insert("network".into(), serde_json::to_value(n).unwrap());
             }
             let text = serde_json::to_string(&r).unwrap();
             assert_eq!(
@@ -554,6 +628,7 @@ mod tests {
             assert_eq!(back.status, r.status);
             assert_eq!(back.resources, r.resources);
             assert_eq!(back.execs, r.execs);
+            assert_eq!(back.network, r.network);
         }
     }
 
@@ -594,7 +669,13 @@ mod tests {
         let mut plain = row(Some(stats), vec![]);
         plain.status.last_exit = None;
         plain.status.health = Some(HealthState::Unknown);
-        let samples = [row(None, vec![1, 2]), stopped, plain];
+        let mut on_net = row(None, vec![]);
+        on_net.network = Some(NetStatus {
+            name: "kennel".into(),
+            addresses: vec!["10.89.0.2".into(), "fd00::2".into()],
+            ports: vec![],
+        });
+        let samples = [row(None, vec![1, 2]), stopped, plain, on_net];
         for n in 0..=samples.len() {
             let units: Vec<StatusRow> = samples[..n].to_vec();
             let mut enc = StatusEncoder::new(1);

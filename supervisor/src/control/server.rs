@@ -239,7 +239,10 @@ async fn connection(
             Ok(body) => {
                 if !matches!(
                     body,
-                    RequestBody::Status { .. } | RequestBody::LogPath { .. } | RequestBody::Paths
+                    RequestBody::Status { .. }
+                        | RequestBody::LogPath { .. }
+                        | RequestBody::Paths
+                        | RequestBody::Networks { .. }
                 ) {
                     info!(uid, pid, "control request: {body}");
                 }

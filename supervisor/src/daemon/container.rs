@@ -440,6 +440,42 @@ pub fn init_files(c: &Container) -> Vec<(PathBuf, String)> {
     ]
 }
 
+/// The search domain of kennel's DNS: `NAME.dns.kennel` is unit NAME on the asker's network.
+pub const DNS_DOMAIN: &str = "dns.kennel";
+
+/// For a container on a bridge network, `/etc/hosts` and `/etc/resolv.conf` of the init
+/// layer `files` (made by [`init_files`]) replaced: the hostname on its own addresses
+/// `addrs`, and kennel's DNS on the network's `gateway` (unless the unit sets `dns`).
+pub fn network_files(
+    files: &mut [(PathBuf, String)],
+    c: &Container,
+    addrs: &[std::net::IpAddr],
+    gateway: std::net::IpAddr,
+) {
+    let mut hosts =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for a in addrs {
+        hosts.push_str(&format!("{a}\t{}\n", c.hostname));
+    }
+    for (host, addr) in &c.hosts {
+        hosts.push_str(&format!("{addr}\t{host}\n"));
+    }
+    let resolv = match &c.dns {
+        Some(servers) => servers
+            .iter()
+            .map(|s| format!("nameserver {s}\n"))
+            .collect(),
+        None => format!("search {DNS_DOMAIN}\nnameserver {gateway}\n"),
+    };
+    for (path, text) in files.iter_mut() {
+        if path == Path::new("/etc/hosts") {
+            *text = hosts.clone();
+        } else if path == Path::new("/etc/resolv.conf") {
+            *text = resolv.clone();
+        }
+    }
+}
+
 /// A container's starting environment (it does not inherit kennel's, as a Docker
 /// container does not inherit dockerd's).
 pub fn base_env(name: &str, c: &Container, notify: bool) -> Vec<(String, String)> {
@@ -468,6 +504,9 @@ mod tests {
             gid_map: Vec::new(),
             hostname: "web".into(),
             network: Network::None,
+            address: None,
+            ports: Vec::new(),
+            aliases: Vec::new(),
             init: true,
             read_only: false,
             persist: false,
@@ -493,6 +532,29 @@ mod tests {
         );
         assert!(files[1].1.contains("127.0.1.1\tweb\n"));
         assert!(files[1].1.ends_with("10.0.0.2\tdb\n"));
+        assert_eq!(files[2].1, "nameserver 192.0.2.53\n");
+    }
+
+    #[test]
+    fn network_init_files() {
+        let mut c = container();
+        c.dns = None;
+        let mut files = init_files(&c);
+        let addrs = ["10.89.0.5".parse().unwrap(), "fd00::5".parse().unwrap()];
+        network_files(&mut files, &c, &addrs, "10.89.0.1".parse().unwrap());
+        assert_eq!(
+            files[1].1,
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.89.0.5\tweb\nfd00::5\tweb\n10.0.0.2\tdb\n"
+        );
+        assert_eq!(files[2].1, "search dns.kennel\nnameserver 10.89.0.1\n");
+        // The unit's own name servers win.
+        let mut files = init_files(&container());
+        network_files(
+            &mut files,
+            &container(),
+            &addrs,
+            "10.89.0.1".parse().unwrap(),
+        );
         assert_eq!(files[2].1, "nameserver 192.0.2.53\n");
     }
 

@@ -5,6 +5,7 @@ mod cgroup;
 mod container;
 mod exec;
 mod leftovers;
+pub mod network;
 mod notify;
 mod owner;
 mod probes;
@@ -27,6 +28,8 @@ pub use owner::DaemonError;
 pub struct Options {
     /// The unit directory (`--units`).
     pub units: PathBuf,
+    /// The network directory (`--networks`).
+    pub networks: PathBuf,
     /// Directories of units made for this run (a machine's getty units, see
     /// `boot::getty`): each file is loaded unless the unit directory has one of that name.
     pub generated_units: Vec<PathBuf>,
@@ -51,6 +54,16 @@ pub struct Options {
 }
 
 impl Options {
+    /// Reads the networks, then the units checked against them; every problem of both.
+    pub fn load(
+        &self,
+    ) -> Result<(kennel_units::UnitSet, kennel_units::Networks), Vec<kennel_units::Diagnostic>>
+    {
+        let networks = kennel_units::Networks::load(&self.networks)?;
+        let units = kennel_units::load_paths_with(&self.unit_paths(), &networks)?;
+        Ok((units, networks))
+    }
+
     /// What units are loaded from: the unit directory, and each generated unit the
     /// directory does not have a file of its own for (looked at on each load, so that a
     /// user's copy takes over at the next reload).

@@ -24,8 +24,8 @@ use super::runs::{ContainerRuns, Handed};
 use super::trash::Trash;
 use super::{container, exec, signals, Input, Options};
 use crate::control::protocol::{
-    ErrorKind, ExecRequest, PowerAction, ProtoError, Reply, ReplyBody, RequestBody, StatusEncoder,
-    StatusRow,
+    ErrorKind, ExecRequest, NetStatus, PowerAction, ProtoError, Reply, ReplyBody, RequestBody,
+    StatusEncoder, StatusRow,
 };
 use crate::control::server::{self, Answer, ControlRequest, ExecSession};
 use crate::reaper;
@@ -98,6 +98,8 @@ struct Owner {
     notify: HashMap<String, Arc<NotifySocket>>,
     /// Every unit's cgroup.
     cgroups: UnitCgroups,
+    /// Container networks: leases, namespaces and veths of the units on a bridge network.
+    net: super::network::Networking,
     /// Empties containers' trash on the runtime's blocking pool.
     trash: Trash,
     /// What to do once stopped, as a machine's init.
@@ -112,11 +114,10 @@ struct Owner {
 
 pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     let started = Instant::now();
-    let units =
-        kennel_units::load_paths(&opts.unit_paths()).map_err(|d| DaemonError::InvalidUnits {
-            dir: opts.units.clone(),
-            problems: render(&d),
-        })?;
+    let (units, networks) = opts.load().map_err(|d| DaemonError::InvalidUnits {
+        dir: opts.units.clone(),
+        problems: render(&d),
+    })?;
     if let Some(main) = &opts.ending.main {
         if units.get(main).is_none() {
             return Err(DaemonError::NoMainUnit {
@@ -161,6 +162,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     );
 
     let ending = opts.ending.clone();
+    let opts_state_dir = opts.state_dir.clone();
     let mut owner = Owner {
         opts,
         sup: Supervisor::new(units).with_ending(ending),
@@ -172,6 +174,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         launching: HashMap::new(),
         runs: ContainerRuns::default(),
         cgroups,
+        net: super::network::Networking::new(&opts_state_dir, networks),
         trash,
         pending: HashMap::new(),
         power: None,
@@ -180,6 +183,8 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         started,
     };
     owner.reap();
+    // Nothing runs yet: every namespace and veth of a unit is a crash's leftover.
+    owner.net.remove_leftovers();
     owner.sup.handle(
         Event::Command {
             id: UP_ID,
@@ -373,6 +378,10 @@ impl Owner {
                 {
                     self.trash.empty(&unit);
                 }
+                if failure.is_some() {
+                    // The start failed: what was set up for it goes now (the lease stays).
+                    self.net.detach(&unit);
+                }
                 let event = match failure {
                     None => Event::Spawned { unit, pid },
                     Some(f) => Event::SpawnFailed {
@@ -441,6 +450,7 @@ impl Owner {
 
     fn exited(&mut self, pid: Pid, status: ExitStatus, now: Instant) {
         let status = self.runs.exited(pid, status);
+        self.net.exited(pid);
         if let Some((unit, true)) = self.cgroups.exited(pid) {
             self.sup.handle(Event::OomKilled { unit, pid }, now);
         }
@@ -454,6 +464,7 @@ impl Owner {
     pub(super) fn sweep_overlays(&mut self) {
         let units = self.sup.units();
         self.runs.sweep(|u| units.get(u).is_some());
+        self.net.sweep(|u| units.get(u).is_some());
     }
 
     fn signal(&mut self, sig: i32) {

@@ -1,5 +1,9 @@
-//! Container networks: the pieces the daemon uses to give containers addresses, names and
-//! published ports (see docs/networking.md).
+//! Container networks: persistent network namespaces, bridge networks (bridge, veths,
+//! addresses), address leases, kennel's nftables rules, CNI; the daemon's glue is
+//! `daemon/network.rs` (see docs/networking.md).
 
+pub mod bridge;
 pub mod cni;
 pub mod firewall;
+pub mod ipam;
+pub mod netns;

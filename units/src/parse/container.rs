@@ -22,6 +22,9 @@ const CONTAINER_KEYS: &[&str] = &[
     "gid_map",
     "hostname",
     "network",
+    "address",
+    "ports",
+    "aliases",
     "init",
     "read_only",
     "persist",
@@ -55,6 +58,15 @@ const MIN_MEMORY_MAX: u64 = 64 << 10;
 /// The unit named by `network = "unit:NAME"`, with the position of the value.
 pub(crate) type NetworkUnit = (String, Option<Range<usize>>);
 
+/// What the cross-unit network checks need of one unit (`crate::load`): its bridge
+/// network, static address and published ports, each with its position (line, col).
+#[derive(Debug, Default)]
+pub(crate) struct NetRefs {
+    pub(crate) network: Option<(String, usize, usize)>,
+    pub(crate) address: Option<(IpAddr, usize, usize)>,
+    pub(crate) ports: Vec<(crate::network::PortMap, usize, usize)>,
+}
+
 /// `[container]` of the unit `unit`; `header` is where to report a missing `rootfs` (and
 /// a unit name that is not a valid default hostname). Also returns the unit named by
 /// `network = "unit:NAME"`, with its position, when it is a valid name other than `unit`.
@@ -63,6 +75,7 @@ pub(crate) fn container(
     t: &dyn TableLike,
     header: Option<Range<usize>>,
     unit: &str,
+    net: &mut NetRefs,
 ) -> (Option<Container>, Option<NetworkUnit>) {
     cx.check_keys(t, Some("container"), CONTAINER_KEYS);
     // image: the store is runtime state, so only the syntax is checked here.
@@ -115,6 +128,10 @@ pub(crate) fn container(
             );
         }
         Some(Network::None) | None => {}
+        // The daemon makes the namespace; the container joins it.
+        Some(Network::Bridge(_) | Network::Cni(_)) => {
+            ns.remove(&Namespace::Net);
+        }
         Some(other) => {
             if let Some((i, span)) = listed.as_ref().and_then(|m| m.get(&Namespace::Net)) {
                 let why = match other {
@@ -138,6 +155,11 @@ pub(crate) fn container(
         }
     }
     c.network = network.unwrap_or(Network::None);
+    if let (Network::Bridge(n), Some(item)) = (&c.network, network_item) {
+        let (line, col) = cx.pos(item.span());
+        net.network = Some((n.clone(), line, col));
+    }
+    addressing(cx, t, &mut c, net);
 
     // hostname
     match t.get("hostname") {
@@ -576,12 +598,26 @@ fn id_range(cx: &mut Ctx, at: &str, v: &Value) -> Option<IdMap> {
 
 /// `network`: `"none"`, `"host"` or `"unit:NAME"`, NAME a valid unit name other than `unit`.
 fn network(cx: &mut Ctx, item: &Item, unit: &str) -> Option<Network> {
-    let expected = "\"none\", \"host\" or \"unit:NAME\"";
+    let expected = "\"none\", \"host\", \"unit:NAME\", \"bridge\", \"bridge:NAME\" or \"cni:NAME\"";
     let s = cx.string("container.network", item, &format!("one of {expected}"))?;
     match s.as_str() {
         "none" => return Some(Network::None),
         "host" => return Some(Network::Host),
+        "bridge" => return Some(Network::Bridge(crate::network::DEFAULT_NETWORK.to_string())),
         _ => {}
+    }
+    for (prefix, what) in [("bridge:", "network"), ("cni:", "CNI network")] {
+        if let Some(name) = s.strip_prefix(prefix) {
+            if let Err(e) = check_unit_name(name) {
+                let e = e.to_string().replace("unit name", &format!("{what} name"));
+                cx.error(item.span(), format!("container.network: {e}"));
+                return None;
+            }
+            return Some(match prefix {
+                "bridge:" => Network::Bridge(name.to_string()),
+                _ => Network::Cni(name.to_string()),
+            });
+        }
     }
     if let Some(name) = s.strip_prefix("unit:") {
         if let Err(e) = check_unit_name(name) {
@@ -597,12 +633,104 @@ fn network(cx: &mut Ctx, item: &Item, unit: &str) -> Option<Network> {
         }
         return Some(Network::Unit(name.to_string()));
     }
-    let hint = did_you_mean(&s, ["none", "host", "unit:"]);
+    let hint = did_you_mean(&s, ["none", "host", "unit:", "bridge", "bridge:", "cni:"]);
     cx.error(
         item.span(),
         format!("container.network: invalid value {s:?}: expected {expected}{hint}"),
     );
     None
+}
+
+/// `address`, `ports`, `aliases`: only on a bridge network (`ports` on a CNI one too).
+fn addressing(cx: &mut Ctx, t: &dyn TableLike, c: &mut Container, net: &mut NetRefs) {
+    let bridge = matches!(c.network, Network::Bridge(_));
+    let cni = matches!(c.network, Network::Cni(_));
+    let needs = |key: &str| {
+        format!("container.{key}: needs network = \"bridge\" or \"bridge:NAME\" (the container has no address of its own on a network kennel manages)")
+    };
+    if let Some(item) = t.get("address") {
+        if let Some(s) = cx.string("container.address", item, "an IP address string") {
+            match s.parse::<IpAddr>() {
+                Ok(IpAddr::V6(_)) if bridge => cx.error(
+                    item.span(),
+                    "container.address: expected an IPv4 address (on a network with subnet6, the IPv6 address is the one at the same offset)",
+                ),
+                Ok(a) if bridge => {
+                    c.address = Some(a);
+                    let (line, col) = cx.pos(item.span());
+                    net.address = Some((a, line, col));
+                }
+                Ok(_) => cx.error(item.span(), needs("address")),
+                Err(_) => cx.error(
+                    item.span(),
+                    format!("container.address: invalid IP address {s:?}"),
+                ),
+            }
+        }
+    }
+    if let Some(item) = t.get("ports") {
+        if !bridge && !cni {
+            cx.error(item.span(), needs("ports"));
+        } else if let Some(values) = cx.array(
+            "container.ports",
+            item,
+            "an array of port mappings such as [\"8080:80\"]",
+        ) {
+            let mut seen: Vec<(usize, crate::network::PortMap)> = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let path = format!("container.ports[{i}]");
+                let Some(s) = v.as_str() else {
+                    cx.error(
+                        v.span(),
+                        format!(
+                            "{path}: expected a string such as \"8080:80\", found {}",
+                            describe_value(v)
+                        ),
+                    );
+                    continue;
+                };
+                match crate::network::PortMap::parse(s) {
+                    Ok(p) => {
+                        if let Some((j, _)) = seen.iter().find(|(_, q)| q.clashes(&p)) {
+                            cx.error(v.span(), format!("{path}: host port {} is already published by container.ports[{j}]", p.host_port));
+                            continue;
+                        }
+                        c.ports.push(p);
+                        seen.push((i, p));
+                        let (line, col) = cx.pos(v.span());
+                        net.ports.push((p, line, col));
+                    }
+                    Err(e) => cx.error(v.span(), format!("{path}: {e}")),
+                }
+            }
+        }
+    }
+    if let Some(item) = t.get("aliases") {
+        if !bridge {
+            cx.error(item.span(), needs("aliases"));
+        } else if let Some(values) = cx.array(
+            "container.aliases",
+            item,
+            "an array of names such as [\"db\"]",
+        ) {
+            for (i, v) in values.iter().enumerate() {
+                let path = format!("container.aliases[{i}]");
+                match v.as_str() {
+                    Some(s) => match check_hostname(s) {
+                        Ok(()) => c.aliases.push(s.to_string()),
+                        Err(e) => cx.error(v.span(), format!("{path}: {e}")),
+                    },
+                    None => cx.error(
+                        v.span(),
+                        format!(
+                            "{path}: expected a name string, found {}",
+                            describe_value(v)
+                        ),
+                    ),
+                }
+            }
+        }
+    }
 }
 
 /// An IP address string (IPv4 or IPv6), as written.

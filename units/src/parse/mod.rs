@@ -7,7 +7,7 @@ mod container;
 mod ready;
 mod sections;
 mod security;
-mod value;
+pub(crate) mod value;
 
 use std::ops::Range;
 use std::path::Path;
@@ -17,6 +17,7 @@ use toml_edit::{ImDocument, Item, Key, Table};
 use crate::diag::{sort_diagnostics, Diagnostic};
 use crate::model::{Logs, Ready, ReadyProbe, Restart, ServiceType, Unit};
 use crate::name::check_unit_name;
+pub(crate) use container::NetRefs;
 use value::Ctx;
 
 const TOP_KEYS: &[&str] = &[
@@ -49,6 +50,8 @@ pub(crate) struct ParsedFile {
     pub(crate) unit: Option<Unit>,
     pub(crate) diags: Vec<Diagnostic>,
     pub(crate) deps: Vec<DepRef>,
+    /// Its network, address and ports, for the cross-unit checks.
+    pub(crate) net: container::NetRefs,
 }
 
 /// Parses the unit `name` from `text`, read from `path`. Only single-file checks are done
@@ -86,15 +89,18 @@ pub(crate) fn parse_file(name: &str, path: &Path, text: &str) -> ParsedFile {
                 unit: None,
                 diags: cx.diags,
                 deps,
+                net: Default::default(),
             };
         }
     };
-    let unit = unit(&mut cx, doc.as_table(), name, path, &mut deps);
+    let mut net = container::NetRefs::default();
+    let unit = unit(&mut cx, doc.as_table(), name, path, &mut deps, &mut net);
     let unit = cx.diags.is_empty().then_some(unit);
     ParsedFile {
         unit,
         diags: cx.diags,
         deps,
+        net,
     }
 }
 
@@ -106,7 +112,14 @@ fn section_span(root: &Table, key: &str, item: &Item) -> Option<Range<usize>> {
     }
 }
 
-fn unit(cx: &mut Ctx, root: &Table, name: &str, path: &Path, deps: &mut Vec<DepRef>) -> Unit {
+fn unit(
+    cx: &mut Ctx,
+    root: &Table,
+    name: &str,
+    path: &Path,
+    deps: &mut Vec<DepRef>,
+    net: &mut container::NetRefs,
+) -> Unit {
     cx.check_keys(root, None, TOP_KEYS);
     let mut unit = Unit::new(name, Vec::new());
     unit.path = path.to_path_buf();
@@ -161,7 +174,7 @@ fn unit(cx: &mut Ctx, root: &Table, name: &str, path: &Path, deps: &mut Vec<DepR
     }
     unit.logs = section(cx, "logs").map_or_else(Logs::default, |(t, _)| sections::logs(cx, t));
     if let Some((t, header)) = section(cx, "container") {
-        let (c, network_unit) = container::container(cx, t, header, name);
+        let (c, network_unit) = container::container(cx, t, header, name, net);
         unit.container = c;
         if let Some((dep, span)) = network_unit {
             // Joining a unit's network namespace requires it (and orders after it).

@@ -36,6 +36,7 @@ impl Owner {
                             let r = row(
                                 &mut self.cgroups,
                                 self.runs.sessions(),
+                                &self.net,
                                 s,
                                 now,
                                 LISTING_STATS_MAX_AGE,
@@ -49,6 +50,7 @@ impl Owner {
                             units: vec![row(
                                 &mut self.cgroups,
                                 self.runs.sessions(),
+                                &self.net,
                                 s,
                                 now,
                                 Duration::ZERO,
@@ -69,6 +71,23 @@ impl Owner {
                     })
                 } else {
                     Reply::Error(unknown(&unit))
+                };
+                let _ = req.reply.send(reply.into());
+                return;
+            }
+            RequestBody::Networks { name } => {
+                let infos = match &name {
+                    None => self.net.infos(),
+                    Some(n) => self.net.info(n).into_iter().collect(),
+                };
+                let reply = match (name, infos.is_empty()) {
+                    (Some(n), true) => Reply::Error(ProtoError::new(
+                        ErrorKind::UnknownNetwork,
+                        format!("unknown network {n:?}"),
+                    )),
+                    _ => Reply::Ok(ReplyBody::Networks {
+                        networks: infos.into_iter().map(network_row).collect(),
+                    }),
                 };
                 let _ = req.reply.send(reply.into());
                 return;
@@ -116,26 +135,25 @@ impl Owner {
             RequestBody::Stop { units, wait } => (Command::Stop(units), wait, None),
             RequestBody::Restart { units, wait } => (Command::Restart(units), wait, None),
             RequestBody::Shutdown => (Command::Shutdown, true, None),
-            RequestBody::Reload { wait } => {
-                match kennel_units::load_paths(&self.opts.unit_paths()) {
-                    Ok(set) => {
-                        let plan = reload_plan(self.sup.units(), &set);
-                        (Command::Reload(set), wait, Some(plan))
-                    }
-                    Err(diags) => {
-                        let msg = format!(
-                            "units in {} are invalid; nothing was changed:\n{}",
-                            self.opts.units.display(),
-                            render(&diags)
-                        );
-                        warn!("reload refused: {msg}");
-                        let _ = req.reply.send(
-                            Reply::Error(ProtoError::new(ErrorKind::InvalidUnits, msg)).into(),
-                        );
-                        return;
-                    }
+            RequestBody::Reload { wait } => match self.opts.load() {
+                Ok((set, networks)) => {
+                    self.net.set_networks(networks);
+                    let plan = reload_plan(self.sup.units(), &set);
+                    (Command::Reload(set), wait, Some(plan))
                 }
-            }
+                Err(diags) => {
+                    let msg = format!(
+                        "units in {} are invalid; nothing was changed:\n{}",
+                        self.opts.units.display(),
+                        render(&diags)
+                    );
+                    warn!("reload refused: {msg}");
+                    let _ = req
+                        .reply
+                        .send(Reply::Error(ProtoError::new(ErrorKind::InvalidUnits, msg)).into());
+                    return;
+                }
+            },
         };
         let plan = plan.or_else(|| {
             let already = self.sup.already(&command);
@@ -351,10 +369,40 @@ impl Owner {
     }
 }
 
+/// A network as the `networks` reply has it.
+fn network_row(i: super::super::network::NetworkInfo) -> crate::control::protocol::NetworkRow {
+    let d = i.def;
+    let text = |a: &dyn std::fmt::Display| a.to_string();
+    crate::control::protocol::NetworkRow {
+        name: d.name,
+        file: d.path.map(|p| p.display().to_string()),
+        subnet: text(&d.subnet),
+        subnet6: d.subnet6.as_ref().map(|s| text(s)),
+        gateway: text(&d.gateway),
+        gateway6: d.gateway6.as_ref().map(|s| text(s)),
+        bridge: d.bridge,
+        internal: d.internal,
+        mtu: d.mtu,
+        dns: d.dns.map(|v| v.iter().map(ToString::to_string).collect()),
+        leases: i
+            .leases
+            .into_iter()
+            .map(
+                |(unit, (addrs, running))| crate::control::protocol::LeaseRow {
+                    unit,
+                    addresses: addrs.iter().map(ToString::to_string).collect(),
+                    running,
+                },
+            )
+            .collect(),
+    }
+}
+
 /// A unit's status row; its cgroup's figures are at most `max_age` old.
 fn row(
     cgroups: &mut UnitCgroups,
     sessions: &HashMap<Pid, String>,
+    net: &super::super::network::Networking,
     status: kennel_core::UnitStatus,
     now: Instant,
     max_age: Duration,
@@ -368,10 +416,16 @@ fn row(
         .map(|(p, _)| *p)
         .collect();
     execs.sort_unstable();
+    let network = net.of(&status.name).map(|a| NetStatus {
+        name: a.network.clone(),
+        addresses: a.lease.addrs().iter().map(ToString::to_string).collect(),
+        ports: a.ports.iter().map(ToString::to_string).collect(),
+    });
     StatusRow {
         status,
         resources,
         execs,
+        network,
     }
 }
 

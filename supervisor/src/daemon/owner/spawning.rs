@@ -19,6 +19,8 @@ pub(super) enum PrepareError {
     Container(#[from] container::ContainerError),
     #[error(transparent)]
     Cgroup(#[from] super::super::cgroup::BeginError),
+    #[error(transparent)]
+    Network(#[from] super::super::network::NetError),
 }
 
 /// Why a probe or an exec cannot run inside a unit ([`Owner::unit_spec`]).
@@ -108,6 +110,7 @@ impl Owner {
         match launched {
             Ok(launched) => {
                 let pid = launched.pid;
+                self.net.launched(&name, pid);
                 let _capture = self.logs.attach(&name, &unit.logs, out_r, err_r);
                 let tx = self.tx.clone();
                 let unit_name = name.clone();
@@ -139,6 +142,8 @@ impl Owner {
 
     /// A start of `unit` that failed before a helper existed.
     fn spawn_failed(&mut self, unit: String, reason: String, now: Instant) {
+        // What was set up for the start goes (the lease stays).
+        self.net.detach(&unit);
         self.sup.handle(
             Event::SpawnFailed {
                 unit,
@@ -204,6 +209,17 @@ impl Owner {
                 )?);
                 spec.base_env = container::base_env(name, c, notify_path.is_some());
                 container::apply_image(&mut spec, name, c, &self.opts.state_dir)?;
+                if let Some(a) = self.net.attach(unit, self.sup.units())? {
+                    if let Some(cs) = spec.container.as_mut() {
+                        cs.join_net = Some(a.netns.clone());
+                        container::network_files(
+                            &mut cs.init_files,
+                            c,
+                            &a.lease.addrs(),
+                            a.gateway,
+                        );
+                    }
+                }
                 let security = container::security(c)?;
                 // Kept for exec and probes: they run under the settings the unit started with,
                 // even if a profile file changes or goes away meanwhile.

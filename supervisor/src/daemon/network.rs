@@ -1,0 +1,328 @@
+//! The daemon's side of container networks: before a container on a bridge network
+//! starts, its lease, namespace and veth ([`Networking::attach`]); at its end, or when its
+//! start fails, the veth and namespace go ([`Networking::detach`]; the lease stays, so the
+//! next start has the same address); a lease goes when its unit leaves the unit set
+//! ([`Networking::sweep`]); at the daemon's start, what a crash left is removed
+//! ([`Networking::remove_leftovers`]). Owned by the owner task, like all state.
+//!
+//! The other parts of networking plug in here (see the comments at each point): the
+//! firewall (`net::firewall`: `ensure_network` + `publish` in [`Networking::attach`],
+//! `unpublish` in [`Networking::detach`], its leftovers in
+//! [`Networking::remove_leftovers`]), the DNS server (`net::dns`: `serve_network`, `set`
+//! for the unit and its aliases in `attach`, `remove` in `detach`) and CNI (`cni:NAME`
+//! in `attach`, which says "not supported yet" until then).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use kennel_core::Pid;
+use kennel_units::{Network, NetworkDef, Networks, PortMap, Unit, UnitSet};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use crate::net::bridge::{self, AttachSpec, BridgeSpec, LinkError};
+use crate::net::ipam::{IpamError, Lease, Leases};
+use crate::net::netns;
+
+/// Why a unit's network could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("network bridge:{0}: no such network (reload after adding its file to the networks directory)")]
+    UnknownNetwork(String),
+    #[error("network cni:{0}: CNI networks are not supported yet by this kennel; use network = \"bridge\" or \"bridge:NAME\"")]
+    CniUnsupported(String),
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+    #[error("network {network}: {source}")]
+    Link { network: String, source: LinkError },
+}
+
+/// A container's place on a bridge network while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attached {
+    pub network: String,
+    pub lease: Lease,
+    /// The network's gateway: the containers' name server (kennel's DNS listens there).
+    pub gateway: IpAddr,
+    /// The pinned namespace the container joins (`STATE/netns/UNIT`).
+    pub netns: PathBuf,
+    /// The host end of its veth.
+    pub veth: String,
+    pub ports: Vec<PortMap>,
+    /// Its names on the network besides the unit name (`container.aliases`).
+    pub aliases: Vec<String>,
+}
+
+/// One network as `kennel network ls|inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    pub def: NetworkDef,
+    /// Units with a lease: unit -> (addresses, attached now).
+    pub leases: BTreeMap<String, (Vec<IpAddr>, bool)>,
+}
+
+pub struct Networking {
+    state_dir: PathBuf,
+    networks: Networks,
+    /// Per network, its leases, read on first use.
+    leases: BTreeMap<String, Leases>,
+    /// Units attached now.
+    attached: HashMap<String, Attached>,
+    /// The pid of each attached unit's run: its exit detaches the unit.
+    pids: HashMap<Pid, String>,
+    /// Networks whose file is gone but whose members still run: network -> its bridge,
+    /// removed once the last member is detached.
+    doomed: BTreeMap<String, String>,
+}
+
+impl Networking {
+    pub fn new(state_dir: &Path, networks: Networks) -> Networking {
+        Networking {
+            state_dir: state_dir.to_path_buf(),
+            networks,
+            leases: BTreeMap::new(),
+            attached: HashMap::new(),
+            pids: HashMap::new(),
+            doomed: BTreeMap::new(),
+        }
+    }
+
+    /// A reload's networks. Leases of a changed network that fall outside it go. A
+    /// removed network's bridge and leases go now, or once its last running member is
+    /// detached.
+    pub fn set_networks(&mut self, networks: Networks) {
+        self.leases.retain(|name, l| match networks.get(name) {
+            Some(def) => {
+                l.set_def(def.clone());
+                true
+            }
+            None => false,
+        });
+        let gone: Vec<NetworkDef> = self
+            .networks
+            .iter()
+            .filter(|d| networks.get(&d.name).is_none())
+            .cloned()
+            .collect();
+        self.networks = networks;
+        for def in gone {
+            self.doomed.insert(def.name.clone(), def.bridge.clone());
+            self.remove_if_unused(&def.name);
+        }
+    }
+
+    /// A network whose file is gone, once no member runs: its bridge and leases.
+    fn remove_if_unused(&mut self, network: &str) {
+        if self.attached.values().any(|a| a.network == network) {
+            return;
+        }
+        let Some(bridge) = self.doomed.remove(network) else {
+            return;
+        };
+        // Firewall: `remove_network(network)`. DNS: `stop_network(network)`.
+        if let Err(e) = bridge::delete_link(bridge.clone()) {
+            warn!("network {network} was removed, but not its bridge {bridge}: {e}");
+        }
+        let dir = self.state_dir.join("networks").join(network);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => info!("network {network} removed: bridge {bridge}, leases"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!("remove {}: {e}", dir.display()),
+        }
+    }
+
+    fn leases(&mut self, network: &str) -> Result<&mut Leases, NetError> {
+        if !self.leases.contains_key(network) {
+            let def = self
+                .networks
+                .get(network)
+                .ok_or_else(|| NetError::UnknownNetwork(network.to_string()))?
+                .clone();
+            let l = Leases::load(&self.state_dir, def)?;
+            self.leases.insert(network.to_string(), l);
+        }
+        self.leases
+            .get_mut(network)
+            .ok_or_else(|| NetError::UnknownNetwork(network.to_string()))
+    }
+
+    /// At the daemon's start (no unit runs yet): the namespaces and veths of runs a
+    /// crash (`kill -9` of kennel) left.
+    pub fn remove_leftovers(&mut self) {
+        let keep: Vec<String> = self.attached.keys().cloned().collect();
+        match bridge::remove_leftovers(&netns::dir(&self.state_dir), &keep) {
+            Ok(removed) if removed.is_empty() => {}
+            Ok(removed) => info!("removed network leftovers: {}", removed.join(", ")),
+            Err(e) => warn!("cannot remove network leftovers: {e}"),
+        }
+        // Networks whose file went while kennel was stopped: their bridge (recorded in
+        // their leases file) and leases.
+        let dirs = std::fs::read_dir(self.state_dir.join("networks"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for name in dirs {
+            if self.networks.get(&name).is_none() {
+                if let Some(bridge) = Leases::recorded_bridge(&self.state_dir, &name) {
+                    self.doomed.insert(name.clone(), bridge);
+                    self.remove_if_unused(&name);
+                }
+            }
+        }
+        // Firewall: its `published()` / `networks()` minus what runs / exists, then
+        // `unpublish` / `remove_network` each (net::firewall).
+    }
+
+    /// Before `unit` (a container) starts: on a bridge network, its lease, namespace and
+    /// veth; returns what the container joins. `None` for other networks.
+    pub fn attach(&mut self, unit: &Unit, units: &UnitSet) -> Result<Option<&Attached>, NetError> {
+        let Some(c) = &unit.container else {
+            return Ok(None);
+        };
+        let network = match &c.network {
+            Network::Bridge(n) => n.clone(),
+            // CNI: `kennel cni add` as a child process here (net::cni), its result's
+            // addresses recorded like a lease's.
+            Network::Cni(n) => return Err(NetError::CniUnsupported(n.clone())),
+            _ => return Ok(None),
+        };
+        let name = unit.name.clone();
+        // A leftover of this unit's previous run (never expected: its exit detaches).
+        self.detach(&name);
+        // Other units' static addresses on this network stay out of the dynamic pool.
+        let reserved: BTreeSet<Ipv4Addr> = units
+            .iter()
+            .filter(|u| u.name != name)
+            .filter_map(|u| u.container.as_ref())
+            .filter(|o| o.network == Network::Bridge(network.clone()))
+            .filter_map(|o| match o.address {
+                Some(IpAddr::V4(a)) => Some(a),
+                _ => None,
+            })
+            .collect();
+        let running: BTreeSet<String> = self.attached.keys().cloned().collect();
+        let state_dir = self.state_dir.clone();
+        let leases = self.leases(&network)?;
+        let (lease, changed) =
+            leases.lease(&name, c.address, &reserved, |u| running.contains(u))?;
+        if changed {
+            leases.save(&state_dir)?;
+        }
+        let def = leases.def().clone();
+        let spec = AttachSpec {
+            netns: netns::dir(&self.state_dir).join(&name),
+            veth: bridge::veth_name(&name),
+            bridge: BridgeSpec::of(&def),
+            addr: (lease.v4, def.subnet.prefix),
+            addr6: lease.v6.zip(def.subnet6.map(|s| s.prefix)),
+        };
+        let started = std::time::Instant::now();
+        bridge::attach(spec.clone()).map_err(|source| NetError::Link {
+            network: network.clone(),
+            source,
+        })?;
+        debug!(unit = %name, "network {network}: {} in {:?}", lease.v4, started.elapsed());
+        // Firewall: `ensure_network(&NetworkRules { name, bridge, subnets: def.subnets(), internal })`
+        // (idempotent), then `publish(&name, &network, &PortRule for each of c.ports
+        // with container_ip = lease.v4)`; an error fails the start: detach and return it.
+        // DNS: `serve_network(&network, def.gateway, 53, def.subnets())` once per network, then
+        // `set(&network, &name, lease.addrs())` and the same for each of c.aliases.
+        self.attached.insert(
+            name.clone(),
+            Attached {
+                network,
+                lease,
+                gateway: IpAddr::V4(def.gateway),
+                netns: spec.netns,
+                veth: spec.veth,
+                ports: c.ports.clone(),
+                aliases: c.aliases.clone(),
+            },
+        );
+        Ok(self.attached.get(&name))
+    }
+
+    /// `unit`'s run is `pid`: its exit detaches the unit.
+    pub fn launched(&mut self, unit: &str, pid: Pid) {
+        if self.attached.contains_key(unit) {
+            self.pids.insert(pid, unit.to_string());
+        }
+    }
+
+    /// Process `pid` ended: if it was an attached unit's run, the unit is detached.
+    pub fn exited(&mut self, pid: Pid) {
+        if let Some(unit) = self.pids.remove(&pid) {
+            self.detach(&unit);
+        }
+    }
+
+    /// Removes `unit`'s veth and namespace, if attached (its lease stays).
+    pub fn detach(&mut self, unit: &str) {
+        self.pids.retain(|_, u| u != unit);
+        let Some(a) = self.attached.remove(unit) else {
+            return;
+        };
+        // Firewall: `unpublish(unit)`. DNS: `remove(&a.network, unit)` and the same for
+        // each of `a.aliases`.
+        if let Err(e) = bridge::detach(a.netns.clone(), a.veth.clone()) {
+            warn!(
+                unit,
+                "network {}: cannot remove the veth or namespace: {e}", a.network
+            );
+        }
+        self.remove_if_unused(&a.network);
+    }
+
+    /// The leases of units that are gone from the unit set (`exists` says which are
+    /// not) and not attached are released.
+    pub fn sweep(&mut self, exists: impl Fn(&str) -> bool) {
+        let attached: BTreeSet<String> = self.attached.keys().cloned().collect();
+        // Every network's leases, also those not read yet this run.
+        for def in self.networks.iter().cloned().collect::<Vec<_>>() {
+            if !Leases::path(&self.state_dir, &def.name).exists() {
+                continue;
+            }
+            let state_dir = self.state_dir.clone();
+            let Ok(l) = self.leases(&def.name) else {
+                continue;
+            };
+            if l.retain(|u| exists(u) || attached.contains(u)) {
+                if let Err(e) = l.save(&state_dir) {
+                    warn!("{e}");
+                }
+            }
+        }
+    }
+
+    /// What `unit` is attached with now.
+    pub fn of(&self, unit: &str) -> Option<&Attached> {
+        self.attached.get(unit)
+    }
+
+    /// Every network with its leases.
+    pub fn infos(&mut self) -> Vec<NetworkInfo> {
+        let names: Vec<String> = self.networks.names().map(str::to_string).collect();
+        names.iter().filter_map(|n| self.info(n)).collect()
+    }
+
+    /// One network with its leases.
+    pub fn info(&mut self, name: &str) -> Option<NetworkInfo> {
+        let def = self.networks.get(name)?.clone();
+        let attached: BTreeSet<String> = self.attached.keys().cloned().collect();
+        let leases = match self.leases(name) {
+            Ok(l) => l
+                .all()
+                .map(|(u, lease)| (u.to_string(), (lease.addrs(), attached.contains(u))))
+                .collect(),
+            Err(e) => {
+                warn!("{e}");
+                BTreeMap::new()
+            }
+        };
+        Some(NetworkInfo { def, leases })
+    }
+}
