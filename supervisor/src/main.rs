@@ -9,6 +9,7 @@ mod commit_cmd;
 mod control;
 mod daemon;
 mod image_cmd;
+mod net;
 mod octal;
 mod reaper;
 mod run;

@@ -1,0 +1,3 @@
+//! Container networks (issue 15): bridges, addresses, firewall rules, CNI and names.
+
+pub mod dns;
