@@ -445,6 +445,55 @@ fn busybox_nslookup_resolves_names() {
     });
 }
 
+#[test]
+fn glibc_resolves_through_the_search_domain() {
+    if !std::path::Path::new("/usr/bin/unshare").exists() {
+        skip::skip(skip::Missing::Provided, "needs unshare (util-linux)");
+        return;
+    }
+    in_netns(|| async {
+        let _dns = two_networks(vec![]).await;
+        // What a container of the network gets in its /etc/resolv.conf, bind-mounted on
+        // /etc/resolv.conf in a mount namespace of getent's own (private propagation).
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("resolv.conf");
+        std::fs::write(&conf, format!("nameserver {FRONT}\nsearch dns.kennel\n")).unwrap();
+        let script = format!(
+            "mount --bind {} /etc/resolv.conf && exec getent ahosts web",
+            conf.display()
+        );
+        let out = run(&[
+            "/usr/bin/unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .await;
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "getent ahosts web: {out:?}");
+        assert!(text.contains("10.89.0.2"), "getent ahosts web: {text}");
+        assert!(text.contains("fd00:89::2"), "getent ahosts web: {text}");
+        assert!(text.contains("web.dns.kennel"), "the search domain: {text}");
+        let out = run(&[
+            "/usr/bin/unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &format!(
+                "mount --bind {} /etc/resolv.conf && exec getent hosts nope",
+                conf.display()
+            ),
+        ])
+        .await;
+        assert_eq!(out.status.code(), Some(2), "getent hosts nope: {out:?}");
+    });
+}
+
 /// The round trip of one unit-name lookup over UDP on lo (client and server on one
 /// runtime): printed, not asserted. `cargo test -p kennel --bin kennel -- net::dns::tests::lookup_latency --nocapture`
 #[test]
