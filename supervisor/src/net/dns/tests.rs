@@ -254,6 +254,40 @@ fn networks_do_not_see_each_other_and_strangers_are_refused() {
 }
 
 #[test]
+fn a_network_is_served_on_ipv6_too() {
+    in_netns(|| async {
+        let mut dns = two_networks(vec![]).await;
+        dns.serve_network(
+            "front",
+            ip("::1"),
+            53,
+            vec![(ip("127.0.0.0"), 16), (ip("::1"), 128)],
+        )
+        .await
+        .unwrap();
+        assert_eq!(dns.listen_addrs("front").len(), 2);
+        assert_eq!(
+            udp("::1", "::1", "web", TYPE::AAAA).await,
+            ok(&["fd00:89::2"])
+        );
+        assert_eq!(
+            tcp("::1", "www.dns.kennel", TYPE::A).await,
+            ok(&["10.89.0.2"])
+        );
+        // Both addresses read the same table.
+        dns.set("front", "web", vec![ip("fd00:89::9")]);
+        assert_eq!(
+            udp("::1", "::1", "web", TYPE::AAAA).await,
+            ok(&["fd00:89::9"])
+        );
+        assert_eq!(
+            udp(FRONT_CLIENT, FRONT, "web", TYPE::AAAA).await,
+            ok(&["fd00:89::9"])
+        );
+    });
+}
+
+#[test]
 fn a_stopped_network_is_silent_and_can_be_served_again() {
     in_netns(|| async {
         let mut dns = two_networks(vec![]).await;
