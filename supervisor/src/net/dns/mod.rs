@@ -128,8 +128,9 @@ impl Dns {
 
     /// Binds UDP and TCP on listen:port for one network and serves it (tasks spawned on
     /// the current runtime). A network may be served on several addresses (its IPv4 and
-    /// IPv6 gateways); serving an address again only replaces the subnets. Clients from
-    /// outside `subnets` are refused.
+    /// IPv6 gateways); serving an address again only replaces the subnets. `subnets` are
+    /// all of the network's (they replace those of an earlier call, for every address):
+    /// clients from outside them are refused.
     pub async fn serve_network(
         &mut self,
         network: &str,
