@@ -18,6 +18,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod answer;
+mod bind;
 mod forward;
 mod server;
 mod table;
@@ -30,7 +31,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -127,7 +127,8 @@ impl Dns {
     }
 
     /// Binds UDP and TCP on listen:port for one network and serves it (tasks spawned on
-    /// the current runtime). A network may be served on several addresses (its IPv4 and
+    /// the current runtime). The address need not be assigned yet (IP_FREEBIND): queries
+    /// are answered once it is. A network may be served on several addresses (its IPv4 and
     /// IPv6 gateways); serving an address again only replaces the subnets. `subnets` are
     /// all of the network's (they replace those of an earlier call, for every address):
     /// clients from outside them are refused.
@@ -156,14 +157,10 @@ impl Dns {
             addr,
             source,
         };
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|e| bind_err("udp", e))?;
+        let udp = bind::udp(addr).map_err(|e| bind_err("udp", e))?;
         // Port 0 (tests): TCP on the port UDP got.
         let addr = udp.local_addr().map_err(|e| bind_err("udp", e))?;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|e| bind_err("tcp", e))?;
+        let tcp = bind::tcp(addr).map_err(|e| bind_err("tcp", e))?;
         let snap = Snapshots {
             table: net.published.subscribe(),
             forwarder,

@@ -288,6 +288,36 @@ fn a_network_is_served_on_ipv6_too() {
 }
 
 #[test]
+fn a_network_is_served_before_its_address_exists() {
+    in_netns(|| async {
+        let mut dns = Dns::new(vec![]);
+        let (v4, v6) = (ip("10.1.2.3"), ip("fd00:dead::1"));
+        let subnets = vec![(ip("10.1.2.0"), 24), (ip("fd00:dead::"), 64)];
+        dns.serve_network("late", v4, 53, subnets.clone())
+            .await
+            .unwrap();
+        dns.serve_network("late", v6, 53, subnets).await.unwrap();
+        dns.set("late", "web", vec![ip("10.1.2.7")]);
+        let (conn, handle, _) = rtnetlink::new_connection().unwrap();
+        tokio::spawn(conn);
+        for (addr, len) in [(v4, 32), (v6, 128)] {
+            handle.address().add(1, addr, len).execute().await.unwrap();
+        }
+        let (v4, v6) = ("10.1.2.3", "fd00:dead::1");
+        // An IPv6 address is tentative for a moment even on lo: the client waits until it
+        // can bind it (the server could before).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::UdpSocket::bind(at(v6, 0)).is_err() {
+            assert!(Instant::now() < deadline, "{v6} never became usable");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(udp(v4, v4, "web", TYPE::A).await, ok(&["10.1.2.7"]));
+        assert_eq!(udp(v6, v6, "web", TYPE::A).await, ok(&["10.1.2.7"]));
+        assert_eq!(tcp(v6, "web", TYPE::A).await, ok(&["10.1.2.7"]));
+    });
+}
+
+#[test]
 fn a_stopped_network_is_silent_and_can_be_served_again() {
     in_netns(|| async {
         let mut dns = two_networks(vec![]).await;
