@@ -422,23 +422,53 @@ pub fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 pub fn check(args: CheckArgs) -> i32 {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     match kennel_units::check_paths(&args.paths) {
-        Ok(n) => {
-            println!("{n} unit{} OK", if n == 1 { "" } else { "s" });
+        Ok(checked) if checked.warnings.is_empty() || !args.strict => {
+            for w in &checked.warnings {
+                println!("{w}");
+            }
+            let n = checked.units;
+            let w = checked.warnings.len();
+            if w == 0 {
+                println!("{n} unit{} OK", plural(n));
+            } else {
+                println!("{n} unit{} OK, {w} warning{}", plural(n), plural(w));
+            }
             EXIT_OK
         }
-        Err(diags) => {
-            for d in &diags {
-                println!("{d}");
-            }
-            eprintln!(
-                "{} problem{}",
-                diags.len(),
-                if diags.len() == 1 { "" } else { "s" }
-            );
-            EXIT_FAILED
+        Ok(checked) => report_problems(&checked.warnings, true),
+        Err(diags) => report_problems(&diags, args.strict),
+    }
+}
+
+/// Prints every problem (warnings as errors with `strict`) and a count; EXIT_FAILED.
+fn report_problems(diags: &[kennel_units::Diagnostic], strict: bool) -> i32 {
+    let mut errors = 0;
+    for d in diags {
+        if d.warning && strict {
+            let mut e = d.clone();
+            e.warning = false;
+            e.message = format!("{} (an error with --strict)", e.message);
+            println!("{e}");
+            errors += 1;
+        } else {
+            println!("{d}");
+            errors += usize::from(!d.warning);
         }
     }
+    let warnings = diags.len() - errors;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if warnings > 0 {
+        eprintln!(
+            "{errors} problem{}, {warnings} warning{}",
+            plural(errors),
+            plural(warnings)
+        );
+    } else {
+        eprintln!("{errors} problem{}", plural(errors));
+    }
+    EXIT_FAILED
 }
 
 /// `kennel notify`: what `systemd-notify` does, for services under kennel (or systemd).

@@ -9,6 +9,7 @@ mod commit_cmd;
 mod control;
 mod daemon;
 mod image_cmd;
+mod import_systemd;
 mod net;
 mod octal;
 mod reaper;
@@ -80,6 +81,7 @@ fn main() {
         Cmd::Image(a) => image_cmd::image(a),
         Cmd::Layer(a) => image_cmd::layer(a),
         Cmd::Commit(a) => commit_cmd::commit(a),
+        Cmd::ImportSystemd(a) => import_systemd::import(a),
         Cmd::Exec(a) => attach::exec(a),
         Cmd::Boot => boot::main(),
         Cmd::Mounts(a) => boot::fsmount::show(&a.records),

@@ -14,6 +14,7 @@ use crate::name::check_unit_name;
 use crate::parse::{parse_file, DepRef};
 use crate::set::UnitSet;
 use crate::suggest::did_you_mean;
+use crate::systemd;
 
 /// One unit file read and parsed on its own.
 struct Loaded {
@@ -23,6 +24,17 @@ struct Loaded {
     deps: Vec<DepRef>,
     /// Its problems are reported (else it is only context: see [`check_paths`]).
     checked: bool,
+    /// A systemd service's `After=` and `Before=` on services: ordering kept only against
+    /// the units of the set (resolved once every file is read).
+    ordering: Option<(Vec<DepRef>, Vec<DepRef>)>,
+}
+
+/// What `kennel check` found in units that load: how many, and the warnings (only systemd
+/// files have some: what kennel reads differently or not at all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    pub units: usize,
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Loads the units of one directory (see [`load_paths`]).
@@ -38,19 +50,29 @@ pub fn load_dir(dir: &Path) -> Result<UnitSet, Vec<Diagnostic>> {
 /// On failure, returns every problem of every file, sorted by file, line and column.
 /// Problems with a whole file (unreadable, bad name, duplicate) are placed at 1:1.
 pub fn load_paths(paths: &[PathBuf]) -> Result<UnitSet, Vec<Diagnostic>> {
+    load_paths_with_warnings(paths).map(|(set, _)| set)
+}
+
+/// [`load_paths`], also returning the warnings of systemd unit files (sorted) when the
+/// units load. On failure, only the errors.
+pub fn load_paths_with_warnings(
+    paths: &[PathBuf],
+) -> Result<(UnitSet, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let files = unit_files(paths, &mut diags);
     let loaded = load_files(files, Vec::new(), &mut diags);
-    if !diags.is_empty() {
-        sort_diagnostics(&mut diags);
-        return Err(diags);
+    let (mut warnings, mut errors): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| d.warning);
+    if !errors.is_empty() {
+        sort_diagnostics(&mut errors);
+        return Err(errors);
     }
+    sort_diagnostics(&mut warnings);
     let units = loaded
         .into_iter()
         .filter_map(|l| l.unit)
         .map(|u| (u.name.clone(), u))
         .collect();
-    Ok(UnitSet::from_validated(units))
+    Ok((UnitSet::from_validated(units), warnings))
 }
 
 /// What `kennel check PATH...` does: checks the units of `paths` (directories and files, as
@@ -58,8 +80,9 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<UnitSet, Vec<Diagnostic>> {
 /// of each file named: a dependency on one of those is known, and a cycle through them is
 /// found. Only the problems of the checked files are reported (a broken context file is
 /// not: its unit still counts as existing); a dependency found neither among them nor in
-/// the context is unknown. Returns how many units were checked.
-pub fn check_paths(paths: &[PathBuf]) -> Result<usize, Vec<Diagnostic>> {
+/// the context is unknown. Returns how many units were checked and the warnings of
+/// systemd files; on failure, every error and warning, sorted.
+pub fn check_paths(paths: &[PathBuf]) -> Result<Checked, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let files = unit_files(paths, &mut diags);
     let mut context = Vec::new();
@@ -77,12 +100,22 @@ pub fn check_paths(paths: &[PathBuf]) -> Result<usize, Vec<Diagnostic>> {
     }
     let context_files: BTreeSet<PathBuf> = context.iter().cloned().collect();
     let loaded = load_files(files, context, &mut diags);
-    diags.retain(|d| !context_files.contains(&d.file));
-    if !diags.is_empty() {
-        sort_diagnostics(&mut diags);
+    let context_dirs: BTreeSet<PathBuf> = context_files
+        .iter()
+        .map(|f| PathBuf::from(format!("{}.d", f.display())))
+        .collect();
+    diags.retain(|d| {
+        !context_files.contains(&d.file)
+            && !d.file.parent().is_some_and(|p| context_dirs.contains(p))
+    });
+    sort_diagnostics(&mut diags);
+    if diags.iter().any(|d| !d.warning) {
         return Err(diags);
     }
-    Ok(loaded.iter().filter(|l| l.checked).count())
+    Ok(Checked {
+        units: loaded.iter().filter(|l| l.checked).count(),
+        warnings: diags,
+    })
 }
 
 /// `path` made canonical, to tell files apart (as it is if that fails).
@@ -101,6 +134,46 @@ fn load_files(
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     let files = files.into_iter().map(|f| (f, true));
     for (path, checked) in files.chain(context.into_iter().map(|f| (f, false))) {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if systemd::REFUSED_TYPES.contains(&ext) {
+            diags.push(Diagnostic::at_start(
+                &path,
+                format!(".{ext} units are not supported yet (only .service files are read); remove the file or write the unit in TOML"),
+            ));
+            continue;
+        }
+        if ext == "service" {
+            match systemd::kind(&path) {
+                systemd::Kind::Service => {}
+                systemd::Kind::Template => {
+                    diags.push(Diagnostic::at_start(
+                        &path,
+                        "a template is not a unit: instantiate it with a symlink NAME@INSTANCE.service -> NAME@.service in the unit directory",
+                    ));
+                    continue;
+                }
+                systemd::Kind::Alias(target) => {
+                    diags.push(Diagnostic::warning(
+                        &path,
+                        1,
+                        1,
+                        format!(
+                            "an alias of {target} (a symlink): not a unit of its own, not loaded"
+                        ),
+                    ));
+                    continue;
+                }
+                systemd::Kind::Masked => {
+                    diags.push(Diagnostic::warning(
+                        &path,
+                        1,
+                        1,
+                        "masked (a symlink to /dev/null): not loaded",
+                    ));
+                    continue;
+                }
+            }
+        }
         let Some(name) = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -128,6 +201,19 @@ fn load_files(
             continue;
         }
         seen.insert(name.clone(), path.clone());
+        if ext == "service" {
+            let mapped = systemd::read_service(&name, &path);
+            diags.extend(mapped.diags);
+            loaded.push(Loaded {
+                name,
+                path,
+                unit: mapped.unit,
+                deps: mapped.requires,
+                checked,
+                ordering: Some((mapped.after, mapped.before)),
+            });
+            continue;
+        }
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) => {
@@ -146,10 +232,68 @@ fn load_files(
             unit: parsed.unit,
             deps: parsed.deps,
             checked,
+            ordering: None,
         });
     }
+    resolve_ordering(&mut loaded, diags);
     check_dependencies(&loaded, diags);
     loaded
+}
+
+/// systemd's `After=`/`Before=` on services: kept against the units of the set (`Before=x`
+/// puts this unit in `x`'s `after`), a note for the others (ordering against a unit that
+/// is not there is a no-op, as under systemd).
+fn resolve_ordering(loaded: &mut [Loaded], diags: &mut Vec<Diagnostic>) {
+    let known: BTreeSet<String> = loaded.iter().map(|l| l.name.clone()).collect();
+    let mut before_edges: Vec<(String, DepRef)> = Vec::new();
+    for l in loaded.iter_mut() {
+        let Some((after, before)) = l.ordering.take() else {
+            continue;
+        };
+        for (key, deps) in [("After", after), ("Before", before)] {
+            for d in deps {
+                if !known.contains(&d.name) || d.name == l.name {
+                    let file = d.file.clone().unwrap_or_else(|| l.path.clone());
+                    diags.push(Diagnostic::warning(
+                        &file,
+                        d.line,
+                        d.col,
+                        format!(
+                            "{key}={}.service: no such unit in the set; ordering against it is a no-op",
+                            d.name
+                        ),
+                    ));
+                } else if key == "After" {
+                    if let Some(u) = l.unit.as_mut() {
+                        if !u.service.after.contains(&d.name) {
+                            u.service.after.push(d.name.clone());
+                        }
+                    }
+                    l.deps.push(d);
+                } else {
+                    let target = d.name.clone();
+                    before_edges.push((
+                        target,
+                        DepRef {
+                            name: l.name.clone(),
+                            file: Some(d.file.clone().unwrap_or_else(|| l.path.clone())),
+                            ..d
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    for (target, dep) in before_edges {
+        if let Some(t) = loaded.iter_mut().find(|l| l.name == target) {
+            if let Some(u) = t.unit.as_mut() {
+                if !u.service.after.contains(&dep.name) {
+                    u.service.after.push(dep.name.clone());
+                }
+            }
+            t.deps.push(dep);
+        }
+    }
 }
 
 /// The unit files named by `paths`, directories expanded; the same file named twice is
@@ -174,12 +318,19 @@ fn unit_files(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     files
 }
 
-/// Every `*.toml` file directly in `dir` (following symlinks), sorted.
+/// Every `*.toml`, `*.service` (not a template `NAME@.service`), `*.socket` and `*.timer`
+/// file directly in `dir` (following symlinks), sorted.
 fn dir_units(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "toml") && !path.is_dir() {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let unit_file = matches!(ext, "toml" | "service") || systemd::REFUSED_TYPES.contains(&ext);
+        let template = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with("@.service"));
+        if unit_file && !template && !path.is_dir() {
             files.push(path);
         }
     }
@@ -199,7 +350,8 @@ fn check_dependencies(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
                 let others = known.iter().copied().filter(|k| *k != l.name);
                 let hint = did_you_mean(&dep.name, others);
                 let message = format!("{}: unknown unit {:?}{hint}", dep.field, dep.name);
-                diags.push(Diagnostic::new(&l.path, dep.line, dep.col, message));
+                let file = dep.file.as_deref().unwrap_or(&l.path);
+                diags.push(Diagnostic::new(file, dep.line, dep.col, message));
             } else if dep.field == "container.network" {
                 let target = loaded
                     .iter()

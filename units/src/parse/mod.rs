@@ -37,6 +37,8 @@ pub(crate) struct DepRef {
     pub(crate) field: &'static str,
     /// The unit named.
     pub(crate) name: String,
+    /// The file it is written in, when not the unit's own (a systemd drop-in).
+    pub(crate) file: Option<std::path::PathBuf>,
     pub(crate) line: usize,
     pub(crate) col: usize,
 }
@@ -169,6 +171,7 @@ fn unit(cx: &mut Ctx, root: &Table, name: &str, path: &Path, deps: &mut Vec<DepR
             deps.push(DepRef {
                 field: "container.network",
                 name: dep.clone(),
+                file: None,
                 line,
                 col,
             });
