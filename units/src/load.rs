@@ -86,14 +86,14 @@ pub fn check_paths(paths: &[PathBuf]) -> Result<Checked, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let files = unit_files(paths, &mut diags);
     let mut context = Vec::new();
-    let mut seen: BTreeSet<PathBuf> = files.iter().map(|f| canonical(f)).collect();
+    let mut seen: BTreeSet<PathBuf> = files.iter().map(|f| file_key(f)).collect();
     for path in paths.iter().filter(|p| !p.is_dir()) {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
         for f in dir_units(dir).unwrap_or_default() {
-            if seen.insert(canonical(&f)) {
+            if seen.insert(file_key(&f)) {
                 context.push(f);
             }
         }
@@ -314,8 +314,24 @@ fn unit_files(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
         }
     }
     let mut seen = BTreeSet::new();
-    files.retain(|f| seen.insert(fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    files.retain(|f| seen.insert(file_key(f)));
     files
+}
+
+/// What tells two unit files apart: the canonical path, except for a systemd service,
+/// whose name is the link's, not its target's (`getty@tty1.service -> getty@.service`).
+fn file_key(f: &Path) -> PathBuf {
+    if f.extension().is_some_and(|e| e == "service") {
+        if let (Some(dir), Some(name)) = (f.parent(), f.file_name()) {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            return canonical(dir).join(name);
+        }
+    }
+    canonical(f)
 }
 
 /// Every `*.toml`, `*.service` (not a template `NAME@.service`), `*.socket` and `*.timer`

@@ -156,6 +156,8 @@ pub(crate) fn map(name: &str, path: &std::path::Path, entries: &[Entry], names: 
     unit.service.stop_timeout = DEFAULT_TIMEOUT;
     let mut kind: Option<(&Entry, &str)> = None;
     let mut exec_start: Vec<(&Entry, Exec)> = Vec::new();
+    // An ExecStart= line was refused (so "no ExecStart=" would only repeat it).
+    let mut exec_start_refused = false;
     let mut environment: BTreeMap<String, String> = BTreeMap::new();
     let mut env_files: Vec<(&Entry, String)> = Vec::new();
     let mut start_timeout: Option<(&Entry, Option<Duration>)> = None;
@@ -265,7 +267,10 @@ pub(crate) fn map(name: &str, path: &std::path::Path, entries: &[Entry], names: 
                 }
                 match exec::parse(&e.value, names) {
                     Ok(x) => exec_start.push((e, x)),
-                    Err(m) => cx.err(e, format!("ExecStart=: {m}")),
+                    Err(m) => {
+                        exec_start_refused = true;
+                        cx.err(e, format!("ExecStart=: {m}"));
+                    }
                 }
             }
             ("Service", "Environment") => {
@@ -555,6 +560,7 @@ pub(crate) fn map(name: &str, path: &std::path::Path, entries: &[Entry], names: 
     // ExecStart=
     let env_file = unit.service.environment_file.is_some();
     match exec_start.as_slice() {
+        [] if exec_start_refused => {}
         [] => cx.diags.push(Diagnostic::new(
             path,
             1,
