@@ -34,6 +34,7 @@ mod run;
 mod shutdown;
 mod stop;
 mod supervise;
+mod systemd_units;
 mod userns;
 mod vm;
 mod vm_disk;
