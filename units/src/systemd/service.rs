@@ -508,7 +508,14 @@ pub(crate) fn map(name: &str, path: &std::path::Path, entries: &[Entry], names: 
             timeout,
         });
     } else if let Some((e, _)) = start_timeout {
-        cx.not_honoured(e, "a start timeout is only supported for Type=notify yet");
+        if e.key == "TimeoutSec" {
+            cx.approx(
+                e,
+                "as the stop timeout only: a start timeout is supported only for Type=notify yet",
+            );
+        } else {
+            cx.not_honoured(e, "a start timeout is supported only for Type=notify yet");
+        }
     }
     if kind == ServiceType::Oneshot && unit.restart.policy == RestartPolicy::Always {
         cx.diags.push(Diagnostic::new(
@@ -535,6 +542,9 @@ pub(crate) fn map(name: &str, path: &std::path::Path, entries: &[Entry], names: 
             let mut how = String::from("read at each start as KEY=VALUE lines (systemd's quoting and continuations in the file are not read)");
             if optional {
                 how.push_str("; the - prefix is not honoured yet: a missing file fails the start");
+            }
+            if !environment.is_empty() {
+                how.push_str("; Environment= wins over the file (under systemd the file wins)");
             }
             cx.approx(e, how);
             unit.service.environment_file = Some(PathBuf::from(file));
