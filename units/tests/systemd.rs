@@ -61,7 +61,7 @@ WantedBy=multi-user.target
 #[test]
 fn a_notify_service_maps_onto_the_model() {
     let d = dir("redis", &[("redis.service", REDIS)]);
-    let (set, warnings) = load_paths_with_warnings(&[d.clone()]).unwrap();
+    let (set, warnings) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
     let u = set.get("redis").unwrap();
     assert_eq!(u.description.as_deref(), Some("Advanced key-value store"));
     assert_eq!(
@@ -162,7 +162,7 @@ fn templates_are_instantiated_by_symlinks() {
     );
     symlink("echo@.service", d.join("echo@a-b.service")).unwrap();
     symlink(d.join("echo@.service"), d.join("echo@x.service")).unwrap();
-    let (set, _) = load_paths_with_warnings(&[d.clone()]).unwrap();
+    let (set, _) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
     assert_eq!(set.names().collect::<Vec<_>>(), ["echo@a-b", "echo@x"]);
     let u = set.get("echo@a-b").unwrap();
     assert_eq!(u.description.as_deref(), Some("Echo a/b"));
@@ -195,7 +195,7 @@ fn dependencies_on_services_of_the_set() {
             ("late.service", "[Service]\nExecStart=/bin/late\n[Install]\nWantedBy=multi-user.target\n"),
         ],
     );
-    let (set, warnings) = load_paths_with_warnings(&[d.clone()]).unwrap();
+    let (set, warnings) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
     let web = set.get("web").unwrap();
     assert_eq!(web.service.requires, ["db"]);
     assert_eq!(web.service.after, ["db", "cache"]);
@@ -207,7 +207,7 @@ fn dependencies_on_services_of_the_set() {
     );
     // Requires= on a service that is not there is an error, as under systemd.
     fs::remove_file(d.join("db.service")).unwrap();
-    let errors = load_paths_with_warnings(&[d.clone()]).unwrap_err();
+    let errors = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap_err();
     assert_eq!(
         shown(&d, &errors),
         ["D/web.service:2:1: Requires: unknown unit \"db\""]
@@ -239,7 +239,7 @@ fn refusals_are_errors_with_positions() {
             ("same.toml", "[service]\ncommand = [\"/bin/x\"]\n"),
         ],
     );
-    let errors = load_paths_with_warnings(&[d.clone()]).unwrap_err();
+    let errors = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap_err();
     let errors = shown(&d, &errors);
     assert_eq!(errors.len(), 5, "{errors:#?}");
     assert!(
@@ -264,7 +264,7 @@ fn check_reports_warnings_and_strict_is_the_callers_choice() {
             "[Service]\nExecStart=/bin/true\nExecStartPre=/bin/prep\n",
         )],
     );
-    let checked = check_paths(&[d.clone()]).unwrap();
+    let checked = check_paths(std::slice::from_ref(&d)).unwrap();
     assert_eq!(checked.units, 1);
     assert_eq!(
         shown(&d, &checked.warnings),

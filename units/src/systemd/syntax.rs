@@ -257,7 +257,10 @@ pub(crate) fn unescape(
 mod tests {
     use super::*;
 
-    fn entries(text: &str) -> (Vec<(String, String, String, usize)>, Vec<String>) {
+    /// (section, key, value, line) of each entry.
+    type Found = Vec<(String, String, String, usize)>;
+
+    fn entries(text: &str) -> (Found, Vec<String>) {
         let (mut out, mut diags) = (Vec::new(), Vec::new());
         parse(Path::new("a.service"), text, &mut out, &mut diags);
         let out = out
