@@ -12,7 +12,9 @@ use kennel_units::{
 };
 
 fn dir(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kennel-sd-{name}-{}", std::process::id()));
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("kennel-units-systemd")
+        .join(name);
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
     for (f, text) in files {
@@ -284,7 +286,7 @@ fn oneshot_with_several_commands_and_deferred_variables() {
             "[Service]\nType=oneshot\nRemainAfterExit=yes\nEnvironmentFile=-/etc/default/setup\nExecStart=/bin/mkdir -p /run/x\nExecStart=-/bin/false\nExecStart=/bin/echo $OPTS\n[Install]\nWantedBy=multi-user.target\n",
         )],
     );
-    let (set, warnings) = load_paths_with_warnings(&[d]).unwrap();
+    let (set, warnings) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
     let u = set.get("setup").unwrap();
     assert_eq!(u.service.kind, ServiceType::Oneshot);
     assert_eq!(

@@ -247,7 +247,7 @@ pub(crate) fn map(name: &str, path: &std::path::Path, entries: &[Entry], names: 
                     cx.note(e, "kennel adds no implicit dependencies (sysinit.target, shutdown.target ...); read as a no-op");
                 }
             }
-            ("Unit", "StartLimitBurst") => match e.value.parse::<u32>() {
+            ("Unit", "StartLimitBurst") | ("Service", "StartLimitBurst") => match e.value.parse::<u32>() {
                 Ok(n) if n >= 1 => unit.restart.burst = n,
                 Ok(_) => cx.not_honoured(e, "0 (no start limit) is not supported; kennel's default burst 5 applies"),
                 Err(_) => cx.err(e, format!("StartLimitBurst=: expected a positive integer, found {:?}", e.value)),
