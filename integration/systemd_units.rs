@@ -219,3 +219,99 @@ fn import_systemd_writes_toml_that_loads() {
         .expect("kennel import-systemd");
     assert_eq!(again.status.code(), Some(1));
 }
+
+/// The real Debian unit files of `integration/debian/` (see its README).
+fn debian(file: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration/debian");
+    fs::read_to_string(dir.join(file)).expect("read a Debian unit file")
+}
+
+/// Debian's postgresql.service (postgresql-common), unchanged: a oneshot running
+/// /bin/true with RemainAfterExit=on, which a TOML unit requires.
+#[test]
+fn a_real_debian_oneshot_runs_and_its_dependent_starts_after_it() {
+    let s = Sandbox::new();
+    sd(&s, "postgresql.service", &debian("postgresql.service"));
+    s.script_unit(
+        "app",
+        "echo started > $D/app.started\nexec sleep 100000",
+        "requires = [\"postgresql\"]\n",
+    );
+    s.up();
+    s.wait_state("app", "up");
+    assert_eq!(s.state("postgresql"), "exited");
+    assert_eq!(s.wait_file("app.started"), "started\n");
+    s.ok(&["shutdown"]);
+    assert!(s.wait_exit().success());
+}
+
+/// Real Debian units (cron, ssh, redis with its template instantiated, memcached,
+/// postgresql): they load, and `kennel check` says what it does not honour, where.
+#[test]
+fn real_debian_units_load_with_their_warnings() {
+    let s = Sandbox::new();
+    for f in [
+        "cron.service",
+        "ssh.service",
+        "redis-server.service",
+        "redis-server@.service",
+        "memcached.service",
+        "postgresql.service",
+    ] {
+        sd(&s, f, &debian(f));
+    }
+    symlink(
+        "redis-server@.service",
+        s.units.join("redis-server@alt.service"),
+    )
+    .expect("symlink");
+    let out = std::process::Command::new(KENNEL)
+        .arg("check")
+        .arg(&s.units)
+        .output()
+        .expect("kennel check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let u = s.units.display();
+    for line in [
+        format!("{u}/cron.service:8:1: warning: ExecStart=: approximated: $EXTRA_OPTS not known when the file is read"),
+        format!("{u}/cron.service:10:1: warning: KillMode= is not honoured"),
+        format!("{u}/ssh.service:9:1: warning: ExecStartPre= is not honoured: commands around the main one are not supported yet"),
+        format!("{u}/ssh.service:17:1: warning: RuntimeDirectory= is not honoured"),
+        format!("{u}/redis-server@alt.service:37:1: warning: PIDFile= is not honoured"),
+        format!("{u}/postgresql.service:14:1: warning: ExecReload= is not honoured"),
+    ] {
+        assert!(stdout.lines().any(|l| l.starts_with(&line)), "{line}\nnot in:\n{stdout}");
+    }
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("6 units OK, ")),
+        "{stdout}"
+    );
+
+    // What kennel made of them (ssh's $SSHD_OPTS is left to the shell).
+    let ssh = std::process::Command::new(KENNEL)
+        .arg("import-systemd")
+        .arg(s.units.join("ssh.service"))
+        .output()
+        .expect("kennel import-systemd");
+    let toml = String::from_utf8_lossy(&ssh.stdout);
+    assert!(
+        ssh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ssh.stderr)
+    );
+    assert!(
+        toml.contains(
+            r#"command = ["/bin/sh", "-c", "set -f; exec '/usr/sbin/sshd' '-D' ${SSHD_OPTS}"]"#
+        ),
+        "{toml}"
+    );
+    assert!(toml.contains("type = \"notify\""), "{toml}");
+    assert!(
+        toml.contains("environment_file = \"/etc/default/ssh\""),
+        "{toml}"
+    );
+}

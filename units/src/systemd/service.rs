@@ -397,6 +397,11 @@ pub(crate) fn map(name: &str, path: &std::path::Path, entries: &[Entry], names: 
                     cx.approx(e, "a kennel oneshot counts as up once it exited successfully (for its dependents)");
                 }
             }
+            ("Service", "IgnoreSIGPIPE") => match parse_bool(&e.value) {
+                // kennel starts services with every signal at its default action.
+                Some(false) => {}
+                _ => cx.not_honoured(e, "kennel starts services with SIGPIPE at its default action (not ignored)"),
+            },
             ("Service", "NotifyAccess") => cx.approx(e, "kennel accepts notifications on the unit's socket from any process"),
             ("Service", "StandardOutput" | "StandardError") => match e.value.as_str() {
                 "journal" | "inherit" | "journal+console" | "syslog" | "syslog+console" | "kmsg" | "" => {
