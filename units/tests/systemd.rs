@@ -325,3 +325,35 @@ fn imported_toml_loads_as_the_same_unit() {
     back.path = unit.path.clone();
     assert_eq!(back, unit);
 }
+
+#[test]
+fn drop_ins_of_template_and_instance_are_ordered_together_by_file_name() {
+    let d = dir(
+        "dropin-order",
+        &[
+            (
+                "t@.service",
+                "[Service]\nExecStart=/bin/t\n[Install]\nWantedBy=a.target\n",
+            ),
+            // The instance's 10- comes before the template's 20-, which wins.
+            (
+                "t@.service.d/20-template.conf",
+                "[Service]\nEnvironment=X=template\n",
+            ),
+            (
+                "t@i.service.d/10-instance.conf",
+                "[Service]\nEnvironment=X=instance\n",
+            ),
+        ],
+    );
+    symlink("t@.service", d.join("t@i.service")).unwrap();
+    assert_eq!(
+        systemd::drop_ins(&d.join("t@i.service")),
+        [
+            d.join("t@i.service.d/10-instance.conf"),
+            d.join("t@.service.d/20-template.conf")
+        ]
+    );
+    let (set, _) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
+    assert_eq!(set.get("t@i").unwrap().service.environment["X"], "template");
+}
