@@ -279,20 +279,18 @@ fn check_reports_warnings_and_strict_is_the_callers_choice() {
 
 #[test]
 fn oneshot_with_several_commands_and_deferred_variables() {
-    let d = dir(
-        "oneshot",
-        &[(
-            "setup.service",
-            "[Service]\nType=oneshot\nRemainAfterExit=yes\nEnvironmentFile=-/etc/default/setup\nExecStart=/bin/mkdir -p /run/x\nExecStart=-/bin/false\nExecStart=/bin/echo $OPTS\n[Install]\nWantedBy=multi-user.target\n",
-        )],
-    );
+    let text = "[Service]\nType=oneshot\nRemainAfterExit=yes\nEnvironmentFile=-%S/kennel-test-no-such-file\nExecStart=/bin/mkdir -p /run/x\nExecStart=-/bin/false\nExecStart=/bin/echo $OPTS\n[Install]\nWantedBy=multi-user.target\n";
+    let d = dir("oneshot", &[("setup.service", text)]);
     let (set, warnings) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
     let u = set.get("setup").unwrap();
     assert_eq!(u.service.kind, ServiceType::Oneshot);
-    assert_eq!(
-        u.service.environment_file.as_deref(),
-        Some(Path::new("/etc/default/setup"))
+    // EnvironmentFile=-FILE of a file that does not exist: not read, as systemd does.
+    assert_eq!(u.service.environment_file, None);
+    assert!(
+        warnings[1].message.contains("the file does not exist"),
+        "{warnings:#?}"
     );
+    assert_eq!(warnings.len(), 4, "{warnings:#?}");
     assert_eq!(
         u.service.command,
         [
@@ -301,17 +299,26 @@ fn oneshot_with_several_commands_and_deferred_variables() {
             "set -ef; '/bin/mkdir' '-p' '/run/x'; '/bin/false' || :; '/bin/echo' ${OPTS}"
         ]
     );
+    let x = d.join("x").display().to_string();
     let out = std::process::Command::new("/bin/sh")
-        .args([
-            "-c",
-            &u.service.command[2].replace("/run/x", "/tmp/kennel-sd-oneshot-x"),
-        ])
+        .args(["-c", &u.service.command[2].replace("/run/x", &x)])
         .env("OPTS", "a  b")
         .output()
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a b\n");
-    assert_eq!(warnings.len(), 4, "{warnings:#?}");
+
+    // One that exists is read at each start.
+    let env = d.join("setup.env");
+    fs::write(&env, "OPTS=x\n").unwrap();
+    let with_file = text.replace(
+        "-%S/kennel-test-no-such-file",
+        &format!("-{}", env.display()),
+    );
+    fs::write(d.join("setup.service"), with_file).unwrap();
+    let (set, _) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
+    let u = set.get("setup").unwrap();
+    assert_eq!(u.service.environment_file.as_deref(), Some(env.as_path()));
 }
 
 #[test]

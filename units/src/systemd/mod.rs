@@ -144,7 +144,7 @@ pub(crate) fn read_service(name: &str, path: &Path) -> Mapped {
         full: format!("{name}.service"),
         hostname: hostname(),
     };
-    let mut mapped = service::map(name, path, &entries, &names);
+    let mut mapped = service::map(name, path, &entries, &names, &|p: &Path| p.exists());
     if diags.iter().any(|d| !d.warning) {
         mapped.unit = None;
     }

@@ -142,7 +142,15 @@ impl Cx<'_> {
 }
 
 /// Maps the assignments of the unit `name` (kennel's name: `getty@tty1`) read from `path`.
-pub(crate) fn map(name: &str, path: &std::path::Path, entries: &[Entry], names: &Names) -> Mapped {
+/// `exists` tells whether a file exists (for `EnvironmentFile=-FILE`): the loader's
+/// `Path::exists`, a fake in tests.
+pub(crate) fn map(
+    name: &str,
+    path: &std::path::Path,
+    entries: &[Entry],
+    names: &Names,
+    exists: &dyn Fn(&std::path::Path) -> bool,
+) -> Mapped {
     let mut cx = Cx {
         names,
         diags: Vec::new(),
@@ -543,10 +551,12 @@ pub(crate) fn map(name: &str, path: &std::path::Path, entries: &[Entry], names: 
                 e,
                 format!("EnvironmentFile=: {file:?} is not an absolute path"),
             );
+        } else if optional && !exists(std::path::Path::new(&file)) {
+            cx.approx(e, "the file does not exist when the units are read, so it is not read (as systemd does with -); create it, then kennel reload");
         } else {
-            let mut how = String::from("read at each start as KEY=VALUE lines (systemd's quoting and continuations in the file are not read)");
+            let mut how = String::from("read at each start in kennel's format (KEY=VALUE lines, # comments, quotes around a value removed; no escapes or continuations)");
             if optional {
-                how.push_str("; the - prefix is not honoured yet: a missing file fails the start");
+                how.push_str("; the - prefix: the file exists now, a start without it fails");
             }
             if !environment.is_empty() {
                 how.push_str("; Environment= wins over the file (under systemd the file wins)");
