@@ -170,7 +170,7 @@ pub(crate) fn map(
     let mut env_files: Vec<(&Entry, String)> = Vec::new();
     let mut start_timeout: Option<(&Entry, Option<Duration>)> = None;
     let mut user: Option<String> = None;
-    let mut group: Option<&Entry> = None;
+    let mut group: Option<(&Entry, String)> = None;
     let mut requires = Vec::new();
     let mut after = Vec::new();
     let mut before = Vec::new();
@@ -330,7 +330,9 @@ pub(crate) fn map(
                 }
             }
             ("Service", "User") => user = cx.value(e).filter(|v| !v.is_empty()),
-            ("Service", "Group") => group = (!e.value.is_empty()).then_some(e),
+            ("Service", "Group") => {
+                group = cx.value(e).filter(|v| !v.is_empty()).map(|v| (e, v));
+            }
             ("Service", "Restart") => {
                 unit.restart.policy = match e.value.as_str() {
                     "no" => RestartPolicy::No,
@@ -573,9 +575,9 @@ pub(crate) fn map(
     }
     unit.service.environment = environment.clone();
     unit.service.user = match (user, group) {
-        (Some(u), Some(g)) => Some(format!("{u}:{}", g.value)),
+        (Some(u), Some((_, g))) => Some(format!("{u}:{g}")),
         (Some(u), None) => Some(u),
-        (None, Some(g)) => {
+        (None, Some((g, _))) => {
             cx.not_honoured(g, "a group without User= is not supported yet");
             None
         }
