@@ -12,6 +12,7 @@
 //! A unit `NAME.service` is the kennel unit `NAME`; a template `NAME@.service` is not a
 //! unit, its instances are: `NAME@INSTANCE.service`, a symlink to it in the unit directory.
 
+mod directives;
 pub mod exec;
 mod service;
 pub mod spec;

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::directives::{not_yet_reason, resource, unit_type, NO_OPS, RESOURCE_KEYS};
 use super::exec::{self, Exec};
 use super::spec::{self, Names};
 use super::syntax::{parse_bool, parse_timespan, split_words, Entry};
-use crate::container::check_cpu_list;
 use crate::diag::Diagnostic;
 use crate::model::{Ready, ReadyProbe, RestartPolicy, ServiceType, Unit};
 use crate::parse::DepRef;
@@ -36,101 +36,29 @@ pub(crate) struct Mapped {
     pub(crate) before: Vec<DepRef>,
 }
 
-/// Directives read as no-ops on purpose (informational, or what kennel does anyway).
-const NO_OPS: &[(&str, &str)] = &[
-    ("Unit", "Documentation"),
-    ("Install", "WantedBy"),
-    ("Install", "RequiredBy"),
-    ("Install", "UpheldBy"),
-];
-
-/// Why a directive kennel does not read is not honoured, by family.
-fn not_yet_reason(section: &str, key: &str) -> &'static str {
-    const AROUND: &[&str] = &[
-        "ExecStartPre",
-        "ExecStartPost",
-        "ExecCondition",
-        "ExecReload",
-        "ExecStop",
-        "ExecStopPost",
-    ];
-    const DIRS: &[&str] = &[
-        "RuntimeDirectory",
-        "StateDirectory",
-        "CacheDirectory",
-        "LogsDirectory",
-        "ConfigurationDirectory",
-        "RuntimeDirectoryMode",
-        "StateDirectoryMode",
-        "CacheDirectoryMode",
-        "LogsDirectoryMode",
-        "ConfigurationDirectoryMode",
-        "RuntimeDirectoryPreserve",
-    ];
-    if AROUND.contains(&key) {
-        "commands around the main one are not supported yet; only ExecStart= runs"
-    } else if DIRS.contains(&key) {
-        "kennel does not create the directory yet; create it beforehand"
-    } else if key.starts_with("Condition") || key.starts_with("Assert") {
-        "conditions and assertions are not supported yet; the unit always starts"
-    } else if key.starts_with("Limit") {
-        "rlimits of plain services are not supported yet; the inherited limit applies"
-    } else if key.starts_with("Protect")
-        || key.starts_with("Private")
-        || key.starts_with("Restrict")
-        || key.ends_with("Paths")
-        || key.starts_with("SystemCall")
-        || key.contains("Capabilit")
-        || matches!(
-            key,
-            "NoNewPrivileges"
-                | "LockPersonality"
-                | "MemoryDenyWriteExecute"
-                | "DynamicUser"
-                | "RemoveIPC"
-                | "KeyringMode"
-                | "UMask"
-                | "DevicePolicy"
-                | "DeviceAllow"
-                | "IPAddressDeny"
-                | "IPAddressAllow"
-        )
-    {
-        "sandboxing of plain services is not mapped yet; the service runs without it"
-    } else if section == "Install" {
-        "kennel has no enable/disable: every unit of the directory starts at kennel up"
-    } else if matches!(key, "PIDFile" | "GuessMainPID" | "BusName") {
-        "forking and D-Bus services are not supported yet"
-    } else if matches!(key, "WatchdogSec" | "WatchdogSignal") {
-        "the watchdog is not supported yet"
-    } else {
-        "kennel has no equivalent yet"
-    }
-}
-
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     names: &'a Names,
     diags: Vec<Diagnostic>,
 }
 
 impl Cx<'_> {
-    fn warn(&mut self, e: &Entry, message: impl Into<String>) {
+    pub(super) fn warn(&mut self, e: &Entry, message: impl Into<String>) {
         self.diags.push(e.warning(message));
     }
-    fn err(&mut self, e: &Entry, message: impl Into<String>) {
+    pub(super) fn err(&mut self, e: &Entry, message: impl Into<String>) {
         self.diags.push(e.error(message));
     }
-    fn approx(&mut self, e: &Entry, how: impl std::fmt::Display) {
+    pub(super) fn approx(&mut self, e: &Entry, how: impl std::fmt::Display) {
         self.warn(e, format!("{}={}: approximated: {how}", e.key, e.value));
     }
-    fn note(&mut self, e: &Entry, how: impl std::fmt::Display) {
+    pub(super) fn note(&mut self, e: &Entry, how: impl std::fmt::Display) {
         self.warn(e, format!("{}={}: {how}", e.key, e.value));
     }
-    fn not_honoured(&mut self, e: &Entry, why: impl std::fmt::Display) {
+    pub(super) fn not_honoured(&mut self, e: &Entry, why: impl std::fmt::Display) {
         self.warn(e, format!("{}= is not honoured: {why}", e.key));
     }
     /// The value with its specifiers expanded (an error, and `None`, if one is refused).
-    fn value(&mut self, e: &Entry) -> Option<String> {
+    pub(super) fn value(&mut self, e: &Entry) -> Option<String> {
         match spec::expand(&e.value, self.names) {
             Ok(v) => Some(v),
             Err(m) => {
@@ -426,55 +354,7 @@ pub(crate) fn map(
                     cx.not_honoured(e, "the standard input is not set yet");
                 }
             }
-            ("Service", "MemoryMax" | "MemoryLimit") => match memory(&e.value) {
-                Ok(None) => unit.resources.memory_max = None,
-                Ok(Some(b)) if b >= 64 * 1024 => {
-                    unit.resources.memory_max = Some(b);
-                    if key == "MemoryLimit" {
-                        cx.approx(e, "as MemoryMax= (cgroup v1's limit)");
-                    }
-                }
-                Ok(Some(_)) => cx.err(e, format!("{key}=: kennel's memory_max must be at least 64K")),
-                Err(m) => cx.warn(e, format!("{key}= is not honoured: {m}")),
-            },
-            ("Service", "CPUQuota") => {
-                if e.value.is_empty() {
-                    unit.resources.cpu_millis = None;
-                    continue;
-                }
-                match e.value.strip_suffix('%').and_then(|p| p.parse::<f64>().ok()) {
-                    Some(p) if p > 0.0 && p <= 102_400.0 => {
-                        unit.resources.cpu_millis = Some(((p * 10.0).round() as u32).max(1));
-                    }
-                    _ => cx.err(e, format!("CPUQuota=: expected a percentage such as 50%, found {:?}", e.value)),
-                }
-            }
-            ("Service", "TasksMax") => match e.value.as_str() {
-                "infinity" | "" => unit.resources.pids_max = None,
-                v if v.ends_with('%') => cx.not_honoured(e, "a percentage of the system's limit is not supported yet; write a number"),
-                v => match v.parse::<u64>() {
-                    Ok(n) if n >= 1 => unit.resources.pids_max = Some(n),
-                    _ => cx.err(e, format!("TasksMax=: expected a positive integer, found {v:?}")),
-                },
-            },
-            ("Service", "CPUWeight" | "IOWeight") => match e.value.parse::<u32>() {
-                Ok(n) if (1..=10_000).contains(&n) => {
-                    if key == "CPUWeight" {
-                        unit.resources.cpu_weight = Some(n);
-                    } else {
-                        unit.resources.io_weight = Some(n);
-                    }
-                }
-                _ if e.value.is_empty() => {}
-                _ => cx.not_honoured(e, format!("only 1..=10000 is supported, found {:?}", e.value)),
-            },
-            ("Service", "AllowedCPUs") => {
-                let list = e.value.replace(' ', ",");
-                match check_cpu_list(&list) {
-                    Ok(()) => unit.resources.cpuset = Some(list),
-                    Err(m) => cx.err(e, format!("AllowedCPUs=: {m}")),
-                }
-            }
+            ("Service", key) if RESOURCE_KEYS.contains(&key) => resource(&mut cx, e, &mut unit.resources),
             (section, key) => cx.not_honoured(e, not_yet_reason(section, key)),
         }
     }
@@ -687,37 +567,4 @@ fn command(
         );
     }
     r.argv
-}
-
-/// `.target` -> "target", for messages.
-fn unit_type(name: &str) -> &str {
-    name.rsplit_once('.').map_or("such", |(_, t)| t)
-}
-
-/// A memory size: bytes with an optional K, M, G, T (1024-based) suffix, or `infinity`
-/// (`None`). Percentages are not supported.
-fn memory(v: &str) -> Result<Option<u64>, String> {
-    if v == "infinity" || v.is_empty() {
-        return Ok(None);
-    }
-    if v.ends_with('%') {
-        return Err("a percentage of the RAM is not supported yet; write a size".into());
-    }
-    let (num, mult) = match v.char_indices().last() {
-        Some((i, c @ ('K' | 'M' | 'G' | 'T'))) => (
-            &v[..i],
-            match c {
-                'K' => 1u64 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                _ => 1 << 40,
-            },
-        ),
-        _ => (v, 1),
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .map(Some)
-        .ok_or_else(|| format!("invalid size {v:?}: write e.g. 512M"))
 }
