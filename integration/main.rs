@@ -35,6 +35,7 @@ mod run;
 mod shutdown;
 mod stop;
 mod supervise;
+mod systemd_units;
 mod userns;
 mod vm;
 mod vm_disk;

@@ -71,6 +71,21 @@ pub enum Cmd {
     Layer(crate::image_cmd::LayerArgs),
     /// Save a unit's writable layer as a new image on top of the unit's layers.
     Commit(crate::image_cmd::CommitArgs),
+    /// Write the kennel TOML unit equivalent to systemd .service files, with what kennel
+    /// reads differently or not at all as comments.
+    ImportSystemd(ImportSystemdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportSystemdArgs {
+    /// systemd .service files (an instance of a template: a symlink NAME@INSTANCE.service
+    /// to NAME@.service). Drop-ins (FILE.d/*.conf) beside them are read too.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write DIR/NAME.toml for each (an existing file is not overwritten); without it, the
+    /// TOML goes to stdout.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +167,10 @@ pub struct CheckArgs {
     /// are checked against them (unknown network, address outside it or taken).
     #[arg(long, default_value = "/etc/kennel/networks")]
     pub networks: PathBuf,
+    /// Treat the warnings of systemd unit files (what kennel reads differently or not at
+    /// all) as errors.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

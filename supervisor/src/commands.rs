@@ -434,28 +434,60 @@ pub fn same_dir(a: &Path, b: &Path) -> bool {
 pub fn check(args: CheckArgs) -> i32 {
     // A broken network file is reported, and units are then checked against the networks
     // that are valid (the built-in one at least).
-    let (networks, mut diags) = kennel_units::Networks::load_partial(&args.networks);
-    let result = kennel_units::check_paths_with(&args.paths, &networks);
-    match result {
-        Ok(n) if diags.is_empty() => {
-            println!("{n} unit{} OK", if n == 1 { "" } else { "s" });
+    let (networks, mut all) = kennel_units::Networks::load_partial(&args.networks);
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match kennel_units::check_paths_with(&args.paths, &networks) {
+        Ok(checked) if all.is_empty() && (checked.warnings.is_empty() || !args.strict) => {
+            for w in &checked.warnings {
+                println!("{w}");
+            }
+            let n = checked.units;
+            let w = checked.warnings.len();
+            if w == 0 {
+                println!("{n} unit{} OK", plural(n));
+            } else {
+                println!("{n} unit{} OK, {w} warning{}", plural(n), plural(w));
+            }
             EXIT_OK
         }
-        Ok(_) | Err(_) => {
-            if let Err(d) = result {
-                diags.extend(d);
-            }
-            for d in &diags {
-                println!("{d}");
-            }
-            eprintln!(
-                "{} problem{}",
-                diags.len(),
-                if diags.len() == 1 { "" } else { "s" }
-            );
-            EXIT_FAILED
+        Ok(checked) => {
+            all.extend(checked.warnings);
+            report_problems(&all, args.strict)
+        }
+        Err(diags) => {
+            all.extend(diags);
+            report_problems(&all, args.strict)
         }
     }
+}
+
+/// Prints every problem (warnings as errors with `strict`) and a count; EXIT_FAILED.
+fn report_problems(diags: &[kennel_units::Diagnostic], strict: bool) -> i32 {
+    let mut errors = 0;
+    for d in diags {
+        if d.warning && strict {
+            let mut e = d.clone();
+            e.warning = false;
+            e.message = format!("{} (an error with --strict)", e.message);
+            println!("{e}");
+            errors += 1;
+        } else {
+            println!("{d}");
+            errors += usize::from(!d.warning);
+        }
+    }
+    let warnings = diags.len() - errors;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if warnings > 0 {
+        eprintln!(
+            "{errors} problem{}, {warnings} warning{}",
+            plural(errors),
+            plural(warnings)
+        );
+    } else {
+        eprintln!("{errors} problem{}", plural(errors));
+    }
+    EXIT_FAILED
 }
 
 /// `kennel notify`: what `systemd-notify` does, for services under kennel (or systemd).

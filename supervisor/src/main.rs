@@ -9,6 +9,7 @@ mod commit_cmd;
 mod control;
 mod daemon;
 mod image_cmd;
+mod import_systemd;
 mod net;
 mod net_cmd;
 mod octal;
@@ -82,6 +83,7 @@ fn main() {
         Cmd::Network(a) => net_cmd::network(a),
         Cmd::Layer(a) => image_cmd::layer(a),
         Cmd::Commit(a) => commit_cmd::commit(a),
+        Cmd::ImportSystemd(a) => import_systemd::import(a),
         Cmd::Exec(a) => attach::exec(a),
         Cmd::Boot => boot::main(),
         Cmd::Mounts(a) => boot::fsmount::show(&a.records),

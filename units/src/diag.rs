@@ -16,6 +16,10 @@ pub struct Diagnostic {
     pub col: usize,
     /// What is wrong, in one line.
     pub message: String,
+    /// A warning (something kennel reads differently or not at all, the unit still loads)
+    /// rather than an error. Only systemd unit files give warnings; `kennel check --strict`
+    /// makes them errors.
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -26,6 +30,15 @@ impl Diagnostic {
             line,
             col,
             message: message.into(),
+            warning: false,
+        }
+    }
+
+    /// A warning at `line:col` of `file`.
+    pub fn warning(file: &Path, line: usize, col: usize, message: impl Into<String>) -> Self {
+        Diagnostic {
+            warning: true,
+            ..Diagnostic::new(file, line, col, message)
         }
     }
 
@@ -39,10 +52,11 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}:{}:{}: {}",
+            "{}:{}:{}: {}{}",
             self.file.display(),
             self.line,
             self.col,
+            if self.warning { "warning: " } else { "" },
             self.message
         )
     }

@@ -5,6 +5,8 @@
 //! - [`load_paths`] / [`load_dir`]: read files and directories into a [`UnitSet`], or every
 //!   problem of every file as [`Diagnostic`]s (`FILE:LINE:COL: message`), sorted;
 //!   [`check_paths`]: `kennel check`'s, a file checked with its directory's units as context.
+//! - [`systemd`]: systemd `.service` files read into the same model, with warnings for what
+//!   kennel reads differently or not at all.
 //! - [`UnitSet`]: the validated set with its dependency graph (start order, requirers).
 //! - [`parse_duration`], [`parse_size`], [`format_duration`], [`parse_signal`],
 //!   [`signal_name`]: the value syntaxes of unit files.
@@ -33,11 +35,15 @@ pub mod security;
 pub mod set;
 pub mod signal;
 pub mod suggest;
+pub mod systemd;
 
 pub use diag::{sort_diagnostics, Diagnostic};
 pub use duration::{format_duration, parse_duration, parse_size, DurationError, SizeError};
 pub use image::{ImageRef, ImageRefError};
-pub use load::{check_paths, check_paths_with, load_dir, load_paths, load_paths_with};
+pub use load::{
+    check_paths, check_paths_with, load_dir, load_paths, load_paths_with, load_paths_with_warnings,
+    Checked,
+};
 pub use model::*;
 pub use name::{check_unit_name, InvalidUnitName};
 pub use network::{NetworkDef, Networks, PortMap, Proto};

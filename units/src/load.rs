@@ -15,6 +15,7 @@ use crate::network::Networks;
 use crate::parse::{parse_file, DepRef, NetRefs};
 use crate::set::UnitSet;
 use crate::suggest::did_you_mean;
+use crate::systemd;
 
 /// One unit file read and parsed on its own.
 struct Loaded {
@@ -26,6 +27,17 @@ struct Loaded {
     net: NetRefs,
     /// Its problems are reported (else it is only context: see [`check_paths`]).
     checked: bool,
+    /// A systemd service's `After=` and `Before=` on services: ordering kept only against
+    /// the units of the set (resolved once every file is read).
+    ordering: Option<(Vec<DepRef>, Vec<DepRef>)>,
+}
+
+/// What `kennel check` found in units that load: how many, and the warnings (only systemd
+/// files have some: what kennel reads differently or not at all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    pub units: usize,
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Loads the units of one directory (see [`load_paths`]).
@@ -48,19 +60,30 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<UnitSet, Vec<Diagnostic>> {
 /// unit on an unknown network, an address outside its network or taken by another unit,
 /// and a host port published twice are errors at the value.
 pub fn load_paths_with(paths: &[PathBuf], networks: &Networks) -> Result<UnitSet, Vec<Diagnostic>> {
+    load_paths_with_warnings(paths, networks).map(|(set, _)| set)
+}
+
+/// [`load_paths_with`], also returning the warnings of systemd unit files (sorted) when the
+/// units load. On failure, only the errors.
+pub fn load_paths_with_warnings(
+    paths: &[PathBuf],
+    networks: &Networks,
+) -> Result<(UnitSet, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let files = unit_files(paths, &mut diags);
     let loaded = load_files(files, Vec::new(), networks, &mut diags);
-    if !diags.is_empty() {
-        sort_diagnostics(&mut diags);
-        return Err(diags);
+    let (mut warnings, mut errors): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| d.warning);
+    if !errors.is_empty() {
+        sort_diagnostics(&mut errors);
+        return Err(errors);
     }
+    sort_diagnostics(&mut warnings);
     let units = loaded
         .into_iter()
         .filter_map(|l| l.unit)
         .map(|u| (u.name.clone(), u))
         .collect();
-    Ok(UnitSet::from_validated(units))
+    Ok((UnitSet::from_validated(units), warnings))
 }
 
 /// What `kennel check PATH...` does: checks the units of `paths` (directories and files, as
@@ -68,36 +91,50 @@ pub fn load_paths_with(paths: &[PathBuf], networks: &Networks) -> Result<UnitSet
 /// of each file named: a dependency on one of those is known, and a cycle through them is
 /// found. Only the problems of the checked files are reported (a broken context file is
 /// not: its unit still counts as existing); a dependency found neither among them nor in
-/// the context is unknown. Returns how many units were checked.
-pub fn check_paths(paths: &[PathBuf]) -> Result<usize, Vec<Diagnostic>> {
+/// the context is unknown. Returns how many units were checked and the warnings of
+/// systemd files; on failure, every error and warning, sorted.
+pub fn check_paths(paths: &[PathBuf]) -> Result<Checked, Vec<Diagnostic>> {
     check_paths_with(paths, &Networks::builtin())
 }
 
 /// [`check_paths`] with the bridge networks units may join (see [`load_paths_with`]).
-pub fn check_paths_with(paths: &[PathBuf], networks: &Networks) -> Result<usize, Vec<Diagnostic>> {
+pub fn check_paths_with(
+    paths: &[PathBuf],
+    networks: &Networks,
+) -> Result<Checked, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let files = unit_files(paths, &mut diags);
     let mut context = Vec::new();
-    let mut seen: BTreeSet<PathBuf> = files.iter().map(|f| canonical(f)).collect();
+    let mut seen: BTreeSet<PathBuf> = files.iter().map(|f| file_key(f)).collect();
     for path in paths.iter().filter(|p| !p.is_dir()) {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
         for f in dir_units(dir).unwrap_or_default() {
-            if seen.insert(canonical(&f)) {
+            if seen.insert(file_key(&f)) {
                 context.push(f);
             }
         }
     }
     let context_files: BTreeSet<PathBuf> = context.iter().cloned().collect();
     let loaded = load_files(files, context, networks, &mut diags);
-    diags.retain(|d| !context_files.contains(&d.file));
-    if !diags.is_empty() {
-        sort_diagnostics(&mut diags);
+    let context_dirs: BTreeSet<PathBuf> = context_files
+        .iter()
+        .map(|f| PathBuf::from(format!("{}.d", f.display())))
+        .collect();
+    diags.retain(|d| {
+        !context_files.contains(&d.file)
+            && !d.file.parent().is_some_and(|p| context_dirs.contains(p))
+    });
+    sort_diagnostics(&mut diags);
+    if diags.iter().any(|d| !d.warning) {
         return Err(diags);
     }
-    Ok(loaded.iter().filter(|l| l.checked).count())
+    Ok(Checked {
+        units: loaded.iter().filter(|l| l.checked).count(),
+        warnings: diags,
+    })
 }
 
 /// `path` made canonical, to tell files apart (as it is if that fails).
@@ -117,6 +154,46 @@ fn load_files(
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     let files = files.into_iter().map(|f| (f, true));
     for (path, checked) in files.chain(context.into_iter().map(|f| (f, false))) {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if systemd::REFUSED_TYPES.contains(&ext) {
+            diags.push(Diagnostic::at_start(
+                &path,
+                format!(".{ext} units are not supported yet (only .service files are read); remove the file or write the unit in TOML"),
+            ));
+            continue;
+        }
+        if ext == "service" {
+            match systemd::kind(&path) {
+                systemd::Kind::Service => {}
+                systemd::Kind::Template => {
+                    diags.push(Diagnostic::at_start(
+                        &path,
+                        "a template is not a unit: instantiate it with a symlink NAME@INSTANCE.service -> NAME@.service in the unit directory",
+                    ));
+                    continue;
+                }
+                systemd::Kind::Alias(target) => {
+                    diags.push(Diagnostic::warning(
+                        &path,
+                        1,
+                        1,
+                        format!(
+                            "an alias of {target} (a symlink): not a unit of its own, not loaded"
+                        ),
+                    ));
+                    continue;
+                }
+                systemd::Kind::Masked => {
+                    diags.push(Diagnostic::warning(
+                        &path,
+                        1,
+                        1,
+                        "masked (a symlink to /dev/null): not loaded",
+                    ));
+                    continue;
+                }
+            }
+        }
         let Some(name) = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -144,6 +221,21 @@ fn load_files(
             continue;
         }
         seen.insert(name.clone(), path.clone());
+        if ext == "service" {
+            let mapped = systemd::read_service(&name, &path);
+            diags.extend(mapped.diags);
+            loaded.push(Loaded {
+                name,
+                path,
+                unit: mapped.unit,
+                deps: mapped.requires,
+                // A systemd service has no [container], so no network of its own.
+                net: Default::default(),
+                checked,
+                ordering: Some((mapped.after, mapped.before)),
+            });
+            continue;
+        }
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) => {
@@ -163,11 +255,69 @@ fn load_files(
             deps: parsed.deps,
             net: parsed.net,
             checked,
+            ordering: None,
         });
     }
+    resolve_ordering(&mut loaded, diags);
     check_dependencies(&loaded, diags);
     check_networks(&loaded, networks, diags);
     loaded
+}
+
+/// systemd's `After=`/`Before=` on services: kept against the units of the set (`Before=x`
+/// puts this unit in `x`'s `after`), a note for the others (ordering against a unit that
+/// is not there is a no-op, as under systemd).
+fn resolve_ordering(loaded: &mut [Loaded], diags: &mut Vec<Diagnostic>) {
+    let known: BTreeSet<String> = loaded.iter().map(|l| l.name.clone()).collect();
+    let mut before_edges: Vec<(String, DepRef)> = Vec::new();
+    for l in loaded.iter_mut() {
+        let Some((after, before)) = l.ordering.take() else {
+            continue;
+        };
+        for (key, deps) in [("After", after), ("Before", before)] {
+            for d in deps {
+                if !known.contains(&d.name) || d.name == l.name {
+                    let file = d.file.clone().unwrap_or_else(|| l.path.clone());
+                    diags.push(Diagnostic::warning(
+                        &file,
+                        d.line,
+                        d.col,
+                        format!(
+                            "{key}={}.service: no such unit in the set; ordering against it is a no-op",
+                            d.name
+                        ),
+                    ));
+                } else if key == "After" {
+                    if let Some(u) = l.unit.as_mut() {
+                        if !u.service.after.contains(&d.name) {
+                            u.service.after.push(d.name.clone());
+                        }
+                    }
+                    l.deps.push(d);
+                } else {
+                    let target = d.name.clone();
+                    before_edges.push((
+                        target,
+                        DepRef {
+                            name: l.name.clone(),
+                            file: Some(d.file.clone().unwrap_or_else(|| l.path.clone())),
+                            ..d
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    for (target, dep) in before_edges {
+        if let Some(t) = loaded.iter_mut().find(|l| l.name == target) {
+            if let Some(u) = t.unit.as_mut() {
+                if !u.service.after.contains(&dep.name) {
+                    u.service.after.push(dep.name.clone());
+                }
+            }
+            t.deps.push(dep);
+        }
+    }
 }
 
 /// Across units: each bridge network exists, each static address is a host address of its
@@ -249,16 +399,39 @@ fn unit_files(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
         }
     }
     let mut seen = BTreeSet::new();
-    files.retain(|f| seen.insert(fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    files.retain(|f| seen.insert(file_key(f)));
     files
 }
 
-/// Every `*.toml` file directly in `dir` (following symlinks), sorted.
+/// What tells two unit files apart: the canonical path, except for a systemd service,
+/// whose name is the link's, not its target's (`getty@tty1.service -> getty@.service`).
+fn file_key(f: &Path) -> PathBuf {
+    if f.extension().is_some_and(|e| e == "service") {
+        if let (Some(dir), Some(name)) = (f.parent(), f.file_name()) {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            return canonical(dir).join(name);
+        }
+    }
+    canonical(f)
+}
+
+/// Every `*.toml`, `*.service` (not a template `NAME@.service`), `*.socket` and `*.timer`
+/// file directly in `dir` (following symlinks), sorted.
 fn dir_units(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "toml") && !path.is_dir() {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let unit_file = matches!(ext, "toml" | "service") || systemd::REFUSED_TYPES.contains(&ext);
+        let template = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with("@.service"));
+        if unit_file && !template && !path.is_dir() {
             files.push(path);
         }
     }
@@ -278,7 +451,8 @@ fn check_dependencies(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
                 let others = known.iter().copied().filter(|k| *k != l.name);
                 let hint = did_you_mean(&dep.name, others);
                 let message = format!("{}: unknown unit {:?}{hint}", dep.field, dep.name);
-                diags.push(Diagnostic::new(&l.path, dep.line, dep.col, message));
+                let file = dep.file.as_deref().unwrap_or(&l.path);
+                diags.push(Diagnostic::new(file, dep.line, dep.col, message));
             } else if dep.field == "container.network" {
                 let target = loaded
                     .iter()

@@ -404,8 +404,8 @@ fn check_paths_reads_a_files_directory_as_context() {
             ("b.toml", &unit("after = [\"a\"]")),
         ],
     );
-    let shown = |r: Result<usize, Vec<kennel_units::Diagnostic>>| match r {
-        Ok(n) => vec![format!("{n} ok")],
+    let shown = |r: Result<kennel_units::Checked, Vec<kennel_units::Diagnostic>>| match r {
+        Ok(c) => vec![format!("{} ok", c.units)],
         Err(diags) => diags
             .iter()
             .map(|x| x.to_string().replace(&format!("{}/", d.display()), "D/"))

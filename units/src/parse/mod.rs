@@ -38,6 +38,8 @@ pub(crate) struct DepRef {
     pub(crate) field: &'static str,
     /// The unit named.
     pub(crate) name: String,
+    /// The file it is written in, when not the unit's own (a systemd drop-in).
+    pub(crate) file: Option<std::path::PathBuf>,
     pub(crate) line: usize,
     pub(crate) col: usize,
 }
@@ -182,6 +184,7 @@ fn unit(
             deps.push(DepRef {
                 field: "container.network",
                 name: dep.clone(),
+                file: None,
                 line,
                 col,
             });

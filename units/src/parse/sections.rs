@@ -109,6 +109,7 @@ pub(crate) fn service(
                     "service.requires"
                 },
                 name: name.clone(),
+                file: None,
                 line,
                 col,
             });
