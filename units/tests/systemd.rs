@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kennel_units::{
-    check_paths, load_paths_with_warnings, parse_unit, systemd, ReadyProbe, RestartPolicy,
-    ServiceType, Signal,
+    check_paths, load_paths_with_warnings, parse_unit, systemd, Networks, ReadyProbe,
+    RestartPolicy, ServiceType, Signal,
 };
 
 fn dir(name: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -63,7 +63,8 @@ WantedBy=multi-user.target
 #[test]
 fn a_notify_service_maps_onto_the_model() {
     let d = dir("redis", &[("redis.service", REDIS)]);
-    let (set, warnings) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
+    let (set, warnings) =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
     let u = set.get("redis").unwrap();
     assert_eq!(u.description.as_deref(), Some("Advanced key-value store"));
     assert_eq!(
@@ -118,7 +119,7 @@ fn systemd_defaults_differ_from_kennels() {
             "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
         )],
     );
-    let (set, warnings) = load_paths_with_warnings(&[d]).unwrap();
+    let (set, warnings) = load_paths_with_warnings(&[d], &Networks::builtin()).unwrap();
     let u = set.get("a").unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(u.restart.policy, RestartPolicy::No);
@@ -139,7 +140,7 @@ fn drop_ins_apply_in_file_name_order_and_empty_assignments_reset() {
             ("web.service.d/ignored.txt", "[Service]\nRestart=always\n"),
         ],
     );
-    let (set, _) = load_paths_with_warnings(&[d]).unwrap();
+    let (set, _) = load_paths_with_warnings(&[d], &Networks::builtin()).unwrap();
     let u = set.get("web").unwrap();
     assert_eq!(u.service.command, ["/bin/web", "--new"]);
     assert_eq!(
@@ -164,7 +165,8 @@ fn templates_are_instantiated_by_symlinks() {
     );
     symlink("echo@.service", d.join("echo@a-b.service")).unwrap();
     symlink(d.join("echo@.service"), d.join("echo@x.service")).unwrap();
-    let (set, _) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
+    let (set, _) =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
     assert_eq!(set.names().collect::<Vec<_>>(), ["echo@a-b", "echo@x"]);
     let u = set.get("echo@a-b").unwrap();
     assert_eq!(u.description.as_deref(), Some("Echo a/b"));
@@ -197,7 +199,8 @@ fn dependencies_on_services_of_the_set() {
             ("late.service", "[Service]\nExecStart=/bin/late\n[Install]\nWantedBy=multi-user.target\n"),
         ],
     );
-    let (set, warnings) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
+    let (set, warnings) =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
     let web = set.get("web").unwrap();
     assert_eq!(web.service.requires, ["db"]);
     assert_eq!(web.service.after, ["db", "cache"]);
@@ -209,7 +212,8 @@ fn dependencies_on_services_of_the_set() {
     );
     // Requires= on a service that is not there is an error, as under systemd.
     fs::remove_file(d.join("db.service")).unwrap();
-    let errors = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap_err();
+    let errors =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap_err();
     assert_eq!(
         shown(&d, &errors),
         ["D/web.service:2:1: Requires: unknown unit \"db\""]
@@ -241,7 +245,8 @@ fn refusals_are_errors_with_positions() {
             ("same.toml", "[service]\ncommand = [\"/bin/x\"]\n"),
         ],
     );
-    let errors = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap_err();
+    let errors =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap_err();
     let errors = shown(&d, &errors);
     assert_eq!(errors.len(), 5, "{errors:#?}");
     assert!(
@@ -281,7 +286,8 @@ fn check_reports_warnings_and_strict_is_the_callers_choice() {
 fn oneshot_with_several_commands_and_deferred_variables() {
     let text = "[Service]\nType=oneshot\nRemainAfterExit=yes\nEnvironmentFile=-%S/kennel-test-no-such-file\nExecStart=/bin/mkdir -p /run/x\nExecStart=-/bin/false\nExecStart=/bin/echo $OPTS\n[Install]\nWantedBy=multi-user.target\n";
     let d = dir("oneshot", &[("setup.service", text)]);
-    let (set, warnings) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
+    let (set, warnings) =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
     let u = set.get("setup").unwrap();
     assert_eq!(u.service.kind, ServiceType::Oneshot);
     // EnvironmentFile=-FILE of a file that does not exist: not read, as systemd does.
@@ -316,7 +322,8 @@ fn oneshot_with_several_commands_and_deferred_variables() {
         &format!("-{}", env.display()),
     );
     fs::write(d.join("setup.service"), with_file).unwrap();
-    let (set, _) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
+    let (set, _) =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
     let u = set.get("setup").unwrap();
     assert_eq!(u.service.environment_file.as_deref(), Some(env.as_path()));
 }
@@ -361,6 +368,7 @@ fn drop_ins_of_template_and_instance_are_ordered_together_by_file_name() {
             d.join("t@.service.d/20-template.conf")
         ]
     );
-    let (set, _) = load_paths_with_warnings(std::slice::from_ref(&d)).unwrap();
+    let (set, _) =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
     assert_eq!(set.get("t@i").unwrap().service.environment["X"], "template");
 }
