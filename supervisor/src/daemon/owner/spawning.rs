@@ -255,6 +255,8 @@ impl Owner {
             stdin_passed: false,
             tty: None,
             security: None,
+            start_gate: None,
+            groups: None,
         }
     }
 
