@@ -232,8 +232,7 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
         }
     }
 
-    // Security: the bundle's capabilities, limits and no_new_privs; no seccomp filter
-    // (linux.seccomp is refused by config.rs).
+    // Security: the bundle's capabilities, limits, no_new_privs and seccomp filter.
     let caps = |set: &Option<oci_spec::runtime::Capabilities>| -> Vec<String> {
         let mut v: Vec<String> = set
             .iter()
@@ -269,12 +268,31 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
             soft_limits.insert(short, r.soft());
         }
     }
+    // linux.seccomp: the same schema as a unit's profile file, compiled by the same code
+    // (spawn/seccomp_profile.rs) from a copy in the state directory; what it cannot
+    // express (an unknown action, an operator) is refused.
+    let (seccomp, profile) = match linux.seccomp() {
+        None => (Seccomp::Unconfined, Vec::new()),
+        Some(sc) => {
+            let path = state.join("seccomp.json");
+            let text = serde_json::to_vec(sc).map_err(|e| invalid("linux.seccomp", e))?;
+            std::fs::write(&path, text)
+                .map_err(|e| invalid("linux.seccomp", format!("{}: {e}", path.display())))?;
+            let bounding = sets
+                .as_ref()
+                .map(|s| s.bounding.clone())
+                .unwrap_or_default();
+            let programs = crate::spawn::seccomp_profile::compile_file(&path, &bounding)
+                .map_err(|e| invalid("linux.seccomp", e))?;
+            (Seccomp::Profile(path), programs)
+        }
+    };
     let settings = Security {
         cap_add: Vec::new(),
         cap_drop: vec!["ALL".into()],
         ambient: Vec::new(),
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
-        seccomp: Seccomp::Unconfined,
+        seccomp,
         devices: Vec::new(),
         limits,
         oom_score_adj: process.oom_score_adj(),
@@ -341,10 +359,7 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
         join: None,
         stdin_passed: false,
         tty,
-        security: Some(SecuritySpec {
-            settings,
-            profile: Vec::new(),
-        }),
+        security: Some(SecuritySpec { settings, profile }),
         start_gate: None,
         groups,
     };
