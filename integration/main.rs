@@ -24,6 +24,7 @@ mod logs;
 mod nested;
 mod net;
 mod nocgroups;
+mod oci;
 mod podman;
 mod readiness;
 mod reaping;

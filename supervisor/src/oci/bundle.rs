@@ -310,6 +310,39 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
     let user_spec = format!("{}:{}", user.uid(), user.gid());
     let groups = Some(user.additional_gids().clone().unwrap_or_default());
 
+    // Only namespaced sysctls, in namespaces of the container's own: never the host's.
+    for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
+        let has = |n: Namespace, short: &str| {
+            namespaces.contains(&n) || join_paths.iter().any(|(j, _)| j == short)
+        };
+        let ok = if key.starts_with("net.") {
+            has(Namespace::Net, "net")
+        } else if key.starts_with("kernel.shm")
+            || key.starts_with("kernel.msg")
+            || key == "kernel.sem"
+            || key.starts_with("fs.mqueue.")
+        {
+            has(Namespace::Ipc, "ipc")
+        } else if key == "kernel.hostname" || key == "kernel.domainname" {
+            has(Namespace::Uts, "uts")
+        } else {
+            false
+        };
+        if !ok {
+            return Err(invalid(
+                &format!("linux.sysctl.{key}"),
+                "not a sysctl of one of the container's own namespaces (kennel never changes the host's)",
+            ));
+        }
+    }
+    let propagation = match linux.rootfs_propagation().as_deref() {
+        None | Some("") => 0,
+        Some(p) => super::config::PROPAGATION
+            .iter()
+            .find(|o| o.0 == p)
+            .map(|o| o.1)
+            .ok_or_else(|| invalid("linux.rootfsPropagation", format!("{p:?}")))?,
+    };
     let container = ContainerSpec {
         namespaces,
         join_net: None,
@@ -340,6 +373,13 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
             masked: paths(linux.masked_paths()),
             read_only_paths: paths(linux.readonly_paths()),
             devices,
+            sysctl: linux
+                .sysctl()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            propagation,
         }),
         join_paths,
     };
@@ -362,6 +402,7 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
         security: Some(SecuritySpec { settings, profile }),
         start_gate: None,
         groups,
+        umask: user.umask(),
     };
     Ok(Bundle {
         spawn,
@@ -417,7 +458,8 @@ fn device_cgroup(
             "linux.resources.devices without a first rule denying all".into(),
         ));
     }
-    for n in nodes {
+    // A FIFO is no device: the devices cgroup has no rule for it.
+    for n in nodes.iter().filter(|n| n.node.kind != 'p') {
         out.push(DeviceRule::new(
             n.node.kind,
             Some(n.node.major),

@@ -53,11 +53,11 @@ pub fn run(cli: &OciCli, log: &Log) -> Res<i32> {
             Ok(0)
         }
         OciCmd::Create(a) => create(root, a).map(|_| 0),
-        OciCmd::Start(a) => start(root, &a.id).map(|()| 0),
-        OciCmd::Run(a) => run_container(root, a),
+        OciCmd::Start(a) => start(root, &a.id, log).map(|()| 0),
+        OciCmd::Run(a) => run_container(root, a, log),
         OciCmd::State(a) => show_state(root, &a.id).map(|()| 0),
         OciCmd::Kill(a) => kill(root, &a.id, &a.signal, a.all).map(|()| 0),
-        OciCmd::Delete(a) => delete(root, &a.id, a.force).map(|()| 0),
+        OciCmd::Delete(a) => delete(root, &a.id, a.force, log).map(|()| 0),
         OciCmd::List(a) => list(root, a).map(|()| 0),
         OciCmd::Exec(_) => Err(err("kennel oci exec is not supported yet")),
         OciCmd::Ps(_) => Err(err("kennel oci ps is not supported yet")),
@@ -104,6 +104,7 @@ fn create_locked(locked: &Locked, a: &CreateArgs) -> Res<i32> {
         .map_err(|e| err(format!("bundle {}: {e}", a.bundle.display())))?;
     let spec = super::config::load(&bundle_dir)?;
     let mut b = super::bundle::translate(&a.id, &bundle_dir, &locked.dir, &spec)?;
+    let hooks = super::hooks::Hooks::of(&spec);
     if b.spawn.tty.is_some() && a.console_socket.is_none() {
         return Err(err(
             "process.terminal is true: --console-socket is required",
@@ -158,7 +159,7 @@ fn create_locked(locked: &Locked, a: &CreateArgs) -> Res<i32> {
         }
     };
     let start_time = state::proc_stat(pid).map_or(0, |s| s.1);
-    locked.save(&Saved {
+    let saved = Saved {
         id: a.id.clone(),
         pid,
         start_time,
@@ -168,7 +169,21 @@ fn create_locked(locked: &Locked, a: &CreateArgs) -> Res<i32> {
         annotations: b.annotations,
         cgroup_parent: parent,
         cgroup_name: name,
-    })?;
+        hooks,
+    };
+    locked.save(&saved)?;
+    let created = saved.spec_state("created");
+    let pre = super::hooks::run("prestart", &saved.hooks.prestart, &created)
+        .and_then(|()| super::hooks::run("createRuntime", &saved.hooks.create_runtime, &created));
+    if let Err(e) = pre {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        let _ = unit.remove();
+        return Err(err(e));
+    }
     if let Some(p) = &a.pid_file {
         let tmp = p.with_extension("kennel-tmp");
         std::fs::write(&tmp, pid.to_string())
@@ -297,7 +312,7 @@ fn fork_helper(channel: RawFd, new_pid: bool) -> Res<i32> {
     crate::spawn::helper::main_forked(false)
 }
 
-fn start(root: &Path, id: &str) -> Res<()> {
+fn start(root: &Path, id: &str, log: &Log) -> Res<()> {
     let locked = Locked::open(root, id)?;
     let saved = locked.load()?;
     let status = state::status(&locked.dir, &saved);
@@ -315,12 +330,18 @@ fn start(root: &Path, id: &str) -> Res<()> {
     let f = unsafe { OwnedFd::from_raw_fd(f) };
     nix::unistd::write(&f, &[0u8]).map_err(|e| err(format!("start {id}: {e}")))?;
     std::fs::remove_file(&fifo).map_err(|e| err(format!("{}: {e}", fifo.display())))?;
+    super::hooks::run_all(
+        "poststart",
+        &saved.hooks.poststart,
+        &saved.spec_state("running"),
+        log,
+    );
     Ok(())
 }
 
-fn run_container(root: &Path, a: &super::RunArgs) -> Res<i32> {
+fn run_container(root: &Path, a: &super::RunArgs, log: &Log) -> Res<i32> {
     let pid = create(root, &a.create)?;
-    start(root, &a.create.id)?;
+    start(root, &a.create.id, log)?;
     if a.detach {
         return Ok(0);
     }
@@ -330,7 +351,7 @@ fn run_container(root: &Path, a: &super::RunArgs) -> Res<i32> {
         _ => 1,
     };
     if !a.keep {
-        delete(root, &a.create.id, true)?;
+        delete(root, &a.create.id, true, log)?;
     }
     Ok(code)
 }
@@ -338,18 +359,7 @@ fn run_container(root: &Path, a: &super::RunArgs) -> Res<i32> {
 fn show_state(root: &Path, id: &str) -> Res<()> {
     let locked = Locked::open(root, id)?;
     let s = locked.load()?;
-    let status = state::status(&locked.dir, &s);
-    let v = serde_json::json!({
-        "ociVersion": super::OCI_VERSION,
-        "id": s.id,
-        "status": status,
-        "pid": if status == "stopped" { 0 } else { s.pid },
-        "bundle": s.bundle,
-        "rootfs": s.rootfs,
-        "created": s.created,
-        "owner": "",
-        "annotations": s.annotations,
-    });
+    let v = s.spec_state(state::status(&locked.dir, &s));
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }
@@ -387,7 +397,7 @@ fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Res<()> {
     Ok(())
 }
 
-fn delete(root: &Path, id: &str, force: bool) -> Res<()> {
+fn delete(root: &Path, id: &str, force: bool, log: &Log) -> Res<()> {
     let locked = Locked::open(root, id)?;
     let s = locked.load()?;
     let status = state::status(&locked.dir, &s);
@@ -414,6 +424,7 @@ fn delete(root: &Path, id: &str, force: bool) -> Res<()> {
         }
         u.remove()?;
     }
+    super::hooks::run_all("poststop", &s.hooks.poststop, &s.spec_state("stopped"), log);
     locked.remove()?;
     Ok(())
 }

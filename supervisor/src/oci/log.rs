@@ -72,6 +72,11 @@ impl Log {
         }
     }
 
+    /// A warning (a poststart or poststop hook that failed).
+    pub fn warn(&self, msg: &str) {
+        self.write("warning", msg);
+    }
+
     /// A debug message (with `--debug` only).
     pub fn debug(&self, msg: &str) {
         if self.debug {

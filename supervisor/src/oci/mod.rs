@@ -16,6 +16,7 @@ mod cgroup;
 mod cmd;
 mod config;
 mod defaults;
+mod hooks;
 mod log;
 mod state;
 

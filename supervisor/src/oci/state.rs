@@ -50,6 +50,26 @@ pub struct Saved {
     /// The cgroup: the `--cgroup-parent`-like parent and the name under it.
     pub cgroup_parent: String,
     pub cgroup_name: String,
+    /// The hooks to run at start and delete.
+    #[serde(default)]
+    pub hooks: super::hooks::Hooks,
+}
+
+impl Saved {
+    /// The state JSON of the runtime spec (what `state` prints and hooks read).
+    pub fn spec_state(&self, status: &str) -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": super::OCI_VERSION,
+            "id": self.id,
+            "status": status,
+            "pid": if status == "stopped" { 0 } else { self.pid },
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": "",
+            "annotations": self.annotations,
+        })
+    }
 }
 
 /// A container's directory, locked for the life of this value.

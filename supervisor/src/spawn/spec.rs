@@ -78,6 +78,9 @@ pub struct SpawnSpec {
     /// the user's groups from /etc/group.
     #[serde(default)]
     pub groups: Option<Vec<u32>>,
+    /// The process's umask (an OCI bundle's `process.user.umask`); inherited when unset.
+    #[serde(default)]
+    pub umask: Option<u32>,
 }
 
 /// The start gate of a created OCI container: a FIFO in its state directory. The helper
@@ -172,6 +175,12 @@ pub struct BundleRootfs {
     pub read_only_paths: Vec<PathBuf>,
     /// `linux.devices`, made after the mounts (besides the standard nodes).
     pub devices: Vec<OwnedDevice>,
+    /// `linux.sysctl`: written under /proc/sys once the rootfs is entered.
+    #[serde(default)]
+    pub sysctl: Vec<(String, String)>,
+    /// `linux.rootfsPropagation` as `MS_*` flags (0: private, kennel's default).
+    #[serde(default)]
+    pub propagation: u64,
 }
 
 /// One mount of a bundle, its options parsed into mount(2) flags and data.

@@ -257,6 +257,7 @@ impl Owner {
             security: None,
             start_gate: None,
             groups: None,
+            umask: None,
         }
     }
 

@@ -20,11 +20,21 @@ pub fn build(sys: &dyn Sys, c: &ContainerSpec, b: &BundleRootfs) -> Result<bool,
     let r = b.path.as_path();
     sys.mount(Some(r), r, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
         .map_err(|e| fail("bind the bundle's rootfs on itself", r, errno(e)))?;
+    if b.propagation != 0 {
+        let p = MsFlags::from_bits_truncate(b.propagation as libc::c_ulong);
+        sys.mount(None, r, None, p, None)
+            .map_err(|e| fail("set the rootfs propagation", r, errno(e)))?;
+    }
     for m in &b.mounts {
         mount_one(sys, c, r, m)?;
     }
     make_devices(sys, r, b)?;
     let pivoted = pivot(sys, r)?;
+    for (key, value) in &b.sysctl {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        sys.write(&path, value.as_bytes())
+            .map_err(|e| fail("sysctl", &path, e))?;
+    }
     mask(sys, &b.masked)?;
     for p in &b.read_only_paths {
         if sys.lstat(p).is_err() {

@@ -306,6 +306,9 @@ pub(crate) fn become_service(
     if let Some(sec) = &spec.security {
         security::after_user(&sec.settings, root)?;
     }
+    if let Some(mask) = spec.umask {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask as libc::mode_t));
+    }
     let dir = spec.working_dir.as_deref().unwrap_or(Path::new("/"));
     nix::unistd::chdir(dir).map_err(|e| fail("chdir", dir.display().to_string(), e.desc()))?;
 

@@ -1,0 +1,218 @@
+//! `kennel oci` (kennel as an OCI runtime, docs/oci.md): a busybox bundle through runc's
+//! commands. Each test has its own --root (a tempdir) and a cgroupsPath under a
+//! test-unique parent, and deletes its containers; the containers make their own mount
+//! namespaces, so nothing is mounted on the host.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::KENNEL;
+use crate::skip::{self, Missing};
+
+const BUSYBOX: &str = "/bin/busybox";
+
+struct Oci {
+    dir: tempfile::TempDir,
+    parent: String,
+}
+
+impl Oci {
+    fn new(name: &str) -> Option<Oci> {
+        if !skip::need_root() {
+            return None;
+        }
+        if !Path::new(BUSYBOX).exists() {
+            skip::skip(Missing::Provided, "no /bin/busybox (busybox-static)");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let parent = format!("/kennel-oci-test-{name}-{}", std::process::id());
+        Some(Oci { dir, parent })
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// A bundle `name` running `args`, edited by `edit`.
+    fn bundle(
+        &self,
+        name: &str,
+        args: &[&str],
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) -> PathBuf {
+        let b = self.dir.path().join(name);
+        let bin = b.join("rootfs/bin");
+        std::fs::create_dir_all(&bin).expect("mkdir rootfs");
+        std::fs::copy(BUSYBOX, bin.join("busybox")).expect("copy busybox");
+        for c in ["sh", "sleep", "readlink", "cat", "hostname", "true"] {
+            std::os::unix::fs::symlink("busybox", bin.join(c)).expect("symlink");
+        }
+        let out = self.oci(&["spec", "--bundle", b.to_str().unwrap()]);
+        assert!(out.status.success(), "spec: {out:?}");
+        let path = b.join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        v["process"]["terminal"] = false.into();
+        v["process"]["args"] = args.into();
+        v["linux"]["cgroupsPath"] = format!("{}/{name}", self.parent).into();
+        edit(&mut v);
+        std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        b
+    }
+
+    fn oci(&self, args: &[&str]) -> Output {
+        Command::new(KENNEL)
+            .arg("oci")
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kennel oci")
+    }
+
+    fn status(&self, id: &str) -> String {
+        let out = self.oci(&["state", id]);
+        assert!(out.status.success(), "state {id}: {out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("state JSON");
+        v["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn state_pid(&self, id: &str) -> i64 {
+        let out = self.oci(&["state", id]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("state JSON");
+        v["pid"].as_i64().unwrap_or_default()
+    }
+
+    fn wait_status(&self, id: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status(id) != want {
+            assert!(Instant::now() < deadline, "{id} never became {want}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Oci {
+    fn drop(&mut self) {
+        let out = self.oci(&["list", "-q"]);
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = self.oci(&["delete", "--force", id]);
+        }
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(h.path().join(self.parent.trim_start_matches('/')));
+        }
+        let _ = std::fs::remove_dir(
+            Path::new("/sys/fs/cgroup").join(self.parent.trim_start_matches('/')),
+        );
+    }
+}
+
+#[test]
+fn create_start_kill_delete_go_through_the_spec_states() {
+    let Some(t) = Oci::new("life") else { return };
+    let b = t.bundle("life", &["sleep", "100"], |_| {});
+    let pid_file = t.dir.path().join("pid");
+    let out = t.oci(&[
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "life",
+    ]);
+    assert!(out.status.success(), "create: {out:?}");
+    assert_eq!(t.status("life"), "created");
+    let pid: i64 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        pid,
+        t.state_pid("life"),
+        "the pid file names the container's process"
+    );
+    // Created: the process waits, its program not yet exec'd (still kennel's helper).
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(!exe.ends_with("busybox"), "exec'd before start: {exe:?}");
+    let out = t.oci(&["start", "life"]);
+    assert!(out.status.success(), "start: {out:?}");
+    assert_eq!(t.status("life"), "running");
+    let out = t.oci(&["delete", "life"]);
+    assert!(
+        !out.status.success(),
+        "a running container is not deleted without --force"
+    );
+    let out = t.oci(&["kill", "life", "KILL"]);
+    assert!(out.status.success(), "kill: {out:?}");
+    t.wait_status("life", "stopped");
+    let out = t.oci(&["delete", "life"]);
+    assert!(out.status.success(), "delete: {out:?}");
+    assert!(!t.oci(&["state", "life"]).status.success(), "deleted");
+}
+
+#[test]
+fn run_exits_with_the_process_code() {
+    let Some(t) = Oci::new("run") else { return };
+    let b = t.bundle("run", &["sh", "-c", "hostname; exit 7"], |v| {
+        v["hostname"] = "oci-test".into();
+    });
+    let out = t.oci(&["run", "--bundle", b.to_str().unwrap(), "run"]);
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "oci-test");
+    assert!(!t.oci(&["state", "run"]).status.success(), "run deleted it");
+}
+
+#[test]
+fn a_field_kennel_does_not_honour_is_refused_by_name() {
+    let Some(t) = Oci::new("refused") else { return };
+    let b = t.bundle("refused", &["true"], |v| {
+        v["linux"]["intelRdt"] = serde_json::json!({"closID": "x"});
+    });
+    let out = t.oci(&["create", "--bundle", b.to_str().unwrap(), "refused"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config.json: linux.intelRdt is not supported by kennel"),
+        "{err}"
+    );
+    assert!(
+        !t.oci(&["state", "refused"]).status.success(),
+        "nothing left"
+    );
+}
+
+#[test]
+fn a_namespace_path_is_joined() {
+    let Some(t) = Oci::new("join") else { return };
+    let a = t.bundle("a", &["sleep", "100"], |_| {});
+    let out = t.oci(&["run", "-d", "--bundle", a.to_str().unwrap(), "a"]);
+    assert!(out.status.success(), "run a: {out:?}");
+    let pid = t.state_pid("a");
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let path = format!("/proc/{pid}/ns/net");
+    let b = t.bundle("b", &["readlink", "/proc/self/ns/net"], |v| {
+        let nss = v["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in nss.iter_mut() {
+            if n["type"] == "network" {
+                n["path"] = path.clone().into();
+            }
+        }
+    });
+    let out = t.oci(&["run", "--bundle", b.to_str().unwrap(), "b"]);
+    assert!(out.status.success(), "run b: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        ns.to_string_lossy(),
+        "b is in a's network namespace"
+    );
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(own, ns, "a has a network namespace of its own");
+}
