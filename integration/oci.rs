@@ -62,15 +62,33 @@ impl Oci {
         b
     }
 
+    /// `kennel oci --root ROOT ARGS`, its stdout and stderr in files: a created
+    /// container inherits them (as from runc), and would hold pipes open.
     fn oci(&self, args: &[&str]) -> Output {
-        Command::new(KENNEL)
+        let out = tempfile::tempfile().expect("tempfile");
+        let err = tempfile::tempfile().expect("tempfile");
+        let status = Command::new(KENNEL)
             .arg("oci")
             .arg("--root")
             .arg(self.root())
             .args(args)
             .stdin(Stdio::null())
-            .output()
-            .expect("run kennel oci")
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(err.try_clone().expect("dup"))
+            .status()
+            .expect("run kennel oci");
+        let read = |mut f: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut v = Vec::new();
+            f.rewind().expect("rewind");
+            f.read_to_end(&mut v).expect("read");
+            v
+        };
+        Output {
+            status,
+            stdout: read(out),
+            stderr: read(err),
+        }
     }
 
     fn status(&self, id: &str) -> String {
