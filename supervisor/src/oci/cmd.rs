@@ -401,9 +401,9 @@ fn delete(root: &Path, id: &str, force: bool, log: &Log) -> Res<()> {
     let locked = Locked::open(root, id)?;
     let s = locked.load()?;
     let status = state::status(&locked.dir, &s);
-    if status == "running" && !force {
+    if status != "stopped" && !force {
         return Err(err(format!(
-            "container {id} is running: stop it first, or delete --force"
+            "container {id} is {status}, not stopped: kill it first, or delete --force"
         )));
     }
     let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name);

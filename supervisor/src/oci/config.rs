@@ -290,11 +290,21 @@ pub fn load(bundle: &std::path::Path) -> Result<oci_spec::runtime::Spec, ConfigE
         path: shown.clone(),
         source,
     })?;
-    check_keys(&value)?;
-    serde_json::from_value(value).map_err(|source| ConfigError::Json {
+    let spec: oci_spec::runtime::Spec =
+        serde_json::from_value(value).map_err(|source| ConfigError::Json {
+            path: shown.clone(),
+            source,
+        })?;
+    // The runtime spec says a runtime MUST ignore properties it does not define: the
+    // check runs on what the spec's types (oci-spec) kept of the file, so that a key the
+    // spec defines and kennel does not honour is refused, and one the spec does not define
+    // is ignored.
+    let known = serde_json::to_value(&spec).map_err(|source| ConfigError::Json {
         path: shown,
         source,
-    })
+    })?;
+    check_keys(&known)?;
+    Ok(spec)
 }
 
 #[cfg(test)]
@@ -318,6 +328,19 @@ mod tests {
             e,
             "config.json: process.selinuxLabel is not supported by kennel"
         );
+    }
+
+    #[test]
+    fn keys_the_spec_does_not_define_are_ignored_and_those_it_does_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = super::super::defaults::default_spec();
+        v["unknownProperty"] = "x".into();
+        std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
+        assert!(load(dir.path()).is_ok());
+        v["linux"]["intelRdt"] = serde_json::json!({"closID": "x"});
+        std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
+        let e = load(dir.path()).unwrap_err().to_string();
+        assert_eq!(e, "config.json: linux.intelRdt is not supported by kennel");
     }
 
     #[test]
