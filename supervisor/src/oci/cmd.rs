@@ -330,6 +330,7 @@ fn start(root: &Path, id: &str, log: &Log) -> Res<()> {
     let f = unsafe { OwnedFd::from_raw_fd(f) };
     nix::unistd::write(&f, &[0u8]).map_err(|e| err(format!("start {id}: {e}")))?;
     std::fs::remove_file(&fifo).map_err(|e| err(format!("{}: {e}", fifo.display())))?;
+    wait_for_exec(saved.pid);
     super::hooks::run_all(
         "poststart",
         &saved.hooks.poststart,
@@ -337,6 +338,24 @@ fn start(root: &Path, id: &str, log: &Log) -> Res<()> {
         log,
     );
     Ok(())
+}
+
+/// Until the container's process has exec'd its program (its `/proc/PID/exe` is no longer
+/// kennel), it ended, or 2 s passed: `start` returns (and poststart hooks run) once the
+/// program runs, not while the process still does kennel's last steps.
+fn wait_for_exec(pid: i32) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = std::fs::metadata("/proc/self/exe") else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        match std::fs::metadata(format!("/proc/{pid}/exe")) {
+            Ok(m) if (m.dev(), m.ino()) == (me.dev(), me.ino()) => {}
+            _ => return,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 fn run_container(root: &Path, a: &super::RunArgs, log: &Log) -> Res<i32> {
