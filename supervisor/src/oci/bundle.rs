@@ -20,6 +20,9 @@ pub struct Bundle {
     pub spawn: SpawnSpec,
     /// A new pid namespace: the helper is cloned right into it, as its PID 1.
     pub new_pid_ns: bool,
+    /// An existing pid namespace to start the process in (`create` enters it before it
+    /// forks the helper, whose child it then is).
+    pub pid_ns_path: Option<PathBuf>,
     pub cgroups_path: Option<PathBuf>,
     pub resources: kennel_units::Resources,
     pub device_rules: Option<Vec<kennel_cgroups::DeviceRule>>,
@@ -79,6 +82,7 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
     let mut namespaces = Vec::new();
     let mut join_paths = Vec::new();
     let mut new_pid_ns = false;
+    let mut pid_ns_path = None;
     for (i, ns) in linux
         .namespaces()
         .clone()
@@ -102,6 +106,9 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
             }
         };
         match ns.path() {
+            Some(p) if !p.as_os_str().is_empty() && short == "pid" => {
+                pid_ns_path = Some(p.clone());
+            }
             Some(p) if !p.as_os_str().is_empty() => {
                 if !matches!(short, "net" | "ipc" | "uts" | "cgroup") {
                     return Err(ConfigError::Unsupported(format!(
@@ -407,6 +414,7 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
     Ok(Bundle {
         spawn,
         new_pid_ns,
+        pid_ns_path,
         cgroups_path: linux.cgroups_path().clone(),
         resources,
         device_rules,
@@ -431,7 +439,9 @@ fn device_cgroup(
     nodes: &[OwnedDevice],
 ) -> Result<Vec<kennel_cgroups::DeviceRule>, ConfigError> {
     use kennel_cgroups::{default_rules, DeviceRule};
-    let mut out = default_rules();
+    // The bundle's rules first, in its order (the spec: entries are applied in the listed
+    // order), then the standard devices and the bundle's nodes.
+    let mut out = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         let field = format!("linux.resources.devices[{i}]");
         let kind = r.typ().map(|t| name_of(&t)).unwrap_or_else(|| "a".into());
@@ -458,6 +468,7 @@ fn device_cgroup(
             "linux.resources.devices without a first rule denying all".into(),
         ));
     }
+    out.extend(default_rules());
     // A FIFO is no device: the devices cgroup has no rule for it.
     for n in nodes.iter().filter(|n| n.node.kind != 'p') {
         out.push(DeviceRule::new(

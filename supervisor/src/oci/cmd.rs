@@ -151,6 +151,16 @@ fn create_locked(locked: &Locked, a: &CreateArgs) -> Res<i32> {
         .map(|r| r.path.clone())
         .unwrap_or_default();
 
+    if let Some(path) = &b.pid_ns_path {
+        // This process's children start in that pid namespace (this process stays out).
+        let joined = std::fs::File::open(path).and_then(|f| {
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWPID).map_err(Into::into)
+        });
+        if let Err(e) = joined {
+            let _ = unit.remove();
+            return Err(err(format!("join pid namespace {}: {e}", path.display())));
+        }
+    }
     let pid = match spawn(&b.spawn, b.new_pid_ns, console.as_ref()) {
         Ok(pid) => pid,
         Err(e) => {
