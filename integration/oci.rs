@@ -234,3 +234,28 @@ fn a_namespace_path_is_joined() {
     let own = std::fs::read_link("/proc/self/ns/net").unwrap();
     assert_ne!(own, ns, "a has a network namespace of its own");
 }
+
+#[test]
+fn a_pid_namespace_path_is_joined() {
+    let Some(t) = Oci::new("joinpid") else { return };
+    let a = t.bundle("a", &["sleep", "100"], |_| {});
+    let out = t.oci(&["run", "-d", "--bundle", a.to_str().unwrap(), "a"]);
+    assert!(out.status.success(), "run a: {out:?}");
+    let path = format!("/proc/{}/ns/pid", t.state_pid("a"));
+    let b = t.bundle("b", &["cat", "/proc/1/cmdline"], |v| {
+        for n in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                n["path"] = path.clone().into();
+            }
+        }
+    });
+    let out = t.oci(&["run", "--bundle", b.to_str().unwrap(), "b"]);
+    assert!(out.status.success(), "run b: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .replace('\0', " ")
+            .trim(),
+        "sleep 100",
+        "b's PID 1 is a's process"
+    );
+}
