@@ -26,6 +26,8 @@ pub struct Bundle {
     pub cgroups_path: Option<PathBuf>,
     pub resources: kennel_units::Resources,
     pub device_rules: Option<Vec<kennel_cgroups::DeviceRule>>,
+    /// What `resources` has no field for (cgroup.rs writes it).
+    pub extra: super::cgroup::Extra,
     pub annotations: std::collections::BTreeMap<String, String>,
 }
 
@@ -210,11 +212,18 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
     // Resources on the container's cgroup.
     let mut resources = kennel_units::Resources::default();
     let mut device_rules = None;
+    let mut extra = super::cgroup::Extra::default();
     if let Some(r) = linux.resources() {
         if let Some(m) = r.memory() {
             if let Some(limit) = m.limit() {
                 resources.memory_max = Some(u64::try_from(limit).unwrap_or(u64::MAX));
             }
+            extra.memory_reservation = m.reservation();
+            extra.memory_swap = m.swap();
+            extra.swappiness = m.swappiness();
+            extra.disable_oom_killer = m.disable_oom_killer();
+            extra.kernel_memory = m.kernel();
+            extra.kernel_tcp_memory = m.kernel_tcp();
         }
         if let Some(p) = r.pids() {
             if p.limit() > 0 {
@@ -222,17 +231,16 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
             }
         }
         if let Some(c) = r.cpu() {
-            if let Some(q) = c.quota() {
-                let period = c.period().unwrap_or(100_000);
-                if period != 100_000 {
-                    return Err(ConfigError::Unsupported(format!(
-                        "linux.resources.cpu.period {period} (only 100000)"
-                    )));
-                }
-                if q > 0 {
-                    resources.cpu_millis = Some(u32::try_from(q / 100).unwrap_or(u32::MAX));
-                }
+            // The quota and period exactly (a unit's `cpu` is thousandths of a core over
+            // 100 ms, which would round).
+            if c.quota().is_some() || c.period().is_some() {
+                extra.cpu_max = Some((c.quota().unwrap_or(-1), c.period().unwrap_or(100_000)));
             }
+            extra.cpu_shares = c.shares();
+            extra.rt_runtime = c.realtime_runtime();
+            extra.rt_period = c.realtime_period();
+            extra.cpus = c.cpus().clone().filter(|s| !s.is_empty());
+            extra.mems = c.mems().clone().filter(|s| !s.is_empty());
         }
         if let Some(rules) = r.devices() {
             device_rules = Some(device_cgroup(rules, &devices)?);
@@ -418,6 +426,7 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
         cgroups_path: linux.cgroups_path().clone(),
         resources,
         device_rules,
+        extra,
         annotations: spec
             .annotations()
             .clone()

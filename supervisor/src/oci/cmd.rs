@@ -14,6 +14,10 @@ use crate::spawn::spec::{Order, SpawnFailure, StartGate};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+fn err_box(e: impl std::error::Error + 'static) -> Box<dyn std::error::Error> {
+    Box::new(e)
+}
+
 fn err(msg: impl Into<String>) -> Box<dyn std::error::Error> {
     msg.into().into()
 }
@@ -126,8 +130,16 @@ fn create_locked(locked: &Locked, a: &CreateArgs) -> Res<i32> {
     let (parent, name) = super::cgroup::split(b.cgroups_path.as_deref(), &a.id);
     let layout = super::cgroup::layout(&parent)?;
     let unit = layout.create(&name, &b.resources)?;
-    if let Some(rules) = &b.device_rules {
-        unit.restrict_devices(rules)?;
+    let limited = b
+        .device_rules
+        .as_ref()
+        .map_or(Ok(()), |rules| {
+            unit.restrict_devices(rules).map_err(err_box)
+        })
+        .and_then(|()| b.extra.apply(&unit).map_err(err_box));
+    if let Err(e) = limited {
+        let _ = unit.remove();
+        return Err(e);
     }
     b.spawn.cgroup_procs = unit.join_files();
     b.spawn.unified = unit.unified().map(Path::to_path_buf);
