@@ -226,7 +226,8 @@ fn spawn(spec: &crate::spawn::SpawnSpec, new_pid: bool, console: Option<&UnixStr
         spare_net: false,
     };
     let mut spec = spec.clone();
-    spec.stdin_passed = true;
+    // This process's stdin, unless it has none (closed).
+    spec.stdin_passed = nix::fcntl::fcntl(0, nix::fcntl::FcntlArg::F_GETFD).is_ok();
     let json = serde_json::to_vec(&Order {
         launch,
         spec: &spec,
@@ -240,13 +241,9 @@ fn spawn(spec: &crate::spawn::SpawnSpec, new_pid: bool, console: Option<&UnixStr
         use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
         let fds = [0 as RawFd];
         let iov = [std::io::IoSlice::new(&body[..4])];
-        sendmsg::<()>(
-            ours.as_raw_fd(),
-            &iov,
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )?;
+        let rights = [ControlMessage::ScmRights(&fds)];
+        let cmsgs: &[ControlMessage] = if spec.stdin_passed { &rights } else { &[] };
+        sendmsg::<()>(ours.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)?;
         (&ours).write_all(&body[4..])?;
         ours.shutdown(std::net::Shutdown::Write)?;
     }
