@@ -489,3 +489,111 @@ fn device_cgroup(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle_with(
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) -> (tempfile::TempDir, Result<Bundle, ConfigError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let mut v = super::super::defaults::default_spec();
+        edit(&mut v);
+        std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
+        let spec = super::super::config::load(dir.path()).unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let b = translate("t", dir.path(), &state, &spec);
+        (dir, b)
+    }
+
+    #[test]
+    fn the_default_spec_becomes_a_container_spawn() {
+        let (dir, b) = bundle_with(|_| {});
+        let b = b.unwrap();
+        assert!(b.new_pid_ns);
+        let c = b.spawn.container.as_ref().unwrap();
+        assert_eq!(
+            c.plan.pid1,
+            Pid1::Service,
+            "the process is the pid namespace's PID 1"
+        );
+        for n in [
+            Namespace::Pid,
+            Namespace::Net,
+            Namespace::Ipc,
+            Namespace::Uts,
+            Namespace::Mount,
+        ] {
+            assert!(c.namespaces.contains(&n), "{n:?}");
+        }
+        assert_eq!(c.hostname, "kennel");
+        assert!(c.read_only);
+        let r = c.bundle.as_ref().unwrap();
+        assert_eq!(
+            r.path,
+            std::fs::canonicalize(dir.path().join("rootfs")).unwrap()
+        );
+        let dev = r
+            .mounts
+            .iter()
+            .find(|m| m.target == Path::new("/dev"))
+            .unwrap();
+        assert_eq!(dev.fstype, "tmpfs");
+        assert_eq!(dev.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+        assert_eq!(dev.data, "mode=755,size=65536k");
+        let sec = &b.spawn.security.as_ref().unwrap().settings;
+        let sets = sec.sets.as_ref().unwrap();
+        assert_eq!(sets.bounding, ["AUDIT_WRITE", "KILL", "NET_BIND_SERVICE"]);
+        assert!(sets.inheritable.is_empty());
+        assert_eq!(sec.limits.get("nofile"), Some(&1024));
+        assert!(sec.no_new_privileges);
+        assert_eq!(sec.seccomp, Seccomp::Unconfined);
+        assert_eq!(b.spawn.user.as_deref(), Some("0:0"));
+        assert_eq!(b.spawn.groups, Some(vec![]));
+        assert!(b.spawn.tty.is_some(), "terminal: true");
+        let rules = b.device_rules.unwrap();
+        assert_eq!(
+            rules,
+            kennel_cgroups::default_rules(),
+            "deny all, then the standard devices"
+        );
+    }
+
+    #[test]
+    fn a_host_sysctl_is_refused_a_namespaced_one_kept() {
+        let (_d, b) = bundle_with(|v| {
+            v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        });
+        assert_eq!(
+            b.unwrap().spawn.container.unwrap().bundle.unwrap().sysctl,
+            [("net.ipv4.ip_forward".to_string(), "1".to_string())]
+        );
+        let (_d, b) = bundle_with(|v| {
+            v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
+        });
+        let e = b.err().unwrap().to_string();
+        assert!(e.contains("linux.sysctl.vm.swappiness"), "{e}");
+    }
+
+    #[test]
+    fn soft_rlimits_and_a_joined_namespace() {
+        let (_d, b) = bundle_with(|v| {
+            v["process"]["rlimits"] =
+                serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]);
+            v["linux"]["namespaces"][1]["path"] = "/proc/1/ns/net".into();
+        });
+        let b = b.unwrap();
+        let sec = &b.spawn.security.as_ref().unwrap().settings;
+        assert_eq!(sec.limits.get("nofile"), Some(&1024));
+        assert_eq!(sec.soft_limits.get("nofile"), Some(&512));
+        let c = b.spawn.container.unwrap();
+        assert!(!c.namespaces.contains(&Namespace::Net));
+        assert_eq!(
+            c.join_paths,
+            [("net".to_string(), PathBuf::from("/proc/1/ns/net"))]
+        );
+    }
+}
