@@ -46,7 +46,7 @@ impl Oci {
         let bin = b.join("rootfs/bin");
         std::fs::create_dir_all(&bin).expect("mkdir rootfs");
         std::fs::copy(BUSYBOX, bin.join("busybox")).expect("copy busybox");
-        for c in ["sh", "sleep", "readlink", "cat", "hostname", "true"] {
+        for c in ["sh", "sleep", "readlink", "cat", "hostname", "true", "id"] {
             std::os::unix::fs::symlink("busybox", bin.join(c)).expect("symlink");
         }
         let out = self.oci(&["spec", "--bundle", b.to_str().unwrap()]);
@@ -317,4 +317,38 @@ fn podman_runs_a_container_with_kennel_as_its_runtime() {
         "hello from kennel-runc"
     );
     assert!(p.path("oci-root").is_dir(), "the state was under --root");
+}
+
+#[test]
+fn exec_runs_a_process_in_the_containers_namespaces_with_its_code() {
+    let Some(t) = Oci::new("exec") else { return };
+    let b = t.bundle("exec", &["sleep", "100"], |v| {
+        v["hostname"] = "oci-exec".into();
+    });
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "exec"]);
+    assert!(out.status.success(), "run: {out:?}");
+    let out = t.oci(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        "--env",
+        "X=1",
+        "exec",
+        "sh",
+        "-c",
+        "echo $(hostname) $(cat /proc/1/cmdline) $X $(id -u); exit 6",
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    assert_eq!(
+        // (the shell's $(...) drops the NULs of /proc/1/cmdline)
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "oci-exec sleep100 1 1000",
+        "the container's uts and pid namespaces, the environment and user given"
+    );
+    let out = t.oci(&["exec", "exec", "no-such-program"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-program: command not found"),
+        "{out:?}"
+    );
 }

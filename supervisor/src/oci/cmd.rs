@@ -63,7 +63,7 @@ pub fn run(cli: &OciCli, log: &Log) -> Res<i32> {
         OciCmd::Kill(a) => kill(root, &a.id, &a.signal, a.all).map(|()| 0),
         OciCmd::Delete(a) => delete(root, &a.id, a.force, log).map(|()| 0),
         OciCmd::List(a) => list(root, a).map(|()| 0),
-        OciCmd::Exec(_) => Err(err("kennel oci exec is not supported yet")),
+        OciCmd::Exec(a) => exec(root, a),
         OciCmd::Ps(_) => Err(err("kennel oci ps is not supported yet")),
         OciCmd::Pause(_) => Err(err("kennel oci pause is not supported yet")),
         OciCmd::Resume(_) => Err(err("kennel oci resume is not supported yet")),
@@ -267,11 +267,15 @@ fn spawn(spec: &crate::spawn::SpawnSpec, new_pid: bool, console: Option<&UnixStr
         }
         said.extend_from_slice(&buf[..n]);
     }
+    if spec.start_gate.is_none() && said.is_empty() {
+        // No gate (exec): EOF without a report is the exec.
+        return Ok(pid);
+    }
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     let failure: Option<SpawnFailure> = serde_json::from_slice(&said).ok();
     Err(match failure {
-        Some(f) => err(format!("create: {f}")),
-        None => err("create: the container's process ended before it was ready"),
+        Some(f) => err(f.to_string()),
+        None => err("the container's process ended before it was ready"),
     })
 }
 
@@ -329,6 +333,144 @@ fn fork_helper(channel: RawFd, new_pid: bool) -> Res<i32> {
         }
     }
     crate::spawn::helper::main_forked(false)
+}
+
+/// `exec`: the process (process.json, or ARGS over the container's own process) as the
+/// container's bundle would run it, translated by bundle.rs, then started by the helper
+/// in the container's namespaces and cgroup (its join path, as `kennel exec` into a unit).
+fn exec(root: &Path, a: &super::ExecArgs) -> Res<i32> {
+    if a.preserve_fds != 0 {
+        return Err(err("--preserve-fds is not supported by kennel yet"));
+    }
+    let (saved, mut spec, dir) = {
+        let locked = Locked::open(root, &a.id)?;
+        let saved = locked.load()?;
+        let status = state::status(&locked.dir, &saved);
+        if status != "running" {
+            return Err(err(format!("container {} is {status}, not running", a.id)));
+        }
+        let spec = super::config::load(&saved.bundle)?;
+        (saved, spec, locked.dir.clone())
+    };
+    let mut process: oci_spec::runtime::Process = match &a.process {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(format!("{}: {e}", path.display())))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| err(format!("{}: {e}", path.display())))?;
+            let p: oci_spec::runtime::Process =
+                serde_json::from_value(v).map_err(|e| err(format!("{}: {e}", path.display())))?;
+            super::config::check_keys(&serde_json::json!({ "process": serde_json::to_value(&p)? }))
+                .map_err(|e| {
+                    err(e
+                        .to_string()
+                        .replace("config.json", &path.display().to_string()))
+                })?;
+            p
+        }
+        None => {
+            let mut p = spec.process().clone().unwrap_or_default();
+            if a.args.is_empty() {
+                return Err(err("exec: no command (ARGS or --process)"));
+            }
+            p.set_args(Some(a.args.clone()));
+            p.set_terminal(Some(a.tty));
+            p
+        }
+    };
+    if !a.env.is_empty() {
+        let mut env = process.env().clone().unwrap_or_default();
+        env.extend(a.env.iter().cloned());
+        process.set_env(Some(env));
+    }
+    if let Some(cwd) = &a.cwd {
+        process.set_cwd(cwd.clone());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+        let user = process.user_mut();
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| err(format!("--user {u}: not uid[:gid]")))?,
+        );
+        user.set_gid(
+            gid.parse()
+                .map_err(|_| err(format!("--user {u}: not uid[:gid]")))?,
+        );
+    }
+    if a.no_new_privs {
+        process.set_no_new_privileges(Some(true));
+    }
+    if !a.cap.is_empty() {
+        let mut caps = process.capabilities().clone().unwrap_or_default();
+        for c in &a.cap {
+            let name = if c.starts_with("CAP_") {
+                c.clone()
+            } else {
+                format!("CAP_{c}")
+            };
+            let cap: oci_spec::runtime::Capability = serde_json::from_value(name.clone().into())
+                .map_err(|_| err(format!("--cap {c}: unknown capability")))?;
+            let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = set.clone().unwrap_or_default();
+                s.insert(cap);
+                s
+            };
+            caps.set_bounding(Some(add(caps.bounding())));
+            caps.set_effective(Some(add(caps.effective())));
+            caps.set_permitted(Some(add(caps.permitted())));
+            caps.set_inheritable(Some(add(caps.inheritable())));
+            caps.set_ambient(Some(add(caps.ambient())));
+        }
+        process.set_capabilities(Some(caps));
+    }
+    spec.set_process(Some(process));
+    let b = super::bundle::translate(&a.id, &saved.bundle, &dir, &spec)?;
+    let mut run = b.spawn;
+    if run.tty.is_some() && a.console_socket.is_none() && a.detach {
+        return Err(err(
+            "exec with a terminal and -d: --console-socket is required",
+        ));
+    }
+    run.container = None;
+    run.join = Some(crate::spawn::spec::JoinSpec {
+        pid: saved.pid,
+        namespaces: ["ipc", "uts", "net", "pid", "cgroup", "mnt"]
+            .iter()
+            .filter(|n| {
+                // Only the container's own namespaces (the host's are where this is).
+                let theirs = std::fs::read_link(format!("/proc/{}/ns/{n}", saved.pid));
+                let ours = std::fs::read_link(format!("/proc/self/ns/{n}"));
+                matches!((theirs, ours), (Ok(t), Ok(o)) if t != o)
+            })
+            .map(|n| n.to_string())
+            .collect(),
+    });
+    if let Some(unit) = super::cgroup::existing(&saved.cgroup_parent, &saved.cgroup_name) {
+        run.cgroup_procs = unit.join_files();
+    }
+    let console = a
+        .console_socket
+        .as_ref()
+        .map(|p| {
+            UnixStream::connect(p).map_err(|e| err(format!("console socket {}: {e}", p.display())))
+        })
+        .transpose()?;
+    let pid = spawn(&run, false, console.as_ref())?;
+    if let Some(p) = &a.pid_file {
+        std::fs::write(p, pid.to_string())
+            .map_err(|e| err(format!("pid file {}: {e}", p.display())))?;
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    Ok(
+        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None)? {
+            nix::sys::wait::WaitStatus::Exited(_, c) => c,
+            nix::sys::wait::WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+            _ => 1,
+        },
+    )
 }
 
 fn start(root: &Path, id: &str, log: &Log) -> Res<()> {

@@ -92,8 +92,8 @@ pub enum OciCmd {
     Spec(SpecArgs),
     /// Print what this runtime supports (the runtime spec's features.json).
     Features,
-    /// Run a process in a running container: not supported yet.
-    Exec(Rest),
+    /// Run a process in a running container (its namespaces and cgroup).
+    Exec(ExecArgs),
     /// List a container's processes: not supported yet.
     Ps(Rest),
     /// Freeze a container: not supported yet.
@@ -157,6 +157,43 @@ pub struct RunArgs {
     /// Keep the container after it exits (do not delete it).
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub id: String,
+    /// The process as a runtime-spec process JSON (else ARGS, with the container's
+    /// process as the base).
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// A terminal for the process (its master goes to --console-socket).
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs, leaving it to the caller's subreaper.
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// KEY=VALUE added to the environment (repeatable).
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// uid[:gid].
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// A capability added to every set (repeatable).
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Not supported yet (other than 0).
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
