@@ -26,6 +26,7 @@ mod nested;
 mod net;
 mod networks;
 mod nocgroups;
+mod oci;
 mod podman;
 mod readiness;
 mod reaping;

@@ -69,6 +69,7 @@ pub use follow::follow;
 pub use hub::{Capture, LogHub};
 pub use split::MAX_LINE;
 pub use tail::read_last_lines;
+pub use time::format_rfc3339_millis;
 
 /// `DIR/NAME.log`: the current log of unit `unit`.
 pub fn log_path(dir: &Path, unit: &str) -> PathBuf {

@@ -12,6 +12,7 @@ mod image_cmd;
 mod import_systemd;
 mod net;
 mod net_cmd;
+mod oci;
 mod octal;
 mod reaper;
 mod run;
@@ -38,6 +39,10 @@ fn main() {
         .is_some_and(|a| a == spawn::ZYGOTE_ARG)
     {
         spawn::zygote::main();
+    }
+    // `kennel oci ...`, or run as `kennel-runc`: the OCI runtime (its own command line).
+    if let Some(args) = oci::requested() {
+        oci::main(args);
     }
     // As the kernel's init (`/sbin/init`), or `kennel boot`: run the machine.
     let argv0 = std::env::args_os().next().unwrap_or_default();

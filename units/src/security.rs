@@ -47,6 +47,24 @@ pub struct Security {
     pub limits: BTreeMap<String, u64>,
     /// `oom_score_adj`, -1000..=1000.
     pub oom_score_adj: Option<i32>,
+    /// Explicit capability sets, instead of the one set `cap_add`/`cap_drop`/`ambient`
+    /// make: an OCI bundle's `process.capabilities` (`kennel oci`). No unit key sets it.
+    #[serde(default)]
+    pub sets: Option<CapabilitySets>,
+    /// Soft rlimits lower than their hard value in `limits` (an OCI bundle's
+    /// `process.rlimits`). No unit key sets it: a unit's limits are soft = hard.
+    #[serde(default)]
+    pub soft_limits: BTreeMap<String, u64>,
+}
+
+/// The five capability sets of a process, by name (upper case, without `CAP_`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilitySets {
+    pub bounding: Vec<String>,
+    pub effective: Vec<String>,
+    pub permitted: Vec<String>,
+    pub inheritable: Vec<String>,
+    pub ambient: Vec<String>,
 }
 
 impl Default for Security {
@@ -60,6 +78,8 @@ impl Default for Security {
             devices: Vec::new(),
             limits: BTreeMap::new(),
             oom_score_adj: None,
+            sets: None,
+            soft_limits: BTreeMap::new(),
         }
     }
 }

@@ -74,6 +74,7 @@ oom_score_adj = -500
                 ("memlock".into(), u64::MAX),
             ]),
             oom_score_adj: Some(-500),
+            ..Default::default()
         }
     );
     assert_eq!(got.capabilities(), ["NET_ADMIN"]);

@@ -227,6 +227,8 @@ pub fn spec(
         // Decided by the start plan once the unit's cgroup is made (owner/spawning.rs).
         plan: ContainerPlan::default(),
         cgroup_hierarchies: Vec::new(),
+        bundle: None,
+        join_paths: Vec::new(),
     })
 }
 

@@ -70,6 +70,32 @@ pub struct SpawnSpec {
     /// Lock the process down before exec (containers, and what is exec'd into them).
     #[serde(default)]
     pub security: Option<SecuritySpec>,
+    /// Wait at this gate before the last steps (user, security, exec): `kennel oci
+    /// create`'s container, which `start` lets go.
+    #[serde(default)]
+    pub start_gate: Option<StartGate>,
+    /// Exactly these supplementary groups (an OCI bundle's `additionalGids`), instead of
+    /// the user's groups from /etc/group.
+    #[serde(default)]
+    pub groups: Option<Vec<u32>>,
+    /// The process's umask (an OCI bundle's `process.user.umask`); inherited when unset.
+    #[serde(default)]
+    pub umask: Option<u32>,
+}
+
+/// The start gate of a created OCI container: a FIFO in its state directory. The helper
+/// opens it (read side, non-blocking) first of all, while the host's files are reachable;
+/// once the container is complete it tells its channel [`StartGate::READY`] and waits
+/// until `kennel oci start` writes a byte into the FIFO, then goes on to exec.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartGate {
+    pub fifo: PathBuf,
+}
+
+impl StartGate {
+    /// The byte that says "created, waiting" on the helper's channel (no JSON failure
+    /// report has it; the other marks are 0 to 3).
+    pub const READY: u8 = 6;
 }
 
 /// A terminal's size.
@@ -128,6 +154,56 @@ pub struct ContainerSpec {
     /// (`CgroupFs::Hierarchies`).
     #[serde(default)]
     pub cgroup_hierarchies: Vec<kennel_cgroups::Hierarchy>,
+    /// An OCI bundle's rootfs (`kennel oci`): its directory used as it is, and only the
+    /// bundle's own mounts, instead of layers, an overlay and kennel's standard mounts.
+    #[serde(default)]
+    pub bundle: Option<BundleRootfs>,
+    /// Existing namespaces to join (`setns`) by path, before the others are created (an
+    /// OCI bundle's `linux.namespaces[].path`): `net`, `ipc`, `uts` or `cgroup`.
+    #[serde(default)]
+    pub join_paths: Vec<(String, PathBuf)>,
+}
+
+/// The rootfs of an OCI bundle: `root.path` bind-mounted on itself, the mounts in order,
+/// the standard device nodes and the bundle's devices in `/dev`, `pivot_root`, then the
+/// masked and read-only paths, and the root read-only if `ContainerSpec::read_only`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BundleRootfs {
+    pub path: PathBuf,
+    pub mounts: Vec<FsMount>,
+    pub masked: Vec<PathBuf>,
+    pub read_only_paths: Vec<PathBuf>,
+    /// `linux.devices`, made after the mounts (besides the standard nodes).
+    pub devices: Vec<OwnedDevice>,
+    /// `linux.sysctl`: written under /proc/sys once the rootfs is entered.
+    #[serde(default)]
+    pub sysctl: Vec<(String, String)>,
+    /// `linux.rootfsPropagation` as `MS_*` flags (0: private, kennel's default).
+    #[serde(default)]
+    pub propagation: u64,
+}
+
+/// One mount of a bundle, its options parsed into mount(2) flags and data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FsMount {
+    pub target: PathBuf,
+    /// `bind` for a bind mount (`MS_BIND` in `flags`), else the file system type.
+    pub fstype: String,
+    pub source: PathBuf,
+    /// `MS_*` flags (`MS_RDONLY`, `MS_NOSUID`, `MS_BIND | MS_REC` ...).
+    pub flags: u64,
+    /// `MS_PRIVATE`, `MS_SLAVE`, `MS_SHARED` or `MS_UNBINDABLE` (with `MS_REC`), or 0.
+    pub propagation: u64,
+    /// The file system's own options (`mode=755,size=65536k`).
+    pub data: String,
+}
+
+/// A device node an OCI bundle asks for (`linux.devices`), with its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedDevice {
+    pub node: DeviceNode,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// A device node: its path (under /dev), 'c' or 'b', numbers and mode bits.

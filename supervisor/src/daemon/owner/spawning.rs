@@ -271,6 +271,9 @@ impl Owner {
             stdin_passed: false,
             tty: None,
             security: None,
+            start_gate: None,
+            groups: None,
+            umask: None,
         }
     }
 

@@ -85,7 +85,20 @@ pub fn run(
             )
         })?;
     }
-    let mut dirs = layers::prepare_dirs(c, held)?;
+    // The start gate (`kennel oci create`): opened while the host's files are reachable.
+    let gate = spec
+        .start_gate
+        .as_ref()
+        .map(super::gate::open)
+        .transpose()?;
+    for (name, path) in &c.join_paths {
+        join_path(name, path)?;
+    }
+    let mut dirs = match &c.bundle {
+        // A bundle's rootfs is its directory: no layers to prepare.
+        Some(_) => layers::Dirs::new(&c.dir),
+        None => layers::prepare_dirs(c, held)?,
+    };
     let mut flags = flags(&c.namespaces);
     // The zygote's spare network namespace (`lo` already up), when it gave one: joined
     // instead of created. Closed either way: the service must not inherit it.
@@ -211,9 +224,36 @@ pub fn run(
         _ => {
             drop(dirs.declined.take());
             reset_signals();
+            if let Some(size) = spec.tty {
+                super::terminal::attach(size, report)?;
+            }
+            if let Some(gate) = gate {
+                super::gate::wait(gate, report)?;
+            }
             become_service(spec, false)
         }
     }
+}
+
+/// Joins the existing namespace at `path` (an OCI bundle's `linux.namespaces[].path`).
+fn join_path(name: &str, path: &std::path::Path) -> Result<(), SpawnFailure> {
+    let flag = match name {
+        "net" => CloneFlags::CLONE_NEWNET,
+        "ipc" => CloneFlags::CLONE_NEWIPC,
+        "uts" => CloneFlags::CLONE_NEWUTS,
+        "cgroup" => CloneFlags::CLONE_NEWCGROUP,
+        other => {
+            return Err(fail(
+                "join namespace",
+                other,
+                "not a namespace kennel joins by path",
+            ))
+        }
+    };
+    let fd = std::fs::File::open(path)
+        .map_err(|e| fail("open namespace", path.display().to_string(), e))?;
+    nix::sched::setns(&fd, flag)
+        .map_err(|e| fail("join namespace", path.display().to_string(), e.desc()))
 }
 
 /// Hands the daemon a detached clone of the container's overlay (`/`, once built) over

@@ -18,9 +18,11 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Group, Uid, User};
 
+pub mod bundle;
 pub mod container;
 #[cfg(test)]
 mod default_filter_tests;
+pub mod gate;
 pub mod layers;
 pub mod rootfs;
 pub mod security;
@@ -300,9 +302,12 @@ pub(crate) fn become_service(
     if let Some(sec) = &spec.security {
         security::before_user(&sec.settings, root, &sec.profile, confined)?;
     }
-    drop_privileges(&who, db)?;
+    drop_privileges(&who, db, spec.groups.as_deref())?;
     if let Some(sec) = &spec.security {
         security::after_user(&sec.settings, root)?;
+    }
+    if let Some(mask) = spec.umask {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask as libc::mode_t));
     }
     let dir = spec.working_dir.as_deref().unwrap_or(Path::new("/"));
     nix::unistd::chdir(dir).map_err(|e| fail("chdir", dir.display().to_string(), e.desc()))?;
@@ -520,11 +525,24 @@ fn resolve_user(spec: Option<&str>, db: Accounts) -> Result<Identity, SpawnFailu
     })
 }
 
-fn drop_privileges(who: &Identity, db: Accounts) -> Result<(), SpawnFailure> {
+fn drop_privileges(
+    who: &Identity,
+    db: Accounts,
+    exact_groups: Option<&[u32]>,
+) -> Result<(), SpawnFailure> {
     let (Some(uid), Some(gid)) = (who.uid, who.gid) else {
         return Ok(());
     };
     match (&who.passwd, db) {
+        _ if exact_groups.is_some() => {
+            let list: Vec<Gid> = exact_groups
+                .unwrap_or_default()
+                .iter()
+                .map(|g| Gid::from_raw(*g))
+                .collect();
+            nix::unistd::setgroups(&list)
+                .map_err(|e| fail("setgroups", format!("{list:?}"), e.desc()))?;
+        }
         (Some(p), Accounts::Host) => {
             let name = CString::new(p.name.as_bytes())
                 .map_err(|_| fail("initgroups", p.name.clone(), "name contains NUL"))?;

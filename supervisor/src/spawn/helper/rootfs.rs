@@ -36,7 +36,7 @@ pub(crate) fn fail(step: &str, subject: &Path, error: impl ToString) -> SpawnFai
     }
 }
 
-fn errno(e: Errno) -> String {
+pub(super) fn errno(e: Errno) -> String {
     format!("{e}: {}", e.desc())
 }
 
@@ -76,6 +76,9 @@ pub fn build_with(
         None,
     )
     .map_err(|e| fail("make mounts private", root, errno(e)))?;
+    if let Some(b) = &c.bundle {
+        return super::bundle::build(sys, c, b);
+    }
     if let Some(u) = user {
         let mut done: Vec<&Path> = Vec::new();
         for dir in c
@@ -156,11 +159,29 @@ const CGROUP_FS: &str = "/sys/fs/cgroup";
 /// also a symlink, `cpu -> cpu,cpuacct`) and the unified tree at `unified`.
 fn mount_cgroup_fs(sys: &dyn Sys, r: &Path, c: &ContainerSpec) -> Result<(), SpawnFailure> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_cgroup_at(sys, r, c, Path::new(CGROUP_FS), flags, true)
+}
+
+/// The cgroup file system of the plan at `at` inside the rootfs `r`, mounted with
+/// `flags`: cgroup2, or a tmpfs holding each hierarchy, the tmpfs read-only once filled
+/// when `seal` or `flags` say so (a unit's: its hierarchies stay writable).
+pub(super) fn mount_cgroup_at(
+    sys: &dyn Sys,
+    r: &Path,
+    c: &ContainerSpec,
+    at: &Path,
+    flags: MsFlags,
+    seal: bool,
+) -> Result<(), SpawnFailure> {
+    let ro = seal || flags.contains(MsFlags::MS_RDONLY);
+    let at_str = at.display().to_string();
+    let cgroup_fs = at_str.as_str();
     match c.plan.cgroup_fs {
         CgroupFs::None => Ok(()),
-        CgroupFs::Unified => mount_fs(sys, r, CGROUP_FS, "cgroup2", flags, None),
+        CgroupFs::Unified => mount_fs(sys, r, cgroup_fs, "cgroup2", flags, None),
         CgroupFs::Hierarchies => {
-            mount_fs(sys, r, CGROUP_FS, "tmpfs", flags, Some("mode=755"))?;
+            let tmpfs_flags = flags - MsFlags::MS_RDONLY;
+            mount_fs(sys, r, cgroup_fs, "tmpfs", tmpfs_flags, Some("mode=755"))?;
             for h in &c.cgroup_hierarchies {
                 let (name, fstype, data) = match h {
                     Hierarchy::Unified => ("unified".to_string(), "cgroup2", None),
@@ -172,25 +193,28 @@ fn mount_cgroup_fs(sys: &dyn Sys, r: &Path, c: &ContainerSpec) -> Result<(), Spa
                         (names.join(","), "cgroup", Some(controllers.join(",")))
                     }
                 };
-                let at = format!("{CGROUP_FS}/{name}");
+                let at = format!("{cgroup_fs}/{name}");
                 mount_fs(sys, r, &at, fstype, flags, data.as_deref())?;
                 if let Hierarchy::V1 { controllers } = h {
                     for one in controllers
                         .iter()
                         .filter(|c| controllers.len() > 1 && !c.starts_with("name="))
                     {
-                        let link = inside(sys, r, Path::new(CGROUP_FS), true)?.join(one);
+                        let link = inside(sys, r, Path::new(cgroup_fs), true)?.join(one);
                         sys.symlink(Path::new(&name), &link)
                             .map_err(|e| fail("symlink", &link, e))?;
                     }
                 }
             }
-            let target = inside(sys, r, Path::new(CGROUP_FS), true)?;
+            if !ro {
+                return Ok(());
+            }
+            let target = inside(sys, r, Path::new(cgroup_fs), true)?;
             sys.mount(
                 None,
                 &target,
                 None,
-                MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+                MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs_flags,
                 None,
             )
             .map_err(|e| fail("remount read-only", &target, errno(e)))
@@ -323,7 +347,12 @@ pub fn clone_root() -> Option<OwnedFd> {
 
 /// `rootfs + path`, refusing to walk through a symlink (which could point out of the
 /// rootfs), creating missing directories (the last one as a file when `dir` is false).
-fn inside(sys: &dyn Sys, rootfs: &Path, path: &Path, dir: bool) -> Result<PathBuf, SpawnFailure> {
+pub(super) fn inside(
+    sys: &dyn Sys,
+    rootfs: &Path,
+    path: &Path,
+    dir: bool,
+) -> Result<PathBuf, SpawnFailure> {
     let mut cur = rootfs.to_path_buf();
     let comps: Vec<_> = path
         .components()
@@ -370,7 +399,7 @@ fn mount_fs(
 /// under it, since a read-only remount applies to one mount only and would leave the
 /// submounts of a bound tree writable. Each mount keeps its own nosuid, nodev, noexec and
 /// atime flags.
-fn remount_ro(sys: &dyn Sys, target: &Path) -> Result<(), SpawnFailure> {
+pub(super) fn remount_ro(sys: &dyn Sys, target: &Path) -> Result<(), SpawnFailure> {
     let path = CString::new(target.as_os_str().as_bytes())
         .map_err(|_| fail("remount read-only", target, "path contains NUL"))?;
     // One call for the whole tree, setting the read-only flag alone (Linux 5.12). Before,
@@ -585,7 +614,7 @@ fn mount_volume(
 
 /// Make `r` the root: `pivot_root(".", ".")` and detach the old root; where pivot_root is
 /// refused (an initramfs root has no parent mount), move the mount and chroot instead.
-fn pivot(sys: &dyn Sys, r: &Path) -> Result<bool, SpawnFailure> {
+pub(super) fn pivot(sys: &dyn Sys, r: &Path) -> Result<bool, SpawnFailure> {
     let (dot, root) = (Path::new("."), Path::new("/"));
     sys.chdir(r).map_err(|e| fail("chdir", r, errno(e)))?;
     let pivoted = match sys.pivot_root(dot, dot) {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use caps::{CapSet, Capability};
-use kennel_units::security::{Seccomp, Security};
+use kennel_units::security::{CapabilitySets, Seccomp, Security};
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch,
@@ -31,7 +31,8 @@ pub fn before_user(
     if !confined {
         confine(sec, profile)?;
     }
-    if !root && !sec.ambient.is_empty() {
+    let ambient = sec.sets.as_ref().map_or(&sec.ambient, |s| &s.ambient);
+    if !root && !ambient.is_empty() || sec.sets.is_some() {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
             return Err(fail(
@@ -86,6 +87,10 @@ pub fn confine(sec: &Security, profile: &[Program]) -> Result<(), SpawnFailure> 
 /// After the user changed: the effective, permitted and inheritable sets (the container
 /// set for root; only the ambient ones for another user), then no_new_privs.
 pub fn after_user(sec: &Security, root: bool) -> Result<(), SpawnFailure> {
+    if let Some(sets) = &sec.sets {
+        explicit_sets(sets)?;
+        return no_new_privs(sec);
+    }
     let set = capability_set(sec)?;
     let keep: HashSet<Capability> = if root {
         set
@@ -106,6 +111,39 @@ pub fn after_user(sec: &Security, root: bool) -> Result<(), SpawnFailure> {
                 .map_err(|e| fail("raise ambient capability", cap.to_string(), e))?;
         }
     }
+    no_new_privs(sec)
+}
+
+/// Each of the five sets as given (an OCI bundle's): effective cleared first, the
+/// permitted and inheritable sets, effective, then ambient (which must be in both).
+fn explicit_sets(sets: &CapabilitySets) -> Result<(), SpawnFailure> {
+    let parse = |names: &[String]| -> Result<HashSet<Capability>, SpawnFailure> {
+        names.iter().map(|n| parse_cap(n)).collect()
+    };
+    caps::clear(None, CapSet::Effective).map_err(|e| fail("set capabilities", "Effective", e))?;
+    for (which, names) in [
+        (CapSet::Permitted, &sets.permitted),
+        (CapSet::Inheritable, &sets.inheritable),
+        (CapSet::Effective, &sets.effective),
+    ] {
+        caps::set(None, which, &parse(names)?)
+            .map_err(|e| fail("set capabilities", format!("{which:?}"), e))?;
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| fail("set capabilities", "Ambient", e))?;
+    // The kernel takes an ambient capability only if it is permitted and inheritable: the
+    // others are left out, as runc leaves them (its default spec lists ambient
+    // capabilities and no inheritable ones).
+    let (permitted, inheritable) = (parse(&sets.permitted)?, parse(&sets.inheritable)?);
+    for cap in parse(&sets.ambient)? {
+        if permitted.contains(&cap) && inheritable.contains(&cap) {
+            caps::raise(None, CapSet::Ambient, cap)
+                .map_err(|e| fail("raise ambient capability", cap.to_string(), e))?;
+        }
+    }
+    Ok(())
+}
+
+fn no_new_privs(sec: &Security) -> Result<(), SpawnFailure> {
     if sec.no_new_privileges {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -169,6 +207,13 @@ fn seal_descriptors() -> Result<(), SpawnFailure> {
     Ok(())
 }
 
+/// Every capability this kernel and the caps crate know, as `CAP_NAME` (features.json).
+pub fn known_capabilities() -> Vec<String> {
+    let mut all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    all.sort();
+    all
+}
+
 fn parse_cap(name: &str) -> Result<Capability, SpawnFailure> {
     format!("CAP_{name}")
         .parse::<Capability>()
@@ -176,6 +221,9 @@ fn parse_cap(name: &str) -> Result<Capability, SpawnFailure> {
 }
 
 fn capability_set(sec: &Security) -> Result<HashSet<Capability>, SpawnFailure> {
+    if let Some(sets) = &sec.sets {
+        return sets.bounding.iter().map(|n| parse_cap(n)).collect();
+    }
     let names = sec.capabilities();
     if names.iter().any(|n| n == "ALL") {
         return Ok(caps::all());
@@ -183,7 +231,7 @@ fn capability_set(sec: &Security) -> Result<HashSet<Capability>, SpawnFailure> {
     names.iter().map(|n| parse_cap(n)).collect()
 }
 
-fn set_rlimit(name: &str, value: u64) -> Result<(), SpawnFailure> {
+fn set_rlimit(name: &str, value: u64, soft: Option<u64>) -> Result<(), SpawnFailure> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let res = match name {
         "nofile" => Resource::RLIMIT_NOFILE,
@@ -204,15 +252,18 @@ fn set_rlimit(name: &str, value: u64) -> Result<(), SpawnFailure> {
         "rttime" => Resource::RLIMIT_RTTIME,
         other => return Err(fail("set limit", other, "unknown limit")),
     };
-    let v = if value == u64::MAX {
-        libc::RLIM_INFINITY
-    } else {
-        value
+    let lim = |x: u64| {
+        if x == u64::MAX {
+            libc::RLIM_INFINITY
+        } else {
+            x
+        }
     };
-    if getrlimit(res).is_ok_and(|cur| cur == (v, v)) {
+    let (s, h) = (lim(soft.unwrap_or(value)), lim(value));
+    if getrlimit(res).is_ok_and(|cur| cur == (s, h)) {
         return Ok(());
     }
-    setrlimit(res, v, v).map_err(|e| fail("set limit", name, e.desc()))
+    setrlimit(res, s, h).map_err(|e| fail("set limit", name, e.desc()))
 }
 
 /// The rlimits and the OOM score, each unless already so. Raising a hard limit or
@@ -221,7 +272,7 @@ fn set_rlimit(name: &str, value: u64) -> Result<(), SpawnFailure> {
 /// joining it, and the second call (before_user) finds everything set.
 pub fn resources(sec: &Security) -> Result<(), SpawnFailure> {
     for (name, value) in &sec.limits {
-        set_rlimit(name, *value)?;
+        set_rlimit(name, *value, sec.soft_limits.get(name).copied())?;
     }
     if let Some(adj) = sec.oom_score_adj {
         const FILE: &str = "/proc/self/oom_score_adj";

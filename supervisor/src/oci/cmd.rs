@@ -1,0 +1,663 @@
+//! The commands.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use kennel_core::start::{CgroupFs, Launch, V1Join};
+
+use super::log::Log;
+use super::state::{self, Locked, Saved};
+use super::{CreateArgs, OciCli, OciCmd};
+use crate::spawn::spec::{Order, SpawnFailure, StartGate};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn err_box(e: impl std::error::Error + 'static) -> Box<dyn std::error::Error> {
+    Box::new(e)
+}
+
+fn err(msg: impl Into<String>) -> Box<dyn std::error::Error> {
+    msg.into().into()
+}
+
+pub fn run(cli: &OciCli, log: &Log) -> Res<i32> {
+    if cli.version {
+        println!("kennel version {}", env!("CARGO_PKG_VERSION"));
+        println!("spec: {}", super::OCI_VERSION);
+        return Ok(0);
+    }
+    if cli.systemd_cgroup {
+        return Err(err(
+            "--systemd-cgroup is not supported by kennel: use cgroupfs paths (podman: --cgroup-manager cgroupfs)",
+        ));
+    }
+    match cli.rootless.as_deref() {
+        None | Some("false") => {}
+        Some("auto") if nix::unistd::geteuid().is_root() => {}
+        Some(v) => {
+            return Err(err(format!(
+                "--rootless {v}: rootless containers are not supported by kennel yet (run as root)"
+            )))
+        }
+    }
+    let Some(command) = &cli.command else {
+        return Err(err("no command: see kennel oci --help"));
+    };
+    log.debug(&format!("{command:?}"));
+    let root = cli.root.as_path();
+    match command {
+        OciCmd::Spec(a) => spec(a),
+        OciCmd::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&super::defaults::features())?
+            );
+            Ok(0)
+        }
+        OciCmd::Create(a) => create(root, a).map(|_| 0),
+        OciCmd::Start(a) => start(root, &a.id, log).map(|()| 0),
+        OciCmd::Run(a) => run_container(root, a, log),
+        OciCmd::State(a) => show_state(root, &a.id).map(|()| 0),
+        OciCmd::Kill(a) => kill(root, &a.id, &a.signal, a.all).map(|()| 0),
+        OciCmd::Delete(a) => delete(root, &a.id, a.force, log).map(|()| 0),
+        OciCmd::List(a) => list(root, a).map(|()| 0),
+        OciCmd::Exec(a) => exec(root, a),
+        OciCmd::Ps(_) => Err(err("kennel oci ps is not supported yet")),
+        OciCmd::Pause(_) => Err(err("kennel oci pause is not supported yet")),
+        OciCmd::Resume(_) => Err(err("kennel oci resume is not supported yet")),
+        OciCmd::Update(_) => Err(err("kennel oci update is not supported yet")),
+        OciCmd::Events(_) => Err(err("kennel oci events is not supported yet")),
+        OciCmd::Checkpoint(_) | OciCmd::Restore(_) => {
+            Err(err("checkpoint and restore are not supported by kennel"))
+        }
+    }
+}
+
+fn spec(a: &super::SpecArgs) -> Res<i32> {
+    let path = a.bundle.join("config.json");
+    if path.exists() {
+        return Err(err(format!("{}: exists", path.display())));
+    }
+    let text = serde_json::to_string_pretty(&super::defaults::default_spec())?;
+    std::fs::write(&path, text + "\n").map_err(|e| err(format!("{}: {e}", path.display())))?;
+    Ok(0)
+}
+
+/// Creates the container; returns its pid (our child until this process exits).
+fn create(root: &Path, a: &CreateArgs) -> Res<i32> {
+    if a.no_pivot {
+        return Err(err("--no-pivot is not supported by kennel"));
+    }
+    if a.preserve_fds != 0 {
+        return Err(err("--preserve-fds is not supported by kennel yet"));
+    }
+    let locked = Locked::create(root, &a.id)?;
+    match create_locked(&locked, a) {
+        Ok(pid) => Ok(pid),
+        Err(e) => {
+            let _ = locked.remove();
+            Err(e)
+        }
+    }
+}
+
+fn create_locked(locked: &Locked, a: &CreateArgs) -> Res<i32> {
+    let bundle_dir = std::fs::canonicalize(&a.bundle)
+        .map_err(|e| err(format!("bundle {}: {e}", a.bundle.display())))?;
+    let spec = super::config::load(&bundle_dir)?;
+    let mut b = super::bundle::translate(&a.id, &bundle_dir, &locked.dir, &spec)?;
+    let hooks = super::hooks::Hooks::of(&spec);
+    if b.spawn.tty.is_some() && a.console_socket.is_none() {
+        return Err(err(
+            "process.terminal is true: --console-socket is required",
+        ));
+    }
+    let console = a
+        .console_socket
+        .as_ref()
+        .map(|p| {
+            UnixStream::connect(p).map_err(|e| err(format!("console socket {}: {e}", p.display())))
+        })
+        .transpose()?;
+    let fifo = locked.fifo();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| err(format!("mkfifo {}: {e}", fifo.display())))?;
+    b.spawn.start_gate = Some(StartGate { fifo });
+
+    // The cgroup.
+    let (parent, name) = super::cgroup::split(b.cgroups_path.as_deref(), &a.id);
+    let layout = super::cgroup::layout(&parent)?;
+    let unit = layout.create(&name, &b.resources)?;
+    let limited = b
+        .device_rules
+        .as_ref()
+        .map_or(Ok(()), |rules| {
+            unit.restrict_devices(rules).map_err(err_box)
+        })
+        .and_then(|()| b.extra.apply(&unit).map_err(err_box));
+    if let Err(e) = limited {
+        let _ = unit.remove();
+        return Err(e);
+    }
+    b.spawn.cgroup_procs = unit.join_files();
+    b.spawn.unified = unit.unified().map(Path::to_path_buf);
+    b.spawn.v1 = if layout.version() == kennel_cgroups::Version::V1 {
+        V1Join::First
+    } else {
+        V1Join::None
+    };
+    if let Some(c) = b.spawn.container.as_mut() {
+        c.plan.cgroup_fs = match layout.version() {
+            kennel_cgroups::Version::V1 => CgroupFs::Hierarchies,
+            kennel_cgroups::Version::V2 => CgroupFs::Unified,
+        };
+        c.cgroup_hierarchies = unit.hierarchies();
+    }
+    let rootfs = b
+        .spawn
+        .container
+        .as_ref()
+        .and_then(|c| c.bundle.as_ref())
+        .map(|r| r.path.clone())
+        .unwrap_or_default();
+
+    if let Some(path) = &b.pid_ns_path {
+        // This process's children start in that pid namespace (this process stays out).
+        let joined = std::fs::File::open(path).and_then(|f| {
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWPID).map_err(Into::into)
+        });
+        if let Err(e) = joined {
+            let _ = unit.remove();
+            return Err(err(format!("join pid namespace {}: {e}", path.display())));
+        }
+    }
+    let pid = match spawn(&b.spawn, b.new_pid_ns, console.as_ref()) {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = unit.remove();
+            return Err(e);
+        }
+    };
+    let start_time = state::proc_stat(pid).map_or(0, |s| s.1);
+    let saved = Saved {
+        id: a.id.clone(),
+        pid,
+        start_time,
+        bundle: bundle_dir,
+        rootfs,
+        created: kennel_logs::format_rfc3339_millis(std::time::SystemTime::now()),
+        annotations: b.annotations,
+        cgroup_parent: parent,
+        cgroup_name: name,
+        hooks,
+    };
+    locked.save(&saved)?;
+    let created = saved.spec_state("created");
+    let pre = super::hooks::run("prestart", &saved.hooks.prestart, &created)
+        .and_then(|()| super::hooks::run("createRuntime", &saved.hooks.create_runtime, &created));
+    if let Err(e) = pre {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        let _ = unit.remove();
+        return Err(err(e));
+    }
+    if let Some(p) = &a.pid_file {
+        let tmp = p.with_extension("kennel-tmp");
+        std::fs::write(&tmp, pid.to_string())
+            .and_then(|()| std::fs::rename(&tmp, p))
+            .map_err(|e| err(format!("pid file {}: {e}", p.display())))?;
+    }
+    Ok(pid)
+}
+
+/// Forks the helper (into a new pid namespace as its PID 1 when `new_pid`), with this
+/// process's stdin (passed with the spec), stdout and stderr, and waits until it is
+/// ready at its start gate (or failed). The terminal's master goes to `console`.
+fn spawn(spec: &crate::spawn::SpawnSpec, new_pid: bool, console: Option<&UnixStream>) -> Res<i32> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let launch = Launch::Zygote {
+        into_cgroup: false,
+        pid_ns: new_pid,
+        spare_net: false,
+    };
+    let mut spec = spec.clone();
+    // This process's stdin, unless it has none (closed).
+    spec.stdin_passed = nix::fcntl::fcntl(0, nix::fcntl::FcntlArg::F_GETFD).is_ok();
+    let json = serde_json::to_vec(&Order {
+        launch,
+        spec: &spec,
+    })?;
+    let pid = fork_helper(theirs.as_raw_fd(), new_pid)?;
+    drop(theirs);
+    // The spec, stdin with its first bytes.
+    let mut body = (json.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(&json);
+    {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        let fds = [0 as RawFd];
+        let iov = [std::io::IoSlice::new(&body[..4])];
+        let rights = [ControlMessage::ScmRights(&fds)];
+        let cmsgs: &[ControlMessage] = if spec.stdin_passed { &rights } else { &[] };
+        sendmsg::<()>(ours.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)?;
+        (&ours).write_all(&body[4..])?;
+        ours.shutdown(std::net::Shutdown::Write)?;
+    }
+    // What the helper says: the terminal (mark 2 with a descriptor), ready, or a failure.
+    let mut said = Vec::new();
+    loop {
+        let mut buf = [0u8; 4096];
+        let (n, fd) = crate::spawn::helper::recv_with_fd(ours.as_raw_fd(), &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if let (Ok(Some(fd)), Some(&crate::spawn::helper::terminal::MARK)) = (fd, buf[..n].last()) {
+            if let Some(c) = console {
+                send_fd(c, &fd)?;
+            }
+            said.extend_from_slice(&buf[..n - 1]);
+            continue;
+        }
+        if buf[..n].contains(&StartGate::READY) {
+            return Ok(pid);
+        }
+        said.extend_from_slice(&buf[..n]);
+    }
+    if spec.start_gate.is_none() && said.is_empty() {
+        // No gate (exec): EOF without a report is the exec.
+        return Ok(pid);
+    }
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    let failure: Option<SpawnFailure> = serde_json::from_slice(&said).ok();
+    Err(match failure {
+        Some(f) => err(f.to_string()),
+        None => err("the container's process ended before it was ready"),
+    })
+}
+
+/// The master of the terminal to the console socket, as runc sends it (SCM_RIGHTS with
+/// the name of the terminal as the data).
+fn send_fd(sock: &UnixStream, fd: &OwnedFd) -> Res<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd.as_raw_fd()];
+    let name = b"/dev/ptmx";
+    let iov = [std::io::IoSlice::new(name)];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    Ok(())
+}
+
+/// clone3 (`CLONE_NEWPID` when `new_pid`): in the child, the channel on fd 0, stdout and
+/// stderr kept, everything else closed, then the helper role. This process is
+/// single-threaded (no runtime), as the zygote is.
+fn fork_helper(channel: RawFd, new_pid: bool) -> Res<i32> {
+    // SAFETY: zeroed is a valid clone_args (no flags, no pointers).
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    if new_pid {
+        args.flags |= libc::CLONE_NEWPID as u64;
+    }
+    args.exit_signal = libc::SIGCHLD as u64;
+    // SAFETY: clone3 without CLONE_VM and without a stack is a fork; this process is
+    // single-threaded and holds no lock here.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    if ret < 0 {
+        return Err(err(format!("clone3: {}", std::io::Error::last_os_error())));
+    }
+    if ret > 0 {
+        return Ok(ret as i32);
+    }
+    // SAFETY: plain descriptor operations in the single-threaded child.
+    unsafe {
+        if libc::dup2(channel, 3) < 0 || libc::dup2(3, 0) < 0 {
+            libc::_exit(125);
+        }
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+            for fd in 3..1024 {
+                libc::close(fd);
+            }
+        }
+    }
+    crate::spawn::helper::main_forked(false)
+}
+
+/// `exec`: the process (process.json, or ARGS over the container's own process) as the
+/// container's bundle would run it, translated by bundle.rs, then started by the helper
+/// in the container's namespaces and cgroup (its join path, as `kennel exec` into a unit).
+fn exec(root: &Path, a: &super::ExecArgs) -> Res<i32> {
+    if a.preserve_fds != 0 {
+        return Err(err("--preserve-fds is not supported by kennel yet"));
+    }
+    let (saved, mut spec, dir) = {
+        let locked = Locked::open(root, &a.id)?;
+        let saved = locked.load()?;
+        let status = state::status(&locked.dir, &saved);
+        if status != "running" {
+            return Err(err(format!("container {} is {status}, not running", a.id)));
+        }
+        let spec = super::config::load(&saved.bundle)?;
+        (saved, spec, locked.dir.clone())
+    };
+    let mut process: oci_spec::runtime::Process = match &a.process {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(format!("{}: {e}", path.display())))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| err(format!("{}: {e}", path.display())))?;
+            let p: oci_spec::runtime::Process =
+                serde_json::from_value(v).map_err(|e| err(format!("{}: {e}", path.display())))?;
+            super::config::check_keys(&serde_json::json!({ "process": serde_json::to_value(&p)? }))
+                .map_err(|e| {
+                    err(e
+                        .to_string()
+                        .replace("config.json", &path.display().to_string()))
+                })?;
+            p
+        }
+        None => {
+            let mut p = spec.process().clone().unwrap_or_default();
+            if a.args.is_empty() {
+                return Err(err("exec: no command (ARGS or --process)"));
+            }
+            p.set_args(Some(a.args.clone()));
+            p.set_terminal(Some(a.tty));
+            p
+        }
+    };
+    if !a.env.is_empty() {
+        let mut env = process.env().clone().unwrap_or_default();
+        env.extend(a.env.iter().cloned());
+        process.set_env(Some(env));
+    }
+    if let Some(cwd) = &a.cwd {
+        process.set_cwd(cwd.clone());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+        let user = process.user_mut();
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| err(format!("--user {u}: not uid[:gid]")))?,
+        );
+        user.set_gid(
+            gid.parse()
+                .map_err(|_| err(format!("--user {u}: not uid[:gid]")))?,
+        );
+    }
+    if a.no_new_privs {
+        process.set_no_new_privileges(Some(true));
+    }
+    if !a.cap.is_empty() {
+        let mut caps = process.capabilities().clone().unwrap_or_default();
+        for c in &a.cap {
+            let name = if c.starts_with("CAP_") {
+                c.clone()
+            } else {
+                format!("CAP_{c}")
+            };
+            let cap: oci_spec::runtime::Capability = serde_json::from_value(name.clone().into())
+                .map_err(|_| err(format!("--cap {c}: unknown capability")))?;
+            let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = set.clone().unwrap_or_default();
+                s.insert(cap);
+                s
+            };
+            caps.set_bounding(Some(add(caps.bounding())));
+            caps.set_effective(Some(add(caps.effective())));
+            caps.set_permitted(Some(add(caps.permitted())));
+            caps.set_inheritable(Some(add(caps.inheritable())));
+            caps.set_ambient(Some(add(caps.ambient())));
+        }
+        process.set_capabilities(Some(caps));
+    }
+    spec.set_process(Some(process));
+    let b = super::bundle::translate(&a.id, &saved.bundle, &dir, &spec)?;
+    let mut run = b.spawn;
+    if run.tty.is_some() && a.console_socket.is_none() && a.detach {
+        return Err(err(
+            "exec with a terminal and -d: --console-socket is required",
+        ));
+    }
+    run.container = None;
+    run.join = Some(crate::spawn::spec::JoinSpec {
+        pid: saved.pid,
+        namespaces: ["ipc", "uts", "net", "pid", "cgroup", "mnt"]
+            .iter()
+            .filter(|n| {
+                // Only the container's own namespaces (the host's are where this is).
+                let theirs = std::fs::read_link(format!("/proc/{}/ns/{n}", saved.pid));
+                let ours = std::fs::read_link(format!("/proc/self/ns/{n}"));
+                matches!((theirs, ours), (Ok(t), Ok(o)) if t != o)
+            })
+            .map(|n| n.to_string())
+            .collect(),
+    });
+    if let Some(unit) = super::cgroup::existing(&saved.cgroup_parent, &saved.cgroup_name) {
+        run.cgroup_procs = unit.join_files();
+    }
+    let console = a
+        .console_socket
+        .as_ref()
+        .map(|p| {
+            UnixStream::connect(p).map_err(|e| err(format!("console socket {}: {e}", p.display())))
+        })
+        .transpose()?;
+    let pid = spawn(&run, false, console.as_ref())?;
+    if let Some(p) = &a.pid_file {
+        std::fs::write(p, pid.to_string())
+            .map_err(|e| err(format!("pid file {}: {e}", p.display())))?;
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    Ok(
+        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None)? {
+            nix::sys::wait::WaitStatus::Exited(_, c) => c,
+            nix::sys::wait::WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+            _ => 1,
+        },
+    )
+}
+
+fn start(root: &Path, id: &str, log: &Log) -> Res<()> {
+    let locked = Locked::open(root, id)?;
+    let saved = locked.load()?;
+    let status = state::status(&locked.dir, &saved);
+    if status != "created" {
+        return Err(err(format!("container {id} is {status}, not created")));
+    }
+    let fifo = locked.fifo();
+    let f = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| err(format!("start {id}: the container is not waiting ({e})")))?;
+    // SAFETY: open just returned it.
+    let f = unsafe { OwnedFd::from_raw_fd(f) };
+    nix::unistd::write(&f, &[0u8]).map_err(|e| err(format!("start {id}: {e}")))?;
+    std::fs::remove_file(&fifo).map_err(|e| err(format!("{}: {e}", fifo.display())))?;
+    wait_for_exec(saved.pid);
+    super::hooks::run_all(
+        "poststart",
+        &saved.hooks.poststart,
+        &saved.spec_state("running"),
+        log,
+    );
+    Ok(())
+}
+
+/// Until the container's process has exec'd its program (its `/proc/PID/exe` is no longer
+/// kennel), it ended, or 2 s passed: `start` returns (and poststart hooks run) once the
+/// program runs, not while the process still does kennel's last steps.
+fn wait_for_exec(pid: i32) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = std::fs::metadata("/proc/self/exe") else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        match std::fs::metadata(format!("/proc/{pid}/exe")) {
+            Ok(m) if (m.dev(), m.ino()) == (me.dev(), me.ino()) => {}
+            _ => return,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+fn run_container(root: &Path, a: &super::RunArgs, log: &Log) -> Res<i32> {
+    let pid = create(root, &a.create)?;
+    start(root, &a.create.id, log)?;
+    if a.detach {
+        return Ok(0);
+    }
+    let code = match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None)? {
+        nix::sys::wait::WaitStatus::Exited(_, c) => c,
+        nix::sys::wait::WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+        _ => 1,
+    };
+    if !a.keep {
+        delete(root, &a.create.id, true, log)?;
+    }
+    Ok(code)
+}
+
+fn show_state(root: &Path, id: &str) -> Res<()> {
+    let locked = Locked::open(root, id)?;
+    let s = locked.load()?;
+    let v = s.spec_state(state::status(&locked.dir, &s));
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+fn parse_signal(s: &str) -> Res<nix::sys::signal::Signal> {
+    use std::str::FromStr;
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(nix::sys::signal::Signal::try_from(n)?);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    nix::sys::signal::Signal::from_str(&name).map_err(|_| err(format!("unknown signal {s:?}")))
+}
+
+fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Res<()> {
+    let sig = parse_signal(signal)?;
+    let locked = Locked::open(root, id)?;
+    let s = locked.load()?;
+    if all {
+        if let Some(unit) = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name) {
+            for p in unit.pids().unwrap_or_default() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
+            }
+        }
+    }
+    if state::status(&locked.dir, &s) == "stopped" {
+        return Err(err(format!("container {id} is not running")));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid), sig)
+        .map_err(|e| err(format!("kill {id}: {e}")))?;
+    Ok(())
+}
+
+fn delete(root: &Path, id: &str, force: bool, log: &Log) -> Res<()> {
+    let locked = Locked::open(root, id)?;
+    let s = locked.load()?;
+    let status = state::status(&locked.dir, &s);
+    if status != "stopped" && !force {
+        return Err(err(format!(
+            "container {id} is {status}, not stopped: kill it first, or delete --force"
+        )));
+    }
+    let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name);
+    if status != "stopped" {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(s.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    if let Some(u) = &unit {
+        let _ = u.kill_all();
+        // Until the cgroup is empty (the kernel takes a moment to end what it killed).
+        for _ in 0..200 {
+            if u.pids().map(|p| p.is_empty()).unwrap_or(true) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        u.remove()?;
+    }
+    super::hooks::run_all("poststop", &s.hooks.poststop, &s.spec_state("stopped"), log);
+    locked.remove()?;
+    Ok(())
+}
+
+fn list(root: &Path, a: &super::ListArgs) -> Res<()> {
+    let mut rows = Vec::new();
+    for id in state::ids(root) {
+        let Ok(locked) = Locked::open(root, &id) else {
+            continue;
+        };
+        let Ok(s) = locked.load() else { continue };
+        let status = state::status(&locked.dir, &s);
+        rows.push((s, status));
+    }
+    if a.quiet {
+        for (s, _) in &rows {
+            println!("{}", s.id);
+        }
+        return Ok(());
+    }
+    match a.format.as_str() {
+        "json" => {
+            let v: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(s, st)| {
+                    serde_json::json!({
+                        "ociVersion": super::OCI_VERSION, "id": s.id,
+                        "pid": if *st == "stopped" { 0 } else { s.pid },
+                        "status": st, "bundle": s.bundle, "rootfs": s.rootfs,
+                        "created": s.created, "annotations": s.annotations, "owner": "root"
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string(&v)?);
+        }
+        "table" => {
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} CREATED",
+                "ID", "PID", "STATUS", "BUNDLE"
+            );
+            for (s, st) in &rows {
+                let pid = if *st == "stopped" { 0 } else { s.pid };
+                println!(
+                    "{:<20} {:<8} {:<10} {:<40} {}",
+                    s.id,
+                    pid,
+                    st,
+                    s.bundle.display(),
+                    s.created
+                );
+            }
+        }
+        other => return Err(err(format!("--format {other:?}: use table or json"))),
+    }
+    Ok(())
+}
