@@ -112,6 +112,14 @@ pub struct UpArgs {
     /// `network = "bridge:NAME"`; a missing directory: only the built-in network `kennel`.
     #[arg(long, default_value = "/etc/kennel/networks")]
     pub networks: PathBuf,
+    /// Directory of CNI network configurations (NAME.conflist, .conf, .json), the networks
+    /// units join with `network = "cni:NAME"`.
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// Where CNI plugins are looked up: directories separated by `:` (default
+    /// /usr/lib/cni:/opt/cni/bin). The ADD records are kept in STATE/cni.
+    #[arg(long, value_name = "DIRS")]
+    pub cni_path: Option<String>,
     /// State directory.
     #[arg(long, default_value = "/var/lib/kennel")]
     pub state_dir: PathBuf,

@@ -416,11 +416,20 @@ fn row(
         .map(|(p, _)| *p)
         .collect();
     execs.sort_unstable();
-    let network = net.of(&status.name).map(|a| NetStatus {
-        name: a.network.clone(),
-        addresses: a.lease.addrs().iter().map(ToString::to_string).collect(),
-        ports: a.ports.iter().map(ToString::to_string).collect(),
-    });
+    let network = net
+        .of(&status.name)
+        .map(|a| NetStatus {
+            name: a.network.clone(),
+            addresses: a.lease.addrs().iter().map(ToString::to_string).collect(),
+            ports: a.ports.iter().map(ToString::to_string).collect(),
+        })
+        .or_else(|| {
+            net.cni.of(&status.name).map(|a| NetStatus {
+                name: format!("cni:{}", a.network),
+                addresses: a.addrs.iter().map(ToString::to_string).collect(),
+                ports: a.ports.iter().map(ToString::to_string).collect(),
+            })
+        });
     StatusRow {
         status,
         resources,
