@@ -244,3 +244,53 @@ fn cni_missing_conflist_fails_the_start_clearly() {
     assert!(!r.state.join("netns/c").exists());
     assert!(cached(&r).is_empty());
 }
+
+/// The host pid of the process whose command line is exactly `argv`, in another network
+/// namespace than the test's (a container's).
+fn host_pid_of(argv: &[&str]) -> Option<u32> {
+    let want: String = argv.iter().map(|a| format!("{a}\0")).collect();
+    let ours = fs::read_link("/proc/self/ns/net").ok()?;
+    fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let ns = fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+        (cmd == want.as_bytes() && ns != ours).then_some(pid)
+    })
+}
+
+/// `kennel status --check` runs CNI's CHECK: it passes, then fails (naming the plugin)
+/// once the container's eth0 is gone.
+#[test]
+fn cni_status_check_passes_then_fails_without_eth0() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    let (conf, _) = write_conflist(&r);
+    r.sh_container(
+        "svc",
+        "echo started; exec sleep 4711",
+        "network = \"cni:net1\"\n",
+    );
+    up(&r, &conf);
+    r.wait_started("svc");
+    let out = r.ok(&["status", "--check"]);
+    assert_eq!(out, "svc\tcni:net1\tok\n");
+    let mut pid = None;
+    r.wait_for("the container's sleep", || {
+        pid = host_pid_of(&["sleep", "4711"]);
+        pid.is_some()
+    });
+    let pid = pid.unwrap();
+    let del = std::process::Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["ip", "link", "del", "eth0"])
+        .output()
+        .unwrap();
+    assert!(del.status.success(), "{del:?}");
+    let out = r.kennel(&["status", "--check", "svc"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("svc\tcni:net1\tFAILED: "), "{text}");
+    assert!(text.contains("plugin bridge: CHECK"), "{text}");
+}

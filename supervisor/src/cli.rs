@@ -193,6 +193,11 @@ pub struct StatusArgs {
     /// that are not), 3 without a daemon: a container healthcheck.
     #[arg(long, conflicts_with = "json")]
     pub ready: bool,
+    /// Run CNI's CHECK for each running unit on a CNI network (`network = "cni:NAME"`), or
+    /// for those named: one line a unit, `ok` or what failed. Exit 0 if every CHECK
+    /// passed, 1 if not.
+    #[arg(long, conflicts_with_all = ["json", "ready"])]
+    pub check: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

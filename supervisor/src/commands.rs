@@ -41,6 +41,9 @@ pub fn status(args: StatusArgs) -> i32 {
             [one] => Some(one.clone()),
             _ => None,
         };
+        if args.check {
+            return net_check(&args);
+        }
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
         if args.json && args.units.len() <= 1 {
             // The rows as the daemon sends them, re-indented on the way: no parsing into
@@ -83,6 +86,40 @@ pub fn status(args: StatusArgs) -> i32 {
         };
         finish_output(written.and_then(|()| out.flush()))
     })())
+}
+
+/// `status --check`: CNI's CHECK of the units on CNI networks, one line each.
+fn net_check(args: &StatusArgs) -> Result<i32, i32> {
+    let reply = Client::connect(&args.client.socket)
+        .and_then(|mut c| {
+            c.call(crate::control::protocol::RequestBody::NetCheck {
+                units: args.units.clone(),
+            })
+        })
+        .map_err(client_failure)?;
+    let crate::control::protocol::ReplyBody::NetChecks { checks } = reply else {
+        eprintln!("kennel: status --check: unexpected reply");
+        return Err(EXIT_FAILED);
+    };
+    if checks.is_empty() {
+        println!("no running unit on a CNI network");
+        return Ok(EXIT_OK);
+    }
+    let mut failed = false;
+    for c in &checks {
+        match &c.error {
+            None => println!("{}\t{}\tok", c.unit, c.network),
+            Some(e) => {
+                failed = true;
+                println!("{}\t{}\tFAILED: {e}", c.unit, c.network);
+            }
+        }
+    }
+    if failed {
+        Err(EXIT_FAILED)
+    } else {
+        Ok(EXIT_OK)
+    }
 }
 
 /// `status --ready`: `ready`, or `not ready:` and one line per unit that is not, with its

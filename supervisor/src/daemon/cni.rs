@@ -267,7 +267,6 @@ impl CniNets {
     }
 
     /// CHECK of `unit`'s attachment: `None` when it has none.
-    #[allow(dead_code)] // `kennel status --check`: the next commit
     pub fn check(&self, unit: &str) -> Option<Result<(), String>> {
         let a = self.attached.get(unit)?;
         Some(
