@@ -243,6 +243,37 @@ fn cni_missing_conflist_fails_the_start_clearly() {
     assert!(detail.contains(conf.to_str().unwrap()), "{detail}");
     assert!(!r.state.join("netns/c").exists());
     assert!(cached(&r).is_empty());
+    // `kennel check` says so, at the value's position, and passes once the file exists.
+    let check = |conf: &Path| {
+        r.kennel(&[
+            "check",
+            "--networks",
+            r.state.join("none").to_str().unwrap(),
+            "--cni-conf-dir",
+            conf.to_str().unwrap(),
+            r.units.to_str().unwrap(),
+        ])
+    };
+    let out = check(&conf);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let want = format!(
+        "{}:7:11: container.network: CNI network \"mynet\": no CNI network named \"mynet\" in {}",
+        r.units.join("c.toml").display(),
+        conf.display()
+    );
+    assert!(text.contains(&want), "{text}");
+    assert!(text.contains("add mynet.conflist there"), "{text}");
+    let (conf, _) = write_conflist(&r);
+    fs::rename(conf.join("net1.conflist"), conf.join("mynet.conflist")).unwrap();
+    let text = fs::read_to_string(conf.join("mynet.conflist")).unwrap();
+    fs::write(
+        conf.join("mynet.conflist"),
+        text.replace("\"net1\"", "\"mynet\""),
+    )
+    .unwrap();
+    let out = check(&conf);
+    assert!(out.status.success(), "{out:?}");
 }
 
 /// The host pid of the process whose command line is exactly `argv`, in another network

@@ -175,6 +175,10 @@ pub struct CheckArgs {
     /// are checked against them (unknown network, address outside it or taken).
     #[arg(long, default_value = "/etc/kennel/networks")]
     pub networks: PathBuf,
+    /// Directory of CNI network configurations: each `network = "cni:NAME"` must have one
+    /// there (as `kennel up --cni-conf-dir`).
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
     /// Treat the warnings of systemd unit files (what kennel reads differently or not at
     /// all) as errors.
     #[arg(long)]

@@ -473,7 +473,15 @@ pub fn check(args: CheckArgs) -> i32 {
     // that are valid (the built-in one at least).
     let (networks, mut all) = kennel_units::Networks::load_partial(&args.networks);
     let plural = |n: usize| if n == 1 { "" } else { "s" };
-    match kennel_units::check_paths_with(&args.paths, &networks) {
+    let checked = kennel_units::check_paths_with(&args.paths, &networks).map(|checked| {
+        for r in &checked.cni_networks {
+            if let Some(d) = cni_problem(&args.cni_conf_dir, r) {
+                all.push(d);
+            }
+        }
+        checked
+    });
+    match checked {
         Ok(checked) if all.is_empty() && (checked.warnings.is_empty() || !args.strict) => {
             for w in &checked.warnings {
                 println!("{w}");
@@ -496,6 +504,25 @@ pub fn check(args: CheckArgs) -> i32 {
             report_problems(&all, args.strict)
         }
     }
+}
+
+/// `network = "cni:NAME"` without a valid configuration of NAME in `conf_dir`.
+fn cni_problem(conf_dir: &Path, r: &kennel_units::CniRef) -> Option<kennel_units::Diagnostic> {
+    let paths = crate::net::cni::CniPaths::new(conf_dir.to_path_buf(), Vec::new(), PathBuf::new());
+    let e = crate::net::cni::load(&paths, &r.network).err()?;
+    let fix = match e {
+        crate::net::cni::CniError::NotFound { .. } => format!(
+            "; add {}.conflist there, or give its directory with --cni-conf-dir",
+            r.network
+        ),
+        _ => "; fix that file".to_string(),
+    };
+    Some(kennel_units::Diagnostic::new(
+        &r.file,
+        r.line,
+        r.col,
+        format!("container.network: CNI network {:?}: {e}{fix}", r.network),
+    ))
 }
 
 /// Prints every problem (warnings as errors with `strict`) and a count; EXIT_FAILED.

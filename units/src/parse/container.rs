@@ -63,6 +63,8 @@ pub(crate) type NetworkUnit = (String, Option<Range<usize>>);
 #[derive(Debug, Default)]
 pub(crate) struct NetRefs {
     pub(crate) network: Option<(String, usize, usize)>,
+    /// `network = "cni:NAME"`: NAME, for `kennel check` (which looks for its configuration).
+    pub(crate) cni: Option<(String, usize, usize)>,
     pub(crate) address: Option<(IpAddr, usize, usize)>,
     pub(crate) ports: Vec<(crate::network::PortMap, usize, usize)>,
 }
@@ -158,6 +160,10 @@ pub(crate) fn container(
     if let (Network::Bridge(n), Some(item)) = (&c.network, network_item) {
         let (line, col) = cx.pos(item.span());
         net.network = Some((n.clone(), line, col));
+    }
+    if let (Network::Cni(n), Some(item)) = (&c.network, network_item) {
+        let (line, col) = cx.pos(item.span());
+        net.cni = Some((n.clone(), line, col));
     }
     addressing(cx, t, &mut c, net);
 
