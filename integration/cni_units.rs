@@ -139,7 +139,7 @@ fn cni_units_talk_publish_and_stop_cleanly() {
     assert_eq!(st["network"]["name"], "cni:net1", "{st}");
     assert_eq!(st["network"]["addresses"][0], web.as_str(), "{st}");
     assert!(r.stdout("web").contains(&format!("{web}\tweb")));
-    assert_eq!(leases(&ipam), [web.clone()]);
+    assert_eq!(leases(&ipam), [web.as_str()]);
     assert_eq!(cached(&r).len(), 1, "{:?}", cached(&r));
     assert_eq!(veths(&r).len(), 1, "{:?}", veths(&r));
 
@@ -160,7 +160,7 @@ fn cni_units_talk_publish_and_stop_cleanly() {
         r.daemon_output()
     );
     // The client's run ended: its veth, lease and cache record went.
-    assert_eq!(leases(&ipam), [web.clone()]);
+    assert_eq!(leases(&ipam), [web.as_str()]);
     assert_eq!(cached(&r).len(), 1, "{:?}", cached(&r));
     assert_eq!(veths(&r).len(), 1, "{:?}", veths(&r));
 
@@ -204,7 +204,7 @@ fn cni_leftovers_of_a_crash_are_deleted() {
     up(&r, &conf);
     r.wait_started("svc");
     let first = printed_addr(&r, "svc");
-    assert_eq!(leases(&ipam), [first.clone()]);
+    assert_eq!(leases(&ipam), [first.as_str()]);
     r.signal_daemon(libc::SIGKILL);
     r.wait_exit();
     assert_eq!(cached(&r).len(), 1);

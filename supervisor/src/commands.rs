@@ -473,13 +473,12 @@ pub fn check(args: CheckArgs) -> i32 {
     // that are valid (the built-in one at least).
     let (networks, mut all) = kennel_units::Networks::load_partial(&args.networks);
     let plural = |n: usize| if n == 1 { "" } else { "s" };
-    let checked = kennel_units::check_paths_with(&args.paths, &networks).map(|checked| {
+    let checked = kennel_units::check_paths_with(&args.paths, &networks).inspect(|checked| {
         for r in &checked.cni_networks {
             if let Some(d) = cni_problem(&args.cni_conf_dir, r) {
                 all.push(d);
             }
         }
-        checked
     });
     match checked {
         Ok(checked) if all.is_empty() && (checked.warnings.is_empty() || !args.strict) => {
