@@ -325,3 +325,25 @@ fn cni_status_check_passes_then_fails_without_eth0() {
     assert!(text.starts_with("svc\tcni:net1\tFAILED: "), "{text}");
     assert!(text.contains("plugin bridge: CHECK"), "{text}");
 }
+
+/// `cni_args` reach the plugins as CNI_ARGS: host-local's `IP` picks the address.
+#[test]
+fn cni_args_of_a_unit_reach_the_plugins() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    let (conf, ipam) = write_conflist(&r);
+    r.sh_container(
+        "fixed",
+        &format!("{PRINT_ADDR}; echo started; exec sleep 1000"),
+        &format!("network = \"cni:net1\"\ncni_args = {{ IP = \"{SUBNET}.50\" }}\n"),
+    );
+    up(&r, &conf);
+    r.wait_started("fixed");
+    assert_eq!(printed_addr(&r, "fixed"), format!("{SUBNET}.50"));
+    assert_eq!(leases(&ipam), [format!("{SUBNET}.50")]);
+    r.ok(&["stop", "fixed"]);
+    r.wait_state("fixed", "inactive");
+    assert_eq!(leases(&ipam), Vec::<String>::new());
+}

@@ -59,6 +59,8 @@ pub struct CniAttached {
     /// The result's addresses on eth0.
     pub addrs: Vec<IpAddr>,
     pub ports: Vec<PortMap>,
+    /// CNI_ARGS (`IgnoreUnknown=1` first, when the unit has `cni_args`).
+    pub args: Vec<(String, String)>,
     pub result: CniResult,
 }
 
@@ -81,6 +83,22 @@ pub fn container_id(unit: &str) -> String {
         }
     }));
     id
+}
+
+/// CNI_ARGS of a unit's `cni_args`: `IgnoreUnknown=1` first (as containerd and podman
+/// pass it: a plugin then passes over keys it does not know instead of failing), then
+/// each pair in key order. None without `cni_args`.
+pub fn cni_args(m: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    if m.is_empty() {
+        return Vec::new();
+    }
+    let mut v = vec![("IgnoreUnknown".to_string(), "1".to_string())];
+    v.extend(
+        m.iter()
+            .filter(|(k, _)| k.as_str() != "IgnoreUnknown")
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    v
 }
 
 /// The `portMappings` capability argument of a unit's `ports` (a range as one mapping a
@@ -122,6 +140,7 @@ impl CniNets {
         container_id: &str,
         netns: Option<&Path>,
         capability_args: Option<&serde_json::Value>,
+        args: &[(String, String)],
     ) -> Result<String, CniNetError> {
         let exe = "/proc/self/exe";
         let mut cmd = Command::new(exe);
@@ -144,6 +163,9 @@ impl CniNets {
         }
         if let Some(n) = netns {
             cmd.arg("--netns").arg(n);
+        }
+        for (k, v) in args {
+            cmd.arg("--arg").arg(format!("{k}={v}"));
         }
         if let Some(c) = capability_args {
             cmd.arg("--capability-args").arg(c.to_string());
@@ -187,6 +209,11 @@ impl CniNets {
             .as_ref()
             .map(|c| c.ports.clone())
             .unwrap_or_default();
+        let args = unit
+            .container
+            .as_ref()
+            .map(|c| cni_args(&c.cni_args))
+            .unwrap_or_default();
         let id = container_id(&name);
         let ns = netns::dir(&self.state_dir).join(&name);
         let started = std::time::Instant::now();
@@ -195,12 +222,12 @@ impl CniNets {
             source,
         })?;
         let caps = port_mappings(&ports);
-        let out = match self.run("add", network, &id, Some(&ns), Some(&caps)) {
+        let out = match self.run("add", network, &id, Some(&ns), Some(&caps), &args) {
             Ok(out) => out,
             Err(e) => {
                 // `kennel cni add` undoes a failed chain itself; a DEL again is harmless
                 // (DEL is idempotent) and covers a child that died half-way.
-                if let Err(d) = self.run("del", network, &id, Some(&ns), None) {
+                if let Err(d) = self.run("del", network, &id, Some(&ns), None, &args) {
                     debug!(unit = %name, "DEL after the failed ADD: {d}");
                 }
                 remove_netns(&ns);
@@ -213,7 +240,7 @@ impl CniNets {
         {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.run("del", network, &id, Some(&ns), None);
+                let _ = self.run("del", network, &id, Some(&ns), None, &args);
                 remove_netns(&ns);
                 return Err(CniNetError::Add {
                     network: network.to_string(),
@@ -231,6 +258,7 @@ impl CniNets {
                 netns: ns,
                 addrs,
                 ports,
+                args,
                 result,
             },
         );
@@ -260,7 +288,14 @@ impl CniNets {
         let Some(a) = self.attached.remove(unit) else {
             return;
         };
-        if let Err(e) = self.run("del", &a.network, &a.container_id, Some(&a.netns), None) {
+        if let Err(e) = self.run(
+            "del",
+            &a.network,
+            &a.container_id,
+            Some(&a.netns),
+            None,
+            &a.args,
+        ) {
             warn!(unit, "{e}");
         }
         remove_netns(&a.netns);
@@ -276,6 +311,7 @@ impl CniNets {
                 &a.container_id,
                 Some(&a.netns),
                 Some(&port_mappings(&a.ports)),
+                &a.args,
             )
             .map(|_| ())
             .map_err(|e| e.to_string()),
@@ -301,7 +337,7 @@ impl CniNets {
                 remove_netns(&e.netns);
             }
             let netns = (!e.netns.as_os_str().is_empty()).then_some(e.netns.as_path());
-            match self.run("del", &e.network, &e.container_id, netns, None) {
+            match self.run("del", &e.network, &e.container_id, netns, None, &[]) {
                 Ok(_) => info!(
                     "removed CNI leftover: {} on network {}",
                     e.container_id, e.network
