@@ -160,6 +160,14 @@ impl Rig {
         self
     }
 
+    /// `kennel up --cgroup-parent PARENT EXTRA...`.
+    pub fn up_extra(&self, extra: &[&str]) -> &Self {
+        let mut args = vec!["--cgroup-parent", self.cgroup.name.as_str()];
+        args.extend_from_slice(extra);
+        self.s.up_with(&args);
+        self
+    }
+
     /// A container unit on the busybox layer: `command`, then more `[container]` keys.
     pub fn container(&self, name: &str, command: &[&str], container: &str) -> &Self {
         self.s.unit(

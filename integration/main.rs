@@ -14,6 +14,7 @@ mod bench_report;
 mod cgroups;
 mod check;
 mod cni;
+mod cni_units;
 mod containers;
 mod control;
 mod dispositions;

@@ -400,28 +400,6 @@ fn a_unit_can_join_a_bridge_containers_network() {
     assert_eq!(veths(&r).len(), 1);
 }
 
-/// `network = "cni:NAME"` is accepted in unit files, and its start fails saying CNI is not
-/// supported yet (no silent fallback to another network).
-#[test]
-fn a_cni_network_fails_its_start_clearly_until_supported() {
-    if !can_run() {
-        return;
-    }
-    let r = Rig::with_net();
-    r.unit(
-        "c",
-        "[service]\ncommand = [\"/bin/true\"]\n[restart]\npolicy = \"no\"\n[container]\nrootfs = [\"busybox\"]\nnetwork = \"cni:mynet\"\n",
-    );
-    r.up();
-    r.wait_state("c", "failed");
-    let detail = r.detail("c");
-    assert!(
-        detail.contains("network cni:mynet: CNI networks are not supported yet"),
-        "{detail}"
-    );
-    assert_eq!(netns_files(&r), Vec::<String>::new());
-}
-
 /// A start that fails after its network was made (a seccomp profile that is not there,
 /// read after the network; a command not found, in the helper) leaves no namespace and no
 /// veth; the lease stays.

@@ -112,6 +112,14 @@ pub struct UpArgs {
     /// `network = "bridge:NAME"`; a missing directory: only the built-in network `kennel`.
     #[arg(long, default_value = "/etc/kennel/networks")]
     pub networks: PathBuf,
+    /// Directory of CNI network configurations (NAME.conflist, .conf, .json), the networks
+    /// units join with `network = "cni:NAME"`.
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// Where CNI plugins are looked up: directories separated by `:` (default
+    /// /usr/lib/cni:/opt/cni/bin). The ADD records are kept in STATE/cni.
+    #[arg(long, value_name = "DIRS")]
+    pub cni_path: Option<String>,
     /// State directory.
     #[arg(long, default_value = "/var/lib/kennel")]
     pub state_dir: PathBuf,
@@ -167,6 +175,10 @@ pub struct CheckArgs {
     /// are checked against them (unknown network, address outside it or taken).
     #[arg(long, default_value = "/etc/kennel/networks")]
     pub networks: PathBuf,
+    /// Directory of CNI network configurations: each `network = "cni:NAME"` must have one
+    /// there (as `kennel up --cni-conf-dir`).
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
     /// Treat the warnings of systemd unit files (what kennel reads differently or not at
     /// all) as errors.
     #[arg(long)]
@@ -185,6 +197,11 @@ pub struct StatusArgs {
     /// that are not), 3 without a daemon: a container healthcheck.
     #[arg(long, conflicts_with = "json")]
     pub ready: bool,
+    /// Run CNI's CHECK for each running unit on a CNI network (`network = "cni:NAME"`), or
+    /// for those named: one line a unit, `ok` or what failed. Exit 0 if every CHECK
+    /// passed, 1 if not.
+    #[arg(long, conflicts_with_all = ["json", "ready"])]
+    pub check: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -41,6 +41,9 @@ pub fn status(args: StatusArgs) -> i32 {
             [one] => Some(one.clone()),
             _ => None,
         };
+        if args.check {
+            return net_check(&args);
+        }
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
         if args.json && args.units.len() <= 1 {
             // The rows as the daemon sends them, re-indented on the way: no parsing into
@@ -83,6 +86,40 @@ pub fn status(args: StatusArgs) -> i32 {
         };
         finish_output(written.and_then(|()| out.flush()))
     })())
+}
+
+/// `status --check`: CNI's CHECK of the units on CNI networks, one line each.
+fn net_check(args: &StatusArgs) -> Result<i32, i32> {
+    let reply = Client::connect(&args.client.socket)
+        .and_then(|mut c| {
+            c.call(crate::control::protocol::RequestBody::NetCheck {
+                units: args.units.clone(),
+            })
+        })
+        .map_err(client_failure)?;
+    let crate::control::protocol::ReplyBody::NetChecks { checks } = reply else {
+        eprintln!("kennel: status --check: unexpected reply");
+        return Err(EXIT_FAILED);
+    };
+    if checks.is_empty() {
+        println!("no running unit on a CNI network");
+        return Ok(EXIT_OK);
+    }
+    let mut failed = false;
+    for c in &checks {
+        match &c.error {
+            None => println!("{}\t{}\tok", c.unit, c.network),
+            Some(e) => {
+                failed = true;
+                println!("{}\t{}\tFAILED: {e}", c.unit, c.network);
+            }
+        }
+    }
+    if failed {
+        Err(EXIT_FAILED)
+    } else {
+        Ok(EXIT_OK)
+    }
 }
 
 /// `status --ready`: `ready`, or `not ready:` and one line per unit that is not, with its
@@ -436,7 +473,14 @@ pub fn check(args: CheckArgs) -> i32 {
     // that are valid (the built-in one at least).
     let (networks, mut all) = kennel_units::Networks::load_partial(&args.networks);
     let plural = |n: usize| if n == 1 { "" } else { "s" };
-    match kennel_units::check_paths_with(&args.paths, &networks) {
+    let checked = kennel_units::check_paths_with(&args.paths, &networks).inspect(|checked| {
+        for r in &checked.cni_networks {
+            if let Some(d) = cni_problem(&args.cni_conf_dir, r) {
+                all.push(d);
+            }
+        }
+    });
+    match checked {
         Ok(checked) if all.is_empty() && (checked.warnings.is_empty() || !args.strict) => {
             for w in &checked.warnings {
                 println!("{w}");
@@ -459,6 +503,25 @@ pub fn check(args: CheckArgs) -> i32 {
             report_problems(&all, args.strict)
         }
     }
+}
+
+/// `network = "cni:NAME"` without a valid configuration of NAME in `conf_dir`.
+fn cni_problem(conf_dir: &Path, r: &kennel_units::CniRef) -> Option<kennel_units::Diagnostic> {
+    let paths = crate::net::cni::CniPaths::new(conf_dir.to_path_buf(), Vec::new(), PathBuf::new());
+    let e = crate::net::cni::load(&paths, &r.network).err()?;
+    let fix = match e {
+        crate::net::cni::CniError::NotFound { .. } => format!(
+            "; add {}.conflist there, or give its directory with --cni-conf-dir",
+            r.network
+        ),
+        _ => "; fix that file".to_string(),
+    };
+    Some(kennel_units::Diagnostic::new(
+        &r.file,
+        r.line,
+        r.col,
+        format!("container.network: CNI network {:?}: {e}{fix}", r.network),
+    ))
 }
 
 /// Prints every problem (warnings as errors with `strict`) and a count; EXIT_FAILED.

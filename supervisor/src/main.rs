@@ -108,6 +108,18 @@ fn up(a: cli::UpArgs) -> i32 {
         generated_units: Vec::new(),
         units: abs(a.units),
         networks: abs(a.networks),
+        cni_conf_dir: abs(a.cni_conf_dir),
+        cni_path: a
+            .cni_path
+            .as_deref()
+            .map(std::env::split_paths)
+            .map(|p| p.map(abs).collect())
+            .unwrap_or_else(|| {
+                net::cni::DEFAULT_PLUGIN_DIRS
+                    .iter()
+                    .map(std::path::PathBuf::from)
+                    .collect()
+            }),
         state_dir: abs(a.state_dir),
         log_dir: abs(a.log_dir),
         socket: abs(a.client.socket),

@@ -39,6 +39,9 @@ pub struct Container {
     /// `aliases`: extra names of the unit on its bridge network.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// `cni_args`: CNI_ARGS of the ADD/CHECK/DEL with `network = "cni:NAME"`, key -> value.
+    #[serde(default)]
+    pub cni_args: BTreeMap<String, String>,
     /// `init`: kennel's tiny init as PID 1 inside; default true when there is a pid
     /// namespace (and must be false without one).
     pub init: bool,
@@ -77,6 +80,7 @@ impl Container {
             address: None,
             ports: Vec::new(),
             aliases: Vec::new(),
+            cni_args: BTreeMap::new(),
             init: true,
             read_only: false,
             persist: false,

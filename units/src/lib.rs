@@ -42,7 +42,7 @@ pub use duration::{format_duration, parse_duration, parse_size, DurationError, S
 pub use image::{ImageRef, ImageRefError};
 pub use load::{
     check_paths, check_paths_with, load_dir, load_paths, load_paths_with, load_paths_with_warnings,
-    Checked,
+    Checked, CniRef,
 };
 pub use model::*;
 pub use name::{check_unit_name, InvalidUnitName};

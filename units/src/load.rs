@@ -38,6 +38,19 @@ struct Loaded {
 pub struct Checked {
     pub units: usize,
     pub warnings: Vec<Diagnostic>,
+    /// The CNI networks (`network = "cni:NAME"`) of the checked units, where each is
+    /// named: whether a configuration exists is the caller's to check (the units crate
+    /// reads no CNI files).
+    pub cni_networks: Vec<CniRef>,
+}
+
+/// A unit's `network = "cni:NAME"`, with the position of the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CniRef {
+    pub network: String,
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
 }
 
 /// Loads the units of one directory (see [`load_paths`]).
@@ -131,9 +144,23 @@ pub fn check_paths_with(
     if diags.iter().any(|d| !d.warning) {
         return Err(diags);
     }
+    let cni_networks = loaded
+        .iter()
+        .filter(|l| l.checked)
+        .filter_map(|l| {
+            let (network, line, col) = l.net.cni.clone()?;
+            Some(CniRef {
+                network,
+                file: l.path.clone(),
+                line,
+                col,
+            })
+        })
+        .collect();
     Ok(Checked {
         units: loaded.iter().filter(|l| l.checked).count(),
         warnings: diags,
+        cni_networks,
     })
 }
 

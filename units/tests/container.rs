@@ -108,6 +108,7 @@ volumes = [
         address: None,
         ports: Vec::new(),
         aliases: Vec::new(),
+        cni_args: Default::default(),
         init: false,
         read_only: true,
         persist: false,
@@ -757,5 +758,25 @@ fn idmap_of_a_volume_needs_the_user_namespace() {
             "u/web.toml:5:56: container.volumes[0].idmap: only means something with the \"user\" namespace; add \"user\" to container.namespaces or remove it",
             "u/web.toml:5:98: container.volumes[1]: unknown key \"idmap\" for a tmpfs volume (only bind and named volumes take it)",
         ]
+    );
+}
+
+#[test]
+fn cni_args_need_a_cni_network_and_plain_pairs() {
+    let got = container("network = \"cni:net1\"\ncni_args = { IP = \"10.0.0.5\" }\n");
+    assert_eq!(got.cni_args.get("IP").map(String::as_str), Some("10.0.0.5"));
+    let errs = errors(&c(
+        "network = \"bridge\"\ncni_args = { IP = \"10.0.0.5\" }\n",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("container.cni_args: needs network = \"cni:NAME\"")),
+        "{errs:?}"
+    );
+    let errs = errors(&c("network = \"cni:n\"\ncni_args = { IP = \"a;b\" }\n"));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("container.cni_args.IP: a value without ';'")),
+        "{errs:?}"
     );
 }

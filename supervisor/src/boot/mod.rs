@@ -141,6 +141,11 @@ pub fn main() -> ! {
         socket: PathBuf::from("/run/kennel/kennel.sock"),
         cgroup_parent: None,
         socket_group: None,
+        cni_conf_dir: PathBuf::from(crate::net::cni::DEFAULT_CONF_DIR),
+        cni_path: crate::net::cni::DEFAULT_PLUGIN_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
         echo: true,
         boot: true,
         test_panic: cmd.test_panic,

@@ -65,6 +65,12 @@ pub enum RequestBody {
         #[serde(default)]
         name: Option<String>,
     },
+    /// CNI's CHECK of each running unit on a CNI network, or of those named
+    /// (`kennel status --check`).
+    NetCheck {
+        #[serde(default)]
+        units: Vec<String>,
+    },
 }
 
 /// What an operator reads in kennel's log: the request's kind and its units (`start web db`,
@@ -88,6 +94,8 @@ impl std::fmt::Display for RequestBody {
             RequestBody::Shutdown => write!(f, "shutdown"),
             RequestBody::LogPath { unit } => write!(f, "logs {unit}"),
             RequestBody::Paths => write!(f, "paths"),
+            RequestBody::NetCheck { units } if units.is_empty() => write!(f, "status --check"),
+            RequestBody::NetCheck { units } => write!(f, "status --check {}", units.join(" ")),
             RequestBody::Networks { name: None } => write!(f, "networks"),
             RequestBody::Networks { name: Some(n) } => write!(f, "network {n}"),
             RequestBody::Power { action } => write!(f, "{}", action.name()),
@@ -205,6 +213,8 @@ pub enum ReplyBody {
     },
     /// Bridge networks, name order.
     Networks { networks: Vec<NetworkRow> },
+    /// CNI CHECKs, unit name order.
+    NetChecks { checks: Vec<NetCheck> },
     /// The exec'd process runs; its stdio came with this message.
     ExecStarted { pid: i32 },
     /// The exec'd process ended: `code` is its exit code (128+N for signal N), or the
@@ -267,6 +277,16 @@ pub struct LeaseRow {
     pub addresses: Vec<String>,
     /// It is attached now (its container runs on the network).
     pub running: bool,
+}
+
+/// One unit's CNI CHECK (`kennel status --check`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetCheck {
+    pub unit: String,
+    /// `cni:NAME`.
+    pub network: String,
+    /// What failed (the plugin's message); `None`: the CHECK passed.
+    pub error: Option<String>,
 }
 
 /// A running container's place on its network, in a status row.

@@ -509,6 +509,7 @@ mod tests {
             address: None,
             ports: Vec::new(),
             aliases: Vec::new(),
+            cni_args: Default::default(),
             init: true,
             read_only: false,
             persist: false,

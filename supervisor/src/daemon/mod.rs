@@ -2,6 +2,7 @@
 //! state; signals, the control server, probes and spawn watchers send it [`Input`]s.
 
 mod cgroup;
+mod cni;
 mod container;
 mod exec;
 mod leftovers;
@@ -30,6 +31,10 @@ pub struct Options {
     pub units: PathBuf,
     /// The network directory (`--networks`).
     pub networks: PathBuf,
+    /// `--cni-conf-dir`: the CNI network configurations (`cni:NAME`).
+    pub cni_conf_dir: PathBuf,
+    /// `--cni-path`: where CNI plugins are looked up, in order.
+    pub cni_path: Vec<PathBuf>,
     /// Directories of units made for this run (a machine's getty units, see
     /// `boot::getty`): each file is loaded unless the unit directory has one of that name.
     pub generated_units: Vec<PathBuf>,

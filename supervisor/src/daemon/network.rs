@@ -30,8 +30,8 @@ use crate::net::netns;
 pub enum NetError {
     #[error("network bridge:{0}: no such network (reload after adding its file to the networks directory)")]
     UnknownNetwork(String),
-    #[error("network cni:{0}: CNI networks are not supported yet by this kennel; use network = \"bridge\" or \"bridge:NAME\"")]
-    CniUnsupported(String),
+    #[error(transparent)]
+    Cni(#[from] super::cni::CniNetError),
     #[error(transparent)]
     Ipam(#[from] IpamError),
     #[error("network {network}: {source}")]
@@ -74,11 +74,14 @@ pub struct Networking {
     /// Networks whose file is gone but whose members still run: network -> its bridge,
     /// removed once the last member is detached.
     doomed: BTreeMap<String, String>,
+    /// Units on CNI networks (`cni:NAME`).
+    pub cni: super::cni::CniNets,
 }
 
 impl Networking {
-    pub fn new(state_dir: &Path, networks: Networks) -> Networking {
+    pub fn new(state_dir: &Path, networks: Networks, cni: super::cni::CniNets) -> Networking {
         Networking {
+            cni,
             state_dir: state_dir.to_path_buf(),
             networks,
             leases: BTreeMap::new(),
@@ -150,6 +153,8 @@ impl Networking {
     /// At the daemon's start (no unit runs yet): the namespaces and veths of runs a
     /// crash (`kill -9` of kennel) left.
     pub fn remove_leftovers(&mut self) {
+        // CNI first: its DEL wants the namespace the bridge sweep below removes.
+        self.cni.remove_leftovers();
         let keep: Vec<String> = self.attached.keys().cloned().collect();
         match bridge::remove_leftovers(&netns::dir(&self.state_dir), &keep) {
             Ok(removed) if removed.is_empty() => {}
@@ -185,9 +190,8 @@ impl Networking {
         };
         let network = match &c.network {
             Network::Bridge(n) => n.clone(),
-            // CNI: `kennel cni add` as a child process here (net::cni), its result's
-            // addresses recorded like a lease's.
-            Network::Cni(n) => return Err(NetError::CniUnsupported(n.clone())),
+            // CNI: [`Networking::attach_cni`].
+            Network::Cni(_) => return Ok(None),
             _ => return Ok(None),
         };
         let name = unit.name.clone();
@@ -246,8 +250,24 @@ impl Networking {
         Ok(self.attached.get(&name))
     }
 
+    /// Before `unit` (a container on `cni:NAME`) starts: its namespace and the ADD.
+    /// `None` for other networks.
+    pub fn attach_cni(
+        &mut self,
+        unit: &Unit,
+    ) -> Result<Option<&super::cni::CniAttached>, NetError> {
+        match unit.container.as_ref().map(|c| &c.network) {
+            Some(Network::Cni(n)) => {
+                let n = n.clone();
+                Ok(Some(self.cni.attach(unit, &n)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// `unit`'s run is `pid`: its exit detaches the unit.
     pub fn launched(&mut self, unit: &str, pid: Pid) {
+        self.cni.launched(unit, pid);
         if self.attached.contains_key(unit) {
             self.pids.insert(pid, unit.to_string());
         }
@@ -255,6 +275,7 @@ impl Networking {
 
     /// Process `pid` ended: if it was an attached unit's run, the unit is detached.
     pub fn exited(&mut self, pid: Pid) {
+        self.cni.exited(pid);
         if let Some(unit) = self.pids.remove(&pid) {
             self.detach(&unit);
         }
@@ -262,6 +283,7 @@ impl Networking {
 
     /// Removes `unit`'s veth and namespace, if attached (its lease stays).
     pub fn detach(&mut self, unit: &str) {
+        self.cni.detach(unit);
         self.pids.retain(|_, u| u != unit);
         let Some(a) = self.attached.remove(unit) else {
             return;

@@ -163,6 +163,8 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
 
     let ending = opts.ending.clone();
     let opts_state_dir = opts.state_dir.clone();
+    let opts_cni_conf_dir = opts.cni_conf_dir.clone();
+    let opts_cni_path = opts.cni_path.clone();
     let mut owner = Owner {
         opts,
         sup: Supervisor::new(units).with_ending(ending),
@@ -174,7 +176,11 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         launching: HashMap::new(),
         runs: ContainerRuns::default(),
         cgroups,
-        net: super::network::Networking::new(&opts_state_dir, networks),
+        net: super::network::Networking::new(
+            &opts_state_dir,
+            networks,
+            super::cni::CniNets::new(&opts_state_dir, opts_cni_conf_dir, opts_cni_path),
+        ),
         trash,
         pending: HashMap::new(),
         power: None,

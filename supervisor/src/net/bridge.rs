@@ -302,6 +302,16 @@ fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
     Ok(())
 }
 
+/// A pinned namespace at `netns_path` with `lo` up and nothing else (a CNI unit's: the
+/// plugins configure it). One left by a crash is replaced.
+pub fn create_netns(netns_path: PathBuf) -> Result<(), LinkError> {
+    netns::on_thread(move || -> Result<(), LinkError> {
+        netns::remove(&netns_path)?;
+        netns::create_here(&netns_path)?;
+        Netlink::open()?.set_up(1, "lo")
+    })?
+}
+
 /// Removes a container's veth (both ends go) and its pinned namespace. Either may be gone
 /// already.
 pub fn detach(netns_path: PathBuf, veth: String) -> Result<(), LinkError> {

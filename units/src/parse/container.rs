@@ -25,6 +25,7 @@ const CONTAINER_KEYS: &[&str] = &[
     "address",
     "ports",
     "aliases",
+    "cni_args",
     "init",
     "read_only",
     "persist",
@@ -63,6 +64,8 @@ pub(crate) type NetworkUnit = (String, Option<Range<usize>>);
 #[derive(Debug, Default)]
 pub(crate) struct NetRefs {
     pub(crate) network: Option<(String, usize, usize)>,
+    /// `network = "cni:NAME"`: NAME, for `kennel check` (which looks for its configuration).
+    pub(crate) cni: Option<(String, usize, usize)>,
     pub(crate) address: Option<(IpAddr, usize, usize)>,
     pub(crate) ports: Vec<(crate::network::PortMap, usize, usize)>,
 }
@@ -159,6 +162,10 @@ pub(crate) fn container(
         let (line, col) = cx.pos(item.span());
         net.network = Some((n.clone(), line, col));
     }
+    if let (Network::Cni(n), Some(item)) = (&c.network, network_item) {
+        let (line, col) = cx.pos(item.span());
+        net.cni = Some((n.clone(), line, col));
+    }
     addressing(cx, t, &mut c, net);
 
     // hostname
@@ -238,6 +245,39 @@ pub(crate) fn container(
     // cgroup
     if let Some(item) = t.get("cgroup") {
         c.cgroup = cgroup(cx, item, &c.namespaces).unwrap_or_default();
+    }
+
+    // cni_args
+    if let Some(item) = t.get("cni_args") {
+        if !matches!(c.network, Network::Cni(_)) {
+            cx.error(
+                item.span(),
+                "container.cni_args: needs network = \"cni:NAME\" (they are the CNI plugins' CNI_ARGS); remove it or set the network",
+            );
+        } else if let Some(args) = cx.table("container.cni_args", item) {
+            for (k, v) in args.iter() {
+                let path = format!("container.cni_args.{k}");
+                if k.is_empty() || k.contains(['=', ';']) {
+                    let span = args.key(k).and_then(Key::span);
+                    cx.error(
+                        span,
+                        format!("{path}: a key without '=' or ';' (CNI_ARGS is K=V;K=V)"),
+                    );
+                    continue;
+                }
+                let Some(s) = cx.string(&path, v, "a string such as \"10.0.0.5\"") else {
+                    continue;
+                };
+                if s.contains(';') {
+                    cx.error(
+                        v.span(),
+                        format!("{path}: a value without ';' (CNI_ARGS is K=V;K=V)"),
+                    );
+                } else {
+                    c.cni_args.insert(k.to_string(), s);
+                }
+            }
+        }
     }
 
     // hosts, dns

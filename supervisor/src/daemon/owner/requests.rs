@@ -92,6 +92,36 @@ impl Owner {
                 let _ = req.reply.send(reply.into());
                 return;
             }
+            RequestBody::NetCheck { units } => {
+                let mut names: Vec<String> = if units.is_empty() {
+                    self.sup.units().iter().map(|u| u.name.clone()).collect()
+                } else {
+                    units
+                };
+                names.sort();
+                let mut checks = Vec::new();
+                for name in names {
+                    if self.sup.units().get(&name).is_none() {
+                        let _ = req.reply.send(Reply::Error(unknown(&name)).into());
+                        return;
+                    }
+                    let Some(a) = self.net.cni.of(&name) else {
+                        continue;
+                    };
+                    let network = format!("cni:{}", a.network);
+                    if let Some(result) = self.net.cni.check(&name) {
+                        checks.push(crate::control::protocol::NetCheck {
+                            unit: name,
+                            network,
+                            error: result.err(),
+                        });
+                    }
+                }
+                let _ = req
+                    .reply
+                    .send(Reply::Ok(ReplyBody::NetChecks { checks }).into());
+                return;
+            }
             RequestBody::Paths => {
                 let o = &self.opts;
                 let reply = Reply::Ok(ReplyBody::Paths {
@@ -416,11 +446,20 @@ fn row(
         .map(|(p, _)| *p)
         .collect();
     execs.sort_unstable();
-    let network = net.of(&status.name).map(|a| NetStatus {
-        name: a.network.clone(),
-        addresses: a.lease.addrs().iter().map(ToString::to_string).collect(),
-        ports: a.ports.iter().map(ToString::to_string).collect(),
-    });
+    let network = net
+        .of(&status.name)
+        .map(|a| NetStatus {
+            name: a.network.clone(),
+            addresses: a.lease.addrs().iter().map(ToString::to_string).collect(),
+            ports: a.ports.iter().map(ToString::to_string).collect(),
+        })
+        .or_else(|| {
+            net.cni.of(&status.name).map(|a| NetStatus {
+                name: format!("cni:{}", a.network),
+                addresses: a.addrs.iter().map(ToString::to_string).collect(),
+                ports: a.ports.iter().map(ToString::to_string).collect(),
+            })
+        });
     StatusRow {
         status,
         resources,

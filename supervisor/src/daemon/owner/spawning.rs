@@ -209,7 +209,12 @@ impl Owner {
                 )?);
                 spec.base_env = container::base_env(name, c, notify_path.is_some());
                 container::apply_image(&mut spec, name, c, &self.opts.state_dir)?;
-                if let Some(a) = self.net.attach(unit, self.sup.units())? {
+                if let Some(a) = self.net.attach_cni(unit)? {
+                    if let Some(cs) = spec.container.as_mut() {
+                        cs.join_net = Some(a.netns.clone());
+                        super::super::cni::network_files(&mut cs.init_files, c, a);
+                    }
+                } else if let Some(a) = self.net.attach(unit, self.sup.units())? {
                     if let Some(cs) = spec.container.as_mut() {
                         cs.join_net = Some(a.netns.clone());
                         container::network_files(

@@ -47,6 +47,8 @@ pub struct CniPaths {
     pub timeout: Duration,
 }
 
+/// The default configuration directory.
+pub const DEFAULT_CONF_DIR: &str = "/etc/cni/net.d";
 /// The default plugin directories.
 pub const DEFAULT_PLUGIN_DIRS: &[&str] = &["/usr/lib/cni", "/opt/cni/bin"];
 /// The default time one plugin call may take.
