@@ -352,3 +352,86 @@ fn exec_runs_a_process_in_the_containers_namespaces_with_its_code() {
         "{out:?}"
     );
 }
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    let Some(t) = Oci::new("ps") else { return };
+    // PID 1 (sh) and a child sleep: two processes in the cgroup.
+    let b = t.bundle("ps", &["sh", "-c", "sleep 100 & wait"], |_| {});
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "ps"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    let pid = t.state_pid("ps");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pids = loop {
+        let out = t.oci(&["ps", "--format", "json", "ps"]);
+        assert!(out.status.success(), "ps json: {out:?}");
+        let pids: Vec<i64> = serde_json::from_slice(&out.stdout).expect("a JSON list of pids");
+        if pids.len() == 2 || Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(pids.len(), 2, "sh and its sleep: {pids:?}");
+    assert!(
+        pids.contains(&pid),
+        "the container's process {pid}: {pids:?}"
+    );
+    let out = t.oci(&["ps", "ps"]);
+    assert!(out.status.success(), "ps table: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap_or_default().contains("PID"), "{text}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "one row per process: {text}");
+    assert!(rows.iter().any(|r| r.contains("sleep 100")), "{text}");
+    assert!(
+        !t.oci(&["ps", "nope"]).status.success(),
+        "no such container"
+    );
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws_the_container() {
+    let Some(t) = Oci::new("pause") else { return };
+    let b = t.bundle("pause", &["sh", "-c", "while :; do :; done"], |_| {});
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "pause"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    let pid = t.state_pid("pause");
+    assert!(
+        !t.oci(&["resume", "pause"]).status.success(),
+        "a running container is not resumed"
+    );
+    let out = t.oci(&["pause", "pause"]);
+    assert!(out.status.success(), "pause: {out:?}");
+    assert_eq!(t.status("pause"), "paused");
+    let out = t.oci(&["list", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list JSON");
+    assert_eq!(v[0]["status"], "paused", "{v}");
+    // Frozen: a spinning process uses no CPU time.
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cpu_ticks(pid), before, "frozen, yet it ran");
+    assert!(
+        !t.oci(&["pause", "pause"]).status.success(),
+        "a paused container is not paused again"
+    );
+    let out = t.oci(&["resume", "pause"]);
+    assert!(out.status.success(), "resume: {out:?}");
+    assert_eq!(t.status("pause"), "running");
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(cpu_ticks(pid) > before, "thawed, yet it did not run");
+    // Paused again, then SIGKILL: it dies (thawed after the signal, as runc).
+    assert!(t.oci(&["pause", "pause"]).status.success());
+    let out = t.oci(&["kill", "pause", "KILL"]);
+    assert!(out.status.success(), "kill: {out:?}");
+    t.wait_status("pause", "stopped");
+    assert!(t.oci(&["delete", "pause"]).status.success());
+}
+
+/// utime + stime of /proc/PID/stat (fields 14 and 15), in clock ticks.
+fn cpu_ticks(pid: i64) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}

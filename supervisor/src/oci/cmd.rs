@@ -64,9 +64,9 @@ pub fn run(cli: &OciCli, log: &Log) -> Res<i32> {
         OciCmd::Delete(a) => delete(root, &a.id, a.force, log).map(|()| 0),
         OciCmd::List(a) => list(root, a).map(|()| 0),
         OciCmd::Exec(a) => exec(root, a),
-        OciCmd::Ps(_) => Err(err("kennel oci ps is not supported yet")),
-        OciCmd::Pause(_) => Err(err("kennel oci pause is not supported yet")),
-        OciCmd::Resume(_) => Err(err("kennel oci resume is not supported yet")),
+        OciCmd::Ps(a) => ps(root, a).map(|()| 0),
+        OciCmd::Pause(a) => pause(root, &a.id, true).map(|()| 0),
+        OciCmd::Resume(a) => pause(root, &a.id, false).map(|()| 0),
         OciCmd::Update(_) => Err(err("kennel oci update is not supported yet")),
         OciCmd::Events(_) => Err(err("kennel oci events is not supported yet")),
         OciCmd::Checkpoint(_) | OciCmd::Restore(_) => {
@@ -562,18 +562,110 @@ fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Res<()> {
     let sig = parse_signal(signal)?;
     let locked = Locked::open(root, id)?;
     let s = locked.load()?;
+    let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name);
     if all {
-        if let Some(unit) = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name) {
+        if let Some(unit) = &unit {
             for p in unit.pids().unwrap_or_default() {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
             }
         }
     }
-    if state::status(&locked.dir, &s) == "stopped" {
+    let status = state::status(&locked.dir, &s);
+    if status == "stopped" {
         return Err(err(format!("container {id} is not running")));
     }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid), sig)
         .map_err(|e| err(format!("kill {id}: {e}")))?;
+    // A frozen process dies of SIGKILL only once thawed (v1): thaw a paused container
+    // after SIGKILL, as runc does, so that the kill takes effect.
+    if status == "paused" && sig == nix::sys::signal::Signal::SIGKILL {
+        if let Some(unit) = &unit {
+            unit.thaw()?;
+        }
+    }
+    Ok(())
+}
+
+/// `ps`: the pids of the container's cgroup, as JSON or as `ps` lines.
+fn ps(root: &Path, a: &super::PsArgs) -> Res<()> {
+    let locked = Locked::open(root, &a.id)?;
+    let s = locked.load()?;
+    let pids = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name)
+        .map(|u| u.pids())
+        .transpose()?
+        .unwrap_or_default();
+    match a.format.as_str() {
+        "json" => {
+            if !a.ps_args.is_empty() {
+                return Err(err("ps options are for --format table only"));
+            }
+            println!("{}", serde_json::to_string(&pids)?);
+        }
+        "table" => {
+            let args = if a.ps_args.is_empty() {
+                vec!["-ef".to_string()]
+            } else {
+                a.ps_args.clone()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .map_err(|e| err(format!("ps: {e}")))?;
+            if !out.status.success() {
+                return Err(err(format!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            print!(
+                "{}",
+                ps_filter(&String::from_utf8_lossy(&out.stdout), &pids)?
+            );
+        }
+        other => return Err(err(format!("--format {other:?}: use table or json"))),
+    }
+    Ok(())
+}
+
+/// The header of `ps` output and its lines whose PID column is one of `pids`.
+fn ps_filter(text: &str, pids: &[i32]) -> Res<String> {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .ok_or_else(|| err("ps: its output has no PID column"))?;
+    let mut out = format!("{header}\n");
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// `pause` (freeze) or `resume` (thaw) the container's cgroup.
+fn pause(root: &Path, id: &str, freeze: bool) -> Res<()> {
+    let locked = Locked::open(root, id)?;
+    let s = locked.load()?;
+    let status = state::status(&locked.dir, &s);
+    let want = if freeze { "running" } else { "paused" };
+    if status != want {
+        return Err(err(format!("container {id} is {status}, not {want}")));
+    }
+    let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name)
+        .ok_or_else(|| err(format!("container {id}: its cgroup is gone")))?;
+    if freeze {
+        unit.freeze()?;
+    } else {
+        unit.thaw()?;
+    }
     Ok(())
 }
 
@@ -594,6 +686,10 @@ fn delete(root: &Path, id: &str, force: bool, log: &Log) -> Res<()> {
         );
     }
     if let Some(u) = &unit {
+        if status == "paused" {
+            // A frozen process dies of SIGKILL only once thawed.
+            let _ = u.thaw();
+        }
         let _ = u.kill_all();
         // Until the cgroup is empty (the kernel takes a moment to end what it killed).
         for _ in 0..200 {

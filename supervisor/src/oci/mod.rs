@@ -94,12 +94,12 @@ pub enum OciCmd {
     Features,
     /// Run a process in a running container (its namespaces and cgroup).
     Exec(ExecArgs),
-    /// List a container's processes: not supported yet.
-    Ps(Rest),
-    /// Freeze a container: not supported yet.
-    Pause(Rest),
-    /// Thaw a container: not supported yet.
-    Resume(Rest),
+    /// List a container's processes (the pids of its cgroup).
+    Ps(PsArgs),
+    /// Freeze every process of a container (the cgroup freezer).
+    Pause(IdArg),
+    /// Thaw a paused container.
+    Resume(IdArg),
     /// Change a container's resources: not supported yet.
     Update(Rest),
     /// A container's events and statistics: not supported yet.
@@ -194,6 +194,17 @@ pub struct ExecArgs {
     pub preserve_fds: u32,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    pub id: String,
+    /// table (`ps` output for the container's processes) or json (a list of pids).
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+    /// Options for ps (table only; default -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
