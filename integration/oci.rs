@@ -435,3 +435,108 @@ fn cpu_ticks(pid: i64) -> u64 {
     let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
+
+/// The content of `FILE` in the container's cgroup `name` of the hierarchy holding
+/// `controller` (v1), or of the v2 tree.
+fn cgroup_file(t: &Oci, name: &str, controller: &str, file: &str) -> String {
+    let rel = format!("{}/{name}", t.parent.trim_start_matches('/'));
+    let v1 = Path::new("/sys/fs/cgroup").join(controller).join(&rel);
+    let dir = if v1.is_dir() {
+        v1
+    } else {
+        Path::new("/sys/fs/cgroup").join(&rel)
+    };
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn update_changes_the_running_containers_cgroup() {
+    let Some(t) = Oci::new("update") else { return };
+    let b = t.bundle("update", &["sleep", "100"], |v| {
+        v["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+    });
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "update"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    assert_eq!(cgroup_file(&t, "update", "pids", "pids.max"), "50");
+    let res = t.dir.path().join("resources.json");
+    std::fs::write(
+        &res,
+        r#"{"memory": {"limit": 67108864}, "pids": {"limit": 20}}"#,
+    )
+    .unwrap();
+    let out = t.oci(&["update", "--resources", res.to_str().unwrap(), "update"]);
+    assert!(out.status.success(), "update --resources: {out:?}");
+    assert_eq!(cgroup_file(&t, "update", "pids", "pids.max"), "20");
+    let v2 = !Path::new("/sys/fs/cgroup/memory").is_dir();
+    let mem = if v2 {
+        cgroup_file(&t, "update", "memory", "memory.max")
+    } else {
+        cgroup_file(&t, "update", "memory", "memory.limit_in_bytes")
+    };
+    assert_eq!(mem, "67108864");
+    // runc's flags, as podman passes them.
+    let out = t.oci(&[
+        "update",
+        "--pids-limit",
+        "30",
+        "--memory",
+        "128m",
+        "--cpu-quota",
+        "50000",
+        "--cpu-period",
+        "100000",
+        "update",
+    ]);
+    assert!(out.status.success(), "update flags: {out:?}");
+    assert_eq!(cgroup_file(&t, "update", "pids", "pids.max"), "30");
+    if v2 {
+        assert_eq!(cgroup_file(&t, "update", "cpu", "cpu.max"), "50000 100000");
+    } else {
+        assert_eq!(
+            cgroup_file(&t, "update", "cpu", "cpu.cfs_quota_us"),
+            "50000"
+        );
+        assert_eq!(
+            cgroup_file(&t, "update", "memory", "memory.limit_in_bytes"),
+            "134217728"
+        );
+    }
+    // --cpu-period alone keeps the quota.
+    let out = t.oci(&["update", "--cpu-period", "200000", "update"]);
+    assert!(out.status.success(), "update --cpu-period: {out:?}");
+    if v2 {
+        assert_eq!(cgroup_file(&t, "update", "cpu", "cpu.max"), "50000 200000");
+    } else {
+        assert_eq!(
+            cgroup_file(&t, "update", "cpu", "cpu.cfs_quota_us"),
+            "50000"
+        );
+        assert_eq!(
+            cgroup_file(&t, "update", "cpu", "cpu.cfs_period_us"),
+            "200000"
+        );
+    }
+    // What kennel does not update is refused by name.
+    std::fs::write(
+        &res,
+        r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}"#,
+    )
+    .unwrap();
+    let out = t.oci(&["update", "--resources", res.to_str().unwrap(), "update"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hugepageLimits"),
+        "{out:?}"
+    );
+    assert!(t.oci(&["kill", "update", "KILL"]).status.success());
+    t.wait_status("update", "stopped");
+    assert!(
+        !t.oci(&["update", "--pids-limit", "5", "update"])
+            .status
+            .success(),
+        "a stopped container is not updated"
+    );
+}

@@ -50,6 +50,41 @@ pub struct Extra {
     /// v1's kernel memory limits (deprecated by the kernel; refused on v2).
     pub kernel_memory: Option<i64>,
     pub kernel_tcp_memory: Option<i64>,
+    /// `memory.limit` and `pids.limit` for `update` (at create, the unit's `[resources]`
+    /// write them): -1 (pids: 0 too) is no limit.
+    pub memory_limit: Option<i64>,
+    pub pids_limit: Option<i64>,
+}
+
+impl Extra {
+    /// Everything of `linux.resources` that `update` changes (devices excepted: refused
+    /// by the caller).
+    pub fn of(r: &oci_spec::runtime::LinuxResources) -> Extra {
+        let mut e = Extra::default();
+        if let Some(m) = r.memory() {
+            e.memory_limit = m.limit();
+            e.memory_reservation = m.reservation();
+            e.memory_swap = m.swap();
+            e.swappiness = m.swappiness();
+            e.disable_oom_killer = m.disable_oom_killer();
+            e.kernel_memory = m.kernel();
+            e.kernel_tcp_memory = m.kernel_tcp();
+        }
+        if let Some(p) = r.pids() {
+            e.pids_limit = Some(p.limit());
+        }
+        if let Some(c) = r.cpu() {
+            if c.quota().is_some() || c.period().is_some() {
+                e.cpu_max = Some((c.quota().unwrap_or(-1), c.period().unwrap_or(100_000)));
+            }
+            e.cpu_shares = c.shares();
+            e.rt_runtime = c.realtime_runtime();
+            e.rt_period = c.realtime_period();
+            e.cpus = c.cpus().clone().filter(|s| !s.is_empty());
+            e.mems = c.mems().clone().filter(|s| !s.is_empty());
+        }
+        e
+    }
 }
 
 /// Why an extra setting could not be written.
@@ -92,6 +127,18 @@ impl Extra {
             what,
             why: "cgroup v2 has no such setting",
         };
+        if let Some(l) = self.memory_limit {
+            let (file, v) = match (v2, l) {
+                (true, l) if l < 0 => ("memory.max", "max".to_string()),
+                (true, l) => ("memory.max", l.to_string()),
+                (false, l) => ("memory.limit_in_bytes", l.max(-1).to_string()),
+            };
+            write("memory", file, v)?;
+        }
+        if let Some(l) = self.pids_limit {
+            let v = if l > 0 { l.to_string() } else { "max".into() };
+            write("pids", "pids.max", v)?;
+        }
         if let Some(cpus) = &self.cpus {
             write("cpuset", "cpuset.cpus", cpus.clone())?;
         }
@@ -178,5 +225,30 @@ impl Extra {
             write("memory", "memory.oom_control", u8::from(d).to_string())?;
         }
         Ok(())
+    }
+}
+
+/// The CFS quota the unit has now (v1 `cpu.cfs_quota_us`, v2 `cpu.max`'s first field;
+/// -1 for none): what `update --cpu-period` alone keeps.
+pub fn current_quota(unit: &UnitCgroup) -> Option<i64> {
+    let v2 = unit.version() == kennel_cgroups::Version::V2;
+    let dir = unit.dirs().iter().find(|d| match &d.hierarchy {
+        kennel_cgroups::Hierarchy::Unified => v2,
+        kennel_cgroups::Hierarchy::V1 { controllers } => {
+            !v2 && controllers.iter().any(|c| c == "cpu")
+        }
+    })?;
+    if v2 {
+        let text = std::fs::read_to_string(dir.path.join("cpu.max")).ok()?;
+        match text.split_whitespace().next()? {
+            "max" => Some(-1),
+            q => q.parse().ok(),
+        }
+    } else {
+        std::fs::read_to_string(dir.path.join("cpu.cfs_quota_us"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 }

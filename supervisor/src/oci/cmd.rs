@@ -67,7 +67,7 @@ pub fn run(cli: &OciCli, log: &Log) -> Res<i32> {
         OciCmd::Ps(a) => ps(root, a).map(|()| 0),
         OciCmd::Pause(a) => pause(root, &a.id, true).map(|()| 0),
         OciCmd::Resume(a) => pause(root, &a.id, false).map(|()| 0),
-        OciCmd::Update(_) => Err(err("kennel oci update is not supported yet")),
+        OciCmd::Update(a) => update(root, a).map(|()| 0),
         OciCmd::Events(_) => Err(err("kennel oci events is not supported yet")),
         OciCmd::Checkpoint(_) | OciCmd::Restore(_) => {
             Err(err("checkpoint and restore are not supported by kennel"))
@@ -755,5 +755,101 @@ fn list(root: &Path, a: &super::ListArgs) -> Res<()> {
         }
         other => return Err(err(format!("--format {other:?}: use table or json"))),
     }
+    Ok(())
+}
+
+/// A size as runc's flags take it: bytes, or with a suffix k, m, g (powers of 1024); -1.
+fn parse_size(flag: &str, s: &str) -> Res<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches('b');
+    let (num, mul) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| err(format!("--{flag} {s:?}: a number of bytes, with k, m or g")))?;
+    if n < 0 {
+        return Ok(-1);
+    }
+    n.checked_mul(mul)
+        .ok_or_else(|| err(format!("--{flag} {s:?}: too large")))
+}
+
+/// `update`: the LinuxResources of `--resources` and the flags, written into the running
+/// container's cgroup (only what is given changes).
+fn update(root: &Path, a: &super::UpdateArgs) -> Res<()> {
+    let mut extra = super::cgroup::Extra::default();
+    if let Some(src) = &a.resources {
+        let text = if src == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)?;
+            t
+        } else {
+            std::fs::read_to_string(src).map_err(|e| err(format!("{src}: {e}")))?
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| err(format!("--resources {src}: {e}")))?;
+        if v.get("devices")
+            .is_some_and(|d| d.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            return Err(err(
+                "--resources: devices cannot be updated by kennel (set them at create)",
+            ));
+        }
+        let mut without_devices = v.clone();
+        if let Some(o) = without_devices.as_object_mut() {
+            o.remove("devices");
+        }
+        super::config::check_keys(
+            &serde_json::json!({ "linux": { "resources": without_devices } }),
+        )
+        .map_err(|e| err(format!("--resources: {e}")))?;
+        let r: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(v).map_err(|e| err(format!("--resources {src}: {e}")))?;
+        extra = super::cgroup::Extra::of(&r);
+    }
+    if let Some(m) = &a.memory {
+        extra.memory_limit = Some(parse_size("memory", m)?);
+    }
+    if let Some(m) = &a.memory_swap {
+        extra.memory_swap = Some(parse_size("memory-swap", m)?);
+    }
+    if let Some(m) = &a.memory_reservation {
+        extra.memory_reservation = Some(parse_size("memory-reservation", m)?);
+    }
+    if let Some(p) = a.pids_limit {
+        extra.pids_limit = Some(p);
+    }
+    let keep_quota = a.cpu_quota.is_none() && a.cpu_period.is_some() && extra.cpu_max.is_none();
+    if a.cpu_quota.is_some() || a.cpu_period.is_some() {
+        let (q, p) = extra.cpu_max.unwrap_or((-1, 100_000));
+        extra.cpu_max = Some((a.cpu_quota.unwrap_or(q), a.cpu_period.unwrap_or(p)));
+    }
+    if let Some(s) = a.cpu_shares {
+        extra.cpu_shares = Some(s);
+    }
+    if let Some(c) = &a.cpuset_cpus {
+        extra.cpus = Some(c.clone());
+    }
+    if let Some(m) = &a.cpuset_mems {
+        extra.mems = Some(m.clone());
+    }
+    let locked = Locked::open(root, &a.id)?;
+    let s = locked.load()?;
+    if state::status(&locked.dir, &s) == "stopped" {
+        return Err(err(format!("container {} is not running", a.id)));
+    }
+    let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name)
+        .ok_or_else(|| err(format!("container {}: its cgroup is gone", a.id)))?;
+    if keep_quota {
+        // --cpu-period alone: the quota stays what it is.
+        if let (Some(q), Some((_, p))) = (super::cgroup::current_quota(&unit), extra.cpu_max) {
+            extra.cpu_max = Some((q, p));
+        }
+    }
+    extra.apply(&unit)?;
     Ok(())
 }
