@@ -540,3 +540,57 @@ fn update_changes_the_running_containers_cgroup() {
         "a stopped container is not updated"
     );
 }
+
+#[test]
+fn events_prints_stats_and_an_oom() {
+    let Some(t) = Oci::new("events") else { return };
+    let b = t.bundle("events", &["sleep", "100"], |v| {
+        v["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+    });
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "events"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    let out = t.oci(&["events", "--stats", "events"]);
+    assert!(out.status.success(), "events --stats: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 1, "one event: {text}");
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("a JSON event");
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], "events");
+    assert_eq!(v["data"]["pids"]["current"], 1, "{v}");
+    assert_eq!(v["data"]["pids"]["limit"], 50, "{v}");
+    assert!(
+        v["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+    assert!(v["data"]["cpu"]["usage"]["total"].is_u64(), "{v}");
+
+    // A container that runs out of memory: stats lines, then an oom event, then events
+    // ends with the container.
+    let b = t.bundle(
+        "oom",
+        &["sh", "-c", "sleep 1; s=xxxxxxxx; while :; do s=$s$s; done"],
+        |v| {
+            v["linux"]["resources"]["memory"] =
+                serde_json::json!({"limit": 16 << 20, "swap": 16 << 20});
+        },
+    );
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "oom"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    let out = t.oci(&["events", "--interval", "100ms", "oom"]);
+    assert!(out.status.success(), "events: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let types: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            assert_eq!(v["id"], "oom", "{l}");
+            v["type"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert!(
+        types.iter().filter(|t| *t == "stats").count() >= 2,
+        "{text}"
+    );
+    assert!(types.iter().any(|t| t == "oom"), "no oom event: {text}");
+    assert_eq!(t.status("oom"), "stopped");
+}

@@ -252,3 +252,91 @@ pub fn current_quota(unit: &UnitCgroup) -> Option<i64> {
             .ok()
     }
 }
+
+/// The content of `file` in the unit's directory for `controller` (v2: the one
+/// directory), trimmed; `None` if missing.
+pub fn read(unit: &UnitCgroup, controller: &str, file: &str) -> Option<String> {
+    let v2 = unit.version() == kennel_cgroups::Version::V2;
+    let dir = unit.dirs().iter().find(|d| match &d.hierarchy {
+        kennel_cgroups::Hierarchy::Unified => v2,
+        kennel_cgroups::Hierarchy::V1 { controllers } => {
+            !v2 && controllers.iter().any(|c| c == controller)
+        }
+    })?;
+    std::fs::read_to_string(dir.path.join(file))
+        .ok()
+        .map(|t| t.trim().to_string())
+}
+
+/// runc's `stats` event data for the unit: cpu, memory and pids (what this host has;
+/// 0 where a file is missing; a limit of "max" is 0 for pids, as runc reports it).
+pub fn stats_data(unit: &UnitCgroup) -> serde_json::Value {
+    let st = unit.stats();
+    let v2 = unit.version() == kennel_cgroups::Version::V2;
+    let num = |c: &str, f: &str| {
+        read(unit, c, f)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (mem_limit, failcnt) = if v2 {
+        let l = read(unit, "memory", "memory.max")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        (l, 0)
+    } else {
+        (
+            num("memory", "memory.limit_in_bytes"),
+            num("memory", "memory.failcnt"),
+        )
+    };
+    let pids_limit = read(unit, "pids", "pids.max")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(0);
+    let (user, kernel) = if v2 {
+        let t = read(unit, "cpu", "cpu.stat").unwrap_or_default();
+        let k = |key: &str| {
+            t.lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+                * 1000
+        };
+        (k("user_usec"), k("system_usec"))
+    } else {
+        // cpuacct.stat is in clock ticks (USER_HZ, 100 on Linux).
+        let t = read(unit, "cpuacct", "cpuacct.stat").unwrap_or_default();
+        let k = |key: &str| {
+            t.lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+                * 10_000_000
+        };
+        (k("user"), k("system"))
+    };
+    serde_json::json!({
+        "cpu": {
+            "usage": {
+                "total": st.cpu_usage_ns.unwrap_or(0),
+                "kernel": kernel,
+                "user": user,
+            },
+            "throttling": {},
+        },
+        "memory": {
+            "usage": {
+                "usage": st.memory_current.unwrap_or(0),
+                "max": st.memory_peak.unwrap_or(0),
+                "limit": mem_limit,
+                "failcnt": failcnt,
+            },
+            "swap": {},
+            "kernel": {},
+            "kernelTCP": {},
+        },
+        "pids": {
+            "current": st.tasks.unwrap_or(0),
+            "limit": pids_limit,
+        },
+        "blkio": {},
+        "hugetlb": {},
+    })
+}

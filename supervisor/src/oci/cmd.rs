@@ -68,7 +68,7 @@ pub fn run(cli: &OciCli, log: &Log) -> Res<i32> {
         OciCmd::Pause(a) => pause(root, &a.id, true).map(|()| 0),
         OciCmd::Resume(a) => pause(root, &a.id, false).map(|()| 0),
         OciCmd::Update(a) => update(root, a).map(|()| 0),
-        OciCmd::Events(_) => Err(err("kennel oci events is not supported yet")),
+        OciCmd::Events(a) => events(root, a).map(|()| 0),
         OciCmd::Checkpoint(_) | OciCmd::Restore(_) => {
             Err(err("checkpoint and restore are not supported by kennel"))
         }
@@ -852,4 +852,76 @@ fn update(root: &Path, a: &super::UpdateArgs) -> Res<()> {
     }
     extra.apply(&unit)?;
     Ok(())
+}
+
+/// A duration as runc's `--interval` takes it: `5s`, `500ms`, `1m`, `1h`; a bare number is
+/// seconds.
+fn parse_interval(s: &str) -> Res<std::time::Duration> {
+    let bad = || err(format!("--interval {s:?}: use e.g. 5s, 500ms or 1m"));
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `events`: runc's JSON event lines. `--stats`: one stats event. Else a stats event
+/// every interval and an `oom` event when the cgroup's OOM-kill count rises, until the
+/// container stops.
+fn events(root: &Path, a: &super::EventsArgs) -> Res<()> {
+    let interval = parse_interval(&a.interval)?;
+    // The lock only while reading the state: events runs for long.
+    let (dir, s) = {
+        let locked = Locked::open(root, &a.id)?;
+        let s = locked.load()?;
+        (locked.dir.clone(), s)
+    };
+    let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name)
+        .ok_or_else(|| err(format!("container {}: its cgroup is gone", a.id)))?;
+    if state::status(&dir, &s) == "stopped" {
+        return Err(err(format!("container {} is not running", a.id)));
+    }
+    let stats_line = || {
+        serde_json::json!({
+            "type": "stats", "id": s.id, "data": super::cgroup::stats_data(&unit),
+        })
+    };
+    let mut out = std::io::stdout();
+    if a.stats {
+        writeln!(out, "{}", serde_json::to_string(&stats_line())?)?;
+        return Ok(());
+    }
+    let mut ooms = unit.oom_kills();
+    // The OOM count is looked at more often than stats are printed (at most every 200 ms).
+    let tick = interval.min(std::time::Duration::from_millis(200));
+    let mut next_stats = std::time::Instant::now();
+    loop {
+        let now_ooms = unit.oom_kills();
+        if now_ooms > ooms {
+            writeln!(out, "{}", serde_json::json!({"type": "oom", "id": s.id}))?;
+            out.flush()?;
+        }
+        ooms = now_ooms;
+        if state::status(&dir, &s) == "stopped" || !dir.exists() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= next_stats {
+            writeln!(out, "{}", serde_json::to_string(&stats_line())?)?;
+            out.flush()?;
+            next_stats += interval;
+        }
+        std::thread::sleep(tick);
+    }
 }

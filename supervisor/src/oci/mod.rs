@@ -102,8 +102,8 @@ pub enum OciCmd {
     Resume(IdArg),
     /// Change a running container's resources (its cgroup).
     Update(UpdateArgs),
-    /// A container's events and statistics: not supported yet.
-    Events(Rest),
+    /// A container's statistics and OOM events, as JSON lines.
+    Events(EventsArgs),
     /// Checkpoint a container: not supported.
     Checkpoint(Rest),
     /// Restore a container: not supported.
@@ -230,6 +230,17 @@ pub struct UpdateArgs {
     /// Memory nodes to use (cpuset).
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    pub id: String,
+    /// Print one stats event and exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// How often a stats event is printed (5s, 500ms, 1m; a bare number is seconds).
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
 }
 
 #[derive(Debug, Args)]
