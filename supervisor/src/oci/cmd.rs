@@ -925,3 +925,41 @@ fn events(root: &Path, a: &super::EventsArgs) -> Res<()> {
         std::thread::sleep(tick);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_keeps_the_header_and_the_containers_lines() {
+        let text = "UID PID PPID C STIME TTY TIME CMD\n\
+                    root 1 0 0 00:00 ? 00:00:01 /sbin/init\n\
+                    root 42 1 0 00:00 ? 00:00:00 sleep 100\n\
+                    root 420 1 0 00:00 ? 00:00:00 other 42\n";
+        let out = ps_filter(text, &[42]).unwrap();
+        assert_eq!(
+            out,
+            "UID PID PPID C STIME TTY TIME CMD\nroot 42 1 0 00:00 ? 00:00:00 sleep 100\n"
+        );
+        assert!(
+            ps_filter("USER COMMAND\nroot x\n", &[1]).is_err(),
+            "no PID column"
+        );
+    }
+
+    #[test]
+    fn sizes_and_intervals_as_runc_takes_them() {
+        assert_eq!(parse_size("memory", "128m").unwrap(), 128 << 20);
+        assert_eq!(parse_size("memory", "1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("memory", "4096").unwrap(), 4096);
+        assert_eq!(parse_size("memory", "-1").unwrap(), -1);
+        assert!(parse_size("memory", "lots").is_err());
+        let ms = |s: &str| parse_interval(s).unwrap().as_millis();
+        assert_eq!(ms("5s"), 5000);
+        assert_eq!(ms("500ms"), 500);
+        assert_eq!(ms("1m"), 60_000);
+        assert_eq!(ms("2"), 2000);
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("5x").is_err());
+    }
+}
