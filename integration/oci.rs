@@ -352,3 +352,245 @@ fn exec_runs_a_process_in_the_containers_namespaces_with_its_code() {
         "{out:?}"
     );
 }
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    let Some(t) = Oci::new("ps") else { return };
+    // PID 1 (sh) and a child sleep: two processes in the cgroup.
+    let b = t.bundle("ps", &["sh", "-c", "sleep 100 & wait"], |_| {});
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "ps"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    let pid = t.state_pid("ps");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pids = loop {
+        let out = t.oci(&["ps", "--format", "json", "ps"]);
+        assert!(out.status.success(), "ps json: {out:?}");
+        let pids: Vec<i64> = serde_json::from_slice(&out.stdout).expect("a JSON list of pids");
+        if pids.len() == 2 || Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(pids.len(), 2, "sh and its sleep: {pids:?}");
+    assert!(
+        pids.contains(&pid),
+        "the container's process {pid}: {pids:?}"
+    );
+    let out = t.oci(&["ps", "ps"]);
+    assert!(out.status.success(), "ps table: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap_or_default().contains("PID"), "{text}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "one row per process: {text}");
+    assert!(rows.iter().any(|r| r.contains("sleep 100")), "{text}");
+    assert!(
+        !t.oci(&["ps", "nope"]).status.success(),
+        "no such container"
+    );
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws_the_container() {
+    let Some(t) = Oci::new("pause") else { return };
+    let b = t.bundle("pause", &["sh", "-c", "while :; do :; done"], |_| {});
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "pause"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    let pid = t.state_pid("pause");
+    assert!(
+        !t.oci(&["resume", "pause"]).status.success(),
+        "a running container is not resumed"
+    );
+    let out = t.oci(&["pause", "pause"]);
+    assert!(out.status.success(), "pause: {out:?}");
+    assert_eq!(t.status("pause"), "paused");
+    let out = t.oci(&["list", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list JSON");
+    assert_eq!(v[0]["status"], "paused", "{v}");
+    // Frozen: a spinning process uses no CPU time.
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cpu_ticks(pid), before, "frozen, yet it ran");
+    assert!(
+        !t.oci(&["pause", "pause"]).status.success(),
+        "a paused container is not paused again"
+    );
+    let out = t.oci(&["resume", "pause"]);
+    assert!(out.status.success(), "resume: {out:?}");
+    assert_eq!(t.status("pause"), "running");
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(cpu_ticks(pid) > before, "thawed, yet it did not run");
+    // Paused again, then SIGKILL: it dies (thawed after the signal, as runc).
+    assert!(t.oci(&["pause", "pause"]).status.success());
+    let out = t.oci(&["kill", "pause", "KILL"]);
+    assert!(out.status.success(), "kill: {out:?}");
+    t.wait_status("pause", "stopped");
+    assert!(t.oci(&["delete", "pause"]).status.success());
+}
+
+/// utime + stime of /proc/PID/stat (fields 14 and 15), in clock ticks.
+fn cpu_ticks(pid: i64) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// The content of `FILE` in the container's cgroup `name` of the hierarchy holding
+/// `controller` (v1), or of the v2 tree.
+fn cgroup_file(t: &Oci, name: &str, controller: &str, file: &str) -> String {
+    let rel = format!("{}/{name}", t.parent.trim_start_matches('/'));
+    let v1 = Path::new("/sys/fs/cgroup").join(controller).join(&rel);
+    let dir = if v1.is_dir() {
+        v1
+    } else {
+        Path::new("/sys/fs/cgroup").join(&rel)
+    };
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn update_changes_the_running_containers_cgroup() {
+    let Some(t) = Oci::new("update") else { return };
+    let b = t.bundle("update", &["sleep", "100"], |v| {
+        v["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+    });
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "update"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    assert_eq!(cgroup_file(&t, "update", "pids", "pids.max"), "50");
+    let res = t.dir.path().join("resources.json");
+    std::fs::write(
+        &res,
+        r#"{"memory": {"limit": 67108864}, "pids": {"limit": 20}}"#,
+    )
+    .unwrap();
+    let out = t.oci(&["update", "--resources", res.to_str().unwrap(), "update"]);
+    assert!(out.status.success(), "update --resources: {out:?}");
+    assert_eq!(cgroup_file(&t, "update", "pids", "pids.max"), "20");
+    let v2 = !Path::new("/sys/fs/cgroup/memory").is_dir();
+    let mem = if v2 {
+        cgroup_file(&t, "update", "memory", "memory.max")
+    } else {
+        cgroup_file(&t, "update", "memory", "memory.limit_in_bytes")
+    };
+    assert_eq!(mem, "67108864");
+    // runc's flags, as podman passes them.
+    let out = t.oci(&[
+        "update",
+        "--pids-limit",
+        "30",
+        "--memory",
+        "128m",
+        "--cpu-quota",
+        "50000",
+        "--cpu-period",
+        "100000",
+        "update",
+    ]);
+    assert!(out.status.success(), "update flags: {out:?}");
+    assert_eq!(cgroup_file(&t, "update", "pids", "pids.max"), "30");
+    if v2 {
+        assert_eq!(cgroup_file(&t, "update", "cpu", "cpu.max"), "50000 100000");
+    } else {
+        assert_eq!(
+            cgroup_file(&t, "update", "cpu", "cpu.cfs_quota_us"),
+            "50000"
+        );
+        assert_eq!(
+            cgroup_file(&t, "update", "memory", "memory.limit_in_bytes"),
+            "134217728"
+        );
+    }
+    // --cpu-period alone keeps the quota.
+    let out = t.oci(&["update", "--cpu-period", "200000", "update"]);
+    assert!(out.status.success(), "update --cpu-period: {out:?}");
+    if v2 {
+        assert_eq!(cgroup_file(&t, "update", "cpu", "cpu.max"), "50000 200000");
+    } else {
+        assert_eq!(
+            cgroup_file(&t, "update", "cpu", "cpu.cfs_quota_us"),
+            "50000"
+        );
+        assert_eq!(
+            cgroup_file(&t, "update", "cpu", "cpu.cfs_period_us"),
+            "200000"
+        );
+    }
+    // What kennel does not update is refused by name.
+    std::fs::write(
+        &res,
+        r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}"#,
+    )
+    .unwrap();
+    let out = t.oci(&["update", "--resources", res.to_str().unwrap(), "update"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hugepageLimits"),
+        "{out:?}"
+    );
+    assert!(t.oci(&["kill", "update", "KILL"]).status.success());
+    t.wait_status("update", "stopped");
+    assert!(
+        !t.oci(&["update", "--pids-limit", "5", "update"])
+            .status
+            .success(),
+        "a stopped container is not updated"
+    );
+}
+
+#[test]
+fn events_prints_stats_and_an_oom() {
+    let Some(t) = Oci::new("events") else { return };
+    let b = t.bundle("events", &["sleep", "100"], |v| {
+        v["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+    });
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "events"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    let out = t.oci(&["events", "--stats", "events"]);
+    assert!(out.status.success(), "events --stats: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 1, "one event: {text}");
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("a JSON event");
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], "events");
+    assert_eq!(v["data"]["pids"]["current"], 1, "{v}");
+    assert_eq!(v["data"]["pids"]["limit"], 50, "{v}");
+    assert!(
+        v["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+    assert!(v["data"]["cpu"]["usage"]["total"].is_u64(), "{v}");
+
+    // A container that runs out of memory: stats lines, then an oom event, then events
+    // ends with the container.
+    let b = t.bundle(
+        "oom",
+        &["sh", "-c", "sleep 1; s=xxxxxxxx; while :; do s=$s$s; done"],
+        |v| {
+            v["linux"]["resources"]["memory"] =
+                serde_json::json!({"limit": 16 << 20, "swap": 16 << 20});
+        },
+    );
+    let out = t.oci(&["run", "-d", "--bundle", b.to_str().unwrap(), "oom"]);
+    assert!(out.status.success(), "run -d: {out:?}");
+    let out = t.oci(&["events", "--interval", "100ms", "oom"]);
+    assert!(out.status.success(), "events: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let types: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            assert_eq!(v["id"], "oom", "{l}");
+            v["type"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert!(
+        types.iter().filter(|t| *t == "stats").count() >= 2,
+        "{text}"
+    );
+    assert!(types.iter().any(|t| t == "oom"), "no oom event: {text}");
+    assert_eq!(t.status("oom"), "stopped");
+}

@@ -409,6 +409,20 @@ impl UnitCgroup {
         }
     }
 
+    /// Whether the unit is frozen (or freezing): v1 `freezer.state` other than `THAWED`,
+    /// v2 `cgroup.freeze` 1. `false` without a freezer.
+    pub fn frozen(&self) -> bool {
+        match self.freezer() {
+            Some((true, dir)) => {
+                fs::read_opt(&dir.join("freezer.state")).is_some_and(|s| s.trim() != "THAWED")
+            }
+            Some((false, dir)) => {
+                fs::read_opt(&dir.join("cgroup.freeze")).is_some_and(|s| s.trim() == "1")
+            }
+            None => false,
+        }
+    }
+
     /// Best-effort usage numbers; a missing file gives a `None` field.
     pub fn stats(&self) -> Stats {
         stats::collect(self)

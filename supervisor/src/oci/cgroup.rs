@@ -50,6 +50,41 @@ pub struct Extra {
     /// v1's kernel memory limits (deprecated by the kernel; refused on v2).
     pub kernel_memory: Option<i64>,
     pub kernel_tcp_memory: Option<i64>,
+    /// `memory.limit` and `pids.limit` for `update` (at create, the unit's `[resources]`
+    /// write them): -1 (pids: 0 too) is no limit.
+    pub memory_limit: Option<i64>,
+    pub pids_limit: Option<i64>,
+}
+
+impl Extra {
+    /// Everything of `linux.resources` that `update` changes (devices excepted: refused
+    /// by the caller).
+    pub fn of(r: &oci_spec::runtime::LinuxResources) -> Extra {
+        let mut e = Extra::default();
+        if let Some(m) = r.memory() {
+            e.memory_limit = m.limit();
+            e.memory_reservation = m.reservation();
+            e.memory_swap = m.swap();
+            e.swappiness = m.swappiness();
+            e.disable_oom_killer = m.disable_oom_killer();
+            e.kernel_memory = m.kernel();
+            e.kernel_tcp_memory = m.kernel_tcp();
+        }
+        if let Some(p) = r.pids() {
+            e.pids_limit = Some(p.limit());
+        }
+        if let Some(c) = r.cpu() {
+            if c.quota().is_some() || c.period().is_some() {
+                e.cpu_max = Some((c.quota().unwrap_or(-1), c.period().unwrap_or(100_000)));
+            }
+            e.cpu_shares = c.shares();
+            e.rt_runtime = c.realtime_runtime();
+            e.rt_period = c.realtime_period();
+            e.cpus = c.cpus().clone().filter(|s| !s.is_empty());
+            e.mems = c.mems().clone().filter(|s| !s.is_empty());
+        }
+        e
+    }
 }
 
 /// Why an extra setting could not be written.
@@ -92,6 +127,18 @@ impl Extra {
             what,
             why: "cgroup v2 has no such setting",
         };
+        if let Some(l) = self.memory_limit {
+            let (file, v) = match (v2, l) {
+                (true, l) if l < 0 => ("memory.max", "max".to_string()),
+                (true, l) => ("memory.max", l.to_string()),
+                (false, l) => ("memory.limit_in_bytes", l.max(-1).to_string()),
+            };
+            write("memory", file, v)?;
+        }
+        if let Some(l) = self.pids_limit {
+            let v = if l > 0 { l.to_string() } else { "max".into() };
+            write("pids", "pids.max", v)?;
+        }
         if let Some(cpus) = &self.cpus {
             write("cpuset", "cpuset.cpus", cpus.clone())?;
         }
@@ -179,4 +226,117 @@ impl Extra {
         }
         Ok(())
     }
+}
+
+/// The CFS quota the unit has now (v1 `cpu.cfs_quota_us`, v2 `cpu.max`'s first field;
+/// -1 for none): what `update --cpu-period` alone keeps.
+pub fn current_quota(unit: &UnitCgroup) -> Option<i64> {
+    let v2 = unit.version() == kennel_cgroups::Version::V2;
+    let dir = unit.dirs().iter().find(|d| match &d.hierarchy {
+        kennel_cgroups::Hierarchy::Unified => v2,
+        kennel_cgroups::Hierarchy::V1 { controllers } => {
+            !v2 && controllers.iter().any(|c| c == "cpu")
+        }
+    })?;
+    if v2 {
+        let text = std::fs::read_to_string(dir.path.join("cpu.max")).ok()?;
+        match text.split_whitespace().next()? {
+            "max" => Some(-1),
+            q => q.parse().ok(),
+        }
+    } else {
+        std::fs::read_to_string(dir.path.join("cpu.cfs_quota_us"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+/// The content of `file` in the unit's directory for `controller` (v2: the one
+/// directory), trimmed; `None` if missing.
+pub fn read(unit: &UnitCgroup, controller: &str, file: &str) -> Option<String> {
+    let v2 = unit.version() == kennel_cgroups::Version::V2;
+    let dir = unit.dirs().iter().find(|d| match &d.hierarchy {
+        kennel_cgroups::Hierarchy::Unified => v2,
+        kennel_cgroups::Hierarchy::V1 { controllers } => {
+            !v2 && controllers.iter().any(|c| c == controller)
+        }
+    })?;
+    std::fs::read_to_string(dir.path.join(file))
+        .ok()
+        .map(|t| t.trim().to_string())
+}
+
+/// runc's `stats` event data for the unit: cpu, memory and pids (what this host has;
+/// 0 where a file is missing; a limit of "max" is 0 for pids, as runc reports it).
+pub fn stats_data(unit: &UnitCgroup) -> serde_json::Value {
+    let st = unit.stats();
+    let v2 = unit.version() == kennel_cgroups::Version::V2;
+    let num = |c: &str, f: &str| {
+        read(unit, c, f)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (mem_limit, failcnt) = if v2 {
+        let l = read(unit, "memory", "memory.max")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        (l, 0)
+    } else {
+        (
+            num("memory", "memory.limit_in_bytes"),
+            num("memory", "memory.failcnt"),
+        )
+    };
+    let pids_limit = read(unit, "pids", "pids.max")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(0);
+    let (user, kernel) = if v2 {
+        let t = read(unit, "cpu", "cpu.stat").unwrap_or_default();
+        let k = |key: &str| {
+            t.lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+                * 1000
+        };
+        (k("user_usec"), k("system_usec"))
+    } else {
+        // cpuacct.stat is in clock ticks (USER_HZ, 100 on Linux).
+        let t = read(unit, "cpuacct", "cpuacct.stat").unwrap_or_default();
+        let k = |key: &str| {
+            t.lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+                * 10_000_000
+        };
+        (k("user"), k("system"))
+    };
+    serde_json::json!({
+        "cpu": {
+            "usage": {
+                "total": st.cpu_usage_ns.unwrap_or(0),
+                "kernel": kernel,
+                "user": user,
+            },
+            "throttling": {},
+        },
+        "memory": {
+            "usage": {
+                "usage": st.memory_current.unwrap_or(0),
+                "max": st.memory_peak.unwrap_or(0),
+                "limit": mem_limit,
+                "failcnt": failcnt,
+            },
+            "swap": {},
+            "kernel": {},
+            "kernelTCP": {},
+        },
+        "pids": {
+            "current": st.tasks.unwrap_or(0),
+            "limit": pids_limit,
+        },
+        "blkio": {},
+        "hugetlb": {},
+    })
 }

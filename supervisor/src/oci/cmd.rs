@@ -64,11 +64,11 @@ pub fn run(cli: &OciCli, log: &Log) -> Res<i32> {
         OciCmd::Delete(a) => delete(root, &a.id, a.force, log).map(|()| 0),
         OciCmd::List(a) => list(root, a).map(|()| 0),
         OciCmd::Exec(a) => exec(root, a),
-        OciCmd::Ps(_) => Err(err("kennel oci ps is not supported yet")),
-        OciCmd::Pause(_) => Err(err("kennel oci pause is not supported yet")),
-        OciCmd::Resume(_) => Err(err("kennel oci resume is not supported yet")),
-        OciCmd::Update(_) => Err(err("kennel oci update is not supported yet")),
-        OciCmd::Events(_) => Err(err("kennel oci events is not supported yet")),
+        OciCmd::Ps(a) => ps(root, a).map(|()| 0),
+        OciCmd::Pause(a) => pause(root, &a.id, true).map(|()| 0),
+        OciCmd::Resume(a) => pause(root, &a.id, false).map(|()| 0),
+        OciCmd::Update(a) => update(root, a).map(|()| 0),
+        OciCmd::Events(a) => events(root, a).map(|()| 0),
         OciCmd::Checkpoint(_) | OciCmd::Restore(_) => {
             Err(err("checkpoint and restore are not supported by kennel"))
         }
@@ -562,18 +562,110 @@ fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Res<()> {
     let sig = parse_signal(signal)?;
     let locked = Locked::open(root, id)?;
     let s = locked.load()?;
+    let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name);
     if all {
-        if let Some(unit) = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name) {
+        if let Some(unit) = &unit {
             for p in unit.pids().unwrap_or_default() {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
             }
         }
     }
-    if state::status(&locked.dir, &s) == "stopped" {
+    let status = state::status(&locked.dir, &s);
+    if status == "stopped" {
         return Err(err(format!("container {id} is not running")));
     }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid), sig)
         .map_err(|e| err(format!("kill {id}: {e}")))?;
+    // A frozen process dies of SIGKILL only once thawed (v1): thaw a paused container
+    // after SIGKILL, as runc does, so that the kill takes effect.
+    if status == "paused" && sig == nix::sys::signal::Signal::SIGKILL {
+        if let Some(unit) = &unit {
+            unit.thaw()?;
+        }
+    }
+    Ok(())
+}
+
+/// `ps`: the pids of the container's cgroup, as JSON or as `ps` lines.
+fn ps(root: &Path, a: &super::PsArgs) -> Res<()> {
+    let locked = Locked::open(root, &a.id)?;
+    let s = locked.load()?;
+    let pids = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name)
+        .map(|u| u.pids())
+        .transpose()?
+        .unwrap_or_default();
+    match a.format.as_str() {
+        "json" => {
+            if !a.ps_args.is_empty() {
+                return Err(err("ps options are for --format table only"));
+            }
+            println!("{}", serde_json::to_string(&pids)?);
+        }
+        "table" => {
+            let args = if a.ps_args.is_empty() {
+                vec!["-ef".to_string()]
+            } else {
+                a.ps_args.clone()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .map_err(|e| err(format!("ps: {e}")))?;
+            if !out.status.success() {
+                return Err(err(format!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            print!(
+                "{}",
+                ps_filter(&String::from_utf8_lossy(&out.stdout), &pids)?
+            );
+        }
+        other => return Err(err(format!("--format {other:?}: use table or json"))),
+    }
+    Ok(())
+}
+
+/// The header of `ps` output and its lines whose PID column is one of `pids`.
+fn ps_filter(text: &str, pids: &[i32]) -> Res<String> {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .ok_or_else(|| err("ps: its output has no PID column"))?;
+    let mut out = format!("{header}\n");
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// `pause` (freeze) or `resume` (thaw) the container's cgroup.
+fn pause(root: &Path, id: &str, freeze: bool) -> Res<()> {
+    let locked = Locked::open(root, id)?;
+    let s = locked.load()?;
+    let status = state::status(&locked.dir, &s);
+    let want = if freeze { "running" } else { "paused" };
+    if status != want {
+        return Err(err(format!("container {id} is {status}, not {want}")));
+    }
+    let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name)
+        .ok_or_else(|| err(format!("container {id}: its cgroup is gone")))?;
+    if freeze {
+        unit.freeze()?;
+    } else {
+        unit.thaw()?;
+    }
     Ok(())
 }
 
@@ -594,6 +686,10 @@ fn delete(root: &Path, id: &str, force: bool, log: &Log) -> Res<()> {
         );
     }
     if let Some(u) = &unit {
+        if status == "paused" {
+            // A frozen process dies of SIGKILL only once thawed.
+            let _ = u.thaw();
+        }
         let _ = u.kill_all();
         // Until the cgroup is empty (the kernel takes a moment to end what it killed).
         for _ in 0..200 {
@@ -660,4 +756,210 @@ fn list(root: &Path, a: &super::ListArgs) -> Res<()> {
         other => return Err(err(format!("--format {other:?}: use table or json"))),
     }
     Ok(())
+}
+
+/// A size as runc's flags take it: bytes, or with a suffix k, m, g (powers of 1024); -1.
+fn parse_size(flag: &str, s: &str) -> Res<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches('b');
+    let (num, mul) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| err(format!("--{flag} {s:?}: a number of bytes, with k, m or g")))?;
+    if n < 0 {
+        return Ok(-1);
+    }
+    n.checked_mul(mul)
+        .ok_or_else(|| err(format!("--{flag} {s:?}: too large")))
+}
+
+/// `update`: the LinuxResources of `--resources` and the flags, written into the running
+/// container's cgroup (only what is given changes).
+fn update(root: &Path, a: &super::UpdateArgs) -> Res<()> {
+    let mut extra = super::cgroup::Extra::default();
+    if let Some(src) = &a.resources {
+        let text = if src == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)?;
+            t
+        } else {
+            std::fs::read_to_string(src).map_err(|e| err(format!("{src}: {e}")))?
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| err(format!("--resources {src}: {e}")))?;
+        if v.get("devices")
+            .is_some_and(|d| d.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            return Err(err(
+                "--resources: devices cannot be updated by kennel (set them at create)",
+            ));
+        }
+        let mut without_devices = v.clone();
+        if let Some(o) = without_devices.as_object_mut() {
+            o.remove("devices");
+        }
+        super::config::check_keys(
+            &serde_json::json!({ "linux": { "resources": without_devices } }),
+        )
+        .map_err(|e| err(format!("--resources: {e}")))?;
+        let r: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(v).map_err(|e| err(format!("--resources {src}: {e}")))?;
+        extra = super::cgroup::Extra::of(&r);
+    }
+    if let Some(m) = &a.memory {
+        extra.memory_limit = Some(parse_size("memory", m)?);
+    }
+    if let Some(m) = &a.memory_swap {
+        extra.memory_swap = Some(parse_size("memory-swap", m)?);
+    }
+    if let Some(m) = &a.memory_reservation {
+        extra.memory_reservation = Some(parse_size("memory-reservation", m)?);
+    }
+    if let Some(p) = a.pids_limit {
+        extra.pids_limit = Some(p);
+    }
+    let keep_quota = a.cpu_quota.is_none() && a.cpu_period.is_some() && extra.cpu_max.is_none();
+    if a.cpu_quota.is_some() || a.cpu_period.is_some() {
+        let (q, p) = extra.cpu_max.unwrap_or((-1, 100_000));
+        extra.cpu_max = Some((a.cpu_quota.unwrap_or(q), a.cpu_period.unwrap_or(p)));
+    }
+    if let Some(s) = a.cpu_shares {
+        extra.cpu_shares = Some(s);
+    }
+    if let Some(c) = &a.cpuset_cpus {
+        extra.cpus = Some(c.clone());
+    }
+    if let Some(m) = &a.cpuset_mems {
+        extra.mems = Some(m.clone());
+    }
+    let locked = Locked::open(root, &a.id)?;
+    let s = locked.load()?;
+    if state::status(&locked.dir, &s) == "stopped" {
+        return Err(err(format!("container {} is not running", a.id)));
+    }
+    let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name)
+        .ok_or_else(|| err(format!("container {}: its cgroup is gone", a.id)))?;
+    if keep_quota {
+        // --cpu-period alone: the quota stays what it is.
+        if let (Some(q), Some((_, p))) = (super::cgroup::current_quota(&unit), extra.cpu_max) {
+            extra.cpu_max = Some((q, p));
+        }
+    }
+    extra.apply(&unit)?;
+    Ok(())
+}
+
+/// A duration as runc's `--interval` takes it: `5s`, `500ms`, `1m`, `1h`; a bare number is
+/// seconds.
+fn parse_interval(s: &str) -> Res<std::time::Duration> {
+    let bad = || err(format!("--interval {s:?}: use e.g. 5s, 500ms or 1m"));
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `events`: runc's JSON event lines. `--stats`: one stats event. Else a stats event
+/// every interval and an `oom` event when the cgroup's OOM-kill count rises, until the
+/// container stops.
+fn events(root: &Path, a: &super::EventsArgs) -> Res<()> {
+    let interval = parse_interval(&a.interval)?;
+    // The lock only while reading the state: events runs for long.
+    let (dir, s) = {
+        let locked = Locked::open(root, &a.id)?;
+        let s = locked.load()?;
+        (locked.dir.clone(), s)
+    };
+    let unit = super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name)
+        .ok_or_else(|| err(format!("container {}: its cgroup is gone", a.id)))?;
+    if state::status(&dir, &s) == "stopped" {
+        return Err(err(format!("container {} is not running", a.id)));
+    }
+    let stats_line = || {
+        serde_json::json!({
+            "type": "stats", "id": s.id, "data": super::cgroup::stats_data(&unit),
+        })
+    };
+    let mut out = std::io::stdout();
+    if a.stats {
+        writeln!(out, "{}", serde_json::to_string(&stats_line())?)?;
+        return Ok(());
+    }
+    let mut ooms = unit.oom_kills();
+    // The OOM count is looked at more often than stats are printed (at most every 200 ms).
+    let tick = interval.min(std::time::Duration::from_millis(200));
+    let mut next_stats = std::time::Instant::now();
+    loop {
+        let now_ooms = unit.oom_kills();
+        if now_ooms > ooms {
+            writeln!(out, "{}", serde_json::json!({"type": "oom", "id": s.id}))?;
+            out.flush()?;
+        }
+        ooms = now_ooms;
+        if state::status(&dir, &s) == "stopped" || !dir.exists() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= next_stats {
+            writeln!(out, "{}", serde_json::to_string(&stats_line())?)?;
+            out.flush()?;
+            next_stats += interval;
+        }
+        std::thread::sleep(tick);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_keeps_the_header_and_the_containers_lines() {
+        let text = "UID PID PPID C STIME TTY TIME CMD\n\
+                    root 1 0 0 00:00 ? 00:00:01 /sbin/init\n\
+                    root 42 1 0 00:00 ? 00:00:00 sleep 100\n\
+                    root 420 1 0 00:00 ? 00:00:00 other 42\n";
+        let out = ps_filter(text, &[42]).unwrap();
+        assert_eq!(
+            out,
+            "UID PID PPID C STIME TTY TIME CMD\nroot 42 1 0 00:00 ? 00:00:00 sleep 100\n"
+        );
+        assert!(
+            ps_filter("USER COMMAND\nroot x\n", &[1]).is_err(),
+            "no PID column"
+        );
+    }
+
+    #[test]
+    fn sizes_and_intervals_as_runc_takes_them() {
+        assert_eq!(parse_size("memory", "128m").unwrap(), 128 << 20);
+        assert_eq!(parse_size("memory", "1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("memory", "4096").unwrap(), 4096);
+        assert_eq!(parse_size("memory", "-1").unwrap(), -1);
+        assert!(parse_size("memory", "lots").is_err());
+        let ms = |s: &str| parse_interval(s).unwrap().as_millis();
+        assert_eq!(ms("5s"), 5000);
+        assert_eq!(ms("500ms"), 500);
+        assert_eq!(ms("1m"), 60_000);
+        assert_eq!(ms("2"), 2000);
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("5x").is_err());
+    }
 }

@@ -94,16 +94,16 @@ pub enum OciCmd {
     Features,
     /// Run a process in a running container (its namespaces and cgroup).
     Exec(ExecArgs),
-    /// List a container's processes: not supported yet.
-    Ps(Rest),
-    /// Freeze a container: not supported yet.
-    Pause(Rest),
-    /// Thaw a container: not supported yet.
-    Resume(Rest),
-    /// Change a container's resources: not supported yet.
-    Update(Rest),
-    /// A container's events and statistics: not supported yet.
-    Events(Rest),
+    /// List a container's processes (the pids of its cgroup).
+    Ps(PsArgs),
+    /// Freeze every process of a container (the cgroup freezer).
+    Pause(IdArg),
+    /// Thaw a paused container.
+    Resume(IdArg),
+    /// Change a running container's resources (its cgroup).
+    Update(UpdateArgs),
+    /// A container's statistics and OOM events, as JSON lines.
+    Events(EventsArgs),
     /// Checkpoint a container: not supported.
     Checkpoint(Rest),
     /// Restore a container: not supported.
@@ -194,6 +194,64 @@ pub struct ExecArgs {
     pub preserve_fds: u32,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    pub id: String,
+    /// The runtime spec's LinuxResources JSON (`linux.resources` of config.json), a file
+    /// or `-` for stdin.
+    #[arg(short, long)]
+    pub resources: Option<String>,
+    /// Memory limit in bytes (suffixes k, m, g); -1 for none.
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory + swap limit in bytes (suffixes k, m, g); -1 for none.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit in bytes (suffixes k, m, g).
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Maximum number of tasks; 0 or -1 for none.
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// CPU CFS quota in microseconds per period; -1 for none.
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds.
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// CPU shares (relative weight).
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs to use (cpuset), e.g. 0-1.
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use (cpuset).
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    pub id: String,
+    /// Print one stats event and exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// How often a stats event is printed (5s, 500ms, 1m; a bare number is seconds).
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    pub id: String,
+    /// table (`ps` output for the container's processes) or json (a list of pids).
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+    /// Options for ps (table only; default -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -173,12 +173,16 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// created, running or stopped.
+/// created, running, paused (its cgroup frozen) or stopped.
 pub fn status(dir: &Path, s: &Saved) -> &'static str {
     match proc_stat(s.pid) {
         Some((st, start)) if st != 'Z' && st != 'X' && start == s.start_time => {
             if dir.join("exec.fifo").exists() {
                 "created"
+            } else if super::cgroup::existing(&s.cgroup_parent, &s.cgroup_name)
+                .is_some_and(|u| u.frozen())
+            {
+                "paused"
             } else {
                 "running"
             }
