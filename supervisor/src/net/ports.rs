@@ -79,7 +79,9 @@ fn hold_one(p: &HostPort) -> Result<OwnedFd, PortError> {
     Ok(fd)
 }
 
+// The tests' skip reporting, as net::dns's tests load it too.
 #[cfg(test)]
+#[allow(clippy::duplicate_mod)]
 #[path = "../../../integration/skip.rs"]
 mod skip;
 
