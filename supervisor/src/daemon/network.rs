@@ -246,7 +246,12 @@ impl Networking {
                 }
             }
         }
-        // Rules of units that do not run and of networks that no longer exist.
+        // Rules of units that do not run and of networks that no longer exist; only
+        // when this state directory ever had a network (a kennel that never made one,
+        // e.g. a test's in the host's namespace, leaves the table alone).
+        if !self.state_dir.join("networks").exists() {
+            return;
+        }
         let running: BTreeSet<String> = self.attached.keys().cloned().collect();
         let exists: BTreeSet<String> = self.networks.names().map(str::to_string).collect();
         let fw = match self.firewall() {
