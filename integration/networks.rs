@@ -430,3 +430,352 @@ fn a_failed_start_leaves_no_veth_or_namespace() {
     let l = leases(&r, "kennel");
     assert_eq!(l.len(), 2, "{l:?}");
 }
+
+/// "Another host": a network namespace the test makes, joined to kennel's by a veth
+/// `kt-host` (192.0.2.1/24, kennel's side: a host address) / `kt-other` (192.0.2.2/24).
+/// Its holder process is killed (by its pid) when dropped; the namespace and the veth go
+/// with it.
+struct OtherHost {
+    holder: std::process::Child,
+}
+
+impl OtherHost {
+    const HOST: &'static str = "192.0.2.1";
+    const OTHER: &'static str = "192.0.2.2";
+
+    fn new(s: &Sandbox) -> OtherHost {
+        let holder = std::process::Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec sleep infinity",
+            ])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn unshare --net");
+        let o = OtherHost { holder };
+        let ours = fs::read_link("/proc/self/ns/net").unwrap();
+        let pid = o.holder.id();
+        s.wait_for("the other host's namespace", || {
+            fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|n| n != ours)
+        });
+        let out = s.in_net(&format!(
+            "ip link add kt-host type veth peer name kt-other netns /proc/{pid}/ns/net && \
+             ip addr add {}/24 dev kt-host && ip link set kt-host up",
+            Self::HOST
+        ));
+        assert!(out.status.success(), "{out:?}");
+        let out = o.run(&format!(
+            "ip addr add {}/24 dev kt-other && ip link set kt-other up",
+            Self::OTHER
+        ));
+        assert!(out.status.success(), "{out:?}");
+        o
+    }
+
+    /// `sh -c script` in the other host's namespace.
+    fn run(&self, script: &str) -> std::process::Output {
+        std::process::Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", self.holder.id()))
+            .args(["--", "sh", "-c", script])
+            .output()
+            .expect("nsenter")
+    }
+}
+
+impl Drop for OtherHost {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// A child of the test's, killed (by its pid) when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `curl` of `url` (5 s at most) run by `run`; its body or the error.
+fn fetch(run: impl Fn(&str) -> std::process::Output, url: &str) -> String {
+    // curl: Debian's busybox wget crashes with -T.
+    let out = run(&format!("curl -s -m 5 {url} 2>&1"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// kennel's nftables rules (`nft -j list table inet kennel` in its namespace), as text.
+fn nft_rules(s: &Sandbox) -> String {
+    let out = s.in_net("nft -j list table inet kennel 2>&1");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn can_run_nft() -> bool {
+    if !can_run() {
+        return false;
+    }
+    if !std::path::Path::new("/usr/sbin/nft").exists() {
+        crate::harness::skip(crate::harness::Missing::Provided, "needs nftables (nft)");
+        return false;
+    }
+    true
+}
+
+/// Names on a network: units resolve each other by name and alias (kennel's DNS server
+/// on the gateway, over UDP and TCP), a unit started later too; units on another network
+/// neither resolve nor reach them; an internal network has no way out but has names.
+#[test]
+fn units_find_each_other_by_name_on_their_network_only() {
+    if !can_run_nft() {
+        return;
+    }
+    let r = Rig::with_net();
+    let other = OtherHost::new(&r.s);
+    let other_web = other.run("mkdir -p /tmp/kt && echo from-other > /tmp/kt/x; exit 0");
+    assert!(other_web.status.success());
+    let nets = r.path("networks");
+    fs::create_dir_all(&nets).unwrap();
+    fs::write(nets.join("back.toml"), "subnet = \"10.91.0.0/24\"\n").unwrap();
+    fs::write(
+        nets.join("priv.toml"),
+        "subnet = \"10.92.0.0/24\"\ninternal = true\n",
+    )
+    .unwrap();
+    let serve = "echo hello-by-name > /tmp/index.html; echo started; exec httpd -f -p 80 -h /tmp";
+    r.sh_container(
+        "web",
+        &format!("{PRINT_ADDR}; {serve}"),
+        "network = \"bridge\"\naliases = [\"db\"]\n",
+    );
+    r.sh_container(
+        "client",
+        "echo started; exec sleep 1000",
+        "network = \"bridge\"\n",
+    );
+    r.sh_container(
+        "stranger",
+        "echo started; exec sleep 1000",
+        "network = \"bridge:back\"\n",
+    );
+    r.sh_container(
+        "p1",
+        &format!("{PRINT_ADDR}; {serve}"),
+        "network = \"bridge:priv\"\n",
+    );
+    r.sh_container(
+        "p2",
+        "echo started; exec sleep 1000",
+        "network = \"bridge:priv\"\n",
+    );
+    r.s.up_with(&[
+        "--cgroup-parent",
+        &r.cgroup.name,
+        "--networks",
+        &nets.display().to_string(),
+    ]);
+    for u in ["web", "client", "stranger", "p1", "p2"] {
+        r.wait_started(u);
+    }
+    let web = printed_addrs(&r, "web", 1).remove(0);
+    // By name and alias, bare and under dns.kennel (nslookup: UDP).
+    for name in ["web", "db", "web.dns.kennel", "DB.dns.kennel"] {
+        let out = r.exec(&["client", "nslookup", name]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("Address: {web}")),
+            "{name}: {out:?}\n{}",
+            r.daemon_output()
+        );
+    }
+    // TCP to the name.
+    let body = r.exec_ok(&[
+        "client",
+        "timeout",
+        "5",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://db/index.html",
+    ]);
+    assert_eq!(body, "hello-by-name\n");
+    // An unknown name of the domain: NXDOMAIN.
+    let out = r.exec(&["client", "nslookup", "nobody.dns.kennel"]);
+    assert!(!out.status.success(), "{out:?}");
+    // A unit started later is resolved.
+    r.sh_container(
+        "late",
+        &format!("{PRINT_ADDR}; echo started; exec sleep 1000"),
+        "network = \"bridge\"\n",
+    );
+    r.ok(&["reload"]);
+    r.wait_started("late");
+    let late = printed_addrs(&r, "late", 1).remove(0);
+    let text = r.exec_ok(&["client", "nslookup", "late"]);
+    assert!(text.contains(&format!("Address: {late}")), "{text}");
+    // Another network: neither the names nor the address.
+    let out = r.exec(&["stranger", "nslookup", "web.dns.kennel"]);
+    assert!(!out.status.success(), "{out:?}");
+    let out = r.exec(&[
+        "stranger",
+        "timeout",
+        "3",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{web}/index.html"),
+    ]);
+    assert!(!out.status.success(), "{out:?}");
+    // The internal network: names and neighbours, but no way out.
+    let p1 = printed_addrs(&r, "p1", 1).remove(0);
+    let text = r.exec_ok(&["p2", "nslookup", "p1"]);
+    assert!(text.contains(&format!("Address: {p1}")), "{text}");
+    assert_eq!(
+        r.exec_ok(&[
+            "p2",
+            "timeout",
+            "5",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://p1/index.html"
+        ]),
+        "hello-by-name\n"
+    );
+    let out = other.run("busybox httpd -p 8000 -h /tmp/kt");
+    assert!(out.status.success(), "{out:?}");
+    let url = format!("http://{}:8000/x", OtherHost::OTHER);
+    assert_eq!(
+        r.exec_ok(&["client", "timeout", "5", "wget", "-q", "-O", "-", &url]),
+        "from-other\n"
+    );
+    let out = r.exec(&["p2", "timeout", "3", "wget", "-q", "-O", "-", &url]);
+    assert!(!out.status.success(), "{out:?}");
+    // Stopped: its name is gone.
+    r.ok(&["stop", "web"]);
+    r.wait_state("web", "inactive");
+    let out = r.exec(&["client", "nslookup", "db.dns.kennel"]);
+    assert!(!out.status.success(), "{out:?}");
+}
+
+/// Published ports: from another host, from kennel's namespace through 127.0.0.1 and the
+/// host address, a range
+/// (same ports and shifted); a port taken on the host fails the start; no rule of a unit
+/// is left after its stop, or after a `kill -9` of kennel and its next start.
+#[test]
+fn published_ports_are_reachable_and_cleaned_up() {
+    if !can_run_nft() {
+        return;
+    }
+    let r = Rig::with_net();
+    let other = OtherHost::new(&r.s);
+    r.sh_container(
+        "web",
+        "echo published > /tmp/index.html; httpd -p 9000 -h /tmp; httpd -p 9001 -h /tmp; \
+         echo started; exec httpd -f -p 80 -h /tmp",
+        "network = \"bridge\"\nports = [\"8080:80\", \"9000-9001:9000-9001\", \"9100-9101:9000-9001\"]\n",
+    );
+    // A port taken by something else in kennel's namespace.
+    let ns = r.s.netns().unwrap();
+    let squatter = Killed(
+        std::process::Command::new("nsenter")
+            .arg(format!("--net={ns}"))
+            .args(["--", "busybox", "nc", "-l", "-p", "7070"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    r.s.wait_for("the squatter's port", || {
+        String::from_utf8_lossy(&r.in_net("cat /proc/net/tcp /proc/net/tcp6").stdout)
+            .contains(":1B9E ")
+    });
+    r.unit(
+        "taken",
+        "[service]\ncommand = [\"/bin/true\"]\n[restart]\npolicy = \"no\"\n[container]\nrootfs = [\"busybox\"]\nnetwork = \"bridge\"\nports = [\"7070:80\"]\n",
+    );
+    r.up();
+    r.wait_started("web");
+    let h = OtherHost::HOST;
+    for url in [
+        format!("http://{h}:8080/index.html"),
+        format!("http://{h}:9001/index.html"),
+        format!("http://{h}:9100/index.html"),
+        format!("http://{h}:9101/index.html"),
+    ] {
+        assert_eq!(
+            fetch(|s| other.run(s), &url),
+            "published\n",
+            "{url}\n{}",
+            nft_rules(&r)
+        );
+    }
+    for url in [
+        "http://127.0.0.1:8080/index.html".to_string(),
+        format!("http://{h}:8080/index.html"),
+        "http://127.0.0.1:9000/index.html".to_string(),
+    ] {
+        assert_eq!(fetch(|s| r.in_net(s), &url), "published\n", "{url}");
+    }
+    // Held while it runs: nobody else can listen on a published port.
+    let out = r.in_net("busybox nc -l -p 8080 -w 1 2>&1");
+    assert!(!out.status.success(), "{out:?}");
+    // The taken port.
+    r.wait_state("taken", "failed");
+    let detail = r.detail("taken");
+    assert!(
+        detail.contains("unit taken: published port 7070/tcp is taken on this host"),
+        "{detail}"
+    );
+    assert!(!nft_rules(&r).contains("unit=taken"), "{}", nft_rules(&r));
+    drop(squatter);
+    // Stopped: no rule, the port is free.
+    assert!(
+        nft_rules(&r).contains("kennel unit=web"),
+        "{}",
+        nft_rules(&r)
+    );
+    r.ok(&["stop", "web"]);
+    r.wait_state("web", "inactive");
+    assert!(!nft_rules(&r).contains("unit=web"), "{}", nft_rules(&r));
+    assert_ne!(
+        fetch(|s| other.run(s), &format!("http://{h}:8080/index.html")),
+        "published\n"
+    );
+    // After a kill -9 with web running: its rules stay until kennel's next start, which
+    // removes them (web is no unit any more).
+    r.ok(&["start", "web"]);
+    r.wait_stdout("web", "started", 2);
+    r.wait_state("web", "up");
+    assert!(
+        nft_rules(&r).contains("kennel unit=web"),
+        "{}",
+        nft_rules(&r)
+    );
+    r.signal_daemon(libc::SIGKILL);
+    r.wait_exit();
+    assert!(
+        nft_rules(&r).contains("kennel unit=web"),
+        "{}",
+        nft_rules(&r)
+    );
+    r.s.remove_unit("web");
+    r.s.remove_unit("taken");
+    r.up();
+    r.s.wait_for("the leftover rules removed", || {
+        !nft_rules(&r).contains("unit=web")
+    });
+    let out = r.daemon_output();
+    assert!(
+        out.contains("removed firewall leftovers: ports of web"),
+        "{out}"
+    );
+}

@@ -5,15 +5,19 @@
 //! ([`Networking::sweep`]); at the daemon's start, what a crash left is removed
 //! ([`Networking::remove_leftovers`]). Owned by the owner task, like all state.
 //!
-//! The other parts of networking plug in here (see the comments at each point): the
-//! firewall (`net::firewall`: `ensure_network` + `publish` in [`Networking::attach`],
-//! `unpublish` in [`Networking::detach`], its leftovers in
-//! [`Networking::remove_leftovers`]), the DNS server (`net::dns`: `serve_network`, `set`
-//! for the unit and its aliases in `attach`, `remove` in `detach`) and CNI (`cni:NAME`
-//! in `attach`, which says "not supported yet" until then).
+//! With the bridge: the firewall (`net::firewall`: `ensure_network` + `publish` in
+//! [`Networking::attach`], `unpublish` in [`Networking::detach`], `remove_network` where
+//! the bridge goes, its leftovers in [`Networking::remove_leftovers`]), the published host
+//! ports held while a unit runs (`net::ports`), the DNS server (`net::dns`:
+//! `serve_network_now` on the gateway(s) of a network when its first member attaches, `set`
+//! for the unit and its aliases in `attach`, `remove` in `detach`, `stop_network` where the
+//! bridge goes) and CNI (`cni:NAME` in `attach`, which says "not supported yet" until then).
+//! The firewall and the held ports act on the namespace of the thread that calls these: the
+//! daemon's (its owner task's) own.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use kennel_core::Pid;
@@ -22,8 +26,11 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use crate::net::bridge::{self, AttachSpec, BridgeSpec, LinkError};
+use crate::net::dns::{self, Dns, DnsError};
+use crate::net::firewall::{self, Firewall, FirewallError, NetworkRules, PortRule};
 use crate::net::ipam::{IpamError, Lease, Leases};
 use crate::net::netns;
+use crate::net::ports::{self, HostPort, PortError};
 
 /// Why a unit's network could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +43,31 @@ pub enum NetError {
     Ipam(#[from] IpamError),
     #[error("network {network}: {source}")]
     Link { network: String, source: LinkError },
+    #[error("network {network}: firewall: {source}")]
+    Firewall {
+        network: String,
+        source: FirewallError,
+    },
+    #[error("unit {unit}: published port {port} is taken on this host ({source}): stop what uses it, or publish another host port in the unit's container.ports")]
+    PortTaken {
+        unit: String,
+        port: String,
+        source: PortError,
+    },
+    #[error("unit {unit}: cannot hold published port {port}: {source}")]
+    Port {
+        unit: String,
+        port: String,
+        source: PortError,
+    },
+    #[error("unit {unit}: port {port}: {why}")]
+    PortFamily {
+        unit: String,
+        port: String,
+        why: &'static str,
+    },
+    #[error("network {network}: {source}")]
+    Dns { network: String, source: DnsError },
 }
 
 /// A container's place on a bridge network while it runs.
@@ -76,6 +108,12 @@ pub struct Networking {
     doomed: BTreeMap<String, String>,
     /// Units on CNI networks (`cni:NAME`).
     pub cni: super::cni::CniNets,
+    /// kennel's nftables rules, opened at first use (in the daemon's namespace).
+    firewall: Option<Firewall>,
+    /// The sockets holding each attached unit's published host ports.
+    held: HashMap<String, Vec<OwnedFd>>,
+    /// The name servers, made at first use (on the daemon's runtime).
+    dns: Option<Dns>,
 }
 
 impl Networking {
@@ -88,7 +126,32 @@ impl Networking {
             attached: HashMap::new(),
             pids: HashMap::new(),
             doomed: BTreeMap::new(),
+            firewall: None,
+            held: HashMap::new(),
+            dns: None,
         }
+    }
+
+    fn firewall(&mut self) -> Result<&mut Firewall, FirewallError> {
+        if self.firewall.is_none() {
+            self.firewall = Some(Firewall::open()?);
+        }
+        match self.firewall.as_mut() {
+            Some(f) => Ok(f),
+            None => Err(FirewallError::Netlink("not open".into())),
+        }
+    }
+
+    /// The name servers; the common upstreams are the host's (its /etc/resolv.conf).
+    fn dns(&mut self) -> &mut Dns {
+        self.dns.get_or_insert_with(|| {
+            let path = Path::new("/etc/resolv.conf");
+            let upstreams = dns::upstreams_from_resolv_conf(path).unwrap_or_else(|e| {
+                warn!("dns: no upstream name servers: {e}");
+                Vec::new()
+            });
+            Dns::new(upstreams)
+        })
     }
 
     /// A reload's networks. Leases of a changed network that fall outside it go. A
@@ -123,7 +186,17 @@ impl Networking {
         let Some(bridge) = self.doomed.remove(network) else {
             return;
         };
-        // Firewall: `remove_network(network)`. DNS: `stop_network(network)`.
+        if let Some(d) = self.dns.as_mut() {
+            d.stop_network(network);
+        }
+        match self.firewall() {
+            Ok(fw) => {
+                if let Err(e) = fw.remove_network(network) {
+                    warn!("network {network} was removed, but not its firewall rules: {e}");
+                }
+            }
+            Err(e) => warn!("network {network} was removed, but not its firewall rules: {e}"),
+        }
         if let Err(e) = bridge::delete_link(bridge.clone()) {
             warn!("network {network} was removed, but not its bridge {bridge}: {e}");
         }
@@ -178,8 +251,126 @@ impl Networking {
                 }
             }
         }
-        // Firewall: its `published()` / `networks()` minus what runs / exists, then
-        // `unpublish` / `remove_network` each (net::firewall).
+        // Rules of units that do not run and of networks that no longer exist; only
+        // when this state directory ever had a network (a kennel that never made one,
+        // e.g. a test's in the host's namespace, leaves the table alone).
+        if !self.state_dir.join("networks").exists() {
+            return;
+        }
+        let running: BTreeSet<String> = self.attached.keys().cloned().collect();
+        let exists: BTreeSet<String> = self.networks.names().map(str::to_string).collect();
+        let fw = match self.firewall() {
+            Ok(fw) => fw,
+            Err(e) => {
+                warn!("cannot look for leftover firewall rules: {e}");
+                return;
+            }
+        };
+        let mut removed = Vec::new();
+        match fw.published() {
+            Ok(units) => {
+                for u in units.into_iter().filter(|u| !running.contains(u)) {
+                    match fw.unpublish(&u) {
+                        Ok(()) => removed.push(format!("ports of {u}")),
+                        Err(e) => warn!("cannot remove the published ports of {u}: {e}"),
+                    }
+                }
+            }
+            Err(e) => warn!("cannot look for leftover firewall rules: {e}"),
+        }
+        match fw.networks() {
+            Ok(nets) => {
+                for n in nets.into_iter().filter(|n| !exists.contains(n)) {
+                    match fw.remove_network(&n) {
+                        Ok(()) => removed.push(format!("rules of network {n}")),
+                        Err(e) => warn!("cannot remove the firewall rules of network {n}: {e}"),
+                    }
+                }
+            }
+            Err(e) => warn!("cannot look for leftover firewall rules: {e}"),
+        }
+        if !removed.is_empty() {
+            info!("removed firewall leftovers: {}", removed.join(", "));
+        }
+    }
+
+    /// Binds a socket on each host port `ports` publish (see net::ports).
+    fn hold_ports(
+        unit: &str,
+        ports: &[kennel_units::PortMap],
+        v6: bool,
+    ) -> Result<Vec<OwnedFd>, NetError> {
+        let mut held = Vec::new();
+        for p in ports {
+            let families: Vec<bool> = match p.host_ip {
+                Some(ip) => vec![ip.is_ipv6()],
+                None if v6 => vec![false, true],
+                None => vec![false],
+            };
+            for fam6 in families {
+                for i in 0..p.count {
+                    let hp = HostPort {
+                        udp: p.proto == kennel_units::Proto::Udp,
+                        ip: p.host_ip,
+                        v6: fam6,
+                        port: p.host_port.saturating_add(i),
+                    };
+                    let fd = ports::hold(&[hp]).map_err(|source| {
+                        let port = format!("{}/{}", hp.port, if hp.udp { "udp" } else { "tcp" });
+                        let unit = unit.to_string();
+                        if source.in_use() {
+                            NetError::PortTaken { unit, port, source }
+                        } else {
+                            NetError::Port { unit, port, source }
+                        }
+                    })?;
+                    held.extend(fd);
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// The firewall's rules for `ports`: one per port map and address family of the
+    /// container (IPv6 too when it has an IPv6 address and the host address allows it).
+    fn port_rules(
+        unit: &str,
+        ports: &[kennel_units::PortMap],
+        lease: &Lease,
+    ) -> Result<Vec<PortRule>, NetError> {
+        let mut rules = Vec::new();
+        for p in ports {
+            let proto = match p.proto {
+                kennel_units::Proto::Tcp => firewall::Proto::Tcp,
+                kennel_units::Proto::Udp => firewall::Proto::Udp,
+            };
+            let mut targets: Vec<IpAddr> = Vec::new();
+            if p.host_ip.is_none_or(|ip| ip.is_ipv4()) {
+                targets.push(IpAddr::V4(lease.v4));
+            }
+            if p.host_ip.is_none_or(|ip| ip.is_ipv6()) {
+                match lease.v6 {
+                    Some(v6) => targets.push(IpAddr::V6(v6)),
+                    None if p.host_ip.is_some() => {
+                        return Err(NetError::PortFamily {
+                            unit: unit.to_string(),
+                            port: format!("{}", p.host_port),
+                            why: "published on an IPv6 host address, but the network has no subnet6: give the network a subnet6, or publish on an IPv4 address",
+                        })
+                    }
+                    None => {}
+                }
+            }
+            rules.extend(targets.into_iter().map(|container_ip| PortRule {
+                proto,
+                host_ip: p.host_ip,
+                host_port: p.host_port,
+                count: p.count,
+                container_ip,
+                container_port: p.container_port,
+            }));
+        }
+        Ok(rules)
     }
 
     /// Before `unit` (a container) starts: on a bridge network, its lease, namespace and
@@ -217,6 +408,10 @@ impl Networking {
             leases.save(&state_dir)?;
         }
         let def = leases.def().clone();
+        // The published host ports first: a taken one fails the start before anything
+        // is made.
+        let held = Self::hold_ports(&name, &c.ports, def.subnet6.is_some())?;
+        let port_rules = Self::port_rules(&name, &c.ports, &lease)?;
         let spec = AttachSpec {
             netns: netns::dir(&self.state_dir).join(&name),
             veth: bridge::veth_name(&name),
@@ -230,11 +425,7 @@ impl Networking {
             source,
         })?;
         debug!(unit = %name, "network {network}: {} in {:?}", lease.v4, started.elapsed());
-        // Firewall: `ensure_network(&NetworkRules { name, bridge, subnets: def.subnets(), internal })`
-        // (idempotent), then `publish(&name, &network, &PortRule for each of c.ports
-        // with container_ip = lease.v4)`; an error fails the start: detach and return it.
-        // DNS: `serve_network(&network, def.gateway, 53, def.subnets())` once per network, then
-        // `set(&network, &name, lease.addrs())` and the same for each of c.aliases.
+        self.held.insert(name.clone(), held);
         self.attached.insert(
             name.clone(),
             Attached {
@@ -247,6 +438,11 @@ impl Networking {
                 aliases: c.aliases.clone(),
             },
         );
+        // From here on a failure detaches again (the rules, the veth, the namespace).
+        if let Err(e) = self.attach_rest(&name, &def, &port_rules, &c.aliases) {
+            self.detach(&name);
+            return Err(e);
+        }
         Ok(self.attached.get(&name))
     }
 
@@ -263,6 +459,63 @@ impl Networking {
             }
             _ => Ok(None),
         }
+    }
+
+    /// The firewall's rules and the names of a unit just attached to `def`.
+    fn attach_rest(
+        &mut self,
+        name: &str,
+        def: &NetworkDef,
+        port_rules: &[PortRule],
+        aliases: &[String],
+    ) -> Result<(), NetError> {
+        let network = def.name.clone();
+        let fw_err = |source| NetError::Firewall {
+            network: network.clone(),
+            source,
+        };
+        let fw = self.firewall().map_err(fw_err)?;
+        fw.ensure_network(&NetworkRules {
+            name: network.clone(),
+            bridge: def.bridge.clone(),
+            subnets: def.subnets(),
+            internal: def.internal,
+        })
+        .map_err(fw_err)?;
+        fw.publish(name, &network, port_rules).map_err(fw_err)?;
+        let addrs = self
+            .attached
+            .get(name)
+            .map(|a| a.lease.addrs())
+            .unwrap_or_default();
+        let dns = self.dns();
+        // Served from the first member's start on, until the network goes (a no-op when
+        // served already); the network file's `dns` replaces the host's upstreams.
+        if dns.listen_addrs(&network).is_empty() {
+            dns.set_network_upstreams(
+                &network,
+                def.dns
+                    .as_ref()
+                    .map(|v| v.iter().map(|ip| SocketAddr::new(*ip, 53)).collect()),
+            );
+        }
+        let gateways = std::iter::once(IpAddr::V4(def.gateway)).chain(
+            def.gateway6
+                .map(IpAddr::V6)
+                .filter(|_| def.subnet6.is_some()),
+        );
+        for gw in gateways {
+            dns.serve_network_now(&network, gw, 53, def.subnets())
+                .map_err(|source| NetError::Dns {
+                    network: network.clone(),
+                    source,
+                })?;
+        }
+        dns.set(&network, name, addrs.clone());
+        for alias in aliases {
+            dns.set(&network, alias, addrs.clone());
+        }
+        Ok(())
     }
 
     /// `unit`'s run is `pid`: its exit detaches the unit.
@@ -288,8 +541,28 @@ impl Networking {
         let Some(a) = self.attached.remove(unit) else {
             return;
         };
-        // Firewall: `unpublish(unit)`. DNS: `remove(&a.network, unit)` and the same for
-        // each of `a.aliases`.
+        if let Some(d) = self.dns.as_mut() {
+            d.remove(&a.network, unit);
+            for alias in &a.aliases {
+                d.remove(&a.network, alias);
+            }
+        }
+        match self.firewall() {
+            Ok(fw) => {
+                if let Err(e) = fw.unpublish(unit) {
+                    warn!(
+                        unit,
+                        "network {}: cannot remove its published ports: {e}", a.network
+                    );
+                }
+            }
+            Err(e) => warn!(
+                unit,
+                "network {}: cannot remove its published ports: {e}", a.network
+            ),
+        }
+        // Closed: the host ports are free again.
+        self.held.remove(unit);
         if let Err(e) = bridge::detach(a.netns.clone(), a.veth.clone()) {
             warn!(
                 unit,

@@ -13,7 +13,8 @@ use futures_util::stream::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 
 use super::netns::{self, NetnsError};
@@ -264,6 +265,21 @@ fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
             a.veth, a.bridge.name
         )))?;
     drop(ns);
+    // Hairpin mode on the veth's bridge port: with br_netfilter, a container reaching its
+    // own published port through a host address gets its packets back through the port
+    // they came in by, which a bridge does not do otherwise (as Docker without its proxy).
+    let port = host.index(&a.veth)?.ok_or_else(|| LinkError::Request {
+        what: format!("find veth {} just made", a.veth),
+        source: io::Error::from_raw_os_error(libc::ENODEV),
+    })?;
+    host.rt
+        .block_on(
+            host.handle
+                .link()
+                .set(LinkBridgePort::new(port).hairpin(true).build())
+                .execute(),
+        )
+        .map_err(request(format!("set hairpin mode on {}", a.veth)))?;
     let eth0 = inner.index("eth0")?.ok_or_else(|| LinkError::Request {
         what: format!("find eth0 in {}", a.netns.display()),
         source: io::Error::from_raw_os_error(libc::ENODEV),

@@ -8,3 +8,4 @@ pub mod dns;
 pub mod firewall;
 pub mod ipam;
 pub mod netns;
+pub mod ports;

@@ -14,9 +14,6 @@
 //! dns.set("backend", "web", vec![addr]);
 //! ```
 
-// The daemon's network start path (the bridge part of issue 15) is what calls this.
-#![allow(dead_code, unused_imports)]
-
 mod answer;
 mod bind;
 mod forward;
@@ -34,7 +31,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use answer::{DOMAIN, TTL};
 pub use forward::{upstreams_from_resolv_conf, DEFAULT_TIMEOUT};
 
 use forward::Forwarder;
@@ -74,6 +70,8 @@ struct Network {
     table: Table,
     published: watch::Sender<Arc<Table>>,
     listeners: Vec<Listener>,
+    /// Upstreams of this network's own (its file's `dns`), instead of the common ones.
+    forwarder: Option<watch::Sender<Arc<Forwarder>>>,
 }
 
 /// The UDP and TCP tasks of one listen address; dropping it stops them (and the
@@ -107,6 +105,9 @@ impl Dns {
     }
 
     /// Replaces the upstreams (the host's resolv.conf changed); seen by the next query.
+    // The daemon reads the upstreams once and serves through serve_network_now; the
+    // tests use these.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn set_upstreams(&mut self, upstreams: Vec<SocketAddr>) {
         self.forwarder.send_modify(|f| {
             *f = Arc::new(Forwarder {
@@ -117,6 +118,9 @@ impl Dns {
     }
 
     /// How long each upstream gets before the next is asked (SERVFAIL after the last).
+    // The daemon reads the upstreams once and serves through serve_network_now; the
+    // tests use these.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.forwarder.send_modify(|f| {
             *f = Arc::new(Forwarder {
@@ -132,6 +136,9 @@ impl Dns {
     /// IPv6 gateways); serving an address again only replaces the subnets. `subnets` are
     /// all of the network's (they replace those of an earlier call, for every address):
     /// clients from outside them are refused.
+    // The daemon reads the upstreams once and serves through serve_network_now; the
+    // tests use these.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub async fn serve_network(
         &mut self,
         network: &str,
@@ -139,13 +146,32 @@ impl Dns {
         port: u16,
         subnets: Vec<(IpAddr, u8)>,
     ) -> Result<(), DnsError> {
-        let addr = SocketAddr::new(listen, port);
         for task in self.stopping.drain(..) {
             // Cancelled: the error says so, nothing else to learn from it.
             let _ = task.await;
         }
-        let forwarder = self.forwarder.subscribe();
+        self.serve_network_now(network, listen, port, subnets)
+    }
+
+    /// [`Dns::serve_network`] for a caller that cannot await (the daemon's synchronous
+    /// start path): the same, except that the tasks of a network stopped just before are
+    /// not waited for (their sockets close at the runtime's next turn; serving the same
+    /// address again at once can then fail to bind). Must be called within the runtime.
+    pub fn serve_network_now(
+        &mut self,
+        network: &str,
+        listen: IpAddr,
+        port: u16,
+        subnets: Vec<(IpAddr, u8)>,
+    ) -> Result<(), DnsError> {
+        let addr = SocketAddr::new(listen, port);
+        self.stopping.retain(|t| !t.is_finished());
+        let common = self.forwarder.subscribe();
         let net = self.network(network);
+        let forwarder = match &net.forwarder {
+            Some(own) => own.subscribe(),
+            None => common,
+        };
         net.table.set_subnets(subnets);
         net.publish();
         if net.listeners.iter().any(|l| l.addr == addr) {
@@ -180,6 +206,15 @@ impl Dns {
             .get(network)
             .map(|n| n.listeners.iter().map(|l| l.addr).collect())
             .unwrap_or_default()
+    }
+
+    /// Gives `network` upstreams of its own (`Some`) or the common ones (`None`), with the
+    /// common timeout. Applies to the addresses it is served on from then on: call it
+    /// before [`Dns::serve_network`].
+    pub fn set_network_upstreams(&mut self, network: &str, upstreams: Option<Vec<SocketAddr>>) {
+        let timeout = self.forwarder.borrow().timeout;
+        self.network(network).forwarder =
+            upstreams.map(|upstreams| watch::channel(Arc::new(Forwarder { upstreams, timeout })).0);
     }
 
     /// Stops serving a network and forgets its names.
@@ -219,6 +254,7 @@ impl Dns {
                 table,
                 published,
                 listeners: Vec::new(),
+                forwarder: None,
             }
         })
     }

@@ -19,9 +19,6 @@
 //!     host_port: 8080, count: 1, container_ip: "10.89.0.2".parse()?, container_port: 80 }])?;
 //! ```
 
-// Until the daemon's start path (issue 15, part 1) calls it, only the tests use this.
-#![allow(dead_code)]
-
 mod expr;
 mod netlink;
 mod rules;
@@ -313,6 +310,8 @@ impl Firewall {
 
     /// Deletes kennel's table (and so all of kennel's rules); no other table is touched.
     /// No error if there is none.
+    // For the tests and by-hand cleanup; the daemon removes per network and unit.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn remove_all(&mut self) -> Result<(), FirewallError> {
         self.check_ns()?;
         if self.nl.get_mut().table_exists()? {

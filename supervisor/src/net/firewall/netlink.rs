@@ -20,7 +20,11 @@ pub enum Op<'a> {
     NewTable,
     NewChain(&'a ChainSpec),
     NewRule(&'a RuleSpec),
-    DelRule { chain: &'a str, handle: u64 },
+    DelRule {
+        chain: &'a str,
+        handle: u64,
+    },
+    #[cfg_attr(not(test), allow(dead_code))]
     DelTable,
 }
 
