@@ -202,7 +202,9 @@ class Kennel:
     """`kennel up` as PID 1 of its own pid + mount namespace, in the outer mount namespace,
     with its own units, state, logs, socket and cgroup parent."""
 
-    def __init__(self, b, name, units):
+    def __init__(self, b, name, units, net=False):
+        """net: in a network namespace of its own too (bench/net.py: its bridges and veths
+        exist only there)."""
         self.b = b
         self.dir = os.path.join(b.work, "k-" + name)
         for d in ("units", "logs", "state"):
@@ -216,7 +218,8 @@ class Kennel:
         self.out = open(os.path.join(self.dir, "kennel.out"), "w")
         self.t_spawn = time.perf_counter()
         self.proc = subprocess.Popen(
-            b.outer + UNSHARE_PID + [b.kennel, "up", "--units", os.path.join(self.dir, "units"),
+            b.outer + (UNSHARE_PID[:-1] + ["--net", "--"] if net else UNSHARE_PID)
+            + [b.kennel, "up", "--units", os.path.join(self.dir, "units"),
                                      "--log-dir", os.path.join(self.dir, "logs"),
                                      "--state-dir", os.path.join(self.dir, "state"),
                                      "--socket", self.sock, "--cgroup-parent", self.cg, "--quiet"],
@@ -816,7 +819,7 @@ class Bench:
         self.setup()
         phases = [("start", self.start), ("restart", self.restart), ("exec", self.exec_),
                   ("reaping", self.reaping), ("footprint", self.footprint), ("vm", self.vm),
-                  ("entrypoint", self.entrypoint), ("disk", self.disk)]
+                  ("entrypoint", self.entrypoint), ("disk", self.disk), ("net", self.net)]
         for name, fn in phases:
             t = time.monotonic()
             fn()
@@ -843,6 +846,12 @@ class Bench:
             self.r["skipped"]["disk"] = why
         else:
             self.r["disk"] = res
+
+    # --- 11. networks: bridge vs none, crun + CNI, podman + netavark (bench/net.py) ---
+    def net(self):
+        import net
+        log("net: container start on a bridge network, kennel, crun + CNI, podman (netavark)")
+        self.r["net"] = net.measure(self)
 
     def cleanup(self):
         if self.entrypoint_live:
@@ -1153,6 +1162,10 @@ def report(r, out_dir, command):
     if dk:
         import disk
         t += disk.targets(dk)
+    nt = r.get("net")
+    if nt:
+        import net
+        t += net.targets(nt)
     L.append("## Targets")
     L.append("")
     if r.get("updated"):
@@ -1335,6 +1348,8 @@ def report(r, out_dir, command):
         L += entrypoint_section(ep)
     if dk:
         L += disk.section(dk)
+    if nt:
+        L += net.section(nt)
     if r["skipped"]:
         L.append("## Skipped")
         L.append("")
@@ -1384,7 +1399,7 @@ def main():
     ap.add_argument("--outer-ns", default="")
     ap.add_argument("--command", default="bash bench/run.sh")
     ap.add_argument("--only", default="",
-                    help="comma-separated phases (start, restart, exec, reaping, footprint, vm, entrypoint, disk); their "
+                    help="comma-separated phases (start, restart, exec, reaping, footprint, vm, entrypoint, disk, net); their "
                          "parts replace those of OUT/performance.json's run (of the same --quick), the "
                          "rest of the report is kept from it")
     a = ap.parse_args()
@@ -1425,7 +1440,7 @@ def main():
 PHASE_KEYS = {"start": ["start", "start_isolated"], "restart": ["restart"],
               "exec": ["exec", "exec_isolated"], "reaping": ["reaping"],
               "footprint": ["footprint", "idle", "status", "scale"], "vm": ["vm"],
-              "entrypoint": ["entrypoint"], "disk": ["disk"]}
+              "entrypoint": ["entrypoint"], "disk": ["disk"], "net": ["net"]}
 
 
 def merge(new, phases, command, path):
@@ -1444,6 +1459,11 @@ def merge(new, phases, command, path):
             old.pop(key, None)
             if key in new:
                 old[key] = new[key]
+        if ph == "net":
+            for k in [k for k in old.get("skipped", {}) if k.startswith("net: ")]:
+                old["skipped"].pop(k)
+            for k in [k for k in new["skipped"] if k.startswith("net: ")]:
+                old.setdefault("skipped", {})[k] = new["skipped"][k]
         if ph in ("vm", "entrypoint", "disk"):  # a skip is the phase's result too
             old.setdefault("skipped", {}).pop(ph, None)
             if ph in new["skipped"]:

@@ -3,7 +3,10 @@
 # restart, exec, reaping, footprint and idle CPU, control round trip, VM boot, scale,
 # kennel as PID 1 of a podman container (memory and time to all services up, the static
 # kennel beside tini-static and s6), and a Debian disk boot with kennel, systemd or busybox
-# init as /sbin/init (time until its daemon answers; the images are examples/vm/disk.sh's).
+# init as /sbin/init (time until its daemon answers; the images are examples/vm/disk.sh's),
+# and container start on a bridge network against none, beside crun + the CNI bridge plugin
+# and podman + netavark, and the CNI path's own cost (bench/net.py; all of it in network
+# namespaces the bench makes, never the host's).
 #
 #   bash bench/run.sh [--quick] [--out DIR]
 #
@@ -14,11 +17,12 @@
 #              the bench:begin/bench:end markers is rewritten; other sections are kept.
 #
 #   BENCH_ARGS="--only start,exec" runs only those parts (start, restart, exec, reaping,
-#   footprint, vm, entrypoint, disk); they replace their parts of DIR/performance.json's last run, and the
+#   footprint, vm, entrypoint, disk, net); they replace their parts of DIR/performance.json's last run, and the
 #   report says which parts were measured again, when.
 #
 # Needs root. Installs what it needs from Debian (crun runc tini s6 busybox-static hyperfine
-# qemu-system-x86 cpio kmod xz-utils file gcc python3 podman conmon musl-tools), builds
+# qemu-system-x86 cpio kmod xz-utils file gcc python3 podman conmon musl-tools
+# containernetworking-plugins netavark iproute2), builds
 # kennel (release) unless KENNEL=path is given, the static kennel (`rustup target add
 # x86_64-unknown-linux-musl`, then the musl release build) unless KENNEL_STATIC=path is
 # given (the entrypoint part's, and the VM's /sbin/init; a failure skips the entrypoint part
@@ -51,7 +55,8 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 # --- the peers and tools, from Debian ---------------------------------------------------
 packages=(crun runc tini s6 busybox-static hyperfine qemu-system-x86 cpio kmod xz-utils file
-  gcc libc6-dev python3 util-linux procps podman conmon musl-tools binutils debootstrap e2fsprogs)
+  gcc libc6-dev python3 util-linux procps podman conmon musl-tools binutils debootstrap e2fsprogs
+  containernetworking-plugins netavark iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -66,6 +66,7 @@ fn bench_quick_runs_end_to_end() {
         "## 3. Exec",
         "## 5. Footprint",
         "## 9. Entry point of a container (issue 19)",
+        "## 11. Networks (issue 15)",
     ] {
         assert!(
             md.contains(section),

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 /// The sections every run of the benchmark (`--quick` too) measures.
-const REQUIRED: [&str; 4] = ["start", "exec", "footprint", "entrypoint"];
+const REQUIRED: [&str; 5] = ["start", "exec", "footprint", "entrypoint", "net"];
 
 /// The targets' ratio lines: the row's start in the Targets table, the section, kennel's
 /// peer name and crun's.
@@ -99,6 +99,9 @@ pub fn problems(json: &str, md: &str) -> Vec<String> {
     if let Some(disk) = r.get("disk") {
         disk_boot(disk, md, &mut bad);
     }
+    if let Some(net) = r.get("net") {
+        networks(net, md, &mut bad);
+    }
     for (row, section, kennel, crun) in RATIOS {
         let p50 = |peer: &str| r[section][peer]["p50"].as_f64();
         let (Some(k), Some(c)) = (p50(kennel), p50(crun)) else {
@@ -186,6 +189,38 @@ fn disk_boot(disk: &Value, md: &str, bad: &mut Vec<String>) {
         Some(x) if (x - k / s).abs() > 0.006 => bad.push(format!(
             "{row}: ratio {x} is not kennel {k} / systemd {s} = {:.3}",
             k / s
+        )),
+        Some(_) => {}
+    }
+}
+
+/// Networks (bench/net.py): a series for each row of the start on a network and of the CNI
+/// calls, and the target's line (bridge against none) that of the reported medians.
+fn networks(net: &Value, md: &str, bad: &mut Vec<String>) {
+    for key in ["start", "start_isolated"] {
+        match net[key].as_object().filter(|p| !p.is_empty()) {
+            None => bad.push(format!("net: no {key}")),
+            Some(peers) => {
+                for (peer, v) in peers {
+                    series(&format!("net {key}: {peer}"), v, bad);
+                }
+            }
+        }
+    }
+    for op in ["kennel cni add", "kennel cni del"] {
+        series(&format!("net: {op}"), &net["cni"][op], bad);
+    }
+    let row = "| container start, network bridge";
+    let p50 = |peer: &str| net["start"][peer]["p50"].as_f64();
+    let (Some(b), Some(n)) = (p50("kennel, network bridge"), p50("kennel, network none")) else {
+        bad.push("net: no p50 of kennel's bridge and none".into());
+        return;
+    };
+    match ratio_in(md, row) {
+        None => bad.push(format!("performance.md: no row {row:?} with a (ratio X)")),
+        Some(x) if (x - b / n).abs() > 0.006 => bad.push(format!(
+            "{row}: ratio {x} is not bridge {b} / none {n} = {:.3}",
+            b / n
         )),
         Some(_) => {}
     }
@@ -293,6 +328,17 @@ mod tests {
             (
                 "other medians",
                 Box::new(|r| r["start"]["kennel"]["p50"] = 20.0.into()),
+            ),
+            (
+                "no net cni runs",
+                Box::new(|r| r["net"]["cni"]["kennel cni add"]["ms"] = Value::Array(vec![])),
+            ),
+            (
+                "another bridge median",
+                Box::new(|r| {
+                    let max = r["net"]["start"]["kennel, network bridge"]["max"].clone();
+                    r["net"]["start"]["kennel, network bridge"]["p50"] = max;
+                }),
             ),
             (
                 "no disk boots",
