@@ -502,6 +502,39 @@ impl Drop for Killed {
     }
 }
 
+/// The test layer of the published-port test: `/bin/udpecho` (integration/networks/
+/// udpecho.c, `gcc -static`), built once per test process under the target's temporary
+/// directory. Static, so the test's own namespaces run it too.
+fn udpecho_layer() -> &'static std::path::Path {
+    static LAYER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    LAYER.get_or_init(|| {
+        let dir = crate::ctr::process_layer_dir("udpecho-layer");
+        fs::create_dir_all(dir.join("bin")).expect("mkdir layer/bin");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../integration/networks/udpecho.c");
+        let out = std::process::Command::new("gcc")
+            .args(["-static", "-O1", "-Wall", "-o"])
+            .arg(dir.join("bin/udpecho"))
+            .arg(&src)
+            .output()
+            .expect("run gcc");
+        assert!(
+            out.status.success(),
+            "gcc -static {}: {}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// `BIN ask ADDR PORT` run by `run` (BIN: udpecho, its path outside a container): the
+/// answer ("NAME:PORT<-SOURCE"), or the error.
+fn udp_ask(run: &dyn Fn(&str) -> std::process::Output, bin: &str, addr: &str, port: u16) -> String {
+    let out = run(&format!("{bin} ask {addr} {port} 2>&1"));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// `curl` of `url` (5 s at most) run by `run`; its body or the error.
 fn fetch(run: impl Fn(&str) -> std::process::Output, url: &str) -> String {
     // curl: Debian's busybox wget crashes with -T.
@@ -665,10 +698,11 @@ fn units_find_each_other_by_name_on_their_network_only() {
     assert!(!out.status.success(), "{out:?}");
 }
 
-/// Published ports: from another host, from kennel's namespace through 127.0.0.1 and the
-/// host address, a range
-/// (same ports and shifted); a port taken on the host fails the start; no rule of a unit
-/// is left after its stop, or after a `kill -9` of kennel and its next start.
+/// Published ports, TCP and UDP: from another host, from kennel's namespace through
+/// 127.0.0.1 and the host address, hairpin (a container to its own port and to a
+/// neighbour's through the host address), a range (same ports and shifted); a port taken
+/// on the host fails the start; no rule of a unit is left after its stop, or after a
+/// `kill -9` of kennel and its next start.
 #[test]
 fn published_ports_are_reachable_and_cleaned_up() {
     if !can_run_nft() {
@@ -676,11 +710,26 @@ fn published_ports_are_reachable_and_cleaned_up() {
     }
     let r = Rig::with_net();
     let other = OtherHost::new(&r.s);
-    r.sh_container(
+    let layer = udpecho_layer().display().to_string();
+    r.unit(
         "web",
-        "echo published > /tmp/index.html; httpd -p 9000 -h /tmp; httpd -p 9001 -h /tmp; \
-         echo started; exec httpd -f -p 80 -h /tmp",
-        "network = \"bridge\"\nports = [\"8080:80\", \"9000-9001:9000-9001\", \"9100-9101:9000-9001\"]\n",
+        &format!(
+            "[service]\ncommand = [\"/bin/sh\", \"-c\", \"{PRINT_ADDR}; echo published > /tmp/index.html; \
+             httpd -p 9000 -h /tmp; httpd -p 9001 -h /tmp; udpecho serve 53 web & \
+             echo started; exec httpd -f -p 80 -h /tmp\"]\n\
+             [container]\nrootfs = [\"busybox\", \"{layer}\"]\nnetwork = \"bridge\"\n\
+             ports = [\"8080:80\", \"9000-9001:9000-9001\", \"9100-9101:9000-9001\", \"5353:53/udp\"]\n"
+        )
+        .replace('\\', "\\\\"),
+    );
+    // A neighbour on the same network, publishing nothing.
+    r.unit(
+        "peer",
+        &format!(
+            "[service]\ncommand = [\"/bin/sh\", \"-c\", \"{PRINT_ADDR}; echo started; exec sleep 1000\"]\n\
+             [container]\nrootfs = [\"busybox\", \"{layer}\"]\nnetwork = \"bridge\"\n"
+        )
+        .replace('\\', "\\\\"),
     );
     // A port taken by something else in kennel's namespace.
     let ns = r.s.netns().unwrap();
@@ -704,6 +753,9 @@ fn published_ports_are_reachable_and_cleaned_up() {
     );
     r.up();
     r.wait_started("web");
+    r.wait_started("peer");
+    let web = printed_addrs(&r, "web", 1).remove(0);
+    let peer = printed_addrs(&r, "peer", 1).remove(0);
     let h = OtherHost::HOST;
     for url in [
         format!("http://{h}:8080/index.html"),
@@ -725,6 +777,50 @@ fn published_ports_are_reachable_and_cleaned_up() {
     ] {
         assert_eq!(fetch(|s| r.in_net(s), &url), "published\n", "{url}");
     }
+    // Hairpin: web reaches its own published port through the host address, and so
+    // does its neighbour; the connection comes from the gateway (masqueraded, so that the
+    // reply goes back through the host to be un-NATed).
+    let in_web = |script: &str| r.exec(&["web", "sh", "-c", script]);
+    let in_peer = |script: &str| r.exec(&["peer", "sh", "-c", script]);
+    let runs: [(&str, &dyn Fn(&str) -> std::process::Output); 2] =
+        [("web", &in_web), ("peer", &in_peer)];
+    for (who, run) in runs {
+        for url in [
+            format!("http://{h}:8080/index.html"),
+            format!("http://{h}:9101/index.html"),
+        ] {
+            let got = run(&format!("timeout 5 wget -q -O - {url} 2>&1"));
+            assert_eq!(
+                String::from_utf8_lossy(&got.stdout),
+                "published\n",
+                "{who} -> {url}: {got:?}\n{}",
+                nft_rules(&r)
+            );
+        }
+    }
+    // UDP: from the other host (its own address kept), from kennel's namespace through
+    // 127.0.0.1 (masqueraded to the gateway) and the host address, hairpin from web
+    // itself and from its neighbour (masqueraded to the gateway).
+    let bin = udpecho_layer().join("bin/udpecho").display().to_string();
+    assert_eq!(
+        udp_ask(&|s| other.run(s), &bin, h, 5353),
+        format!("web:53<-{}", OtherHost::OTHER),
+        "{}",
+        nft_rules(&r)
+    );
+    let in_kennel = |s: &str| r.in_net(s);
+    assert_eq!(
+        udp_ask(&in_kennel, &bin, "127.0.0.1", 5353),
+        "web:53<-10.89.0.1"
+    );
+    assert_eq!(udp_ask(&in_kennel, &bin, h, 5353), format!("web:53<-{h}"));
+    assert_eq!(udp_ask(&in_web, "udpecho", h, 5353), "web:53<-10.89.0.1");
+    assert_eq!(udp_ask(&in_peer, "udpecho", h, 5353), "web:53<-10.89.0.1");
+    // Directly, by its address, a neighbour is not masqueraded.
+    assert_eq!(
+        udp_ask(&in_peer, "udpecho", &web, 53),
+        format!("web:53<-{peer}")
+    );
     // Held while it runs: nobody else can listen on a published port.
     let out = r.in_net("busybox nc -l -p 8080 -w 1 2>&1");
     assert!(!out.status.success(), "{out:?}");

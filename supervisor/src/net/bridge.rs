@@ -268,6 +268,9 @@ fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
     // Hairpin mode on the veth's bridge port: with br_netfilter, a container reaching its
     // own published port through a host address gets its packets back through the port
     // they came in by, which a bridge does not do otherwise (as Docker without its proxy).
+    // Sent as RTM_NEWLINK (`change`, what `ip link set DEV type bridge_slave hairpin on`
+    // sends): the kernel applies a port's IFLA_INFO_SLAVE_DATA only there; an RTM_SETLINK
+    // (rtnetlink's `set`) is acknowledged but leaves the port's options as they were.
     let port = host.index(&a.veth)?.ok_or_else(|| LinkError::Request {
         what: format!("find veth {} just made", a.veth),
         source: io::Error::from_raw_os_error(libc::ENODEV),
@@ -276,7 +279,7 @@ fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
         .block_on(
             host.handle
                 .link()
-                .set(LinkBridgePort::new(port).hairpin(true).build())
+                .change(LinkBridgePort::new(port).hairpin(true).build())
                 .execute(),
         )
         .map_err(request(format!("set hairpin mode on {}", a.veth)))?;
