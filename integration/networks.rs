@@ -528,9 +528,12 @@ fn udpecho_layer() -> &'static std::path::Path {
     })
 }
 
+/// Runs `sh -c SCRIPT` somewhere (a container, a namespace) and returns its output.
+type Runner<'a> = dyn Fn(&str) -> std::process::Output + 'a;
+
 /// `BIN ask ADDR PORT` run by `run` (BIN: udpecho, its path outside a container): the
 /// answer ("NAME:PORT<-SOURCE"), or the error.
-fn udp_ask(run: &dyn Fn(&str) -> std::process::Output, bin: &str, addr: &str, port: u16) -> String {
+fn udp_ask(run: &Runner<'_>, bin: &str, addr: &str, port: u16) -> String {
     let out = run(&format!("{bin} ask {addr} {port} 2>&1"));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -782,8 +785,7 @@ fn published_ports_are_reachable_and_cleaned_up() {
     // reply goes back through the host to be un-NATed).
     let in_web = |script: &str| r.exec(&["web", "sh", "-c", script]);
     let in_peer = |script: &str| r.exec(&["peer", "sh", "-c", script]);
-    let runs: [(&str, &dyn Fn(&str) -> std::process::Output); 2] =
-        [("web", &in_web), ("peer", &in_peer)];
+    let runs: [(&str, &Runner<'_>); 2] = [("web", &in_web), ("peer", &in_peer)];
     for (who, run) in runs {
         for url in [
             format!("http://{h}:8080/index.html"),
