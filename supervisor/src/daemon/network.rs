@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use kennel_core::Pid;
 use kennel_units::{Network, NetworkDef, Networks, PortMap, Unit, UnitSet};
@@ -114,6 +115,13 @@ pub struct Networking {
     held: HashMap<String, Vec<OwnedFd>>,
     /// The name servers, made at first use (on the daemon's runtime).
     dns: Option<Dns>,
+    /// Veth deletions and namespace removals of ended runs, each on a thread of its own
+    /// so that the owner task never waits for the kernel (deleting a netdevice waits for
+    /// RCU grace periods: milliseconds, which a oneshot's `kennel start` would otherwise
+    /// wait for before its reply): unit -> (its network, the thread). Joined before the
+    /// unit attaches again (same veth name, same namespace file), before its network's
+    /// bridge goes, and at the daemon's end.
+    teardowns: HashMap<String, (String, JoinHandle<Result<(), LinkError>>)>,
 }
 
 impl Networking {
@@ -129,6 +137,7 @@ impl Networking {
             firewall: None,
             held: HashMap::new(),
             dns: None,
+            teardowns: HashMap::new(),
         }
     }
 
@@ -186,6 +195,15 @@ impl Networking {
         let Some(bridge) = self.doomed.remove(network) else {
             return;
         };
+        let members: Vec<String> = self
+            .teardowns
+            .iter()
+            .filter(|(_, (n, _))| n == network)
+            .map(|(u, _)| u.clone())
+            .collect();
+        for unit in members {
+            self.finish_teardown(&unit);
+        }
         if let Some(d) = self.dns.as_mut() {
             d.stop_network(network);
         }
@@ -388,6 +406,10 @@ impl Networking {
         let name = unit.name.clone();
         // A leftover of this unit's previous run (never expected: its exit detaches).
         self.detach(&name);
+        // The previous run's veth and namespace must be gone: the new ones have the
+        // same names. Usually done already; else this waits for the rest of it.
+        self.finish_teardown(&name);
+        self.reap_teardowns();
         // Other units' static addresses on this network stay out of the dynamic pool.
         let reserved: BTreeSet<Ipv4Addr> = units
             .iter()
@@ -563,13 +585,72 @@ impl Networking {
         }
         // Closed: the host ports are free again.
         self.held.remove(unit);
-        if let Err(e) = bridge::detach(a.netns.clone(), a.veth.clone()) {
-            warn!(
-                unit,
-                "network {}: cannot remove the veth or namespace: {e}", a.network
-            );
+        // The veth and the namespace go on a thread of their own (see `teardowns`).
+        self.finish_teardown(unit);
+        match bridge::detach_in_background(a.netns.clone(), a.veth.clone()) {
+            Ok(thread) => {
+                self.teardowns
+                    .insert(unit.to_string(), (a.network.clone(), thread));
+            }
+            Err(e) => {
+                // No thread: here, then.
+                debug!(unit, "network {}: teardown thread: {e}", a.network);
+                if let Err(e) = bridge::detach(a.netns.clone(), a.veth.clone()) {
+                    warn!(
+                        unit,
+                        "network {}: cannot remove the veth or namespace: {e}", a.network
+                    );
+                }
+            }
         }
         self.remove_if_unused(&a.network);
+    }
+
+    /// Waits for the teardown of `unit`'s last run, if one is under way, and logs how it
+    /// ended.
+    fn finish_teardown(&mut self, unit: &str) {
+        let Some((network, thread)) = self.teardowns.remove(unit) else {
+            return;
+        };
+        let result = thread.join();
+        Self::log_teardown(unit, &network, result);
+    }
+
+    /// Joins the teardowns that have ended (their results logged), so that the map holds
+    /// only those under way.
+    fn reap_teardowns(&mut self) {
+        let ended: Vec<String> = self
+            .teardowns
+            .iter()
+            .filter(|(_, (_, t))| t.is_finished())
+            .map(|(u, _)| u.clone())
+            .collect();
+        for unit in ended {
+            self.finish_teardown(&unit);
+        }
+    }
+
+    fn log_teardown(unit: &str, network: &str, result: std::thread::Result<Result<(), LinkError>>) {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(
+                unit,
+                "network {network}: cannot remove the veth or namespace: {e}"
+            ),
+            Err(_) => warn!(
+                unit,
+                "network {network}: the thread removing the veth and namespace panicked"
+            ),
+        }
+    }
+
+    /// At the daemon's end: waits for every teardown under way (its veths and namespaces
+    /// gone before kennel exits).
+    pub fn finish_teardowns(&mut self) {
+        let units: Vec<String> = self.teardowns.keys().cloned().collect();
+        for unit in units {
+            self.finish_teardown(&unit);
+        }
     }
 
     /// The leases of units that are gone from the unit set (`exists` says which are

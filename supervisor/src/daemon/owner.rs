@@ -232,6 +232,8 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     // Held mount namespaces go now, here: as a machine's init, the state file system is
     // unmounted next, which their overlays would keep busy.
     owner.runs.clear();
+    // The ended runs' veths and namespaces still being removed.
+    owner.net.finish_teardowns();
     spawn::launch::zygote::stop();
     let code = owner.exit.unwrap_or(0);
     // A machine's init ends everything itself on its way to power-off (boot::power).

@@ -334,12 +334,32 @@ pub fn create_netns(netns_path: PathBuf) -> Result<(), LinkError> {
 /// Removes a container's veth (both ends go) and its pinned namespace. Either may be gone
 /// already.
 pub fn detach(netns_path: PathBuf, veth: String) -> Result<(), LinkError> {
-    netns::on_thread(move || -> Result<(), LinkError> {
-        let host = Netlink::open()?;
-        let deleted = host.delete(&veth);
-        netns::remove(&netns_path)?;
-        deleted
-    })?
+    netns::on_thread(move || detach_here(&netns_path, &veth))?
+}
+
+/// [`detach`] on a thread of its own, not waited for: the caller joins the handle later
+/// (deleting a netdevice waits for RCU grace periods in the kernel, milliseconds).
+pub fn detach_in_background(
+    netns_path: PathBuf,
+    veth: String,
+) -> Result<std::thread::JoinHandle<Result<(), LinkError>>, LinkError> {
+    Ok(netns::spawn_thread(move || {
+        detach_here(&netns_path, &veth)
+    })?)
+}
+
+fn detach_here(netns_path: &Path, veth: &str) -> Result<(), LinkError> {
+    let t0 = std::time::Instant::now();
+    let host = Netlink::open()?;
+    let deleted = host.delete(veth);
+    let t1 = std::time::Instant::now();
+    netns::remove(netns_path)?;
+    tracing::debug!(
+        "{veth}: veth deleted in {:?}, netns removed in {:?}",
+        t1 - t0,
+        t1.elapsed()
+    );
+    deleted
 }
 
 /// Deletes link `name` (a bridge of a network that is gone); nothing when it is not there.

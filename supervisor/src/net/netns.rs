@@ -117,6 +117,20 @@ pub fn on_thread<T: Send + 'static>(
         .map_err(|_| NetnsError::Thread)
 }
 
+/// Runs `f` on a new thread and returns at once: for work the caller must not wait for
+/// (a teardown), joined later through the handle.
+pub fn spawn_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<std::thread::JoinHandle<T>, NetnsError> {
+    std::thread::Builder::new()
+        .name("kennel-netns".into())
+        .spawn(f)
+        .map_err(io_err(
+            "spawn a thread for",
+            Path::new("the network namespace"),
+        ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
