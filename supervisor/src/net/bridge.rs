@@ -176,7 +176,11 @@ impl Netlink {
         let index = match self.index(&b.name)? {
             Some(i) => i,
             None => {
-                let mut msg = LinkBridge::new(&b.name);
+                // A MAC address of its own: a bridge without one takes the lowest of its
+                // ports', so a container attached later with a lower one would change the
+                // gateway's MAC under the neighbours' ARP caches (their packets to the
+                // gateway, DNS included, lost until the entry goes stale).
+                let mut msg = LinkBridge::new(&b.name).address(bridge_mac(&b.name).to_vec());
                 if let Some(mtu) = b.mtu {
                     msg = msg.mtu(mtu);
                 }
@@ -394,6 +398,18 @@ pub fn remove_leftovers(netns_dir: &Path, keep: &[String]) -> Result<Vec<String>
     })?
 }
 
+/// The fixed MAC address of the bridge `name`: locally administered, unicast, the same
+/// for the same name (FNV-1a of the name).
+pub fn bridge_mac(name: &str) -> [u8; 6] {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let x = h.to_be_bytes();
+    [0x02, x[3], x[4], x[5], x[6], x[7]]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,5 +423,13 @@ mod tests {
         assert!(a.starts_with("kv-"));
         assert_eq!(a, veth_name("web"));
         assert_ne!(a, veth_name("web2"));
+    }
+
+    #[test]
+    fn a_bridge_mac_is_local_unicast_and_stable_per_name() {
+        let a = bridge_mac("kennel0");
+        assert_eq!(a[0] & 0x03, 0x02, "locally administered, unicast: {a:02x?}");
+        assert_eq!(a, bridge_mac("kennel0"));
+        assert_ne!(a, bridge_mac("kbr-back"));
     }
 }
