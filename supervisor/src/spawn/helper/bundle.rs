@@ -198,31 +198,10 @@ fn make_devices(sys: &dyn Sys, r: &Path, b: &BundleRootfs) -> Result<(), SpawnFa
     Ok(())
 }
 
-/// Masked paths: a directory behind an empty read-only tmpfs, anything else behind
-/// /dev/null; paths that do not exist are skipped.
+/// Masked paths (see [`rootfs::mask`](super::rootfs::mask)).
 fn mask(sys: &dyn Sys, paths: &[PathBuf]) -> Result<(), SpawnFailure> {
     for path in paths {
-        let Ok(kind) = sys.lstat(path).map(|st| st.kind) else {
-            continue;
-        };
-        let res = if kind == Kind::Dir {
-            sys.mount(
-                Some(Path::new("tmpfs")),
-                path,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                Some("size=0"),
-            )
-        } else {
-            sys.mount(
-                Some(Path::new("/dev/null")),
-                path,
-                None,
-                MsFlags::MS_BIND,
-                None,
-            )
-        };
-        res.map_err(|e| fail("mask", path, errno(e)))?;
+        super::rootfs::mask(sys, path)?;
     }
     Ok(())
 }

@@ -660,28 +660,7 @@ const READ_ONLY: &[&str] = &[
 
 fn mask_paths(sys: &dyn Sys) -> Result<(), SpawnFailure> {
     for p in MASKED {
-        let path = Path::new(p);
-        let Ok(kind) = sys.lstat(path).map(|st| st.kind) else {
-            continue;
-        };
-        let res = if kind == Kind::Dir {
-            sys.mount(
-                Some(Path::new("tmpfs")),
-                path,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                Some("size=0"),
-            )
-        } else {
-            sys.mount(
-                Some(Path::new("/dev/null")),
-                path,
-                None,
-                MsFlags::MS_BIND,
-                None,
-            )
-        };
-        res.map_err(|e| fail("mask", path, errno(e)))?;
+        mask(sys, Path::new(p))?;
     }
     for p in READ_ONLY {
         let path = Path::new(p);
@@ -699,6 +678,33 @@ fn mask_paths(sys: &dyn Sys) -> Result<(), SpawnFailure> {
         remount_ro(sys, path)?;
     }
     Ok(())
+}
+
+/// Masks `path`: a directory behind an empty read-only tmpfs, anything else behind
+/// /dev/null; a path that does not exist is skipped. Also used for an OCI bundle's
+/// `maskedPaths` (bundle.rs).
+pub(super) fn mask(sys: &dyn Sys, path: &Path) -> Result<(), SpawnFailure> {
+    let Ok(kind) = sys.lstat(path).map(|st| st.kind) else {
+        return Ok(());
+    };
+    let res = if kind == Kind::Dir {
+        sys.mount(
+            Some(Path::new("tmpfs")),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0"),
+        )
+    } else {
+        sys.mount(
+            Some(Path::new("/dev/null")),
+            path,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )
+    };
+    res.map_err(|e| fail("mask", path, errno(e)))
 }
 
 #[cfg(test)]
