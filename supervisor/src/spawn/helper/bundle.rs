@@ -133,14 +133,7 @@ fn mount_one(sys: &dyn Sys, c: &ContainerSpec, r: &Path, m: &FsMount) -> Result<
 /// of the host's /dev), then the bundle's devices.
 fn make_devices(sys: &dyn Sys, r: &Path, b: &BundleRootfs) -> Result<(), SpawnFailure> {
     let dev = inside(sys, r, Path::new("/dev"), true)?;
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
+    for (name, major, minor) in super::rootfs::STANDARD_DEVICES {
         let p = dev.join(name);
         if sys.lstat(&p).is_ok() {
             continue;

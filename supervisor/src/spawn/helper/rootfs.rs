@@ -490,14 +490,7 @@ fn build_dev(sys: &dyn Sys, r: &Path, owner: Option<&Owner>) -> Result<(), Spawn
         Some(&format!("mode=755,size=65536k{ids}")),
     )?;
     let dev = r.join("dev");
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
+    for (name, major, minor) in STANDARD_DEVICES {
         let p = dev.join(name);
         sys.mknod(
             &p,
@@ -656,6 +649,16 @@ const READ_ONLY: &[&str] = &[
     "/proc/irq",
     "/proc/sys",
     "/proc/sysrq-trigger",
+];
+
+/// The character devices every container's `/dev` has: name, major, minor.
+pub(super) const STANDARD_DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
 ];
 
 fn mask_paths(sys: &dyn Sys) -> Result<(), SpawnFailure> {
