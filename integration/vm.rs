@@ -202,6 +202,24 @@ fn vm_with_crashing_units_still_boots_and_powers_off() {
 }
 
 #[test]
+fn vm_bridge_unit_is_served_through_a_forwarded_port() {
+    let Some(b) = boot("net", &["--net"]) else {
+        return;
+    };
+    b.assert_powered_off();
+    b.assert_checks_ok(&[
+        "net-eth0-dhcp",
+        "status-address-and-port",
+        "bridge-kennel0",
+        "published-port-via-127.0.0.1",
+        "published-port-via-10.0.2.15",
+        "host-request-served",
+    ]);
+    // run.sh's own verdict: the host fetched the page through qemu's forwarded port.
+    b.assert_has("the host got web-bridge's page through the forwarded port");
+}
+
+#[test]
 fn vm_kennel_panic_leads_to_emergency_mode() {
     let Some(b) = boot("panic", &["--panic"]) else {
         return;

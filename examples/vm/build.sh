@@ -160,7 +160,12 @@ for applet in $("$t/bin/busybox" --list); do
 done
 
 # Kernel modules: overlay and what it depends on, uncompressed, and their modules.dep.
-modules=(overlay)
+# Also those of a container on a bridge network (run.sh --net loads them with
+# `modules-load=` on the kernel command line; a boot without it does not): the virtio NIC,
+# veth, the bridge and the nftables pieces of kennel's rules (table inet kennel: nat
+# chains, masquerade, DNAT, conntrack, fib).
+net_modules=(virtio_pci virtio_net veth bridge nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet)
+modules=(overlay "${net_modules[@]}")
 mkdir -p "$t/lib/modules/$kver"
 for f in modules.order modules.builtin modules.builtin.modinfo; do
   [ -f "$kroot/lib/modules/$kver/$f" ] && cp "$kroot/lib/modules/$kver/$f" "$t/lib/modules/$kver/"

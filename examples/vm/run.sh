@@ -2,7 +2,7 @@
 # Boot a VM whose init is kennel, on Debian's kernel, under qemu (TCG), with the serial
 # console on this terminal. Builds everything first (examples/vm/build.sh).
 #
-#   bash examples/vm/run.sh [--check] [--crashing] [--panic] [--out DIR] [-- KERNEL_ARGS...]
+#   bash examples/vm/run.sh [--check] [--crashing] [--net] [--panic] [--out DIR] [-- KERNEL_ARGS...]
 #
 #   (no option)  boot and stay up for interactive use: kennel's output and, from the
 #                `console` unit, a shell on the serial line (`kennel status`,
@@ -12,6 +12,14 @@
 #   --crashing   boot the unit set /etc/kennel/units-crashing (a unit that exits 1 at once,
 #                one whose command does not exist, and the checks): the boot must go on and
 #                the machine power off all the same. Implies --check.
+#   --net        boot the unit set /etc/kennel/units-net: `web-bridge`, busybox httpd in a
+#                container on the bridge network `kennel` with port 80 published on the
+#                guest's 8080, and its checks. The guest gets a NIC on qemu's user network
+#                (`ip=dhcp`, the network modules by `modules-load=`) and qemu forwards a free
+#                port of the host's 127.0.0.1 to the guest's 8080; the host fetches the page
+#                through it until it answers, the guest's checks wait for that request in
+#                the container's log, then power off. Implies --check; success also needs
+#                the host's fetch to have got the page.
 #   --panic      kennel built with the `test-panic` feature and booted with
 #                kennel.test_panic=1: it panics once the units are up and must fall into
 #                emergency mode (EMERGENCY on the console), not take the kernel down. The
@@ -35,13 +43,14 @@ repo=$(cd "$here/../.." && pwd)
 cd "$repo"
 log() { echo "vm/run: $*" >&2; }
 
-check=0 crashing=0 panic=0
+check=0 crashing=0 panic=0 net=0
 out=${KENNEL_VM_OUT:-target/vm}
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --check) check=1 ;;
     --crashing) crashing=1 check=1 ;;
+    --net) net=1 check=1 ;;
     --panic) panic=1 ;;
     --out) out=${2:?--out needs a directory}; shift ;;
     --out=*) out=${1#--out=} ;;
@@ -52,7 +61,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ $panic = 1 ] && [ $check = 1 ]; then
-  echo "vm/run: --panic does not go with --check/--crashing" >&2
+  echo "vm/run: --panic does not go with --check/--crashing/--net" >&2
+  exit 2
+fi
+if [ $net = 1 ] && [ $crashing = 1 ]; then
+  echo "vm/run: --net and --crashing are two unit sets: one at a time" >&2
   exit 2
 fi
 [ "$(id -u)" = 0 ] || { log "SKIP: needs root (apt-get, the initramfs' device nodes)"; exit 77; }
@@ -99,11 +112,22 @@ cmdline="console=ttyS0 rdinit=/sbin/init panic=-1 kennel.hostname=kennel-vm"
 [ $check = 1 ] && cmdline+=" kennelvm.check"
 [ $crashing = 1 ] && cmdline+=" kennel.units=/etc/kennel/units-crashing"
 [ $panic = 1 ] && cmdline+=" kennel.test_panic=1"
+nic=(-nic none)
+if [ $net = 1 ]; then
+  # The modules build.sh put in the initramfs for a bridge network (loaded by kennel before
+  # the network comes up); the guest's eth0 from qemu's DHCP.
+  cmdline+=" kennel.units=/etc/kennel/units-net ip=dhcp"
+  cmdline+=" modules-load=virtio_pci,virtio_net,veth,bridge,nf_tables,nft_chain_nat,nft_nat,nft_masq,nft_ct,nft_fib_inet"
+  # A free port on the host's 127.0.0.1 for the guest's 8080 (free now; qemu takes it a
+  # moment later).
+  port=$(perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1) or die "$!\n"; print $s->sockport, "\n"')
+  nic=(-nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$port-:8080")
+fi
 [ ${#extra[@]} -gt 0 ] && cmdline+=" ${extra[*]}"
 if [ "${KENNEL_VM_KVM:-0}" = 1 ]; then accel=(-accel kvm -cpu host); else accel=(-accel tcg); fi
 qemu=(qemu-system-x86_64 -m "${KENNEL_VM_MEM:-512}" -smp "${KENNEL_VM_SMP:-2}" "${accel[@]}"
   -kernel "$out/vmlinuz" -initrd "$out/initramfs.cpio.gz" -append "$cmdline"
-  -nic none -nographic -no-reboot)
+  "${nic[@]}" -nographic -no-reboot)
 interactive=0
 [ $check = 0 ] && [ $panic = 0 ] && interactive=1
 timeout_s=${KENNEL_VM_TIMEOUT:-300}
@@ -112,8 +136,9 @@ timeout_s=${KENNEL_VM_TIMEOUT:-300}
 console=$out/console.log
 rm -f "$console" "$console.all-units-up" "$console.not-all-units-up"
 run=$(mktemp -d "${TMPDIR:-/tmp}/kennel-vm.XXXXXX")
-qpid= mpid=
+qpid= mpid= hpid=
 cleanup() {
+  [ -n "$hpid" ] && kill "$hpid" 2>/dev/null
   [ -n "$qpid" ] && kill "$qpid" 2>/dev/null
   [ -n "$mpid" ] && wait "$mpid" 2>/dev/null
   rm -rf "$run"
@@ -135,6 +160,22 @@ else
   "${qemu[@]}" <&3 >"$run/out" 2>&1 &
 fi
 qpid=$!
+
+if [ $net = 1 ]; then
+  log "the guest's port 8080 (web-bridge's port 80) is http://127.0.0.1:$port/"
+  # The host's side: fetch the page through the forwarded port until it answers, for as
+  # long as the guest runs.
+  (
+    while kill -0 "$qpid" 2>/dev/null; do
+      if body=$(curl -s -m 3 "http://127.0.0.1:$port/" 2>/dev/null) && [[ $body == *"served from a bridge container"* ]]; then
+        awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f\n", b - a }' >"$run/http-ok"
+        break
+      fi
+      sleep 0.2
+    done
+  ) &
+  hpid=$!
+fi
 
 seen() { grep -q -- "$1" "$console" 2>/dev/null; }
 elapsed() { awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", b - a }'; }
@@ -177,6 +218,10 @@ set -e
 qpid=
 wait "$mpid" 2>/dev/null
 mpid=
+if [ -n "$hpid" ]; then
+  wait "$hpid" 2>/dev/null
+  hpid=
+fi
 
 # --- verdict ----------------------------------------------------------------------------
 echo
@@ -211,6 +256,13 @@ else
   if [ $check = 1 ]; then
     seen 'CHECKS DONE' || problems+=("no CHECKS DONE")
     grep -q 'CHECK [^ ]* FAIL' "$console" && problems+=("checks failed: $(grep -o 'CHECK [^ ]* FAIL.*' "$console" | tr '\n' ';')")
+  fi
+fi
+if [ $net = 1 ]; then
+  if [ -f "$run/http-ok" ]; then
+    printf 'qemu start -> the host got web-bridge'"'"'s page through the forwarded port: %.2fs\n' "$(cat "$run/http-ok")"
+  else
+    problems+=("the host never got web-bridge's page through http://127.0.0.1:$port/")
   fi
 fi
 for p in "${problems[@]}"; do log "FAIL: $p"; done

@@ -19,6 +19,9 @@ pub struct Cmdline {
     pub rw: bool,
     /// `fsck.mode=`, `fsck.repair=`, `fastboot`, `forcefsck`.
     pub fsck: super::fsck::Policy,
+    /// `modules-load=A,B` and `rd.modules-load=A,B` (systemd's): more modules to load at
+    /// boot, after boot.toml's, in the order given (each option may be repeated).
+    pub modules_load: Vec<String>,
     /// Words of those families with a value kennel does not know (said on the console).
     pub unknown: Vec<String>,
 }
@@ -45,6 +48,13 @@ impl Cmdline {
                 "kennel.units" => c.units = Some(PathBuf::from(value)),
                 "kennel.log" => c.log = Some(value.to_string()),
                 "kennel.test_panic" => c.test_panic = value == "1",
+                "modules-load" | "rd.modules-load" => {
+                    for m in value.split(',').filter(|m| !m.is_empty()) {
+                        if !c.modules_load.iter().any(|known| known == m) {
+                            c.modules_load.push(m.to_string());
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -68,5 +78,12 @@ mod tests {
         assert_eq!(Cmdline::parse("ro quiet"), Cmdline::default());
         assert!(Cmdline::parse("ro rw").rw);
         assert!(!Cmdline::parse("rw ro").rw);
+    }
+
+    #[test]
+    fn modules_load_lists_are_joined_in_order_once_each() {
+        let c = Cmdline::parse("modules-load=veth,bridge rd.modules-load=nf_tables,,veth quiet");
+        assert_eq!(c.modules_load, ["veth", "bridge", "nf_tables"]);
+        assert!(Cmdline::parse("modules-load=").modules_load.is_empty());
     }
 }

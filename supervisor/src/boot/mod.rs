@@ -90,7 +90,12 @@ pub fn main() -> ! {
         }
     };
     let mut wanted = cfg.modules.clone();
-    for m in setup::modules_to_load(Path::new("/")) {
+    for m in cmd
+        .modules_load
+        .iter()
+        .cloned()
+        .chain(setup::modules_to_load(Path::new("/")))
+    {
         if !wanted.contains(&m) {
             wanted.push(m);
         }

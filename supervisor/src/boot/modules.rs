@@ -149,8 +149,18 @@ pub fn load(names: &[String]) -> Vec<String> {
             return lines;
         }
     };
+    // Modules built into the kernel are there already (systemd-modules-load says nothing
+    // of them either).
+    let builtin: HashSet<String> = std::fs::read_to_string(dir.join("modules.builtin"))
+        .unwrap_or_default()
+        .lines()
+        .map(module_name)
+        .collect();
     let mut done = HashSet::new();
     for name in names {
+        if builtin.contains(&name.replace('-', "_")) {
+            continue;
+        }
         match dep.plan(name) {
             Ok(files) => {
                 for f in files {
