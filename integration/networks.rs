@@ -977,3 +977,65 @@ fn a_bridge_oneshot_start_timed_beside_none() {
         veths(&r).is_empty() && netns_files(&r).is_empty()
     });
 }
+
+/// A real server from Debian's packages (lighttpd, in a `debootstrap --include=lighttpd`
+/// Debian 12 rootfs, run as Debian configures it) on the bridge, reached from the "other
+/// host" through a published port.
+#[test]
+fn a_debian_lighttpd_is_reached_through_a_published_port() {
+    if !can_run_nft() {
+        return;
+    }
+    let Some(tar) = crate::podman_images::cached_debootstrap(
+        "debian-bookworm-minbase-lighttpd.tar",
+        &["lighttpd"],
+    ) else {
+        return;
+    };
+    let r = Rig::with_net();
+    let other = OtherHost::new(&r.s);
+    let root = r.path("debian");
+    fs::create_dir_all(&root).unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .args(["--numeric-owner", "-xf"])
+        .arg(&tar)
+        .output()
+        .expect("run tar");
+    assert!(out.status.success(), "tar -xf {}: {out:?}", tar.display());
+    let www = r.path("www");
+    fs::create_dir_all(&www).unwrap();
+    fs::write(www.join("index.html"), "from debian's lighttpd\n").unwrap();
+    r.unit(
+        "web",
+        &format!(
+            "[service]\ncommand = [\"/usr/sbin/lighttpd\", \"-D\", \"-f\", \"/etc/lighttpd/lighttpd.conf\"]\n\
+             [container]\nrootfs = [\"{}\"]\nnetwork = \"bridge\"\nports = [\"8080:80\"]\n\
+             volumes = [{{ source = \"{}\", target = \"/var/www/html\", read_only = true }}]\n",
+            root.display(),
+            www.display()
+        ),
+    );
+    r.up();
+    r.wait_state("web", "up");
+    let url = format!("http://{}:8080/index.html", OtherHost::HOST);
+    let mut got = String::new();
+    for _ in 0..100 {
+        got = fetch(|s| other.run(s), &url);
+        if got == "from debian's lighttpd\n" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        got,
+        "from debian's lighttpd\n",
+        "{url}\n{}\n{}",
+        nft_rules(&r),
+        r.daemon_output()
+    );
+    r.ok(&["stop", "web"]);
+    r.wait_state("web", "inactive");
+    assert!(!nft_rules(&r).contains("unit=web"), "{}", nft_rules(&r));
+}

@@ -99,13 +99,20 @@ pub fn debian_tar(dir: &Path, kennel: &Path, units: &[(&str, &str)]) -> Option<P
     Some(tar)
 }
 
-/// The cached `debootstrap --variant=minbase bookworm` tar, built (under a lock, so that
-/// tests running at once build it once) if missing.
+/// The cached `debootstrap --variant=minbase bookworm` tar.
 fn cached_debian() -> Option<PathBuf> {
+    cached_debootstrap(DEBIAN_TAR, &[])
+}
+
+/// The cached tar `NAME` (under the target directory) of `debootstrap --variant=minbase
+/// [--include=PACKAGES] bookworm`, built (under a lock, so that tests running at once
+/// build it once) if missing. `None` (the test skipped, loudly) if debootstrap is missing
+/// or fails.
+pub fn cached_debootstrap(name: &str, include: &[&str]) -> Option<PathBuf> {
     let cache = test_cache();
     fs::create_dir_all(&cache).expect("mkdir test-cache");
-    let tar = cache.join(DEBIAN_TAR);
-    let lock = fs::File::create(cache.join(format!("{DEBIAN_TAR}.lock"))).expect("lock file");
+    let tar = cache.join(name);
+    let lock = fs::File::create(cache.join(format!("{name}.lock"))).expect("lock file");
     // SAFETY: flock on a descriptor we own; released when `lock` is closed.
     if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
         panic!("flock: {}", std::io::Error::last_os_error());
@@ -124,7 +131,7 @@ fn cached_debian() -> Option<PathBuf> {
         );
         return None;
     }
-    let root = cache.join("debian-bookworm-minbase.tmp");
+    let root = cache.join(format!("{name}.tmp"));
     if root.exists() {
         run(
             "rm",
@@ -133,12 +140,17 @@ fn cached_debian() -> Option<PathBuf> {
     }
     let _ = writeln!(
         std::io::stderr(),
-        "podman tests: debootstrap of Debian 12 into {} (once; cached as {})",
+        "debootstrap of Debian 12 into {} (once; cached as {})",
         root.display(),
         tar.display()
     );
-    let out = Command::new("debootstrap")
-        .args(["--variant=minbase", "bookworm"])
+    let mut cmd = Command::new("debootstrap");
+    cmd.arg("--variant=minbase");
+    if !include.is_empty() {
+        cmd.arg(format!("--include={}", include.join(",")));
+    }
+    let out = cmd
+        .arg("bookworm")
         .arg(&root)
         .arg(MIRROR)
         .output()
@@ -157,7 +169,7 @@ fn cached_debian() -> Option<PathBuf> {
         );
         return None;
     }
-    let partial = cache.join(format!("{DEBIAN_TAR}.partial"));
+    let partial = cache.join(format!("{name}.partial"));
     tar_dir(&root, &partial);
     fs::rename(&partial, &tar).expect("rename the Debian tar");
     run(

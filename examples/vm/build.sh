@@ -163,8 +163,10 @@ done
 # Also those of a container on a bridge network (run.sh --net loads them with
 # `modules-load=` on the kernel command line; a boot without it does not): the virtio NIC,
 # veth, the bridge and the nftables pieces of kennel's rules (table inet kennel: nat
-# chains, masquerade, DNAT, conntrack, fib).
-net_modules=(virtio_pci virtio_net veth bridge nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet)
+# chains, masquerade, DNAT, conntrack, fib). crc32c_generic first: libcrc32c (which
+# nf_tables and nf_conntrack need) asks the crypto API for "crc32c" at load, a soft
+# dependency that modules.dep does not list and kennel's loader does not follow.
+net_modules=(crc32c_generic virtio_pci virtio_net veth bridge nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet)
 modules=(overlay "${net_modules[@]}")
 mkdir -p "$t/lib/modules/$kver"
 for f in modules.order modules.builtin modules.builtin.modinfo; do

@@ -117,7 +117,7 @@ if [ $net = 1 ]; then
   # The modules build.sh put in the initramfs for a bridge network (loaded by kennel before
   # the network comes up); the guest's eth0 from qemu's DHCP.
   cmdline+=" kennel.units=/etc/kennel/units-net ip=dhcp"
-  cmdline+=" modules-load=virtio_pci,virtio_net,veth,bridge,nf_tables,nft_chain_nat,nft_nat,nft_masq,nft_ct,nft_fib_inet"
+  cmdline+=" modules-load=crc32c_generic,virtio_pci,virtio_net,veth,bridge,nf_tables,nft_chain_nat,nft_nat,nft_masq,nft_ct,nft_fib_inet"
   # A free port on the host's 127.0.0.1 for the guest's 8080 (free now; qemu takes it a
   # moment later).
   port=$(perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1) or die "$!\n"; print $s->sockport, "\n"')
@@ -167,7 +167,7 @@ if [ $net = 1 ]; then
   # long as the guest runs.
   (
     while kill -0 "$qpid" 2>/dev/null; do
-      if body=$(curl -s -m 3 "http://127.0.0.1:$port/" 2>/dev/null) && [[ $body == *"served from a bridge container"* ]]; then
+      if body=$(curl -s -m 20 "http://127.0.0.1:$port/" 2>/dev/null) && [[ $body == *"served from a bridge container"* ]]; then
         awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f\n", b - a }' >"$run/http-ok"
         break
       fi

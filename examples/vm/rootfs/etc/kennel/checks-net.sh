@@ -28,7 +28,7 @@ case "$line" in
 esac
 
 # The bridge kennel made, with the container's veth on it.
-if ip link show kennel0 >/dev/null 2>&1 && ip link show master kennel0 | grep -q .; then
+if ip link show kennel0 >/dev/null 2>&1 && ip link | grep -q 'master kennel0'; then
   ok bridge-kennel0
 else
   fail bridge-kennel0 "$(ip link 2>&1 | tr '\n' ';')"
@@ -36,7 +36,7 @@ fi
 
 # The published port from the machine itself, through 127.0.0.1 and through eth0's address.
 for a in 127.0.0.1 10.0.2.15; do
-  body=$(wget -qO- -T 5 "http://$a:8080/" 2>&1)
+  body=$(timeout 10 wget -qO- "http://$a:8080/" 2>&1)
   case "$body" in
     *"served from a bridge container"*) ok "published-port-via-$a" ;;
     *) fail "published-port-via-$a" "wget: $body" ;;
@@ -44,10 +44,11 @@ for a in 127.0.0.1 10.0.2.15; do
 done
 
 # The host's request: qemu's user network delivers it from 10.0.2.2 to eth0:8080, kennel's
-# DNAT to the container. busybox httpd -v logs `IP:PORT: response:200`.
+# DNAT to the container. busybox httpd -v logs `IP:PORT: response:200` (on its IPv6
+# socket: `[::ffff:10.0.2.2]:PORT: response:200`).
 i=0
 while [ $i -lt 600 ]; do
-  kennel logs web-bridge 2>/dev/null | grep -q '10\.0\.2\.2:[0-9]*: response:200' && break
+  kennel logs web-bridge 2>/dev/null | grep -q '10\.0\.2\.2]*:[0-9]*: response:200' && break
   i=$((i + 1))
   sleep 0.5
 done
