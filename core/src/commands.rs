@@ -75,7 +75,18 @@ impl Supervisor {
         }
         let waiter = match command {
             Command::Up => {
-                let all: Vec<String> = self.set.names().map(String::from).collect();
+                // A socket-activated unit waits for its first connection (the shell
+                // watches its sockets), unless a unit started now requires it.
+                let all: Vec<String> = self
+                    .set
+                    .names()
+                    .filter(|n| {
+                        self.set
+                            .get(n)
+                            .is_some_and(|u| u.service.activate == kennel_units::Activate::Up)
+                    })
+                    .map(String::from)
+                    .collect();
                 let mut visited = BTreeSet::new();
                 for name in &all {
                     self.start_tree(name, false, &mut visited, now);
@@ -177,7 +188,10 @@ impl Supervisor {
             let name = unit.name.clone();
             let Some(rt) = self.units.get_mut(&name) else {
                 self.units.insert(name.clone(), UnitRt::new(unit.clone()));
-                added.push(name);
+                // Like `Up`: a socket-activated unit waits for its first connection.
+                if unit.service.activate == kennel_units::Activate::Up {
+                    added.push(name);
+                }
                 continue;
             };
             let revived = std::mem::take(&mut rt.remove_when_stopped);

@@ -34,6 +34,7 @@ mod parse;
 pub mod security;
 pub mod set;
 pub mod signal;
+pub mod socket;
 pub mod suggest;
 pub mod systemd;
 

@@ -12,7 +12,7 @@ use crate::graph::{cycles, Graph};
 use crate::model::{Network, Unit};
 use crate::name::check_unit_name;
 use crate::network::Networks;
-use crate::parse::{parse_file, DepRef, NetRefs};
+use crate::parse::{parse_file, DepRef, NetRefs, SocketRef};
 use crate::set::UnitSet;
 use crate::suggest::did_you_mean;
 use crate::systemd;
@@ -25,6 +25,8 @@ struct Loaded {
     deps: Vec<DepRef>,
     /// Its network, address and ports.
     net: NetRefs,
+    /// Its sockets' addresses.
+    sockets: Vec<SocketRef>,
     /// Its problems are reported (else it is only context: see [`check_paths`]).
     checked: bool,
     /// A systemd service's `After=` and `Before=` on services: ordering kept only against
@@ -258,6 +260,7 @@ fn load_files(
                 deps: mapped.requires,
                 // A systemd service has no [container], so no network of its own.
                 net: Default::default(),
+                sockets: Vec::new(),
                 checked,
                 ordering: Some((mapped.after, mapped.before)),
             });
@@ -281,6 +284,7 @@ fn load_files(
             unit: parsed.unit,
             deps: parsed.deps,
             net: parsed.net,
+            sockets: parsed.sockets,
             checked,
             ordering: None,
         });
@@ -288,7 +292,35 @@ fn load_files(
     resolve_ordering(&mut loaded, diags);
     check_dependencies(&loaded, diags);
     check_networks(&loaded, networks, diags);
+    check_sockets(&loaded, diags);
     loaded
+}
+
+/// Across units: no address is listened on by two units (unless both set `reuse_port`);
+/// reported at the second, in name order.
+fn check_sockets(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
+    let mut order: Vec<&Loaded> = loaded.iter().collect();
+    order.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut seen: Vec<(&SocketRef, &str)> = Vec::new();
+    for l in order {
+        for s in &l.sockets {
+            let clash = seen
+                .iter()
+                .find(|(o, _)| o.listen.clashes(&s.listen) && !(o.reuse_port && s.reuse_port));
+            match clash {
+                Some((o, other)) => diags.push(Diagnostic::new(
+                    &l.path,
+                    s.line,
+                    s.col,
+                    format!(
+                        "socket: {} clashes with unit {other:?}'s {}; listen once, or set reuse_port on both",
+                        s.listen, o.listen
+                    ),
+                )),
+                None => seen.push((s, &l.name)),
+            }
+        }
+    }
 }
 
 /// systemd's `After=`/`Before=` on services: kept against the units of the set (`Before=x`

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::container::{
     CgroupAccess, Container, IdMap, Layer, Namespace, Network, Resources, Volume,
 };
+pub use crate::socket::{Listen, Socket, UnixKind};
 
 /// One unit: `DIR/NAME.toml`, NAME being the file stem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +40,9 @@ pub struct Unit {
     pub container: Option<Container>,
     /// `[resources]`: cgroup limits (every unit gets its own cgroup either way).
     pub resources: Resources,
+    /// `[[socket]]`: sockets kennel binds and holds, passed to the service as `LISTEN_FDS`.
+    #[serde(default)]
+    pub sockets: Vec<Socket>,
 }
 
 /// `[service]`.
@@ -66,6 +70,21 @@ pub struct Service {
     pub stop_signal: Signal,
     /// `stop_timeout`; default 10s.
     pub stop_timeout: Duration,
+    /// `activate`: when the service starts; default at `kennel up`.
+    #[serde(default)]
+    pub activate: Activate,
+}
+
+/// `service.activate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Activate {
+    /// Started by `kennel up` (and `kennel start`).
+    #[default]
+    Up,
+    /// Started on the first connection or datagram on one of its `[[socket]]`s (and by
+    /// `kennel start`, or as another unit's requirement).
+    Socket,
 }
 
 /// `service.type`.
@@ -213,6 +232,7 @@ impl Service {
             success_exit_codes: vec![0],
             stop_signal: Signal::TERM,
             stop_timeout: Duration::from_secs(10),
+            activate: Activate::Up,
         }
     }
 }
@@ -232,6 +252,7 @@ impl Unit {
             logs: Logs::default(),
             container: None,
             resources: Resources::default(),
+            sockets: Vec::new(),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kennel_units::{
-    parse_unit, Health, Logs, Ready, ReadyProbe, Resources, Restart, RestartPolicy, Service,
-    ServiceType, Signal, Unit,
+    parse_unit, Activate, Health, Logs, Ready, ReadyProbe, Resources, Restart, RestartPolicy,
+    Service, ServiceType, Signal, Unit,
 };
 
 fn parse(text: &str) -> Unit {
@@ -90,6 +90,7 @@ fn every_key_is_parsed() {
             success_exit_codes: vec![0, 143],
             stop_signal: Signal::INT,
             stop_timeout: secs(90),
+            activate: Activate::Up,
         },
         restart: Restart {
             policy: RestartPolicy::Always,
@@ -123,6 +124,7 @@ fn every_key_is_parsed() {
         },
         container: None,
         resources: Resources::default(),
+        sockets: Vec::new(),
     };
     assert_eq!(unit, expected);
 }

@@ -281,3 +281,23 @@ fn uptime_counts_from_the_spawn() {
     h.advance(secs(7));
     assert_eq!(h.status("db").uptime, Some(secs(7)));
 }
+
+#[test]
+fn up_leaves_socket_activated_units_to_their_sockets_unless_required() {
+    let activated = |name: &str| {
+        let mut u = unit(name);
+        u.service.activate = kennel_units::Activate::Socket;
+        u
+    };
+    let mut h = Harness::new(vec![
+        activated("idle"),
+        activated("db"),
+        unit("web").requires(&["db"]),
+    ]);
+    h.command(Command::Up, true);
+    // db is pulled in by web; idle waits for a connection (the shell starts it then).
+    assert_eq!(h.take_plain(), ["spawn db", "spawn web", "reply 1 ok"]);
+    assert_eq!(h.state("idle"), State::Inactive);
+    h.start(&["idle"], false);
+    assert_eq!(h.take_plain(), ["reply 2 ok", "spawn idle"]);
+}

@@ -787,38 +787,11 @@ fn ip(cx: &mut Ctx, path: &str, item: &Item) -> Option<String> {
 
 /// `volumes`: an array of inline tables or `[[container.volumes]]` tables.
 fn volumes(cx: &mut Ctx, item: &Item, user: bool) -> Vec<Volume> {
-    // (index in the array, the table, where to report a missing key)
-    let mut entries: Vec<(usize, &dyn TableLike, Option<Range<usize>>)> = Vec::new();
-    match item {
-        Item::ArrayOfTables(aot) => {
-            entries.extend(
-                aot.iter()
-                    .enumerate()
-                    .map(|(i, t)| (i, t as &dyn TableLike, t.span())),
-            );
-        }
-        Item::Value(Value::Array(values)) => {
-            for (i, v) in values.iter().enumerate() {
-                match v.as_inline_table() {
-                    Some(t) => entries.push((i, t, v.span())),
-                    None => cx.error(
-                        v.span(),
-                        format!(
-                            "container.volumes[{i}]: expected a table, found {}",
-                            describe_value(v)
-                        ),
-                    ),
-                }
-            }
-        }
-        _ => cx.error(
-            item.span(),
-            format!(
-                "container.volumes: expected an array of tables such as [{{ source = \"/srv\", target = \"/srv\" }}], found {}",
-                describe(item)
-            ),
-        ),
-    }
+    let entries = cx.table_array(
+        "container.volumes",
+        item,
+        "[{ source = \"/srv\", target = \"/srv\" }]",
+    );
     let mut out = Vec::new();
     // target -> index of the volume that mounts there
     let mut targets: BTreeMap<PathBuf, usize> = BTreeMap::new();

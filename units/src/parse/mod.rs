@@ -7,6 +7,7 @@ mod container;
 mod ready;
 mod sections;
 mod security;
+mod socket;
 pub(crate) mod value;
 
 use std::ops::Range;
@@ -15,9 +16,10 @@ use std::path::Path;
 use toml_edit::{ImDocument, Item, Key, Table};
 
 use crate::diag::{sort_diagnostics, Diagnostic};
-use crate::model::{Logs, Ready, ReadyProbe, Restart, ServiceType, Unit};
+use crate::model::{Activate, Logs, Ready, ReadyProbe, Restart, ServiceType, Unit};
 use crate::name::check_unit_name;
 pub(crate) use container::NetRefs;
+pub(crate) use socket::SocketRef;
 use value::Ctx;
 
 const TOP_KEYS: &[&str] = &[
@@ -29,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "logs",
     "container",
     "resources",
+    "socket",
 ];
 
 /// One `after` or `requires` entry, with its position for cross-unit diagnostics.
@@ -54,6 +57,8 @@ pub(crate) struct ParsedFile {
     pub(crate) deps: Vec<DepRef>,
     /// Its network, address and ports, for the cross-unit checks.
     pub(crate) net: container::NetRefs,
+    /// Its sockets' addresses, for the cross-unit checks.
+    pub(crate) sockets: Vec<SocketRef>,
 }
 
 /// Parses the unit `name` from `text`, read from `path`. Only single-file checks are done
@@ -92,17 +97,38 @@ pub(crate) fn parse_file(name: &str, path: &Path, text: &str) -> ParsedFile {
                 diags: cx.diags,
                 deps,
                 net: Default::default(),
+                sockets: Vec::new(),
             };
         }
     };
     let mut net = container::NetRefs::default();
-    let unit = unit(&mut cx, doc.as_table(), name, path, &mut deps, &mut net);
-    let unit = cx.diags.is_empty().then_some(unit);
+    let mut sockets = Vec::new();
+    let mut u = unit(&mut cx, doc.as_table(), name, path, &mut deps, &mut net);
+    {
+        if let Some(item) = doc.as_table().get("socket") {
+            u.sockets = socket::sockets(&mut cx, item, name, &mut sockets);
+        }
+        let activate = doc
+            .as_table()
+            .get("service")
+            .and_then(Item::as_table_like)
+            .and_then(|t| t.get("activate"));
+        if let (Activate::Socket, true, Some(item)) =
+            (u.service.activate, u.sockets.is_empty(), activate)
+        {
+            cx.error(
+                item.span(),
+                "service.activate: \"socket\" needs at least one [[socket]] to listen on",
+            );
+        }
+    }
+    let unit = cx.diags.is_empty().then_some(u);
     ParsedFile {
         unit,
         diags: cx.diags,
         deps,
         net,
+        sockets,
     }
 }
 

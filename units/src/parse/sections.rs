@@ -8,7 +8,7 @@ use toml_edit::{Key, TableLike};
 use super::value::Ctx;
 use super::DepRef;
 use crate::duration::format_duration;
-use crate::model::{Health, Logs, Restart, RestartPolicy, Service, ServiceType};
+use crate::model::{Activate, Health, Logs, Restart, RestartPolicy, Service, ServiceType};
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
     "command",
@@ -22,6 +22,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "success_exit_codes",
     "stop_signal",
     "stop_timeout",
+    "activate",
 ];
 const RESTART_KEYS: &[&str] = &[
     "policy",
@@ -157,6 +158,11 @@ pub(crate) fn service(
     if let Some(item) = t.get("stop_timeout") {
         if let Some(d) = cx.duration("service.stop_timeout", item) {
             s.stop_timeout = d;
+        }
+    }
+    if let Some(item) = t.get("activate") {
+        if cx.choice("service.activate", item, &["up", "socket"]) == Some("socket") {
+            s.activate = Activate::Socket;
         }
     }
     s

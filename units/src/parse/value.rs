@@ -243,6 +243,46 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// An array of tables (`[[path]]` tables or an array of inline tables): each with its
+    /// index and where to report a key it lacks. `example` completes "expected an array of
+    /// tables such as ...".
+    pub(crate) fn table_array<'i>(
+        &mut self,
+        path: &str,
+        item: &'i Item,
+        example: &str,
+    ) -> Vec<(usize, &'i dyn TableLike, Option<Range<usize>>)> {
+        let mut entries: Vec<(usize, &dyn TableLike, Option<Range<usize>>)> = Vec::new();
+        match item {
+            Item::ArrayOfTables(aot) => {
+                entries.extend(
+                    aot.iter()
+                        .enumerate()
+                        .map(|(i, t)| (i, t as &dyn TableLike, t.span())),
+                );
+            }
+            Item::Value(Value::Array(values)) => {
+                for (i, v) in values.iter().enumerate() {
+                    match v.as_inline_table() {
+                        Some(t) => entries.push((i, t, v.span())),
+                        None => self.error(
+                            v.span(),
+                            format!("{path}[{i}]: expected a table, found {}", describe_value(v)),
+                        ),
+                    }
+                }
+            }
+            _ => self.error(
+                item.span(),
+                format!(
+                    "{path}: expected an array of tables such as {example}, found {}",
+                    describe(item)
+                ),
+            ),
+        }
+        entries
+    }
+
     /// An argv: a non-empty array of strings, the first one non-empty, none with a NUL.
     pub(crate) fn argv(&mut self, path: &str, item: &Item) -> Option<Vec<String>> {
         let values = self.array(
