@@ -43,6 +43,30 @@ pub fn process_layer_dir(prefix: &str) -> PathBuf {
     tmp.join(format!("{prefix}-{}", std::process::id()))
 }
 
+/// A layer holding `/bin/BIN`, the C program `integration/SOURCE` built with `gcc -static`
+/// (static, so that it runs on the busybox layer and on the host alike) into
+/// [`process_layer_dir`]`(PREFIX)`. Call it once per test process (from a `OnceLock`).
+pub fn c_layer(prefix: &str, source: &str, bin: &str) -> PathBuf {
+    let dir = process_layer_dir(prefix);
+    fs::create_dir_all(dir.join("bin")).expect("mkdir layer/bin");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../integration")
+        .join(source);
+    let out = Command::new("gcc")
+        .args(["-static", "-O1", "-Wall", "-o"])
+        .arg(dir.join("bin").join(bin))
+        .arg(&src)
+        .output()
+        .expect("run gcc");
+    assert!(
+        out.status.success(),
+        "gcc -static {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 /// The busybox layer, built once per test process (by `examples/layers/busybox.sh`) under
 /// the target's temporary directory; directories left there by earlier test processes
 /// that are gone are removed.

@@ -33,24 +33,7 @@ const DEFAULT_CAPS: &str = "00000000a80425fb";
 /// test processes that are gone are removed.
 pub(crate) fn attempts_layer() -> &'static Path {
     static LAYER: OnceLock<PathBuf> = OnceLock::new();
-    LAYER.get_or_init(|| {
-        let dir = crate::ctr::process_layer_dir("escape-layer");
-        fs::create_dir_all(dir.join("bin")).expect("mkdir layer/bin");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration/escape/attempts.c");
-        let out = Command::new("gcc")
-            .args(["-static", "-O1", "-Wall", "-o"])
-            .arg(dir.join("bin/attempts"))
-            .arg(&src)
-            .output()
-            .expect("run gcc");
-        assert!(
-            out.status.success(),
-            "gcc -static {}: {}",
-            src.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
+    LAYER.get_or_init(|| crate::ctr::c_layer("escape-layer", "escape/attempts.c", "attempts"))
 }
 
 /// A container unit on busybox + the test layer: `command`, then more `[container]` keys

@@ -35,6 +35,7 @@ mod reload;
 mod restart;
 mod run;
 mod shutdown;
+mod sockets;
 mod stop;
 mod supervise;
 mod systemd_units;

@@ -527,25 +527,7 @@ impl Drop for Killed {
 /// directory. Static, so the test's own namespaces run it too.
 fn udpecho_layer() -> &'static std::path::Path {
     static LAYER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    LAYER.get_or_init(|| {
-        let dir = crate::ctr::process_layer_dir("udpecho-layer");
-        fs::create_dir_all(dir.join("bin")).expect("mkdir layer/bin");
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../integration/networks/udpecho.c");
-        let out = std::process::Command::new("gcc")
-            .args(["-static", "-O1", "-Wall", "-o"])
-            .arg(dir.join("bin/udpecho"))
-            .arg(&src)
-            .output()
-            .expect("run gcc");
-        assert!(
-            out.status.success(),
-            "gcc -static {}: {}",
-            src.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
+    LAYER.get_or_init(|| crate::ctr::c_layer("udpecho-layer", "networks/udpecho.c", "udpecho"))
 }
 
 /// Runs `sh -c SCRIPT` somewhere (a container, a namespace) and returns its output.

@@ -12,6 +12,7 @@ mod owner;
 mod probes;
 mod runs;
 mod signals;
+mod sockets;
 mod trash;
 
 use std::os::fd::OwnedFd;
@@ -118,6 +119,9 @@ pub enum Input {
         ok: bool,
         detail: String,
     },
+    /// A connection or datagram arrived on a socket-activated unit's socket while it had
+    /// no process.
+    SocketActivity { unit: String },
     /// A probe task asks the owner to start a probe process and route its exit back.
     RunProbe {
         spec: Box<SpawnSpec>,

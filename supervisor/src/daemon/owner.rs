@@ -98,6 +98,8 @@ struct Owner {
     notify: HashMap<String, Arc<NotifySocket>>,
     /// Every unit's cgroup.
     cgroups: UnitCgroups,
+    /// The units' `[[socket]]`s, held across their runs.
+    sockets: super::sockets::HeldSockets,
     /// Container networks: leases, namespaces and veths of the units on a bridge network.
     net: super::network::Networking,
     /// Empties containers' trash on the runtime's blocking pool.
@@ -176,6 +178,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         launching: HashMap::new(),
         runs: ContainerRuns::default(),
         cgroups,
+        sockets: Default::default(),
         net: super::network::Networking::new(
             &opts_state_dir,
             networks,
@@ -200,6 +203,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         Instant::now(),
     );
     owner.drain();
+    owner.watch_sockets();
 
     while owner.exit.is_none() {
         let deadline = owner.sup.poll_timeout();
@@ -215,6 +219,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
             () = sleep => owner.sup.handle_timeout(Instant::now()),
         }
         owner.drain();
+        owner.watch_sockets();
         if owner.cgroups.has_doomed() || owner.runs.has_released() {
             // Let the connection tasks write the replies this turn produced first.
             tokio::task::yield_now().await;
@@ -229,6 +234,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), alive_rx.recv()).await;
     let _ = std::fs::remove_file(&owner.opts.socket);
     owner.cgroups.remove_all();
+    owner.sockets.clear();
     // Held mount namespaces go now, here: as a machine's init, the state file system is
     // unmounted next, which their overlays would keep busy.
     owner.runs.clear();
@@ -404,6 +410,23 @@ impl Owner {
                 }
             }
             Input::Ready { unit, pid } => self.sup.handle(Event::Ready { unit, pid }, now),
+            Input::SocketActivity { unit } => {
+                self.sockets.unwatch(&unit);
+                if self.socket_idle(&unit) {
+                    let message = "activity on its socket: starting it".to_string();
+                    self.notice(Some(unit.clone()), Level::Info, message);
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.sup.handle(
+                        Event::Command {
+                            id,
+                            command: Command::Start(vec![unit]),
+                            wait: false,
+                        },
+                        now,
+                    );
+                }
+            }
             Input::Health {
                 unit,
                 pid,
@@ -436,6 +459,46 @@ impl Owner {
                 let _ = reply.send(result);
             }
         }
+    }
+
+    /// Held sockets follow the unit set (a reload), and a socket-activated unit's are
+    /// watched exactly while it is idle (no process, no restart to come, not failed).
+    fn watch_sockets(&mut self) {
+        let units = self.sup.units();
+        self.sockets
+            .retain(|name, config| units.get(name).is_some_and(|u| u.sockets == config));
+        if self.sup.is_shutting_down() {
+            self.sockets.unwatch_all();
+            return;
+        }
+        let activated: Vec<Unit> = units
+            .iter()
+            .filter(|u| u.service.activate == kennel_units::Activate::Socket)
+            .cloned()
+            .collect();
+        for u in activated {
+            let idle = self.socket_idle(&u.name);
+            let watched = self.sockets.watched(&u.name);
+            if idle && !watched {
+                if let Err(e) = self.sockets.watch(&u, &self.tx) {
+                    let message = format!("cannot hold its sockets: {e}");
+                    self.notice(Some(u.name.clone()), Level::Error, message);
+                }
+            } else if !idle && watched {
+                self.sockets.unwatch(&u.name);
+            }
+        }
+    }
+
+    /// Whether `unit` has no process, no restart to come, and has not failed: a
+    /// connection on its socket then starts it.
+    fn socket_idle(&self, unit: &str) -> bool {
+        let stop = Command::Stop(vec![unit.to_string()]);
+        !self.sup.already(&stop).is_empty()
+            && self
+                .sup
+                .unit_status(unit, Instant::now())
+                .is_some_and(|s| s.state != kennel_core::State::Failed)
     }
 
     fn reap(&mut self) {

@@ -418,6 +418,8 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
         start_gate: None,
         groups,
         umask: user.umask(),
+        sockets: Vec::new(),
+        socket_fds: Vec::new(),
     };
     Ok(Bundle {
         spawn,

@@ -81,6 +81,13 @@ pub struct SpawnSpec {
     /// The process's umask (an OCI bundle's `process.user.umask`); inherited when unset.
     #[serde(default)]
     pub umask: Option<u32>,
+    /// The names of the listening sockets passed with the spec (the last descriptors of
+    /// its first message), for `LISTEN_FDNAMES`: the service gets them on 3, 4 ...
+    #[serde(default)]
+    pub sockets: Vec<String>,
+    /// Those sockets as the helper received them (close-on-exec until the last step).
+    #[serde(skip)]
+    pub socket_fds: Vec<std::os::fd::RawFd>,
 }
 
 /// The start gate of a created OCI container: a FIFO in its state directory. The helper

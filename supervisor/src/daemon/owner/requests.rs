@@ -284,6 +284,7 @@ impl Owner {
             &spec,
             &plan.launch,
             stdio.stdin,
+            &[],
             stdio.stdout,
             stdio.stderr,
             target.as_ref().map(|(dir, _)| dir),

@@ -91,10 +91,20 @@ impl Owner {
         }
         let held = self.runs.held_overlay(&name, plan.held_overlay);
         let offered = key.filter(|_| plan.container.is_some_and(|c| c.offer_overlay));
+        self.sockets.unwatch(&name);
+        let sockets = match self.sockets.of(&unit) {
+            Ok(fds) => fds,
+            Err(e) => {
+                self.spawn_failed(name, e.to_string(), now);
+                return;
+            }
+        };
+        spec.sockets = unit.sockets.iter().map(|s| s.name.clone()).collect();
         let launched = spawn::launch(
             &spec,
             &plan.launch,
             held,
+            sockets,
             out_w,
             err_w,
             target.as_ref().map(|(dir, _)| dir),
@@ -248,7 +258,16 @@ impl Owner {
     /// The spec for running `argv` as part of `unit` (the service itself, or a probe).
     pub(super) fn base_spec(&self, unit: &Unit, argv: Vec<String>) -> SpawnSpec {
         let mut base_env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k != "NOTIFY_SOCKET" && k != "KENNEL_SOCKET")
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "NOTIFY_SOCKET"
+                        | "KENNEL_SOCKET"
+                        | "LISTEN_FDS"
+                        | "LISTEN_PID"
+                        | "LISTEN_FDNAMES"
+                )
+            })
             .collect();
         if !base_env.iter().any(|(k, _)| k == "PATH") {
             base_env.push(("PATH".into(), DEFAULT_PATH.into()));
@@ -279,6 +298,8 @@ impl Owner {
             start_gate: None,
             groups: None,
             umask: None,
+            sockets: Vec::new(),
+            socket_fds: Vec::new(),
         }
     }
 

@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -75,8 +75,16 @@ fn run_role(spare_net: bool) -> ! {
     std::process::exit(failure.exit_code)
 }
 
+/// The lowest descriptor the helper's channel may take: the service's sockets go on 3 ..
+/// `3 + MAX_SOCKETS` right before exec ([`place_sockets`]), and the channel must outlive
+/// that to report a failed exec.
+const CHANNEL_FD_MIN: i32 = 3 + kennel_units::socket::MAX_SOCKETS as i32;
+
 fn take_socket() -> Result<UnixStream, Errno> {
-    let fd = fcntl(0, FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // Below RLIMIT_NOFILE's soft limit of 64 (never seen) the sockets find the channel
+    // on their way ([`place_sockets`] refuses then).
+    let fd = fcntl(0, FcntlArg::F_DUPFD_CLOEXEC(CHANNEL_FD_MIN))
+        .or_else(|_| fcntl(0, FcntlArg::F_DUPFD_CLOEXEC(3)))?;
     // SAFETY: fcntl just returned this fd; nothing else owns it.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())?;
@@ -95,10 +103,25 @@ pub(crate) fn fail(step: &str, subject: impl Into<String>, error: impl ToString)
 }
 
 fn run(sock: &mut UnixStream, spare_net: bool) -> Result<std::convert::Infallible, SpawnFailure> {
-    let (Received { launch, spec }, passed) = read_spec(sock)?;
-    // What came with the spec: the process's stdin, or a container's overlay.
+    let (Received { launch, mut spec }, mut passed) = read_spec(sock)?;
+    // What came with the spec: the process's stdin, or a container's overlay, then the
+    // unit's sockets.
+    let wanted = spec.sockets.len();
+    if passed.len() < wanted {
+        return Err(fail(
+            "receive the unit's sockets",
+            "",
+            format!(
+                "{} descriptors came, {wanted} sockets expected",
+                passed.len()
+            ),
+        ));
+    }
+    let sockets = passed.split_off(passed.len() - wanted);
+    // Kept open (close-on-exec) until become_service puts them in place.
+    spec.socket_fds = sockets.into_iter().map(IntoRawFd::into_raw_fd).collect();
     let mut held = None;
-    if let Some(fd) = passed {
+    if let Some(fd) = passed.into_iter().next() {
         if spec.stdin_passed {
             nix::unistd::dup2(fd.as_raw_fd(), 0).map_err(|e| fail("set up stdin", "", e.desc()))?;
         } else if spec
@@ -138,10 +161,10 @@ fn run(sock: &mut UnixStream, spare_net: bool) -> Result<std::convert::Infallibl
 /// The spec: a length (`u32`, little-endian) then that much JSON, the first read carrying
 /// the process's stdin if passed. Read exactly: what follows on the channel is for
 /// [`join_cgroups`].
-fn read_spec(sock: &mut UnixStream) -> Result<(Received, Option<OwnedFd>), SpawnFailure> {
+fn read_spec(sock: &mut UnixStream) -> Result<(Received, Vec<OwnedFd>), SpawnFailure> {
     let bad = |e: std::io::Error| fail("read spawn spec", "", e);
     let mut len = [0u8; 4];
-    let (n, passed) = recv_with_fd(sock.as_raw_fd(), &mut len).map_err(bad)?;
+    let (n, passed) = recv_with_fds(sock.as_raw_fd(), &mut len).map_err(bad)?;
     let passed = passed.map_err(bad)?;
     sock.read_exact(&mut len[n..]).map_err(bad)?;
     let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
@@ -198,28 +221,35 @@ pub(crate) fn join_cgroups(
 /// any other is closed), or why the descriptors were lost (the kernel truncated them, the
 /// receiver being out of descriptors).
 pub(crate) fn recv_with_fd(
-    sock: std::os::fd::RawFd,
+    sock: RawFd,
     buf: &mut [u8],
 ) -> std::io::Result<(usize, std::io::Result<Option<OwnedFd>>)> {
+    let (n, fds) = recv_with_fds(sock, buf)?;
+    Ok((n, fds.map(|fds| fds.into_iter().next())))
+}
+
+/// [`recv_with_fd`] with every descriptor that came (up to the stdin or overlay and
+/// `MAX_SOCKETS` sockets), in order.
+fn recv_with_fds(
+    sock: RawFd,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, std::io::Result<Vec<OwnedFd>>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+    let mut space = nix::cmsg_space!([RawFd; 1 + kennel_units::socket::MAX_SOCKETS]);
     let mut iov = [std::io::IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
         .map_err(std::io::Error::from)?;
-    let fd = msg.cmsgs().map_err(std::io::Error::from).map(|cmsgs| {
-        let mut fd = None;
+    let fds = msg.cmsgs().map_err(std::io::Error::from).map(|cmsgs| {
+        let mut fds = Vec::new();
         for c in cmsgs {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for raw in fds {
-                    // SAFETY: the kernel just installed this fd for us.
-                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                    fd.get_or_insert(owned);
-                }
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                // SAFETY: the kernel just installed these fds for us.
+                fds.extend(raw.into_iter().map(|r| unsafe { OwnedFd::from_raw_fd(r) }));
             }
         }
-        fd
+        fds
     });
-    Ok((msg.bytes, fd))
+    Ok((msg.bytes, fds))
 }
 
 /// Hands the daemon `fd` over the helper's channel `report`, marked by the one byte `mark`
@@ -311,8 +341,46 @@ pub(crate) fn become_service(
     }
     let dir = spec.working_dir.as_deref().unwrap_or(Path::new("/"));
     nix::unistd::chdir(dir).map_err(|e| fail("chdir", dir.display().to_string(), e.desc()))?;
+    if !spec.socket_fds.is_empty() {
+        place_sockets(&spec.socket_fds)?;
+        // sd_listen_fds(3): LISTEN_PID is this process's own pid (the service's, in its
+        // pid namespace), known only here, after every fork.
+        vars.set("LISTEN_FDS", &spec.socket_fds.len().to_string());
+        vars.set("LISTEN_PID", &std::process::id().to_string());
+        vars.set("LISTEN_FDNAMES", &spec.sockets.join(":"));
+    }
 
     exec(&spec.argv, &vars)
+}
+
+/// The unit's sockets onto 3, 4 ... without close-on-exec, the last step before exec
+/// (descriptors on those numbers until now, close-on-exec, are closed by it). First each
+/// goes above the range, so that none is overwritten before it is moved.
+fn place_sockets(fds: &[RawFd]) -> Result<(), SpawnFailure> {
+    let first = 3;
+    let end = first + fds.len() as RawFd;
+    let moved = fds
+        .iter()
+        .map(|&fd| {
+            if (first..end).contains(&fd) || fd < first {
+                fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(end))
+            } else {
+                Ok(fd)
+            }
+        })
+        .collect::<Result<Vec<RawFd>, Errno>>()
+        .map_err(|e| fail("pass the unit's sockets", "", e.desc()))?;
+    for (i, fd) in moved.into_iter().enumerate() {
+        // dup2 leaves the new descriptor without close-on-exec.
+        nix::unistd::dup2(fd, first + i as RawFd).map_err(|e| {
+            fail(
+                "pass the unit's sockets",
+                format!("fd {}", first + i as RawFd),
+                e.desc(),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Every signal disposition back to its default and an empty mask, whatever this process

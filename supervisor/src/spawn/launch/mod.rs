@@ -48,6 +48,7 @@ pub struct Launched {
 /// Start the helper for `spec`, trying each way of `order` (the start plan's
 /// [`Launch`] list, best first) until one makes it, with the given stdout and stderr, and
 /// `stdin` (passed over the spec socket; `spec.stdin_passed` must say so), or /dev/null.
+/// `sockets` (one for each of `spec.sockets`) go with the spec too, after `stdin`.
 /// `cgroup`: the unit's unified (or v2) cgroup directory, open, for the ways that start the
 /// helper right inside it (`spec.unified` is its path). The helper is told which way made it.
 ///
@@ -62,6 +63,7 @@ pub fn launch(
     spec: &SpawnSpec,
     order: &[Launch],
     mut stdin: Option<OwnedFd>,
+    sockets: &[OwnedFd],
     stdout: OwnedFd,
     stderr: OwnedFd,
     cgroup: Option<&std::fs::File>,
@@ -72,7 +74,7 @@ pub fn launch(
             continue;
         }
         let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Socket)?;
-        let out = Outgoing::new(spec, how, ours, stdin)?;
+        let out = Outgoing::new(spec, how, ours, stdin, sockets)?;
         let fds = [theirs.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
         let tried = match how {
             Launch::Zygote {
@@ -192,13 +194,13 @@ pub fn launch_quiet(spec: &SpawnSpec, order: &[Launch]) -> Result<Launched, Laun
             .map(OwnedFd::from)
             .map_err(LaunchError::Helper)
     };
-    launch(spec, order, None, null()?, null()?, None)
+    launch(spec, order, None, &[], null()?, null()?, None)
 }
 
 /// The spec on its way to a helper: written into the channel before the helper exists
 /// (the socket buffers it, so the helper finds it at once instead of waiting for the
 /// daemon to hear its pid), the rest, if the buffer was full, once it does.
-struct Outgoing {
+struct Outgoing<'s> {
     /// Keep the channel open after the spec (`V1Join::AfterUnshare`): the caller ends
     /// it with [`Launched::go`] or [`Launched::refuse`].
     hold: bool,
@@ -206,18 +208,23 @@ struct Outgoing {
     body: Vec<u8>,
     sent: usize,
     /// The process's stdin: kept until the end (a copy went with the first bytes, unless
-    /// `stdin_sent` is false), and given back if this helper is abandoned.
+    /// `fds_sent` is false), and given back if this helper is abandoned.
     stdin: Option<OwnedFd>,
-    stdin_sent: bool,
+    /// The unit's listening sockets (the daemon keeps them): copies go with the first
+    /// bytes, after stdin.
+    sockets: &'s [OwnedFd],
+    /// Whether the descriptors went (with the first bytes).
+    fds_sent: bool,
 }
 
-impl Outgoing {
+impl<'s> Outgoing<'s> {
     fn new(
         spec: &SpawnSpec,
         launch: Launch,
         ours: UnixStream,
         stdin: Option<OwnedFd>,
-    ) -> Result<Outgoing, LaunchError> {
+        sockets: &'s [OwnedFd],
+    ) -> Result<Outgoing<'s>, LaunchError> {
         let json = serde_json::to_vec(&Order { launch, spec }).map_err(LaunchError::Encode)?;
         let len = u32::try_from(json.len())
             .map_err(|_| LaunchError::Encode(serde::ser::Error::custom("spawn spec over 4 GiB")))?;
@@ -230,7 +237,8 @@ impl Outgoing {
             body,
             sent: 0,
             stdin,
-            stdin_sent: false,
+            sockets,
+            fds_sent: false,
         };
         if out.ours.set_nonblocking(true).is_ok() {
             out.push();
@@ -242,8 +250,10 @@ impl Outgoing {
     /// Writes what the socket takes (blocking or not, as the socket is set).
     fn push(&mut self) {
         use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-        if let (Some(fd), false) = (&self.stdin, self.stdin_sent) {
-            let fds = [fd.as_raw_fd()];
+        let fds: Vec<_> = (self.stdin.iter().chain(self.sockets))
+            .map(AsRawFd::as_raw_fd)
+            .collect();
+        if !fds.is_empty() && !self.fds_sent {
             let iov = [std::io::IoSlice::new(&self.body[self.sent..])];
             match sendmsg::<()>(
                 self.ours.as_raw_fd(),
@@ -254,12 +264,12 @@ impl Outgoing {
             ) {
                 Ok(n) => {
                     self.sent += n;
-                    self.stdin_sent = true;
+                    self.fds_sent = true;
                 }
                 Err(nix::errno::Errno::EAGAIN) => return,
                 Err(e) => {
-                    tracing::debug!("passing stdin to the helper: {e}");
-                    self.stdin_sent = true;
+                    tracing::debug!("passing descriptors to the helper: {e}");
+                    self.fds_sent = true;
                 }
             }
         }

@@ -1,0 +1,213 @@
+//! Sockets held by kennel (docs/sockets.md): a unit's `[[socket]]`s reach its service as
+//! `LISTEN_FDS` (with `LISTEN_PID` its own pid and `LISTEN_FDNAMES`), stay open while the
+//! service is stopped or restarting (a connection then waits instead of being refused),
+//! start a socket-activated unit on the first connection, serve host traffic from inside a
+//! container with a network namespace of its own, and come from systemd `.socket` files.
+//! The service is `integration/sockets/serve.c`. Unix sockets in the test's directory;
+//! TCP only on loopback in a network namespace the test made.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::ctr::Rig;
+use crate::harness::Sandbox;
+
+/// The layer holding `/bin/serve`, built once per test process.
+fn serve_layer() -> &'static Path {
+    static LAYER: OnceLock<PathBuf> = OnceLock::new();
+    LAYER.get_or_init(|| crate::ctr::c_layer("sockets-layer", "sockets/serve.c", "serve"))
+}
+
+/// The service on the host: the layer's binary by its path.
+fn serve() -> String {
+    serve_layer().join("bin/serve").display().to_string()
+}
+
+/// One request on a stream socket: `text` out, the one-line answer back.
+fn ask(stream: &mut impl ReadWrite, text: &str) -> String {
+    stream
+        .write_all(text.as_bytes())
+        .expect("write the request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    answer
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+fn ask_unix(path: &Path, text: &str) -> String {
+    let mut c = UnixStream::connect(path).expect("connect to the held socket");
+    ask(&mut c, text)
+}
+
+#[test]
+fn a_unit_gets_listen_fds_and_serves_on_its_held_sockets() {
+    let s = Sandbox::new();
+    s.unit(
+        "web",
+        &format!(
+            "[service]\ncommand = [\"{}\"]\n\
+             [[socket]]\nlisten = \"unix:{}\"\nname = \"main\"\nmode = \"0600\"\n\
+             [[socket]]\nlisten = \"unix:{}\"\nkind = \"datagram\"\nname = \"dgram\"\n",
+            serve(),
+            s.p("run/web.sock"),
+            s.p("run/web.dgram"),
+        ),
+    );
+    s.up();
+    s.wait_state("web", "up");
+    s.wait_log("web", "stdout", "serving");
+    let serving: Vec<String> = s
+        .records("web")
+        .into_iter()
+        .filter(|r| r.stream == "stdout")
+        .map(|r| r.text)
+        .collect();
+    assert_eq!(serving, ["serving LISTEN_FDS=2 LISTEN_FDNAMES=main:dgram"]);
+    let pid = s.pid("web");
+    // LISTEN_PID was the service's own pid (serve.c refuses to run otherwise), and the
+    // stream socket answers.
+    assert_eq!(
+        ask_unix(&s.path("run/web.sock"), "hello"),
+        format!("main pid={pid} got=hello\n")
+    );
+    let mode = std::fs::metadata(s.path("run/web.sock"))
+        .expect("stat the socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o600);
+    // The datagram socket.
+    let me = UnixDatagram::bind(s.path("client.dgram")).expect("bind the client");
+    me.send_to(b"ping", s.path("run/web.dgram"))
+        .expect("send a datagram");
+    let mut buf = [0u8; 256];
+    let n = me.recv(&mut buf).expect("the answer");
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        format!("dgram pid={pid} got=ping\n")
+    );
+    // kennel's shutdown removes the sockets' files.
+    s.ok(&["shutdown"]);
+    s.wait_exit();
+    assert!(!s.path("run/web.sock").exists());
+}
+
+#[test]
+fn a_connection_waits_while_the_service_is_stopped_or_restarting() {
+    let s = Sandbox::new();
+    s.unit(
+        "web",
+        &format!(
+            "[service]\ncommand = [\"{}\"]\n[restart]\ndelay = \"1s\"\n\
+             [[socket]]\nlisten = \"unix:{}\"\n",
+            serve(),
+            s.p("web.sock"),
+        ),
+    );
+    s.up();
+    s.wait_state("web", "up");
+    let first = s.pid("web");
+    let path = s.path("web.sock");
+
+    // Stopped: the connection is accepted by the kernel into the backlog and waits.
+    s.ok(&["stop", "web"]);
+    assert_eq!(s.state("web"), "inactive");
+    let mut waiting = UnixStream::connect(&path).expect("connect while stopped");
+    waiting.write_all(b"while-stopped").expect("write");
+    s.ok(&["start", "web"]);
+    let second = s.pid("web");
+    assert_ne!(first, second);
+    let mut answer = String::new();
+    waiting.read_to_string(&mut answer).expect("read");
+    assert_eq!(answer, format!("web pid={second} got=while-stopped\n"));
+
+    // Crashed, waiting for its restart delay: the same.
+    assert_eq!(ask_unix(&path, "crash"), "");
+    s.wait_for("web to be waiting for its restart", || {
+        s.detail("web").starts_with("restart in")
+    });
+    let mut waiting = UnixStream::connect(&path).expect("connect while restarting");
+    waiting.write_all(b"while-restarting").expect("write");
+    let mut answer = String::new();
+    waiting.read_to_string(&mut answer).expect("read");
+    let third = s.pid("web");
+    assert_eq!(answer, format!("web pid={third} got=while-restarting\n"));
+    assert_ne!(third, second);
+}
+
+#[test]
+fn a_socket_activated_unit_starts_on_its_first_connection() {
+    let s = Sandbox::new();
+    s.unit(
+        "lazy",
+        &format!(
+            "[service]\ncommand = [\"{}\"]\nactivate = \"socket\"\n\
+             [[socket]]\nlisten = \"unix:{}\"\n",
+            serve(),
+            s.p("lazy.sock"),
+        ),
+    );
+    s.up();
+    // Bound at `kennel up`, not started.
+    s.wait_for("the socket", || s.path("lazy.sock").exists());
+    let st = s.status("lazy");
+    assert_eq!(st["state"], "inactive", "{st}");
+    assert!(st["pid"].is_null(), "{st}");
+
+    let answer = ask_unix(&s.path("lazy.sock"), "first");
+    let pid = s.pid("lazy");
+    assert_eq!(answer, format!("lazy pid={pid} got=first\n"));
+    s.wait_log("lazy", "kennel", "activity on its socket");
+
+    // It ends (successfully, so not restarted): the next connection starts it again.
+    assert_eq!(
+        ask_unix(&s.path("lazy.sock"), "exit"),
+        format!("lazy pid={pid} got=exit\n")
+    );
+    s.wait_state("lazy", "exited");
+    let answer = ask_unix(&s.path("lazy.sock"), "again");
+    let again = s.pid("lazy");
+    assert_ne!(again, pid);
+    assert_eq!(answer, format!("lazy pid={again} got=again\n"));
+}
+
+#[test]
+fn a_container_without_a_network_serves_a_host_tcp_socket() {
+    if !crate::skip::need_root() {
+        return;
+    }
+    let s = Rig::with_net();
+    s.unit(
+        "site",
+        &format!(
+            "[service]\ncommand = [\"/bin/serve\"]\n\
+             [container]\nrootfs = [\"busybox\", \"{}\"]\nnetwork = \"none\"\n\
+             [[socket]]\nlisten = \"tcp:127.0.0.1:8080\"\nname = \"http\"\n",
+            serve_layer().display()
+        ),
+    );
+    s.up();
+    s.wait_state("site", "up");
+    // Its own network namespace (only lo), not kennel's.
+    let kennels = std::fs::read_link(s.netns().expect("the test's netns"))
+        .expect("readlink the netns")
+        .display()
+        .to_string();
+    assert_ne!(s.net_ns("site"), kennels);
+    // Connected to from kennel's (the "host's") network namespace: served from inside.
+    let netns = s.netns().expect("netns");
+    let answer = std::thread::spawn(move || {
+        let ns = std::fs::File::open(&netns).expect("open the netns");
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let mut c = std::net::TcpStream::connect("127.0.0.1:8080").expect("connect");
+        ask(&mut c, "GET")
+    })
+    .join()
+    .expect("the client thread");
+    assert!(answer.starts_with("http pid="), "{answer}");
+    assert!(answer.ends_with(" got=GET\n"), "{answer}");
+}
