@@ -211,3 +211,37 @@ fn a_container_without_a_network_serves_a_host_tcp_socket() {
     assert!(answer.starts_with("http pid="), "{answer}");
     assert!(answer.ends_with(" got=GET\n"), "{answer}");
 }
+
+#[test]
+fn a_socket_file_and_its_service_are_activated_on_the_first_connection() {
+    let s = Sandbox::new();
+    std::fs::write(
+        s.units.join("echo.socket"),
+        format!(
+            "[Unit]\nDescription=echo's socket\n[Socket]\nListenStream={}\n\
+             FileDescriptorName=echo\nSocketMode=0660\nBacklog=8\n\
+             [Install]\nWantedBy=sockets.target\n",
+            s.p("echo.sock")
+        ),
+    )
+    .expect("write echo.socket");
+    std::fs::write(
+        s.units.join("echo.service"),
+        format!("[Service]\nExecStart={}\n", serve()),
+    )
+    .expect("write echo.service");
+    // The pair loads with no warning: a service without [Install] is the socket's.
+    let check = s.ok(&["check", &s.units.display().to_string()]);
+    assert_eq!(check.trim(), "1 unit OK");
+    s.up();
+    s.wait_for("the socket", || s.path("echo.sock").exists());
+    assert_eq!(s.state("echo"), "inactive");
+    let mode = std::fs::metadata(s.path("echo.sock"))
+        .expect("stat the socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o660);
+    let answer = ask_unix(&s.path("echo.sock"), "hi");
+    let pid = s.pid("echo");
+    assert_eq!(answer, format!("echo pid={pid} got=hi\n"));
+}

@@ -79,7 +79,9 @@ pub enum Cmd {
 #[derive(Debug, Args)]
 pub struct ImportSystemdArgs {
     /// systemd .service files (an instance of a template: a symlink NAME@INSTANCE.service
-    /// to NAME@.service). Drop-ins (FILE.d/*.conf) beside them are read too.
+    /// to NAME@.service). Drop-ins (FILE.d/*.conf) beside them are read too, and the
+    /// .socket files beside them that name them ([[socket]] tables); a .socket file given
+    /// imports its service.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Write DIR/NAME.toml for each (an existing file is not overwritten); without it, the

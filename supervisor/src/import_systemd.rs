@@ -1,5 +1,7 @@
 //! `kennel import-systemd FILE... [-o DIR]`: the kennel TOML unit equivalent to each systemd
-//! `.service` file, every approximation and directive not honoured as a comment.
+//! `.service` file (with the `[[socket]]`s of the `.socket` files beside it that name it; a
+//! `.socket` file given stands for its service), every approximation and directive not
+//! honoured as a comment.
 
 use std::io::Write as _;
 
@@ -17,7 +19,29 @@ pub fn import(args: ImportSystemdArgs) -> i32 {
             return EXIT_FAILED;
         }
     }
+    // A .socket file stands for its service (imported with it): each service once.
+    let mut services: Vec<std::path::PathBuf> = Vec::new();
     for file in &args.files {
+        let service = if file.extension().is_some_and(|e| e == "socket") {
+            match kennel_units::systemd::socket_service(file) {
+                Ok(service) => service,
+                Err(diags) => {
+                    for d in &diags {
+                        eprintln!("{d}");
+                    }
+                    eprintln!("kennel import-systemd: {} not imported", file.display());
+                    code = EXIT_FAILED;
+                    continue;
+                }
+            }
+        } else {
+            file.clone()
+        };
+        if !services.contains(&service) {
+            services.push(service);
+        }
+    }
+    for file in &services {
         let (unit, warnings) = match kennel_units::systemd::import_service(file) {
             Ok(found) => found,
             Err(diags) => {

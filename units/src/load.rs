@@ -181,9 +181,25 @@ fn load_files(
 ) -> Vec<Loaded> {
     let mut loaded: Vec<Loaded> = Vec::new();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut socket_files = Vec::new();
     let files = files.into_iter().map(|f| (f, true));
     for (path, checked) in files.chain(context.into_iter().map(|f| (f, false))) {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext == "socket" {
+            // Not a unit: sockets for the service it names (attached below).
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            if let Err(e) = check_unit_name(stem) {
+                diags.push(Diagnostic::at_start(&path, e.to_string()));
+                continue;
+            }
+            let mut f = systemd::read_socket(stem, &path);
+            let failed = f.diags.iter().any(|d| !d.warning);
+            diags.append(&mut f.diags);
+            if !failed {
+                socket_files.push((path, f));
+            }
+            continue;
+        }
         if systemd::REFUSED_TYPES.contains(&ext) {
             diags.push(Diagnostic::at_start(
                 &path,
@@ -289,6 +305,7 @@ fn load_files(
             ordering: None,
         });
     }
+    attach_sockets(&mut loaded, socket_files, diags);
     resolve_ordering(&mut loaded, diags);
     check_dependencies(&loaded, diags);
     check_networks(&loaded, networks, diags);
@@ -309,7 +326,7 @@ fn check_sockets(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
                 .find(|(o, _)| o.listen.clashes(&s.listen) && !(o.reuse_port && s.reuse_port));
             match clash {
                 Some((o, other)) => diags.push(Diagnostic::new(
-                    &l.path,
+                    s.file.as_deref().unwrap_or(&l.path),
                     s.line,
                     s.col,
                     format!(
@@ -320,6 +337,48 @@ fn check_sockets(loaded: &[Loaded], diags: &mut Vec<Diagnostic>) {
                 None => seen.push((s, &l.name)),
             }
         }
+    }
+}
+
+/// The start of the warning about a `.service` file without `[Install]`.
+const NO_INSTALL: &str = "no [Install] section";
+
+/// The sockets of each `.socket` file go to the unit it names, which becomes
+/// socket-activated; a unit that is not in the set is an error at `Service=` (or 1:1).
+fn attach_sockets(
+    loaded: &mut [Loaded],
+    files: Vec<(PathBuf, systemd::SocketFile)>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (path, f) in files {
+        let Some(l) = loaded.iter_mut().find(|l| l.name == f.service) else {
+            let hint = did_you_mean(&f.service, loaded.iter().map(|l| l.name.as_str()));
+            diags.push(Diagnostic::new(
+                &path,
+                f.line,
+                f.col,
+                format!(
+                    "no unit {:?} for these sockets{hint}: add {}.service or {}.toml, or name another with Service=",
+                    f.service, f.service, f.service
+                ),
+            ));
+            continue;
+        };
+        for (socket, line, col) in f.sockets {
+            l.sockets.push(SocketRef {
+                listen: socket.listen.clone(),
+                file: Some(path.clone()),
+                reuse_port: socket.reuse_port,
+                line,
+                col,
+            });
+            if let Some(u) = l.unit.as_mut() {
+                u.sockets.push(socket);
+                u.service.activate = crate::model::Activate::Socket;
+            }
+        }
+        // A service without [Install] is what a socket pulls in: no warning about it.
+        diags.retain(|d| !(d.warning && d.file == l.path && d.message.starts_with(NO_INSTALL)));
     }
 }
 
@@ -485,7 +544,8 @@ fn dir_units(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let unit_file = matches!(ext, "toml" | "service") || systemd::REFUSED_TYPES.contains(&ext);
+        let unit_file =
+            matches!(ext, "toml" | "service" | "socket") || systemd::REFUSED_TYPES.contains(&ext);
         let template = path
             .file_name()
             .and_then(|n| n.to_str())

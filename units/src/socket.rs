@@ -132,19 +132,28 @@ impl Listen {
     }
 }
 
+impl Listen {
+    /// The `listen` string: `tcp:HOST:PORT`, `udp:HOST:PORT`, `unix:/PATH` (a Unix
+    /// socket's kind is a key of its own).
+    pub fn address(&self) -> String {
+        match self {
+            Listen::Tcp(a) => format!("tcp:{a}"),
+            Listen::Udp(a) => format!("udp:{a}"),
+            Listen::Unix { path, .. } => format!("unix:{}", path.display()),
+        }
+    }
+}
+
 impl fmt::Display for Listen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.address())?;
         match self {
-            Listen::Tcp(a) => write!(f, "tcp:{a}"),
-            Listen::Udp(a) => write!(f, "udp:{a}"),
-            Listen::Unix { path, kind } => {
-                write!(f, "unix:{}", path.display())?;
-                match kind {
-                    UnixKind::Stream => Ok(()),
-                    UnixKind::Datagram => write!(f, " (datagram)"),
-                    UnixKind::Seqpacket => write!(f, " (seqpacket)"),
-                }
-            }
+            Listen::Tcp(_) | Listen::Udp(_) => Ok(()),
+            Listen::Unix { kind, .. } => match kind {
+                UnixKind::Stream => Ok(()),
+                UnixKind::Datagram => write!(f, " (datagram)"),
+                UnixKind::Seqpacket => write!(f, " (seqpacket)"),
+            },
         }
     }
 }

@@ -229,7 +229,7 @@ fn refusals_are_errors_with_positions() {
                 "fork.service",
                 "[Service]\nType=forking\nPIDFile=/run/x.pid\nExecStart=/usr/sbin/x\n",
             ),
-            ("sock.socket", "[Socket]\nListenStream=80\n"),
+            ("tick.timer", "[Timer]\nOnCalendar=daily\n"),
             (
                 "plus.service",
                 "[Service]\nExecStart=+/bin/x\n[Install]\nWantedBy=a.target\n",
@@ -258,8 +258,8 @@ fn refusals_are_errors_with_positions() {
     );
     assert!(errors[2]
         .starts_with("D/same.toml:1:1: duplicate unit \"same\": also defined in D/same.service"));
-    assert!(errors[3].starts_with("D/sock.socket:1:1: .socket units are not supported yet"));
-    assert!(errors[4].starts_with("D/spec.service:2:1: ExecStart=: specifier %h (the user of the service manager) is not supported"));
+    assert!(errors[3].starts_with("D/spec.service:2:1: ExecStart=: specifier %h (the user of the service manager) is not supported"));
+    assert!(errors[4].starts_with("D/tick.timer:1:1: .timer units are not supported yet"));
 }
 
 #[test]
@@ -371,4 +371,117 @@ fn drop_ins_of_template_and_instance_are_ordered_together_by_file_name() {
     let (set, _) =
         load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
     assert_eq!(set.get("t@i").unwrap().service.environment["X"], "template");
+}
+
+#[test]
+fn socket_files_give_their_service_its_sockets() {
+    use kennel_units::{Activate, Listen, UnixKind};
+    let d = dir(
+        "sockets",
+        &[
+            (
+                "web.socket",
+                "[Unit]\nDescription=web sockets\n[Socket]\nListenStream=127.0.0.1:8080\n\
+                 ListenDatagram=/run/web.dgram\nBacklog=16\nReusePort=yes\nSocketMode=0600\n\
+                 SocketUser=1000\nFileDescriptorName=web\nNoDelay=yes\n\
+                 [Install]\nWantedBy=sockets.target\n",
+            ),
+            ("web.service", "[Service]\nExecStart=/usr/bin/web\n"),
+            (
+                "admin.socket",
+                "[Socket]\nListenSequentialPacket=/run/admin\nService=app.service\n",
+            ),
+            ("app.toml", "[service]\ncommand = [\"/bin/app\"]\n"),
+        ],
+    );
+    let (set, warnings) =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
+    assert_eq!(
+        shown(&d, &warnings),
+        ["D/web.socket:11:1: warning: NoDelay= is not honoured: kennel sets no socket option but SO_REUSEADDR, SO_REUSEPORT (ReusePort=) and the backlog"]
+    );
+    assert_eq!(set.len(), 2, "a .socket file is not a unit");
+    let web = set.get("web").unwrap();
+    assert_eq!(web.service.activate, Activate::Socket);
+    assert_eq!(web.sockets.len(), 2);
+    assert_eq!(
+        web.sockets[0].listen,
+        Listen::Tcp("127.0.0.1:8080".parse().unwrap())
+    );
+    assert_eq!(
+        (
+            web.sockets[0].backlog,
+            web.sockets[0].reuse_port,
+            web.sockets[0].name.as_str()
+        ),
+        (16, true, "web")
+    );
+    // Mode and owner are a Unix socket's only.
+    assert_eq!(web.sockets[0].user, None);
+    assert_eq!(
+        web.sockets[1].listen,
+        Listen::Unix {
+            path: "/run/web.dgram".into(),
+            kind: UnixKind::Datagram
+        }
+    );
+    assert_eq!(
+        (web.sockets[1].mode, web.sockets[1].user.as_deref()),
+        (0o600, Some("1000"))
+    );
+    let app = set.get("app").unwrap();
+    assert_eq!(app.service.activate, Activate::Socket);
+    assert_eq!(app.sockets.len(), 1);
+    // The default name: the socket unit's.
+    assert_eq!(app.sockets[0].name, "admin.socket");
+
+    // import-systemd: from the .service or from its .socket, the same unit, whose TOML
+    // loads with the sockets.
+    let (unit, _) = systemd::import_service(&d.join("web.service")).unwrap();
+    assert_eq!(unit.sockets, web.sockets);
+    assert_eq!(
+        systemd::socket_service(&d.join("web.socket")).unwrap(),
+        d.join("web.service")
+    );
+    let toml = systemd::to_toml(&unit, &d.join("web.service"), &[]);
+    let back = parse_unit("web", Path::new("web.toml"), &toml).unwrap();
+    assert_eq!(back.sockets, web.sockets);
+    assert_eq!(back.service.activate, Activate::Socket);
+}
+
+#[test]
+fn socket_file_problems() {
+    let d = dir(
+        "socket-problems",
+        &[
+            ("a.socket", "[Socket]\nListenStream=80\nAccept=yes\n"),
+            (
+                "b.socket",
+                "[Socket]\nListenFIFO=/run/f\nListenStream=localhost:80\n",
+            ),
+            (
+                "c.socket",
+                "[Socket]\nListenStream=81\nService=nope.service\n",
+            ),
+            ("d.socket", "[Socket]\nBacklog=5\n"),
+            ("e.socket", "[Socket]\nListenStream=/run/e\n"),
+            (
+                "e.toml",
+                "[service]\ncommand = [\"/bin/e\"]\n[[socket]]\nlisten = \"unix:/run/e\"\n",
+            ),
+        ],
+    );
+    let errors =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap_err();
+    assert_eq!(
+        shown(&d, &errors),
+        [
+            "D/a.socket:3:1: Accept=yes is not supported: kennel does not start a service instance per connection; use Accept=no (one service that accepts), or run the service under inetd-style supervision of its own",
+            "D/b.socket:2:1: ListenFIFO= is not supported (kennel holds stream, datagram and seqpacket sockets only); remove it or run the service without it",
+            "D/b.socket:3:1: ListenStream=localhost:80: invalid address \"tcp:localhost:80\": \"localhost\" is not an IP address (names are not resolved; 0.0.0.0 or [::] for every address)",
+            "D/c.socket:3:1: no unit \"nope\" for these sockets: add nope.service or nope.toml, or name another with Service=",
+            "D/d.socket:1:1: no ListenStream=, ListenDatagram= or ListenSequentialPacket=: a .socket file needs one",
+            "D/e.socket:2:1: socket: unix:/run/e clashes with unit \"e\"'s unix:/run/e; listen once, or set reuse_port on both",
+        ]
+    );
 }

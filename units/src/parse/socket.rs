@@ -22,6 +22,8 @@ const SOCKET_KEYS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SocketRef {
     pub(crate) listen: Listen,
+    /// The file it is written in, when not the unit's own (a systemd `.socket` file).
+    pub(crate) file: Option<std::path::PathBuf>,
     pub(crate) reuse_port: bool,
     pub(crate) line: usize,
     pub(crate) col: usize,
@@ -66,6 +68,7 @@ pub(crate) fn sockets(
         let (line, col) = cx.pos(at);
         refs.push(SocketRef {
             listen: s.listen.clone(),
+            file: None,
             reuse_port: s.reuse_port,
             line,
             col,

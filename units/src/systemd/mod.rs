@@ -15,6 +15,7 @@
 mod directives;
 pub mod exec;
 mod service;
+mod socket;
 pub mod spec;
 pub mod syntax;
 mod toml_out;
@@ -25,10 +26,11 @@ use std::path::{Path, PathBuf};
 use crate::diag::Diagnostic;
 use crate::model::Unit;
 pub(crate) use service::Mapped;
+pub(crate) use socket::SocketFile;
 pub use toml_out::to_toml;
 
 /// systemd unit types kennel refuses for now (read, never silently ignored).
-pub const REFUSED_TYPES: &[&str] = &["socket", "timer"];
+pub const REFUSED_TYPES: &[&str] = &["timer"];
 
 /// What a file of the unit directory is, by its name and (for symlinks) its target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,26 +113,13 @@ pub fn drop_ins(path: &Path) -> Vec<PathBuf> {
     by_name.into_values().collect()
 }
 
-/// Reads the service `name` (kennel's: `getty@tty1`) from `path` and its drop-ins, and maps
-/// it onto a unit.
-pub(crate) fn read_service(name: &str, path: &Path) -> Mapped {
+/// The assignments of the systemd file at `path` and its drop-ins, in order, with the
+/// problems of their syntax; `Err` when the file itself cannot be read.
+fn read_entries(path: &Path) -> Result<(Vec<syntax::Entry>, Vec<Diagnostic>), Diagnostic> {
     let mut diags = Vec::new();
     let mut entries = Vec::new();
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            return Mapped {
-                unit: None,
-                diags: vec![Diagnostic::at_start(
-                    path,
-                    format!("cannot read the file: {e}"),
-                )],
-                requires: Vec::new(),
-                after: Vec::new(),
-                before: Vec::new(),
-            }
-        }
-    };
+    let text = fs::read_to_string(path)
+        .map_err(|e| Diagnostic::at_start(path, format!("cannot read the file: {e}")))?;
     syntax::parse(path, &text, &mut entries, &mut diags);
     for d in drop_ins(path) {
         match fs::read_to_string(&d) {
@@ -141,6 +130,40 @@ pub(crate) fn read_service(name: &str, path: &Path) -> Mapped {
             )),
         }
     }
+    Ok((entries, diags))
+}
+
+/// Reads the `.socket` file `NAME.socket` at `path` (and its drop-ins): the sockets of the
+/// service it names.
+pub(crate) fn read_socket(name: &str, path: &Path) -> SocketFile {
+    let (entries, mut diags) = match read_entries(path) {
+        Ok(found) => found,
+        Err(d) => (Vec::new(), vec![d]),
+    };
+    let mut file = socket::map(name, path, &entries);
+    if diags.iter().any(|d| !d.warning) {
+        file.sockets.clear();
+    }
+    diags.append(&mut file.diags);
+    file.diags = diags;
+    file
+}
+
+/// Reads the service `name` (kennel's: `getty@tty1`) from `path` and its drop-ins, and maps
+/// it onto a unit.
+pub(crate) fn read_service(name: &str, path: &Path) -> Mapped {
+    let (entries, mut diags) = match read_entries(path) {
+        Ok(found) => found,
+        Err(d) => {
+            return Mapped {
+                unit: None,
+                diags: vec![d],
+                requires: Vec::new(),
+                after: Vec::new(),
+                before: Vec::new(),
+            }
+        }
+    };
     let names = spec::Names {
         full: format!("{name}.service"),
         hostname: hostname(),
@@ -154,14 +177,48 @@ pub(crate) fn read_service(name: &str, path: &Path) -> Mapped {
     mapped
 }
 
-/// `kennel import-systemd`'s reading of one `.service` file (with its drop-ins): the unit
-/// and its warnings, or every problem (errors and warnings).
+/// The `.socket` files directly in `dir` whose service is `service` (by `Service=` or by
+/// name), read, in name order.
+fn socket_files(dir: &Path, service: &str) -> Vec<SocketFile> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "socket") && !p.is_dir())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let stem = p.file_stem()?.to_str()?.to_string();
+            let f = read_socket(&stem, &p);
+            (f.service == service).then_some(f)
+        })
+        .collect()
+}
+
+/// The service a `.socket` file `path` names (`Service=`, or the one of its name), as the
+/// path of its `.service` file beside it: what `kennel import-systemd` imports for it.
+pub fn socket_service(path: &Path) -> Result<PathBuf, Vec<Diagnostic>> {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let f = read_socket(stem, path);
+    if f.diags.iter().any(|d| !d.warning) {
+        return Err(f.diags);
+    }
+    Ok(path.with_file_name(format!("{}.service", f.service)))
+}
+
+/// `kennel import-systemd`'s reading of one `.service` file (with its drop-ins, and the
+/// `.socket` files beside it that name it): the unit and its warnings, or every problem
+/// (errors and warnings).
 pub fn import_service(path: &Path) -> Result<(Unit, Vec<Diagnostic>), Vec<Diagnostic>> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let Some(name) = file_name.strip_suffix(".service") else {
         return Err(vec![Diagnostic::at_start(
             path,
-            "not a .service file (only services are supported yet)",
+            "not a .service or .socket file (only services and their sockets are supported yet)",
         )]);
     };
     if name.ends_with('@') {
@@ -171,9 +228,24 @@ pub fn import_service(path: &Path) -> Result<(Unit, Vec<Diagnostic>), Vec<Diagno
         )]);
     }
     let mut mapped = read_service(name, path);
+    // The .socket files beside it that are its own.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let sockets = socket_files(dir.unwrap_or(Path::new(".")), name);
+    let mut attached = Vec::new();
+    for f in sockets {
+        mapped.diags.extend(f.diags);
+        attached.extend(f.sockets.into_iter().map(|(s, _, _)| s));
+    }
     crate::diag::sort_diagnostics(&mut mapped.diags);
+    if mapped.diags.iter().any(|d| !d.warning) {
+        mapped.unit = None;
+    }
     match mapped.unit {
         Some(mut unit) => {
+            if !attached.is_empty() {
+                unit.sockets = attached;
+                unit.service.activate = crate::model::Activate::Socket;
+            }
             // Ordering and dependencies on services, as written (import has no unit set).
             for d in mapped.after.iter().chain(&mapped.requires) {
                 if !unit.service.after.contains(&d.name) {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::diag::Diagnostic;
 use crate::duration::format_duration;
-use crate::model::{ReadyProbe, RestartPolicy, ServiceType, Unit};
+use crate::model::{Activate, Listen, ReadyProbe, RestartPolicy, ServiceType, Unit, UnixKind};
 use crate::signal::signal_name;
 
 /// A TOML basic string.
@@ -107,6 +107,9 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
         "stop_timeout = {}",
         q(&format_duration(s.stop_timeout))
     );
+    if s.activate == Activate::Socket {
+        let _ = writeln!(out, "activate = \"socket\"");
+    }
 
     let r = &unit.restart;
     let policy = match r.policy {
@@ -128,6 +131,36 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
             let _ = writeln!(out, "notify = true");
         }
         let _ = writeln!(out, "timeout = {}", q(&format_duration(ready.timeout)));
+    }
+
+    for sock in &unit.sockets {
+        let _ = writeln!(out, "\n[[socket]]");
+        let _ = writeln!(out, "listen = {}", q(&sock.listen.address()));
+        let unix = match &sock.listen {
+            Listen::Unix { kind, .. } => {
+                let name = match kind {
+                    UnixKind::Stream => "stream",
+                    UnixKind::Datagram => "datagram",
+                    UnixKind::Seqpacket => "seqpacket",
+                };
+                let _ = writeln!(out, "kind = {}", q(name));
+                true
+            }
+            _ => false,
+        };
+        let _ = writeln!(out, "name = {}", q(&sock.name));
+        if sock.listen.listens() {
+            let _ = writeln!(out, "backlog = {}", sock.backlog);
+        }
+        let _ = writeln!(out, "reuse_port = {}", sock.reuse_port);
+        if unix {
+            let _ = writeln!(out, "mode = {}", q(&format!("{:04o}", sock.mode)));
+            for (key, v) in [("user", &sock.user), ("group", &sock.group)] {
+                if let Some(v) = v {
+                    let _ = writeln!(out, "{key} = {}", q(v));
+                }
+            }
+        }
     }
 
     let res = &unit.resources;
