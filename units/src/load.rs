@@ -188,6 +188,13 @@ fn load_files(
         if ext == "socket" {
             // Not a unit: sockets for the service it names (attached below).
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            if stem.ends_with('@') {
+                diags.push(Diagnostic::at_start(
+                    &path,
+                    "a socket template (NAME@.socket) is not supported: kennel starts no service instance per connection",
+                ));
+                continue;
+            }
             if let Err(e) = check_unit_name(stem) {
                 diags.push(Diagnostic::at_start(&path, e.to_string()));
                 continue;
@@ -203,7 +210,7 @@ fn load_files(
         if systemd::REFUSED_TYPES.contains(&ext) {
             diags.push(Diagnostic::at_start(
                 &path,
-                format!(".{ext} units are not supported yet (only .service files are read); remove the file or write the unit in TOML"),
+                format!(".{ext} units are not supported yet (only .service and .socket files are read); remove the file or write the unit in TOML"),
             ));
             continue;
         }
@@ -537,7 +544,8 @@ fn file_key(f: &Path) -> PathBuf {
     canonical(f)
 }
 
-/// Every `*.toml`, `*.service` (not a template `NAME@.service`), `*.socket` and `*.timer`
+/// Every `*.toml`, `*.service` (not a template `NAME@.service`), `*.socket` (not a template
+/// `NAME@.socket`) and `*.timer`
 /// file directly in `dir` (following symlinks), sorted.
 fn dir_units(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
@@ -549,7 +557,7 @@ fn dir_units(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         let template = path
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with("@.service"));
+            .is_some_and(|n| n.ends_with("@.service") || n.ends_with("@.socket"));
         if unit_file && !template && !path.is_dir() {
             files.push(path);
         }

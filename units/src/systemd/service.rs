@@ -145,10 +145,12 @@ pub(crate) fn map(
                 let Some(v) = cx.value(e) else { continue };
                 for dep in v.split_whitespace() {
                     let Some(service) = dep.strip_suffix(".service") else {
-                        cx.warn(
-                            e,
-                            format!("{key}={dep}: kennel has no {} units; read as a no-op", unit_type(dep)),
-                        );
+                        let why = if dep.ends_with(".socket") {
+                            "a .socket file's sockets are its service's, bound before it starts".to_string()
+                        } else {
+                            format!("kennel has no {} units", unit_type(dep))
+                        };
+                        cx.warn(e, format!("{key}={dep}: {why}; read as a no-op"));
                         continue;
                     };
                     let r = DepRef {
