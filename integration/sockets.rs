@@ -245,3 +245,30 @@ fn a_socket_file_and_its_service_are_activated_on_the_first_connection() {
     let pid = s.pid("echo");
     assert_eq!(answer, format!("echo pid={pid} got=hi\n"));
 }
+
+#[test]
+fn a_socket_that_cannot_be_bound_fails_the_start_saying_why() {
+    let s = Sandbox::new();
+    // A file that is not a socket is never replaced.
+    std::fs::write(s.path("taken"), "mine\n").expect("write the file");
+    s.unit(
+        "web",
+        &format!(
+            "[service]\ncommand = [\"{}\"]\n[restart]\npolicy = \"no\"\n\
+             [[socket]]\nlisten = \"unix:{}\"\n",
+            serve(),
+            s.p("taken"),
+        ),
+    );
+    s.up();
+    s.wait_state("web", "failed");
+    let detail = s.detail("web");
+    assert!(
+        detail.contains(&format!(
+            "bind unix:{}: the path exists and is not a socket",
+            s.p("taken")
+        )),
+        "{detail}"
+    );
+    assert_eq!(s.read("taken").as_deref(), Some("mine\n"));
+}
