@@ -39,6 +39,20 @@ fn ask(stream: &mut impl ReadWrite, text: &str) -> String {
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
+/// Unit `name` running serve, with more `[service]` lines and then more sections.
+fn serve_unit(s: &Sandbox, name: &str, service: &str, more: &str) {
+    s.unit(
+        name,
+        &format!("[service]\ncommand = [\"{}\"]\n{service}{more}", serve()),
+    );
+}
+
+/// The permission bits of the file at `path`.
+fn mode_of(path: &Path) -> u32 {
+    let meta = std::fs::metadata(path).expect("stat the socket");
+    meta.permissions().mode() & 0o7777
+}
+
 fn ask_unix(path: &Path, text: &str) -> String {
     let mut c = UnixStream::connect(path).expect("connect to the held socket");
     ask(&mut c, text)
@@ -47,17 +61,13 @@ fn ask_unix(path: &Path, text: &str) -> String {
 #[test]
 fn a_unit_gets_listen_fds_and_serves_on_its_held_sockets() {
     let s = Sandbox::new();
-    s.unit(
-        "web",
-        &format!(
-            "[service]\ncommand = [\"{}\"]\n\
-             [[socket]]\nlisten = \"unix:{}\"\nname = \"main\"\nmode = \"0600\"\n\
-             [[socket]]\nlisten = \"unix:{}\"\nkind = \"datagram\"\nname = \"dgram\"\n",
-            serve(),
-            s.p("run/web.sock"),
-            s.p("run/web.dgram"),
-        ),
+    let sockets = format!(
+        "[[socket]]\nlisten = \"unix:{}\"\nname = \"main\"\nmode = \"0600\"\n\
+         [[socket]]\nlisten = \"unix:{}\"\nkind = \"datagram\"\nname = \"dgram\"\n",
+        s.p("run/web.sock"),
+        s.p("run/web.dgram"),
     );
+    serve_unit(&s, "web", "", &sockets);
     s.up();
     s.wait_state("web", "up");
     s.wait_log("web", "stdout", "serving");
@@ -75,11 +85,7 @@ fn a_unit_gets_listen_fds_and_serves_on_its_held_sockets() {
         ask_unix(&s.path("run/web.sock"), "hello"),
         format!("main pid={pid} got=hello\n")
     );
-    let mode = std::fs::metadata(s.path("run/web.sock"))
-        .expect("stat the socket")
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o7777, 0o600);
+    assert_eq!(mode_of(&s.path("run/web.sock")), 0o600);
     // The datagram socket.
     let me = UnixDatagram::bind(s.path("client.dgram")).expect("bind the client");
     me.send_to(b"ping", s.path("run/web.dgram"))
@@ -99,14 +105,12 @@ fn a_unit_gets_listen_fds_and_serves_on_its_held_sockets() {
 #[test]
 fn a_connection_waits_while_the_service_is_stopped_or_restarting() {
     let s = Sandbox::new();
-    s.unit(
+    let socket = format!("[[socket]]\nlisten = \"unix:{}\"\n", s.p("web.sock"));
+    serve_unit(
+        &s,
         "web",
-        &format!(
-            "[service]\ncommand = [\"{}\"]\n[restart]\ndelay = \"1s\"\n\
-             [[socket]]\nlisten = \"unix:{}\"\n",
-            serve(),
-            s.p("web.sock"),
-        ),
+        "",
+        &format!("[restart]\ndelay = \"1s\"\n{socket}"),
     );
     s.up();
     s.wait_state("web", "up");
@@ -142,15 +146,8 @@ fn a_connection_waits_while_the_service_is_stopped_or_restarting() {
 #[test]
 fn a_socket_activated_unit_starts_on_its_first_connection() {
     let s = Sandbox::new();
-    s.unit(
-        "lazy",
-        &format!(
-            "[service]\ncommand = [\"{}\"]\nactivate = \"socket\"\n\
-             [[socket]]\nlisten = \"unix:{}\"\n",
-            serve(),
-            s.p("lazy.sock"),
-        ),
-    );
+    let socket = format!("[[socket]]\nlisten = \"unix:{}\"\n", s.p("lazy.sock"));
+    serve_unit(&s, "lazy", "activate = \"socket\"\n", &socket);
     s.up();
     // Bound at `kennel up`, not started.
     s.wait_for("the socket", || s.path("lazy.sock").exists());
@@ -236,11 +233,7 @@ fn a_socket_file_and_its_service_are_activated_on_the_first_connection() {
     s.up();
     s.wait_for("the socket", || s.path("echo.sock").exists());
     assert_eq!(s.state("echo"), "inactive");
-    let mode = std::fs::metadata(s.path("echo.sock"))
-        .expect("stat the socket")
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o7777, 0o660);
+    assert_eq!(mode_of(&s.path("echo.sock")), 0o660);
     let answer = ask_unix(&s.path("echo.sock"), "hi");
     let pid = s.pid("echo");
     assert_eq!(answer, format!("echo pid={pid} got=hi\n"));
@@ -251,14 +244,12 @@ fn a_socket_that_cannot_be_bound_fails_the_start_saying_why() {
     let s = Sandbox::new();
     // A file that is not a socket is never replaced.
     std::fs::write(s.path("taken"), "mine\n").expect("write the file");
-    s.unit(
+    let socket = format!("[[socket]]\nlisten = \"unix:{}\"\n", s.p("taken"));
+    serve_unit(
+        &s,
         "web",
-        &format!(
-            "[service]\ncommand = [\"{}\"]\n[restart]\npolicy = \"no\"\n\
-             [[socket]]\nlisten = \"unix:{}\"\n",
-            serve(),
-            s.p("taken"),
-        ),
+        "",
+        &format!("[restart]\npolicy = \"no\"\n{socket}"),
     );
     s.up();
     s.wait_state("web", "failed");

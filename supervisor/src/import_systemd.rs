@@ -26,11 +26,7 @@ pub fn import(args: ImportSystemdArgs) -> i32 {
             match kennel_units::systemd::socket_service(file) {
                 Ok(service) => service,
                 Err(diags) => {
-                    for d in &diags {
-                        eprintln!("{d}");
-                    }
-                    eprintln!("kennel import-systemd: {} not imported", file.display());
-                    code = EXIT_FAILED;
+                    code = not_imported(file, &diags);
                     continue;
                 }
             }
@@ -45,11 +41,7 @@ pub fn import(args: ImportSystemdArgs) -> i32 {
         let (unit, warnings) = match kennel_units::systemd::import_service(file) {
             Ok(found) => found,
             Err(diags) => {
-                for d in &diags {
-                    eprintln!("{d}");
-                }
-                eprintln!("kennel import-systemd: {} not imported", file.display());
-                code = EXIT_FAILED;
+                code = not_imported(file, &diags);
                 continue;
             }
         };
@@ -96,4 +88,13 @@ pub fn import(args: ImportSystemdArgs) -> i32 {
         }
     }
     code
+}
+
+/// Prints why `file` is not imported; the exit code that makes.
+fn not_imported(file: &std::path::Path, diags: &[kennel_units::Diagnostic]) -> i32 {
+    for d in diags {
+        eprintln!("{d}");
+    }
+    eprintln!("kennel import-systemd: {} not imported", file.display());
+    EXIT_FAILED
 }

@@ -280,13 +280,12 @@ fn bind_unix(fd: &OwnedFd, path: &Path, s: &Socket) -> Result<(), (&'static str,
     let addr = socket::UnixAddr::new(path).map_err(|e| ("bind", io::Error::from(e)))?;
     socket::bind(fd.as_raw_fd(), &addr).map_err(|e| ("bind", io::Error::from(e)))?;
     let owner = |e: String| ("chown", io::Error::other(e));
-    let uid = s.user.as_deref().map(user_id).transpose().map_err(owner)?;
-    let gid = s
-        .group
-        .as_deref()
-        .map(group_id)
-        .transpose()
-        .map_err(owner)?;
+    let uid = s.user.as_deref().map(|u| id_of(u, false));
+    let gid = s.group.as_deref().map(|g| id_of(g, true));
+    let (uid, gid) = (
+        uid.transpose().map_err(owner)?,
+        gid.transpose().map_err(owner)?,
+    );
     if uid.is_some() || gid.is_some() {
         std::os::unix::fs::chown(path, uid, gid).map_err(|e| ("chown", e))?;
     }
@@ -295,24 +294,20 @@ fn bind_unix(fd: &OwnedFd, path: &Path, s: &Socket) -> Result<(), (&'static str,
     Ok(())
 }
 
-fn user_id(user: &str) -> Result<u32, String> {
-    if let Ok(n) = user.parse() {
+/// A numeric id, or the id of the user (`group`: the group) of that name.
+fn id_of(name: &str, group: bool) -> Result<u32, String> {
+    if let Ok(n) = name.parse() {
         return Ok(n);
     }
-    match nix::unistd::User::from_name(user) {
-        Ok(Some(u)) => Ok(u.uid.as_raw()),
-        Ok(None) => Err(format!("no user {user:?}")),
-        Err(e) => Err(format!("look up user {user:?}: {e}")),
-    }
-}
-
-fn group_id(group: &str) -> Result<u32, String> {
-    if let Ok(n) = group.parse() {
-        return Ok(n);
-    }
-    match nix::unistd::Group::from_name(group) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
-        Ok(None) => Err(format!("no group {group:?}")),
-        Err(e) => Err(format!("look up group {group:?}: {e}")),
+    let what = if group { "group" } else { "user" };
+    let found = if group {
+        nix::unistd::Group::from_name(name).map(|g| g.map(|g| g.gid.as_raw()))
+    } else {
+        nix::unistd::User::from_name(name).map(|u| u.map(|u| u.uid.as_raw()))
+    };
+    match found {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(format!("no {what} {name:?}")),
+        Err(e) => Err(format!("look up {what} {name:?}: {e}")),
     }
 }
