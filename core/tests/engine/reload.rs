@@ -104,3 +104,14 @@ fn a_failed_changed_unit_is_not_started() {
     assert_eq!(h.take(), ["reply 2 ok"]);
     assert_eq!(h.state("a"), State::Failed);
 }
+
+#[test]
+fn a_socket_activated_unit_added_by_a_reload_waits_for_its_socket() {
+    let mut h = Harness::up(vec![unit("keep")]);
+    h.take();
+    let mut lazy = unit("lazy");
+    lazy.service.activate = kennel_units::Activate::Socket;
+    h.command(Command::Reload(set(vec![unit("keep"), lazy])), false);
+    assert_eq!(h.take_plain(), ["reply 2 ok"]);
+    assert_eq!(h.state("lazy"), State::Inactive);
+}
