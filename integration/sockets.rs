@@ -263,3 +263,26 @@ fn a_socket_that_cannot_be_bound_fails_the_start_saying_why() {
     );
     assert_eq!(s.read("taken").as_deref(), Some("mine\n"));
 }
+
+#[test]
+fn a_reload_that_changes_or_removes_a_units_sockets_lets_go_of_the_old_ones() {
+    let s = Sandbox::new();
+    let socket = |path: &str| format!("[[socket]]\nlisten = \"unix:{}\"\n", s.p(path));
+    serve_unit(&s, "web", "", &socket("old.sock"));
+    serve_unit(&s, "gone", "", &socket("gone.sock"));
+    s.up();
+    s.wait_state("web", "up");
+    s.wait_state("gone", "up");
+    assert!(ask_unix(&s.path("old.sock"), "a").starts_with("web pid="));
+
+    serve_unit(&s, "web", "", &socket("new.sock"));
+    s.remove_unit("gone");
+    s.ok(&["reload"]);
+    s.wait_state("web", "up");
+    s.wait_for("the old sockets' files to go, the new one to come", || {
+        !s.path("old.sock").exists() && !s.path("gone.sock").exists() && s.path("new.sock").exists()
+    });
+    let answer = ask_unix(&s.path("new.sock"), "b");
+    let pid = s.pid("web");
+    assert_eq!(answer, format!("web pid={pid} got=b\n"));
+}
