@@ -110,7 +110,7 @@ fn a_connection_waits_while_the_service_is_stopped_or_restarting() {
         &s,
         "web",
         "",
-        &format!("[restart]\ndelay = \"1s\"\n{socket}"),
+        &format!("[restart]\ndelay = \"2s\"\n{socket}"),
     );
     s.up();
     s.wait_state("web", "up");
