@@ -10,7 +10,7 @@ use kennel_units::security::{CapabilitySets, Seccomp, Security};
 use kennel_units::Namespace;
 use oci_spec::runtime::Spec;
 
-use super::config::{mount_options, ConfigError};
+use super::config::{mount_options, ConfigError, MountOptions};
 use crate::spawn::spec::{
     BundleRootfs, ContainerSpec, DeviceNode, FsMount, OwnedDevice, SecuritySpec, SpawnSpec, TtySize,
 };
@@ -140,8 +140,12 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
     let mut mounts = Vec::new();
     for (i, m) in spec.mounts().clone().unwrap_or_default().iter().enumerate() {
         let field = format!("mounts[{i}]");
-        let (mut flags, propagation, data) =
-            mount_options(&field, m.options().as_deref().unwrap_or_default())?;
+        let MountOptions {
+            mut flags,
+            propagation,
+            data,
+            copy_up,
+        } = mount_options(&field, m.options().as_deref().unwrap_or_default())?;
         let typ = m.typ().clone().unwrap_or_default();
         let fstype = if flags & libc::MS_BIND != 0 || typ == "bind" {
             flags |= libc::MS_BIND;
@@ -158,6 +162,12 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
                 other => return Err(ConfigError::Unsupported(format!("{field}.type {other:?}"))),
             }
         };
+        if copy_up && fstype != "tmpfs" {
+            return Err(invalid(
+                &format!("{field}.options"),
+                "tmpcopyup is for a tmpfs mount only",
+            ));
+        }
         if !m.destination().is_absolute() {
             return Err(invalid(
                 &format!("{field}.destination"),
@@ -175,6 +185,7 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
             flags,
             propagation,
             data,
+            copy_up,
         });
     }
 
@@ -243,7 +254,7 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
             extra.mems = c.mems().clone().filter(|s| !s.is_empty());
         }
         if let Some(rules) = r.devices() {
-            device_rules = Some(device_cgroup(rules, &devices)?);
+            device_rules = device_cgroup(rules, &devices)?;
         }
     }
 
@@ -406,7 +417,9 @@ pub fn translate(id: &str, dir: &Path, state: &Path, spec: &Spec) -> Result<Bund
         env,
         working_dir: Some(process.cwd().clone()),
         user: Some(user_spec),
-        new_session: false,
+        // A terminal's process leads a session of its own, so that the terminal becomes
+        // its controlling one (as runc's init always does: `run -it`, `exec -t`).
+        new_session: tty.is_some(),
         cgroup_procs: Vec::new(),
         unified: None,
         v1: kennel_core::start::V1Join::None,
@@ -442,14 +455,30 @@ fn paths(p: &Option<Vec<String>>) -> Vec<PathBuf> {
     p.iter().flatten().map(PathBuf::from).collect()
 }
 
+/// Whether `r` allows every device (no type or `a`, no numbers, `rwm`): the rule of
+/// `podman run --privileged`.
+fn allows_all(r: &oci_spec::runtime::LinuxDeviceCgroup) -> bool {
+    let kind = r.typ().map(|t| name_of(&t)).unwrap_or_else(|| "a".into());
+    let access = r.access().as_deref().unwrap_or("rwm");
+    r.allow()
+        && kind == "a"
+        && r.major().is_none_or(|n| n < 0)
+        && r.minor().is_none_or(|n| n < 0)
+        && ['r', 'w', 'm'].iter().all(|c| access.contains(*c))
+}
+
 /// `linux.resources.devices` as kennel's device rules: a first rule denying everything,
 /// then rules allowing (the standard devices and the bundle's own nodes are added, as
-/// runc does); any other shape is refused.
+/// runc does); `None` (no restriction) when the last rule allows every device (what
+/// `--privileged` gives); any other shape is refused.
 fn device_cgroup(
     rules: &[oci_spec::runtime::LinuxDeviceCgroup],
     nodes: &[OwnedDevice],
-) -> Result<Vec<kennel_cgroups::DeviceRule>, ConfigError> {
+) -> Result<Option<Vec<kennel_cgroups::DeviceRule>>, ConfigError> {
     use kennel_cgroups::{default_rules, DeviceRule};
+    if rules.last().is_some_and(allows_all) {
+        return Ok(None);
+    }
     // The bundle's rules first, in its order (the spec: entries are applied in the listed
     // order), then the standard devices and the bundle's nodes.
     let mut out = Vec::new();
@@ -489,7 +518,7 @@ fn device_cgroup(
             "rwm",
         ));
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 #[cfg(test)]

@@ -66,9 +66,22 @@ pub const PROPAGATION: &[(&str, u64)] = &[
     ("runbindable", libc::MS_UNBINDABLE | libc::MS_REC),
 ];
 
-/// A mount's options as (flags, propagation, data for the file system).
-pub fn mount_options(field: &str, options: &[String]) -> Result<(u64, u64, String), ConfigError> {
-    let (mut flags, mut prop, mut data) = (0u64, 0u64, Vec::new());
+/// A mount's options, as [`mount_options`] reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// `MS_*` flags.
+    pub flags: u64,
+    /// `MS_PRIVATE`, `MS_SHARED` ... (with `MS_REC`), or 0.
+    pub propagation: u64,
+    /// What is left, for the file system.
+    pub data: String,
+    /// `tmpcopyup`: a tmpfs starts with what the directory it covers holds.
+    pub copy_up: bool,
+}
+
+/// A mount's options as flags, propagation, data for the file system and `tmpcopyup`.
+pub fn mount_options(field: &str, options: &[String]) -> Result<MountOptions, ConfigError> {
+    let (mut flags, mut prop, mut data, mut copy_up) = (0u64, 0u64, Vec::new(), false);
     for o in options {
         if let Some((_, set, clear)) = MOUNT_OPTIONS.iter().find(|m| m.0 == o) {
             flags = (flags & !clear) | set;
@@ -84,10 +97,9 @@ pub fn mount_options(field: &str, options: &[String]) -> Result<(u64, u64, Strin
                 field: field.to_string(),
                 why: format!("the recursive mount option {o:?} is not supported by kennel"),
             });
-        } else if matches!(
-            o.as_str(),
-            "idmap" | "ridmap" | "tmpcopyup" | "copy-symlink"
-        ) {
+        } else if o == "tmpcopyup" {
+            copy_up = true;
+        } else if matches!(o.as_str(), "idmap" | "ridmap" | "copy-symlink") {
             return Err(ConfigError::Invalid {
                 field: field.to_string(),
                 why: format!("the mount option {o:?} is not supported by kennel"),
@@ -96,7 +108,12 @@ pub fn mount_options(field: &str, options: &[String]) -> Result<(u64, u64, Strin
             data.push(o.as_str());
         }
     }
-    Ok((flags, prop, data.join(",")))
+    Ok(MountOptions {
+        flags,
+        propagation: prop,
+        data: data.join(","),
+        copy_up,
+    })
 }
 
 /// Keys kennel honours, as JSON paths (`[]` for each element of an array). A key whose
@@ -362,8 +379,10 @@ mod tests {
     #[test]
     fn mount_options_become_flags_and_data() {
         let o = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let (f, p, d) =
-            mount_options("m", &o(&["nosuid", "ro", "mode=755", "rprivate", "rbind"])).unwrap();
+        let m = mount_options("m", &o(&["nosuid", "ro", "mode=755", "rprivate", "rbind"])).unwrap();
+        let (f, p, d) = (m.flags, m.propagation, m.data);
+        assert!(!m.copy_up);
+        assert!(mount_options("m", &o(&["tmpcopyup"])).unwrap().copy_up);
         assert_eq!(
             f,
             libc::MS_NOSUID | libc::MS_RDONLY | libc::MS_BIND | libc::MS_REC

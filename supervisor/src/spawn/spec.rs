@@ -203,6 +203,10 @@ pub struct FsMount {
     pub propagation: u64,
     /// The file system's own options (`mode=755,size=65536k`).
     pub data: String,
+    /// A tmpfs filled with what the directory it covers held (OCI `tmpcopyup`, as podman
+    /// `--read-only` asks for `/tmp`, `/var/tmp` and `/run`).
+    #[serde(default)]
+    pub copy_up: bool,
 }
 
 /// A device node an OCI bundle asks for (`linux.devices`), with its owner.

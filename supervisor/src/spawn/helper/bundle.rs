@@ -93,9 +93,22 @@ fn mount_one(sys: &dyn Sys, c: &ContainerSpec, r: &Path, m: &FsMount) -> Result<
     } else {
         let dst = inside(sys, r, &m.target, true)?;
         let fs = Path::new(&m.fstype);
+        // tmpcopyup: the covered directory, still reachable through a descriptor opened
+        // before the tmpfs hides it.
+        let covered = m
+            .copy_up
+            .then(|| std::fs::File::open(&dst))
+            .transpose()
+            .map_err(|e| fail("open for tmpcopyup", &m.target, e))?;
         let made = sys.mount(Some(m.source.as_path()), &dst, Some(&m.fstype), flags, data);
         match made {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Some(dir) = covered {
+                    use std::os::fd::AsRawFd;
+                    let from = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+                    copy_tree(&from, &dst).map_err(|e| fail("tmpcopyup into", &m.target, e))?;
+                }
+            }
             // Without a network namespace of its own, sysfs cannot be mounted afresh:
             // the host's, bound (read-only when asked).
             Err(nix::errno::Errno::EPERM) if m.fstype == "sysfs" => {
@@ -129,10 +142,50 @@ fn mount_one(sys: &dyn Sys, c: &ContainerSpec, r: &Path, m: &FsMount) -> Result<
     Ok(())
 }
 
+/// Copies what directory `from` holds into `to` (which exists): directories, files,
+/// symlinks and other nodes, with their modes and owners.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst)?;
+        } else {
+            nix::sys::stat::mknod(
+                &dst,
+                SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT),
+                Mode::from_bits_truncate(meta.mode()),
+                meta.rdev(),
+            )?;
+        }
+        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        if !kind.is_symlink() {
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+    }
+    Ok(())
+}
+
 /// The standard nodes and symlinks of `/dev` (what is there already stays: a bind mount
 /// of the host's /dev), then the bundle's devices.
 fn make_devices(sys: &dyn Sys, r: &Path, b: &BundleRootfs) -> Result<(), SpawnFailure> {
     let dev = inside(sys, r, Path::new("/dev"), true)?;
+    // A /dev of the container's own (not the host's, bound): /dev/ptmx stays the link to
+    // the container's devpts made above, whatever `linux.devices` says (podman
+    // `--privileged` lists the host's 5:2 node there), as runc does, so that a terminal
+    // opened in the container is on its own devpts instance.
+    let own_dev = !b
+        .mounts
+        .iter()
+        .any(|m| m.fstype == "bind" && m.target == Path::new("/dev"));
     for (name, major, minor) in super::rootfs::STANDARD_DEVICES {
         let p = dev.join(name);
         if sys.lstat(&p).is_ok() {
@@ -163,6 +216,9 @@ fn make_devices(sys: &dyn Sys, r: &Path, b: &BundleRootfs) -> Result<(), SpawnFa
             .map_err(|e| fail("symlink", &p, e))?;
     }
     for d in &b.devices {
+        if own_dev && d.node.path == Path::new("/dev/ptmx") {
+            continue;
+        }
         let p = inside(sys, r, &d.node.path, true)?;
         let _ = sys.remove_dir(&p);
         let _ = std::fs::remove_file(&p);

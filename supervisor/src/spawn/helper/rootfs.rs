@@ -178,7 +178,10 @@ pub(super) fn mount_cgroup_at(
     let cgroup_fs = at_str.as_str();
     match c.plan.cgroup_fs {
         CgroupFs::None => Ok(()),
-        CgroupFs::Unified => mount_fs(sys, r, cgroup_fs, "cgroup2", flags, None),
+        CgroupFs::Unified => {
+            mount_fs(sys, r, cgroup_fs, "cgroup2", flags, None)?;
+            bind_own_cgroup(sys, r, cgroup_fs, &[])
+        }
         CgroupFs::Hierarchies => {
             let tmpfs_flags = flags - MsFlags::MS_RDONLY;
             mount_fs(sys, r, cgroup_fs, "tmpfs", tmpfs_flags, Some("mode=755"))?;
@@ -195,6 +198,11 @@ pub(super) fn mount_cgroup_at(
                 };
                 let at = format!("{cgroup_fs}/{name}");
                 mount_fs(sys, r, &at, fstype, flags, data.as_deref())?;
+                let controllers = match h {
+                    Hierarchy::Unified => &[][..],
+                    Hierarchy::V1 { controllers } => controllers.as_slice(),
+                };
+                bind_own_cgroup(sys, r, &at, controllers)?;
                 if let Hierarchy::V1 { controllers } = h {
                     for one in controllers
                         .iter()
@@ -220,6 +228,44 @@ pub(super) fn mount_cgroup_at(
             .map_err(|e| fail("remount read-only", &target, errno(e)))
         }
     }
+}
+
+/// Without a cgroup namespace of its own (an OCI bundle's, as podman's on v1), a cgroup
+/// file system mounted at `at` shows the hierarchy from its root: the process's own cgroup
+/// (from `/proc/self/cgroup`, for the hierarchy of `controllers`, none for cgroup2) is
+/// bound over it, so that the container sees its cgroup as the root, as with runc. In a
+/// cgroup namespace the path is `/`: nothing to do.
+fn bind_own_cgroup(
+    sys: &dyn Sys,
+    r: &Path,
+    at: &str,
+    controllers: &[String],
+) -> Result<(), SpawnFailure> {
+    let Ok(table) = sys.read_to_string(Path::new("/proc/self/cgroup")) else {
+        return Ok(());
+    };
+    let Some(own) = own_cgroup(&table, controllers) else {
+        return Ok(());
+    };
+    let target = inside(sys, r, Path::new(at), true)?;
+    let source = target.join(own);
+    sys.mount(Some(&source), &target, None, MsFlags::MS_BIND, None)
+        .map_err(|e| fail("bind the container's own cgroup on", &target, errno(e)))
+}
+
+/// The path (relative, never `/` or above the root) of the cgroup of the hierarchy with
+/// `controllers` (none: cgroup2) in a `/proc/PID/cgroup` table.
+fn own_cgroup<'a>(table: &'a str, controllers: &[String]) -> Option<&'a str> {
+    let mut want: Vec<&str> = controllers.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    table.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let mut have: Vec<&str> = list.split(',').filter(|c| !c.is_empty()).collect();
+        have.sort_unstable();
+        let rel = path.strip_prefix('/')?;
+        (have == want && !rel.is_empty() && !rel.split('/').any(|c| c == "..")).then_some(rel)
+    })
 }
 
 /// The overlay's options (without `volatile`), its mount flags, and whether it is mounted

@@ -740,3 +740,25 @@ fn no_cgroup_file_system_by_default() {
         rec.transcript()
     );
 }
+
+/// The container's own cgroup of each hierarchy, from `/proc/self/cgroup`: relative, the
+/// co-mounted controllers in any order; nothing at the root (a cgroup namespace's view) or
+/// above it.
+#[test]
+fn own_cgroup_per_hierarchy() {
+    let table = "12:memory:/libpod_parent/libpod-1\n4:cpuacct,cpu:/libpod_parent/libpod-1\n\
+                 1:name=systemd:/\n0::/../outside\n";
+    let c = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        own_cgroup(table, &c(&["memory"])),
+        Some("libpod_parent/libpod-1")
+    );
+    assert_eq!(
+        own_cgroup(table, &c(&["cpu", "cpuacct"])),
+        Some("libpod_parent/libpod-1")
+    );
+    assert_eq!(own_cgroup(table, &c(&["name=systemd"])), None);
+    assert_eq!(own_cgroup(table, &[]), None);
+    assert_eq!(own_cgroup("0::/a/b\n", &[]), Some("a/b"));
+    assert_eq!(own_cgroup(table, &c(&["pids"])), None);
+}
