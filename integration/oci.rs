@@ -260,65 +260,6 @@ fn a_pid_namespace_path_is_joined() {
     );
 }
 
-/// podman (its own store, in a private mount namespace: podman_util.rs) with kennel as
-/// its OCI runtime (`--runtime` naming a `kennel-runc` link): the container's output and
-/// exit code come back through conmon.
-#[test]
-fn podman_runs_a_container_with_kennel_as_its_runtime() {
-    if !skip::need_root() {
-        return;
-    }
-    let Some(p) = crate::podman_util::Podman::new() else {
-        return;
-    };
-    let rootfs = p.path("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
-    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).expect("copy busybox");
-    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).expect("symlink");
-    let tar = p.path("bb.tar");
-    let st = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .expect("tar");
-    assert!(st.success());
-    p.ok(&["import", tar.to_str().unwrap(), "localhost/kennel-oci-bb:1"]);
-    let runtime = p.path("kennel-runc");
-    if std::fs::hard_link(KENNEL, &runtime).is_err() {
-        std::fs::copy(KENNEL, &runtime).expect("copy kennel");
-    }
-    // The runtime's state in the test's directory, not /run/kennel-runc.
-    let root = format!("root={}", p.path("oci-root").display());
-    let out = p.output(&[
-        "--runtime",
-        runtime.to_str().unwrap(),
-        "--runtime-flag",
-        &root,
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        // podman's default nofile (1048576) is above this sandbox's hard limit.
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1000:1000",
-        "localhost/kennel-oci-bb:1",
-        "sh",
-        "-c",
-        "echo hello from kennel-runc; exit 5",
-    ]);
-    assert_eq!(out.status.code(), Some(5), "{out:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "hello from kennel-runc"
-    );
-    assert!(p.path("oci-root").is_dir(), "the state was under --root");
-}
-
 #[test]
 fn exec_runs_a_process_in_the_containers_namespaces_with_its_code() {
     let Some(t) = Oci::new("exec") else { return };

@@ -41,15 +41,25 @@ fn add_kennel(root: &Path, kennel: &Path, rel: &str, units: &[(&str, &str)]) {
     }
 }
 
-/// `DIR/busybox.tar`: busybox-static with its applets as symlinks, `/etc/passwd` and
-/// `/etc/group` (root and nobody), `/tmp`, the static kennel as `/bin/kennel` and the
+/// `DIR/busybox.tar`: [`busybox_root`] with the static kennel as `/bin/kennel` and the
 /// units. No libc: the test asserts it.
 pub fn busybox_tar(dir: &Path, kennel: &Path, units: &[(&str, &str)]) -> PathBuf {
+    let root = busybox_root(dir);
+    add_kennel(&root, kennel, "bin/kennel", units);
+    let tar = dir.join("busybox.tar");
+    tar_dir(&root, &tar);
+    tar
+}
+
+/// `DIR/busybox-root`: busybox-static with its applets as symlinks, `/etc/passwd` and
+/// `/etc/group` (root and nobody), `/tmp`.
+pub fn busybox_root(dir: &Path) -> PathBuf {
     let root = dir.join("busybox-root");
     fs::create_dir_all(root.join("bin")).expect("mkdir bin");
     fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy busybox");
     for applet in [
         "sh", "httpd", "sleep", "cat", "echo", "ls", "ps", "head", "tr", "setsid", "wget", "id",
+        "cut", "tty", "grep", "touch",
     ] {
         symlink("busybox", root.join("bin").join(applet)).expect("symlink applet");
     }
@@ -60,10 +70,7 @@ pub fn busybox_tar(dir: &Path, kennel: &Path, units: &[(&str, &str)]) -> PathBuf
     write(&root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n");
     fs::create_dir_all(root.join("tmp")).expect("mkdir tmp");
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod");
-    add_kennel(&root, kennel, "bin/kennel", units);
-    let tar = dir.join("busybox.tar");
-    tar_dir(&root, &tar);
-    tar
+    root
 }
 
 /// The names in a tar.
@@ -180,7 +187,7 @@ pub fn cached_debootstrap(name: &str, include: &[&str]) -> Option<PathBuf> {
 }
 
 /// `tar` of everything in `root`, with numeric owners (an image's files are root's).
-fn tar_dir(root: &Path, tar: &Path) {
+pub fn tar_dir(root: &Path, tar: &Path) {
     run(
         "tar",
         &[

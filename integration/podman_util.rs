@@ -19,6 +19,9 @@ use crate::harness::{skip, Missing, PATIENCE};
 /// How often a container's state is polled.
 const POLL: Duration = Duration::from_millis(100);
 
+/// kennel-runc's default `--root`, where podman's calls find the state (see docs/oci.md).
+pub const KENNEL_RUNC_ROOT: &str = "/run/kennel-runc";
+
 /// podman's default ulimits (`nofile=1048576`) are above this sandbox's hard limits, and
 /// runc refuses to raise a limit: every container gets these instead.
 const ULIMITS: [&str; 4] = [
@@ -71,16 +74,34 @@ fn have(prog: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The OCI runtime podman runs containers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    Runc,
+    /// kennel itself (`kennel-runc`, a link to the binary under test), with its state at
+    /// its default `/run/kennel-runc` (a tmpfs of the podman's own mount namespace), in a
+    /// network namespace of the test's own (podman's bridge and published ports there).
+    Kennel,
+}
+
 /// One isolated podman.
 pub struct Podman {
     pub dir: tempfile::TempDir,
     /// `unshare --mount` sleeping: the mount namespace every podman command enters.
     holder: Child,
+    runtime: Runtime,
 }
 
 impl Podman {
-    /// A fresh podman, or `None` after a skip when podman, conmon or runc is missing.
+    /// A fresh podman with runc, or `None` after a skip when podman, conmon or runc is
+    /// missing.
     pub fn new() -> Option<Podman> {
+        Podman::with(Runtime::Runc)
+    }
+
+    /// A fresh podman with `runtime`, or `None` after a skip when podman, conmon or runc
+    /// is missing.
+    pub fn with(runtime: Runtime) -> Option<Podman> {
         for prog in ["podman", "conmon", "runc"] {
             if !have(prog) {
                 skip(
@@ -95,9 +116,11 @@ impl Podman {
             .tempdir()
             .expect("tempdir");
         let mut holder = Command::new("unshare");
-        holder
-            .args(["--mount", "--propagation", "private", "sleep", "1000000"])
-            .stdin(Stdio::null());
+        holder.args(["--mount", "--propagation", "private"]);
+        if runtime == Runtime::Kennel {
+            holder.arg("--net");
+        }
+        holder.args(["sleep", "1000000"]).stdin(Stdio::null());
         // SAFETY: prctl is async-signal-safe; the holder dies with the test's thread
         // even if the test process is killed before Drop runs.
         unsafe {
@@ -109,7 +132,11 @@ impl Podman {
             });
         }
         let holder = holder.spawn().expect("spawn unshare");
-        let p = Podman { dir, holder };
+        let p = Podman {
+            dir,
+            holder,
+            runtime,
+        };
         // Until unshare has exec'd sleep, /proc/PID/ns/mnt is still the host's.
         let host = fs::read_link("/proc/self/ns/mnt").expect("readlink ns/mnt");
         p.wait_until("the holder's mount namespace", || {
@@ -117,7 +144,52 @@ impl Podman {
                 && fs::read_to_string(format!("/proc/{}/comm", p.holder.id()))
                     .is_ok_and(|c| c.trim() == "sleep")
         });
+        // podman's default nofile (1048576) is above this sandbox's hard limit, for the
+        // containers a pod makes too (its infra): the limits for every container.
+        fs::write(
+            p.path("containers.conf"),
+            format!(
+                "[containers]\ndefault_ulimits = [\"{}\", \"{}\"]\n",
+                ULIMITS[1], ULIMITS[3]
+            ),
+        )
+        .expect("write containers.conf");
+        if runtime == Runtime::Kennel {
+            std::os::unix::fs::symlink(crate::harness::KENNEL, p.runtime_path())
+                .expect("symlink kennel-runc");
+            fs::create_dir_all(KENNEL_RUNC_ROOT).expect("mkdir /run/kennel-runc");
+            p.in_namespaces(&["mount", "-t", "tmpfs", "kennel-runc", KENNEL_RUNC_ROOT]);
+            p.in_namespaces(&["ip", "link", "set", "lo", "up"]);
+        }
         Some(p)
+    }
+
+    /// The `kennel-runc` link podman runs as its runtime.
+    pub fn runtime_path(&self) -> PathBuf {
+        self.path("kennel-runc")
+    }
+
+    /// `nsenter` into the holder's mount (and, with kennel, network) namespace.
+    pub fn nsenter(&self) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--mount=/proc/{}/ns/mnt", self.holder.id()));
+        if self.runtime == Runtime::Kennel {
+            cmd.arg(format!("--net=/proc/{}/ns/net", self.holder.id()));
+        }
+        cmd.arg("--").stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run `args` in the holder's namespaces; must succeed; its stdout.
+    pub fn in_namespaces(&self, args: &[&str]) -> String {
+        let out = self.nsenter().args(args).output().expect("run nsenter");
+        assert!(
+            out.status.success(),
+            "{args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// A path under the test's directory.
@@ -128,19 +200,21 @@ impl Podman {
     /// `podman` with the isolating global options, in the holder's mount namespace.
     pub fn command(&self, args: &[&str]) -> Command {
         let d = |rel: &str| self.path(rel).display().to_string();
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--mount=/proc/{}/ns/mnt", self.holder.id()))
-            .arg("--")
-            .arg("podman")
+        let runtime = match self.runtime {
+            Runtime::Runc => "runc".to_string(),
+            Runtime::Kennel => d("kennel-runc"),
+        };
+        let mut cmd = self.nsenter();
+        cmd.arg("podman")
+            .env("CONTAINERS_CONF", self.path("containers.conf"))
             .args(["--root", &d("store"), "--runroot", &d("run")])
             .args(["--tmpdir", &d("tmp"), "--volumepath", &d("volumes")])
             .args(["--network-config-dir", &d("networks")])
             .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
             // Not crun: crun refuses this hybrid cgroup host ("cgroups in hybrid mode not
             // supported, drop all controllers from cgroupv2", the v2 tree lists hugetlb).
-            .args(["--runtime", "runc"])
-            .args(args)
-            .stdin(Stdio::null());
+            .args(["--runtime", &runtime])
+            .args(args);
         cmd
     }
 
@@ -315,6 +389,7 @@ impl Drop for Podman {
     /// process (the holder) ended, which takes the store's mounts with it; the directory
     /// goes last (TempDir).
     fn drop(&mut self) {
+        let _ = self.output(&["pod", "rm", "-f", "-a", "-t", "0"]);
         let _ = self.output(&["rm", "-f", "-a", "-t", "0"]);
         let _ = self.output(&["rmi", "-f", "-a"]);
         // conmon ends with its container; wait (bounded) so that no mount outlives the
