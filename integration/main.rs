@@ -28,6 +28,7 @@ mod net;
 mod networks;
 mod nocgroups;
 mod oci;
+mod oci_containerd;
 mod oci_podman;
 mod podman;
 mod readiness;
