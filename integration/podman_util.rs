@@ -1,10 +1,12 @@
 //! podman for the integration tests, kept apart from the host's: a store, run and tmp
-//! directory, network configuration and volumes of its own under the test's temporary
-//! directory, the cgroupfs manager and file events (no systemd, no journal), containers
-//! with `--network none` (never podman's bridge: the host's network stays untouched), all
-//! of it run in a private mount namespace held by a process of the test's own, so that
-//! the store's overlay mounts never show on the host. Removed with its containers and
-//! images when the test ends, pass or fail.
+//! directory, network configuration, volumes and containers.conf of its own under the
+//! test's temporary directory, the cgroupfs manager and file events (no systemd, no
+//! journal), all of it run in a private mount namespace held by a process of the test's
+//! own, so that the store's overlay mounts never show on the host. With runc, containers
+//! run with `--network none` (never podman's bridge: the host's network stays
+//! untouched); with kennel as the runtime ([`Runtime::Kennel`]), the holder has a network
+//! namespace of its own too, where podman's bridge and published ports live. Removed with
+//! its pods, containers and images when the test ends, pass or fail.
 
 use std::fs;
 use std::os::unix::process::CommandExt;
