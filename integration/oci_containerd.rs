@@ -6,13 +6,13 @@
 //! test's own. The containers run on a busybox rootfs given with `--rootfs` (no image, no
 //! registry), in cgroups under a test-unique parent, removed at the end.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::harness::{KENNEL, PATIENCE};
 use crate::podman_images::busybox_root;
+use crate::podman_util::{runs, Holder};
 use crate::skip::{self, Missing};
 
 /// Where the shims of every containerd put their sockets (`/run/containerd/s/`), a tmpfs
@@ -21,8 +21,8 @@ const SHIM_DIR: &str = "/run/containerd";
 
 struct Containerd {
     dir: tempfile::TempDir,
-    /// `unshare --mount --net` sleeping: the namespaces containerd and ctr run in.
-    holder: Child,
+    /// The mount and network namespaces containerd and ctr run in.
+    holder: Holder,
     daemon: Option<Child>,
     rootfs: PathBuf,
     /// The cgroup parent of the containers, unique to the test.
@@ -34,14 +34,13 @@ impl Containerd {
         if !skip::need_root() {
             return None;
         }
-        for prog in ["containerd", "ctr", "containerd-shim-runc-v2"] {
-            let found = Command::new(prog)
-                .arg("--help")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok();
-            if !found {
+        // (The shim has no --version.)
+        for (prog, arg) in [
+            ("containerd", "--version"),
+            ("ctr", "--version"),
+            ("containerd-shim-runc-v2", "-v"),
+        ] {
+            if !runs(prog, arg) {
                 skip::skip(
                     Missing::Provided,
                     &format!("{prog} is not installed (apt-get install containerd)"),
@@ -53,27 +52,7 @@ impl Containerd {
             .prefix("kennel-containerd-")
             .tempdir()
             .expect("tempdir");
-        let mut holder = Command::new("unshare");
-        holder
-            .args([
-                "--mount",
-                "--net",
-                "--propagation",
-                "private",
-                "sleep",
-                "1000000",
-            ])
-            .stdin(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; the holder dies with the test's thread.
-        unsafe {
-            holder.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let holder = holder.spawn().expect("spawn unshare");
+        let holder = Holder::new(true);
         let rootfs = busybox_root(dir.path());
         let mut c = Containerd {
             dir,
@@ -82,16 +61,7 @@ impl Containerd {
             rootfs,
             parent: format!("/kennel-containerd-test-{name}-{}", std::process::id()),
         };
-        let host = std::fs::read_link("/proc/self/ns/mnt").expect("readlink ns/mnt");
-        c.wait_until("the holder's mount namespace", || {
-            let pid = c.holder.id();
-            std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|ns| ns != host)
-                && std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|comm| comm.trim() == "sleep")
-        });
-        std::fs::create_dir_all(SHIM_DIR).expect("mkdir /run/containerd");
-        c.in_namespaces(&["mount", "-t", "tmpfs", "kennel-containerd", SHIM_DIR]);
-        c.in_namespaces(&["ip", "link", "set", "lo", "up"]);
+        c.holder.tmpfs(Path::new(SHIM_DIR));
         let runtime = c.path("kennel-runc");
         std::os::unix::fs::symlink(KENNEL, &runtime).expect("symlink kennel-runc");
         let d = |rel: &str| c.path(rel).display().to_string();
@@ -129,17 +99,7 @@ impl Containerd {
     }
 
     fn nsenter(&self) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--mount=/proc/{}/ns/mnt", self.holder.id()))
-            .arg(format!("--net=/proc/{}/ns/net", self.holder.id()))
-            .arg("--")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn in_namespaces(&self, args: &[&str]) {
-        let out = self.nsenter().args(args).output().expect("run nsenter");
-        assert!(out.status.success(), "{args:?}: {out:?}");
+        self.holder.nsenter()
     }
 
     /// `ctr --address SOCK ARGS`, to its end.
@@ -202,6 +162,13 @@ impl Containerd {
         })
     }
 
+    /// Waits until the task `id` has the status `want` (`RUNNING`, `STOPPED`).
+    fn wait_task(&self, id: &str, want: &str) {
+        self.wait_until(&format!("task {id} to be {want}"), || {
+            self.task(id).is_some_and(|(s, _)| s == want)
+        });
+    }
+
     fn wait_until(&self, what: &str, mut cond: impl FnMut() -> bool) {
         let deadline = Instant::now() + PATIENCE;
         while !cond() {
@@ -212,21 +179,6 @@ impl Containerd {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-
-    /// The processes (host pids) other than the holder in its mount namespace.
-    fn namespace_members(&self) -> Vec<i32> {
-        let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/mnt", self.holder.id())) else {
-            return Vec::new();
-        };
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| *pid as u32 != self.holder.id())
-            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|n| n == ns))
-            .collect()
     }
 }
 
@@ -250,18 +202,8 @@ impl Drop for Containerd {
             }
             let _ = d.wait();
         }
-        // The shims end with their tasks; wait (bounded), so that no mount outlives the
-        // namespace.
-        let deadline = Instant::now() + PATIENCE;
-        while !self.namespace_members().is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let left = self.namespace_members();
-        if !left.is_empty() {
-            eprintln!("containerd test: processes left in its mount namespace: {left:?}");
-        }
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
+        // The shims end with their tasks.
+        self.holder.end("containerd");
         let parent = self.parent.trim_start_matches('/');
         for h in std::fs::read_dir("/sys/fs/cgroup")
             .into_iter()
@@ -306,9 +248,7 @@ fn the_container_is_in_its_cgroup_with_its_limit() {
         &["sleep", "1000"],
     );
     assert!(out.status.success(), "{out:?}\n{}", c.log());
-    c.wait_until("the task to run", || {
-        c.task("kennel-cg").is_some_and(|(s, _)| s == "RUNNING")
-    });
+    c.wait_task("kennel-cg", "RUNNING");
     // The limit, on the host's side (ctr's spec mounts no /sys/fs/cgroup inside).
     let cgroup = format!("{}/kennel-cg", c.parent);
     let v1 = Path::new("/sys/fs/cgroup/memory")
@@ -337,9 +277,7 @@ fn the_container_is_in_its_cgroup_with_its_limit() {
     assert!(said.contains(&format!(":{cgroup}\n")), "{said}");
     assert!(said.ends_with("sleep\n"), "{said}");
     c.ok(&["task", "kill", "-s", "SIGKILL", "kennel-cg"]);
-    c.wait_until("the task to stop", || {
-        c.task("kennel-cg").is_some_and(|(s, _)| s == "STOPPED")
-    });
+    c.wait_task("kennel-cg", "STOPPED");
 }
 
 #[test]
@@ -353,9 +291,7 @@ fn ctr_task_exec_runs_in_the_container_with_its_exit_code() {
         &["sh", "-c", "echo marker > /tmp/m; exec sleep 1000"],
     );
     assert!(out.status.success(), "{out:?}\n{}", c.log());
-    c.wait_until("the task to run", || {
-        c.task("kennel-exec").is_some_and(|(s, _)| s == "RUNNING")
-    });
+    c.wait_task("kennel-exec", "RUNNING");
     let out = c.ctr(&[
         "task",
         "exec",
@@ -386,15 +322,11 @@ fn ctr_task_kill_signals_and_delete_reports_the_status() {
     let trap = "trap 'exit 42' USR1; while :; do sleep 1 & wait $!; done";
     let out = c.run(&["-d"], "kennel-kill", &["sh", "-c", trap]);
     assert!(out.status.success(), "{out:?}\n{}", c.log());
-    c.wait_until("the task to run", || {
-        c.task("kennel-kill").is_some_and(|(s, _)| s == "RUNNING")
-    });
+    c.wait_task("kennel-kill", "RUNNING");
     // The trap is set once the shell runs its loop.
     std::thread::sleep(Duration::from_millis(300));
     c.ok(&["task", "kill", "-s", "SIGUSR1", "kennel-kill"]);
-    c.wait_until("the task to stop", || {
-        c.task("kennel-kill").is_some_and(|(s, _)| s == "STOPPED")
-    });
+    c.wait_task("kennel-kill", "STOPPED");
     // `task delete` says the exit status.
     let out = c.ctr(&["task", "delete", "kennel-kill"]);
     assert!(
@@ -418,9 +350,7 @@ fn a_running_task_is_killed_and_deleted_by_force() {
     };
     let out = c.run(&["-d"], "kennel-force", &["sleep", "1000"]);
     assert!(out.status.success(), "{out:?}\n{}", c.log());
-    c.wait_until("the task to run", || {
-        c.task("kennel-force").is_some_and(|(s, _)| s == "RUNNING")
-    });
+    c.wait_task("kennel-force", "RUNNING");
     let (_, pid) = c.task("kennel-force").expect("task");
     c.ok(&["task", "delete", "-f", "kennel-force"]);
     assert!(c.task("kennel-force").is_none());
@@ -447,9 +377,7 @@ fn a_pod_like_pair_shares_a_network_namespace_by_path() {
         ],
     );
     assert!(out.status.success(), "{out:?}\n{}", c.log());
-    c.wait_until("the task to run", || {
-        c.task("kennel-web").is_some_and(|(s, _)| s == "RUNNING")
-    });
+    c.wait_task("kennel-web", "RUNNING");
     let (_, pid) = c.task("kennel-web").expect("task");
     let netns = format!("network:/proc/{pid}/ns/net");
     let mut said = String::new();

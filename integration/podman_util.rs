@@ -68,8 +68,13 @@ pub use crate::images::util::run;
 
 /// Whether `prog --version` runs.
 fn have(prog: &str) -> bool {
+    runs(prog, "--version")
+}
+
+/// Whether `prog ARG` runs and succeeds.
+pub fn runs(prog: &str, arg: &str) -> bool {
     Command::new(prog)
-        .arg("--version")
+        .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -89,8 +94,8 @@ pub enum Runtime {
 /// One isolated podman.
 pub struct Podman {
     pub dir: tempfile::TempDir,
-    /// `unshare --mount` sleeping: the mount namespace every podman command enters.
-    holder: Child,
+    /// The mount (and, with kennel, network) namespace every podman command enters.
+    holder: Holder,
     runtime: Runtime,
 }
 
@@ -117,35 +122,12 @@ impl Podman {
             .prefix("kennel-podman-")
             .tempdir()
             .expect("tempdir");
-        let mut holder = Command::new("unshare");
-        holder.args(["--mount", "--propagation", "private"]);
-        if runtime == Runtime::Kennel {
-            holder.arg("--net");
-        }
-        holder.args(["sleep", "1000000"]).stdin(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; the holder dies with the test's thread
-        // even if the test process is killed before Drop runs.
-        unsafe {
-            holder.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let holder = holder.spawn().expect("spawn unshare");
+        let holder = Holder::new(runtime == Runtime::Kennel);
         let p = Podman {
             dir,
             holder,
             runtime,
         };
-        // Until unshare has exec'd sleep, /proc/PID/ns/mnt is still the host's.
-        let host = fs::read_link("/proc/self/ns/mnt").expect("readlink ns/mnt");
-        p.wait_until("the holder's mount namespace", || {
-            fs::read_link(format!("/proc/{}/ns/mnt", p.holder.id())).is_ok_and(|ns| ns != host)
-                && fs::read_to_string(format!("/proc/{}/comm", p.holder.id()))
-                    .is_ok_and(|c| c.trim() == "sleep")
-        });
         // podman's default nofile (1048576) is above this sandbox's hard limit, for the
         // containers a pod makes too (its infra): the limits for every container.
         fs::write(
@@ -159,9 +141,7 @@ impl Podman {
         if runtime == Runtime::Kennel {
             std::os::unix::fs::symlink(crate::harness::KENNEL, p.runtime_path())
                 .expect("symlink kennel-runc");
-            fs::create_dir_all(KENNEL_RUNC_ROOT).expect("mkdir /run/kennel-runc");
-            p.in_namespaces(&["mount", "-t", "tmpfs", "kennel-runc", KENNEL_RUNC_ROOT]);
-            p.in_namespaces(&["ip", "link", "set", "lo", "up"]);
+            p.holder.tmpfs(Path::new(KENNEL_RUNC_ROOT));
         }
         Some(p)
     }
@@ -173,25 +153,12 @@ impl Podman {
 
     /// `nsenter` into the holder's mount (and, with kennel, network) namespace.
     pub fn nsenter(&self) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--mount=/proc/{}/ns/mnt", self.holder.id()));
-        if self.runtime == Runtime::Kennel {
-            cmd.arg(format!("--net=/proc/{}/ns/net", self.holder.id()));
-        }
-        cmd.arg("--").stdin(Stdio::null());
-        cmd
+        self.holder.nsenter()
     }
 
     /// Run `args` in the holder's namespaces; must succeed; its stdout.
     pub fn in_namespaces(&self, args: &[&str]) -> String {
-        let out = self.nsenter().args(args).output().expect("run nsenter");
-        assert!(
-            out.status.success(),
-            "{args:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.holder.run(args)
     }
 
     /// A path under the test's directory.
@@ -360,30 +327,6 @@ impl Podman {
             std::thread::sleep(POLL);
         }
     }
-
-    fn wait_until(&self, what: &str, mut cond: impl FnMut() -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// The processes (host pids) other than the holder still in its mount namespace.
-    fn namespace_members(&self) -> Vec<i32> {
-        let Ok(ns) = fs::read_link(format!("/proc/{}/ns/mnt", self.holder.id())) else {
-            return Vec::new();
-        };
-        let Ok(entries) = fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| *pid as u32 != self.holder.id())
-            .filter(|pid| fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|n| n == ns))
-            .collect()
-    }
 }
 
 impl Drop for Podman {
@@ -394,17 +337,126 @@ impl Drop for Podman {
         let _ = self.output(&["pod", "rm", "-f", "-a", "-t", "0"]);
         let _ = self.output(&["rm", "-f", "-a", "-t", "0"]);
         let _ = self.output(&["rmi", "-f", "-a"]);
-        // conmon ends with its container; wait (bounded) so that no mount outlives the
-        // namespace, then end the holder.
+        // conmon ends with its container.
+        self.holder.end("podman");
+    }
+}
+
+/// A process of the test's own (`unshare --mount [--net] sleep`) holding a private mount
+/// namespace (and a network namespace) that a test's daemons and commands enter with
+/// [`Holder::nsenter`]; it dies with the test's thread.
+pub struct Holder {
+    child: Child,
+    net: bool,
+}
+
+impl Holder {
+    /// A holder with a network namespace of its own too when `net`, ready.
+    pub fn new(net: bool) -> Holder {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private"]);
+        if net {
+            cmd.arg("--net");
+        }
+        cmd.args(["sleep", "1000000"]).stdin(Stdio::null());
+        // SAFETY: prctl is async-signal-safe; the holder dies with the test's thread
+        // even if the test process is killed before Drop runs.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let h = Holder {
+            child: cmd.spawn().expect("spawn unshare"),
+            net,
+        };
+        // Until unshare has exec'd sleep, /proc/PID/ns/mnt is still the host's.
+        let host = fs::read_link("/proc/self/ns/mnt").expect("readlink ns/mnt");
+        let pid = h.child.id();
         let deadline = Instant::now() + PATIENCE;
-        while !self.namespace_members().is_empty() && Instant::now() < deadline {
+        while !(fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|ns| ns != host)
+            && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for the holder's mount namespace"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if net {
+            h.run(&["ip", "link", "set", "lo", "up"]);
+        }
+        h
+    }
+
+    /// Run `args` in the holder's namespaces; must succeed; its stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.nsenter().args(args).output().expect("run nsenter");
+        assert!(
+            out.status.success(),
+            "{args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A tmpfs of the holder's mount namespace at `dir` (made on the host if missing: an
+    /// empty directory), hiding what the host has there from the test's processes.
+    pub fn tmpfs(&self, dir: &Path) {
+        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        self.run(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "kennel-test",
+            &dir.display().to_string(),
+        ]);
+    }
+
+    /// `nsenter` into the holder's namespaces, stdin closed.
+    pub fn nsenter(&self) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--mount=/proc/{}/ns/mnt", self.child.id()));
+        if self.net {
+            cmd.arg(format!("--net=/proc/{}/ns/net", self.child.id()));
+        }
+        cmd.arg("--").stdin(Stdio::null());
+        cmd
+    }
+
+    /// The processes (host pids) other than the holder in its mount namespace.
+    fn members(&self) -> Vec<i32> {
+        let Ok(ns) = fs::read_link(format!("/proc/{}/ns/mnt", self.child.id())) else {
+            return Vec::new();
+        };
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| *pid as u32 != self.child.id())
+            .filter(|pid| fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|n| n == ns))
+            .collect()
+    }
+
+    /// Waits (bounded) until no other process is in the namespace, so that no mount
+    /// outlives it (saying which are left, for `who`), then ends the holder: its last
+    /// process, which takes the namespace's mounts with it.
+    pub fn end(&mut self, who: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.members().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let left = self.namespace_members();
+        let left = self.members();
         if !left.is_empty() {
-            eprintln!("podman test: processes left in the podman mount namespace: {left:?}");
+            eprintln!("{who} test: processes left in its mount namespace: {left:?}");
         }
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
