@@ -819,7 +819,8 @@ class Bench:
         self.setup()
         phases = [("start", self.start), ("restart", self.restart), ("exec", self.exec_),
                   ("reaping", self.reaping), ("footprint", self.footprint), ("vm", self.vm),
-                  ("entrypoint", self.entrypoint), ("disk", self.disk), ("net", self.net)]
+                  ("entrypoint", self.entrypoint), ("disk", self.disk), ("net", self.net),
+                  ("ocipodman", self.ocipodman)]
         for name, fn in phases:
             t = time.monotonic()
             fn()
@@ -852,6 +853,15 @@ class Bench:
         import net
         log("net: container start on a bridge network, kennel, crun + CNI, podman (netavark)")
         self.r["net"] = net.measure(self)
+
+    # --- 12. podman with kennel, crun, runc as its runtime (bench/ocipodman.py) ---
+    def ocipodman(self):
+        import ocipodman
+        log("ocipodman: podman run and exec with kennel, crun and runc as the runtime")
+        try:
+            self.r["ocipodman"] = ocipodman.measure(self)
+        except Failed as e:
+            self.r["skipped"]["ocipodman"] = str(e)
 
     def cleanup(self):
         if self.entrypoint_live:
@@ -1350,6 +1360,10 @@ def report(r, out_dir, command):
         L += disk.section(dk)
     if nt:
         L += net.section(nt)
+    op = r.get("ocipodman")
+    if op:
+        import ocipodman
+        L += ocipodman.section(op)
     if r["skipped"]:
         L.append("## Skipped")
         L.append("")
@@ -1399,7 +1413,7 @@ def main():
     ap.add_argument("--outer-ns", default="")
     ap.add_argument("--command", default="bash bench/run.sh")
     ap.add_argument("--only", default="",
-                    help="comma-separated phases (start, restart, exec, reaping, footprint, vm, entrypoint, disk, net); their "
+                    help="comma-separated phases (start, restart, exec, reaping, footprint, vm, entrypoint, disk, net, ocipodman); their "
                          "parts replace those of OUT/performance.json's run (of the same --quick), the "
                          "rest of the report is kept from it")
     a = ap.parse_args()
@@ -1440,7 +1454,8 @@ def main():
 PHASE_KEYS = {"start": ["start", "start_isolated"], "restart": ["restart"],
               "exec": ["exec", "exec_isolated"], "reaping": ["reaping"],
               "footprint": ["footprint", "idle", "status", "scale"], "vm": ["vm"],
-              "entrypoint": ["entrypoint"], "disk": ["disk"], "net": ["net"]}
+              "entrypoint": ["entrypoint"], "disk": ["disk"], "net": ["net"],
+              "ocipodman": ["ocipodman"]}
 
 
 def merge(new, phases, command, path):
@@ -1464,7 +1479,7 @@ def merge(new, phases, command, path):
                 old["skipped"].pop(k)
             for k in [k for k in new["skipped"] if k.startswith("net: ")]:
                 old.setdefault("skipped", {})[k] = new["skipped"][k]
-        if ph in ("vm", "entrypoint", "disk"):  # a skip is the phase's result too
+        if ph in ("vm", "entrypoint", "disk", "ocipodman"):  # a skip is the phase's result too
             old.setdefault("skipped", {}).pop(ph, None)
             if ph in new["skipped"]:
                 old["skipped"][ph] = new["skipped"][ph]

@@ -6,7 +6,8 @@
 # init as /sbin/init (time until its daemon answers; the images are examples/vm/disk.sh's),
 # and container start on a bridge network against none, beside crun + the CNI bridge plugin
 # and podman + netavark, and the CNI path's own cost (bench/net.py; all of it in network
-# namespaces the bench makes, never the host's).
+# namespaces the bench makes, never the host's), and podman run and exec with kennel as its
+# OCI runtime beside crun and runc (bench/ocipodman.py).
 #
 #   bash bench/run.sh [--quick] [--out DIR]
 #
@@ -17,7 +18,7 @@
 #              the bench:begin/bench:end markers is rewritten; other sections are kept.
 #
 #   BENCH_ARGS="--only start,exec" runs only those parts (start, restart, exec, reaping,
-#   footprint, vm, entrypoint, disk, net); they replace their parts of DIR/performance.json's last run, and the
+#   footprint, vm, entrypoint, disk, net, ocipodman); they replace their parts of DIR/performance.json's last run, and the
 #   report says which parts were measured again, when.
 #
 # Needs root. Installs what it needs from Debian (crun runc tini s6 busybox-static hyperfine
