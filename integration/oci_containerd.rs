@@ -292,6 +292,24 @@ fn ctr_task_exec_runs_in_the_container_with_its_exit_code() {
     );
     assert!(out.status.success(), "{out:?}\n{}", c.log());
     c.wait_task("kennel-exec", "RUNNING");
+    let mut n = 0;
+    c.wait_until("the container's marker", || {
+        n += 1;
+        let id = format!("wait{n}");
+        let args = [
+            "task",
+            "exec",
+            "--exec-id",
+            &id,
+            "kennel-exec",
+            "sh",
+            "-c",
+            "[ -f /tmp/m ]",
+        ];
+        c.ctr(&args).status.success()
+    });
+    // (The pause before the exit: ctr stops copying the output once it has the exit
+    // status, and under load the last bytes can still be on their way from the shim.)
     let out = c.ctr(&[
         "task",
         "exec",
@@ -300,7 +318,7 @@ fn ctr_task_exec_runs_in_the_container_with_its_exit_code() {
         "kennel-exec",
         "sh",
         "-c",
-        "cat /tmp/m; cat /proc/1/cmdline; echo; exit 7",
+        "cat /tmp/m; cat /proc/1/cmdline; echo; sleep 1; exit 7",
     ]);
     assert_eq!(out.status.code(), Some(7), "{out:?}\n{}", c.log());
     let said = stdout(&out);

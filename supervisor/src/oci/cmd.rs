@@ -572,7 +572,10 @@ fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Res<()> {
     }
     let status = state::status(&locked.dir, &s);
     if status == "stopped" {
-        return Err(err(format!("container {id} is not running")));
+        // runc's words ("container not running"): containerd's runc shim takes an error
+        // holding them as "already finished" (a kill racing the process's exit, as `ctr
+        // task delete -f` makes), any other as a failure.
+        return Err(err(format!("{id}: container not running")));
     }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid), sig)
         .map_err(|e| err(format!("kill {id}: {e}")))?;
