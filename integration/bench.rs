@@ -67,6 +67,7 @@ fn bench_quick_runs_end_to_end() {
         "## 5. Footprint",
         "## 9. Entry point of a container (issue 19)",
         "## 11. Networks (issue 15)",
+        "## 12. podman with kennel as its OCI runtime (issue 16)",
     ] {
         assert!(
             md.contains(section),

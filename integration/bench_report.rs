@@ -10,7 +10,14 @@
 use serde_json::Value;
 
 /// The sections every run of the benchmark (`--quick` too) measures.
-const REQUIRED: [&str; 5] = ["start", "exec", "footprint", "entrypoint", "net"];
+const REQUIRED: [&str; 6] = [
+    "start",
+    "exec",
+    "footprint",
+    "entrypoint",
+    "net",
+    "ocipodman",
+];
 
 /// The targets' ratio lines: the row's start in the Targets table, the section, kennel's
 /// peer name and crun's.
@@ -75,6 +82,13 @@ pub fn problems(json: &str, md: &str) -> Vec<String> {
         };
         for (peer, v) in peers {
             series(&format!("{section}: {peer}"), v, &mut bad);
+        }
+    }
+    // podman with each runtime (bench/ocipodman.py): its run and exec series.
+    for measure in ["run", "exec"] {
+        let runtimes = r.get("ocipodman").map(|o| &o[measure]);
+        for (rt, v) in runtimes.and_then(Value::as_object).into_iter().flatten() {
+            series(&format!("ocipodman {measure}: {rt}"), v, &mut bad);
         }
     }
     if let Some(fp) = r.get("footprint").and_then(Value::as_object) {
@@ -316,6 +330,10 @@ mod tests {
             (
                 "no pss",
                 Box::new(|r| r["entrypoint"]["memory"]["s6"]["10"]["pss_kb"] = 0.into()),
+            ),
+            (
+                "no podman runs",
+                Box::new(|r| r["ocipodman"]["run"]["crun"]["ms"] = Value::Array(vec![])),
             ),
             (
                 "no entry point runs",
