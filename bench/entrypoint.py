@@ -259,12 +259,16 @@ def libraries(binary):
     return out
 
 
+def first_line(cmd):
+    """The first line of cmd's output, or "?"."""
+    try:
+        return run(cmd).stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
 def versions():
-    def first(cmd):
-        try:
-            return run(cmd).stdout.strip().splitlines()[0]
-        except (OSError, IndexError):
-            return "?"
+    first = first_line
     return {"podman": first(["podman", "--version"]), "runc": first(["runc", "--version"]),
             "tini": first(["tini-static", "--version"]),
             "s6": first(["dpkg-query", "-W", "-f=${Version}", "s6"]),

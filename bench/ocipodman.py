@@ -23,14 +23,10 @@ import subprocess
 import time
 
 import bench  # noqa: E402  (bench.py, beside this file)
+from entrypoint import first_line as first, run  # noqa: E402
 
-DEVNULL = subprocess.DEVNULL
 IMAGE = "localhost/kennel-bench-oci:1"
 RUNTIMES = ("kennel", "crun", "runc")
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, stdin=DEVNULL, capture_output=True, text=True, **kw)
 
 
 class OciPodman:
@@ -121,11 +117,6 @@ class OciPodman:
 
 
 def versions(kennel):
-    def first(cmd):
-        try:
-            return run(cmd).stdout.strip().splitlines()[0]
-        except (OSError, IndexError):
-            return "?"
     return {"podman": first(["podman", "--version"]), "conmon": first(["conmon", "--version"]),
             "crun": first(["crun", "--version"]), "runc": first(["runc", "--version"]),
             "kennel": first([kennel, "--version"])}
