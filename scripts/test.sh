@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test.sh: the integration tests need root" >&2; exit 1; }
 packages=(busybox-static util-linux nftables iproute2 procps qemu-system-x86 cpio kmod xz-utils file umoci skopeo crun runc tini s6 hyperfine gcc libc6-dev python3 tmux perl
-  musl-tools podman conmon containerd debootstrap binutils e2fsprogs curl containernetworking-plugins iptables
+  musl-tools podman conmon containerd netavark catatonit debootstrap binutils e2fsprogs curl containernetworking-plugins iptables
   golang-go golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev golang-gopkg-yaml.v2-dev)
 missing=()
 for p in "${packages[@]}"; do
