@@ -451,6 +451,35 @@ fn a_failed_start_leaves_no_veth_or_namespace() {
     assert_eq!(l.len(), 2, "{l:?}");
 }
 
+/// The bridge is made once per network and not checked again at each start; one removed
+/// by hand (`ip link del kennel0`) is noticed at the next start and made again, with its
+/// address, and the container on it has its address and route.
+#[test]
+fn a_bridge_removed_by_hand_is_made_again_at_the_next_start() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    r.unit(
+        "once",
+        "[service]\ncommand = [\"/bin/sh\", \"-c\", \"ip route | grep -q 'default via 10.89.0.1'\"]\ntype = \"oneshot\"\n[restart]\npolicy = \"no\"\n[container]\nrootfs = [\"busybox\"]\nnetwork = \"bridge\"\n",
+    );
+    r.up();
+    r.wait_state("once", "exited");
+    r.ok(&["start", "once"]);
+    let out = r.in_net("ip link del kennel0");
+    assert!(out.status.success(), "{out:?}");
+    assert!(!r.in_net("ip link show kennel0").status.success());
+    r.ok(&["start", "once"]);
+    r.wait_state("once", "exited");
+    let out = r.in_net("ip -4 -o addr show kennel0");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("10.89.0.1/"), "{out:?}");
+    r.s.wait_for("no veth or namespace left", || {
+        veths(&r).is_empty() && netns_files(&r).is_empty()
+    });
+}
+
 /// "Another host": a network namespace the test makes, joined to kennel's by a veth
 /// `kt-host` (192.0.2.1/24, kennel's side: a host address) / `kt-other` (192.0.2.2/24).
 /// Its holder process is killed (by its pid) when dropped; the namespace and the veth go

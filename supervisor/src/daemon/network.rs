@@ -122,6 +122,11 @@ pub struct Networking {
     /// unit attaches again (same veth name, same namespace file), before its network's
     /// bridge goes, and at the daemon's end.
     teardowns: HashMap<String, (String, JoinHandle<Result<(), LinkError>>)>,
+    /// Networks whose bridge and firewall base (table, chains, sysctls) were made or
+    /// checked by an attach since the last reload: network -> its bridge's index. Not
+    /// checked again at each start (a bridge removed by hand is noticed when a veth cannot
+    /// join it, and made again); a reload forgets them all.
+    ready: HashMap<String, u32>,
 }
 
 impl Networking {
@@ -138,6 +143,7 @@ impl Networking {
             held: HashMap::new(),
             dns: None,
             teardowns: HashMap::new(),
+            ready: HashMap::new(),
         }
     }
 
@@ -181,6 +187,8 @@ impl Networking {
             .cloned()
             .collect();
         self.networks = networks;
+        // Checked again at their next attach.
+        self.ready.clear();
         for def in gone {
             self.doomed.insert(def.name.clone(), def.bridge.clone());
             self.remove_if_unused(&def.name);
@@ -195,6 +203,7 @@ impl Networking {
         let Some(bridge) = self.doomed.remove(network) else {
             return;
         };
+        self.ready.remove(network);
         let members: Vec<String> = self
             .teardowns
             .iter()
@@ -440,9 +449,10 @@ impl Networking {
             bridge: BridgeSpec::of(&def),
             addr: (lease.v4, def.subnet.prefix),
             addr6: lease.v6.zip(def.subnet6.map(|s| s.prefix)),
+            bridge_index: self.ready.get(&network).copied(),
         };
         let started = std::time::Instant::now();
-        bridge::attach(spec.clone()).map_err(|source| NetError::Link {
+        let found = bridge::attach(spec.clone()).map_err(|source| NetError::Link {
             network: network.clone(),
             source,
         })?;
@@ -461,10 +471,11 @@ impl Networking {
             },
         );
         // From here on a failure detaches again (the rules, the veth, the namespace).
-        if let Err(e) = self.attach_rest(&name, &def, &port_rules, &c.aliases) {
+        if let Err(e) = self.attach_rest(&name, &def, found.checked, &port_rules, &c.aliases) {
             self.detach(&name);
             return Err(e);
         }
+        self.ready.insert(def.name.clone(), found.bridge);
         Ok(self.attached.get(&name))
     }
 
@@ -483,11 +494,13 @@ impl Networking {
         }
     }
 
-    /// The firewall's rules and the names of a unit just attached to `def`.
+    /// The firewall's rules and the names of a unit just attached to `def`; the network's
+    /// own rules (and sysctls) too when its bridge was `checked` by this attach.
     fn attach_rest(
         &mut self,
         name: &str,
         def: &NetworkDef,
+        checked: bool,
         port_rules: &[PortRule],
         aliases: &[String],
     ) -> Result<(), NetError> {
@@ -497,13 +510,15 @@ impl Networking {
             source,
         };
         let fw = self.firewall().map_err(fw_err)?;
-        fw.ensure_network(&NetworkRules {
-            name: network.clone(),
-            bridge: def.bridge.clone(),
-            subnets: def.subnets(),
-            internal: def.internal,
-        })
-        .map_err(fw_err)?;
+        if checked {
+            fw.ensure_network(&NetworkRules {
+                name: network.clone(),
+                bridge: def.bridge.clone(),
+                subnets: def.subnets(),
+                internal: def.internal,
+            })
+            .map_err(fw_err)?;
+        }
         fw.publish(name, &network, port_rules).map_err(fw_err)?;
         let addrs = self
             .attached

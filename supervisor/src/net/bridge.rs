@@ -93,6 +93,19 @@ pub struct AttachSpec {
     pub bridge: BridgeSpec,
     pub addr: (Ipv4Addr, u8),
     pub addr6: Option<(Ipv6Addr, u8)>,
+    /// The bridge's index when it was made or checked by an earlier attach: it is not
+    /// checked again (if it is gone, the veth cannot join it, and it is made again).
+    pub bridge_index: Option<u32>,
+}
+
+/// What [`attach`] found of the bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attachment {
+    /// The bridge's index.
+    pub bridge: u32,
+    /// Whether the bridge was checked (made if missing) by this attach, rather than
+    /// taken from [`AttachSpec::bridge_index`].
+    pub checked: bool,
 }
 
 /// A netlink connection in the namespace of the thread that opened it, and the runtime
@@ -222,10 +235,11 @@ impl Netlink {
     }
 }
 
-/// Makes `a.netns`, the bridge if missing, and the veth pair, and configures `eth0` inside:
-/// addresses, up, default route(s) via the gateway. On a thread of its own (it changes its
-/// namespace). On failure, what it made is removed again.
-pub fn attach(a: AttachSpec) -> Result<(), LinkError> {
+/// Makes `a.netns`, the bridge if missing (or not known yet: [`AttachSpec::bridge_index`]),
+/// and the veth pair, and configures `eth0` inside: addresses, up, default route(s) via the
+/// gateway. On a thread of its own (it changes its namespace). On failure, what it made is
+/// removed again.
+pub fn attach(a: AttachSpec) -> Result<Attachment, LinkError> {
     let spec = a.clone();
     let done = netns::on_thread(move || attach_here(&spec))?;
     if done.is_err() {
@@ -234,12 +248,19 @@ pub fn attach(a: AttachSpec) -> Result<(), LinkError> {
     done
 }
 
-fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
+fn attach_here(a: &AttachSpec) -> Result<Attachment, LinkError> {
     let t0 = std::time::Instant::now();
     let host = Netlink::open()?;
-    // A leftover of a run whose stop never finished (a crash) would make the add fail.
-    host.delete(&a.veth)?;
-    let bridge = host.ensure_bridge(&a.bridge)?;
+    let mut found = match a.bridge_index {
+        Some(bridge) => Attachment {
+            bridge,
+            checked: false,
+        },
+        None => Attachment {
+            bridge: host.ensure_bridge(&a.bridge)?,
+            checked: true,
+        },
+    };
     let t1 = std::time::Instant::now();
     netns::create_here(&a.netns)?;
     let t2 = std::time::Instant::now();
@@ -249,25 +270,42 @@ fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
         what: format!("open {}", a.netns.display()),
         source,
     })?;
-    let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
-        .name("eth0".to_string())
-        .append_extra_attribute(LinkAttribute::NetNsFd(ns.as_raw_fd()));
-    if let Some(mtu) = a.bridge.mtu {
-        peer = peer.mtu(mtu);
+    let add_veth = |bridge: u32| {
+        let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name("eth0".to_string())
+            .append_extra_attribute(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+        if let Some(mtu) = a.bridge.mtu {
+            peer = peer.mtu(mtu);
+        }
+        let mut veth = LinkVeth::new(&a.veth, "eth0")
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+            .controller(bridge)
+            .up();
+        if let Some(mtu) = a.bridge.mtu {
+            veth = veth.mtu(mtu);
+        }
+        host.rt
+            .block_on(host.handle.link().add(veth.build()).execute())
+            .map_err(request(format!(
+                "create veth {} on {}",
+                a.veth, a.bridge.name
+            )))
+    };
+    let mut added = add_veth(found.bridge);
+    // A leftover of a run whose stop never finished (a crash): removed, then again.
+    if matches!(&added, Err(e) if e.errno() == Some(libc::EEXIST)) {
+        host.delete(&a.veth)?;
+        added = add_veth(found.bridge);
     }
-    let mut veth = LinkVeth::new(&a.veth, "eth0")
-        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
-        .controller(bridge)
-        .up();
-    if let Some(mtu) = a.bridge.mtu {
-        veth = veth.mtu(mtu);
+    // The bridge known from an earlier attach is gone (removed by hand): made again.
+    if added.is_err() && !found.checked {
+        found = Attachment {
+            bridge: host.ensure_bridge(&a.bridge)?,
+            checked: true,
+        };
+        added = add_veth(found.bridge);
     }
-    host.rt
-        .block_on(host.handle.link().add(veth.build()).execute())
-        .map_err(request(format!(
-            "create veth {} on {}",
-            a.veth, a.bridge.name
-        )))?;
+    added?;
     drop(ns);
     // Hairpin mode on the veth's bridge port: with br_netfilter, a container reaching its
     // own published port through a host address gets its packets back through the port
@@ -322,7 +360,7 @@ fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
         t2 - t1,
         t2.elapsed()
     );
-    Ok(())
+    Ok(found)
 }
 
 /// A pinned namespace at `netns_path` with `lo` up and nothing else (a CNI unit's: the
