@@ -983,6 +983,41 @@ fn a_bridge_oneshot_start_timed_beside_none() {
         pct(&mut bridge, 90),
         b50 - n50
     );
+    // The attach itself (lease, namespace, veth), from the daemon's debug log: `network
+    // kennel: 10.89.0.2 in 1.234ms`.
+    let mut attach: Vec<std::time::Duration> = r
+        .daemon_output()
+        .lines()
+        .filter(|l| l.contains("network kennel: 10.89."))
+        .filter_map(|l| l.rsplit(" in ").next()?.split_whitespace().next())
+        .filter_map(|d| {
+            let (n, unit) = match d.find(|c: char| c.is_alphabetic() || c == 'µ') {
+                Some(i) => d.split_at(i),
+                None => return None,
+            };
+            let n: f64 = n.parse().ok()?;
+            let ms = match unit.trim() {
+                "ms" => n,
+                "µs" => n / 1000.0,
+                "s" => n * 1000.0,
+                _ => return None,
+            };
+            Some(std::time::Duration::from_secs_f64(ms / 1000.0))
+        })
+        .collect();
+    if attach.is_empty() {
+        let out = r.daemon_output();
+        let sample = out.lines().find(|l| l.contains("network kennel"));
+        println!("no attach times in the daemon's log: {sample:?}");
+    } else {
+        println!(
+            "the attach in the daemon ({} of them, ms): p10 {:.2} p50 {:.2} p90 {:.2}",
+            attach.len(),
+            pct(&mut attach, 10),
+            pct(&mut attach, 50),
+            pct(&mut attach, 90)
+        );
+    }
     assert_eq!(leases(&r, "kennel").len(), 1);
     r.s.wait_for("no veth or namespace left", || {
         veths(&r).is_empty() && netns_files(&r).is_empty()

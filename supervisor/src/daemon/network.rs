@@ -127,6 +127,8 @@ pub struct Networking {
     /// checked again at each start (a bridge removed by hand is noticed when a veth cannot
     /// join it, and made again); a reload forgets them all.
     ready: HashMap<String, u32>,
+    /// The thread that makes the namespaces and veths, kept between attaches.
+    links: bridge::Links,
 }
 
 impl Networking {
@@ -144,6 +146,7 @@ impl Networking {
             dns: None,
             teardowns: HashMap::new(),
             ready: HashMap::new(),
+            links: bridge::Links::default(),
         }
     }
 
@@ -452,10 +455,13 @@ impl Networking {
             bridge_index: self.ready.get(&network).copied(),
         };
         let started = std::time::Instant::now();
-        let found = bridge::attach(spec.clone()).map_err(|source| NetError::Link {
-            network: network.clone(),
-            source,
-        })?;
+        let found = self
+            .links
+            .attach(spec.clone())
+            .map_err(|source| NetError::Link {
+                network: network.clone(),
+                source,
+            })?;
         debug!(unit = %name, "network {network}: {} in {:?}", lease.v4, started.elapsed());
         self.held.insert(name.clone(), held);
         self.attached.insert(
