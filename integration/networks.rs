@@ -158,8 +158,9 @@ fn two_containers_on_the_default_bridge_talk_by_address() {
 }
 
 /// A unit keeps its address across its restarts and kennel's, even after a `kill -9` of
-/// kennel; what that crash left (the pinned namespace files, a veth of kennel's) is removed
-/// when kennel starts again.
+/// kennel; what that crash left (the pinned namespace files, a veth of kennel's, in either
+/// of a unit's two slots: `UNIT` and `UNIT+1`, one run the one, the next the other) is
+/// removed when kennel starts again.
 #[test]
 fn addresses_are_stable_across_restarts_and_a_crash_leaves_nothing() {
     if !can_run() {
@@ -176,8 +177,10 @@ fn addresses_are_stable_across_restarts_and_a_crash_leaves_nothing() {
     r.ok(&["restart", "svc"]);
     let addrs = printed_addrs(&r, "svc", 2);
     assert_eq!(addrs, [first.clone(), first.clone()]);
-    assert_eq!(veths(&r).len(), 2, "{:?}", veths(&r));
-    assert_eq!(netns_files(&r), ["other", "svc"]);
+    // The restart has the other slot; the first run's veth and namespace go meanwhile.
+    r.s.wait_for("the first run's veth and namespace removed", || {
+        veths(&r).len() == 2 && netns_files(&r) == ["other", "svc+1"]
+    });
 
     r.signal_daemon(libc::SIGKILL);
     r.wait_exit();
@@ -186,16 +189,18 @@ fn addresses_are_stable_across_restarts_and_a_crash_leaves_nothing() {
     // unit "ghost" is made to stand for them, its namespace file and its veth (named as
     // kennel names it: net/bridge.rs checks the name). A kv- veth of no namespace file
     // here is another kennel's and stays.
-    assert_eq!(netns_files(&r), ["other", "svc"]);
+    assert_eq!(netns_files(&r), ["other", "svc+1"]);
     fs::write(r.state.join("netns/ghost"), "").unwrap();
+    fs::write(r.state.join("netns/ghost+1"), "").unwrap();
     for (name, peer) in [
         ("kv-bff88ee6fed0", "kvtest-peer"),
+        ("kv-7453b50db710", "kvtest-peer1"),
         ("kv-0123456789ab", "kvtest-other"),
     ] {
         let out = r.in_net(&format!("ip link add {name} type veth peer name {peer}"));
         assert!(out.status.success(), "{out:?}");
     }
-    assert_eq!(veths(&r).len(), 2, "{:?}", veths(&r));
+    assert_eq!(veths(&r).len(), 3, "{:?}", veths(&r));
 
     r.up();
     let addrs = printed_addrs(&r, "svc", 3);
@@ -204,6 +209,7 @@ fn addresses_are_stable_across_restarts_and_a_crash_leaves_nothing() {
     let left = veths(&r);
     assert_eq!(left.len(), 3, "{left:?}");
     assert!(!left.contains(&"kv-bff88ee6fed0".to_string()), "{left:?}");
+    assert!(!left.contains(&"kv-7453b50db710".to_string()), "{left:?}");
     assert!(left.contains(&"kv-0123456789ab".to_string()), "{left:?}");
     assert_eq!(netns_files(&r), ["other", "svc"]);
     let l = leases(&r, "kennel");

@@ -606,6 +606,7 @@ mod tests {
     fn veth_names_fit_and_differ() {
         // Fixed: integration/networks.rs computes it too, and a crash's leftover is found by it.
         assert_eq!(veth_name("ghost"), "kv-bff88ee6fed0");
+        assert_eq!(veth_name("ghost+1"), "kv-7453b50db710");
         let a = veth_name("web");
         assert_eq!(a.len(), 15);
         assert!(a.starts_with("kv-"));
