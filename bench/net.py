@@ -316,10 +316,10 @@ def section(net):
         L.append("")
     c = net["cni"]
     L.append("**The CNI path's own cost**: `kennel cni add` and `kennel cni del` (kennel's runtime side "
-             "of CNI, the child process the daemon is to run for `network = \"cni:NAME\"`) of the same "
+             "of CNI, the child process the daemon runs for `network = \"cni:NAME\"`) of the same "
              f"network ({c['how']}), alternating, each timed; the container's namespace made once. "
-             "`network = \"cni:NAME\"` is not wired into the daemon's start yet: these are the two "
-             "calls it will make.")
+             "These are the two calls the daemon makes at a `cni:NAME` unit's start and end "
+             "(integration/cni_units.rs); a unit's start on a CNI network is not timed here.")
     L.append("")
     L.append("| operation | runs | p50 | p90 | min | max |")
     L.append("|---|---|---|---|---|---|")

@@ -158,8 +158,9 @@ fn two_containers_on_the_default_bridge_talk_by_address() {
 }
 
 /// A unit keeps its address across its restarts and kennel's, even after a `kill -9` of
-/// kennel; what that crash left (the pinned namespace files, a veth of kennel's) is removed
-/// when kennel starts again.
+/// kennel; what that crash left (the pinned namespace files, a veth of kennel's, in either
+/// of a unit's two slots: `UNIT` and `UNIT+1`, one run the one, the next the other) is
+/// removed when kennel starts again.
 #[test]
 fn addresses_are_stable_across_restarts_and_a_crash_leaves_nothing() {
     if !can_run() {
@@ -176,8 +177,10 @@ fn addresses_are_stable_across_restarts_and_a_crash_leaves_nothing() {
     r.ok(&["restart", "svc"]);
     let addrs = printed_addrs(&r, "svc", 2);
     assert_eq!(addrs, [first.clone(), first.clone()]);
-    assert_eq!(veths(&r).len(), 2, "{:?}", veths(&r));
-    assert_eq!(netns_files(&r), ["other", "svc"]);
+    // The restart has the other slot; the first run's veth and namespace go meanwhile.
+    r.s.wait_for("the first run's veth and namespace removed", || {
+        veths(&r).len() == 2 && netns_files(&r) == ["other", "svc+1"]
+    });
 
     r.signal_daemon(libc::SIGKILL);
     r.wait_exit();
@@ -186,16 +189,18 @@ fn addresses_are_stable_across_restarts_and_a_crash_leaves_nothing() {
     // unit "ghost" is made to stand for them, its namespace file and its veth (named as
     // kennel names it: net/bridge.rs checks the name). A kv- veth of no namespace file
     // here is another kennel's and stays.
-    assert_eq!(netns_files(&r), ["other", "svc"]);
+    assert_eq!(netns_files(&r), ["other", "svc+1"]);
     fs::write(r.state.join("netns/ghost"), "").unwrap();
+    fs::write(r.state.join("netns/ghost+1"), "").unwrap();
     for (name, peer) in [
         ("kv-bff88ee6fed0", "kvtest-peer"),
+        ("kv-7453b50db710", "kvtest-peer1"),
         ("kv-0123456789ab", "kvtest-other"),
     ] {
         let out = r.in_net(&format!("ip link add {name} type veth peer name {peer}"));
         assert!(out.status.success(), "{out:?}");
     }
-    assert_eq!(veths(&r).len(), 2, "{:?}", veths(&r));
+    assert_eq!(veths(&r).len(), 3, "{:?}", veths(&r));
 
     r.up();
     let addrs = printed_addrs(&r, "svc", 3);
@@ -204,6 +209,7 @@ fn addresses_are_stable_across_restarts_and_a_crash_leaves_nothing() {
     let left = veths(&r);
     assert_eq!(left.len(), 3, "{left:?}");
     assert!(!left.contains(&"kv-bff88ee6fed0".to_string()), "{left:?}");
+    assert!(!left.contains(&"kv-7453b50db710".to_string()), "{left:?}");
     assert!(left.contains(&"kv-0123456789ab".to_string()), "{left:?}");
     assert_eq!(netns_files(&r), ["other", "svc"]);
     let l = leases(&r, "kennel");
@@ -449,6 +455,35 @@ fn a_failed_start_leaves_no_veth_or_namespace() {
     });
     let l = leases(&r, "kennel");
     assert_eq!(l.len(), 2, "{l:?}");
+}
+
+/// The bridge is made once per network and not checked again at each start; one removed
+/// by hand (`ip link del kennel0`) is noticed at the next start and made again, with its
+/// address, and the container on it has its address and route.
+#[test]
+fn a_bridge_removed_by_hand_is_made_again_at_the_next_start() {
+    if !can_run() {
+        return;
+    }
+    let r = Rig::with_net();
+    r.unit(
+        "once",
+        "[service]\ncommand = [\"/bin/sh\", \"-c\", \"ip route | grep -q 'default via 10.89.0.1'\"]\ntype = \"oneshot\"\n[restart]\npolicy = \"no\"\n[container]\nrootfs = [\"busybox\"]\nnetwork = \"bridge\"\n",
+    );
+    r.up();
+    r.wait_state("once", "exited");
+    r.ok(&["start", "once"]);
+    let out = r.in_net("ip link del kennel0");
+    assert!(out.status.success(), "{out:?}");
+    assert!(!r.in_net("ip link show kennel0").status.success());
+    r.ok(&["start", "once"]);
+    r.wait_state("once", "exited");
+    let out = r.in_net("ip -4 -o addr show kennel0");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("10.89.0.1/"), "{out:?}");
+    r.s.wait_for("no veth or namespace left", || {
+        veths(&r).is_empty() && netns_files(&r).is_empty()
+    });
 }
 
 /// "Another host": a network namespace the test makes, joined to kennel's by a veth
@@ -954,6 +989,41 @@ fn a_bridge_oneshot_start_timed_beside_none() {
         pct(&mut bridge, 90),
         b50 - n50
     );
+    // The attach itself (lease, namespace, veth), from the daemon's debug log: `network
+    // kennel: 10.89.0.2 in 1.234ms`.
+    let mut attach: Vec<std::time::Duration> = r
+        .daemon_output()
+        .lines()
+        .filter(|l| l.contains("network kennel: 10.89."))
+        .filter_map(|l| l.rsplit(" in ").next()?.split_whitespace().next())
+        .filter_map(|d| {
+            let (n, unit) = match d.find(|c: char| c.is_alphabetic() || c == 'µ') {
+                Some(i) => d.split_at(i),
+                None => return None,
+            };
+            let n: f64 = n.parse().ok()?;
+            let ms = match unit.trim() {
+                "ms" => n,
+                "µs" => n / 1000.0,
+                "s" => n * 1000.0,
+                _ => return None,
+            };
+            Some(std::time::Duration::from_secs_f64(ms / 1000.0))
+        })
+        .collect();
+    if attach.is_empty() {
+        let out = r.daemon_output();
+        let sample = out.lines().find(|l| l.contains("network kennel"));
+        println!("no attach times in the daemon's log: {sample:?}");
+    } else {
+        println!(
+            "the attach in the daemon ({} of them, ms): p10 {:.2} p50 {:.2} p90 {:.2}",
+            attach.len(),
+            pct(&mut attach, 10),
+            pct(&mut attach, 50),
+            pct(&mut attach, 90)
+        );
+    }
     assert_eq!(leases(&r, "kennel").len(), 1);
     r.s.wait_for("no veth or namespace left", || {
         veths(&r).is_empty() && netns_files(&r).is_empty()

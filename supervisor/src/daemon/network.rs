@@ -78,13 +78,26 @@ pub struct Attached {
     pub lease: Lease,
     /// The network's gateway: the containers' name server (kennel's DNS listens there).
     pub gateway: IpAddr,
-    /// The pinned namespace the container joins (`STATE/netns/UNIT`).
+    /// The pinned namespace the container joins: `STATE/netns/SLOT`, SLOT the unit's name
+    /// or the unit's name and `+1`, one run the one, the next run the other
+    /// ([`Networking::slot`]).
     pub netns: PathBuf,
     /// The host end of its veth.
     pub veth: String,
     pub ports: Vec<PortMap>,
     /// Its names on the network besides the unit name (`container.aliases`).
     pub aliases: Vec<String>,
+}
+
+impl Attached {
+    /// Its slot: the namespace's file name ([`Networking::slot`]).
+    fn slot(&self) -> String {
+        self.netns
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string()
+    }
 }
 
 /// One network as `kennel network ls|inspect` shows it.
@@ -118,10 +131,22 @@ pub struct Networking {
     /// Veth deletions and namespace removals of ended runs, each on a thread of its own
     /// so that the owner task never waits for the kernel (deleting a netdevice waits for
     /// RCU grace periods: milliseconds, which a oneshot's `kennel start` would otherwise
-    /// wait for before its reply): unit -> (its network, the thread). Joined before the
-    /// unit attaches again (same veth name, same namespace file), before its network's
-    /// bridge goes, and at the daemon's end.
+    /// wait for before its reply): slot (the namespace's file name, see `had_first`) -> (its
+    /// network, the thread). Joined before the unit attaches again in the same slot (same
+    /// veth name, same namespace file: two runs later), before its network's bridge goes,
+    /// and at the daemon's end.
     teardowns: HashMap<String, (String, JoinHandle<Result<(), LinkError>>)>,
+    /// Networks whose bridge and firewall base (table, chains, sysctls) were made or
+    /// checked by an attach since the last reload: network -> its bridge's index. Not
+    /// checked again at each start (a bridge removed by hand is noticed when a veth cannot
+    /// join it, and made again); a reload forgets them all.
+    ready: HashMap<String, u32>,
+    /// The thread that makes the namespaces and veths, kept between attaches.
+    links: bridge::Links,
+    /// Units whose last run had the first slot (`UNIT`: namespace file and veth name;
+    /// the second is `UNIT+1`); the next run has the other one, so that it does not wait
+    /// for the deletion of the last run's veth (tens of milliseconds in the kernel).
+    had_first: BTreeSet<String>,
 }
 
 impl Networking {
@@ -138,6 +163,9 @@ impl Networking {
             held: HashMap::new(),
             dns: None,
             teardowns: HashMap::new(),
+            ready: HashMap::new(),
+            links: bridge::Links::default(),
+            had_first: BTreeSet::new(),
         }
     }
 
@@ -181,6 +209,8 @@ impl Networking {
             .cloned()
             .collect();
         self.networks = networks;
+        // Checked again at their next attach.
+        self.ready.clear();
         for def in gone {
             self.doomed.insert(def.name.clone(), def.bridge.clone());
             self.remove_if_unused(&def.name);
@@ -195,6 +225,7 @@ impl Networking {
         let Some(bridge) = self.doomed.remove(network) else {
             return;
         };
+        self.ready.remove(network);
         let members: Vec<String> = self
             .teardowns
             .iter()
@@ -246,7 +277,7 @@ impl Networking {
     pub fn remove_leftovers(&mut self) {
         // CNI first: its DEL wants the namespace the bridge sweep below removes.
         self.cni.remove_leftovers();
-        let keep: Vec<String> = self.attached.keys().cloned().collect();
+        let keep: Vec<String> = self.attached.values().map(Attached::slot).collect();
         match bridge::remove_leftovers(&netns::dir(&self.state_dir), &keep) {
             Ok(removed) if removed.is_empty() => {}
             Ok(removed) => info!("removed network leftovers: {}", removed.join(", ")),
@@ -406,9 +437,11 @@ impl Networking {
         let name = unit.name.clone();
         // A leftover of this unit's previous run (never expected: its exit detaches).
         self.detach(&name);
-        // The previous run's veth and namespace must be gone: the new ones have the
-        // same names. Usually done already; else this waits for the rest of it.
-        self.finish_teardown(&name);
+        // The other slot than the last run's; the veth and namespace of the run before,
+        // which had the same names, must be gone: done long ago, usually.
+        let second = self.had_first.contains(&name);
+        let slot = Self::slot(&name, second);
+        self.finish_teardown(&slot);
         self.reap_teardowns();
         // Other units' static addresses on this network stay out of the dynamic pool.
         let reserved: BTreeSet<Ipv4Addr> = units
@@ -435,18 +468,27 @@ impl Networking {
         let held = Self::hold_ports(&name, &c.ports, def.subnet6.is_some())?;
         let port_rules = Self::port_rules(&name, &c.ports, &lease)?;
         let spec = AttachSpec {
-            netns: netns::dir(&self.state_dir).join(&name),
-            veth: bridge::veth_name(&name),
+            netns: netns::dir(&self.state_dir).join(&slot),
+            veth: bridge::veth_name(&slot),
             bridge: BridgeSpec::of(&def),
             addr: (lease.v4, def.subnet.prefix),
             addr6: lease.v6.zip(def.subnet6.map(|s| s.prefix)),
+            bridge_index: self.ready.get(&network).copied(),
         };
         let started = std::time::Instant::now();
-        bridge::attach(spec.clone()).map_err(|source| NetError::Link {
-            network: network.clone(),
-            source,
-        })?;
+        let found = self
+            .links
+            .attach(spec.clone())
+            .map_err(|source| NetError::Link {
+                network: network.clone(),
+                source,
+            })?;
         debug!(unit = %name, "network {network}: {} in {:?}", lease.v4, started.elapsed());
+        if second {
+            self.had_first.remove(&name);
+        } else {
+            self.had_first.insert(name.clone());
+        }
         self.held.insert(name.clone(), held);
         self.attached.insert(
             name.clone(),
@@ -461,10 +503,11 @@ impl Networking {
             },
         );
         // From here on a failure detaches again (the rules, the veth, the namespace).
-        if let Err(e) = self.attach_rest(&name, &def, &port_rules, &c.aliases) {
+        if let Err(e) = self.attach_rest(&name, &def, found.checked, &port_rules, &c.aliases) {
             self.detach(&name);
             return Err(e);
         }
+        self.ready.insert(def.name.clone(), found.bridge);
         Ok(self.attached.get(&name))
     }
 
@@ -483,11 +526,13 @@ impl Networking {
         }
     }
 
-    /// The firewall's rules and the names of a unit just attached to `def`.
+    /// The firewall's rules and the names of a unit just attached to `def`; the network's
+    /// own rules (and sysctls) too when its bridge was `checked` by this attach.
     fn attach_rest(
         &mut self,
         name: &str,
         def: &NetworkDef,
+        checked: bool,
         port_rules: &[PortRule],
         aliases: &[String],
     ) -> Result<(), NetError> {
@@ -497,13 +542,15 @@ impl Networking {
             source,
         };
         let fw = self.firewall().map_err(fw_err)?;
-        fw.ensure_network(&NetworkRules {
-            name: network.clone(),
-            bridge: def.bridge.clone(),
-            subnets: def.subnets(),
-            internal: def.internal,
-        })
-        .map_err(fw_err)?;
+        if checked {
+            fw.ensure_network(&NetworkRules {
+                name: network.clone(),
+                bridge: def.bridge.clone(),
+                subnets: def.subnets(),
+                internal: def.internal,
+            })
+            .map_err(fw_err)?;
+        }
         fw.publish(name, &network, port_rules).map_err(fw_err)?;
         let addrs = self
             .attached
@@ -586,11 +633,11 @@ impl Networking {
         // Closed: the host ports are free again.
         self.held.remove(unit);
         // The veth and the namespace go on a thread of their own (see `teardowns`).
-        self.finish_teardown(unit);
+        let slot = a.slot();
+        self.finish_teardown(&slot);
         match bridge::detach_in_background(a.netns.clone(), a.veth.clone()) {
             Ok(thread) => {
-                self.teardowns
-                    .insert(unit.to_string(), (a.network.clone(), thread));
+                self.teardowns.insert(slot, (a.network.clone(), thread));
             }
             Err(e) => {
                 // No thread: here, then.
@@ -606,14 +653,25 @@ impl Networking {
         self.remove_if_unused(&a.network);
     }
 
-    /// Waits for the teardown of `unit`'s last run, if one is under way, and logs how it
+    /// The name of `unit`'s namespace file, and what its veth's name is made from: the
+    /// unit's name, or in the `second` slot the unit's name and `+1` (a unit's name has no
+    /// `+`).
+    fn slot(unit: &str, second: bool) -> String {
+        if second {
+            format!("{unit}+1")
+        } else {
+            unit.to_string()
+        }
+    }
+
+    /// Waits for the teardown of the run in `slot`, if one is under way, and logs how it
     /// ended.
-    fn finish_teardown(&mut self, unit: &str) {
-        let Some((network, thread)) = self.teardowns.remove(unit) else {
+    fn finish_teardown(&mut self, slot: &str) {
+        let Some((network, thread)) = self.teardowns.remove(slot) else {
             return;
         };
         let result = thread.join();
-        Self::log_teardown(unit, &network, result);
+        Self::log_teardown(slot, &network, result);
     }
 
     /// Joins the teardowns that have ended (their results logged), so that the map holds
@@ -657,6 +715,7 @@ impl Networking {
     /// not) and not attached are released.
     pub fn sweep(&mut self, exists: impl Fn(&str) -> bool) {
         let attached: BTreeSet<String> = self.attached.keys().cloned().collect();
+        self.had_first.retain(|u| exists(u) || attached.contains(u));
         // Every network's leases, also those not read yet this run.
         for def in self.networks.iter().cloned().collect::<Vec<_>>() {
             if !Leases::path(&self.state_dir, &def.name).exists() {

@@ -8,6 +8,8 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::mpsc;
 
 use futures_util::stream::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
@@ -93,12 +95,25 @@ pub struct AttachSpec {
     pub bridge: BridgeSpec,
     pub addr: (Ipv4Addr, u8),
     pub addr6: Option<(Ipv6Addr, u8)>,
+    /// The bridge's index when it was made or checked by an earlier attach: it is not
+    /// checked again (if it is gone, the veth cannot join it, and it is made again).
+    pub bridge_index: Option<u32>,
+}
+
+/// What [`attach`] found of the bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attachment {
+    /// The bridge's index.
+    pub bridge: u32,
+    /// Whether the bridge was checked (made if missing) by this attach, rather than
+    /// taken from [`AttachSpec::bridge_index`].
+    pub checked: bool,
 }
 
 /// A netlink connection in the namespace of the thread that opened it, and the runtime
 /// its requests run on.
 pub struct Netlink {
-    rt: tokio::runtime::Runtime,
+    rt: Rc<tokio::runtime::Runtime>,
     handle: Handle,
 }
 
@@ -117,8 +132,29 @@ impl Netlink {
         });
         Ok(Netlink {
             handle: handle.map_err(LinkError::Open)?,
-            rt,
+            rt: Rc::new(rt),
         })
+    }
+
+    /// A second connection on the same runtime, in the calling thread's network namespace
+    /// now, and the task that drives it ([`Netlink::close`] ends it).
+    fn another(&self) -> Result<(Netlink, tokio::task::JoinHandle<()>), LinkError> {
+        let _in_rt = self.rt.enter();
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(LinkError::Open)?;
+        let task = self.rt.spawn(conn);
+        Ok((
+            Netlink {
+                rt: self.rt.clone(),
+                handle,
+            },
+            task,
+        ))
+    }
+
+    /// Ends a connection made by [`Netlink::another`]: its socket is closed on return.
+    fn close(self, task: tokio::task::JoinHandle<()>) {
+        task.abort();
+        let _ = self.rt.block_on(task);
     }
 
     /// The index of link `name`, if it exists.
@@ -222,107 +258,259 @@ impl Netlink {
     }
 }
 
-/// Makes `a.netns`, the bridge if missing, and the veth pair, and configures `eth0` inside:
-/// addresses, up, default route(s) via the gateway. On a thread of its own (it changes its
-/// namespace). On failure, what it made is removed again.
-pub fn attach(a: AttachSpec) -> Result<(), LinkError> {
-    let spec = a.clone();
-    let done = netns::on_thread(move || attach_here(&spec))?;
-    if done.is_err() {
-        let _ = detach(a.netns.clone(), a.veth.clone());
-    }
-    done
+/// The thread, kept from the first attach to the daemon's end, that makes the containers'
+/// namespaces and veths, with its netlink connection in the daemon's namespace: one thread
+/// and one socket for every attach, rather than a thread, a runtime and a socket each. It
+/// moves into each new namespace only to pin it and open a socket there, and comes back
+/// (`setns`); should it not come back, it ends and the next attach starts another.
+#[derive(Default)]
+pub struct Links {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn attach_here(a: &AttachSpec) -> Result<(), LinkError> {
-    let t0 = std::time::Instant::now();
-    let host = Netlink::open()?;
-    // A leftover of a run whose stop never finished (a crash) would make the add fail.
-    host.delete(&a.veth)?;
-    let bridge = host.ensure_bridge(&a.bridge)?;
-    let t1 = std::time::Instant::now();
-    netns::create_here(&a.netns)?;
-    let t2 = std::time::Instant::now();
-    let inner = Netlink::open()?;
-    inner.set_up(1, "lo")?;
-    let ns = std::fs::File::open(&a.netns).map_err(|source| LinkError::Request {
-        what: format!("open {}", a.netns.display()),
-        source,
-    })?;
-    let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
-        .name("eth0".to_string())
-        .append_extra_attribute(LinkAttribute::NetNsFd(ns.as_raw_fd()));
-    if let Some(mtu) = a.bridge.mtu {
-        peer = peer.mtu(mtu);
+type Job = Box<dyn FnOnce(&Worker) + Send>;
+
+fn thread_gone() -> LinkError {
+    LinkError::Open(io::Error::other("the netlink thread ended"))
+}
+
+impl Links {
+    /// Makes `a.netns`, the bridge if missing (or not known yet: [`AttachSpec::bridge_index`]),
+    /// and the veth pair, and configures `eth0` inside: addresses, up, default route(s) via
+    /// the gateway. On failure, what it made is removed again.
+    pub fn attach(&mut self, a: AttachSpec) -> Result<Attachment, LinkError> {
+        let spec = a.clone();
+        let done = self.run(move |w| w.attach(&spec)).and_then(|r| r);
+        if done.is_err() {
+            let _ = detach(a.netns.clone(), a.veth.clone());
+        }
+        done
     }
-    let mut veth = LinkVeth::new(&a.veth, "eth0")
-        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
-        .controller(bridge)
-        .up();
-    if let Some(mtu) = a.bridge.mtu {
-        veth = veth.mtu(mtu);
+
+    /// Runs `f` on the thread (started if need be) and waits for its result.
+    fn run<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&Worker) -> T + Send + 'static,
+    ) -> Result<T, LinkError> {
+        let (tx, rx) = mpsc::channel();
+        let mut job: Job = Box::new(move |w| {
+            let _ = tx.send(f(w));
+        });
+        for _ in 0..2 {
+            match self.jobs()?.send(job) {
+                Ok(()) => return rx.recv().map_err(|_| thread_gone()),
+                // The thread ended (it could not come back to the daemon's namespace): a
+                // new one.
+                Err(mpsc::SendError(back)) => {
+                    job = back;
+                    self.stop();
+                }
+            }
+        }
+        Err(thread_gone())
     }
-    host.rt
-        .block_on(host.handle.link().add(veth.build()).execute())
-        .map_err(request(format!(
-            "create veth {} on {}",
-            a.veth, a.bridge.name
-        )))?;
-    drop(ns);
-    // Hairpin mode on the veth's bridge port: with br_netfilter, a container reaching its
-    // own published port through a host address gets its packets back through the port
-    // they came in by, which a bridge does not do otherwise (as Docker without its proxy).
-    // Sent as RTM_NEWLINK (`change`, what `ip link set DEV type bridge_slave hairpin on`
-    // sends): the kernel applies a port's IFLA_INFO_SLAVE_DATA only there; an RTM_SETLINK
-    // (rtnetlink's `set`) is acknowledged but leaves the port's options as they were.
-    let port = host.index(&a.veth)?.ok_or_else(|| LinkError::Request {
-        what: format!("find veth {} just made", a.veth),
-        source: io::Error::from_raw_os_error(libc::ENODEV),
-    })?;
-    host.rt
-        .block_on(
-            host.handle
-                .link()
-                .change(LinkBridgePort::new(port).hairpin(true).build())
-                .execute(),
-        )
-        .map_err(request(format!("set hairpin mode on {}", a.veth)))?;
-    let eth0 = inner.index("eth0")?.ok_or_else(|| LinkError::Request {
-        what: format!("find eth0 in {}", a.netns.display()),
-        source: io::Error::from_raw_os_error(libc::ENODEV),
-    })?;
-    inner.add_address(eth0, IpAddr::V4(a.addr.0), a.addr.1, "eth0")?;
-    if let Some((v6, p6)) = a.addr6 {
-        inner.add_address(eth0, IpAddr::V6(v6), p6, "eth0")?;
+
+    fn jobs(&mut self) -> Result<&mpsc::Sender<Job>, LinkError> {
+        if self.jobs.is_none() {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let (opened_tx, opened_rx) = mpsc::channel();
+            let thread = netns::spawn_thread(move || {
+                let worker = match Worker::open() {
+                    Ok(w) => {
+                        let _ = opened_tx.send(Ok(()));
+                        w
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while let Ok(job) = rx.recv() {
+                    job(&worker);
+                    if worker.lost.get() {
+                        return;
+                    }
+                }
+            })?;
+            opened_rx.recv().map_err(|_| thread_gone())??;
+            self.thread = Some(thread);
+            self.jobs = Some(tx);
+        }
+        self.jobs.as_ref().ok_or_else(thread_gone)
     }
-    inner.set_up(eth0, "eth0")?;
-    let gw = a.bridge.gateway.0;
-    let route = RouteMessageBuilder::<Ipv4Addr>::new()
-        .gateway(gw)
-        .output_interface(eth0)
-        .build();
-    inner
-        .rt
-        .block_on(inner.handle.route().add(route).replace().execute())
-        .map_err(request(format!("default route via {gw}")))?;
-    if let (Some(_), Some((g6, _))) = (a.addr6, a.bridge.gateway6) {
-        let route = RouteMessageBuilder::<Ipv6Addr>::new()
-            .gateway(g6)
+
+    fn stop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Links {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The state of the [`Links`] thread.
+struct Worker {
+    host: Netlink,
+    /// The daemon's network namespace, to come back to.
+    home: std::fs::File,
+    /// Set when the thread could not come back: it ends.
+    lost: std::cell::Cell<bool>,
+}
+
+impl Worker {
+    fn open() -> Result<Worker, LinkError> {
+        let path = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
+        let home = std::fs::File::open(&path).map_err(|source| LinkError::Request {
+            what: format!("open {path}"),
+            source,
+        })?;
+        Ok(Worker {
+            host: Netlink::open()?,
+            home,
+            lost: std::cell::Cell::new(false),
+        })
+    }
+
+    /// Makes and pins a namespace at `path` and opens a connection in it; the thread is
+    /// back in the daemon's namespace on return, whatever happened.
+    fn new_netns(&self, path: &Path) -> Result<(Netlink, tokio::task::JoinHandle<()>), LinkError> {
+        let made = netns::create_here(path)
+            .map_err(LinkError::from)
+            .and_then(|()| self.host.another());
+        if let Err(e) = nix::sched::setns(&self.home, nix::sched::CloneFlags::CLONE_NEWNET) {
+            self.lost.set(true);
+            return Err(LinkError::Request {
+                what: "come back to the daemon's network namespace".into(),
+                source: e.into(),
+            });
+        }
+        made
+    }
+
+    fn attach(&self, a: &AttachSpec) -> Result<Attachment, LinkError> {
+        let (inner, task) = self.new_netns(&a.netns)?;
+        let done = self.configure(a, &inner);
+        inner.close(task);
+        done
+    }
+
+    /// [`Links::attach`] once the namespace is made, `inner` a connection in it.
+    fn configure(&self, a: &AttachSpec, inner: &Netlink) -> Result<Attachment, LinkError> {
+        let t0 = std::time::Instant::now();
+        let host = &self.host;
+        let mut found = match a.bridge_index {
+            Some(bridge) => Attachment {
+                bridge,
+                checked: false,
+            },
+            None => Attachment {
+                bridge: host.ensure_bridge(&a.bridge)?,
+                checked: true,
+            },
+        };
+        let t1 = std::time::Instant::now();
+        inner.set_up(1, "lo")?;
+        let ns = std::fs::File::open(&a.netns).map_err(|source| LinkError::Request {
+            what: format!("open {}", a.netns.display()),
+            source,
+        })?;
+        let add_veth = |bridge: u32| {
+            let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
+                .name("eth0".to_string())
+                .append_extra_attribute(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+            if let Some(mtu) = a.bridge.mtu {
+                peer = peer.mtu(mtu);
+            }
+            let mut veth = LinkVeth::new(&a.veth, "eth0")
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+                .controller(bridge)
+                .up();
+            if let Some(mtu) = a.bridge.mtu {
+                veth = veth.mtu(mtu);
+            }
+            host.rt
+                .block_on(host.handle.link().add(veth.build()).execute())
+                .map_err(request(format!(
+                    "create veth {} on {}",
+                    a.veth, a.bridge.name
+                )))
+        };
+        let mut added = add_veth(found.bridge);
+        // A leftover of a run whose stop never finished (a crash): removed, then again.
+        if matches!(&added, Err(e) if e.errno() == Some(libc::EEXIST)) {
+            host.delete(&a.veth)?;
+            added = add_veth(found.bridge);
+        }
+        // The bridge known from an earlier attach is gone (removed by hand): made again.
+        if added.is_err() && !found.checked {
+            found = Attachment {
+                bridge: host.ensure_bridge(&a.bridge)?,
+                checked: true,
+            };
+            added = add_veth(found.bridge);
+        }
+        added?;
+        drop(ns);
+        // Hairpin mode on the veth's bridge port: with br_netfilter, a container reaching its
+        // own published port through a host address gets its packets back through the port
+        // they came in by, which a bridge does not do otherwise (as Docker without its proxy).
+        // Sent as RTM_NEWLINK (`change`, what `ip link set DEV type bridge_slave hairpin on`
+        // sends): the kernel applies a port's IFLA_INFO_SLAVE_DATA only there; an RTM_SETLINK
+        // (rtnetlink's `set`) is acknowledged but leaves the port's options as they were.
+        let port = host.index(&a.veth)?.ok_or_else(|| LinkError::Request {
+            what: format!("find veth {} just made", a.veth),
+            source: io::Error::from_raw_os_error(libc::ENODEV),
+        })?;
+        host.rt
+            .block_on(
+                host.handle
+                    .link()
+                    .change(LinkBridgePort::new(port).hairpin(true).build())
+                    .execute(),
+            )
+            .map_err(request(format!("set hairpin mode on {}", a.veth)))?;
+        let eth0 = inner.index("eth0")?.ok_or_else(|| LinkError::Request {
+            what: format!("find eth0 in {}", a.netns.display()),
+            source: io::Error::from_raw_os_error(libc::ENODEV),
+        })?;
+        inner.add_address(eth0, IpAddr::V4(a.addr.0), a.addr.1, "eth0")?;
+        if let Some((v6, p6)) = a.addr6 {
+            inner.add_address(eth0, IpAddr::V6(v6), p6, "eth0")?;
+        }
+        inner.set_up(eth0, "eth0")?;
+        let gw = a.bridge.gateway.0;
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gw)
             .output_interface(eth0)
             .build();
         inner
             .rt
             .block_on(inner.handle.route().add(route).replace().execute())
-            .map_err(request(format!("default route via {g6}")))?;
+            .map_err(request(format!("default route via {gw}")))?;
+        if let (Some(_), Some((g6, _))) = (a.addr6, a.bridge.gateway6) {
+            let route = RouteMessageBuilder::<Ipv6Addr>::new()
+                .gateway(g6)
+                .output_interface(eth0)
+                .build();
+            inner
+                .rt
+                .block_on(inner.handle.route().add(route).replace().execute())
+                .map_err(request(format!("default route via {g6}")))?;
+        }
+        tracing::debug!(
+            "{}: bridge {:?}, veth and eth0 {:?}",
+            a.veth,
+            t1 - t0,
+            t1.elapsed()
+        );
+        Ok(found)
     }
-    tracing::debug!(
-        "{}: bridge {:?}, netns {:?}, veth and eth0 {:?}",
-        a.veth,
-        t1 - t0,
-        t2 - t1,
-        t2.elapsed()
-    );
-    Ok(())
 }
 
 /// A pinned namespace at `netns_path` with `lo` up and nothing else (a CNI unit's: the
@@ -418,6 +606,7 @@ mod tests {
     fn veth_names_fit_and_differ() {
         // Fixed: integration/networks.rs computes it too, and a crash's leftover is found by it.
         assert_eq!(veth_name("ghost"), "kv-bff88ee6fed0");
+        assert_eq!(veth_name("ghost+1"), "kv-7453b50db710");
         let a = veth_name("web");
         assert_eq!(a.len(), 15);
         assert!(a.starts_with("kv-"));

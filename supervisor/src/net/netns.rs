@@ -38,8 +38,10 @@ pub fn dir(state_dir: &Path) -> PathBuf {
 }
 
 /// Moves the CALLING THREAD into a new network namespace and pins it at `path` (created;
-/// its directory too). Call it on a thread of its own that ends afterwards : the daemon's runtime thread must never change namespace. `lo` is not
-/// up yet: the caller brings it up with its netlink socket of the new namespace.
+/// its directory too). Call it on a thread of its own that ends afterwards or goes back
+/// (`setns`, as net::bridge::Links does): the daemon's runtime thread must never change
+/// namespace. `lo` is not up yet: the caller brings it up with its netlink socket of the
+/// new namespace.
 pub fn create_here(path: &Path) -> Result<(), NetnsError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
