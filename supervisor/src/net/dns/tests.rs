@@ -323,10 +323,26 @@ fn a_stopped_network_is_silent_and_can_be_served_again() {
         let mut dns = two_networks(vec![]).await;
         dns.stop_network("front");
         assert_eq!(dns.listen_addrs("front"), vec![]);
-        // The sockets are closed before the next bind, which then succeeds.
-        dns.serve_network("front", ip(FRONT), 53, vec![(ip("127.0.0.0"), 16)])
-            .await
-            .unwrap();
+        // The server's sockets are closed before the next bind, which then succeeds. A
+        // test running beside this one in the same process may be between a fork and its
+        // exec just then, holding a copy of every descriptor (O_CLOEXEC closes them only
+        // at the exec): for that moment the address stays taken, so a few tries.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match dns
+                .serve_network("front", ip(FRONT), 53, vec![(ip("127.0.0.0"), 16)])
+                .await
+            {
+                Ok(()) => break,
+                Err(super::DnsError::Bind { source, .. })
+                    if source.kind() == std::io::ErrorKind::AddrInUse
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("serve front again: {e}"),
+            }
+        }
         assert_eq!(
             udp(FRONT_CLIENT, FRONT, "web.dns.kennel", TYPE::A).await,
             rcode(RCODE::NameError),
