@@ -69,6 +69,11 @@ pub enum Event {
         command: Command,
         wait: bool,
     },
+    /// The shell started the command asked for by [`Action::RunControl`].
+    ControlSpawned { unit: String, pid: Pid },
+    /// The command asked for by [`Action::RunControl`] could not be started (no process):
+    /// it counts as a failed command.
+    ControlSpawnFailed { unit: String, reason: String },
     /// A signal asked for shutdown (SIGTERM, SIGINT). `force` is true for the second one:
     /// everything still running is killed at once.
     Shutdown { force: bool },
@@ -89,6 +94,9 @@ pub enum Command {
     Reload(UnitSet),
     /// Stop everything in reverse dependency order, then [`Action::Exit`].
     Shutdown,
+    /// `kennel reload UNIT...`: run each unit's `reload` commands (or send its
+    /// `reload_signal`); done once they finished.
+    ReloadUnits(Vec<String>),
 }
 
 /// Why a command did not succeed.
@@ -111,6 +119,16 @@ pub enum Action {
     /// Start a process for this unit (fresh session and process group whose id is the pid);
     /// answer with [`Event::Spawned`] or [`Event::SpawnFailed`].
     Spawn { unit: Unit },
+    /// Run `argv` as a command around the unit's main one (`start_pre`, `stop`, ...): the
+    /// unit's user, environment and working directory, `MAINPID` set to `main_pid` if there
+    /// is one, in a new session, its output in the unit's log. Answer with
+    /// [`Event::ControlSpawned`] or [`Event::ControlSpawnFailed`]; its exit comes as
+    /// [`Event::Exited`].
+    RunControl {
+        unit: String,
+        argv: Vec<String>,
+        main_pid: Option<Pid>,
+    },
     /// Send `signal` to `pid`, or to the process group `pid` when `group` is true.
     /// The target may already be gone (ESRCH is not an error).
     Signal { pid: Pid, signal: i32, group: bool },

@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use kennel_units::UnitSet;
 
-use crate::api::{Action, Command, CommandError, RequestId};
+use crate::api::{Action, Command, CommandError, Level, RequestId};
 use crate::graph::with_requirers;
 use crate::lifecycle::Input;
 use crate::supervisor::Supervisor;
-use crate::unit::{Phase, UnitRt};
+use crate::unit::{ControlKind, Phase, UnitRt};
 
 /// A client waiting for its command to complete.
 #[derive(Debug)]
@@ -24,6 +24,9 @@ pub(crate) struct Waiter {
     stopped: Vec<(String, u64)>,
     /// Must each be forgotten (removed by a reload, stopped, gone).
     gone: Vec<String>,
+    /// Must each have finished a `reload` run since (name, reload count); one that failed
+    /// fails the command.
+    reloaded: Vec<(String, u64)>,
 }
 
 impl Waiter {
@@ -34,6 +37,7 @@ impl Waiter {
             seen: BTreeSet::new(),
             stopped,
             gone: Vec::new(),
+            reloaded: Vec::new(),
         }
     }
 }
@@ -65,9 +69,18 @@ impl Supervisor {
         if self.is_shutting_down() && !matches!(command, Command::Shutdown) {
             return self.reply(id, Err(CommandError::ShuttingDown));
         }
-        if let Command::Start(names) | Command::Stop(names) | Command::Restart(names) = &command {
+        if let Command::Start(names)
+        | Command::Stop(names)
+        | Command::Restart(names)
+        | Command::ReloadUnits(names) = &command
+        {
             if let Some(unit) = names.iter().find(|n| self.set.get(n).is_none()) {
                 return self.reply(id, Err(CommandError::UnknownUnit { unit: unit.clone() }));
+            }
+        }
+        if let Command::ReloadUnits(names) = &command {
+            if let Some(e) = names.iter().find_map(|n| self.cannot_reload(n)) {
+                return self.reply(id, Err(e));
             }
         }
         if !wait {
@@ -127,6 +140,35 @@ impl Supervisor {
                 Waiter::new(id, start, Vec::new())
             }
             Command::Reload(set) => self.reload(id, set, now),
+            Command::ReloadUnits(names) => {
+                let mut reloaded = Vec::new();
+                for name in names {
+                    let Some(rt) = self.units.get(&name) else {
+                        continue;
+                    };
+                    let mark = rt.reloads;
+                    let signal = rt.unit.service.reload_signal;
+                    let pid = rt.phase.pid();
+                    if self.run_control(&name, ControlKind::Reload, 0, now) {
+                        reloaded.push((name, mark));
+                    } else if let (Some(sig), Some(pid)) = (signal, pid) {
+                        self.out.push(Action::Signal {
+                            pid,
+                            signal: sig.number,
+                            group: false,
+                        });
+                        self.out.notice(
+                            &name,
+                            Level::Info,
+                            format!("reload: {} sent", kennel_units::signal_name(sig.number)),
+                        );
+                    }
+                }
+                Waiter {
+                    reloaded,
+                    ..Waiter::new(id, Vec::new(), Vec::new())
+                }
+            }
             Command::Shutdown => {
                 self.begin_shutdown(now);
                 if wait {
@@ -247,6 +289,24 @@ impl Supervisor {
             .collect()
     }
 
+    /// Why `name` cannot be reloaded now, if it cannot.
+    fn cannot_reload(&self, name: &str) -> Option<CommandError> {
+        let rt = self.units.get(name)?;
+        let reason = if !matches!(rt.phase, Phase::Up { .. }) || rt.stop_queued {
+            "cannot reload: not up".to_string()
+        } else if rt.unit.service.reload.is_empty() && rt.unit.service.reload_signal.is_none() {
+            "cannot reload: the unit has no reload commands and no reload_signal".to_string()
+        } else if let Some(c) = &rt.control {
+            format!("cannot reload: its {} commands run", c.kind.key())
+        } else {
+            return None;
+        };
+        Some(CommandError::UnitFailed {
+            unit: name.to_string(),
+            reason,
+        })
+    }
+
     /// A unit and its stop count now, for a stop waiter.
     fn stop_mark(&self, name: String) -> (String, u64) {
         let stops = self.units.get(&name).map_or(0, |u| u.stops);
@@ -276,7 +336,26 @@ impl Supervisor {
                 Some(u) => u.is_stopped() || u.stops != *mark,
             });
             let gone = w.gone.iter().all(|n| !units.contains_key(n));
-            if w.seen.len() == w.up.len() && stopped && gone {
+            let mut reloaded = true;
+            for (n, mark) in &w.reloaded {
+                match units.get(n) {
+                    None => {
+                        let reason = "removed".to_string();
+                        let unit = n.clone();
+                        replies.push((w.id, Err(CommandError::UnitFailed { unit, reason })));
+                        return false;
+                    }
+                    Some(u) if u.reloads == *mark => reloaded = false,
+                    Some(u) => {
+                        if let Err(reason) = &u.last_reload {
+                            let (unit, reason) = (n.clone(), reason.clone());
+                            replies.push((w.id, Err(CommandError::UnitFailed { unit, reason })));
+                            return false;
+                        }
+                    }
+                }
+            }
+            if w.seen.len() == w.up.len() && stopped && gone && reloaded {
                 replies.push((w.id, Ok(())));
                 return false;
             }
@@ -296,7 +375,8 @@ fn is_active(rt: &UnitRt) -> bool {
         | Phase::Running { .. }
         | Phase::Up { .. }
         | Phase::Backoff { .. } => !rt.stop_queued || rt.restart_pending,
-        Phase::Stopping { .. } => rt.restart_pending,
+        Phase::PreStart => !rt.stop_queued || rt.restart_pending,
+        Phase::Stopping { .. } | Phase::PostStop { .. } => rt.restart_pending,
         Phase::Inactive | Phase::Exited | Phase::Failed => false,
     }
 }

@@ -16,6 +16,7 @@
 pub mod api;
 mod backoff;
 mod commands;
+mod control;
 mod fmt;
 mod graph;
 mod lifecycle;

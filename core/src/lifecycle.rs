@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use kennel_units::RestartPolicy;
+use kennel_units::{RestartPolicy, INFINITY};
 
 use crate::api::{Action, ExitStatus, HealthState, Level, Pid};
 use crate::fmt::{duration, exit_detail, exit_phrase};
 use crate::out::{SIGCONT, SIGKILL};
 use crate::supervisor::Supervisor;
-use crate::unit::{Phase, StopWhy};
+use crate::unit::{End, Phase, StopWhy};
 
 /// What happens to one unit. Events from the shell, decisions of the supervisor
 /// (dependencies, stop order, shutdown) and timers all arrive here.
@@ -30,6 +30,10 @@ pub(crate) enum Input {
     Spawned(Pid),
     SpawnFailed(Option<Pid>, String),
     Exited(Pid, ExitStatus),
+    /// The control process (a command around the main one) was started.
+    ControlSpawned(Pid),
+    /// The control process ended (`Err`: it could not be started).
+    ControlEnded(Result<ExitStatus, String>),
     OomKilled(Pid),
     Ready(Pid),
     Health {
@@ -49,18 +53,19 @@ pub(crate) fn later(now: Instant, d: Duration) -> Instant {
     now.checked_add(d.min(FAR)).unwrap_or(now)
 }
 
-/// How a process came to its end.
-enum End {
-    Exit(Pid, ExitStatus),
-    /// `SpawnFailed` without a pid: no process, no `Exited`.
-    NoProcess(String),
-}
-
 impl Supervisor {
     /// Apply `input` to unit `name`: the lifecycle table. Inputs that do not apply to the
     /// current phase (stale pids, late timers, duplicates) are ignored.
     pub(crate) fn step(&mut self, name: &str, input: Input, now: Instant) {
         let shutting_down = self.is_shutting_down();
+        if matches!(input, Input::Timer) {
+            self.control_timer(name, now);
+        }
+        match input {
+            Input::ControlSpawned(pid) => return self.control_spawned(name, pid, now),
+            Input::ControlEnded(status) => return self.control_ended(name, status, now),
+            _ => {}
+        }
         let Some(rt) = self.units.get_mut(name) else {
             return;
         };
@@ -86,10 +91,16 @@ impl Supervisor {
             ) if rt.stop_queued => rt.restart_pending = true,
             // Already starting or up: nothing to do, the caller just waits.
             (
-                Phase::Waiting | Phase::Spawning | Phase::Running { .. } | Phase::Up { .. },
+                Phase::Waiting
+                | Phase::PreStart
+                | Phase::Spawning
+                | Phase::Running { .. }
+                | Phase::Up { .. },
                 Input::Start,
             ) => {}
-            (Phase::Stopping { .. }, Input::Start) => rt.restart_pending = !shutting_down,
+            (Phase::Stopping { .. } | Phase::PostStop { .. }, Input::Start) => {
+                rt.restart_pending = !shutting_down;
+            }
 
             // A user stop.
             (
@@ -106,6 +117,18 @@ impl Supervisor {
             (Phase::Spawning | Phase::Running { .. } | Phase::Up { .. }, Input::Stop) => {
                 rt.restart_pending = false;
                 rt.stop_queued = true;
+            }
+            (Phase::PreStart, Input::Stop) => {
+                rt.restart_pending = false;
+                self.abandon_control(name, "stopped");
+                self.become_inactive(name, now);
+            }
+            (Phase::PostStop { end, .. }, Input::Stop) => {
+                rt.restart_pending = false;
+                rt.phase = Phase::PostStop {
+                    end,
+                    why: Some(StopWhy::User),
+                };
             }
             (Phase::Stopping { pid, kill_at, .. }, Input::Stop) => {
                 rt.restart_pending = false;
@@ -149,7 +172,7 @@ impl Supervisor {
                         probe: ready.probe,
                     });
                 } else {
-                    self.go_up(name, pid);
+                    self.main_up(name, pid, now);
                 }
                 self.claim_exit(name, pid, now);
             }
@@ -194,10 +217,17 @@ impl Supervisor {
                 rt.spawn_failure = Some("oom-killed".into());
             }
             (Phase::Running { pid, .. }, Input::Ready(p))
-                if p == pid && rt.spawn_failure.is_none() && !rt.stop_queued =>
+                if p == pid
+                    && rt.spawn_failure.is_none()
+                    && !rt.stop_queued
+                    && rt.control.is_none() =>
             {
                 out.notice(name, Level::Info, "ready");
-                self.go_up(name, pid);
+                rt.phase = Phase::Running {
+                    pid,
+                    ready_by: None,
+                };
+                self.main_up(name, pid, now);
             }
             (Phase::Up { pid }, Input::Health { pid: p, ok, detail })
                 if p == pid && !rt.stop_queued =>
@@ -276,6 +306,11 @@ impl Supervisor {
                 Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
                 Input::Kill,
             ) if !rt.killed => {
+                self.abandon_control(name, "killed");
+                let out = &mut self.out;
+                let Some(rt) = self.units.get_mut(name) else {
+                    return;
+                };
                 out.signal_group(pid, SIGKILL);
                 rt.killed = true;
                 rt.stop_queued = false;
@@ -287,31 +322,62 @@ impl Supervisor {
                 };
             }
 
+            // Forced shutdown while only a command around the main one runs.
+            (Phase::PreStart, Input::Kill) => {
+                self.abandon_control(name, "killed");
+                self.become_inactive(name, now);
+            }
+            (Phase::PostStop { end, why }, Input::Kill) => {
+                self.abandon_control(name, "killed");
+                self.finish_run(name, end, why, now);
+            }
+
             // Everything else does not apply: stale pids, late timers, repeated inputs.
             _ => {}
         }
     }
 
-    /// Emit the Spawn and record the start.
+    /// Record the start; run the `start_pre` commands, or spawn the main process.
     fn spawn(&mut self, name: &str, now: Instant) {
         let Some(rt) = self.units.get_mut(name) else {
             return;
         };
-        rt.phase = Phase::Spawning;
         rt.spawned_at = Some(now);
         rt.backoff.record_start(&rt.unit.restart, now);
         rt.health = HealthState::Unknown;
         rt.health_failures = 0;
         rt.spawn_failure = None;
         rt.killed = false;
+        if !rt.unit.service.start_pre.is_empty() {
+            rt.phase = Phase::PreStart;
+            self.run_control(name, crate::unit::ControlKind::StartPre, 0, now);
+            return;
+        }
+        self.spawn_main(name, now);
+    }
+
+    /// Emit the Spawn of the main process.
+    pub(crate) fn spawn_main(&mut self, name: &str, now: Instant) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        rt.phase = Phase::Spawning;
+        rt.spawned_at = Some(now);
         rt.detail = "starting".into();
         self.out.push(Action::Spawn {
             unit: rt.unit.clone(),
         });
     }
 
+    /// The main process is up (spawned, or ready): run the `start_post` commands, or go up.
+    fn main_up(&mut self, name: &str, pid: Pid, now: Instant) {
+        if !self.run_control(name, crate::unit::ControlKind::StartPost, 0, now) {
+            self.go_up(name, pid);
+        }
+    }
+
     /// The unit is up: start its health checks.
-    fn go_up(&mut self, name: &str, pid: Pid) {
+    pub(crate) fn go_up(&mut self, name: &str, pid: Pid) {
         let Some(rt) = self.units.get_mut(name) else {
             return;
         };
@@ -327,18 +393,39 @@ impl Supervisor {
         }
     }
 
-    /// The stop sequence: stop signal, SIGCONT, SIGKILL at the stop timeout.
-    fn begin_stop(&mut self, name: &str, why: StopWhy, now: Instant) {
+    /// The stop sequence: the `stop` commands, then the stop signal, SIGCONT, SIGKILL at
+    /// the stop timeout.
+    pub(crate) fn begin_stop(&mut self, name: &str, why: StopWhy, now: Instant) {
+        self.abandon_control(name, "stopped");
         let Some(rt) = self.units.get_mut(name) else {
             return;
         };
         let Some(pid) = rt.phase.pid() else { return };
+        rt.stop_queued = false;
+        rt.phase = Phase::Stopping {
+            pid,
+            why,
+            kill_at: None,
+        };
+        if !self.run_control(name, crate::unit::ControlKind::Stop, 0, now) {
+            self.signal_stop(name, now);
+        }
+    }
+
+    /// The stop signal and SIGCONT; SIGKILL follows at the stop timeout.
+    pub(crate) fn signal_stop(&mut self, name: &str, now: Instant) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        let Phase::Stopping { pid, why, .. } = rt.phase.clone() else {
+            return;
+        };
         self.out
             .signal_group(pid, rt.unit.service.stop_signal.number);
         self.out.signal_group(pid, SIGCONT);
-        rt.stop_queued = false;
         rt.detail = "stopping".into();
-        let kill_at = Some(later(now, rt.unit.service.stop_timeout));
+        let timeout = rt.unit.service.stop_timeout;
+        let kill_at = (timeout != INFINITY).then(|| later(now, timeout));
         rt.phase = Phase::Stopping { pid, why, kill_at };
     }
 
@@ -362,11 +449,37 @@ impl Supervisor {
         }
     }
 
-    /// The main process is gone (or was never created): [`Supervisor::run_ended`], then
-    /// what the end means for kennel itself: during the shutdown, whether the unit stopped
-    /// cleanly; for the main unit (`Ending::main`), a run that will not be followed by
-    /// another ends kennel with its exit code.
-    fn process_ended(&mut self, name: &str, end: End, now: Instant) {
+    /// The main process is gone (or was never created): kill its leftovers and what runs
+    /// beside it, then the `stop_post` commands if there are, then [`Supervisor::finish_run`].
+    pub(crate) fn process_ended(&mut self, name: &str, end: End, now: Instant) {
+        self.abandon_control(name, "the main process ended");
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        if let End::Exit(pid, _) = end {
+            self.out.signal_group(pid, SIGKILL);
+        }
+        if rt.watching {
+            self.out.push(Action::Unwatch { unit: name.into() });
+            rt.watching = false;
+        }
+        let why = match &rt.phase {
+            Phase::Stopping { why, .. } => Some(why.clone()),
+            _ => None,
+        };
+        if !rt.unit.service.stop_post.is_empty() {
+            rt.phase = Phase::PostStop { end, why };
+            self.run_control(name, crate::unit::ControlKind::StopPost, 0, now);
+            return;
+        }
+        self.finish_run(name, end, why, now);
+    }
+
+    /// The run is over: [`Supervisor::run_ended`], then what the end means for kennel
+    /// itself: during the shutdown, whether the unit stopped cleanly; for the main unit
+    /// (`Ending::main`), a run that will not be followed by another ends kennel with its
+    /// exit code.
+    pub(crate) fn finish_run(&mut self, name: &str, end: End, why: Option<StopWhy>, now: Instant) {
         let shutting_down = self.is_shutting_down();
         let Some(rt) = self.units.get(name) else {
             return;
@@ -383,7 +496,7 @@ impl Supervisor {
             }
             End::NoProcess(_) => (false, 1),
         };
-        self.run_ended(name, end, now);
+        self.run_ended(name, end, why, now);
         if shutting_down && !clean {
             if let Some(s) = self.shutdown.as_mut() {
                 s.unclean.insert(name.to_string());
@@ -407,26 +520,15 @@ impl Supervisor {
         }
     }
 
-    /// The main process is gone (or was never created): kill its leftovers, then stop,
-    /// restart by policy, or settle as Exited / Failed.
-    fn run_ended(&mut self, name: &str, end: End, now: Instant) {
+    /// The run is over (`why`: it was being stopped): stop, restart by policy, or settle
+    /// as Exited / Failed.
+    fn run_ended(&mut self, name: &str, end: End, why: Option<StopWhy>, now: Instant) {
         let shutting_down = self.is_shutting_down();
         let Some(rt) = self.units.get_mut(name) else {
             return;
         };
         let out = &mut self.out;
-        if let End::Exit(pid, _) = end {
-            out.signal_group(pid, SIGKILL);
-        }
-        if rt.watching {
-            out.push(Action::Unwatch { unit: name.into() });
-            rt.watching = false;
-        }
         let ran_for = rt.spawned_at.map(|t| now.saturating_duration_since(t));
-        let why = match &rt.phase {
-            Phase::Stopping { why, .. } => Some(why.clone()),
-            _ => None,
-        };
         let (success, detail, phrase) = match (end, rt.spawn_failure.take(), why.clone()) {
             (End::NoProcess(reason), _, _) => {
                 rt.last_exit = None;
@@ -436,7 +538,11 @@ impl Supervisor {
                 rt.last_exit = Some(status);
                 (false, reason.clone(), reason)
             }
-            (End::Exit(_, status), None, Some(StopWhy::NotReady(d) | StopWhy::Unhealthy(d))) => {
+            (
+                End::Exit(_, status),
+                None,
+                Some(StopWhy::NotReady(d) | StopWhy::Unhealthy(d) | StopWhy::StartFailed(d)),
+            ) => {
                 rt.last_exit = Some(status);
                 (false, d.clone(), d)
             }

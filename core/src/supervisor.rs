@@ -138,6 +138,12 @@ impl Supervisor {
                 self.step(&unit, Input::SpawnFailed(pid, reason), now);
             }
             Event::Exited { pid, status } => self.exited(pid, status, now),
+            Event::ControlSpawned { unit, pid } => {
+                self.step(&unit, Input::ControlSpawned(pid), now);
+            }
+            Event::ControlSpawnFailed { unit, reason } => {
+                self.step(&unit, Input::ControlEnded(Err(reason)), now);
+            }
             Event::Ready { unit, pid } => self.step(&unit, Input::Ready(pid), now),
             Event::Health {
                 unit,
@@ -171,7 +177,7 @@ impl Supervisor {
             .and_then(|s| s.deadline);
         self.units
             .values()
-            .filter_map(|u| u.phase.deadline())
+            .filter_map(UnitRt::deadline)
             .chain(budget)
             .min()
     }
@@ -184,7 +190,7 @@ impl Supervisor {
         let due: Vec<String> = self
             .units
             .values()
-            .filter(|u| u.phase.deadline().is_some_and(|t| t <= now))
+            .filter(|u| u.deadline().is_some_and(|t| t <= now))
             .map(|u| u.name().to_string())
             .collect();
         for name in due {
@@ -226,9 +232,18 @@ impl Supervisor {
             .values()
             .find(|u| u.phase.pid() == Some(pid))
             .map(|u| u.name().to_string());
+        let control = || {
+            self.units
+                .values()
+                .find(|u| u.control.as_ref().is_some_and(|c| c.pid == Some(pid)))
+                .map(|u| u.name().to_string())
+        };
+        if let Some(name) = owner.is_none().then(control).flatten() {
+            return self.step(&name, Input::ControlEnded(Ok(status)), now);
+        }
         match owner {
             Some(name) => self.step(&name, Input::Exited(pid, status), now),
-            None if self.units.values().any(|u| u.phase == Phase::Spawning) => {
+            None if self.spawn_in_flight() => {
                 if self.unclaimed.len() >= MAX_UNCLAIMED {
                     self.unclaimed.remove(0);
                 }
@@ -236,6 +251,13 @@ impl Supervisor {
             }
             None => {}
         }
+    }
+
+    /// A main or control process was asked for and its pid is not known yet.
+    fn spawn_in_flight(&self) -> bool {
+        self.units.values().any(|u| {
+            u.phase == Phase::Spawning || u.control.as_ref().is_some_and(|c| c.pid.is_none())
+        })
     }
 
     /// Apply the consequences of the last input across units until nothing changes:
@@ -250,7 +272,9 @@ impl Supervisor {
                 let Some(rt) = self.units.get(&name) else {
                     continue;
                 };
-                if forced && rt.phase.pid().is_some() && !rt.killed {
+                let only_control = matches!(rt.phase, Phase::PreStart | Phase::PostStop { .. })
+                    && rt.control.is_some();
+                if forced && ((rt.phase.pid().is_some() && !rt.killed) || only_control) {
                     self.step(&name, Input::Kill, now);
                     changed = true;
                 } else if rt.phase == Phase::Waiting {
@@ -283,7 +307,7 @@ impl Supervisor {
                 break;
             }
         }
-        if !self.units.values().any(|u| u.phase == Phase::Spawning) {
+        if !self.spawn_in_flight() {
             self.unclaimed.clear();
         }
         self.check_main(now);

@@ -16,6 +16,53 @@ pub(crate) enum StopWhy {
     NotReady(String),
     /// Too many failed health checks: the exit is a failure with this detail.
     Unhealthy(String),
+    /// A `start_post` command failed: the exit is a failure with this detail.
+    StartFailed(String),
+}
+
+/// Which list of commands around the main one a control process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ControlKind {
+    StartPre,
+    StartPost,
+    Reload,
+    Stop,
+    StopPost,
+}
+
+impl ControlKind {
+    /// The key of the list, as in unit files.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            ControlKind::StartPre => "start_pre",
+            ControlKind::StartPost => "start_post",
+            ControlKind::Reload => "reload",
+            ControlKind::Stop => "stop",
+            ControlKind::StopPost => "stop_post",
+        }
+    }
+}
+
+/// A command around the main one, running (or being spawned) for a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Control {
+    pub(crate) kind: ControlKind,
+    /// Which command of the list.
+    pub(crate) index: usize,
+    /// `None` until the shell reports the spawn.
+    pub(crate) pid: Option<Pid>,
+    /// When it is killed as timed out (`None`: no limit, or already killed).
+    pub(crate) deadline: Option<Instant>,
+    /// Killed at its deadline: its end is a failure `timed out`.
+    pub(crate) timed_out: bool,
+}
+
+/// How a unit's main process came to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum End {
+    Exit(Pid, ExitStatus),
+    /// No process: `SpawnFailed` without a pid, or a failed `start_pre`.
+    NoProcess(String),
 }
 
 /// Where a unit is in its lifecycle. Finer than the public [`State`] (see [`Phase::state`]).
@@ -38,6 +85,10 @@ pub(crate) enum Phase {
         why: StopWhy,
         kill_at: Option<Instant>,
     },
+    /// `start_pre` commands run (see [`UnitRt::control`]); no main process yet.
+    PreStart,
+    /// The main process ended (`end`, stopped for `why`); `stop_post` commands run.
+    PostStop { end: End, why: Option<StopWhy> },
     /// Exited, waiting for the restart delay.
     Backoff { until: Instant },
     /// Exited for good (success): a finished oneshot, or a success under `on-failure`/`no`.
@@ -51,7 +102,10 @@ impl Phase {
     pub(crate) fn state(&self) -> State {
         match self {
             Phase::Inactive => State::Inactive,
-            Phase::Waiting | Phase::Spawning | Phase::Running { .. } => State::Starting,
+            Phase::Waiting | Phase::PreStart | Phase::Spawning | Phase::Running { .. } => {
+                State::Starting
+            }
+            Phase::PostStop { .. } => State::Stopping,
             Phase::Up { .. } => State::Up,
             Phase::Stopping { .. } => State::Stopping,
             Phase::Backoff { .. } | Phase::Exited => State::Exited,
@@ -69,9 +123,13 @@ impl Phase {
         }
     }
 
-    /// A process exists or is being created.
+    /// A process exists or is being created (a main process, or the commands before or
+    /// after it).
     pub(crate) fn has_process(&self) -> bool {
-        matches!(self, Phase::Spawning) || self.pid().is_some()
+        matches!(
+            self,
+            Phase::Spawning | Phase::PreStart | Phase::PostStop { .. }
+        ) || self.pid().is_some()
     }
 
     /// The deadline this phase wants to be woken at.
@@ -119,6 +177,11 @@ pub(crate) struct UnitRt {
     pub(crate) remove_when_stopped: bool,
     /// SIGKILL already sent to the current process (forced shutdown, stop timeout).
     pub(crate) killed: bool,
+    /// The command around the main one that runs now, if any.
+    pub(crate) control: Option<Control>,
+    /// `kennel reload UNIT` runs completed, and how the last one ended.
+    pub(crate) reloads: u64,
+    pub(crate) last_reload: Result<(), String>,
     /// How many times a stop brought it to `Inactive`: a stop waiter is done once this
     /// moved, even if a later start already runs the unit again.
     pub(crate) stops: u64,
@@ -149,7 +212,19 @@ impl UnitRt {
             pending_config: None,
             remove_when_stopped: false,
             killed: false,
+            control: None,
+            reloads: 0,
+            last_reload: Ok(()),
             stops: 0,
+        }
+    }
+
+    /// The deadline this unit wants to be woken at: its phase's or its control process's.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        let control = self.control.as_ref().and_then(|c| c.deadline);
+        match (self.phase.deadline(), control) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -169,10 +244,14 @@ impl UnitRt {
         match self.phase {
             Phase::Up { .. } => true,
             Phase::Exited => self.succeeded,
-            Phase::Waiting | Phase::Spawning | Phase::Running { .. } | Phase::Backoff { .. } => {
-                self.is_oneshot() && self.succeeded
+            Phase::Waiting
+            | Phase::PreStart
+            | Phase::Spawning
+            | Phase::Running { .. }
+            | Phase::Backoff { .. } => self.is_oneshot() && self.succeeded,
+            Phase::Inactive | Phase::Stopping { .. } | Phase::PostStop { .. } | Phase::Failed => {
+                false
             }
-            Phase::Inactive | Phase::Stopping { .. } | Phase::Failed => false,
         }
     }
 

@@ -68,11 +68,39 @@ pub struct Service {
     pub success_exit_codes: Vec<i32>,
     /// `stop_signal`; default SIGTERM.
     pub stop_signal: Signal,
-    /// `stop_timeout`; default 10s.
+    /// `stop_timeout`; default 10s ([`INFINITY`] for `"infinity"`: never SIGKILL).
     pub stop_timeout: Duration,
     /// `activate`: when the service starts; default at `kennel up`.
     #[serde(default)]
     pub activate: Activate,
+    /// `start_pre`: run in order before the main command; a failure fails the start.
+    pub start_pre: Vec<ExecCommand>,
+    /// `start_post`: run in order once the main command is up (ready); the unit is up when
+    /// they are done, a failure stops it as a failed start.
+    pub start_post: Vec<ExecCommand>,
+    /// `reload`: run in order by `kennel reload UNIT` while the unit is up.
+    pub reload: Vec<ExecCommand>,
+    /// `reload_signal`: sent to the main process by `kennel reload UNIT` when `reload` is empty.
+    pub reload_signal: Option<Signal>,
+    /// `stop`: run in order at a stop, before the stop signal.
+    pub stop: Vec<ExecCommand>,
+    /// `stop_post`: run in order after the main process ended (whatever the reason).
+    pub stop_post: Vec<ExecCommand>,
+    /// `start_timeout`: the time each `start_pre`, `start_post` and `reload` command has
+    /// before it is killed and counts as failed; default 90s ([`INFINITY`]: no limit).
+    pub start_timeout: Duration,
+}
+
+/// The duration that means `"infinity"` (no timeout): `Duration::MAX`.
+pub const INFINITY: Duration = Duration::MAX;
+
+/// One command of `start_pre`, `start_post`, `reload`, `stop` or `stop_post`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecCommand {
+    /// argv; never empty.
+    pub argv: Vec<String>,
+    /// A leading `"-"` element: a failure (exit code not 0, killed) is ignored.
+    pub ignore_failure: bool,
 }
 
 /// `service.activate`.
@@ -233,6 +261,13 @@ impl Service {
             stop_signal: Signal::TERM,
             stop_timeout: Duration::from_secs(10),
             activate: Activate::Up,
+            start_pre: Vec::new(),
+            start_post: Vec::new(),
+            reload: Vec::new(),
+            reload_signal: None,
+            stop: Vec::new(),
+            stop_post: Vec::new(),
+            start_timeout: Duration::from_secs(90),
         }
     }
 }

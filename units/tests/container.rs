@@ -780,3 +780,15 @@ fn cni_args_need_a_cni_network_and_plain_pairs() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn commands_around_the_main_one_are_refused_in_a_container() {
+    let text = "[service]\ncommand = [\"/bin/httpd\"]\nstart_pre = [[\"/bin/a\"]]\nstop = [[\"/bin/b\"]]\nreload_signal = \"HUP\"\n[container]\nrootfs = [\"busybox\"]\n";
+    assert_eq!(
+        errors(text),
+        [
+            "u/web.toml:3:1: service.start_pre is not supported in a [container] unit yet (its commands would run outside the container); only plain units run commands around the main one",
+            "u/web.toml:4:1: service.stop is not supported in a [container] unit yet (its commands would run outside the container); only plain units run commands around the main one",
+        ]
+    );
+}

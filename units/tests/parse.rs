@@ -42,6 +42,13 @@ requires = ["auth", "db"]
 success_exit_codes = [0, 143]
 stop_signal = "SIGINT"
 stop_timeout = "1m30s"
+start_pre = [["/bin/prepare", "--check"], ["-", "/bin/may-fail"]]
+start_post = [["/bin/announce"]]
+reload = [["/bin/kill", "-HUP", "$MAINPID"]]
+reload_signal = "SIGUSR1"
+stop = [["/bin/web-ctl", "stop"]]
+stop_post = [["-", "/bin/cleanup"]]
+start_timeout = "infinity"
 
 [restart]
 policy = "always"
@@ -65,6 +72,13 @@ retries = 4
 max_size = "512K"
 keep = 9
 "#;
+
+fn cmd(argv: &[&str], ignore_failure: bool) -> kennel_units::ExecCommand {
+    kennel_units::ExecCommand {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        ignore_failure,
+    }
+}
 
 #[test]
 fn every_key_is_parsed() {
@@ -91,6 +105,16 @@ fn every_key_is_parsed() {
             stop_signal: Signal::INT,
             stop_timeout: secs(90),
             activate: Activate::Up,
+            start_pre: vec![
+                cmd(&["/bin/prepare", "--check"], false),
+                cmd(&["/bin/may-fail"], true),
+            ],
+            start_post: vec![cmd(&["/bin/announce"], false)],
+            reload: vec![cmd(&["/bin/kill", "-HUP", "$MAINPID"], false)],
+            reload_signal: Some(Signal { number: 10 }),
+            stop: vec![cmd(&["/bin/web-ctl", "stop"], false)],
+            stop_post: vec![cmd(&["/bin/cleanup"], true)],
+            start_timeout: kennel_units::INFINITY,
         },
         restart: Restart {
             policy: RestartPolicy::Always,

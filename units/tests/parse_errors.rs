@@ -266,3 +266,24 @@ fn invalid_unit_name() {
         ["a b.toml:1:1: invalid unit name \"a b\": use only letters, digits and _ . @ -, not starting with \".\""]
     );
 }
+
+#[test]
+fn commands_around_the_main_one() {
+    assert_eq!(
+        errors("[service]\ncommand = [\"/bin/a\"]\nstart_pre = [\"/bin/x\"]\nstop = [[]]\nstop_post = [[\"-\"]]\nstart_timeout = \"forever\"\n"),
+        [
+            "u/web.toml:3:14: service.start_pre[0]: expected an array of strings such as [\"/bin/app\", \"--flag\"], found string \"/bin/x\"",
+            "u/web.toml:4:9: service.stop[0]: must not be empty",
+            "u/web.toml:5:14: service.stop_post[0]: a command must follow \"-\"",
+            "u/web.toml:6:17: service.start_timeout: invalid duration \"forever\": expected a number followed by ms, s, m or h (e.g. \"250ms\", \"10s\", \"5m\")",
+        ]
+    );
+}
+
+#[test]
+fn start_post_is_refused_for_a_oneshot() {
+    assert_eq!(
+        errors("[service]\ncommand = [\"/bin/a\"]\ntype = \"oneshot\"\nstart_post = [[\"/bin/b\"]]\n"),
+        ["u/web.toml:4:1: service.start_post is not supported with type = \"oneshot\" yet (run the commands in the oneshot's own command)"]
+    );
+}

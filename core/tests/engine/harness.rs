@@ -51,6 +51,8 @@ pub trait UnitExt: Sized {
     fn health(self, retries: u32) -> Self;
     fn stop(self, signal: i32, timeout: Duration) -> Self;
     fn env(self, key: &str, value: &str) -> Self;
+    /// Add a command to the list `key` (`start_pre` ...); a leading `-` ignores its failure.
+    fn around(self, key: &str, cmd: &str) -> Self;
 }
 
 impl UnitExt for Unit {
@@ -114,6 +116,26 @@ impl UnitExt for Unit {
         self.service.environment.insert(key.into(), value.into());
         self
     }
+    fn around(mut self, key: &str, cmd: &str) -> Self {
+        let (ignore_failure, cmd) = match cmd.strip_prefix('-') {
+            Some(c) => (true, c),
+            None => (false, cmd),
+        };
+        let c = kennel_units::ExecCommand {
+            argv: cmd.split(' ').map(String::from).collect(),
+            ignore_failure,
+        };
+        let s = &mut self.service;
+        match key {
+            "start_pre" => s.start_pre.push(c),
+            "start_post" => s.start_post.push(c),
+            "reload" => s.reload.push(c),
+            "stop" => s.stop.push(c),
+            "stop_post" => s.stop_post.push(c),
+            other => panic!("no command list {other}"),
+        }
+        self
+    }
 }
 
 pub fn set(units: Vec<Unit>) -> UnitSet {
@@ -129,6 +151,14 @@ pub fn set(units: Vec<Unit>) -> UnitSet {
 pub fn render(action: &Action) -> String {
     match action {
         Action::Spawn { unit } => format!("spawn {}", unit.name),
+        Action::RunControl {
+            unit,
+            argv,
+            main_pid,
+        } => {
+            let main = main_pid.map_or(String::new(), |p| format!(" (main {p})"));
+            format!("run {unit} {}{main}", argv.join(" "))
+        }
         Action::Signal { pid, signal, group } => {
             let name = match signal {
                 9 => "KILL".to_string(),
@@ -180,6 +210,8 @@ pub struct Harness {
     next_id: RequestId,
     /// Current pid per unit, as handed out by the fake shell.
     pids: BTreeMap<String, Pid>,
+    /// The last control process per unit, as handed out by the fake shell.
+    controls: BTreeMap<String, Pid>,
     /// Every action since the last `take`.
     log: Vec<Action>,
     /// The code of the `Exit` action, once emitted.
@@ -196,6 +228,7 @@ impl Harness {
             next_pid: 100,
             next_id: 1,
             pids: BTreeMap::new(),
+            controls: BTreeMap::new(),
             log: Vec::new(),
             exit: None,
         }
@@ -229,9 +262,13 @@ impl Harness {
 
     fn drain(&mut self) {
         let mut spawned = Vec::new();
+        let mut controls = Vec::new();
         while let Some(action) = self.sup.poll_action() {
             if let (true, Action::Spawn { unit }) = (self.auto_spawn, &action) {
                 spawned.push(unit.name.clone());
+            }
+            if let (true, Action::RunControl { unit, .. }) = (self.auto_spawn, &action) {
+                controls.push(unit.clone());
             }
             if let Action::Exit { code } = action {
                 self.exit = Some(code);
@@ -241,6 +278,25 @@ impl Harness {
         for unit in spawned {
             self.spawned(&unit);
         }
+        for unit in controls {
+            let pid = self.next_pid();
+            self.controls.insert(unit.clone(), pid);
+            self.handle(Event::ControlSpawned { unit, pid });
+        }
+    }
+
+    /// The last control process the fake shell started for `unit`.
+    pub fn control(&self, unit: &str) -> Pid {
+        match self.controls.get(unit) {
+            Some(pid) => *pid,
+            None => panic!("{unit} never ran a control process"),
+        }
+    }
+
+    /// The reaper reports `unit`'s last control process.
+    pub fn control_exit(&mut self, unit: &str, status: ExitStatus) {
+        let pid = self.control(unit);
+        self.handle(Event::Exited { pid, status });
     }
 
     /// Answer a spawn of `unit` with the next pid; returns it.

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod around;
 mod commands;
 mod health;
 mod ready;

@@ -301,6 +301,11 @@ impl Owner {
     fn act(&mut self, action: Action) {
         match action {
             Action::Spawn { unit } => self.spawn(unit),
+            Action::RunControl {
+                unit,
+                argv,
+                main_pid,
+            } => self.run_control(unit, argv, main_pid),
             Action::Signal { pid, signal, group } => {
                 let target = if group { -pid } else { pid };
                 // SAFETY: kill(2) with integers; ESRCH (already gone) is expected and fine.

@@ -222,6 +222,30 @@ fn unit(
             }
         }
     }
+    if kind == ServiceType::Oneshot {
+        if let Some(k) = root
+            .get("service")
+            .and_then(Item::as_table_like)
+            .and_then(|t| t.key("start_post"))
+        {
+            cx.error(
+                k.span(),
+                "service.start_post is not supported with type = \"oneshot\" yet (run the commands in the oneshot's own command)",
+            );
+        }
+    }
+    if unit.container.is_some() {
+        if let Some(t) = root.get("service").and_then(Item::as_table_like) {
+            for key in sections::AROUND_KEYS {
+                if let Some(k) = t.key(key) {
+                    cx.error(
+                        k.span(),
+                        format!("service.{key} is not supported in a [container] unit yet (its commands would run outside the container); only plain units run commands around the main one"),
+                    );
+                }
+            }
+        }
+    }
     if let Some((t, _)) = section(cx, "resources") {
         unit.resources = container::resources(cx, t);
     }

@@ -23,7 +23,17 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "stop_signal",
     "stop_timeout",
     "activate",
+    "start_pre",
+    "start_post",
+    "reload",
+    "reload_signal",
+    "stop",
+    "stop_post",
+    "start_timeout",
 ];
+
+/// The `[service]` keys of commands around the main one (refused in `[container]` units).
+pub(crate) const AROUND_KEYS: &[&str] = &["start_pre", "start_post", "reload", "stop", "stop_post"];
 const RESTART_KEYS: &[&str] = &[
     "policy",
     "delay",
@@ -156,7 +166,7 @@ pub(crate) fn service(
         }
     }
     if let Some(item) = t.get("stop_timeout") {
-        if let Some(d) = cx.duration("service.stop_timeout", item) {
+        if let Some(d) = cx.timeout("service.stop_timeout", item) {
             s.stop_timeout = d;
         }
     }
@@ -164,6 +174,25 @@ pub(crate) fn service(
         if cx.choice("service.activate", item, &["up", "socket"]) == Some("socket") {
             s.activate = Activate::Socket;
         }
+    }
+    if let Some(item) = t.get("start_timeout") {
+        if let Some(d) = cx.timeout("service.start_timeout", item) {
+            s.start_timeout = d;
+        }
+    }
+    if let Some(item) = t.get("reload_signal") {
+        s.reload_signal = cx.signal("service.reload_signal", item);
+    }
+    for key in AROUND_KEYS {
+        let Some(item) = t.get(key) else { continue };
+        let list = cx.exec_commands(&format!("service.{key}"), item);
+        *match *key {
+            "start_pre" => &mut s.start_pre,
+            "start_post" => &mut s.start_post,
+            "reload" => &mut s.reload,
+            "stop" => &mut s.stop,
+            _ => &mut s.stop_post,
+        } = list;
     }
     s
 }

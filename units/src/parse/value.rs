@@ -165,6 +165,46 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A duration, or `"infinity"` ([`crate::INFINITY`]: no timeout).
+    pub(crate) fn timeout(&mut self, path: &str, item: &Item) -> Option<Duration> {
+        if item.as_str() == Some("infinity") {
+            return Some(crate::INFINITY);
+        }
+        self.duration(path, item)
+    }
+
+    /// A list of commands: `[["/bin/a", "x"], ["-", "/bin/b"]]`, a leading `"-"` element
+    /// meaning the command's failure is ignored.
+    pub(crate) fn exec_commands(&mut self, path: &str, item: &Item) -> Vec<crate::ExecCommand> {
+        let Some(values) = self.array(
+            path,
+            item,
+            "an array of commands such as [[\"/bin/app\", \"--check\"], [\"-\", \"/bin/may-fail\"]]",
+        ) else {
+            return Vec::new();
+        };
+        let mut commands = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let elem = format!("{path}[{i}]");
+            let Some(mut argv) = self.argv(&elem, &Item::Value((*v).clone())) else {
+                continue;
+            };
+            let ignore_failure = argv[0] == "-";
+            if ignore_failure {
+                argv.remove(0);
+                if argv.is_empty() {
+                    self.error(v.span(), format!("{elem}: a command must follow \"-\""));
+                    continue;
+                }
+            }
+            commands.push(crate::ExecCommand {
+                argv,
+                ignore_failure,
+            });
+        }
+        commands
+    }
+
     pub(crate) fn size(&mut self, path: &str, item: &Item) -> Option<u64> {
         let s = self.string(path, item, "a size string such as \"10M\"")?;
         match parse_size(&s) {

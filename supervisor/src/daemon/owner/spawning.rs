@@ -150,6 +150,48 @@ impl Owner {
         }
     }
 
+    /// Run a command around `unit`'s main one (`start_pre`, `stop` ...): the unit's user,
+    /// environment and working directory, in its cgroup while it has one (`start_pre` and
+    /// `stop_post` run in kennel's own: the unit's is made with the main process and
+    /// removed after it), `MAINPID` set while there is a main process, its output in the
+    /// unit's log.
+    pub(super) fn run_control(&mut self, unit: String, argv: Vec<String>, main_pid: Option<Pid>) {
+        let now = Instant::now();
+        let Some(u) = self.sup.units().get(&unit).cloned() else {
+            return;
+        };
+        let mut spec = self.base_spec(&u, argv);
+        spec.cgroup_procs = self.cgroups.procs_of(&unit);
+        if let Some(pid) = main_pid {
+            spec.base_env.push(("MAINPID".into(), pid.to_string()));
+        }
+        let plan = start::plan(Start::Probe, Default::default(), self.host());
+        let launched = pipe()
+            .and_then(|o| Ok((o, pipe()?)))
+            .map_err(|e| format!("create output pipes: {e}"));
+        let launched = launched.and_then(|((out_r, out_w), (err_r, err_w))| {
+            let l = spawn::launch(&spec, &plan.launch, None, &[], out_w, err_w, None)
+                .map_err(|e| e.to_string())?;
+            let _capture = self.logs.attach(&unit, &u.logs, out_r, err_r);
+            Ok(l)
+        });
+        match launched {
+            Ok(l) => {
+                let pid = l.pid;
+                let name = unit.clone();
+                tokio::spawn(async move {
+                    if let Some(f) = l.outcome().await.failure {
+                        warn!(unit = %name, pid, "command around the main one: {f}");
+                    }
+                });
+                self.sup.handle(Event::ControlSpawned { unit, pid }, now);
+            }
+            Err(reason) => self
+                .sup
+                .handle(Event::ControlSpawnFailed { unit, reason }, now),
+        }
+    }
+
     /// A start of `unit` that failed before a helper existed.
     fn spawn_failed(&mut self, unit: String, reason: String, now: Instant) {
         // What was set up for the start goes (the lease stays).
