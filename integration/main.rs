@@ -9,6 +9,7 @@ mod podman_images;
 mod podman_util;
 mod skip;
 
+mod around;
 mod bench;
 mod bench_report;
 mod cgroups;

@@ -34,7 +34,10 @@ pub enum Cmd {
     /// Stop then start units, and wait until they are up again.
     Restart(UnitsArgs),
     /// Re-read the unit directory: start new units, stop removed ones, restart changed ones.
+    /// With units: run their reload commands (or send their reload_signal) and wait.
     Reload(ReloadArgs),
+    /// Send a signal to a running unit: every process of its cgroup, or its main process.
+    Kill(KillArgs),
     /// Stop every unit in reverse dependency order and end the daemon.
     Shutdown(ClientArgs),
     /// Print a unit's log (from the files when no daemon runs).
@@ -222,9 +225,29 @@ pub struct UnitsArgs {
 
 #[derive(Debug, Args)]
 pub struct ReloadArgs {
+    /// Units to reload (their `reload` commands or `reload_signal`) instead of re-reading
+    /// the unit directory.
+    pub units: Vec<String>,
     /// Return once the daemon accepted the new units instead of waiting for the outcome.
     #[arg(long)]
     pub no_wait: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The unit.
+    pub unit: String,
+    /// The signal: a name (`TERM`, `SIGHUP`) or a number; default SIGTERM.
+    #[arg(short, long, default_value = "SIGTERM")]
+    pub signal: String,
+    /// Only the main process.
+    #[arg(long, conflicts_with = "all")]
+    pub main: bool,
+    /// Every process of the unit's cgroup (the default).
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use kennel_core::{ExitStatus, HealthState, UnitStatus};
 
-use crate::cli::{CheckArgs, ClientArgs, LogsArgs, NotifyArgs, ReloadArgs, StatusArgs, UnitsArgs};
+use crate::cli::{
+    CheckArgs, ClientArgs, KillArgs, LogsArgs, NotifyArgs, ReloadArgs, StatusArgs, UnitsArgs,
+};
 use crate::control::client::{Client, ClientError};
 use crate::control::protocol::{ReplyBody, RequestBody, StatusRow};
 
@@ -334,6 +336,13 @@ pub fn restart(args: UnitsArgs) -> i32 {
 }
 
 pub fn reload(args: ReloadArgs) -> i32 {
+    if !args.units.is_empty() {
+        let body = RequestBody::ReloadUnits {
+            units: args.units,
+            wait: !args.no_wait,
+        };
+        return code(call(&args.client, body).map(|_| EXIT_OK));
+    }
     code(
         call(
             &args.client,
@@ -362,6 +371,22 @@ pub fn reload(args: ReloadArgs) -> i32 {
             EXIT_OK
         }),
     )
+}
+
+pub fn kill(args: KillArgs) -> i32 {
+    let signal = match kennel_units::parse_signal(&args.signal) {
+        Ok(s) => s.number,
+        Err(e) => {
+            eprintln!("kennel: -s {}: {e}", args.signal);
+            return EXIT_FAILED;
+        }
+    };
+    let body = RequestBody::Kill {
+        unit: args.unit,
+        signal,
+        main: args.main,
+    };
+    code(call(&args.client, body).map(|_| EXIT_OK))
 }
 
 pub fn shutdown(args: ClientArgs) -> i32 {

@@ -81,6 +81,7 @@ fn main() {
         Cmd::Stop(a) => commands::stop(a),
         Cmd::Restart(a) => commands::restart(a),
         Cmd::Reload(a) => commands::reload(a),
+        Cmd::Kill(a) => commands::kill(a),
         Cmd::Shutdown(a) => commands::shutdown(a),
         Cmd::Logs(a) => commands::logs(a),
         Cmd::Notify(a) => commands::notify(a),

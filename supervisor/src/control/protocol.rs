@@ -34,6 +34,16 @@ pub enum RequestBody {
     Restart { units: Vec<String>, wait: bool },
     /// Re-read the unit directory and apply the difference.
     Reload { wait: bool },
+    /// Run units' `reload` commands (or send their `reload_signal`); with `wait`, reply
+    /// once they finished.
+    ReloadUnits { units: Vec<String>, wait: bool },
+    /// Send `signal` to a running unit's main process (`main`) or to every process of its
+    /// cgroup.
+    Kill {
+        unit: String,
+        signal: i32,
+        main: bool,
+    },
     /// Stop everything in order; the daemon exits after replying.
     Shutdown,
     /// Where a unit's log is, for `kennel logs` (the client reads the files itself).
@@ -91,6 +101,13 @@ impl std::fmt::Display for RequestBody {
                 write!(f, "restart {}{}", units.join(" "), no_wait(wait))
             }
             RequestBody::Reload { wait } => write!(f, "reload{}", no_wait(wait)),
+            RequestBody::ReloadUnits { units, wait } => {
+                write!(f, "reload {}{}", units.join(" "), no_wait(wait))
+            }
+            RequestBody::Kill { unit, signal, main } => {
+                let who = if *main { "main" } else { "all" };
+                write!(f, "kill {unit} -s {signal} --{who}")
+            }
             RequestBody::Shutdown => write!(f, "shutdown"),
             RequestBody::LogPath { unit } => write!(f, "logs {unit}"),
             RequestBody::Paths => write!(f, "paths"),

@@ -345,6 +345,14 @@ impl UnitCgroups {
             .unwrap_or_default()
     }
 
+    /// The processes of `unit`'s cgroup now (none if it has no cgroup).
+    pub fn pids_of(&self, unit: &str) -> Vec<Pid> {
+        self.live
+            .get(unit)
+            .and_then(|l| l.cgroup.pids().ok())
+            .unwrap_or_default()
+    }
+
     /// The hierarchies of `unit`'s cgroup (made by [`UnitCgroups::begin`]), for the
     /// mounts of a container its subtree is delegated to.
     pub fn hierarchies_of(&self, unit: &str) -> Vec<kennel_cgroups::Hierarchy> {

@@ -164,6 +164,12 @@ impl Owner {
             RequestBody::Start { units, wait } => (Command::Start(units), wait, None),
             RequestBody::Stop { units, wait } => (Command::Stop(units), wait, None),
             RequestBody::Restart { units, wait } => (Command::Restart(units), wait, None),
+            RequestBody::ReloadUnits { units, wait } => (Command::ReloadUnits(units), wait, None),
+            RequestBody::Kill { unit, signal, main } => {
+                let reply = self.kill(&unit, signal, main);
+                let _ = req.reply.send(reply.into());
+                return;
+            }
             RequestBody::Shutdown => (Command::Shutdown, true, None),
             RequestBody::Reload { wait } => match self.opts.load() {
                 Ok((set, networks)) => {
@@ -200,6 +206,42 @@ impl Owner {
         );
         self.sup.handle(Event::Command { id, command, wait }, now);
         self.sweep_overlays();
+    }
+
+    /// `kennel kill`: `signal` to the main process of a running unit (`main`), or to every
+    /// process of its cgroup.
+    pub(super) fn kill(&self, unit: &str, signal: i32, main: bool) -> Reply {
+        if self.sup.units().get(unit).is_none() {
+            return Reply::Error(unknown(unit));
+        }
+        let Some(pid) = self
+            .sup
+            .unit_status(unit, Instant::now())
+            .and_then(|s| s.pid)
+        else {
+            let msg = format!("unit {unit} is not running");
+            return Reply::Error(ProtoError::new(ErrorKind::NotRunning, msg));
+        };
+        let mut pids = if main {
+            Vec::new()
+        } else {
+            self.cgroups.pids_of(unit)
+        };
+        if !pids.contains(&pid) {
+            pids.push(pid);
+        }
+        for p in pids {
+            // SAFETY: kill(2) with integers; ESRCH (already gone) is fine.
+            unsafe {
+                libc::kill(p, signal);
+            }
+        }
+        info!(
+            unit,
+            "{} sent by kennel kill",
+            kennel_units::signal_name(signal)
+        );
+        Reply::Ok(ReplyBody::done())
     }
 
     /// `freeze` (`Some(delay of the automatic thaw)`) or `thaw` (`None`) the cgroup of a

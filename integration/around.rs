@@ -1,0 +1,73 @@
+//! Commands around the main one (`start_pre`, `start_post`, `reload`, `stop`,
+//! `stop_post`) run by the real daemon, `kennel reload UNIT` and `kennel kill`.
+
+use crate::harness::Sandbox;
+
+#[test]
+fn commands_run_in_order_around_the_main_process_and_reload_waits() {
+    let s = Sandbox::new();
+    let step = |name: &str| s.script(name, &format!("echo {name} $MAINPID >> $D/steps"));
+    let (pre, post, reload, stop, stop_post) = (
+        step("pre"),
+        step("post"),
+        step("reload"),
+        step("stopcmd"),
+        step("stoppost"),
+    );
+    s.script_unit(
+        "web",
+        "echo main >> $D/steps\ntrap 'exit 0' TERM\nwhile :; do sleep 1 & wait $!; done",
+        &format!(
+            "start_pre = [[\"-\", \"/bin/false\"], [\"{pre}\"]]\nstart_post = [[\"{post}\"]]\n\
+             reload = [[\"{reload}\"]]\nstop = [[\"{stop}\"]]\nstop_post = [[\"{stop_post}\"]]\n"
+        ),
+    );
+    s.up();
+    s.wait_state("web", "up");
+    let main = s.pid("web");
+    s.ok(&["reload", "web"]);
+    s.ok(&["stop", "web"]);
+    assert_eq!(
+        s.lines("steps"),
+        [
+            "pre".to_string(),
+            "main".to_string(),
+            format!("post {main}"),
+            format!("reload {main}"),
+            format!("stopcmd {main}"),
+            "stoppost".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_failed_start_pre_fails_the_start_without_running_the_main_command() {
+    let s = Sandbox::new();
+    s.script_unit(
+        "web",
+        "touch $D/main-ran\nsleep 100000",
+        "start_pre = [[\"/bin/sh\", \"-c\", \"exit 3\"]]\n[restart]\npolicy = \"no\"\n",
+    );
+    s.up();
+    s.wait_state("web", "failed");
+    assert!(s.read("main-ran").is_none());
+    s.wait_log("web", "kennel", "start_pre /bin/sh: exited 3; failed");
+}
+
+#[test]
+fn kill_sends_a_signal_to_the_main_process() {
+    let s = Sandbox::new();
+    s.script_unit(
+        "web",
+        "trap 'echo got USR1 >> $D/signals' USR1\ntouch $D/trapped\n\
+         while :; do sleep 1 & wait $!; done",
+        "reload_signal = \"SIGUSR1\"\n",
+    );
+    s.up();
+    s.wait_file_exists("trapped");
+    s.ok(&["kill", "web", "-s", "USR1", "--main"]);
+    s.wait_for("the first USR1", || s.lines("signals").len() == 1);
+    s.ok(&["reload", "web"]);
+    s.wait_for("the second USR1", || s.lines("signals").len() == 2);
+    assert_eq!(s.state("web"), "up");
+}
