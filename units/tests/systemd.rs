@@ -90,8 +90,19 @@ fn a_notify_service_maps_onto_the_model() {
         Some(Path::new("/var/lib/redis"))
     );
     assert_eq!(u.service.stop_signal, Signal::INT);
-    // TimeoutStopSec=0 (infinity) is not honoured: systemd's default 90s stays.
-    assert_eq!(u.service.stop_timeout, Duration::from_secs(90));
+    // TimeoutStopSec=0: no stop timeout (never SIGKILL).
+    assert_eq!(u.service.stop_timeout, kennel_units::INFINITY);
+    assert_eq!(u.service.start_timeout, Duration::from_secs(60));
+    // ExecStop= with $MAINPID, which kennel sets: through /bin/sh -c.
+    assert_eq!(u.service.stop.len(), 1);
+    assert_eq!(
+        u.service.stop[0].argv,
+        [
+            "/bin/sh",
+            "-c",
+            "set -f; exec '/bin/kill' '-s' 'TERM' ${MAINPID}"
+        ]
+    );
     assert_eq!(u.restart.policy, RestartPolicy::Always);
     assert_eq!(u.restart.delay, Duration::from_secs(2));
     assert_eq!(u.restart.max_delay, Duration::from_secs(2));
@@ -103,8 +114,6 @@ fn a_notify_service_maps_onto_the_model() {
         shown(&d, &warnings),
         [
             "D/redis.service:3:1: warning: After=network.target: kennel has no target units; read as a no-op",
-            "D/redis.service:9:1: warning: ExecStop= is not honoured: commands around the main one are not supported yet; only ExecStart= runs",
-            "D/redis.service:10:1: warning: TimeoutStopSec= is not honoured: an infinite stop timeout is not supported yet; 90s applies",
             "D/redis.service:22:1: warning: PrivateTmp= is not honoured: sandboxing of plain services is not mapped yet; the service runs without it",
         ]
     );
@@ -268,7 +277,7 @@ fn check_reports_warnings_and_strict_is_the_callers_choice() {
         "check",
         &[(
             "a.service",
-            "[Service]\nExecStart=/bin/true\nExecStartPre=/bin/prep\n",
+            "[Service]\nExecStart=/bin/true\nExecCondition=/bin/prep\n",
         )],
     );
     let checked = check_paths(std::slice::from_ref(&d)).unwrap();
@@ -277,7 +286,7 @@ fn check_reports_warnings_and_strict_is_the_callers_choice() {
         shown(&d, &checked.warnings),
         [
             "D/a.service:1:1: warning: no [Install] section (a static unit under systemd, started only when another pulls it in): kennel starts it at kennel up like every unit of the directory",
-            "D/a.service:3:1: warning: ExecStartPre= is not honoured: commands around the main one are not supported yet; only ExecStart= runs",
+            "D/a.service:3:1: warning: ExecCondition= is not honoured: ExecCondition= is not supported yet; the unit always starts",
         ]
     );
 }
@@ -334,7 +343,9 @@ fn imported_toml_loads_as_the_same_unit() {
     let (unit, warnings) = systemd::import_service(&d.join("redis.service")).unwrap();
     let toml = systemd::to_toml(&unit, &d.join("redis.service"), &warnings);
     assert!(toml.contains("#   "), "{toml}");
-    assert!(toml.contains("ExecStop= is not honoured"), "{toml}");
+    assert!(toml.contains("PrivateTmp= is not honoured"), "{toml}");
+    assert!(toml.contains("stop = [["), "{toml}");
+    assert!(toml.contains("stop_timeout = \"infinity\""), "{toml}");
     let mut back = parse_unit("redis", &unit.path, &toml).unwrap();
     back.path = unit.path.clone();
     assert_eq!(back, unit);

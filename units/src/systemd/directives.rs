@@ -16,14 +16,7 @@ pub(super) const NO_OPS: &[(&str, &str)] = &[
 
 /// Why a directive kennel does not read is not honoured, by family.
 pub(super) fn not_yet_reason(section: &str, key: &str) -> &'static str {
-    const AROUND: &[&str] = &[
-        "ExecStartPre",
-        "ExecStartPost",
-        "ExecCondition",
-        "ExecReload",
-        "ExecStop",
-        "ExecStopPost",
-    ];
+    const AROUND: &[&str] = &["ExecCondition"];
     const DIRS: &[&str] = &[
         "RuntimeDirectory",
         "StateDirectory",
@@ -38,7 +31,7 @@ pub(super) fn not_yet_reason(section: &str, key: &str) -> &'static str {
         "RuntimeDirectoryPreserve",
     ];
     if AROUND.contains(&key) {
-        "commands around the main one are not supported yet; only ExecStart= runs"
+        "ExecCondition= is not supported yet; the unit always starts"
     } else if DIRS.contains(&key) {
         "kennel does not create the directory yet; create it beforehand"
     } else if key.starts_with("Condition") || key.starts_with("Assert") {
@@ -217,7 +210,7 @@ mod tests {
 
     #[test]
     fn reasons_by_family() {
-        assert!(not_yet_reason("Service", "ExecStopPost").contains("commands around"));
+        assert!(not_yet_reason("Service", "ExecCondition").contains("always starts"));
         assert!(not_yet_reason("Service", "ProtectSystem").contains("sandboxing"));
         assert!(not_yet_reason("Unit", "ConditionPathExists").contains("conditions"));
         assert!(not_yet_reason("Service", "LimitNOFILE").contains("rlimits"));

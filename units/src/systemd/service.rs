@@ -12,7 +12,7 @@ use super::exec::{self, Exec};
 use super::spec::{self, Names};
 use super::syntax::{parse_bool, parse_timespan, split_words, Entry};
 use crate::diag::Diagnostic;
-use crate::model::{Ready, ReadyProbe, RestartPolicy, ServiceType, Unit};
+use crate::model::{ExecCommand, Ready, ReadyProbe, RestartPolicy, ServiceType, Unit, INFINITY};
 use crate::parse::DepRef;
 use crate::signal::parse_signal;
 
@@ -94,6 +94,8 @@ pub(crate) fn map(
     let mut exec_start: Vec<(&Entry, Exec)> = Vec::new();
     // An ExecStart= line was refused (so "no ExecStart=" would only repeat it).
     let mut exec_start_refused = false;
+    // ExecStartPre=, ExecStartPost=, ExecReload=, ExecStop=, ExecStopPost=, in order.
+    let mut around: Vec<(&Entry, Exec)> = Vec::new();
     let mut environment: BTreeMap<String, String> = BTreeMap::new();
     let mut env_files: Vec<(&Entry, String)> = Vec::new();
     let mut start_timeout: Option<(&Entry, Option<Duration>)> = None;
@@ -211,6 +213,16 @@ pub(crate) fn map(
                     }
                 }
             }
+            ("Service", "ExecStartPre" | "ExecStartPost" | "ExecReload" | "ExecStop" | "ExecStopPost") => {
+                if e.value.is_empty() {
+                    around.retain(|(a, _)| a.key != key);
+                    continue;
+                }
+                match exec::parse(&e.value, names) {
+                    Ok(x) => around.push((e, x)),
+                    Err(m) => cx.err(e, format!("{key}=: {m}")),
+                }
+            }
             ("Service", "Environment") => {
                 if e.value.is_empty() {
                     environment.clear();
@@ -298,14 +310,14 @@ pub(crate) fn map(
                         continue;
                     }
                 };
+                // 0 and infinity: no timeout.
+                let d = d.filter(|d| !d.is_zero());
                 if key != "TimeoutStartSec" {
-                    match d {
-                        Some(d) if !d.is_zero() => unit.service.stop_timeout = d,
-                        _ => cx.not_honoured(e, "an infinite stop timeout is not supported yet; 90s applies"),
-                    }
+                    unit.service.stop_timeout = d.unwrap_or(INFINITY);
                 }
                 if key != "TimeoutStopSec" {
-                    start_timeout = Some((e, d.filter(|d| !d.is_zero())));
+                    unit.service.start_timeout = d.unwrap_or(INFINITY);
+                    start_timeout = Some((e, d));
                 }
             }
             ("Service", "KillSignal") => match parse_signal(&e.value) {
@@ -394,7 +406,7 @@ pub(crate) fn map(
             Some((e, None)) => {
                 cx.not_honoured(
                     e,
-                    "an infinite start timeout is not supported yet; 90s applies",
+                    "an infinite readiness timeout is not supported yet; 90s applies to READY=1 (the commands around the main one have no limit)",
                 );
                 DEFAULT_TIMEOUT
             }
@@ -404,15 +416,6 @@ pub(crate) fn map(
             probe: ReadyProbe::Notify,
             timeout,
         });
-    } else if let Some((e, _)) = start_timeout {
-        if e.key == "TimeoutSec" {
-            cx.approx(
-                e,
-                "as the stop timeout only: a start timeout is supported only for Type=notify yet",
-            );
-        } else {
-            cx.not_honoured(e, "a start timeout is supported only for Type=notify yet");
-        }
     }
     if kind == ServiceType::Oneshot && unit.restart.policy == RestartPolicy::Always {
         cx.diags.push(Diagnostic::new(
@@ -515,6 +518,26 @@ pub(crate) fn map(
             unit.service.command = vec!["/bin/sh".into(), "-c".into(), script];
         }
     }
+    // The commands around ExecStart=.
+    for (e, x) in &around {
+        let argv = command(&mut cx, e, x, &environment, env_file);
+        let c = ExecCommand {
+            argv,
+            ignore_failure: x.ignore_failure,
+        };
+        let s = &mut unit.service;
+        match e.key.as_str() {
+            "ExecStartPre" => s.start_pre.push(c),
+            "ExecStartPost" if kind == ServiceType::Oneshot => cx.err(
+                e,
+                "ExecStartPost= with Type=oneshot is not supported yet (add the command as a last ExecStart=)",
+            ),
+            "ExecStartPost" => s.start_post.push(c),
+            "ExecReload" => s.reload.push(c),
+            "ExecStop" => s.stop.push(c),
+            _ => s.stop_post.push(c),
+        }
+    }
     if !has_install {
         cx.diags.push(Diagnostic::warning(path, 1, 1, "no [Install] section (a static unit under systemd, started only when another pulls it in): kennel starts it at kennel up like every unit of the directory"));
     }
@@ -546,24 +569,30 @@ fn command(
     env_file: bool,
 ) -> Vec<String> {
     match x.privileges {
-        Some("+") => cx.err(e, "ExecStart=+...: running with full privileges (ignoring User= and sandboxing) is not supported yet; drop the + (kennel applies no sandboxing to plain services) or User="),
-        Some("!") => cx.err(e, "ExecStart=!...: ambient-capability privilege elevation is not supported yet"),
+        Some("+") => cx.err(e, format!("{}=+...: running with full privileges (ignoring User= and sandboxing) is not supported yet; drop the + (kennel applies no sandboxing to plain services) or User=", e.key)),
+        Some("!") => cx.err(e, format!("{}=!...: ambient-capability privilege elevation is not supported yet", e.key)),
         Some(_) => {} // !!: a no-op where ambient capabilities exist, as on every kernel kennel runs on
         None => {}
     }
     if x.argv0 {
         cx.warn(
             e,
-            "ExecStart=@...: approximated: argv[0] is the file run, not the second word",
+            format!(
+                "{}=@...: approximated: argv[0] is the file run, not the second word",
+                e.key
+            ),
         );
     }
     let r = exec::resolve(x, env, env_file);
-    if !r.deferred.is_empty() {
-        let vars: Vec<String> = r.deferred.iter().map(|v| format!("${v}")).collect();
+    // $MAINPID is set by kennel in the commands' environment: the shell expands it exactly.
+    let deferred: Vec<&String> = r.deferred.iter().filter(|v| *v != "MAINPID").collect();
+    if !deferred.is_empty() {
+        let vars: Vec<String> = deferred.iter().map(|v| format!("${v}")).collect();
         cx.warn(
             e,
             format!(
-                "ExecStart=: approximated: {} not known when the file is read (not set by Environment=, or an EnvironmentFile= may set it): the command runs through /bin/sh -c, which expands it at each start as systemd would",
+                "{}=: approximated: {} not known when the file is read (not set by Environment=, or an EnvironmentFile= may set it): the command runs through /bin/sh -c, which expands it at each start as systemd would",
+                e.key,
                 vars.join(", ")
             ),
         );

@@ -102,11 +102,35 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
         "stop_signal = {}",
         q(&signal_name(s.stop_signal.number))
     );
-    let _ = writeln!(
-        out,
-        "stop_timeout = {}",
-        q(&format_duration(s.stop_timeout))
-    );
+    let timeout = |d| {
+        if d == crate::INFINITY {
+            q("infinity")
+        } else {
+            q(&format_duration(d))
+        }
+    };
+    let _ = writeln!(out, "stop_timeout = {}", timeout(s.stop_timeout));
+    let _ = writeln!(out, "start_timeout = {}", timeout(s.start_timeout));
+    for (key, cmds) in [
+        ("start_pre", &s.start_pre),
+        ("start_post", &s.start_post),
+        ("reload", &s.reload),
+        ("stop", &s.stop),
+        ("stop_post", &s.stop_post),
+    ] {
+        if cmds.is_empty() {
+            continue;
+        }
+        let items: Vec<String> = cmds
+            .iter()
+            .map(|c| {
+                let dash = if c.ignore_failure { "\"-\", " } else { "" };
+                let argv: Vec<String> = c.argv.iter().map(|a| q(a)).collect();
+                format!("[{dash}{}]", argv.join(", "))
+            })
+            .collect();
+        let _ = writeln!(out, "{key} = [{}]", items.join(", "));
+    }
     if s.activate == Activate::Socket {
         let _ = writeln!(out, "activate = \"socket\"");
     }
