@@ -136,3 +136,38 @@ fn a_container_and_a_plain_service_stopped_by_sigterm_both_say_killed_by_sigterm
         serde_json::json!({ "code": 143 })
     );
 }
+
+/// A service whose child left its process group (setsid): each records the TERM it gets.
+fn forking_recorder(s: &Sandbox, more: &str) {
+    s.script_unit(
+        "forker",
+        "export D\nsetsid sh -c 'trap \"echo child >> $D/term; exit 0\" TERM; touch $D/child.ready; \
+         while :; do sleep 1 & wait $!; done' &\n\
+         trap 'echo main >> $D/term; exit 0' TERM\ntouch $D/main.ready\n\
+         while :; do sleep 1 & wait $!; done",
+        more,
+    );
+    s.up();
+    s.wait_file_exists("main.ready");
+    s.wait_file_exists("child.ready");
+}
+
+#[test]
+fn kill_mode_control_group_signals_every_process_of_the_cgroup() {
+    let s = Sandbox::new();
+    forking_recorder(&s, "");
+    s.ok(&["stop", "forker"]);
+    s.wait_for("both TERMs", || s.lines("term").len() == 2);
+    let mut got = s.lines("term");
+    got.sort();
+    assert_eq!(got, ["child", "main"]);
+}
+
+#[test]
+fn kill_mode_mixed_signals_the_main_process_and_kills_the_rest() {
+    let s = Sandbox::new();
+    forking_recorder(&s, "kill_mode = \"mixed\"\n");
+    s.ok(&["stop", "forker"]);
+    assert_eq!(s.lines("term"), ["main"]);
+    assert_eq!(s.state("forker"), "inactive");
+}

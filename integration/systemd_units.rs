@@ -274,7 +274,7 @@ fn real_debian_units_load_with_their_warnings() {
     let u = s.units.display();
     for line in [
         format!("{u}/cron.service:8:1: warning: ExecStart=: approximated: $EXTRA_OPTS not known when the file is read"),
-        format!("{u}/cron.service:10:1: warning: KillMode= is not honoured"),
+        format!("{u}/cron.service:10:1: warning: KillMode=process: approximated: what the main process leaves"),
         format!("{u}/ssh.service:17:1: warning: RuntimeDirectory= is not honoured"),
         format!("{u}/redis-server@alt.service:37:1: warning: PIDFile= is not honoured"),
     ] {

@@ -129,6 +129,9 @@ pub enum Action {
         argv: Vec<String>,
         main_pid: Option<Pid>,
     },
+    /// Send `signal` to every process of the cgroup of the unit whose main process is
+    /// `pid`, and to the process group `pid` (a unit without a cgroup: the group only).
+    SignalAll { pid: Pid, signal: i32 },
     /// Send `signal` to `pid`, or to the process group `pid` when `group` is true.
     /// The target may already be gone (ESRCH is not an error).
     Signal { pid: Pid, signal: i32, group: bool },

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kennel_units::{RestartPolicy, INFINITY};
+use kennel_units::{KillMode, RestartPolicy, INFINITY};
 
 use crate::api::{Action, ExitStatus, HealthState, Level, Pid};
 use crate::fmt::{duration, exit_detail, exit_phrase};
@@ -43,6 +43,43 @@ pub(crate) enum Input {
     },
     /// The phase's deadline has passed.
     Timer,
+}
+
+/// How a run ended, for the restart policies that tell ends apart (systemd's table in
+/// systemd.service(5), `Restart=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// An exit code of `success_exit_codes`.
+    Success,
+    /// Another exit code, a start that failed, a failed command around the main one.
+    Code,
+    /// Killed by this signal.
+    Signal(i32),
+    /// Not ready within the `[ready]` timeout.
+    Timeout,
+    /// Stopped after failed health checks (kennel's watchdog).
+    Unhealthy,
+}
+
+impl How {
+    /// Killed by a signal other than SIGHUP, SIGINT, SIGTERM, SIGPIPE.
+    fn unclean_signal(self) -> bool {
+        matches!(self, How::Signal(s) if ![1, 2, 13, 15].contains(&s))
+    }
+
+    fn restarts(self, policy: RestartPolicy) -> bool {
+        match policy {
+            RestartPolicy::No => false,
+            RestartPolicy::Always => true,
+            RestartPolicy::OnSuccess => self == How::Success,
+            RestartPolicy::OnFailure => self != How::Success,
+            RestartPolicy::OnAbnormal => {
+                self.unclean_signal() || matches!(self, How::Timeout | How::Unhealthy)
+            }
+            RestartPolicy::OnAbort => self.unclean_signal(),
+            RestartPolicy::OnWatchdog => self == How::Unhealthy,
+        }
+    }
 }
 
 /// Deadlines further away than this are clamped (a unit file can say `timeout = "100000h"`).
@@ -283,12 +320,30 @@ impl Supervisor {
                 Input::Timer,
             ) if now >= t => {
                 let timeout = duration(rt.unit.service.stop_timeout);
+                if !rt.unit.service.send_sigkill {
+                    out.notice(
+                        name,
+                        Level::Warn,
+                        format!(
+                            "did not stop within {timeout}; send_sigkill = false: waiting for it"
+                        ),
+                    );
+                    rt.phase = Phase::Stopping {
+                        pid,
+                        why,
+                        kill_at: None,
+                    };
+                    return;
+                }
                 out.notice(
                     name,
                     Level::Warn,
                     format!("did not stop within {timeout}; killing"),
                 );
-                out.signal_group(pid, SIGKILL);
+                match (rt.unit.container.is_some(), rt.unit.service.kill_mode) {
+                    (false, KillMode::Process | KillMode::None) => out.signal_pid(pid, SIGKILL),
+                    _ => out.signal_group(pid, SIGKILL),
+                }
                 rt.killed = true;
                 rt.phase = Phase::Stopping {
                     pid,
@@ -420,9 +475,20 @@ impl Supervisor {
         let Phase::Stopping { pid, why, .. } = rt.phase.clone() else {
             return;
         };
-        self.out
-            .signal_group(pid, rt.unit.service.stop_signal.number);
-        self.out.signal_group(pid, SIGCONT);
+        let stop = rt.unit.service.stop_signal.number;
+        // A container's init forwards the signal to the service (and its group).
+        let mode = match rt.unit.container {
+            Some(_) => None,
+            None => Some(rt.unit.service.kill_mode),
+        };
+        for signal in [stop, SIGCONT] {
+            match mode {
+                None => self.out.signal_group(pid, signal),
+                Some(KillMode::ControlGroup) => self.out.push(Action::SignalAll { pid, signal }),
+                Some(KillMode::Mixed | KillMode::Process) => self.out.signal_pid(pid, signal),
+                Some(KillMode::None) => {}
+            }
+        }
         rt.detail = "stopping".into();
         let timeout = rt.unit.service.stop_timeout;
         let kill_at = (timeout != INFINITY).then(|| later(now, timeout));
@@ -529,29 +595,42 @@ impl Supervisor {
         };
         let out = &mut self.out;
         let ran_for = rt.spawned_at.map(|t| now.saturating_duration_since(t));
-        let (success, detail, phrase) = match (end, rt.spawn_failure.take(), why.clone()) {
+        let (how, detail, phrase) = match (end, rt.spawn_failure.take(), why.clone()) {
             (End::NoProcess(reason), _, _) => {
                 rt.last_exit = None;
-                (false, reason.clone(), reason)
+                (How::Code, reason.clone(), reason)
             }
             (End::Exit(_, status), Some(reason), _) => {
                 rt.last_exit = Some(status);
-                (false, reason.clone(), reason)
+                let how = match status {
+                    ExitStatus::Signal(s) => How::Signal(s),
+                    ExitStatus::Code(_) => How::Code,
+                };
+                (how, reason.clone(), reason)
             }
-            (
-                End::Exit(_, status),
-                None,
-                Some(StopWhy::NotReady(d) | StopWhy::Unhealthy(d) | StopWhy::StartFailed(d)),
-            ) => {
+            (End::Exit(_, status), None, Some(StopWhy::NotReady(d))) => {
                 rt.last_exit = Some(status);
-                (false, d.clone(), d)
+                (How::Timeout, d.clone(), d)
+            }
+            (End::Exit(_, status), None, Some(StopWhy::Unhealthy(d))) => {
+                rt.last_exit = Some(status);
+                (How::Unhealthy, d.clone(), d)
+            }
+            (End::Exit(_, status), None, Some(StopWhy::StartFailed(d))) => {
+                rt.last_exit = Some(status);
+                (How::Code, d.clone(), d)
             }
             (End::Exit(_, status), None, _) => {
                 rt.last_exit = Some(status);
-                let ok = rt.succeeded_with(status);
-                (ok, exit_detail(status), exit_phrase(status))
+                let how = match status {
+                    _ if rt.succeeded_with(status) => How::Success,
+                    ExitStatus::Signal(s) => How::Signal(s),
+                    ExitStatus::Code(_) => How::Code,
+                };
+                (how, exit_detail(status), exit_phrase(status))
             }
         };
+        let success = how == How::Success;
         rt.health = HealthState::Unknown;
         rt.killed = false;
 
@@ -569,11 +648,7 @@ impl Supervisor {
         if rt.is_oneshot() {
             rt.succeeded = success;
         }
-        let restart = match rt.unit.restart.policy {
-            RestartPolicy::Always => true,
-            RestartPolicy::OnFailure => !success,
-            RestartPolicy::No => false,
-        };
+        let restart = how.restarts(rt.unit.restart.policy);
         let level = if success { Level::Info } else { Level::Warn };
         if !restart {
             if success {

@@ -33,6 +33,15 @@ impl Out {
         });
     }
 
+    /// A signal to `pid` only.
+    pub(crate) fn signal_pid(&mut self, pid: Pid, signal: i32) {
+        self.push(Action::Signal {
+            pid,
+            signal,
+            group: false,
+        });
+    }
+
     pub(crate) fn notice(&mut self, unit: &str, level: Level, message: impl Into<String>) {
         self.push(Action::Notice {
             unit: Some(unit.to_string()),

@@ -86,6 +86,11 @@ pub struct Service {
     pub stop: Vec<ExecCommand>,
     /// `stop_post`: run in order after the main process ended (whatever the reason).
     pub stop_post: Vec<ExecCommand>,
+    /// `kill_mode`; default control-group (ignored for a `[container]` unit: the signal
+    /// goes to its init, which forwards it).
+    pub kill_mode: KillMode,
+    /// `send_sigkill`: SIGKILL after `stop_timeout`; default true. False: the stop waits.
+    pub send_sigkill: bool,
     /// `start_timeout`: the time each `start_pre`, `start_post` and `reload` command has
     /// before it is killed and counts as failed; default 90s ([`INFINITY`]: no limit).
     pub start_timeout: Duration,
@@ -178,6 +183,86 @@ pub enum RestartPolicy {
     OnFailure,
     /// Restart whenever the process ends (unless the user stopped it).
     Always,
+    /// Restart only after a success (an exit code of `success_exit_codes`).
+    OnSuccess,
+    /// Restart after a death by an unclean signal (not SIGHUP, SIGINT, SIGTERM, SIGPIPE),
+    /// a timeout (not ready in time, a command around the main one that timed out) or a
+    /// failed health check.
+    OnAbnormal,
+    /// Restart after a death by an unclean signal only.
+    OnAbort,
+    /// Restart after failed health checks only (the unit stopped as unhealthy).
+    OnWatchdog,
+}
+
+impl RestartPolicy {
+    /// Every policy with its unit-file name, as systemd spells them.
+    pub const NAMES: [(&'static str, RestartPolicy); 7] = [
+        ("no", RestartPolicy::No),
+        ("on-success", RestartPolicy::OnSuccess),
+        ("on-failure", RestartPolicy::OnFailure),
+        ("on-abnormal", RestartPolicy::OnAbnormal),
+        ("on-abort", RestartPolicy::OnAbort),
+        ("on-watchdog", RestartPolicy::OnWatchdog),
+        ("always", RestartPolicy::Always),
+    ];
+
+    /// The unit-file name of the policy.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("on-failure", |(n, _)| n)
+    }
+
+    /// The policy of that name.
+    pub fn from_name(name: &str) -> Option<RestartPolicy> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+    }
+}
+
+/// `service.kill_mode`: which processes a stop signals (systemd's `KillMode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum KillMode {
+    /// The stop signal and the final SIGKILL to every process of the unit's cgroup.
+    #[default]
+    ControlGroup,
+    /// The stop signal to the main process; the final SIGKILL to the whole cgroup.
+    Mixed,
+    /// The stop signal and the final SIGKILL to the main process only.
+    Process,
+    /// No stop signal; the final SIGKILL to the main process only.
+    None,
+}
+
+impl KillMode {
+    /// Every mode with its unit-file name, as systemd spells them.
+    pub const NAMES: [(&'static str, KillMode); 4] = [
+        ("control-group", KillMode::ControlGroup),
+        ("mixed", KillMode::Mixed),
+        ("process", KillMode::Process),
+        ("none", KillMode::None),
+    ];
+
+    /// The unit-file name of the mode.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("control-group", |(n, _)| n)
+    }
+
+    /// The mode of that name.
+    pub fn from_name(name: &str) -> Option<KillMode> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| *m)
+    }
 }
 
 /// `[ready]`.
@@ -268,6 +353,8 @@ impl Service {
             stop: Vec::new(),
             stop_post: Vec::new(),
             start_timeout: Duration::from_secs(90),
+            kill_mode: KillMode::ControlGroup,
+            send_sigkill: true,
         }
     }
 }

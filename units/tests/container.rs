@@ -792,3 +792,12 @@ fn commands_around_the_main_one_are_refused_in_a_container() {
         ]
     );
 }
+
+#[test]
+fn kill_mode_is_refused_in_a_container() {
+    let text = "[service]\ncommand = [\"/bin/httpd\"]\nkill_mode = \"mixed\"\nsend_sigkill = false\n[container]\nrootfs = [\"busybox\"]\n";
+    assert_eq!(
+        errors(text),
+        ["u/web.toml:3:1: service.kill_mode does not apply to a [container] unit: the stop signal goes to the container's init, which forwards it to the service"]
+    );
+}

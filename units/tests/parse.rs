@@ -49,6 +49,8 @@ reload_signal = "SIGUSR1"
 stop = [["/bin/web-ctl", "stop"]]
 stop_post = [["-", "/bin/cleanup"]]
 start_timeout = "infinity"
+kill_mode = "mixed"
+send_sigkill = false
 
 [restart]
 policy = "always"
@@ -115,6 +117,8 @@ fn every_key_is_parsed() {
             stop: vec![cmd(&["/bin/web-ctl", "stop"], false)],
             stop_post: vec![cmd(&["/bin/cleanup"], true)],
             start_timeout: kennel_units::INFINITY,
+            kill_mode: kennel_units::KillMode::Mixed,
+            send_sigkill: false,
         },
         restart: Restart {
             policy: RestartPolicy::Always,

@@ -132,7 +132,7 @@ keep = -1
             "u/web.toml:9:31: service.success_exit_codes[2]: must be in 0..=255, found -1",
             "u/web.toml:10:15: service.stop_signal: invalid signal \"SIGFOO\": expected a name such as \"SIGTERM\" or \"TERM\", \"SIGRTMIN+N\", or a number 1..=64",
             "u/web.toml:11:16: service.stop_timeout: invalid duration \"10 sec\": expected a number followed by ms, s, m or h (e.g. \"250ms\", \"10s\", \"5m\")",
-            "u/web.toml:13:10: restart.policy: invalid value \"sometimes\": expected one of \"no\", \"on-failure\", \"always\"",
+            "u/web.toml:13:10: restart.policy: invalid value \"sometimes\": expected one of \"no\", \"on-success\", \"on-failure\", \"on-abnormal\", \"on-abort\", \"on-watchdog\", \"always\"",
             "u/web.toml:14:9: restart.delay: invalid duration \"-1s\": expected a number followed by ms, s, m or h (e.g. \"250ms\", \"10s\", \"5m\")",
             "u/web.toml:15:9: restart.burst: must be at least 1, found 0",
             "u/web.toml:16:12: restart.interval: invalid duration \"\": expected a number followed by ms, s, m or h (e.g. \"250ms\", \"10s\", \"5m\")",
@@ -245,7 +245,7 @@ fn every_problem_of_a_file_is_reported_in_order() {
             "u/web.toml:3:1: service.command is required",
             "u/web.toml:4:1: unknown key \"comand\" in [service]; did you mean \"command\"?",
             "u/web.toml:5:16: service.stop_timeout: invalid duration \"5\": expected a number followed by ms, s, m or h (e.g. \"250ms\", \"10s\", \"5m\")",
-            "u/web.toml:7:10: restart.policy: invalid value \"On-Failure\": expected one of \"no\", \"on-failure\", \"always\"; did you mean \"on-failure\"?",
+            "u/web.toml:7:10: restart.policy: invalid value \"On-Failure\": expected one of \"no\", \"on-success\", \"on-failure\", \"on-abnormal\", \"on-abort\", \"on-watchdog\", \"always\"; did you mean \"on-failure\"?",
         ]
     );
 }

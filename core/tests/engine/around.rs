@@ -95,8 +95,8 @@ fn a_failed_start_post_stops_the_unit_as_a_failed_start() {
         h.take(),
         [
             "notice web warn: start_post /bin/post: exited 3; stopping",
-            format!("signal {p} TERM").as_str(),
-            format!("signal {p} CONT").as_str(),
+            format!("signal-all {p} TERM").as_str(),
+            format!("signal-all {p} CONT").as_str(),
         ]
     );
     h.exit("web", sig(15));
@@ -128,7 +128,10 @@ fn stop_commands_run_before_the_stop_signal_and_stop_post_after_the_end() {
     h.control_exit("web", OK);
     assert_eq!(
         h.take_plain(),
-        [format!("signal {p} TERM"), format!("signal {p} CONT")]
+        [
+            format!("signal-all {p} TERM"),
+            format!("signal-all {p} CONT")
+        ]
     );
     h.exit("web", sig(15));
     assert_eq!(
@@ -169,8 +172,8 @@ fn a_stop_command_that_times_out_is_killed_then_the_signal_follows() {
         h.take(),
         [
             "notice web warn: stop /bin/ctl: timed out after 5s",
-            format!("signal {p} TERM").as_str(),
-            format!("signal {p} CONT").as_str(),
+            format!("signal-all {p} TERM").as_str(),
+            format!("signal-all {p} CONT").as_str(),
         ]
     );
     assert_eq!(h.next_timeout(), Some(secs(5)));

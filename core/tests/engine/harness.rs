@@ -160,16 +160,10 @@ pub fn render(action: &Action) -> String {
             format!("run {unit} {}{main}", argv.join(" "))
         }
         Action::Signal { pid, signal, group } => {
-            let name = match signal {
-                9 => "KILL".to_string(),
-                15 => "TERM".to_string(),
-                18 => "CONT".to_string(),
-                2 => "INT".to_string(),
-                n => n.to_string(),
-            };
             let scope = if *group { "" } else { " (pid only)" };
-            format!("signal {pid} {name}{scope}")
+            format!("signal {pid} {}{scope}", signal_name(*signal))
         }
+        Action::SignalAll { pid, signal } => format!("signal-all {pid} {}", signal_name(*signal)),
         Action::WatchReady { unit, pid, .. } => format!("watch-ready {unit} {pid}"),
         Action::WatchHealth { unit, pid, .. } => format!("watch-health {unit} {pid}"),
         Action::Unwatch { unit } => format!("unwatch {unit}"),
@@ -197,6 +191,16 @@ pub fn render(action: &Action) -> String {
             )
         }
         Action::Exit { code } => format!("exit {code}"),
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    match signal {
+        9 => "KILL".to_string(),
+        15 => "TERM".to_string(),
+        18 => "CONT".to_string(),
+        2 => "INT".to_string(),
+        n => n.to_string(),
     }
 }
 

@@ -27,8 +27,8 @@ fn consecutive_failures_make_it_unhealthy_and_restart_it() {
         [
             "notice web warn: unhealthy: exit 1: connection refused; stopping",
             "unwatch web",
-            "signal 100 TERM",
-            "signal 100 CONT",
+            "signal-all 100 TERM",
+            "signal-all 100 CONT",
         ]
     );
     let s = h.status("web");

@@ -50,8 +50,8 @@ fn not_ready_in_time_is_stopped_then_restarted() {
         [
             "notice web warn: not ready within 30s; stopping",
             "unwatch web",
-            "signal 100 TERM",
-            "signal 100 CONT",
+            "signal-all 100 TERM",
+            "signal-all 100 CONT",
         ]
     );
     assert_eq!(h.state("web"), State::Stopping);

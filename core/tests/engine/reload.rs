@@ -20,10 +20,10 @@ fn reload_adds_removes_changes_and_leaves_the_rest() {
         h.take_plain(),
         [
             "spawn added".to_string(),
-            format!("signal {change} TERM"),
-            format!("signal {change} CONT"),
-            format!("signal {gone} TERM"),
-            format!("signal {gone} CONT"),
+            format!("signal-all {change} TERM"),
+            format!("signal-all {change} CONT"),
+            format!("signal-all {gone} TERM"),
+            format!("signal-all {gone} CONT"),
         ]
     );
     assert_eq!(h.sup.units(), &new);
@@ -78,8 +78,8 @@ fn reload_stops_requirers_of_removed_units_first() {
         h.take_plain(),
         [
             "reply 2 ok".to_string(),
-            format!("signal {web} TERM"),
-            format!("signal {web} CONT")
+            format!("signal-all {web} TERM"),
+            format!("signal-all {web} CONT")
         ]
     );
     h.exit("web", sig(15));
@@ -88,8 +88,8 @@ fn reload_stops_requirers_of_removed_units_first() {
         // The new web has no dependency left: it starts at once.
         [
             format!("signal {web} KILL"),
-            format!("signal {db} TERM"),
-            format!("signal {db} CONT"),
+            format!("signal-all {db} TERM"),
+            format!("signal-all {db} CONT"),
             "spawn web".into()
         ]
     );

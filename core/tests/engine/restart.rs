@@ -297,3 +297,59 @@ fn a_spawn_failure_reported_after_spawned_is_the_exit_reason() {
         ["notice web error: exec /nope: no such file or directory; failed"]
     );
 }
+
+/// Whether `policy` restarts a run that ended with `status` (or as `how` says).
+fn restarts(policy: RestartPolicy, end: &str) -> bool {
+    let mut u = unit("web").policy(policy);
+    if end == "not ready" {
+        u = u.ready_tcp(secs(1));
+    }
+    if end == "unhealthy" {
+        u = u.health(1);
+    }
+    let mut h = Harness::up(vec![u]);
+    if end == "unhealthy" {
+        h.health("web", false, "exit 1");
+    }
+    match end {
+        "exit 0" => h.exit("web", OK),
+        "exit 1" => h.exit("web", code(1)),
+        "SIGTERM" => h.exit("web", sig(15)),
+        "SIGSEGV" => h.exit("web", sig(11)),
+        "not ready" => {
+            h.advance(secs(1));
+            h.exit("web", sig(15));
+        }
+        "unhealthy" => h.exit("web", sig(15)),
+        other => panic!("no end {other}"),
+    }
+    h.take_notices().iter().any(|n| n.contains("restart in"))
+}
+
+#[test]
+fn the_seven_restart_policies_of_systemd() {
+    use RestartPolicy::*;
+    let ends = [
+        "exit 0",
+        "exit 1",
+        "SIGTERM",
+        "SIGSEGV",
+        "not ready",
+        "unhealthy",
+    ];
+    // systemd.service(5)'s table (a clean signal, SIGTERM, is a failure for kennel).
+    let table = [
+        (No, [false, false, false, false, false, false]),
+        (Always, [true, true, true, true, true, true]),
+        (OnSuccess, [true, false, false, false, false, false]),
+        (OnFailure, [false, true, true, true, true, true]),
+        (OnAbnormal, [false, false, false, true, true, true]),
+        (OnAbort, [false, false, false, true, false, false]),
+        (OnWatchdog, [false, false, false, false, false, true]),
+    ];
+    for (policy, want) in table {
+        for (end, want) in ends.iter().zip(want) {
+            assert_eq!(restarts(policy, end), want, "{policy:?} after {end}");
+        }
+    }
+}

@@ -24,20 +24,28 @@ fn shutdown_stops_in_reverse_dependency_order_and_exits_once() {
         h.take(),
         [
             "notice - info: shutting down",
-            "signal 102 TERM",
-            "signal 102 CONT"
+            "signal-all 102 TERM",
+            "signal-all 102 CONT"
         ]
     );
     assert!(h.sup.is_shutting_down());
     h.exit("proxy", sig(15));
     assert_eq!(
         h.take_plain(),
-        ["signal 102 KILL", "signal 101 TERM", "signal 101 CONT"]
+        [
+            "signal 102 KILL",
+            "signal-all 101 TERM",
+            "signal-all 101 CONT"
+        ]
     );
     h.exit("web", sig(15));
     assert_eq!(
         h.take_plain(),
-        ["signal 101 KILL", "signal 100 TERM", "signal 100 CONT"]
+        [
+            "signal 101 KILL",
+            "signal-all 100 TERM",
+            "signal-all 100 CONT"
+        ]
     );
     h.exit("db", code(0));
     assert_eq!(h.take_plain(), ["signal 100 KILL", "exit 0"]);
@@ -112,7 +120,10 @@ fn shutdown_cancels_restarts_and_waits() {
     h.exit("x", code(1));
     h.take();
     h.handle(Event::Shutdown { force: false });
-    assert_eq!(h.take_plain(), ["signal 100 TERM", "signal 100 CONT"]);
+    assert_eq!(
+        h.take_plain(),
+        ["signal-all 100 TERM", "signal-all 100 CONT"]
+    );
     assert_eq!(
         (h.state("web"), h.state("x")),
         (State::Inactive, State::Inactive)
@@ -146,7 +157,10 @@ fn shutdown_command_replies_just_before_exit() {
     );
     assert_eq!(waiting, 2);
     h.spawned("db");
-    assert_eq!(h.take_plain(), ["signal 101 TERM", "signal 101 CONT"]);
+    assert_eq!(
+        h.take_plain(),
+        ["signal-all 101 TERM", "signal-all 101 CONT"]
+    );
     h.exit("db", sig(15));
     assert_eq!(
         h.take_plain(),
@@ -169,8 +183,8 @@ fn shutdown_command_without_wait_replies_at_once() {
         h.take_plain(),
         [
             format!("reply {id} ok"),
-            "signal 100 TERM".into(),
-            "signal 100 CONT".into()
+            "signal-all 100 TERM".into(),
+            "signal-all 100 CONT".into()
         ]
     );
     let again = h.command(Command::Shutdown, true);
@@ -200,7 +214,10 @@ fn the_budget_kills_what_is_left_when_it_is_spent_and_the_exit_code_says_so() {
     );
     h.take();
     h.handle(Event::Shutdown { force: false });
-    assert_eq!(h.take_plain(), ["signal 101 TERM", "signal 101 CONT"]);
+    assert_eq!(
+        h.take_plain(),
+        ["signal-all 101 TERM", "signal-all 101 CONT"]
+    );
     // web's own stop_timeout (10s by default) is longer than the budget.
     assert_eq!(h.next_timeout(), Some(secs(8)));
     h.advance(secs(8));
@@ -272,8 +289,8 @@ fn the_main_unit_ending_for_good_ends_kennel_with_its_exit_code() {
             "notice web error: exited with code 3; failed",
             "notice - info: main unit web ended (exit code 3): shutting down",
             "notice - info: shutting down",
-            "signal 100 TERM",
-            "signal 100 CONT",
+            "signal-all 100 TERM",
+            "signal-all 100 CONT",
         ]
     );
     h.exit("db", sig(15));

@@ -11,7 +11,7 @@ fn stop_sequence_then_kill_after_the_timeout() {
     let mut h = Harness::up(vec![unit("web").stop(2, secs(5))]);
     h.take();
     let id = h.stop(&["web"], true);
-    assert_eq!(h.take(), ["signal 100 INT", "signal 100 CONT"]);
+    assert_eq!(h.take(), ["signal-all 100 INT", "signal-all 100 CONT"]);
     assert_eq!(h.state("web"), State::Stopping);
     assert_eq!(h.next_timeout(), Some(secs(5)));
     h.advance(ms(4999));
@@ -96,7 +96,10 @@ fn stopping_a_required_unit_stops_its_requirers_first() {
     let id = h.stop(&["db"], true);
     assert_eq!(
         h.take(),
-        [format!("signal {api} TERM"), format!("signal {api} CONT")]
+        [
+            format!("signal-all {api} TERM"),
+            format!("signal-all {api} CONT")
+        ]
     );
     assert_eq!(
         (h.state("db"), h.detail("db")),
@@ -108,8 +111,8 @@ fn stopping_a_required_unit_stops_its_requirers_first() {
         h.take_plain(),
         [
             format!("signal {api} KILL"),
-            format!("signal {web} TERM"),
-            format!("signal {web} CONT")
+            format!("signal-all {web} TERM"),
+            format!("signal-all {web} CONT")
         ]
     );
     h.exit("web", sig(15));
@@ -117,8 +120,8 @@ fn stopping_a_required_unit_stops_its_requirers_first() {
         h.take_plain(),
         [
             format!("signal {web} KILL"),
-            format!("signal {db} TERM"),
-            format!("signal {db} CONT")
+            format!("signal-all {db} TERM"),
+            format!("signal-all {db} CONT")
         ]
     );
     h.exit("db", OK);
@@ -142,7 +145,10 @@ fn a_unit_stopped_while_spawning_is_stopped_once_spawned() {
     let id = h.stop(&["web"], true);
     assert_eq!(h.take(), Vec::<String>::new());
     h.spawned("web");
-    assert_eq!(h.take_plain(), ["signal 100 TERM", "signal 100 CONT"]);
+    assert_eq!(
+        h.take_plain(),
+        ["signal-all 100 TERM", "signal-all 100 CONT"]
+    );
     h.exit("web", sig(15));
     assert_eq!(
         h.take_plain(),
@@ -180,15 +186,18 @@ fn restart_stops_requirers_first_then_starts_them_again() {
     let id = h.restart(&["db"], true);
     assert_eq!(
         h.take(),
-        [format!("signal {web} TERM"), format!("signal {web} CONT")]
+        [
+            format!("signal-all {web} TERM"),
+            format!("signal-all {web} CONT")
+        ]
     );
     h.exit("web", sig(15));
     assert_eq!(
         h.take_plain(),
         [
             format!("signal {web} KILL"),
-            format!("signal {db} TERM"),
-            format!("signal {db} CONT")
+            format!("signal-all {db} TERM"),
+            format!("signal-all {db} CONT")
         ]
     );
     assert_eq!(h.state("web"), State::Starting);
@@ -270,4 +279,132 @@ fn a_start_during_an_unhealthy_stop_restarts_with_fresh_counters() {
         ["signal 100 KILL", "spawn web", "watch-health web 101"]
     );
     assert_eq!(h.status("web").restarts, 0);
+}
+
+fn with_mode(mode: kennel_units::KillMode) -> kennel_units::Unit {
+    let mut u = unit("web").stop(15, secs(5));
+    u.service.kill_mode = mode;
+    u
+}
+
+/// Stop a running `u` and let the stop timeout pass; returns the pid and the actions.
+fn stop_and_time_out(u: kennel_units::Unit) -> (kennel_core::Pid, Vec<String>) {
+    let mut h = Harness::up(vec![u]);
+    let pid = h.pid("web");
+    h.take();
+    h.stop(&["web"], false);
+    h.advance(secs(5));
+    h.exit("web", sig(9));
+    (pid, h.take_plain())
+}
+
+#[test]
+fn kill_modes_choose_who_gets_the_stop_signal_and_sigkill() {
+    use kennel_units::KillMode;
+    // control-group (the default): the stop signal to every process of the cgroup;
+    // SIGKILL to the cgroup (the group action), also for leftovers once the main is gone.
+    let (p, a) = stop_and_time_out(with_mode(KillMode::ControlGroup));
+    assert_eq!(
+        a,
+        [
+            "reply 2 ok".to_string(),
+            format!("signal-all {p} TERM"),
+            format!("signal-all {p} CONT"),
+            format!("signal {p} KILL"),
+            format!("signal {p} KILL"),
+        ]
+    );
+    // mixed: the stop signal to the main process, SIGKILL to the cgroup.
+    let (p, a) = stop_and_time_out(with_mode(KillMode::Mixed));
+    assert_eq!(
+        a,
+        [
+            "reply 2 ok".to_string(),
+            format!("signal {p} TERM (pid only)"),
+            format!("signal {p} CONT (pid only)"),
+            format!("signal {p} KILL"),
+            format!("signal {p} KILL"),
+        ]
+    );
+    // process: the main process only; what it leaves goes with the cgroup at the end of
+    // the run (approximated: systemd leaves it running).
+    let (p, a) = stop_and_time_out(with_mode(KillMode::Process));
+    assert_eq!(
+        a,
+        [
+            "reply 2 ok".to_string(),
+            format!("signal {p} TERM (pid only)"),
+            format!("signal {p} CONT (pid only)"),
+            format!("signal {p} KILL (pid only)"),
+            format!("signal {p} KILL"),
+        ]
+    );
+    // none: no stop signal at all; SIGKILL to the main process at the timeout.
+    let (p, a) = stop_and_time_out(with_mode(KillMode::None));
+    assert_eq!(
+        a,
+        [
+            "reply 2 ok".to_string(),
+            format!("signal {p} KILL (pid only)"),
+            format!("signal {p} KILL"),
+        ]
+    );
+}
+
+#[test]
+fn a_container_gets_the_stop_signal_through_its_inits_group() {
+    let mut u = unit("web");
+    u.container = Some(kennel_units::Container::new(Vec::new(), "web"));
+    let mut h = Harness::up(vec![u]);
+    let p = h.pid("web");
+    h.take();
+    h.stop(&["web"], false);
+    assert_eq!(
+        h.take_plain(),
+        [
+            "reply 2 ok".to_string(),
+            format!("signal {p} TERM"),
+            format!("signal {p} CONT")
+        ]
+    );
+}
+
+#[test]
+fn without_send_sigkill_the_stop_waits() {
+    let mut u = with_mode(kennel_units::KillMode::ControlGroup);
+    u.service.send_sigkill = false;
+    let mut h = Harness::up(vec![u]);
+    let p = h.pid("web");
+    h.take();
+    h.stop(&["web"], false);
+    h.advance(secs(5));
+    assert_eq!(
+        h.take(),
+        [
+            "reply 2 ok".to_string(),
+            format!("signal-all {p} TERM"),
+            format!("signal-all {p} CONT"),
+            "notice web warn: did not stop within 5s; send_sigkill = false: waiting for it"
+                .to_string(),
+        ]
+    );
+    assert_eq!(h.state("web"), State::Stopping);
+    assert_eq!(h.next_timeout(), None);
+    h.advance(secs(3600));
+    assert_eq!(h.take(), Vec::<String>::new());
+    h.exit("web", sig(15));
+    assert_eq!(h.state("web"), State::Inactive);
+}
+
+#[test]
+fn an_infinite_stop_timeout_never_kills() {
+    let mut u = unit("web");
+    u.service.stop_timeout = kennel_units::INFINITY;
+    let mut h = Harness::up(vec![u]);
+    h.take();
+    h.stop(&["web"], false);
+    assert_eq!(h.next_timeout(), None);
+    h.advance(secs(365 * 24 * 3600));
+    assert!(!h.take_plain().iter().any(|a| a.contains("KILL")));
+    assert_eq!(h.state("web"), State::Stopping);
 }

@@ -345,6 +345,13 @@ impl UnitCgroups {
             .unwrap_or_default()
     }
 
+    /// The processes now in the cgroup of the unit whose main process is `pid`.
+    pub fn pids_with_main(&self, pid: Pid) -> Vec<Pid> {
+        self.unit_of(pid)
+            .map(|u| self.pids_of(u))
+            .unwrap_or_default()
+    }
+
     /// The processes of `unit`'s cgroup now (none if it has no cgroup).
     pub fn pids_of(&self, unit: &str) -> Vec<Pid> {
         self.live

@@ -282,6 +282,20 @@ async fn end_everything_else() {
     reaper::reap_all();
 }
 
+/// `signal` to `pid`, or to its process group; whether `pid` is still alive.
+fn send_signal(pid: Pid, signal: i32, group: bool) -> bool {
+    let target = if group { -pid } else { pid };
+    // SAFETY: kill(2) with integers; ESRCH (already gone) is expected and fine.
+    unsafe {
+        if libc::kill(target, signal) != 0 && group && reaper::is_unreaped_child(pid) {
+            // Its helper has not reached setsid yet, so it has no process group
+            // of its own: without this a stop right after a start would be lost.
+            libc::kill(pid, signal);
+        }
+        libc::kill(pid, 0) == 0
+    }
+}
+
 fn render(diags: &[kennel_units::Diagnostic]) -> String {
     diags
         .iter()
@@ -307,18 +321,19 @@ impl Owner {
                 main_pid,
             } => self.run_control(unit, argv, main_pid),
             Action::Signal { pid, signal, group } => {
-                let target = if group { -pid } else { pid };
-                // SAFETY: kill(2) with integers; ESRCH (already gone) is expected and fine.
-                let alive = unsafe {
-                    if libc::kill(target, signal) != 0 && group && reaper::is_unreaped_child(pid) {
-                        // Its helper has not reached setsid yet, so it has no process group
-                        // of its own: without this a stop right after a start would be lost.
-                        libc::kill(pid, signal);
-                    }
-                    libc::kill(pid, 0) == 0
-                };
+                let alive = send_signal(pid, signal, group);
                 if signal == libc::SIGKILL && group {
                     self.cgroups.kill(pid, alive);
+                }
+            }
+            Action::SignalAll { pid, signal } => {
+                send_signal(pid, signal, true);
+                // Also what left the group (setsid, double forks) but not the cgroup.
+                for p in self.cgroups.pids_with_main(pid) {
+                    // SAFETY: kill(2) with integers; ESRCH (already gone) is fine.
+                    unsafe {
+                        libc::kill(p, signal);
+                    }
                 }
             }
             Action::WatchReady { unit, pid, probe } => self.watch_ready(unit, pid, probe),

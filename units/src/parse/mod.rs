@@ -244,6 +244,12 @@ fn unit(
                     );
                 }
             }
+            if let Some(k) = t.key("kill_mode") {
+                cx.error(
+                    k.span(),
+                    "service.kill_mode does not apply to a [container] unit: the stop signal goes to the container's init, which forwards it to the service",
+                );
+            }
         }
     }
     if let Some((t, _)) = section(cx, "resources") {

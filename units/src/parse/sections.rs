@@ -8,7 +8,9 @@ use toml_edit::{Key, TableLike};
 use super::value::Ctx;
 use super::DepRef;
 use crate::duration::format_duration;
-use crate::model::{Activate, Health, Logs, Restart, RestartPolicy, Service, ServiceType};
+use crate::model::{
+    Activate, Health, KillMode, Logs, Restart, RestartPolicy, Service, ServiceType,
+};
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
     "command",
@@ -30,6 +32,8 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "stop",
     "stop_post",
     "start_timeout",
+    "kill_mode",
+    "send_sigkill",
 ];
 
 /// The `[service]` keys of commands around the main one (refused in `[container]` units).
@@ -180,6 +184,18 @@ pub(crate) fn service(
             s.start_timeout = d;
         }
     }
+    if let Some(item) = t.get("kill_mode") {
+        let names = KillMode::NAMES.map(|(n, _)| n);
+        s.kill_mode = cx
+            .choice("service.kill_mode", item, &names)
+            .and_then(KillMode::from_name)
+            .unwrap_or_default();
+    }
+    if let Some(item) = t.get("send_sigkill") {
+        if let Some(b) = cx.boolean("service.send_sigkill", item) {
+            s.send_sigkill = b;
+        }
+    }
     if let Some(item) = t.get("reload_signal") {
         s.reload_signal = cx.signal("service.reload_signal", item);
     }
@@ -202,11 +218,11 @@ pub(crate) fn restart(cx: &mut Ctx, t: &dyn TableLike) -> Restart {
     cx.check_keys(t, Some("restart"), RESTART_KEYS);
     let mut r = Restart::default();
     if let Some(item) = t.get("policy") {
-        r.policy = match cx.choice("restart.policy", item, &["no", "on-failure", "always"]) {
-            Some("no") => RestartPolicy::No,
-            Some("always") => RestartPolicy::Always,
-            _ => RestartPolicy::OnFailure,
-        };
+        let names = RestartPolicy::NAMES.map(|(n, _)| n);
+        r.policy = cx
+            .choice("restart.policy", item, &names)
+            .and_then(RestartPolicy::from_name)
+            .unwrap_or_default();
     }
     let mut delay_ok = true;
     for (key, field) in [

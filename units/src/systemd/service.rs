@@ -12,7 +12,9 @@ use super::exec::{self, Exec};
 use super::spec::{self, Names};
 use super::syntax::{parse_bool, parse_timespan, split_words, Entry};
 use crate::diag::Diagnostic;
-use crate::model::{ExecCommand, Ready, ReadyProbe, RestartPolicy, ServiceType, Unit, INFINITY};
+use crate::model::{
+    ExecCommand, KillMode, Ready, ReadyProbe, RestartPolicy, ServiceType, Unit, INFINITY,
+};
 use crate::parse::DepRef;
 use crate::signal::parse_signal;
 
@@ -276,20 +278,15 @@ pub(crate) fn map(
                 group = cx.value(e).filter(|v| !v.is_empty()).map(|v| (e, v));
             }
             ("Service", "Restart") => {
-                unit.restart.policy = match e.value.as_str() {
-                    "no" => RestartPolicy::No,
-                    "always" => RestartPolicy::Always,
-                    "on-failure" => RestartPolicy::OnFailure,
-                    "on-abnormal" | "on-abort" | "on-watchdog" => {
-                        cx.approx(e, "as on-failure (which also restarts after an unclean exit code)");
-                        RestartPolicy::OnFailure
+                unit.restart.policy = match RestartPolicy::from_name(&e.value) {
+                    Some(p) => {
+                        if p == RestartPolicy::OnWatchdog {
+                            cx.approx(e, "kennel's watchdog is [health]: restarted after failed health checks (WatchdogSec= is not honoured yet)");
+                        }
+                        p
                     }
-                    "on-success" => {
-                        cx.not_honoured(e, "on-success is not supported yet; the unit is not restarted");
-                        RestartPolicy::No
-                    }
-                    other => {
-                        cx.err(e, format!("Restart=: unknown value {other:?} (no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always)"));
+                    None => {
+                        cx.err(e, format!("Restart=: unknown value {:?} (no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always)", e.value));
                         continue;
                     }
                 }
@@ -324,9 +321,18 @@ pub(crate) fn map(
                 Ok(s) => unit.service.stop_signal = s,
                 Err(m) => cx.err(e, format!("KillSignal=: {m}")),
             },
-            ("Service", "KillMode") => match e.value.as_str() {
-                "control-group" | "mixed" => cx.approx(e, "kennel sends the stop signal to the main process's group, then SIGKILL to the whole cgroup after the stop timeout"),
-                _ => cx.not_honoured(e, "only control-group and mixed are approximated; kennel kills the whole cgroup at the end of a stop"),
+            ("Service", "KillMode") => match KillMode::from_name(&e.value) {
+                Some(m) => {
+                    if matches!(m, KillMode::Process | KillMode::None) {
+                        cx.approx(e, "what the main process leaves in the unit's cgroup is killed when its run ends (kennel removes the cgroup with the run)");
+                    }
+                    unit.service.kill_mode = m;
+                }
+                None => cx.err(e, format!("KillMode=: unknown value {:?} (control-group, mixed, process, none)", e.value)),
+            },
+            ("Service", "SendSIGKILL") => match parse_bool(&e.value) {
+                Some(b) => unit.service.send_sigkill = b,
+                None => cx.err(e, format!("SendSIGKILL=: expected a boolean, found {:?}", e.value)),
             },
             ("Service", "SuccessExitStatus") => {
                 if e.value.is_empty() {

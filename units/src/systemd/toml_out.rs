@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::diag::Diagnostic;
 use crate::duration::format_duration;
-use crate::model::{Activate, Listen, ReadyProbe, RestartPolicy, ServiceType, Unit, UnixKind};
+use crate::model::{Activate, Listen, ReadyProbe, ServiceType, Unit, UnixKind};
 use crate::signal::signal_name;
 
 /// A TOML basic string.
@@ -111,6 +111,8 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
     };
     let _ = writeln!(out, "stop_timeout = {}", timeout(s.stop_timeout));
     let _ = writeln!(out, "start_timeout = {}", timeout(s.start_timeout));
+    let _ = writeln!(out, "kill_mode = {}", q(s.kill_mode.name()));
+    let _ = writeln!(out, "send_sigkill = {}", s.send_sigkill);
     for (key, cmds) in [
         ("start_pre", &s.start_pre),
         ("start_post", &s.start_post),
@@ -136,11 +138,7 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
     }
 
     let r = &unit.restart;
-    let policy = match r.policy {
-        RestartPolicy::No => "no",
-        RestartPolicy::OnFailure => "on-failure",
-        RestartPolicy::Always => "always",
-    };
+    let policy = r.policy.name();
     let _ = writeln!(out, "\n[restart]");
     let _ = writeln!(out, "policy = {}", q(policy));
     let _ = writeln!(out, "delay = {}", q(&format_duration(r.delay)));
