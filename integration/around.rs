@@ -71,3 +71,28 @@ fn kill_sends_a_signal_to_the_main_process() {
     s.wait_for("the second USR1", || s.lines("signals").len() == 2);
     assert_eq!(s.state("web"), "up");
 }
+
+#[test]
+fn a_forking_daemon_with_a_pid_file_is_the_main_process() {
+    let s = Sandbox::new();
+    s.script_unit(
+        "daemon",
+        "export D\nsetsid sh -c 'echo $$ > $D/daemon.pid; trap \"exit 0\" TERM; \
+         while :; do sleep 1 & wait $!; done' &\n\
+         while [ ! -s $D/daemon.pid ]; do sleep 0.01; done\nexit 0",
+        "type = \"forking\"\npid_file = \"PIDFILE\"\n",
+    );
+    // The pid file lives in the sandbox.
+    let unit = s.units.join("daemon.toml");
+    let text = std::fs::read_to_string(&unit).expect("unit");
+    let file = s.path("daemon.pid").display().to_string();
+    std::fs::write(&unit, text.replace("PIDFILE", &file)).expect("unit");
+    s.up();
+    s.wait_state("daemon", "up");
+    let pid: i64 = s.wait_file("daemon.pid").trim().parse().expect("pid");
+    assert_eq!(s.pid("daemon"), pid);
+    s.wait_log("daemon", "kennel", &format!("the daemon is pid {pid}"));
+    s.ok(&["stop", "daemon"]);
+    assert_eq!(s.state("daemon"), "inactive");
+    s.wait_log("daemon", "kennel", "exited with code 0; stopped");
+}

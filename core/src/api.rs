@@ -69,6 +69,11 @@ pub enum Event {
         command: Command,
         wait: bool,
     },
+    /// The answer to [`Action::FindMainPid`]: the daemon's pid, or why there is none.
+    MainPid {
+        unit: String,
+        pid: Result<Pid, String>,
+    },
     /// The shell started the command asked for by [`Action::RunControl`].
     ControlSpawned { unit: String, pid: Pid },
     /// The command asked for by [`Action::RunControl`] could not be started (no process):
@@ -128,6 +133,15 @@ pub enum Action {
         unit: String,
         argv: Vec<String>,
         main_pid: Option<Pid>,
+    },
+    /// A forking service's first process `parent` exited 0: find its daemon, from
+    /// `pid_file` (waiting for the file, a live pid in it) or, without one, as the only
+    /// process left in the unit's cgroup; answer with [`Event::MainPid`]. The daemon is
+    /// the unit's main process from then on (its cgroup's, its exits).
+    FindMainPid {
+        unit: String,
+        parent: Pid,
+        pid_file: Option<std::path::PathBuf>,
     },
     /// Send `signal` to every process of the cgroup of the unit whose main process is
     /// `pid`, and to the process group `pid` (a unit without a cgroup: the group only).

@@ -375,7 +375,7 @@ fn is_active(rt: &UnitRt) -> bool {
         | Phase::Running { .. }
         | Phase::Up { .. }
         | Phase::Backoff { .. } => !rt.stop_queued || rt.restart_pending,
-        Phase::PreStart => !rt.stop_queued || rt.restart_pending,
+        Phase::PreStart | Phase::FindingMain { .. } => !rt.stop_queued || rt.restart_pending,
         Phase::Stopping { .. } | Phase::PostStop { .. } => rt.restart_pending,
         Phase::Inactive | Phase::Exited | Phase::Failed => false,
     }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kennel_units::{KillMode, RestartPolicy, INFINITY};
+use kennel_units::{KillMode, RestartPolicy, ServiceType, INFINITY};
 
 use crate::api::{Action, ExitStatus, HealthState, Level, Pid};
 use crate::fmt::{duration, exit_detail, exit_phrase};
@@ -30,6 +30,8 @@ pub(crate) enum Input {
     Spawned(Pid),
     SpawnFailed(Option<Pid>, String),
     Exited(Pid, ExitStatus),
+    /// The shell's answer to `FindMainPid`.
+    MainPid(Result<Pid, String>),
     /// The control process (a command around the main one) was started.
     ControlSpawned(Pid),
     /// The control process ended (`Err`: it could not be started).
@@ -193,23 +195,12 @@ impl Supervisor {
                 };
                 if rt.stop_queued {
                     // Stopped before it ran: the stop sequence follows, no probes.
+                } else if rt.unit.service.kind == ServiceType::Forking {
+                    rt.detail = "waiting for the daemon to fork".into();
                 } else if rt.is_oneshot() {
                     rt.detail = "running".into();
-                } else if let Some(ready) = rt.unit.ready.clone() {
-                    rt.detail = "waiting for ready".into();
-                    let start = rt.spawned_at.unwrap_or(now);
-                    rt.phase = Phase::Running {
-                        pid,
-                        ready_by: Some(later(start, ready.timeout)),
-                    };
-                    rt.watching = true;
-                    out.push(Action::WatchReady {
-                        unit: name.into(),
-                        pid,
-                        probe: ready.probe,
-                    });
                 } else {
-                    self.main_up(name, pid, now);
+                    self.after_spawn(name, pid, now);
                 }
                 self.claim_exit(name, pid, now);
             }
@@ -229,6 +220,58 @@ impl Supervisor {
             }
 
             // The process.
+            (Phase::Running { pid, .. }, Input::Exited(p, ExitStatus::Code(0)))
+                if p == pid
+                    && rt.unit.service.kind == ServiceType::Forking
+                    && !rt.main_found
+                    && rt.spawn_failure.is_none()
+                    && !rt.stop_queued =>
+            {
+                let limit = rt.unit.service.start_timeout;
+                rt.detail = "looking for the daemon".into();
+                rt.phase = Phase::FindingMain {
+                    parent: pid,
+                    until: (limit != INFINITY).then(|| later(now, limit)),
+                };
+                out.push(Action::FindMainPid {
+                    unit: name.into(),
+                    parent: pid,
+                    pid_file: rt.unit.service.pid_file.clone(),
+                });
+            }
+            (Phase::FindingMain { .. }, Input::MainPid(Ok(pid))) => {
+                rt.main_found = true;
+                out.notice(name, Level::Info, format!("the daemon is pid {pid}"));
+                rt.phase = Phase::Running {
+                    pid,
+                    ready_by: None,
+                };
+                self.after_spawn(name, pid, now);
+                self.claim_exit(name, pid, now);
+            }
+            (Phase::FindingMain { parent, .. }, Input::MainPid(Err(why))) => {
+                out.signal_group(parent, SIGKILL);
+                self.process_ended(name, End::NoProcess(why), now);
+            }
+            (
+                Phase::FindingMain {
+                    parent,
+                    until: Some(t),
+                },
+                Input::Timer,
+            ) if now >= t => {
+                let why = format!(
+                    "no daemon found within {}",
+                    duration(rt.unit.service.start_timeout)
+                );
+                out.signal_group(parent, SIGKILL);
+                self.process_ended(name, End::NoProcess(why), now);
+            }
+            (Phase::FindingMain { parent, .. }, Input::Stop | Input::Kill) => {
+                rt.restart_pending = false;
+                out.signal_group(parent, SIGKILL);
+                self.become_inactive(name, now);
+            }
             (
                 Phase::Running { pid, .. } | Phase::Up { pid } | Phase::Stopping { pid, .. },
                 Input::Exited(p, status),
@@ -418,9 +461,32 @@ impl Supervisor {
         };
         rt.phase = Phase::Spawning;
         rt.spawned_at = Some(now);
+        rt.main_found = false;
         rt.detail = "starting".into();
         self.out.push(Action::Spawn {
             unit: rt.unit.clone(),
+        });
+    }
+
+    /// The main process `pid` runs: watch for its readiness, or it is up.
+    fn after_spawn(&mut self, name: &str, pid: Pid, now: Instant) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        let Some(ready) = rt.unit.ready.clone() else {
+            return self.main_up(name, pid, now);
+        };
+        rt.detail = "waiting for ready".into();
+        let start = rt.spawned_at.unwrap_or(now);
+        rt.phase = Phase::Running {
+            pid,
+            ready_by: Some(later(start, ready.timeout)),
+        };
+        rt.watching = true;
+        self.out.push(Action::WatchReady {
+            unit: name.into(),
+            pid,
+            probe: ready.probe,
         });
     }
 

@@ -138,6 +138,7 @@ impl Supervisor {
                 self.step(&unit, Input::SpawnFailed(pid, reason), now);
             }
             Event::Exited { pid, status } => self.exited(pid, status, now),
+            Event::MainPid { unit, pid } => self.step(&unit, Input::MainPid(pid), now),
             Event::ControlSpawned { unit, pid } => {
                 self.step(&unit, Input::ControlSpawned(pid), now);
             }
@@ -256,7 +257,8 @@ impl Supervisor {
     /// A main or control process was asked for and its pid is not known yet.
     fn spawn_in_flight(&self) -> bool {
         self.units.values().any(|u| {
-            u.phase == Phase::Spawning || u.control.as_ref().is_some_and(|c| c.pid.is_none())
+            matches!(u.phase, Phase::Spawning | Phase::FindingMain { .. })
+                || u.control.as_ref().is_some_and(|c| c.pid.is_none())
         })
     }
 
@@ -272,8 +274,9 @@ impl Supervisor {
                 let Some(rt) = self.units.get(&name) else {
                     continue;
                 };
-                let only_control = matches!(rt.phase, Phase::PreStart | Phase::PostStop { .. })
-                    && rt.control.is_some();
+                let only_control = (matches!(rt.phase, Phase::PreStart | Phase::PostStop { .. })
+                    && rt.control.is_some())
+                    || matches!(rt.phase, Phase::FindingMain { .. });
                 if forced && ((rt.phase.pid().is_some() && !rt.killed) || only_control) {
                     self.step(&name, Input::Kill, now);
                     changed = true;

@@ -87,6 +87,9 @@ pub(crate) enum Phase {
     },
     /// `start_pre` commands run (see [`UnitRt::control`]); no main process yet.
     PreStart,
+    /// A forking service's first process (`parent`) exited 0: the shell looks for the
+    /// daemon ([`crate::Action::FindMainPid`]) until `until`.
+    FindingMain { parent: Pid, until: Option<Instant> },
     /// The main process ended (`end`, stopped for `why`); `stop_post` commands run.
     PostStop { end: End, why: Option<StopWhy> },
     /// Exited, waiting for the restart delay.
@@ -102,9 +105,11 @@ impl Phase {
     pub(crate) fn state(&self) -> State {
         match self {
             Phase::Inactive => State::Inactive,
-            Phase::Waiting | Phase::PreStart | Phase::Spawning | Phase::Running { .. } => {
-                State::Starting
-            }
+            Phase::Waiting
+            | Phase::PreStart
+            | Phase::FindingMain { .. }
+            | Phase::Spawning
+            | Phase::Running { .. } => State::Starting,
             Phase::PostStop { .. } => State::Stopping,
             Phase::Up { .. } => State::Up,
             Phase::Stopping { .. } => State::Stopping,
@@ -128,7 +133,7 @@ impl Phase {
     pub(crate) fn has_process(&self) -> bool {
         matches!(
             self,
-            Phase::Spawning | Phase::PreStart | Phase::PostStop { .. }
+            Phase::Spawning | Phase::PreStart | Phase::FindingMain { .. } | Phase::PostStop { .. }
         ) || self.pid().is_some()
     }
 
@@ -138,6 +143,7 @@ impl Phase {
             Phase::Running { ready_by, .. } => *ready_by,
             Phase::Stopping { kill_at, .. } => *kill_at,
             Phase::Backoff { until } => Some(*until),
+            Phase::FindingMain { until, .. } => *until,
             _ => None,
         }
     }
@@ -179,6 +185,8 @@ pub(crate) struct UnitRt {
     pub(crate) killed: bool,
     /// The command around the main one that runs now, if any.
     pub(crate) control: Option<Control>,
+    /// A forking service's daemon was found: exits are the daemon's from now on.
+    pub(crate) main_found: bool,
     /// `kennel reload UNIT` runs completed, and how the last one ended.
     pub(crate) reloads: u64,
     pub(crate) last_reload: Result<(), String>,
@@ -213,6 +221,7 @@ impl UnitRt {
             remove_when_stopped: false,
             killed: false,
             control: None,
+            main_found: false,
             reloads: 0,
             last_reload: Ok(()),
             stops: 0,
@@ -246,6 +255,7 @@ impl UnitRt {
             Phase::Exited => self.succeeded,
             Phase::Waiting
             | Phase::PreStart
+            | Phase::FindingMain { .. }
             | Phase::Spawning
             | Phase::Running { .. }
             | Phase::Backoff { .. } => self.is_oneshot() && self.succeeded,

@@ -91,6 +91,9 @@ pub struct Service {
     pub kill_mode: KillMode,
     /// `send_sigkill`: SIGKILL after `stop_timeout`; default true. False: the stop waits.
     pub send_sigkill: bool,
+    /// `pid_file`: where a `type = "forking"` daemon writes its pid (read once its first
+    /// process exited 0).
+    pub pid_file: Option<PathBuf>,
     /// `start_timeout`: the time each `start_pre`, `start_post` and `reload` command has
     /// before it is killed and counts as failed; default 90s ([`INFINITY`]: no limit).
     pub start_timeout: Duration,
@@ -131,6 +134,9 @@ pub enum ServiceType {
     Notify,
     /// Runs to completion; up (done) when it exits with a success code.
     Oneshot,
+    /// A daemon that forks: its first process exits 0 once the daemon runs; the daemon,
+    /// from `pid_file` or the only process left in the cgroup, is then the main process.
+    Forking,
 }
 
 /// A signal named in a unit file, e.g. `"SIGTERM"`, `"TERM"` or `15`.
@@ -355,6 +361,7 @@ impl Service {
             start_timeout: Duration::from_secs(90),
             kill_mode: KillMode::ControlGroup,
             send_sigkill: true,
+            pid_file: None,
         }
     }
 }

@@ -801,3 +801,12 @@ fn kill_mode_is_refused_in_a_container() {
         ["u/web.toml:3:1: service.kill_mode does not apply to a [container] unit: the stop signal goes to the container's init, which forwards it to the service"]
     );
 }
+
+#[test]
+fn a_forking_service_is_refused_in_a_container() {
+    let text = "[service]\ncommand = [\"/bin/httpd\"]\ntype = \"forking\"\n[container]\nrootfs = [\"busybox\"]\n";
+    assert_eq!(
+        errors(text),
+        ["u/web.toml:3:1: type = \"forking\" is not supported in a [container] unit: run the daemon in the foreground (its init is the container's PID 1)"]
+    );
+}

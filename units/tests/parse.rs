@@ -119,6 +119,7 @@ fn every_key_is_parsed() {
             start_timeout: kennel_units::INFINITY,
             kill_mode: kennel_units::KillMode::Mixed,
             send_sigkill: false,
+            pid_file: None,
         },
         restart: Restart {
             policy: RestartPolicy::Always,

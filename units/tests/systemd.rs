@@ -236,7 +236,7 @@ fn refusals_are_errors_with_positions() {
         &[
             (
                 "fork.service",
-                "[Service]\nType=forking\nPIDFile=/run/x.pid\nExecStart=/usr/sbin/x\n",
+                "[Service]\nType=dbus\nBusName=x\nExecStart=/usr/sbin/x\n",
             ),
             ("tick.timer", "[Timer]\nOnCalendar=daily\n"),
             (
@@ -259,7 +259,7 @@ fn refusals_are_errors_with_positions() {
     let errors = shown(&d, &errors);
     assert_eq!(errors.len(), 5, "{errors:#?}");
     assert!(
-        errors[0].starts_with("D/fork.service:2:1: Type=forking is not supported yet"),
+        errors[0].starts_with("D/fork.service:2:1: Type=dbus is not supported yet"),
         "{errors:#?}"
     );
     assert!(
@@ -495,4 +495,27 @@ fn socket_file_problems() {
             "D/e.socket:2:1: socket: unix:/run/e clashes with unit \"e\"'s unix:/run/e; listen once, or set reuse_port on both",
         ]
     );
+}
+
+#[test]
+fn a_forking_service_with_its_pid_file() {
+    let d = dir(
+        "forking",
+        &[(
+            "fork.service",
+            "[Service]\nType=forking\nPIDFile=fork.pid\nExecStart=/usr/sbin/forkd\nKillMode=mixed\nSendSIGKILL=no\nRestart=on-abort\n[Install]\nWantedBy=multi-user.target\n",
+        )],
+    );
+    let (set, warnings) =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let u = set.get("fork").unwrap();
+    assert_eq!(u.service.kind, ServiceType::Forking);
+    assert_eq!(
+        u.service.pid_file.as_deref(),
+        Some(Path::new("/run/fork.pid"))
+    );
+    assert_eq!(u.service.kill_mode, kennel_units::KillMode::Mixed);
+    assert!(!u.service.send_sigkill);
+    assert_eq!(u.restart.policy, RestartPolicy::OnAbort);
 }

@@ -163,6 +163,16 @@ pub fn render(action: &Action) -> String {
             let scope = if *group { "" } else { " (pid only)" };
             format!("signal {pid} {}{scope}", signal_name(*signal))
         }
+        Action::FindMainPid {
+            unit,
+            parent,
+            pid_file,
+        } => {
+            let file = pid_file
+                .as_ref()
+                .map_or(String::new(), |f| format!(" {}", f.display()));
+            format!("find-main {unit} {parent}{file}")
+        }
         Action::SignalAll { pid, signal } => format!("signal-all {pid} {}", signal_name(*signal)),
         Action::WatchReady { unit, pid, .. } => format!("watch-ready {unit} {pid}"),
         Action::WatchHealth { unit, pid, .. } => format!("watch-health {unit} {pid}"),

@@ -5,6 +5,7 @@ mod harness;
 
 mod around;
 mod commands;
+mod forking;
 mod health;
 mod ready;
 mod reload;

@@ -110,6 +110,11 @@ pub enum Input {
         /// The container init's note of how its service ended (`spawn::init::exit_note`).
         exit_note: Option<OwnedFd>,
     },
+    /// A forking unit's daemon was found (or why not).
+    MainPid {
+        unit: String,
+        pid: Result<Pid, String>,
+    },
     /// A readiness probe passed.
     Ready { unit: String, pid: Pid },
     /// A health check finished.

@@ -337,6 +337,7 @@ impl Owner {
                 }
             }
             Action::WatchReady { unit, pid, probe } => self.watch_ready(unit, pid, probe),
+            Action::FindMainPid { unit, pid_file, .. } => self.find_main_pid(unit, pid_file),
             Action::WatchHealth { unit, pid, health } => {
                 let spec = match self.unit_spec(&unit, health.command.clone(), pid) {
                     Ok(spec) => spec,
@@ -447,6 +448,7 @@ impl Owner {
                     );
                 }
             }
+            Input::MainPid { unit, pid } => self.main_pid(unit, pid, now),
             Input::Health {
                 unit,
                 pid,

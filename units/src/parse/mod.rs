@@ -244,6 +244,14 @@ fn unit(
                     );
                 }
             }
+            if unit.service.kind == ServiceType::Forking {
+                if let Some(k) = t.key("type") {
+                    cx.error(
+                        k.span(),
+                        "type = \"forking\" is not supported in a [container] unit: run the daemon in the foreground (its init is the container's PID 1)",
+                    );
+                }
+            }
             if let Some(k) = t.key("kill_mode") {
                 cx.error(
                     k.span(),

@@ -34,6 +34,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "start_timeout",
     "kill_mode",
     "send_sigkill",
+    "pid_file",
 ];
 
 /// The `[service]` keys of commands around the main one (refused in `[container]` units).
@@ -101,9 +102,11 @@ pub(crate) fn service(
         );
     }
     if let Some(item) = t.get("type") {
-        s.kind = match cx.choice("service.type", item, &["simple", "notify", "oneshot"]) {
+        let kinds = ["simple", "notify", "oneshot", "forking"];
+        s.kind = match cx.choice("service.type", item, &kinds) {
             Some("notify") => ServiceType::Notify,
             Some("oneshot") => ServiceType::Oneshot,
+            Some("forking") => ServiceType::Forking,
             _ => ServiceType::Simple,
         };
     }
@@ -182,6 +185,15 @@ pub(crate) fn service(
     if let Some(item) = t.get("start_timeout") {
         if let Some(d) = cx.timeout("service.start_timeout", item) {
             s.start_timeout = d;
+        }
+    }
+    if let Some(item) = t.get("pid_file") {
+        s.pid_file = cx.abs_path("service.pid_file", item);
+        if s.kind != ServiceType::Forking {
+            cx.error(
+                t.key("pid_file").and_then(Key::span),
+                "service.pid_file is only for type = \"forking\"",
+            );
         }
     }
     if let Some(item) = t.get("kill_mode") {

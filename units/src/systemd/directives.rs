@@ -62,8 +62,8 @@ pub(super) fn not_yet_reason(section: &str, key: &str) -> &'static str {
         "sandboxing of plain services is not mapped yet; the service runs without it"
     } else if section == "Install" {
         "kennel has no enable/disable: every unit of the directory starts at kennel up"
-    } else if matches!(key, "PIDFile" | "GuessMainPID" | "BusName") {
-        "forking and D-Bus services are not supported yet"
+    } else if matches!(key, "GuessMainPID" | "BusName") {
+        "D-Bus services are not supported yet (GuessMainPID=: kennel finds a forking daemon from PIDFile= or as the only process left)"
     } else if matches!(key, "WatchdogSec" | "WatchdogSignal") {
         "the watchdog is not supported yet"
     } else {

@@ -101,6 +101,7 @@ pub(crate) fn map(
     let mut environment: BTreeMap<String, String> = BTreeMap::new();
     let mut env_files: Vec<(&Entry, String)> = Vec::new();
     let mut start_timeout: Option<(&Entry, Option<Duration>)> = None;
+    let mut pid_file: Option<(&Entry, PathBuf)> = None;
     let mut user: Option<String> = None;
     let mut group: Option<(&Entry, String)> = None;
     let mut requires = Vec::new();
@@ -330,6 +331,12 @@ pub(crate) fn map(
                 }
                 None => cx.err(e, format!("KillMode=: unknown value {:?} (control-group, mixed, process, none)", e.value)),
             },
+            ("Service", "PIDFile") => {
+                let Some(v) = cx.value(e) else { continue };
+                // systemd reads a relative path below /run.
+                let file = if v.starts_with('/') { PathBuf::from(v) } else { PathBuf::from("/run").join(v) };
+                pid_file = Some((e, file));
+            }
             ("Service", "SendSIGKILL") => match parse_bool(&e.value) {
                 Some(b) => unit.service.send_sigkill = b,
                 None => cx.err(e, format!("SendSIGKILL=: expected a boolean, found {:?}", e.value)),
@@ -396,8 +403,12 @@ pub(crate) fn map(
             ServiceType::Notify
         }
         Some((_, "oneshot")) => ServiceType::Oneshot,
-        Some((e, t @ ("forking" | "dbus"))) => {
-            cx.err(e, format!("Type={t} is not supported yet: run the daemon in the foreground as Type=simple (most have a flag for it, e.g. -D or --foreground)"));
+        Some((_, "forking")) => ServiceType::Forking,
+        Some((e, "dbus")) => {
+            cx.err(
+                e,
+                "Type=dbus is not supported yet: run the daemon as Type=simple or Type=notify",
+            );
             ServiceType::Simple
         }
         Some((e, other)) => {
@@ -406,6 +417,11 @@ pub(crate) fn map(
         }
     };
     unit.service.kind = kind;
+    match pid_file {
+        Some((_, f)) if kind == ServiceType::Forking => unit.service.pid_file = Some(f),
+        Some((e, _)) => cx.not_honoured(e, "only read for Type=forking"),
+        None => {}
+    }
     if kind == ServiceType::Notify {
         let timeout = match start_timeout {
             Some((_, Some(d))) => d,

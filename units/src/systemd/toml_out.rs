@@ -79,6 +79,7 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
         ServiceType::Simple => "simple",
         ServiceType::Notify => "notify",
         ServiceType::Oneshot => "oneshot",
+        ServiceType::Forking => "forking",
     };
     let _ = writeln!(out, "type = {}", q(kind));
     let after: Vec<String> = s
@@ -112,6 +113,9 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
     let _ = writeln!(out, "stop_timeout = {}", timeout(s.stop_timeout));
     let _ = writeln!(out, "start_timeout = {}", timeout(s.start_timeout));
     let _ = writeln!(out, "kill_mode = {}", q(s.kill_mode.name()));
+    if let Some(p) = &s.pid_file {
+        let _ = writeln!(out, "pid_file = {}", q(&p.to_string_lossy()));
+    }
     let _ = writeln!(out, "send_sigkill = {}", s.send_sigkill);
     for (key, cmds) in [
         ("start_pre", &s.start_pre),

@@ -192,6 +192,48 @@ impl Owner {
         }
     }
 
+    /// A forking unit's first process exited 0: find the daemon, from `pid_file` (polled
+    /// until it holds a live pid, for at most the unit's start timeout: the core gives up
+    /// then) or as the only process left in the unit's cgroup.
+    pub(super) fn find_main_pid(&mut self, unit: String, pid_file: Option<PathBuf>) {
+        let Some(file) = pid_file else {
+            let pid = match self.cgroups.pids_of(&unit).as_slice() {
+                [pid] => Ok(*pid),
+                [] => Err("no process left in the unit's cgroup after its first one exited (set pid_file?)".to_string()),
+                more => Err(format!(
+                    "{} processes left in the unit's cgroup: which is the daemon? set pid_file",
+                    more.len()
+                )),
+            };
+            return self.main_pid(unit, pid, Instant::now());
+        };
+        let limit = self
+            .sup
+            .units()
+            .get(&unit)
+            .map_or(Duration::ZERO, |u| u.service.start_timeout)
+            .min(Duration::from_secs(3600));
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let until = tokio::time::Instant::now() + limit;
+            while tokio::time::Instant::now() < until && !tx.is_closed() {
+                if let Some(pid) = read_pid_file(&file) {
+                    let _ = tx.send(Input::MainPid { unit, pid: Ok(pid) });
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+
+    /// The daemon of a forking unit, found: its cgroup's main process from now on.
+    pub(super) fn main_pid(&mut self, unit: String, pid: Result<Pid, String>, now: Instant) {
+        if let Ok(p) = pid {
+            self.cgroups.spawned(&unit, p);
+        }
+        self.sup.handle(Event::MainPid { unit, pid }, now);
+    }
+
     /// A start of `unit` that failed before a helper existed.
     fn spawn_failed(&mut self, unit: String, reason: String, now: Instant) {
         // What was set up for the start goes (the lease stays).
@@ -433,6 +475,14 @@ impl Owner {
             }
         }
     }
+}
+
+/// The live pid written in a pid file, if there is one yet.
+fn read_pid_file(file: &std::path::Path) -> Option<Pid> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let pid: Pid = text.trim().parse().ok().filter(|p| *p > 0)?;
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    (unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
 }
 
 pub(super) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
