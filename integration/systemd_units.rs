@@ -238,7 +238,8 @@ fn a_real_debian_oneshot_runs_and_its_dependent_starts_after_it() {
     );
     s.up();
     s.wait_state("app", "up");
-    assert_eq!(s.state("postgresql"), "exited");
+    // RemainAfterExit=on: it stays up.
+    assert_eq!(s.state("postgresql"), "up");
     assert_eq!(s.wait_file("app.started"), "started\n");
     s.ok(&["shutdown"]);
     assert!(s.wait_exit().success());

@@ -201,7 +201,8 @@ impl Supervisor {
         };
         let done = rt.phase == Phase::Exited && rt.satisfied();
         let requires = rt.unit.service.requires.clone();
-        if explicit || !done {
+        // A oneshot that remains up is not run again (systemd: it is active).
+        if (explicit && !rt.remains()) || !done {
             self.step(name, Input::Start, now);
         }
         for dep in &requires {
@@ -274,11 +275,12 @@ impl Supervisor {
     pub fn already(&self, command: &Command) -> Vec<String> {
         let (names, there): (&[String], fn(&UnitRt) -> bool) = match command {
             Command::Start(names) => (names, |rt| {
-                matches!(rt.phase, Phase::Up { .. }) && !rt.stop_queued
+                (matches!(rt.phase, Phase::Up { .. }) || rt.remains()) && !rt.stop_queued
             }),
             Command::Stop(names) => (names, |rt| {
                 matches!(rt.phase, Phase::Inactive | Phase::Exited | Phase::Failed)
                     && !rt.restart_pending
+                    && !rt.remains()
             }),
             _ => return Vec::new(),
         };

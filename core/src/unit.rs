@@ -270,10 +270,17 @@ impl UnitRt {
         !self.phase.has_process() && !self.stop_queued
     }
 
+    /// A oneshot with `remain_after_exit` whose last run succeeded: it stays up.
+    pub(crate) fn remains(&self) -> bool {
+        self.phase == Phase::Exited && self.succeeded && self.unit.service.remain_after_exit
+    }
+
     /// The public state, counting a queued stop as `Stopping`.
     pub(crate) fn state(&self) -> State {
         if self.stop_queued && self.phase.has_process() {
             State::Stopping
+        } else if self.remains() {
+            State::Up
         } else {
             self.phase.state()
         }

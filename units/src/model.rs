@@ -91,6 +91,9 @@ pub struct Service {
     pub kill_mode: KillMode,
     /// `send_sigkill`: SIGKILL after `stop_timeout`; default true. False: the stop waits.
     pub send_sigkill: bool,
+    /// `remain_after_exit`: a oneshot that exited successfully stays up (`kennel start`
+    /// does not run it again; `kennel stop` makes it inactive).
+    pub remain_after_exit: bool,
     /// `pid_file`: where a `type = "forking"` daemon writes its pid (read once its first
     /// process exited 0).
     pub pid_file: Option<PathBuf>,
@@ -215,18 +218,12 @@ impl RestartPolicy {
 
     /// The unit-file name of the policy.
     pub fn name(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(_, p)| *p == self)
-            .map_or("on-failure", |(n, _)| n)
+        name_of(&Self::NAMES, self)
     }
 
     /// The policy of that name.
     pub fn from_name(name: &str) -> Option<RestartPolicy> {
-        Self::NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, p)| *p)
+        named(&Self::NAMES, name)
     }
 }
 
@@ -256,19 +253,26 @@ impl KillMode {
 
     /// The unit-file name of the mode.
     pub fn name(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(_, m)| *m == self)
-            .map_or("control-group", |(n, _)| n)
+        name_of(&Self::NAMES, self)
     }
 
     /// The mode of that name.
     pub fn from_name(name: &str) -> Option<KillMode> {
-        Self::NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, m)| *m)
+        named(&Self::NAMES, name)
     }
+}
+
+/// The name of `value` in a table of names (every value is in it).
+fn name_of<T: PartialEq>(names: &[(&'static str, T)], value: T) -> &'static str {
+    names
+        .iter()
+        .find(|(_, v)| *v == value)
+        .map_or("", |(n, _)| n)
+}
+
+/// The value named `name` in a table of names.
+fn named<T: Copy>(names: &[(&str, T)], name: &str) -> Option<T> {
+    names.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
 /// `[ready]`.
@@ -362,6 +366,7 @@ impl Service {
             kill_mode: KillMode::ControlGroup,
             send_sigkill: true,
             pid_file: None,
+            remain_after_exit: false,
         }
     }
 }

@@ -120,6 +120,7 @@ fn every_key_is_parsed() {
             kill_mode: kennel_units::KillMode::Mixed,
             send_sigkill: false,
             pid_file: None,
+            remain_after_exit: false,
         },
         restart: Restart {
             policy: RestartPolicy::Always,

@@ -127,7 +127,7 @@ keep = -1
             "u/web.toml:5:20: service.environment_file: must be an absolute path, found \"default/web\"",
             "u/web.toml:6:15: service.working_dir: must be an absolute path, found \"srv\"",
             "u/web.toml:7:8: service.user: must not be empty",
-            "u/web.toml:8:8: service.type: invalid value \"notfy\": expected one of \"simple\", \"notify\", \"oneshot\", \"forking\"; did you mean \"notify\"?",
+            "u/web.toml:8:8: service.type: invalid value \"notfy\": expected one of \"simple\", \"notify\", \"oneshot\", \"forking\", \"exec\", \"idle\"; did you mean \"notify\"?",
             "u/web.toml:9:26: service.success_exit_codes[1]: must be in 0..=255, found 256",
             "u/web.toml:9:31: service.success_exit_codes[2]: must be in 0..=255, found -1",
             "u/web.toml:10:15: service.stop_signal: invalid signal \"SIGFOO\": expected a name such as \"SIGTERM\" or \"TERM\", \"SIGRTMIN+N\", or a number 1..=64",

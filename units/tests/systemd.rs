@@ -299,13 +299,14 @@ fn oneshot_with_several_commands_and_deferred_variables() {
         load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
     let u = set.get("setup").unwrap();
     assert_eq!(u.service.kind, ServiceType::Oneshot);
+    assert!(u.service.remain_after_exit);
     // EnvironmentFile=-FILE of a file that does not exist: not read, as systemd does.
     assert_eq!(u.service.environment_file, None);
     assert!(
-        warnings[1].message.contains("the file does not exist"),
+        warnings[0].message.contains("the file does not exist"),
         "{warnings:#?}"
     );
-    assert_eq!(warnings.len(), 4, "{warnings:#?}");
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
     assert_eq!(
         u.service.command,
         [

@@ -301,3 +301,26 @@ fn up_leaves_socket_activated_units_to_their_sockets_unless_required() {
     h.start(&["idle"], false);
     assert_eq!(h.take_plain(), ["reply 2 ok", "spawn idle"]);
 }
+
+#[test]
+fn a_oneshot_that_remains_after_exit_stays_up_until_stopped() {
+    let mut u = oneshot("setup");
+    u.service.remain_after_exit = true;
+    let mut h = Harness::up(vec![u]);
+    h.exit("setup", OK);
+    assert_eq!(h.state("setup"), State::Up);
+    h.take();
+    // It is up: a start does not run it again.
+    let id = h.start(&["setup"], true);
+    assert_eq!(h.take_plain(), [format!("reply {id} ok")]);
+    assert_eq!(
+        h.sup
+            .already(&kennel_core::Command::Start(vec!["setup".into()])),
+        ["setup"]
+    );
+    h.stop(&["setup"], true);
+    assert_eq!(h.state("setup"), State::Inactive);
+    h.take();
+    h.start(&["setup"], false);
+    assert_eq!(h.take_plain(), ["reply 4 ok", "spawn setup"]);
+}

@@ -35,6 +35,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "kill_mode",
     "send_sigkill",
     "pid_file",
+    "remain_after_exit",
 ];
 
 /// The `[service]` keys of commands around the main one (refused in `[container]` units).
@@ -102,7 +103,8 @@ pub(crate) fn service(
         );
     }
     if let Some(item) = t.get("type") {
-        let kinds = ["simple", "notify", "oneshot", "forking"];
+        // kennel's simple is up once the exec succeeded (systemd's exec); idle is simple.
+        let kinds = ["simple", "notify", "oneshot", "forking", "exec", "idle"];
         s.kind = match cx.choice("service.type", item, &kinds) {
             Some("notify") => ServiceType::Notify,
             Some("oneshot") => ServiceType::Oneshot,
@@ -194,6 +196,20 @@ pub(crate) fn service(
                 t.key("pid_file").and_then(Key::span),
                 "service.pid_file is only for type = \"forking\"",
             );
+        }
+    }
+    if let Some(item) = t.get("remain_after_exit") {
+        s.remain_after_exit = cx
+            .boolean("service.remain_after_exit", item)
+            .unwrap_or(false);
+        let span = t.key("remain_after_exit").and_then(Key::span);
+        if s.remain_after_exit && s.kind != ServiceType::Oneshot {
+            cx.error(
+                span,
+                "service.remain_after_exit is only for type = \"oneshot\"",
+            );
+        } else if s.remain_after_exit && t.contains_key("stop") {
+            cx.error(span, "service.stop with remain_after_exit = true is not supported yet (the stop of a oneshot that remains up runs no command)");
         }
     }
     if let Some(item) = t.get("kill_mode") {

@@ -102,6 +102,7 @@ pub(crate) fn map(
     let mut env_files: Vec<(&Entry, String)> = Vec::new();
     let mut start_timeout: Option<(&Entry, Option<Duration>)> = None;
     let mut pid_file: Option<(&Entry, PathBuf)> = None;
+    let mut remain: Option<(&Entry, bool)> = None;
     let mut user: Option<String> = None;
     let mut group: Option<(&Entry, String)> = None;
     let mut requires = Vec::new();
@@ -357,11 +358,10 @@ pub(crate) fn map(
                     }
                 }
             }
-            ("Service", "RemainAfterExit") => {
-                if parse_bool(&e.value) == Some(true) {
-                    cx.approx(e, "a kennel oneshot counts as up once it exited successfully (for its dependents)");
-                }
-            }
+            ("Service", "RemainAfterExit") => match parse_bool(&e.value) {
+                Some(b) => remain = Some((e, b)),
+                None => cx.err(e, format!("RemainAfterExit=: expected a boolean, found {:?}", e.value)),
+            },
             ("Service", "IgnoreSIGPIPE") => match parse_bool(&e.value) {
                 // kennel starts services with every signal at its default action.
                 Some(false) => {}
@@ -388,11 +388,8 @@ pub(crate) fn map(
 
     // Type=
     let kind = match kind {
-        None | Some((_, "simple")) => ServiceType::Simple,
-        Some((e, "exec")) => {
-            cx.approx(e, "as simple: up once spawned, not once the exec succeeded");
-            ServiceType::Simple
-        }
+        // kennel's simple is up once the exec succeeded: systemd's exec.
+        None | Some((_, "simple" | "exec")) => ServiceType::Simple,
         Some((e, "idle")) => {
             cx.approx(e, "as simple (started without waiting for other jobs)");
             ServiceType::Simple
@@ -417,6 +414,14 @@ pub(crate) fn map(
         }
     };
     unit.service.kind = kind;
+    match remain {
+        Some((_, true)) if kind == ServiceType::Oneshot => unit.service.remain_after_exit = true,
+        Some((e, true)) => cx.not_honoured(
+            e,
+            "only for Type=oneshot in kennel (a service that stays up is up anyway)",
+        ),
+        _ => {}
+    }
     match pid_file {
         Some((_, f)) if kind == ServiceType::Forking => unit.service.pid_file = Some(f),
         Some((e, _)) => cx.not_honoured(e, "only read for Type=forking"),
@@ -556,6 +561,10 @@ pub(crate) fn map(
             ),
             "ExecStartPost" => s.start_post.push(c),
             "ExecReload" => s.reload.push(c),
+            "ExecStop" if s.remain_after_exit => cx.not_honoured(
+                e,
+                "the stop of a oneshot that remains up (RemainAfterExit=yes) runs no command yet",
+            ),
             "ExecStop" => s.stop.push(c),
             _ => s.stop_post.push(c),
         }

@@ -113,6 +113,9 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
     let _ = writeln!(out, "stop_timeout = {}", timeout(s.stop_timeout));
     let _ = writeln!(out, "start_timeout = {}", timeout(s.start_timeout));
     let _ = writeln!(out, "kill_mode = {}", q(s.kill_mode.name()));
+    if s.remain_after_exit {
+        let _ = writeln!(out, "remain_after_exit = true");
+    }
     if let Some(p) = &s.pid_file {
         let _ = writeln!(out, "pid_file = {}", q(&p.to_string_lossy()));
     }
