@@ -96,3 +96,39 @@ fn a_forking_daemon_with_a_pid_file_is_the_main_process() {
     assert_eq!(s.state("daemon"), "inactive");
     s.wait_log("daemon", "kennel", "exited with code 0; stopped");
 }
+
+#[test]
+fn directories_are_made_before_the_start_and_the_runtime_one_goes_after_the_stop() {
+    let s = Sandbox::new();
+    // /run and /var/lib of kennel's own mount namespace, never the host's.
+    s.before_up("mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib");
+    s.script_unit(
+        "web",
+        "stat -c %a $RUNTIME_DIRECTORY > $D/mode\necho $RUNTIME_DIRECTORY $STATE_DIRECTORY > $D/dirs\n\
+         trap 'exit 0' TERM\nwhile :; do sleep 1 & wait $!; done",
+        "runtime_directory = [\"kennel-test-web\"]\nruntime_directory_mode = \"0700\"\n\
+         state_directory = [\"kennel-test-web\"]\nstart_pre = [[\"/bin/sh\", \"-c\", \"test -d /run/kennel-test-web\"]]\n",
+    );
+    s.script_unit(
+        "look",
+        "while [ ! -e $D/look ]; do sleep 0.05; done\n\
+         for d in /run/kennel-test-web /var/lib/kennel-test-web; do \
+         if [ -e $d ]; then echo $d present; else echo $d gone; fi; done > $D/after.tmp\n\
+         mv $D/after.tmp $D/after\n\
+         exec sleep 100000",
+        "",
+    );
+    s.up();
+    s.wait_state("web", "up");
+    assert_eq!(s.wait_file("mode"), "700\n");
+    assert_eq!(
+        s.wait_file("dirs"),
+        "/run/kennel-test-web /var/lib/kennel-test-web\n"
+    );
+    s.ok(&["stop", "web"]);
+    s.touch("look");
+    assert_eq!(
+        s.wait_file("after"),
+        "/run/kennel-test-web gone\n/var/lib/kennel-test-web present\n"
+    );
+}

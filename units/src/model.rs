@@ -94,6 +94,9 @@ pub struct Service {
     /// `remain_after_exit`: a oneshot that exited successfully stays up (`kennel start`
     /// does not run it again; `kennel stop` makes it inactive).
     pub remain_after_exit: bool,
+    /// `runtime_directory`, `state_directory`, `cache_directory`, `logs_directory`,
+    /// `configuration_directory` (each with its `..._mode`): made before the start.
+    pub directories: Vec<Directory>,
     /// `pid_file`: where a `type = "forking"` daemon writes its pid (read once its first
     /// process exited 0).
     pub pid_file: Option<PathBuf>,
@@ -262,6 +265,94 @@ impl KillMode {
     }
 }
 
+/// A directory kennel makes for a service before it starts (systemd's
+/// `RuntimeDirectory=` ...): `BASE/path`, owned by the service's user, with `mode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    pub kind: DirectoryKind,
+    /// Relative to the kind's base (`redis`, `postgresql/15`).
+    pub path: String,
+    /// Permission bits; default 0755.
+    pub mode: u32,
+}
+
+impl Directory {
+    /// `BASE/path`.
+    pub fn full_path(&self) -> PathBuf {
+        PathBuf::from(self.kind.base()).join(&self.path)
+    }
+}
+
+/// Which of the five directories: where it goes and whether it is removed after a stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryKind {
+    /// Below /run; removed once the unit stopped.
+    Runtime,
+    /// Below /var/lib.
+    State,
+    /// Below /var/cache.
+    Cache,
+    /// Below /var/log.
+    Logs,
+    /// Below /etc.
+    Configuration,
+}
+
+impl DirectoryKind {
+    pub const ALL: [DirectoryKind; 5] = [
+        DirectoryKind::Runtime,
+        DirectoryKind::State,
+        DirectoryKind::Cache,
+        DirectoryKind::Logs,
+        DirectoryKind::Configuration,
+    ];
+
+    /// The unit-file key: `runtime_directory` (its mode: `runtime_directory_mode`).
+    pub fn key(self) -> &'static str {
+        match self {
+            DirectoryKind::Runtime => "runtime_directory",
+            DirectoryKind::State => "state_directory",
+            DirectoryKind::Cache => "cache_directory",
+            DirectoryKind::Logs => "logs_directory",
+            DirectoryKind::Configuration => "configuration_directory",
+        }
+    }
+
+    /// The systemd directive: `RuntimeDirectory` (its mode: `RuntimeDirectoryMode`).
+    pub fn systemd_key(self) -> &'static str {
+        match self {
+            DirectoryKind::Runtime => "RuntimeDirectory",
+            DirectoryKind::State => "StateDirectory",
+            DirectoryKind::Cache => "CacheDirectory",
+            DirectoryKind::Logs => "LogsDirectory",
+            DirectoryKind::Configuration => "ConfigurationDirectory",
+        }
+    }
+
+    /// Where its directories go.
+    pub fn base(self) -> &'static str {
+        match self {
+            DirectoryKind::Runtime => "/run",
+            DirectoryKind::State => "/var/lib",
+            DirectoryKind::Cache => "/var/cache",
+            DirectoryKind::Logs => "/var/log",
+            DirectoryKind::Configuration => "/etc",
+        }
+    }
+
+    /// The variable that gives the service its paths (`:`-separated), as systemd sets it.
+    pub fn env(self) -> &'static str {
+        match self {
+            DirectoryKind::Runtime => "RUNTIME_DIRECTORY",
+            DirectoryKind::State => "STATE_DIRECTORY",
+            DirectoryKind::Cache => "CACHE_DIRECTORY",
+            DirectoryKind::Logs => "LOGS_DIRECTORY",
+            DirectoryKind::Configuration => "CONFIGURATION_DIRECTORY",
+        }
+    }
+}
+
 /// The name of `value` in a table of names (every value is in it).
 fn name_of<T: PartialEq>(names: &[(&'static str, T)], value: T) -> &'static str {
     names
@@ -367,6 +458,7 @@ impl Service {
             send_sigkill: true,
             pid_file: None,
             remain_after_exit: false,
+            directories: Vec::new(),
         }
     }
 }

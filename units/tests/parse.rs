@@ -121,6 +121,7 @@ fn every_key_is_parsed() {
             send_sigkill: false,
             pid_file: None,
             remain_after_exit: false,
+            directories: Vec::new(),
         },
         restart: Restart {
             policy: RestartPolicy::Always,

@@ -299,3 +299,29 @@ fn pid_file_is_only_for_a_forking_service() {
     );
     assert_eq!(u.service.kind, kennel_units::ServiceType::Forking);
 }
+
+#[test]
+fn directories_of_a_service() {
+    let u = parse_ok("[service]\ncommand = [\"/bin/a\"]\nruntime_directory = [\"redis\", \"a/b\"]\nruntime_directory_mode = \"0750\"\nlogs_directory = [\"redis\"]\n");
+    let dirs: Vec<(String, u32)> = u
+        .service
+        .directories
+        .iter()
+        .map(|d| (d.full_path().display().to_string(), d.mode))
+        .collect();
+    assert_eq!(
+        dirs,
+        [
+            ("/run/redis".to_string(), 0o750),
+            ("/run/a/b".to_string(), 0o750),
+            ("/var/log/redis".to_string(), 0o755)
+        ]
+    );
+    assert_eq!(
+        errors("[service]\ncommand = [\"/bin/a\"]\nstate_directory = [\"../x\"]\ncache_directory_mode = \"0999\"\n"),
+        [
+            "u/web.toml:3:20: service.state_directory[0]: must be a relative path below its base directory (no /, ., .. or empty parts at either end or inside), found \"../x\"",
+            "u/web.toml:4:24: service.cache_directory_mode: expected an octal mode such as \"0755\", found \"0999\"",
+        ]
+    );
+}

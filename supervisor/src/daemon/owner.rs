@@ -112,6 +112,8 @@ struct Owner {
     exit: Option<i32>,
     /// When this daemon started: `all units up in 1.23s` counts from here.
     started: Instant,
+    /// Units whose runtime directories were made, until they stopped and those went.
+    runtime_dirs: BTreeSet<String>,
 }
 
 pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
@@ -190,6 +192,7 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         next_id: UP_ID + 1,
         exit: None,
         started,
+        runtime_dirs: BTreeSet::new(),
     };
     owner.reap();
     // Nothing runs yet: every namespace and veth of a unit is a crash's leftover.
@@ -220,6 +223,9 @@ pub async fn run(opts: Options) -> Result<super::Outcome, DaemonError> {
         }
         owner.drain();
         owner.watch_sockets();
+        if !owner.runtime_dirs.is_empty() {
+            owner.remove_runtime_dirs();
+        }
         if owner.cgroups.has_doomed() || owner.runs.has_released() {
             // Let the connection tasks write the replies this turn produced first.
             tokio::task::yield_now().await;

@@ -252,6 +252,14 @@ fn unit(
                     );
                 }
             }
+            for kind in crate::model::DirectoryKind::ALL.map(crate::model::DirectoryKind::key) {
+                if let Some(k) = t.key(kind) {
+                    cx.error(
+                        k.span(),
+                        format!("service.{kind} is not supported in a [container] unit yet (kennel would make it on the host, not in the container's rootfs); use a volume"),
+                    );
+                }
+            }
             if let Some(k) = t.key("kill_mode") {
                 cx.error(
                     k.span(),

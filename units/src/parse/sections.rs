@@ -9,7 +9,8 @@ use super::value::Ctx;
 use super::DepRef;
 use crate::duration::format_duration;
 use crate::model::{
-    Activate, Health, KillMode, Logs, Restart, RestartPolicy, Service, ServiceType,
+    Activate, Directory, DirectoryKind, Health, KillMode, Logs, Restart, RestartPolicy, Service,
+    ServiceType,
 };
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
@@ -36,6 +37,16 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "send_sigkill",
     "pid_file",
     "remain_after_exit",
+    "runtime_directory",
+    "runtime_directory_mode",
+    "state_directory",
+    "state_directory_mode",
+    "cache_directory",
+    "cache_directory_mode",
+    "logs_directory",
+    "logs_directory_mode",
+    "configuration_directory",
+    "configuration_directory_mode",
 ];
 
 /// The `[service]` keys of commands around the main one (refused in `[container]` units).
@@ -210,6 +221,28 @@ pub(crate) fn service(
             );
         } else if s.remain_after_exit && t.contains_key("stop") {
             cx.error(span, "service.stop with remain_after_exit = true is not supported yet (the stop of a oneshot that remains up runs no command)");
+        }
+    }
+    for kind in DirectoryKind::ALL {
+        let key = kind.key();
+        let mode_key = format!("{key}_mode");
+        let mode = t
+            .get(&mode_key)
+            .and_then(|item| cx.mode(&format!("service.{mode_key}"), item))
+            .unwrap_or(0o755);
+        let Some(item) = t.get(key) else { continue };
+        let Some(values) = cx.array(
+            &format!("service.{key}"),
+            item,
+            "an array of relative paths such as [\"redis\"]",
+        ) else {
+            continue;
+        };
+        for (i, v) in values.iter().enumerate() {
+            let item = toml_edit::Item::Value((*v).clone());
+            if let Some(path) = cx.rel_path(&format!("service.{key}[{i}]"), &item) {
+                s.directories.push(Directory { kind, path, mode });
+            }
         }
     }
     if let Some(item) = t.get("kill_mode") {

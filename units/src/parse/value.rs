@@ -106,6 +106,33 @@ impl<'a> Ctx<'a> {
     }
 
     /// An absolute path.
+    /// A path relative to a base directory, that stays below it: `redis`, `a/b`.
+    pub(crate) fn rel_path(&mut self, path: &str, item: &Item) -> Option<String> {
+        let s = self.text(path, item, "a relative path string such as \"redis\"")?;
+        let below =
+            !s.starts_with('/') && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        if below {
+            Some(s)
+        } else {
+            let msg = format!("{path}: must be a relative path below its base directory (no /, ., .. or empty parts at either end or inside), found {s:?}");
+            self.error(item.span(), msg);
+            None
+        }
+    }
+
+    /// Permission bits as an octal string: `"0755"`, `"750"`.
+    pub(crate) fn mode(&mut self, path: &str, item: &Item) -> Option<u32> {
+        let s = self.string(path, item, "an octal mode string such as \"0755\"")?;
+        match u32::from_str_radix(&s, 8) {
+            Ok(m) if m <= 0o7777 && !s.is_empty() => Some(m),
+            _ => {
+                let msg = format!("{path}: expected an octal mode such as \"0755\", found {s:?}");
+                self.error(item.span(), msg);
+                None
+            }
+        }
+    }
+
     pub(crate) fn abs_path(&mut self, path: &str, item: &Item) -> Option<PathBuf> {
         let s = self.text(path, item, "an absolute path string")?;
         if s.starts_with('/') {

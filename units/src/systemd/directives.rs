@@ -17,23 +17,11 @@ pub(super) const NO_OPS: &[(&str, &str)] = &[
 /// Why a directive kennel does not read is not honoured, by family.
 pub(super) fn not_yet_reason(section: &str, key: &str) -> &'static str {
     const AROUND: &[&str] = &["ExecCondition"];
-    const DIRS: &[&str] = &[
-        "RuntimeDirectory",
-        "StateDirectory",
-        "CacheDirectory",
-        "LogsDirectory",
-        "ConfigurationDirectory",
-        "RuntimeDirectoryMode",
-        "StateDirectoryMode",
-        "CacheDirectoryMode",
-        "LogsDirectoryMode",
-        "ConfigurationDirectoryMode",
-        "RuntimeDirectoryPreserve",
-    ];
+    const DIRS: &[&str] = &["RuntimeDirectoryPreserve"];
     if AROUND.contains(&key) {
         "ExecCondition= is not supported yet; the unit always starts"
     } else if DIRS.contains(&key) {
-        "kennel does not create the directory yet; create it beforehand"
+        "the runtime directory is removed after each stop (RuntimeDirectoryPreserve=no)"
     } else if key.starts_with("Condition") || key.starts_with("Assert") {
         "conditions and assertions are not supported yet; the unit always starts"
     } else if key.starts_with("Limit") {

@@ -13,7 +13,8 @@ use super::spec::{self, Names};
 use super::syntax::{parse_bool, parse_timespan, split_words, Entry};
 use crate::diag::Diagnostic;
 use crate::model::{
-    ExecCommand, KillMode, Ready, ReadyProbe, RestartPolicy, ServiceType, Unit, INFINITY,
+    Directory, DirectoryKind, ExecCommand, KillMode, Ready, ReadyProbe, RestartPolicy, ServiceType,
+    Unit, INFINITY,
 };
 use crate::parse::DepRef;
 use crate::signal::parse_signal;
@@ -103,6 +104,8 @@ pub(crate) fn map(
     let mut start_timeout: Option<(&Entry, Option<Duration>)> = None;
     let mut pid_file: Option<(&Entry, PathBuf)> = None;
     let mut remain: Option<(&Entry, bool)> = None;
+    let mut dirs: Vec<(DirectoryKind, String)> = Vec::new();
+    let mut modes: Vec<(DirectoryKind, u32)> = Vec::new();
     let mut user: Option<String> = None;
     let mut group: Option<(&Entry, String)> = None;
     let mut requires = Vec::new();
@@ -332,6 +335,36 @@ pub(crate) fn map(
                 }
                 None => cx.err(e, format!("KillMode=: unknown value {:?} (control-group, mixed, process, none)", e.value)),
             },
+            ("Service", k) if DirectoryKind::ALL.iter().any(|d| d.systemd_key() == k) => {
+                let Some(kind) = DirectoryKind::ALL.into_iter().find(|d| d.systemd_key() == k) else { continue };
+                if e.value.is_empty() {
+                    dirs.retain(|(d, _)| *d != kind);
+                    continue;
+                }
+                let Some(v) = cx.value(e) else { continue };
+                match split_words(&v) {
+                    Ok(words) => {
+                        for w in words {
+                            // NAME:SYMLINK (a symlink to the directory) is not read.
+                            match w.split_once(':') {
+                                Some(_) => cx.not_honoured(e, format!("{w}: the :LINK form is not supported yet")),
+                                None if w.starts_with('/') || w.split('/').any(|c| c.is_empty() || c == "." || c == "..") => {
+                                    cx.err(e, format!("{k}=: {w:?} must be a relative path below {}", kind.base()));
+                                }
+                                None => dirs.push((kind, w)),
+                            }
+                        }
+                    }
+                    Err(m) => cx.err(e, format!("{k}=: {m}")),
+                }
+            }
+            ("Service", k) if DirectoryKind::ALL.iter().any(|d| format!("{}Mode", d.systemd_key()) == k) => {
+                let Some(kind) = DirectoryKind::ALL.into_iter().find(|d| format!("{}Mode", d.systemd_key()) == k) else { continue };
+                match u32::from_str_radix(&e.value, 8) {
+                    Ok(m) if m <= 0o7777 => modes.push((kind, m)),
+                    _ => cx.err(e, format!("{k}=: expected an octal mode such as 0755, found {:?}", e.value)),
+                }
+            }
             ("Service", "PIDFile") => {
                 let Some(v) = cx.value(e) else { continue };
                 // systemd reads a relative path below /run.
@@ -414,6 +447,16 @@ pub(crate) fn map(
         }
     };
     unit.service.kind = kind;
+    for (kind, path) in dirs {
+        let mode = modes
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == kind)
+            .map_or(0o755, |(_, m)| *m);
+        unit.service
+            .directories
+            .push(Directory { kind, path, mode });
+    }
     match remain {
         Some((_, true)) if kind == ServiceType::Oneshot => unit.service.remain_after_exit = true,
         Some((e, true)) => cx.not_honoured(

@@ -113,6 +113,16 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
     let _ = writeln!(out, "stop_timeout = {}", timeout(s.stop_timeout));
     let _ = writeln!(out, "start_timeout = {}", timeout(s.start_timeout));
     let _ = writeln!(out, "kill_mode = {}", q(s.kill_mode.name()));
+    for kind in crate::model::DirectoryKind::ALL {
+        let of_kind: Vec<&crate::model::Directory> =
+            s.directories.iter().filter(|d| d.kind == kind).collect();
+        let Some(first) = of_kind.first() else {
+            continue;
+        };
+        let paths: Vec<String> = of_kind.iter().map(|d| d.path.clone()).collect();
+        let _ = writeln!(out, "{} = {}", kind.key(), list(&paths));
+        let _ = writeln!(out, "{}_mode = \"{:04o}\"", kind.key(), first.mode);
+    }
     if s.remain_after_exit {
         let _ = writeln!(out, "remain_after_exit = true");
     }

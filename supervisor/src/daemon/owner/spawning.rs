@@ -37,6 +37,10 @@ impl Owner {
     pub(super) fn spawn(&mut self, unit: Unit) {
         let now = Instant::now();
         let name = unit.name.clone();
+        if let Err(reason) = self.make_directories(&unit) {
+            self.spawn_failed(name, reason, now);
+            return;
+        }
         self.runs.before_start(&name);
         let mut spec = match self.prepare_spawn(&unit) {
             Ok(spec) => spec,
@@ -160,6 +164,11 @@ impl Owner {
         let Some(u) = self.sup.units().get(&unit).cloned() else {
             return;
         };
+        if let Err(reason) = self.make_directories(&u) {
+            return self
+                .sup
+                .handle(Event::ControlSpawnFailed { unit, reason }, now);
+        }
         let mut spec = self.base_spec(&u, argv);
         spec.cgroup_procs = self.cgroups.procs_of(&unit);
         if let Some(pid) = main_pid {
@@ -189,6 +198,64 @@ impl Owner {
             Err(reason) => self
                 .sup
                 .handle(Event::ControlSpawnFailed { unit, reason }, now),
+        }
+    }
+
+    /// The unit's `runtime_directory` ... directories, made (if missing) with their mode
+    /// and owned by its user; the unit is remembered for the removal of its runtime ones.
+    pub(super) fn make_directories(&mut self, unit: &Unit) -> Result<(), String> {
+        let (uid, gid) = resolve_ids(unit.service.user.as_deref());
+        for d in &unit.service.directories {
+            let path = d.full_path();
+            let made = std::fs::create_dir_all(&path)
+                .and_then(|()| {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(d.mode))
+                })
+                .and_then(|()| std::os::unix::fs::chown(&path, uid, gid));
+            made.map_err(|e| format!("{} {}: {e}", d.kind.key(), path.display()))?;
+            if d.kind == kennel_units::DirectoryKind::Runtime {
+                self.runtime_dirs.insert(unit.name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the runtime directories of the units that stopped (no process, none to
+    /// come: not starting, up or stopping).
+    pub(super) fn remove_runtime_dirs(&mut self) {
+        let now = Instant::now();
+        let stopped: Vec<String> = self
+            .runtime_dirs
+            .iter()
+            .filter(|u| {
+                self.sup.unit_status(u, now).is_none_or(|s| {
+                    !matches!(
+                        s.state,
+                        kennel_core::State::Starting
+                            | kennel_core::State::Up
+                            | kennel_core::State::Stopping
+                    )
+                })
+            })
+            .cloned()
+            .collect();
+        for name in stopped {
+            self.runtime_dirs.remove(&name);
+            let Some(u) = self.sup.units().get(&name) else {
+                continue;
+            };
+            for d in &u.service.directories {
+                if d.kind != kennel_units::DirectoryKind::Runtime {
+                    continue;
+                }
+                let path = d.full_path();
+                match std::fs::remove_dir_all(&path) {
+                    Ok(()) => debug!(unit = %name, "removed {}", path.display()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => warn!(unit = %name, "remove {}: {e}", path.display()),
+                }
+            }
         }
     }
 
@@ -357,6 +424,18 @@ impl Owner {
             base_env.push(("PATH".into(), DEFAULT_PATH.into()));
         }
         base_env.push(("KENNEL_UNIT".into(), unit.name.clone()));
+        for kind in kennel_units::DirectoryKind::ALL {
+            let paths: Vec<String> = unit
+                .service
+                .directories
+                .iter()
+                .filter(|d| d.kind == kind)
+                .map(|d| d.full_path().display().to_string())
+                .collect();
+            if !paths.is_empty() {
+                base_env.push((kind.env().into(), paths.join(":")));
+            }
+        }
         SpawnSpec {
             unit: unit.name.clone(),
             argv,
@@ -475,6 +554,30 @@ impl Owner {
             }
         }
     }
+}
+
+/// The uid and gid a unit's directories belong to: its `user` (`name`, `uid`, `uid:gid`,
+/// `name:group`; the user's own group without one), or kennel's (unchanged) without it.
+fn resolve_ids(user: Option<&str>) -> (Option<u32>, Option<u32>) {
+    let Some(user) = user else {
+        return (None, None);
+    };
+    let uid = resolve_uid(Some(user));
+    let gid = match user.split_once(':') {
+        Some((_, g)) => g.parse::<u32>().ok().or_else(|| {
+            nix::unistd::Group::from_name(g)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw())
+        }),
+        None => uid.and_then(|u| {
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(u))
+                .ok()
+                .flatten()
+                .map(|u| u.gid.as_raw())
+        }),
+    };
+    (uid, gid)
 }
 
 /// The live pid written in a pid file, if there is one yet.
