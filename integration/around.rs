@@ -132,3 +132,29 @@ fn directories_are_made_before_the_start_and_the_runtime_one_goes_after_the_stop
         "/run/kennel-test-web gone\n/var/lib/kennel-test-web present\n"
     );
 }
+
+#[test]
+fn a_missing_path_skips_a_conditioned_start_and_fails_an_asserted_one() {
+    let s = Sandbox::new();
+    let missing = s.path("missing").display().to_string();
+    s.script_unit(
+        "maybe",
+        "touch $D/maybe-ran\nsleep 100000",
+        &format!("condition_path_exists = [\"{missing}\"]\n"),
+    );
+    s.script_unit(
+        "must",
+        "touch $D/must-ran\nsleep 100000",
+        &format!("assert_path_exists = [\"{missing}\"]\n"),
+    );
+    s.up();
+    s.wait_state("maybe", "exited");
+    s.wait_state("must", "failed");
+    s.wait_log("maybe", "kennel", "skipped: condition_path_exists");
+    assert!(s.read("maybe-ran").is_none());
+    assert!(s.read("must-ran").is_none());
+    // Once the path is there, a start runs it.
+    s.touch("missing");
+    s.ok(&["start", "maybe"]);
+    s.wait_file_exists("maybe-ran");
+}

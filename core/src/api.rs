@@ -69,6 +69,12 @@ pub enum Event {
         command: Command,
         wait: bool,
     },
+    /// The answer to [`Action::CheckConditions`]: the first condition or assertion that
+    /// does not hold, if any.
+    ConditionsChecked {
+        unit: String,
+        failed: Option<kennel_units::PathCondition>,
+    },
     /// The answer to [`Action::FindMainPid`]: the daemon's pid, or why there is none.
     MainPid {
         unit: String,
@@ -133,6 +139,12 @@ pub enum Action {
         unit: String,
         argv: Vec<String>,
         main_pid: Option<Pid>,
+    },
+    /// Check the unit's `condition_path_exists` and `assert_path_exists` now; answer with
+    /// [`Event::ConditionsChecked`].
+    CheckConditions {
+        unit: String,
+        conditions: Vec<kennel_units::PathCondition>,
     },
     /// A forking service's first process `parent` exited 0: find its daemon, from
     /// `pid_file` (waiting for the file, a live pid in it) or, without one, as the only

@@ -377,7 +377,9 @@ fn is_active(rt: &UnitRt) -> bool {
         | Phase::Running { .. }
         | Phase::Up { .. }
         | Phase::Backoff { .. } => !rt.stop_queued || rt.restart_pending,
-        Phase::PreStart | Phase::FindingMain { .. } => !rt.stop_queued || rt.restart_pending,
+        Phase::Checking | Phase::PreStart | Phase::FindingMain { .. } => {
+            !rt.stop_queued || rt.restart_pending
+        }
         Phase::Stopping { .. } | Phase::PostStop { .. } => rt.restart_pending,
         Phase::Inactive | Phase::Exited | Phase::Failed => false,
     }

@@ -30,6 +30,8 @@ pub(crate) enum Input {
     Spawned(Pid),
     SpawnFailed(Option<Pid>, String),
     Exited(Pid, ExitStatus),
+    /// The shell's answer to `CheckConditions`.
+    Checked(Option<kennel_units::PathCondition>),
     /// The shell's answer to `FindMainPid`.
     MainPid(Result<Pid, String>),
     /// The control process (a command around the main one) was started.
@@ -131,6 +133,7 @@ impl Supervisor {
             // Already starting or up: nothing to do, the caller just waits.
             (
                 Phase::Waiting
+                | Phase::Checking
                 | Phase::PreStart
                 | Phase::Spawning
                 | Phase::Running { .. }
@@ -145,6 +148,7 @@ impl Supervisor {
             (
                 Phase::Inactive
                 | Phase::Waiting
+                | Phase::Checking
                 | Phase::Backoff { .. }
                 | Phase::Exited
                 | Phase::Failed,
@@ -176,6 +180,23 @@ impl Supervisor {
                     why: StopWhy::User,
                     kill_at,
                 };
+            }
+
+            // Conditions.
+            (Phase::Checking, Input::Checked(None)) => self.begin_run(name, now),
+            (Phase::Checking, Input::Checked(Some(c))) if c.assert => {
+                let why = format!("assertion failed: {}", c.describe());
+                out.notice(name, Level::Error, format!("{why}; failed"));
+                rt.detail = why;
+                rt.phase = Phase::Failed;
+            }
+            (Phase::Checking, Input::Checked(Some(c))) => {
+                let why = format!("skipped: {} does not hold", c.describe());
+                out.notice(name, Level::Info, &why);
+                rt.detail = why;
+                // Not a failure: its dependents start (as under systemd).
+                rt.succeeded = true;
+                rt.phase = Phase::Exited;
             }
 
             // Dependencies.
@@ -446,6 +467,23 @@ impl Supervisor {
         rt.health_failures = 0;
         rt.spawn_failure = None;
         rt.killed = false;
+        if !rt.unit.service.conditions.is_empty() {
+            rt.phase = Phase::Checking;
+            rt.detail = "checking its conditions".into();
+            self.out.push(Action::CheckConditions {
+                unit: name.into(),
+                conditions: rt.unit.service.conditions.clone(),
+            });
+            return;
+        }
+        self.begin_run(name, now);
+    }
+
+    /// The conditions hold: run the `start_pre` commands, or spawn the main process.
+    fn begin_run(&mut self, name: &str, now: Instant) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
         if !rt.unit.service.start_pre.is_empty() {
             rt.phase = Phase::PreStart;
             self.run_control(name, crate::unit::ControlKind::StartPre, 0, now);

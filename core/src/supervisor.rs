@@ -139,6 +139,9 @@ impl Supervisor {
             }
             Event::Exited { pid, status } => self.exited(pid, status, now),
             Event::MainPid { unit, pid } => self.step(&unit, Input::MainPid(pid), now),
+            Event::ConditionsChecked { unit, failed } => {
+                self.step(&unit, Input::Checked(failed), now);
+            }
             Event::ControlSpawned { unit, pid } => {
                 self.step(&unit, Input::ControlSpawned(pid), now);
             }

@@ -85,6 +85,8 @@ pub(crate) enum Phase {
         why: StopWhy,
         kill_at: Option<Instant>,
     },
+    /// The shell checks the unit's conditions ([`crate::Action::CheckConditions`]).
+    Checking,
     /// `start_pre` commands run (see [`UnitRt::control`]); no main process yet.
     PreStart,
     /// A forking service's first process (`parent`) exited 0: the shell looks for the
@@ -106,6 +108,7 @@ impl Phase {
         match self {
             Phase::Inactive => State::Inactive,
             Phase::Waiting
+            | Phase::Checking
             | Phase::PreStart
             | Phase::FindingMain { .. }
             | Phase::Spawning
@@ -254,6 +257,7 @@ impl UnitRt {
             Phase::Up { .. } => true,
             Phase::Exited => self.succeeded,
             Phase::Waiting
+            | Phase::Checking
             | Phase::PreStart
             | Phase::FindingMain { .. }
             | Phase::Spawning

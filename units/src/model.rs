@@ -97,6 +97,8 @@ pub struct Service {
     /// `runtime_directory`, `state_directory`, `cache_directory`, `logs_directory`,
     /// `configuration_directory` (each with its `..._mode`): made before the start.
     pub directories: Vec<Directory>,
+    /// `condition_path_exists` and `assert_path_exists`, checked before each start.
+    pub conditions: Vec<PathCondition>,
     /// `pid_file`: where a `type = "forking"` daemon writes its pid (read once its first
     /// process exited 0).
     pub pid_file: Option<PathBuf>,
@@ -283,6 +285,30 @@ impl Directory {
     }
 }
 
+/// One entry of `condition_path_exists` or `assert_path_exists`: the path must exist (or,
+/// `negate`, must not); else the start is skipped (a condition) or fails (an assertion).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathCondition {
+    /// An assertion (`assert_path_exists`): failing it fails the start.
+    pub assert: bool,
+    pub path: PathBuf,
+    /// Written `"!/path"`: the path must not exist.
+    pub negate: bool,
+}
+
+impl PathCondition {
+    /// How a unit file writes it: `condition_path_exists !/etc/x`.
+    pub fn describe(&self) -> String {
+        let key = if self.assert {
+            "assert_path_exists"
+        } else {
+            "condition_path_exists"
+        };
+        let bang = if self.negate { "!" } else { "" };
+        format!("{key} {bang}{}", self.path.display())
+    }
+}
+
 /// Which of the five directories: where it goes and whether it is removed after a stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -459,6 +485,7 @@ impl Service {
             pid_file: None,
             remain_after_exit: false,
             directories: Vec::new(),
+            conditions: Vec::new(),
         }
     }
 }

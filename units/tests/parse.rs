@@ -122,6 +122,7 @@ fn every_key_is_parsed() {
             pid_file: None,
             remain_after_exit: false,
             directories: Vec::new(),
+            conditions: Vec::new(),
         },
         restart: Restart {
             policy: RestartPolicy::Always,

@@ -520,3 +520,28 @@ fn a_forking_service_with_its_pid_file() {
     assert!(!u.service.send_sigkill);
     assert_eq!(u.restart.policy, RestartPolicy::OnAbort);
 }
+
+#[test]
+fn path_conditions_and_assertions() {
+    let d = dir(
+        "conditions",
+        &[(
+            "c.service",
+            "[Unit]\nConditionPathExists=!/run/c.off\nAssertPathExists=/etc/c.conf\nConditionPathExists=|/x\n[Service]\nExecStart=/bin/c\n[Install]\nWantedBy=multi-user.target\n",
+        )],
+    );
+    let (set, warnings) =
+        load_paths_with_warnings(std::slice::from_ref(&d), &Networks::builtin()).unwrap();
+    let c = &set.get("c").unwrap().service.conditions;
+    assert_eq!(
+        c.iter().map(|c| c.describe()).collect::<Vec<_>>(),
+        [
+            "condition_path_exists !/run/c.off",
+            "assert_path_exists /etc/c.conf"
+        ]
+    );
+    assert_eq!(
+        shown(&d, &warnings),
+        ["D/c.service:4:1: warning: ConditionPathExists= is not honoured: triggering conditions (|) are not supported yet"]
+    );
+}

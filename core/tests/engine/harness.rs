@@ -163,6 +163,7 @@ pub fn render(action: &Action) -> String {
             let scope = if *group { "" } else { " (pid only)" };
             format!("signal {pid} {}{scope}", signal_name(*signal))
         }
+        Action::CheckConditions { unit, .. } => format!("check {unit}"),
         Action::FindMainPid {
             unit,
             parent,

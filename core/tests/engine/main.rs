@@ -5,6 +5,7 @@ mod harness;
 
 mod around;
 mod commands;
+mod conditions;
 mod forking;
 mod health;
 mod ready;

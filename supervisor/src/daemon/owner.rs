@@ -343,6 +343,17 @@ impl Owner {
                 }
             }
             Action::WatchReady { unit, pid, probe } => self.watch_ready(unit, pid, probe),
+            Action::CheckConditions { unit, conditions } => {
+                // Conditions first, then assertions, as systemd checks them.
+                let failed = conditions
+                    .iter()
+                    .filter(|c| !c.assert)
+                    .chain(conditions.iter().filter(|c| c.assert))
+                    .find(|c| c.path.exists() == c.negate)
+                    .cloned();
+                self.sup
+                    .handle(Event::ConditionsChecked { unit, failed }, Instant::now());
+            }
             Action::FindMainPid { unit, pid_file, .. } => self.find_main_pid(unit, pid_file),
             Action::WatchHealth { unit, pid, health } => {
                 let spec = match self.unit_spec(&unit, health.command.clone(), pid) {

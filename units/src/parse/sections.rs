@@ -9,8 +9,8 @@ use super::value::Ctx;
 use super::DepRef;
 use crate::duration::format_duration;
 use crate::model::{
-    Activate, Directory, DirectoryKind, Health, KillMode, Logs, Restart, RestartPolicy, Service,
-    ServiceType,
+    Activate, Directory, DirectoryKind, Health, KillMode, Logs, PathCondition, Restart,
+    RestartPolicy, Service, ServiceType,
 };
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
@@ -37,6 +37,8 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "send_sigkill",
     "pid_file",
     "remain_after_exit",
+    "condition_path_exists",
+    "assert_path_exists",
     "runtime_directory",
     "runtime_directory_mode",
     "state_directory",
@@ -242,6 +244,40 @@ pub(crate) fn service(
             let item = toml_edit::Item::Value((*v).clone());
             if let Some(path) = cx.rel_path(&format!("service.{key}[{i}]"), &item) {
                 s.directories.push(Directory { kind, path, mode });
+            }
+        }
+    }
+    for (key, assert) in [
+        ("condition_path_exists", false),
+        ("assert_path_exists", true),
+    ] {
+        let Some(item) = t.get(key) else { continue };
+        let path = format!("service.{key}");
+        let Some(values) = cx.array(
+            &path,
+            item,
+            "an array of absolute paths such as [\"/etc/app.conf\", \"!/run/app.disabled\"]",
+        ) else {
+            continue;
+        };
+        for (i, v) in values.iter().enumerate() {
+            let item = toml_edit::Item::Value((*v).clone());
+            let elem = format!("{path}[{i}]");
+            let Some(text) = cx.text(&elem, &item, "an absolute path string") else {
+                continue;
+            };
+            let (negate, p) = match text.strip_prefix('!') {
+                Some(p) => (true, p),
+                None => (false, text.as_str()),
+            };
+            if p.starts_with('/') {
+                s.conditions.push(PathCondition {
+                    assert,
+                    path: p.into(),
+                    negate,
+                });
+            } else {
+                cx.error(item.span(), format!("{elem}: must be an absolute path (\"!\" before it to negate), found {text:?}"));
             }
         }
     }

@@ -23,7 +23,7 @@ pub(super) fn not_yet_reason(section: &str, key: &str) -> &'static str {
     } else if DIRS.contains(&key) {
         "the runtime directory is removed after each stop (RuntimeDirectoryPreserve=no)"
     } else if key.starts_with("Condition") || key.starts_with("Assert") {
-        "conditions and assertions are not supported yet; the unit always starts"
+        "only ConditionPathExists= and AssertPathExists= are read yet; the unit starts without this one"
     } else if key.starts_with("Limit") {
         "rlimits of plain services are not supported yet; the inherited limit applies"
     } else if key.starts_with("Protect")

@@ -13,8 +13,8 @@ use super::spec::{self, Names};
 use super::syntax::{parse_bool, parse_timespan, split_words, Entry};
 use crate::diag::Diagnostic;
 use crate::model::{
-    Directory, DirectoryKind, ExecCommand, KillMode, Ready, ReadyProbe, RestartPolicy, ServiceType,
-    Unit, INFINITY,
+    Directory, DirectoryKind, ExecCommand, KillMode, PathCondition, Ready, ReadyProbe,
+    RestartPolicy, ServiceType, Unit, INFINITY,
 };
 use crate::parse::DepRef;
 use crate::signal::parse_signal;
@@ -363,6 +363,27 @@ pub(crate) fn map(
                 match u32::from_str_radix(&e.value, 8) {
                     Ok(m) if m <= 0o7777 => modes.push((kind, m)),
                     _ => cx.err(e, format!("{k}=: expected an octal mode such as 0755, found {:?}", e.value)),
+                }
+            }
+            ("Unit", k @ ("ConditionPathExists" | "AssertPathExists")) => {
+                let assert = k == "AssertPathExists";
+                if e.value.is_empty() {
+                    unit.service.conditions.retain(|c| c.assert != assert);
+                    continue;
+                }
+                let Some(v) = cx.value(e) else { continue };
+                if v.starts_with('|') {
+                    cx.not_honoured(e, "triggering conditions (|) are not supported yet");
+                    continue;
+                }
+                let (negate, p) = match v.strip_prefix('!') {
+                    Some(p) => (true, p.to_string()),
+                    None => (false, v.clone()),
+                };
+                if p.starts_with('/') {
+                    unit.service.conditions.push(PathCondition { assert, path: p.into(), negate });
+                } else {
+                    cx.err(e, format!("{k}=: {p:?} is not an absolute path"));
                 }
             }
             ("Service", "PIDFile") => {

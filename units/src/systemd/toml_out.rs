@@ -123,6 +123,20 @@ pub fn to_toml(unit: &Unit, source: &Path, warnings: &[Diagnostic]) -> String {
         let _ = writeln!(out, "{} = {}", kind.key(), list(&paths));
         let _ = writeln!(out, "{}_mode = \"{:04o}\"", kind.key(), first.mode);
     }
+    for (key, assert) in [
+        ("condition_path_exists", false),
+        ("assert_path_exists", true),
+    ] {
+        let paths: Vec<String> = s
+            .conditions
+            .iter()
+            .filter(|c| c.assert == assert)
+            .map(|c| format!("{}{}", if c.negate { "!" } else { "" }, c.path.display()))
+            .collect();
+        if !paths.is_empty() {
+            let _ = writeln!(out, "{key} = {}", list(&paths));
+        }
+    }
     if s.remain_after_exit {
         let _ = writeln!(out, "remain_after_exit = true");
     }
