@@ -208,3 +208,24 @@ fn status_ready_exits_0_only_when_every_unit_is_ready() {
     s.wait_state("dep", "up");
     assert_eq!(s.ok(&["status", "--ready"]), "ready\n");
 }
+
+#[test]
+fn a_notify_status_is_the_units_detail() {
+    let s = Sandbox::new();
+    s.script_unit(
+        "db",
+        &format!(
+            "{KENNEL} notify --ready --status 'accepting connections'\n\
+             while [ ! -e $D/next ]; do sleep 0.05; done\n\
+             {KENNEL} notify --status 'checkpointing'\nexec sleep 100000"
+        ),
+        "type = \"notify\"\n",
+    );
+    s.up();
+    s.wait_state("db", "up");
+    s.wait_for("the first status", || {
+        s.detail("db") == "accepting connections"
+    });
+    s.touch("next");
+    s.wait_for("the second status", || s.detail("db") == "checkpointing");
+}

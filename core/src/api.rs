@@ -69,6 +69,13 @@ pub enum Event {
         command: Command,
         wait: bool,
     },
+    /// A `STATUS=` notification of the unit's main process `pid` (sd_notify): shown as
+    /// the unit's detail while it has no other.
+    Status {
+        unit: String,
+        pid: Pid,
+        text: String,
+    },
     /// The answer to [`Action::CheckConditions`]: the first condition or assertion that
     /// does not hold, if any.
     ConditionsChecked {

@@ -500,6 +500,7 @@ impl Supervisor {
         rt.phase = Phase::Spawning;
         rt.spawned_at = Some(now);
         rt.main_found = false;
+        rt.notify_status.clear();
         rt.detail = "starting".into();
         self.out.push(Action::Spawn {
             unit: rt.unit.clone(),

@@ -139,6 +139,13 @@ impl Supervisor {
             }
             Event::Exited { pid, status } => self.exited(pid, status, now),
             Event::MainPid { unit, pid } => self.step(&unit, Input::MainPid(pid), now),
+            Event::Status { unit, pid, text } => {
+                if let Some(rt) = self.units.get_mut(&unit) {
+                    if rt.phase.pid() == Some(pid) {
+                        rt.notify_status = text;
+                    }
+                }
+            }
             Event::ConditionsChecked { unit, failed } => {
                 self.step(&unit, Input::Checked(failed), now);
             }
@@ -341,6 +348,7 @@ impl Supervisor {
                     None => "stopping".into(),
                 }
             }
+            _ if rt.detail.is_empty() && rt.phase.pid().is_some() => rt.notify_status.clone(),
             _ => rt.detail.clone(),
         };
         UnitStatus {

@@ -188,6 +188,8 @@ pub(crate) struct UnitRt {
     pub(crate) killed: bool,
     /// The command around the main one that runs now, if any.
     pub(crate) control: Option<Control>,
+    /// The last `STATUS=` of the current process (sd_notify).
+    pub(crate) notify_status: String,
     /// A forking service's daemon was found: exits are the daemon's from now on.
     pub(crate) main_found: bool,
     /// `kennel reload UNIT` runs completed, and how the last one ended.
@@ -224,6 +226,7 @@ impl UnitRt {
             remove_when_stopped: false,
             killed: false,
             control: None,
+            notify_status: String::new(),
             main_found: false,
             reloads: 0,
             last_reload: Ok(()),

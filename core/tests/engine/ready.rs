@@ -101,3 +101,25 @@ fn ready_timeout_is_cancelled_by_ready() {
     h.take();
     assert_eq!(h.state("web"), State::Up);
 }
+
+#[test]
+fn a_status_notification_is_the_detail_of_the_running_process() {
+    let mut h = Harness::up(vec![unit("db").kind(kennel_units::ServiceType::Notify)]);
+    let pid = h.pid("db");
+    h.ready("db");
+    h.handle(kennel_core::Event::Status {
+        unit: "db".into(),
+        pid,
+        text: "serving".into(),
+    });
+    assert_eq!(h.detail("db"), "serving");
+    // A stale pid's is ignored.
+    h.handle(kennel_core::Event::Status {
+        unit: "db".into(),
+        pid: pid + 1,
+        text: "old".into(),
+    });
+    assert_eq!(h.detail("db"), "serving");
+    h.exit("db", code(1));
+    assert_eq!(h.detail("db"), "restart in 100ms");
+}

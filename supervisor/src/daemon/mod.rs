@@ -115,6 +115,12 @@ pub enum Input {
         unit: String,
         pid: Result<Pid, String>,
     },
+    /// A `STATUS=` line on a unit's notify socket.
+    NotifyStatus {
+        unit: String,
+        pid: Pid,
+        text: String,
+    },
     /// A readiness probe passed.
     Ready { unit: String, pid: Pid },
     /// A health check finished.

@@ -28,15 +28,14 @@ impl NotifySocket {
         Ok(NotifySocket { path, socket })
     }
 
-    /// Wait for a datagram with a `READY=1` line.
-    pub async fn ready(&self) -> io::Result<()> {
+    /// The lines of the next datagram (`READY=1`, `STATUS=...`).
+    pub async fn recv(&self) -> io::Result<Vec<String>> {
         let mut buf = vec![0u8; 4096];
-        loop {
-            let n = self.socket.recv(&mut buf).await?;
-            if buf[..n].split(|b| *b == b'\n').any(|l| l == b"READY=1") {
-                return Ok(());
-            }
-        }
+        let n = self.socket.recv(&mut buf).await?;
+        Ok(buf[..n]
+            .split(|b| *b == b'\n')
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect())
     }
 }
 

@@ -466,6 +466,9 @@ impl Owner {
                 }
             }
             Input::MainPid { unit, pid } => self.main_pid(unit, pid, now),
+            Input::NotifyStatus { unit, pid, text } => {
+                self.sup.handle(Event::Status { unit, pid, text }, now);
+            }
             Input::Health {
                 unit,
                 pid,

@@ -101,11 +101,31 @@ pub async fn ready_notify(
     pid: Pid,
     socket: Arc<NotifySocket>,
 ) {
-    match socket.ready().await {
-        Ok(()) => {
-            let _ = tx.send(Input::Ready { unit, pid });
+    // Until the run ends (the owner aborts this task): READY=1 once, STATUS= each time.
+    let mut ready = false;
+    loop {
+        let lines = match socket.recv().await {
+            Ok(lines) => lines,
+            Err(e) => {
+                tracing::warn!(unit = %unit, "notify socket {}: {e}", socket.path.display());
+                return;
+            }
+        };
+        for line in lines {
+            if line == "READY=1" && !ready {
+                ready = true;
+                let _ = tx.send(Input::Ready {
+                    unit: unit.clone(),
+                    pid,
+                });
+            } else if let Some(text) = line.strip_prefix("STATUS=") {
+                let _ = tx.send(Input::NotifyStatus {
+                    unit: unit.clone(),
+                    pid,
+                    text: text.to_string(),
+                });
+            }
         }
-        Err(e) => tracing::warn!(unit = %unit, "notify socket {}: {e}", socket.path.display()),
     }
 }
 
