@@ -619,9 +619,9 @@ pub(crate) fn map(
         let s = &mut unit.service;
         match e.key.as_str() {
             "ExecStartPre" => s.start_pre.push(c),
-            "ExecStartPost" if kind == ServiceType::Oneshot => cx.err(
+            "ExecStartPost" if kind == ServiceType::Oneshot => cx.not_honoured(
                 e,
-                "ExecStartPost= with Type=oneshot is not supported yet (add the command as a last ExecStart=)",
+                "with Type=oneshot it is not supported yet and does not run (add the command as a last ExecStart=)",
             ),
             "ExecStartPost" => s.start_post.push(c),
             "ExecReload" => s.reload.push(c),
