@@ -200,7 +200,7 @@ mod tests {
     fn reasons_by_family() {
         assert!(not_yet_reason("Service", "ExecCondition").contains("always starts"));
         assert!(not_yet_reason("Service", "ProtectSystem").contains("sandboxing"));
-        assert!(not_yet_reason("Unit", "ConditionPathExists").contains("conditions"));
+        assert!(not_yet_reason("Unit", "ConditionVirtualization").contains("ConditionPathExists="));
         assert!(not_yet_reason("Service", "LimitNOFILE").contains("rlimits"));
         assert!(not_yet_reason("Install", "Alias").contains("enable/disable"));
         assert_eq!(unit_type("network.target"), "target");
