@@ -138,13 +138,22 @@ fn a_container_and_a_plain_service_stopped_by_sigterm_both_say_killed_by_sigterm
 }
 
 /// A service whose child left its process group (setsid): each records the TERM it gets.
-fn forking_recorder(s: &Sandbox, more: &str) {
+/// `wait_child`: the main process's trap waits until the child recorded its TERM (so that
+/// the SIGKILL to the cgroup after the main process's end cannot come first).
+fn forking_recorder(s: &Sandbox, more: &str, wait_child: bool) {
+    let wait = if wait_child {
+        "until grep -q child $D/term; do sleep 0.01; done; "
+    } else {
+        ""
+    };
     s.script_unit(
         "forker",
         "export D\nsetsid sh -c 'trap \"echo child >> $D/term; exit 0\" TERM; touch $D/child.ready; \
          while :; do sleep 1 & wait $!; done' &\n\
-         trap 'echo main >> $D/term; exit 0' TERM\ntouch $D/main.ready\n\
-         while :; do sleep 1 & wait $!; done",
+         trap 'echo main >> $D/term; WAIT exit 0' TERM\ntouch $D/main.ready\n\
+         while :; do sleep 1 & wait $!; done"
+            .replace("WAIT ", wait)
+            .as_str(),
         more,
     );
     s.up();
@@ -155,7 +164,7 @@ fn forking_recorder(s: &Sandbox, more: &str) {
 #[test]
 fn kill_mode_control_group_signals_every_process_of_the_cgroup() {
     let s = Sandbox::new();
-    forking_recorder(&s, "");
+    forking_recorder(&s, "", true);
     s.ok(&["stop", "forker"]);
     s.wait_for("both TERMs", || s.lines("term").len() == 2);
     let mut got = s.lines("term");
@@ -166,7 +175,7 @@ fn kill_mode_control_group_signals_every_process_of_the_cgroup() {
 #[test]
 fn kill_mode_mixed_signals_the_main_process_and_kills_the_rest() {
     let s = Sandbox::new();
-    forking_recorder(&s, "kill_mode = \"mixed\"\n");
+    forking_recorder(&s, "kill_mode = \"mixed\"\n", false);
     s.ok(&["stop", "forker"]);
     assert_eq!(s.lines("term"), ["main"]);
     assert_eq!(s.state("forker"), "inactive");

@@ -333,9 +333,13 @@ impl Owner {
                 }
             }
             Action::SignalAll { pid, signal } => {
-                send_signal(pid, signal, true);
-                // Also what left the group (setsid, double forks) but not the cgroup.
-                for p in self.cgroups.pids_with_main(pid) {
+                // Each process of the cgroup once (what left the group, by setsid or a
+                // double fork, included); without a cgroup, the group.
+                let pids = self.cgroups.pids_with_main(pid);
+                if pids.is_empty() {
+                    send_signal(pid, signal, true);
+                }
+                for p in pids {
                     // SAFETY: kill(2) with integers; ESRCH (already gone) is fine.
                     unsafe {
                         libc::kill(p, signal);
