@@ -336,7 +336,8 @@ impl Owner {
                 // Each process of the cgroup once (what left the group, by setsid or a
                 // double fork, included); without a cgroup, the group.
                 let pids = self.cgroups.pids_with_main(pid);
-                if pids.is_empty() {
+                if !pids.contains(&pid) {
+                    // No cgroup, or a helper not in it yet.
                     send_signal(pid, signal, true);
                 }
                 for p in pids {
