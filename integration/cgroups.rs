@@ -135,12 +135,16 @@ fn killed_kennel_leaves_no_stale_cgroup_or_mount_and_its_successor_runs_the_unit
     );
     s.up();
     s.wait_started("web");
-    let before: Vec<u64> = s
-        .cgroup
-        .unit_dirs("web")
-        .iter()
-        .map(|d| fs::metadata(d).unwrap().ino())
-        .collect();
+    // (device, inode): two hierarchies may give the same inode number to their dirs.
+    let ids = |dirs: Vec<std::path::PathBuf>| -> Vec<(u64, u64)> {
+        dirs.iter()
+            .map(|d| {
+                let m = fs::metadata(d).unwrap();
+                (m.dev(), m.ino())
+            })
+            .collect()
+    };
+    let before = ids(s.cgroup.unit_dirs("web"));
     assert!(!before.is_empty());
     // A cgroup under the same parent that is not a unit's: kennel must leave it alone.
     let foreign: Vec<_> = s
@@ -168,12 +172,7 @@ fn killed_kennel_leaves_no_stale_cgroup_or_mount_and_its_successor_runs_the_unit
 
     s.up();
     s.wait_stdout("web", "started", 2);
-    let after: Vec<u64> = s
-        .cgroup
-        .unit_dirs("web")
-        .iter()
-        .map(|d| fs::metadata(d).unwrap().ino())
-        .collect();
+    let after = ids(s.cgroup.unit_dirs("web"));
     assert_eq!(after.len(), before.len());
     assert!(
         after.iter().all(|i| !before.contains(i)),
