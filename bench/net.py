@@ -23,6 +23,9 @@ Rows, all interleaved in one run (`Bench.warm_and_isolated`, as for the containe
 The CNI path's own cost: `kennel cni add` and `kennel cni del` (kennel's libcni, what
 `network = "cni:NAME"` runs at a unit's start and stop) of the same configuration, timed
 separately.
+DNS: the latency of a lookup of a running unit's name (`named`, a bridge container) from
+kennel's DNS server on the bridge's gateway, asked from inside named's network namespace by
+one Python UDP client (DNS_CLIENT), each query timed alone.
 """
 
 import json
@@ -43,6 +46,29 @@ CNI_CONF = {"cniVersion": "1.0.0", "name": CNI_NET, "type": "bridge", "bridge": 
             "isGateway": True, "ipMasq": False,
             "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.77.0.0/16"}]],
                      "routes": [{"dst": "0.0.0.0/0"}]}}
+# A DNS client for the lookup latency: argv NAME SERVER N; prints the microseconds of each
+# of N queries for NAME's A record (after 20 untimed), each checked for an answer.
+DNS_CLIENT = r"""
+import json, socket, struct, sys, time
+name, server, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.connect((server, 53))
+qname = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+out = []
+for i in range(20 + n):
+    q = struct.pack(">HHHHHH", i & 0xFFFF, 0x0100, 1, 0, 0, 0) + qname + struct.pack(">HH", 1, 1)
+    t = time.perf_counter_ns()
+    s.send(q)
+    r = s.recv(4096)
+    dt = (time.perf_counter_ns() - t) / 1000
+    rid, flags, _, an = struct.unpack(">HHHH", r[:8])
+    if rid != i & 0xFFFF or flags & 0xF != 0 or an < 1:
+        sys.exit(f"query {i}: id {rid} rcode {flags & 0xF} answers {an}")
+    if i >= 20:
+        out.append(dt)
+print(json.dumps(out))
+"""
 CNI_SCRIPT = r"""#!/bin/sh
 # crun + the CNI bridge plugin: what a runtime without a daemon does for one container.
 set -e
@@ -71,6 +97,7 @@ class Net:
         self.inns = []
         self.crun_ids = []
         self.podman = None
+        self.podman_net = None
         self.k = None
         self.cni_ns = os.path.join(self.dir, "cni.netns")
         self.cni_ns_made = False
@@ -98,6 +125,9 @@ class Net:
         unit = b.container_toml(["/bin/true"], True, True, ["bb1", "bb2"])
         units = {net: unit.replace("[container]\n", f'[container]\nnetwork = "{net}"\n')
                  for net in ("none", "bridge")}
+        # A running unit on the bridge, whose name the DNS row looks up.
+        units["named"] = b.container_toml(["/bin/sleep", "1000000"], False, True, ["bb1", "bb2"]) \
+            .replace("[container]\n", '[container]\nnetwork = "bridge"\n')
         self.k = bench.Kennel(b, "net", units, net=True)
         bench.wait_until("the oneshots' first runs",
                          lambda: all(u["state"] != "starting" for u in self.k.status()))
@@ -221,8 +251,8 @@ class Net:
                 res["leases"] = json.load(f).get("leases", {})
         except (OSError, ValueError) as e:
             raise bench.Failed(f"no leases of the bridge unit ({leases}: {e})")
-        if "bridge" not in res["leases"] or "none" in res["leases"]:
-            raise bench.Failed(f"leases {res['leases']}: the bridge unit should have one, the other none")
+        if "bridge" not in res["leases"] or "none" in res["leases"] or "named" not in res["leases"]:
+            raise bench.Failed(f"leases {res['leases']}: the bridge units should have one, the other none")
         bench.log("net: the CNI path's own cost (kennel cni add / del)")
         res["cni"] = self.cni_cost(5 if b.quick else 40)
         res["cni"]["how"] = "bridge + host-local, one .conf, Debian's containernetworking-plugins"
@@ -231,8 +261,64 @@ class Net:
             "netavark": run(["dpkg-query", "-W", "-f=${Version}", "netavark"]).stdout.strip(),
             "plugins": run(["dpkg-query", "-W", "-f=${Version}", "containernetworking-plugins"]).stdout.strip(),
             "crun": run(["crun", "--version"]).stdout.splitlines()[0] if shutil.which("crun") else "?"}
-        res["dns"] = None
+        bench.log("net: DNS lookups of a unit's name")
+        nq = 50 if b.quick else 2000
+        res["dns"] = self.dns_latency(nq)
+        if podman:
+            aardvark, why = self.aardvark_latency(nq)
+            if aardvark:
+                res["dns_aardvark"] = aardvark
+            else:
+                b.r["skipped"]["net: aardvark-dns"] = why
         return res
+
+    def dns_latency(self, n):
+        """Lookups of `named` (a running unit on the bridge) from kennel's DNS server on the
+        gateway, asked from inside named's network namespace (the path a container's query
+        takes); microseconds each."""
+        gw = "10.89.0.1"
+        daemon = self.k.daemon_pid()
+        # named's pinned namespace: a mount in kennel's mount namespace (`named`, or
+        # `named+1`, the slot of its next run).
+        pins = os.path.join(self.b.work, "k-net", "state", "netns")
+        with open(f"/proc/{daemon}/mountinfo") as f:
+            mounted = {line.split()[4] for line in f}
+        pin = [p for p in (os.path.join(pins, "named"), os.path.join(pins, "named+1")) if p in mounted]
+        if len(pin) != 1:
+            raise bench.Failed(f"named's network namespace: {pin or 'none'} mounted under {pins}")
+        r = run(["nsenter", "-t", str(daemon), "--mount", "--", "nsenter", f"--net={pin[0]}", "--",
+                 "python3", "-c", DNS_CLIENT, "named", gw, str(n)], timeout=300)
+        if r.returncode != 0:
+            raise bench.Failed(f"DNS lookups of named at {gw}: {r.stderr.strip()[-400:]}")
+        us = json.loads(r.stdout)
+        return {"us": us, **bench.summary(us), "server": gw, "name": "named",
+                "client": "python3 UDP socket in named's network namespace, one query at a time"}
+
+    def aardvark_latency(self, n):
+        """The same lookups from aardvark-dns (podman's DNS server, started by netavark for a
+        network of the bench's own, which has DNS): `named`, a running podman container on
+        it, asked from inside its network namespace. (None, why) if podman cannot."""
+        pm = self.podman
+        r = run(self.ns(pm + ["network", "create", "--subnet", "10.78.0.0/24", "kbdns"]))
+        if r.returncode != 0:
+            return None, f"podman network create: {r.stderr.strip()[-300:]}"
+        self.podman_net = "kbdns"
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        hard = 1048576 if hard == resource.RLIM_INFINITY else min(hard, 1048576)
+        r = run(self.ns(pm + ["run", "-d", "--name", "named", "--network", "kbdns",
+                              "--ulimit", f"nofile={hard}:{hard}", "--ulimit", "nproc=1000:1000",
+                              IMAGE, "/bin/sleep", "1000000"]), timeout=120)
+        if r.returncode != 0:
+            return None, f"podman run -d --network kbdns: {r.stderr.strip()[-300:]}"
+        pid = run(self.ns(pm + ["inspect", "-f", "{{.State.Pid}}", "named"])).stdout.strip()
+        gw = "10.78.0.1"
+        r = run(["nsenter", f"--net=/proc/{pid}/ns/net", "--",
+                 "python3", "-c", DNS_CLIENT, "named", gw, str(n)], timeout=300)
+        if r.returncode != 0:
+            return None, f"lookups of named at aardvark-dns {gw}: {r.stderr.strip()[-300:]}"
+        us = json.loads(r.stdout)
+        v = run(["dpkg-query", "-W", "-f=${Version}", "aardvark-dns"]).stdout.strip()
+        return {"us": us, **bench.summary(us), "server": gw, "name": "named", "version": v}, None
 
     def cleanup(self):
         if self.k:
@@ -241,6 +327,9 @@ class Net:
             subprocess.run(self.b.oci("crun", "delete", "-f", cid), stdout=DEVNULL, stderr=DEVNULL)
         if self.podman:
             subprocess.run(self.ns(self.podman + ["rm", "-af", "-t", "0"]), stdout=DEVNULL, stderr=DEVNULL)
+            if self.podman_net:
+                subprocess.run(self.ns(self.podman + ["network", "rm", "-f", self.podman_net]),
+                               stdout=DEVNULL, stderr=DEVNULL)
             subprocess.run(self.ns(self.podman + ["rmi", "-f", IMAGE]), stdout=DEVNULL, stderr=DEVNULL)
             mounts = []
             with open("/proc/self/mountinfo") as f:
@@ -292,7 +381,8 @@ def section(net):
     L.append("- **kennel**: `kennel start NAME` of a oneshot unit, `network = \"none\"` or `network = "
              "\"bridge\"` (the built-in network `kennel`: a lease, a namespace pinned under the state "
              "directory, a veth on `kennel0` renamed `eth0` inside, its address and default route; all "
-             "rtnetlink from the daemon; no firewall rules yet).")
+             "rtnetlink from the daemon; the network's firewall base made at its first start, no "
+             "published port).")
     L.append(f"- **crun + CNI**: `crun run` of the start section's bundle (its own network namespace), "
              f"and the same container on the CNI `bridge` plugin with `host-local` IPAM (Debian's "
              f"containernetworking-plugins {v['plugins']}; `ipMasq` off, no portmap/firewall: no "
@@ -327,6 +417,27 @@ def section(net):
         d = c[t]
         L.append(f"| {t} | {d['n']} | {ms(d['p50'])} | {ms(d['p90'])} | {ms(d['min'])} | {ms(d['max'])} |")
     L.append("")
+    d = net.get("dns")
+    if d:
+        L.append(f"**DNS lookup of a unit name**: the A record of `{d['name']}` (a running container on "
+                 f"the bridge) from kennel's DNS server on the gateway {d['server']}, asked the way a container "
+                 f"asks ({d['client']}, its own overhead included), each query timed alone. "
+                 + ("Beside it, the same lookups of a podman container's name from aardvark-dns "
+                    f"{net['dns_aardvark']['version']} (podman's DNS server, run by netavark for a network "
+                    "of the bench's own, `podman network create`), asked from inside that container's "
+                    "network namespace by the same client, in the same run."
+                    if net.get("dns_aardvark") else "No peer beside it in this run (see Skipped)."))
+        L.append("")
+        L.append("| lookup | runs | p50 | p90 | min | max | kennel/this (p50) |")
+        L.append("|---|---|---|---|---|---|---|")
+        rows = [("kennel's DNS, a unit name (A, UDP)", d)]
+        if net.get("dns_aardvark"):
+            rows.append(("aardvark-dns, a container name (A, UDP)", net["dns_aardvark"]))
+        for t, x in rows:
+            rel = "-" if x is d else bench.ratio(d["p50"], x["p50"])
+            L.append(f"| {t} | {x['n']} | {x['p50']:.1f} µs | {x['p90']:.1f} µs | {x['min']:.1f} µs | "
+                     f"{x['max']:.1f} µs | {rel} |")
+        L.append("")
     return L
 
 

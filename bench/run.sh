@@ -5,7 +5,8 @@
 # kennel beside tini-static and s6), and a Debian disk boot with kennel, systemd or busybox
 # init as /sbin/init (time until its daemon answers; the images are examples/vm/disk.sh's),
 # and container start on a bridge network against none, beside crun + the CNI bridge plugin
-# and podman + netavark, and the CNI path's own cost (bench/net.py; all of it in network
+# and podman + netavark, the CNI path's own cost and the latency of a DNS lookup of a unit's
+# name beside podman's aardvark-dns (bench/net.py; all of it in network
 # namespaces the bench makes, never the host's), and podman run and exec with kennel as its
 # OCI runtime beside crun and runc (bench/ocipodman.py).
 #

@@ -224,6 +224,14 @@ fn networks(net: &Value, md: &str, bad: &mut Vec<String>) {
     for op in ["kennel cni add", "kennel cni del"] {
         series(&format!("net: {op}"), &net["cni"][op], bad);
     }
+    // The DNS lookups (microseconds each): kennel's always, aardvark-dns's when podman ran.
+    let lookups = net["dns"]["us"].as_array().map_or(0, |a| a.len());
+    let p50 = net["dns"]["p50"].as_f64().unwrap_or(f64::NAN);
+    if lookups == 0 || p50.is_nan() || p50 <= 0.0 {
+        bad.push(format!("net: no DNS lookups ({lookups} runs, p50 {p50})"));
+    } else if !md.contains("| kennel's DNS, a unit name (A, UDP) |") {
+        bad.push("performance.md: no row of kennel's DNS lookups".into());
+    }
     let row = "| container start, network bridge";
     let p50 = |peer: &str| net["start"][peer]["p50"].as_f64();
     let (Some(b), Some(n)) = (p50("kennel, network bridge"), p50("kennel, network none")) else {
