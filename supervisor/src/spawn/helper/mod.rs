@@ -81,8 +81,8 @@ fn run_role(spare_net: bool) -> ! {
 const CHANNEL_FD_MIN: i32 = 3 + kennel_units::socket::MAX_SOCKETS as i32;
 
 fn take_socket() -> Result<UnixStream, Errno> {
-    // Below RLIMIT_NOFILE's soft limit of 64 (never seen) the sockets find the channel
-    // on their way ([`place_sockets`] refuses then).
+    // With RLIMIT_NOFILE's soft limit below that (never seen) the channel goes lower, and
+    // a unit with sockets is refused ([`run`]): they would land on it.
     let fd = fcntl(0, FcntlArg::F_DUPFD_CLOEXEC(CHANNEL_FD_MIN))
         .or_else(|_| fcntl(0, FcntlArg::F_DUPFD_CLOEXEC(3)))?;
     // SAFETY: fcntl just returned this fd; nothing else owns it.
@@ -115,6 +115,13 @@ fn run(sock: &mut UnixStream, spare_net: bool) -> Result<std::convert::Infallibl
                 "{} descriptors came, {wanted} sockets expected",
                 passed.len()
             ),
+        ));
+    }
+    if wanted > 0 && sock.as_raw_fd() < CHANNEL_FD_MIN {
+        return Err(fail(
+            "pass the unit's sockets",
+            "",
+            format!("RLIMIT_NOFILE is below {CHANNEL_FD_MIN}: raise it to pass sockets"),
         ));
     }
     let sockets = passed.split_off(passed.len() - wanted);
